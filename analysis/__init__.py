@@ -1,0 +1,1 @@
+"""Analysis of stored traces: causal graph, critical path, anti-patterns, PageRank."""

@@ -1,0 +1,1 @@
+"""Span storage: Parquet segments, a SQLite catalog, SQL on DuckDB, exports."""

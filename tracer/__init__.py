@@ -1,0 +1,1 @@
+"""ptrace capture: every system call of a process tree as spans of one W3C trace."""
