@@ -1,0 +1,76 @@
+"""The options of one traced run, shared by the headless pipeline and the TUI launcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunOptions:
+    """Everything `renacer-tui [OPTIONS] -- CMD` was asked to do."""
+
+    command: list[str] = field(default_factory=list)
+    follow: bool = True
+    attach_pid: int | None = None
+    expressions: list[str] = field(default_factory=list)
+    trace_paths: list[str] = field(default_factory=list)
+    string_limit: int = 64
+    output: Path | None = None
+    output_format: str = "text"
+    summary: bool = False
+    trace_id: str | None = None
+    trace_parent: str | None = None
+    store: bool = True
+    db: Path | None = None
+    rle: bool = True
+    otlp_endpoint: str | None = None
+    otlp_protocol: str = "grpc"
+    otlp_headers: list[str] = field(default_factory=list)
+    service_name: str = "renacer"
+    spin_us: int = 0
+    pin_cpu: int | None = None
+    queue_capacity: int = 256
+    feed_fd: int | None = None
+
+    def capture_args(self) -> list[str]:
+        """The options as command-line flags (without the command), for a capture child process.
+
+        The TUI re-runs the capture headless in a child so the ptrace loop owns an interpreter.
+        """
+        args: list[str] = []
+        if not self.follow:
+            args.append("--no-follow")
+        if self.attach_pid is not None:
+            args += ["-p", str(self.attach_pid)]
+        for expression in self.expressions:
+            args += ["-e", expression]
+        for path in self.trace_paths:
+            args += ["-P", path]
+        if self.string_limit != 64:
+            args += ["-s", str(self.string_limit)]
+        if self.output is not None:
+            args += ["-o", str(self.output), "--format", self.output_format]
+        if self.trace_id:
+            args += ["--trace-id", self.trace_id]
+        if self.trace_parent:
+            args += ["--trace-parent", self.trace_parent]
+        if not self.store:
+            args.append("--no-store")
+        if self.db is not None:
+            args += ["--db", str(self.db)]
+        if not self.rle:
+            args.append("--no-rle")
+        if self.otlp_endpoint:
+            args += ["--otlp-endpoint", self.otlp_endpoint, "--otlp-protocol", self.otlp_protocol]
+        for header in self.otlp_headers:
+            args += ["--otlp-header", header]
+        if self.service_name != "renacer":
+            args += ["--service-name", self.service_name]
+        if self.spin_us:
+            args += ["--spin-us", str(self.spin_us)]
+        if self.pin_cpu is not None:
+            args += ["--pin-cpu", str(self.pin_cpu)]
+        if self.queue_capacity != 256:
+            args += ["--queue-capacity", str(self.queue_capacity)]
+        return args

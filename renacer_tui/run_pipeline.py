@@ -1,0 +1,233 @@
+"""One traced run, headless: options → trace context → capture → span builder → sinks.
+
+This is the only module that knows both the tracer and the store, so it is where a run is
+wired: the capture process forks the program first (before any sink thread exists), then
+starts the sinks behind a non-blocking fan-out, runs the ptrace loop, and finally records the
+run in the catalog and prints `trace_id=…` for scripts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+import time
+from contextlib import ExitStack
+from typing import IO, Any
+
+from renacer_tui.run_options import RunOptions
+
+PROG = "renacer-tui"
+
+
+class UsageError(Exception):
+    """Bad options: reported as one line, exit code 2."""
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def run_traced(options: RunOptions) -> int:
+    """Trace `options.command` (or attach), return the program's exit code. Never raises."""
+    try:
+        return _run(options)
+    except UsageError as exc:
+        _say(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
+    """(syscall name filter or None, status filter or None) from the -e expressions."""
+    from tracer.filter_spec import FilterSpecError, parse_expression
+
+    name_filter = None
+    status_filter = None
+    for text in options.expressions:
+        try:
+            kind, value = parse_expression(text)
+        except FilterSpecError as exc:
+            raise UsageError(str(exc)) from None
+        if kind == "trace":
+            name_filter = value
+        else:
+            status_filter = value
+    return name_filter, status_filter
+
+
+def _child_environment(traceparent: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["TRACEPARENT"] = traceparent
+    env["RENACER_LOGICAL_CLOCK"] = "0"
+    return env
+
+
+def _run(options: RunOptions) -> int:
+    from tracer.capture import CaptureError, CaptureOptions, CaptureSession
+    from tracer.context import format_traceparent, resolve_trace_context
+
+    if not options.command and options.attach_pid is None:
+        raise UsageError("nothing to trace: give a command after -- or -p PID")
+    if options.output_format not in ("text", "jsonl"):
+        raise UsageError(f"unknown --format {options.output_format!r} (expected text or jsonl)")
+    if options.otlp_protocol not in ("grpc", "http/protobuf"):
+        raise UsageError(f"unknown --otlp-protocol {options.otlp_protocol!r} (expected grpc or http/protobuf)")
+    name_filter, status_filter = _parse_filters(options)
+
+    context = resolve_trace_context(options.trace_id, options.trace_parent, os.environ)
+    for warning in context.warnings:
+        _say(warning)
+    run_span_id = secrets.token_hex(8)
+    traceparent = format_traceparent(context.trace_id, run_span_id, sampled=True)
+
+    # Seccomp can only be installed in a program we launch; with -p the builder filters.
+    traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
+    capture_options = CaptureOptions(
+        argv=options.command or None,
+        attach_pid=options.attach_pid,
+        follow=options.follow,
+        traced_numbers=traced_numbers,
+        env=_child_environment(traceparent),
+        spin_us=options.spin_us,
+        pin_cpu=options.pin_cpu,
+    )
+    session = CaptureSession(capture_options)
+    try:
+        session.start()  # fork/attach first: no sink thread exists yet
+    except CaptureError as exc:
+        _say(exc.message)
+        return exc.exit_code
+
+    with ExitStack() as stack:
+        return _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack)
+
+
+def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
+    from tracer.fanout import Fanout
+    from tracer.spans import SpanBuilder
+
+    command_text = " ".join(options.command) if options.command else f"-p {options.attach_pid}"
+    sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack)
+    errors: list[str] = []
+
+    def report_sink_error(sink_name: str, message: str) -> None:
+        errors.append(sink_name)
+        _say(f"{sink_name} sink failed: {message} (other outputs continue)")
+
+    fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error)
+    for sink in sinks:
+        if hasattr(sink, "bind_dropped_counter"):
+            sink.bind_dropped_counter(lambda: fanout.dropped)
+    builder = SpanBuilder(
+        trace_id=context.trace_id,
+        parent_span_id=context.parent_span_id,
+        run_span_id=run_span_id,
+        command=options.command or [command_text],
+        on_batch=fanout.offer,
+        string_limit=options.string_limit,
+        rle=options.rle,
+        status_filter=status_filter,
+        path_filter=options.trace_paths or None,
+        name_filter=name_filter if options.attach_pid is not None else None,
+        service_name=options.service_name,
+    )
+    started = time.time_ns()
+    result = session.run(builder)
+    builder.finish(
+        {
+            "renacer.dropped_spans": fanout.dropped,
+            "process.exit_code": result.exit_code,
+            "renacer.command": command_text,
+        }
+    )
+    fanout.close()
+    dropped = fanout.dropped
+    if run_store is not None:
+        store, run_id = run_store
+        store.end_run(
+            run_id,
+            exit_code=result.exit_code,
+            ended_ns=time.time_ns(),
+            dropped_spans=dropped,
+            spans_stored=builder.spans_emitted,
+            spans_represented=builder.spans_represented,
+        )
+    if summary_sink is not None:
+        print(summary_sink.format_summary(), file=sys.stderr)
+    elapsed = (time.time_ns() - started) / 1e9
+    where = f" into {run_store[0].path}" if run_store is not None else ""
+    _say(
+        f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s"
+        + (f", {dropped} dropped" if dropped else "")
+    )
+    print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
+    return result.exit_code
+
+
+def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack):
+    """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None)."""
+    from tracer.output import JsonlSink, SummarySink, TextSink
+
+    sinks: list[Any] = []
+    summary_sink = None
+    if options.summary:
+        summary_sink = SummarySink()
+        sinks.append(summary_sink)
+    if options.output is not None or not options.summary:
+        stream: IO[str]
+        if options.output is not None:
+            try:
+                stream = stack.enter_context(open(options.output, "w", encoding="utf-8", errors="replace"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {options.output}: {exc.strerror}") from None
+        else:
+            stream = sys.stderr
+        if options.feed_fd is None or options.output is not None:
+            if options.output_format == "jsonl":
+                sinks.append(JsonlSink(stream))
+            else:
+                sinks.append(TextSink(stream, show_pid=options.follow))
+    run_store = None
+    if options.store:
+        run_store = _open_store_sink(options, context, command_text, sinks)
+    if options.otlp_endpoint:
+        from store.otlp_sink import OtlpSink, parse_otlp_headers
+
+        headers = parse_otlp_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"), options.otlp_headers)
+        sinks.append(
+            OtlpSink(
+                options.otlp_endpoint,
+                protocol=options.otlp_protocol,
+                headers=headers,
+                service_name=options.service_name,
+            )
+        )
+    if options.feed_fd is not None:
+        from store.feed import FeedSink
+
+        sinks.append(FeedSink(options.feed_fd))
+    return sinks, summary_sink, run_store
+
+
+def _open_store_sink(options: RunOptions, context, command_text: str, sinks: list[Any]):
+    from store import Store
+
+    try:
+        store = Store.open(options.db)
+    except Exception as exc:  # unusable location or config: trace anyway, without the store
+        _say(f"store unavailable ({exc}); tracing without it")
+        return None
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+    store.begin_run(
+        run_id,
+        trace_id=context.trace_id,
+        command=command_text,
+        cwd=os.getcwd(),
+        host=socket.gethostname(),
+        started_ns=time.time_ns(),
+    )
+    sinks.append(store.segment_sink(run_id))
+    return store, run_id
