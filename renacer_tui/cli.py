@@ -8,6 +8,7 @@ its own module and exposes `register(app)`; this module only wires them together
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -32,6 +33,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+    app.callback()(_root)
     for module_name in _COMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
@@ -43,10 +45,26 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _root() -> None:
+    """Trace a program's system calls as one OpenTelemetry golden thread, live in the terminal.
+
+    `renacer-tui [OPTIONS] -- CMD [ARGS…]` traces CMD (see `renacer-tui run --help`).
+    """
+
+
 def _subcommand_names(app: typer.Typer) -> set[str]:
     names = {info.name or (info.callback.__name__ if info.callback else "") for info in app.registered_commands}
     names |= {info.name for info in app.registered_groups if info.name}
     return names
+
+
+def _click_exception_type() -> type[Exception]:
+    """typer ≥ 0.20 vendors click; older releases use the click package."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - depends on the typer release
+        from click.exceptions import ClickException
+    return ClickException
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,21 +78,21 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"renacer-tui {__version__}")
         return 0
+    click_exception = _click_exception_type()
     try:
         result = app(args=args, prog_name="renacer-tui", standalone_mode=False)
-    except SystemExit as exc:  # typer/click exit paths
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except KeyboardInterrupt:
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except (KeyboardInterrupt, typer.Abort):
         return 130
-    except Exception as exc:  # click usage errors and the like: one line, never a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
+    except click_exception as exc:  # usage errors: one line (and the usage), never a traceback
+        exc.show()
+        return int(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug of ours: say so in one line unless asked for details
+        if os.environ.get("RENACER_DEBUG"):
+            raise
+        print(f"renacer-tui: internal error: {type(exc).__name__}: {exc} (set RENACER_DEBUG=1 for details)", file=sys.stderr)
+        return 70
     return int(result or 0) if isinstance(result, int) else 0
