@@ -1,0 +1,100 @@
+"""Trace-context resolution with OpenTelemetry's W3C propagator."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tracer.context import (
+    format_traceparent,
+    parse_traceparent,
+    resolve_trace_context,
+    valid_span_id,
+    valid_trace_id,
+)
+
+TID = "4bf92f3577b34da6a3ce929d0e0e4736"
+SID = "00f067aa0ba902b7"
+GOOD = f"00-{TID}-{SID}-01"
+hex32 = st.text("0123456789abcdef", min_size=32, max_size=32).filter(lambda s: int(s, 16) != 0)
+hex16 = st.text("0123456789abcdef", min_size=16, max_size=16).filter(lambda s: int(s, 16) != 0)
+
+
+def test_precedence() -> None:
+    other = "a" * 32
+    env = {"TRACEPARENT": f"00-{'b' * 32}-{SID}-01"}
+    ctx = resolve_trace_context(other, GOOD, env)
+    assert (ctx.trace_id, ctx.parent_span_id, ctx.source) == (other, None, "--trace-id")
+    ctx = resolve_trace_context(None, GOOD, env)
+    assert (ctx.trace_id, ctx.parent_span_id, ctx.source) == (TID, SID, "--trace-parent")
+    ctx = resolve_trace_context(None, None, env)
+    assert (ctx.trace_id, ctx.source) == ("b" * 32, "TRACEPARENT")
+    ctx = resolve_trace_context(None, None, {})
+    assert ctx.source == "new" and valid_trace_id(ctx.trace_id) and ctx.parent_span_id is None
+    assert not ctx.warnings
+
+
+def test_unsampled_flag_is_kept() -> None:
+    ctx = resolve_trace_context(None, f"00-{TID}-{SID}-00", {})
+    assert ctx.sampled is False
+    assert ctx.traceparent("1" * 16).endswith("-00")
+
+
+def test_invalid_values_fall_through_with_warnings() -> None:
+    bad = [
+        f"ff-{TID}-{SID}-01",  # forbidden version
+        f"00-{TID.upper()}-{SID}-01",  # upper case
+        f"00-{'0' * 32}-{SID}-01",  # all-zero trace id
+        f"00-{TID}-{'0' * 16}-01",  # all-zero span id
+        f"00-{TID[:-1]}-{SID}-01",  # wrong length
+        f"00-{TID}-{SID}-01-extra",  # version 00 has no extra fields
+        "00-xyz-abc-01",
+        "\x1b[31m",
+    ]
+    for value in bad:
+        ctx = resolve_trace_context(None, None, {"TRACEPARENT": value})
+        assert ctx.source == "new", value
+        assert len(ctx.warnings) == 1 and "\n" not in ctx.warnings[0]
+        assert "\x1b" not in ctx.warnings[0]
+    ctx = resolve_trace_context("0" * 32, "garbage", {"TRACEPARENT": GOOD})
+    assert ctx.source == "TRACEPARENT" and ctx.trace_id == TID and len(ctx.warnings) == 2
+
+
+def test_future_version_with_extra_fields_is_accepted() -> None:
+    assert parse_traceparent(f"01-{TID}-{SID}-01-whatever") == (TID, SID, True)
+
+
+@given(hex32, hex16, st.booleans())
+def test_format_parse_round_trip(trace_id: str, span_id: str, sampled: bool) -> None:
+    text = format_traceparent(trace_id, span_id, sampled)
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]", text)
+    assert parse_traceparent(text) == (trace_id, span_id, sampled)
+    ctx = resolve_trace_context(None, None, {"TRACEPARENT": text})
+    assert (ctx.trace_id, ctx.parent_span_id, ctx.sampled) == (trace_id, span_id, sampled)
+
+
+@given(st.text(max_size=80))
+def test_arbitrary_traceparent_never_raises(value: str) -> None:
+    ctx = resolve_trace_context(None, value, {"TRACEPARENT": value})
+    assert valid_trace_id(ctx.trace_id)
+    assert ctx.parent_span_id is None or valid_span_id(ctx.parent_span_id)
+    if ctx.source == "new":
+        # An empty TRACEPARENT counts as unset; an empty --trace-parent is still a bad value.
+        assert len(ctx.warnings) == (2 if value else 1)
+    assert all("\n" not in w for w in ctx.warnings)
+
+
+@given(st.text(max_size=40))
+def test_arbitrary_trace_id_option(value: str) -> None:
+    ctx = resolve_trace_context(value, None, {})
+    if valid_trace_id(value.strip()):
+        assert ctx.trace_id == value.strip() and ctx.source == "--trace-id"
+    else:
+        assert ctx.source == "new" and len(ctx.warnings) == 1
+
+
+def test_new_ids_are_distinct() -> None:
+    ids = {resolve_trace_context(None, None, {}).trace_id for _ in range(200)}
+    assert len(ids) == 200

@@ -1,0 +1,120 @@
+"""Where a run's trace id comes from: the golden thread's entry point.
+
+A run joins the caller's trace when the caller has one (`--trace-id`, `--trace-parent`, or the
+`TRACEPARENT` environment variable a CI job or parent process exported), so every tool in a
+pipeline lands in one trace.  Parsing uses OpenTelemetry's W3C propagator, so what we accept is
+exactly what every OpenTelemetry SDK accepts; an invalid value is ignored with a warning and the
+next source is tried, as the W3C rules say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_IDS = RandomIdGenerator()
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+
+SOURCE_TRACE_ID = "--trace-id"
+SOURCE_TRACE_PARENT = "--trace-parent"
+SOURCE_ENV = "TRACEPARENT"
+SOURCE_NEW = "new"
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """The resolved context of one run."""
+
+    trace_id: str  # 32 lower-case hex, never all zeros
+    parent_span_id: str | None  # 16 lower-case hex, or None when the run is the trace's root
+    sampled: bool
+    source: str  # one of SOURCE_*
+    warnings: list[str] = field(default_factory=list)
+
+    def traceparent(self, span_id: str) -> str:
+        """The TRACEPARENT to hand to the traced program (its parent is `span_id`)."""
+        return format_traceparent(self.trace_id, span_id, self.sampled)
+
+
+def format_traceparent(trace_id: str, span_id: str, sampled: bool = True) -> str:
+    """`00-<trace id>-<span id>-<flags>` with OpenTelemetry's own formatters."""
+    tid = int(trace_id, 16)
+    sid = int(span_id, 16)
+    if not (trace.INVALID_TRACE_ID < tid < 2**128) or not (trace.INVALID_SPAN_ID < sid < 2**64):
+        raise ValueError("trace and span ids must be non-zero 128/64-bit values")
+    flags = trace.TraceFlags.SAMPLED if sampled else trace.TraceFlags.DEFAULT
+    return f"00-{trace.format_trace_id(tid)}-{trace.format_span_id(sid)}-{flags:02x}"
+
+
+def parse_traceparent(value: str) -> tuple[str, str, bool] | None:
+    """(trace id, parent span id, sampled) from a W3C traceparent, or None when invalid."""
+    if not isinstance(value, str) or len(value) > 512:
+        return None
+    ctx = _PROPAGATOR.extract({"traceparent": value})
+    span_ctx = trace.get_current_span(ctx).get_span_context()
+    if not span_ctx.is_valid:
+        return None
+    return (
+        trace.format_trace_id(span_ctx.trace_id),
+        trace.format_span_id(span_ctx.span_id),
+        bool(span_ctx.trace_flags.sampled),
+    )
+
+
+def valid_trace_id(value: str) -> bool:
+    """32 lower-case hex digits, not all zeros (W3C trace-context §3.2.2.3)."""
+    return bool(_TRACE_ID.fullmatch(value)) and int(value, 16) != 0
+
+
+def valid_span_id(value: str) -> bool:
+    """16 lower-case hex digits, not all zeros."""
+    return bool(_SPAN_ID.fullmatch(value)) and int(value, 16) != 0
+
+
+def new_trace_id() -> str:
+    """A fresh random trace id (OpenTelemetry's generator)."""
+    return trace.format_trace_id(_IDS.generate_trace_id())
+
+
+def new_span_id() -> str:
+    """A fresh random span id (OpenTelemetry's generator)."""
+    return trace.format_span_id(_IDS.generate_span_id())
+
+
+def _shown(value: str) -> str:
+    """A value quoted for a one-line warning, shortened and with escapes made visible."""
+    text = value if len(value) <= 80 else value[:77] + "..."
+    return ascii(text)
+
+
+def resolve_trace_context(
+    trace_id_opt: str | None, trace_parent_opt: str | None, env: Mapping[str, str]
+) -> TraceContext:
+    """Pick the run's trace id: --trace-id > --trace-parent > env TRACEPARENT > new random."""
+    warnings: list[str] = []
+    if trace_id_opt is not None:
+        value = trace_id_opt.strip()
+        if valid_trace_id(value):
+            return TraceContext(value, None, True, SOURCE_TRACE_ID, warnings)
+        warnings.append(
+            f"warning: ignoring --trace-id {_shown(trace_id_opt)}: expected 32 lower-case hex digits, not all zero"
+        )
+    if trace_parent_opt is not None:
+        parsed = parse_traceparent(trace_parent_opt)
+        if parsed:
+            return TraceContext(parsed[0], parsed[1], parsed[2], SOURCE_TRACE_PARENT, warnings)
+        warnings.append(f"warning: ignoring invalid --trace-parent {_shown(trace_parent_opt)}")
+    env_value = env.get("TRACEPARENT")
+    if env_value is not None and env_value != "":
+        parsed = parse_traceparent(env_value)
+        if parsed:
+            return TraceContext(parsed[0], parsed[1], parsed[2], SOURCE_ENV, warnings)
+        warnings.append(f"warning: ignoring invalid TRACEPARENT {_shown(env_value)}")
+    return TraceContext(new_trace_id(), None, True, SOURCE_NEW, warnings)
