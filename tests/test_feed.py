@@ -1,0 +1,129 @@
+"""The live feed: Arrow IPC over a real pipe, dropped counts in metadata, broken and truncated pipes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import pyarrow as pa
+import pytest
+
+from store.feed import FeedClosed, FeedReader, FeedSink
+from store.schema import SPAN_SCHEMA, batch_from_rows
+from tracer.fanout import Fanout
+
+
+def make_batch(rows: int, start: int = 0) -> pa.RecordBatch:
+    return batch_from_rows(
+        {
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "span_id": f"{0x11110000:08x}{start + i:08x}",
+            "start_time_nanos": 1_700_000_000_000_000_000 + 10 * i,
+            "end_time_nanos": 1_700_000_000_000_000_005 + 10 * i,
+            "span_name": "syscall:write",
+            "process_pid": 7,
+            "process_name": "\x1b[31mred[/]",
+            "thread_id": 7,
+            "logical_clock": start + i,
+            "attributes": {"syscall.fd": 1, "syscall.result": 5},
+        }
+        for i in range(rows)
+    )
+
+
+def read_all(fd: int, out: list) -> None:
+    reader = FeedReader(fd)
+    out.extend(reader)
+    out.append(reader)
+
+
+def test_round_trip_through_a_pipe_with_dropped_metadata() -> None:
+    r, w = os.pipe()
+    received: list = []
+    thread = threading.Thread(target=read_all, args=(r, received))
+    thread.start()
+    counter = iter(range(0, 1000, 3))
+    sink = FeedSink(w, dropped=lambda: next(counter))
+    sent = [make_batch(n, 100 * k) for k, n in enumerate([1, 5, 4096, 2])]
+    for batch in sent:
+        sink.write(batch)
+    sink.close()
+    thread.join(10)
+    reader = received.pop()
+    assert not reader.truncated
+    assert [b.num_rows for b, _ in received] == [1, 5, 4096, 2]
+    assert [m["dropped"] for _, m in received] == ["0", "3", "6", "9"]
+    assert [m["seq"] for _, m in received] == ["1", "2", "3", "4"]
+    assert reader.dropped == 9
+    for (got, _), want in zip(received, sent):
+        assert got.schema.equals(SPAN_SCHEMA)
+        assert got.equals(want)
+    # markup and escape sequences travel byte for byte (the UI shows them literally)
+    assert received[0][0].column("process_name")[0].as_py() == "\x1b[31mred[/]"
+
+
+def test_broken_pipe_is_one_reported_error_through_the_fanout() -> None:
+    r, w = os.pipe()
+    os.close(r)  # the UI is gone
+    reports: list[tuple[str, str]] = []
+    fanout = Fanout([FeedSink(w)], on_error=lambda n, m: reports.append((n, m)))
+    for k in range(5):
+        fanout.offer(make_batch(10, 10 * k))
+    assert fanout.close(timeout=5)
+    assert reports == [("feed", "FeedClosed: live feed reader went away (broken pipe)")]
+    assert fanout.dropped_per_sink["feed"] == 50
+
+
+def test_direct_write_after_reader_gone_raises_feed_closed() -> None:
+    r, w = os.pipe()
+    os.close(r)
+    sink = FeedSink(w)
+    with pytest.raises(FeedClosed):
+        sink.write(make_batch(3))
+    sink.close()  # still fine
+
+
+def test_truncated_stream_yields_complete_batches_then_stops(tmp_path) -> None:
+    path = tmp_path / "feed.arrows"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    sink = FeedSink(fd)
+    for k in range(3):
+        sink.write(make_batch(50, 50 * k))
+    sink.close()
+    data = path.read_bytes()
+    for cut in (len(data) - 200, len(data) // 2, 10, 0):
+        reader = FeedReader(data[:cut])
+        batches = [b for b, _ in reader]
+        assert reader.truncated
+        assert len(batches) < 3
+        for b in batches:
+            assert b.num_rows == 50
+    torn_end = FeedReader(data[:-1])  # every batch whole, the end-of-stream marker torn
+    assert [b.num_rows for b, _ in torn_end] == [50, 50, 50]
+    with open(path, "rb") as fh:
+        reader = FeedReader(fh)
+        assert sum(b.num_rows for b, _ in reader) == 150
+        assert not reader.truncated
+
+
+def test_killed_writer_process_leaves_a_readable_prefix() -> None:
+    """A capture process killed mid-stream: the reader sees whole batches, then a clean stop."""
+    r, w = os.pipe()
+    code = (
+        "import os, sys, time\n"
+        "from tests.test_feed import make_batch\n"
+        "from store.feed import FeedSink\n"
+        "s = FeedSink(int(sys.argv[1]))\n"
+        "for k in range(4): s.write(make_batch(20, 20 * k))\n"
+        "os.write(int(sys.argv[1]), b'\\xff\\xff\\xff\\xff\\x10\\x00')\n"  # a torn message header
+        "os._exit(9)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(w)], pass_fds=(w,), cwd=os.getcwd())
+    os.close(w)
+    reader = FeedReader(r)
+    batches = [b for b, _ in reader]
+    assert proc.wait(30) == 9
+    assert [b.num_rows for b in batches] == [20, 20, 20, 20]
+    assert reader.truncated

@@ -1,0 +1,233 @@
+"""Bounded fan-out from the capture loop to the span sinks.
+
+The traced program comes first: the capture loop hands each span batch to `Fanout.offer`, which
+must never block and never raise.  Every sink gets its own bounded queue and its own thread, so
+a slow sink (a collector far away, a slow disk) only loses *its own* batches — counted, never
+silently — while the others keep up.  A sink whose `write` raises is reported once through
+`on_error` and disabled; its later batches are counted as dropped.
+
+Counters are split by writer thread (the capture thread counts queue-full drops, the sink
+thread counts drops after a failure) so no lock is taken on the hot path.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import pyarrow as pa
+
+#: Callback for a failing sink: `on_error(sink_name, one_line_message)`, called at most once per sink.
+ErrorCallback = Callable[[str, str], None]
+
+_STOP = object()  # queue sentinel: drain what is before it, then close the sink
+
+
+class SpanSink(Protocol):
+    """Anything the fan-out feeds (segment writer, OTLP exporter, live feed)."""
+
+    name: str
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Consume one batch of `store.schema.SPAN_SCHEMA` rows (called from the sink's thread)."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release resources; called once, from the sink's thread, after the last write."""
+        ...
+
+
+@dataclass
+class SinkStats:
+    """Counters of one sink, in spans (rows), not batches."""
+
+    name: str
+    delivered: int
+    dropped: int
+    failed: bool
+    error: str | None
+
+
+def one_line(exc: BaseException) -> str:
+    """A short single-line description of an exception for the user."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _SinkWorker:
+    """One sink, its bounded queue and its thread."""
+
+    def __init__(self, sink: SpanSink, capacity: int, on_error: ErrorCallback | None) -> None:
+        self.sink = sink
+        self.name = str(getattr(sink, "name", type(sink).__name__))
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
+        self.on_error = on_error
+        self.dropped_full = 0  # written only by the capture thread (offer)
+        self.dropped_failed = 0  # written only by the sink thread
+        self.delivered = 0  # written only by the sink thread
+        self.failed = False
+        self.error: str | None = None
+        self.closed_cleanly = False
+        self.thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
+        self.thread.start()
+
+    def offer(self, batch: pa.RecordBatch, rows: int) -> None:
+        if self.failed:
+            self.dropped_full += rows
+            return
+        try:
+            self.queue.put_nowait(batch)
+        except queue.Full:
+            self.dropped_full += rows
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                break
+            batch: pa.RecordBatch = item  # type: ignore[assignment]
+            if self.failed:
+                self.dropped_failed += batch.num_rows
+                continue
+            try:
+                self.sink.write(batch)
+            except Exception as exc:  # a failing sink is reported once, then disabled
+                self.dropped_failed += batch.num_rows
+                self._fail(exc)
+            else:
+                self.delivered += batch.num_rows
+        try:
+            self.sink.close()
+        except Exception as exc:
+            self._fail(exc)
+        self.closed_cleanly = True
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        self.error = one_line(exc)
+        if self.on_error is not None:
+            try:
+                self.on_error(self.name, self.error)
+            except Exception:  # the reporter itself must not take the sink thread down
+                pass
+
+    def stop(self, deadline: float) -> None:
+        """Queue the stop sentinel, waiting for room until `deadline` (the queue may be full)."""
+        while True:
+            try:
+                self.queue.put(_STOP, timeout=max(0.001, min(0.05, deadline - time.monotonic())))
+                return
+            except queue.Full:
+                if time.monotonic() >= deadline or not self.thread.is_alive():
+                    return
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_full + self.dropped_failed
+
+    def stats(self) -> SinkStats:
+        return SinkStats(self.name, self.delivered, self.dropped, self.failed, self.error)
+
+
+class Fanout:
+    """Hand span batches to several sinks without ever blocking the caller.
+
+    `capacity_batches` bounds each sink's queue (in batches); with the span builder's batches of
+    ≤ 4096 rows the default holds about a million spans per sink in the worst case.
+    """
+
+    def __init__(
+        self,
+        sinks: Sequence[SpanSink],
+        capacity_batches: int = 256,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        if capacity_batches < 1:
+            raise ValueError("capacity_batches must be at least 1")
+        self._workers = [_SinkWorker(sink, capacity_batches, on_error) for sink in sinks]
+        self.offered = 0  # rows offered, written only by the capture thread
+        self._closed = False
+
+    def offer(self, batch: pa.RecordBatch) -> None:
+        """Queue `batch` for every sink; a full queue drops it for that sink (counted). Never raises."""
+        try:
+            rows = batch.num_rows
+            if rows == 0:
+                return
+            self.offered += rows
+            if self._closed:
+                for worker in self._workers:
+                    worker.dropped_full += rows
+                return
+            for worker in self._workers:
+                worker.offer(batch, rows)
+        except Exception:  # never let a sink problem reach the capture loop
+            pass
+
+    @property
+    def dropped(self) -> int:
+        """Spans dropped so far, summed over sinks (a span lost by two sinks counts twice)."""
+        return sum(worker.dropped for worker in self._workers)
+
+    @property
+    def max_dropped(self) -> int:
+        """The most spans any one sink has lost: what the worst-served consumer is missing."""
+        return max((worker.dropped for worker in self._workers), default=0)
+
+    @property
+    def dropped_per_sink(self) -> dict[str, int]:
+        """Spans dropped so far, per sink name."""
+        return {worker.name: worker.dropped for worker in self._workers}
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """The one-line error of every sink that failed (and was disabled)."""
+        return {worker.name: worker.error for worker in self._workers if worker.error is not None}
+
+    def stats(self) -> list[SinkStats]:
+        """Per-sink counters (delivered, dropped, failed)."""
+        return [worker.stats() for worker in self._workers]
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Drain every queue and close every sink, within `timeout` seconds overall.
+
+        Returns True when every sink drained and closed in time.  A sink still busy at the
+        deadline is abandoned (its thread is a daemon); batches still queued for it count as
+        dropped.
+        """
+        if self._closed:
+            return all(worker.closed_cleanly for worker in self._workers)
+        self._closed = True
+        deadline = time.monotonic() + max(0.0, timeout)
+        for worker in self._workers:
+            worker.stop(deadline)
+        ok = True
+        for worker in self._workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+            if worker.thread.is_alive():
+                ok = False
+                worker.dropped_full += _drain_rows(worker.queue)
+        return ok
+
+    def __enter__(self) -> "Fanout":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _drain_rows(q: "queue.Queue[object]") -> int:
+    """Empty an abandoned queue, returning the number of rows it held."""
+    rows = 0
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return rows
+        if isinstance(item, pa.RecordBatch):
+            rows += item.num_rows
