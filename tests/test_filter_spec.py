@@ -74,11 +74,11 @@ def test_status_and_expression() -> None:
     assert parse_status_spec("successful,failed") == {"successful", "failed"}
     assert "failed" not in parse_status_spec("!failed")
     assert parse_status_spec("none") == frozenset()
-    expr = parse_expression("status=failed")
-    assert expr.qualifier == "status" and expr.status == {"failed"}
-    expr = parse_expression("trace=%file")
-    assert expr.trace == parse_trace_spec("%file")
-    assert parse_expression("openat").trace == parse_trace_spec("openat")
+    kind, value = parse_expression("status=failed")
+    assert kind == "status" and value == {"failed"}
+    kind, value = parse_expression("trace=%file")
+    assert kind == "trace" and value == parse_trace_spec("%file")
+    assert parse_expression("openat") == ("trace", parse_trace_spec("openat"))
     for bad in ("status=maybe", "verbose=all", "trace=nope"):
         with pytest.raises(FilterSpecError):
             parse_expression(bad)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from ptrace.syscall.linux.x86_64 import SOCKET_SYSCALL_NAMES
 from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES as _RAW_NAMES
@@ -240,23 +240,21 @@ def parse_status_spec(text: str) -> frozenset[str]:
     return frozenset(STATUS_VALUES - kept) if negate else frozenset(kept)
 
 
-@dataclass(frozen=True)
-class Expression:
-    """One parsed `-e` argument: which qualifier and its value."""
+class Expression(NamedTuple):
+    """One parsed `-e` argument; unpacks as `(qualifier, value)`."""
 
     qualifier: str  # "trace" | "status"
-    trace: SyscallFilter | None = None
-    status: frozenset[str] | None = None
+    value: SyscallFilter | frozenset[str]
 
 
 def parse_expression(text: str) -> Expression:
     """Parse a whole `-e` argument: `trace=…`, `status=…`, or a bare set (meaning trace=)."""
     qualifier, sep, value = text.partition("=")
     if not sep:
-        return Expression("trace", trace=parse_trace_spec(text))
+        return Expression("trace", parse_trace_spec(text))
     qualifier = qualifier.strip()
     if qualifier in ("trace", "t"):
-        return Expression("trace", trace=parse_trace_spec(value))
+        return Expression("trace", parse_trace_spec(value))
     if qualifier == "status":
-        return Expression("status", status=parse_status_spec(value))
+        return Expression("status", parse_status_spec(value))
     raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace= or status=)")
