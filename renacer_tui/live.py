@@ -1,0 +1,194 @@
+"""Process management for the live TUI: the capture child, its feed, the program's output.
+
+The UI process never runs ptrace itself (the stop loop needs its own interpreter, see
+docs/architecture.md).  It starts `python -m renacer_tui --no-tui --feed-fd W … -- CMD` with the
+write end of a pipe, reads the Arrow IPC feed from the read end in a worker thread, and sends
+the capture's and the program's stdout/stderr to a log file (shown in the output pane) so they
+never corrupt the screen.  stdin is /dev/null.  The capture child's exit code is the program's.
+
+Quitting while the program runs asks what to do:
+- kill: SIGKILL every traced process the feed has shown (the capture then sees them exit, stores
+  the trace and ends); if it has not ended a few seconds later it gets SIGTERM, then SIGKILL.
+- detach: for `-p PID` the capture gets SIGINT, detaches ptrace and leaves the process running;
+  for a launched program the capture keeps running in its own session in the background (the
+  trace is still stored, the live feed is simply closed) and its pid is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable
+
+from store.feed import FeedReader
+
+PROG = "renacer-tui"
+
+
+class CaptureChild:
+    """The headless capture process the TUI launches and later waits for, kills or detaches."""
+
+    def __init__(self, capture_args: list[str], command: list[str], log_path: Path | None = None) -> None:
+        self.capture_args = list(capture_args)
+        self.command = list(command)
+        self.attached = "-p" in capture_args or "--attach" in capture_args
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="renacer-output-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = log_path
+        self.decision: str | None = None  # "kill" or "detach" once the user chose
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def argv(self, feed_fd: int) -> list[str]:
+        """The capture child's command line."""
+        return [sys.executable, "-m", "renacer_tui", "--no-tui", "--feed-fd", str(feed_fd), *self.capture_args, "--", *self.command]
+
+    def start(self) -> FeedReader:
+        """Start the capture child; returns the reader of its live feed."""
+        read_fd, write_fd = os.pipe()
+        try:
+            with open(self.log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+                self._proc = subprocess.Popen(
+                    self.argv(write_fd),
+                    stdin=devnull,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(write_fd,),
+                    start_new_session=True,  # terminal signals (^C, SIGHUP) reach the UI only
+                )
+        except OSError:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        return FeedReader(read_fd)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        """The program's exit code once the capture ended, else None."""
+        return self._proc.poll() if self._proc else None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the capture to end; None on timeout."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill_program(self, pids: Iterable[int]) -> None:
+        """SIGKILL the traced processes (the capture sees them die and finishes normally)."""
+        self.decision = "kill"
+        sent = False
+        for pid in pids:
+            if pid != self.pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    sent = True
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if not sent:
+            self._signal_capture(signal.SIGTERM)
+
+    def detach(self) -> None:
+        """Leave the program running: SIGINT detaches a `-p` capture; a launched one runs on."""
+        self.decision = "detach"
+        if self.attached:
+            self._signal_capture(signal.SIGINT)
+
+    def finish(self) -> int:
+        """After the UI closed: the exit code to return, escalating a kill that did not take."""
+        if self._proc is None:
+            return 1
+        if self.decision == "detach" and not self.attached:
+            return 0
+        code = self.wait(5.0)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if code is not None:
+                break
+            self._signal_capture(sig)
+            code = self.wait(3.0)
+        return code if code is not None else 1
+
+    def _signal_capture(self, sig: int) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+
+def describe_exit(code: int) -> str:
+    """The program state text for an exit code (negative or >128: killed by a signal)."""
+    if code < 0:
+        sig = -code
+    elif 128 < code <= 128 + 64:
+        sig = code - 128
+    else:
+        return f"exited {code}"
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    return f"killed by {name}" if code < 0 else f"exited {code} ({name}?)"
+
+
+def run_live_tui(capture_args: list[str], command: list[str]) -> int:
+    """Run CMD under a capture child and show it live; returns the program's exit code."""
+    from renacer_tui.app import RenacerApp
+
+    child = CaptureChild(capture_args, command)
+    try:
+        reader = child.start()
+    except OSError as exc:
+        print(f"{PROG}: cannot start the capture: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    db = _option_value(capture_args, "--db")
+    no_store = "--no-store" in capture_args
+    app = RenacerApp(store_path=None if no_store else (Path(db) if db else None), store_enabled=not no_store)
+    app.start_live(reader, command, child)
+    started = time.monotonic()
+    try:
+        app.run()
+    finally:
+        if child.returncode is None and child.decision is None:
+            child.kill_program(app.live_pids())
+    code = child.finish()
+    trace_id = app.live_trace_id()
+    if child.decision == "detach" and not child.attached and child.returncode is None:
+        print(f"{PROG}: detached; capture pid {child.pid} keeps tracing in the background", file=sys.stderr)
+    if trace_id:
+        print(f"{PROG}: trace_id={trace_id} ({time.monotonic() - started:.1f}s)", file=sys.stderr)
+    _report_output(child.log_path, keep=child.decision == "detach")
+    return code
+
+
+def _report_output(path: Path, keep: bool) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return
+    if size == 0 and not keep:
+        path.unlink(missing_ok=True)
+    else:
+        print(f"{PROG}: program output in {path}", file=sys.stderr)
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None

@@ -1,0 +1,324 @@
+"""The live screen's model: what the UI knows about a trace while it is being captured.
+
+The feed delivers Arrow record batches at up to hundreds of thousands of spans per second.  The
+reader thread calls `LiveModel.absorb`, which aggregates each batch with vectorised pyarrow
+compute (per-syscall and per-process counts, durations, errors) and keeps the batches
+themselves in a ring bounded by row count — the store keeps the whole record, the UI only a
+window.  Lines are formatted lazily, only when a pane asks for a visible row (toolong's
+LogLines idea), so a million spans cost what fifty do.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from rich.text import Text
+
+from renacer_tui.text import escape
+from store.schema import (
+    ATTR_PROCESS_EXIT_CODE,
+    ATTR_PROCESS_SIGNAL,
+    ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_RESULT,
+    STATUS_ERROR,
+)
+
+_CLONE_NAMES = {"syscall:clone", "syscall:clone3", "syscall:fork", "syscall:vfork"}
+#: Attribute keys the line format shows in their own place, not in the argument list.
+_NOT_ARGS = {"syscall.name", ATTR_SYSCALL_RESULT, ATTR_SYSCALL_ERRNO, "syscall.unfinished", "thread.id"}
+HISTORY_SECONDS = 30
+
+
+@dataclass
+class ProcessStat:
+    """One process of the trace as the live panes show it."""
+
+    pid: int
+    comm: str
+    parent: int | None = None
+    syscalls: int = 0
+    errors: int = 0
+    exit_code: int | None = None
+    signal: int | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.exit_code is None and self.signal is None
+
+
+@dataclass
+class SyscallStat:
+    """Calls, total time and errors of one syscall name, plus a per-second rate history."""
+
+    name: str
+    calls: int = 0
+    total_ns: int = 0
+    errors: int = 0
+    pending: int = 0  # calls in the current second
+    history: deque[int] = field(default_factory=lambda: deque([0] * HISTORY_SECONDS, maxlen=HISTORY_SECONDS))
+
+
+def format_duration(ns: int) -> str:
+    """Compact human duration: 850ns, 12.3µs, 4.56ms, 1.20s."""
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1_000:.1f}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:.2f}ms"
+    return f"{ns / 1_000_000_000:.2f}s"
+
+
+def parse_attributes(text: str | None) -> dict[str, Any]:
+    """The span's attribute JSON as a dict ({} when absent or malformed)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _quote(value: str) -> str:
+    """A traced string argument as strace shows it: quoted, escaped."""
+    return '"' + escape(value).replace('"', '\\"') + '"'
+
+
+def span_line(row: Mapping[str, Any], t0: int) -> Text:
+    """One strace-like line for a span row: time, pid, call(args) = result <duration>."""
+    name = row["span_name"]
+    attrs = parse_attributes(row.get("attributes"))
+    rel = (row["start_time_nanos"] - t0) / 1e9 if t0 else 0.0
+    dur = format_duration(max(0, row["end_time_nanos"] - row["start_time_nanos"]))
+    is_error = row.get("status") == STATUS_ERROR
+    line = Text(no_wrap=True, end="")
+    line.append(f"{rel:10.6f} ", style="dim")
+    line.append(f"{row['process_pid']:>7} ", style="cyan")
+    if not name.startswith("syscall:"):
+        line.append(escape(name), style="bold magenta")
+        if ATTR_PROCESS_EXIT_CODE in attrs:
+            line.append(f" exited {escape(attrs[ATTR_PROCESS_EXIT_CODE])}")
+        if ATTR_PROCESS_SIGNAL in attrs:
+            line.append(f" killed by signal {escape(attrs[ATTR_PROCESS_SIGNAL])}", style="red")
+        line.append(f"  <{dur}>", style="dim")
+        return line
+    call = name[len("syscall:") :]
+    args = [
+        f"{key.removeprefix('syscall.')}={_quote(value) if isinstance(value, str) else escape(value)}"
+        for key, value in attrs.items()
+        if key.startswith("syscall.") and key not in _NOT_ARGS
+    ]
+    line.append(escape(call), style="bold")
+    line.append("(" + ", ".join(args) + ")")
+    rle = row.get("rle_count") or 1
+    if rle > 1:
+        line.append(f" ×{rle}", style="yellow")
+    result = attrs.get(ATTR_SYSCALL_RESULT)
+    if attrs.get("syscall.unfinished"):
+        line.append(" = ? <unfinished>", style="yellow")
+    elif is_error:
+        message = row.get("status_message") or attrs.get(ATTR_SYSCALL_ERRNO) or "error"
+        line.append(f" = {escape(result) if result is not None else -1} {escape(message)}", style="bold red")
+    elif result is not None:
+        line.append(f" = {escape(result)}")
+    line.append(f"  <{dur}>", style="dim")
+    return line
+
+
+class LiveModel:
+    """Thread-safe aggregate of the live feed; `absorb` in the reader thread, reads in the UI."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._chunks: deque[tuple[int, pa.RecordBatch]] = deque()  # (global index of row 0, batch)
+        self._first = 0  # global index of the oldest row still held
+        self._cache: dict[int, Text] = {}
+        self.version = 0
+        self.rows = 0  # spans (rows) received
+        self.calls = 0  # syscalls, RLE expanded
+        self.errors = 0
+        self.dropped = 0
+        self.trace_id: str | None = None
+        self.t0 = 0
+        self.finished = False
+        self.run_attributes: dict[str, Any] = {}
+        self.processes: dict[int, ProcessStat] = {}
+        self.syscalls: dict[str, SyscallStat] = {}
+        self._clone_children: dict[int, int] = {}  # child tid → creating pid
+        self._rate: deque[tuple[float, int]] = deque()
+
+    # -- writer side (reader thread) ------------------------------------------------------
+    def absorb(self, batch: pa.RecordBatch, metadata: Mapping[str, Any] | None = None) -> None:
+        """Fold one batch into the aggregates and the line ring."""
+        n = batch.num_rows
+        with self._lock:
+            if metadata and "dropped" in metadata:
+                self.dropped = max(self.dropped, int(metadata["dropped"]))
+            if n == 0:
+                self.version += 1
+                return
+            if self.trace_id is None:
+                self.trace_id = batch.column("trace_id")[0].as_py()
+                self.t0 = int(pc.min(batch.column("start_time_nanos")).as_py())
+            self._absorb_syscalls(batch)
+            self._absorb_other(batch)
+            self._chunks.append((self.rows, batch))
+            self.rows += n
+            self._rate.append((time.monotonic(), n))
+            while self._chunks and self.rows - self._chunks[0][0] - self._chunks[0][1].num_rows >= self.capacity:
+                start, old = self._chunks.popleft()
+                self._first = start + old.num_rows
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self.version += 1
+
+    def _absorb_syscalls(self, batch: pa.RecordBatch) -> None:
+        names = batch.column("span_name")
+        is_sys = pc.starts_with(names, "syscall:")
+        table = pa.table(
+            {
+                "name": names,
+                "pid": batch.column("process_pid"),
+                "comm": batch.column("process_name"),
+                "dur": pc.subtract(batch.column("end_time_nanos"), batch.column("start_time_nanos")),
+                "calls": batch.column("rle_count"),
+                "err": pc.cast(pc.equal(batch.column("status"), STATUS_ERROR), pa.int64()),
+            }
+        ).filter(is_sys)
+        if table.num_rows == 0:
+            return
+        by_name = table.group_by("name").aggregate([("calls", "sum"), ("dur", "sum"), ("err", "sum")])
+        for name, calls, dur, err in zip(*(by_name.column(c).to_pylist() for c in ("name", "calls_sum", "dur_sum", "err_sum"))):
+            stat = self.syscalls.get(name)
+            if stat is None:
+                stat = self.syscalls[name] = SyscallStat(name[len("syscall:") :])
+            stat.calls += calls
+            stat.pending += calls
+            stat.total_ns += dur
+            stat.errors += err
+            self.calls += calls
+            self.errors += err
+        by_pid = table.group_by("pid").aggregate([("calls", "sum"), ("err", "sum"), ("comm", "max")])
+        for pid, calls, err, comm in zip(*(by_pid.column(c).to_pylist() for c in ("pid", "calls_sum", "err_sum", "comm_max"))):
+            proc = self.processes.get(pid)
+            if proc is None:
+                proc = self.processes[pid] = ProcessStat(pid, comm, parent=self._clone_children.get(pid))
+            proc.comm = comm or proc.comm
+            proc.syscalls += calls
+            proc.errors += err
+        clones = table.filter(pc.is_in(table.column("name"), pa.array(sorted(_CLONE_NAMES))))
+        if clones.num_rows:
+            mask = pc.is_in(names, pa.array(sorted(_CLONE_NAMES)))
+            sub = batch.filter(mask)
+            for pid, attrs in zip(sub.column("process_pid").to_pylist(), sub.column("attributes").to_pylist()):
+                result = parse_attributes(attrs).get(ATTR_SYSCALL_RESULT)
+                if isinstance(result, int) and result > 0:
+                    self._clone_children[result] = pid
+                    child = self.processes.get(result)
+                    if child is not None and child.parent is None and result != pid:
+                        child.parent = pid
+
+    def _absorb_other(self, batch: pa.RecordBatch) -> None:
+        mask = pc.invert(pc.starts_with(batch.column("span_name"), "syscall:"))
+        other = batch.filter(mask)
+        for row in other.to_pylist():
+            attrs = parse_attributes(row["attributes"])
+            name = row["span_name"]
+            if name.startswith("renacer:run"):
+                self.finished = True
+                self.run_attributes = attrs
+                continue
+            if not name.startswith("process:"):
+                continue
+            pid = row["process_pid"]
+            proc = self.processes.get(pid)
+            if proc is None:
+                proc = self.processes[pid] = ProcessStat(pid, row["process_name"], parent=self._clone_children.get(pid))
+            if ATTR_PROCESS_EXIT_CODE in attrs and attrs[ATTR_PROCESS_EXIT_CODE] is not None:
+                proc.exit_code = int(attrs[ATTR_PROCESS_EXIT_CODE])
+            if ATTR_PROCESS_SIGNAL in attrs and attrs[ATTR_PROCESS_SIGNAL] is not None:
+                proc.signal = int(attrs[ATTR_PROCESS_SIGNAL])
+
+    # -- reader side (UI thread) ------------------------------------------------------------
+    @property
+    def line_count(self) -> int:
+        """Rows held in the window (the span pane's virtual height)."""
+        return self.rows - self._first
+
+    @property
+    def first_index(self) -> int:
+        """Global index of the oldest held row (grows as the ring drops old batches)."""
+        return self._first
+
+    def line(self, index: int) -> Text | None:
+        """The formatted line for window row `index` (0 = oldest held), None if out of range."""
+        with self._lock:
+            global_index = self._first + index
+            cached = self._cache.get(global_index)
+            if cached is not None:
+                return cached
+            if index < 0 or global_index >= self.rows or not self._chunks:
+                return None
+            starts = [start for start, _ in self._chunks]
+            pos = bisect.bisect_right(starts, global_index) - 1
+            start, batch = self._chunks[pos]
+            row = batch.slice(global_index - start, 1).to_pylist()[0]
+            text = span_line(row, self.t0)
+            self._cache[global_index] = text
+            return text
+
+    def spans_per_second(self, window: float = 1.0) -> float:
+        """Rows received per second over the last `window` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            while self._rate and self._rate[0][0] < now - window:
+                self._rate.popleft()
+            return sum(n for _, n in self._rate) / window
+
+    def roll_history(self) -> None:
+        """Close the current second of every syscall's rate history (called once a second)."""
+        with self._lock:
+            for stat in self.syscalls.values():
+                stat.history.append(stat.pending)
+                stat.pending = 0
+
+    def top_syscalls(self, limit: int = 12) -> list[SyscallStat]:
+        """The busiest syscall names by total time, then calls."""
+        with self._lock:
+            stats = sorted(self.syscalls.values(), key=lambda s: (s.total_ns, s.calls), reverse=True)
+            return stats[:limit]
+
+    def process_tree(self) -> list[tuple[int, ProcessStat]]:
+        """Processes in tree order as (depth, stat): children under the process that forked them."""
+        with self._lock:
+            procs = dict(self.processes)
+        children: dict[int | None, list[int]] = {}
+        for pid, proc in procs.items():
+            parent = proc.parent if proc.parent in procs and proc.parent != pid else None
+            children.setdefault(parent, []).append(pid)
+        ordered: list[tuple[int, ProcessStat]] = []
+        stack = [(0, pid) for pid in sorted(children.get(None, []), reverse=True)]
+        seen: set[int] = set()
+        while stack:
+            depth, pid = stack.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            ordered.append((depth, procs[pid]))
+            stack.extend((depth + 1, child) for child in sorted(children.get(pid, []), reverse=True))
+        return ordered
+
+    @property
+    def alive_processes(self) -> int:
+        with self._lock:
+            return sum(1 for p in self.processes.values() if p.alive)

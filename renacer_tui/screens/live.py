@@ -1,0 +1,228 @@
+"""The live screen: the golden thread as it is captured.
+
+A thread worker reads the feed and folds each batch into a `LiveModel`; it posts one coalesced
+`FeedUpdated` per batch (`can_replace`), so however fast spans arrive the UI thread handles at
+most one update per frame.  Side panes and the header redraw on a timer from the model.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+import pyarrow as pa
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Label, Log
+from textual.worker import get_current_worker
+
+from renacer_tui.live_model import LiveModel
+from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
+from renacer_tui.text import escape
+from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
+from renacer_tui.widgets.span_log import SpanLog
+
+if TYPE_CHECKING:
+    from renacer_tui.live import CaptureChild
+
+
+class QuitDialog(ModalScreen[str]):
+    """Asked when quitting while the traced program still runs: kill, detach or stay."""
+
+    BINDINGS = [
+        Binding("k", "choose('kill')", "Kill"),
+        Binding("d", "choose('detach')", "Detach"),
+        Binding("escape,c", "choose('cancel')", "Cancel"),
+    ]
+
+    def __init__(self, attached: bool) -> None:
+        super().__init__()
+        self.attached = attached
+
+    def compose(self) -> ComposeResult:
+        detach = "detach (the process keeps running untraced)" if self.attached else "detach (it runs on, still traced and stored, in the background)"
+        with Vertical(id="quit-dialog"):
+            yield Label("The traced program is still running.", id="quit-title")
+            yield Label(f"[b]k[/b] kill it (SIGKILL)   [b]d[/b] {detach}   [b]esc[/b] stay")
+            with Horizontal(id="quit-buttons"):
+                yield Button("Kill", id="kill", variant="error")
+                yield Button("Detach", id="detach", variant="warning")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class LiveScreen(Screen[None]):
+    """Header, span pane (follows the tail), process tree, top syscalls and program output."""
+
+    CSS_PATH = "live.tcss"
+    BINDINGS = [
+        Binding("q", "quit_live", "Quit"),
+        Binding("o", "toggle_output", "Output"),
+        Binding("t", "span_tree", "Span tree"),
+        Binding("tab", "focus_next", "Next pane", show=False),
+    ]
+
+    def __init__(
+        self,
+        feed: Iterable[tuple[pa.RecordBatch, dict[str, str]]],
+        command: list[str],
+        child: CaptureChild | None = None,
+        model: LiveModel | None = None,
+    ) -> None:
+        super().__init__()
+        self.feed = feed
+        self.command = command
+        self.child = child
+        self.model = model or LiveModel()
+        self.started = time.monotonic()
+        self.ended_at: float | None = None
+        self.feed_closed = False
+        self.feed_error: str | None = None
+        self.returncode: int | None = None
+        self._shown_version = -1
+        self._log_offset = 0
+
+    def compose(self) -> ComposeResult:
+        yield LiveHeader(id="live-header")
+        with Horizontal(id="live-main"):
+            yield SpanLog(self.model, id="spans")
+            with Vertical(id="live-side"):
+                yield ProcessTable(id="procs")
+                yield TopSyscalls(id="top")
+        yield Log(id="output", max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#procs").border_title = "processes"
+        self.query_one("#top").border_title = "top syscalls"
+        self.query_one("#output").border_title = "program output"
+        self.query_one("#spans").border_title = "spans"
+        if self.child is None:
+            self.query_one(Log).add_class("-hidden")
+        self.query_one(SpanLog).focus()
+        self._read_feed()
+        if self.child is not None:
+            self._wait_child()
+        self.set_interval(0.25, self._tick)
+        self.set_interval(1.0, self.model.roll_history)
+        self._tick()
+
+    @work(thread=True, exclusive=True, group="feed")
+    def _read_feed(self) -> None:
+        worker = get_current_worker()
+        try:
+            for batch, metadata in self.feed:
+                if worker.is_cancelled:
+                    return
+                self.model.absorb(batch, metadata)
+                self.post_message(FeedUpdated(self.model.version))
+        except Exception as exc:  # a broken feed ends the live view, never the app
+            self.post_message(FeedClosed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(FeedClosed())
+
+    @work(thread=True, group="child")
+    def _wait_child(self) -> None:
+        assert self.child is not None
+        code = self.child.wait()
+        if code is not None:
+            self.post_message(ProgramExited(code))
+
+    def on_feed_updated(self, message: FeedUpdated) -> None:
+        self.query_one(SpanLog).sync()
+
+    def on_feed_closed(self, message: FeedClosed) -> None:
+        self.feed_closed = True
+        self.feed_error = message.error
+        if self.ended_at is None and self.child is None:
+            self.ended_at = time.monotonic()
+        self._tick()
+
+    def on_program_exited(self, message: ProgramExited) -> None:
+        self.returncode = message.returncode
+        self.ended_at = self.ended_at or time.monotonic()
+        self._tick()
+
+    def program_state(self) -> tuple[str, str]:
+        """(text, css class) of the traced program's state."""
+        from renacer_tui.live import describe_exit
+
+        if self.returncode is not None:
+            return describe_exit(self.returncode), "-failed" if self.returncode else "-done"
+        if self.feed_error:
+            return f"feed lost: {escape(self.feed_error)}", "-failed"
+        if self.child is None and (self.feed_closed or self.model.finished):
+            code = self.model.run_attributes.get("process.exit_code")
+            return (f"exited {code}" if code is not None else "finished"), "-done"
+        return "running", "-running"
+
+    @property
+    def running(self) -> bool:
+        return self.program_state()[1] == "-running"
+
+    def _tick(self) -> None:
+        end = self.ended_at or time.monotonic()
+        state, css = self.program_state()
+        self.query_one(LiveHeader).show(self.command, self.model, end - self.started, state, css)
+        if self.model.version != self._shown_version:
+            self._shown_version = self.model.version
+            self.query_one(ProcessTable).show(self.model)
+            self.query_one(TopSyscalls).show(self.model.top_syscalls())
+            self.query_one(SpanLog).sync()
+        self._tail_output()
+
+    def _tail_output(self) -> None:
+        if self.child is None:
+            return
+        path: Path = self.child.log_path
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self._log_offset)
+                data = handle.read(64 * 1024)
+        except OSError:
+            return
+        if not data:
+            return
+        cut = data.rfind(b"\n") + 1 if len(data) == 64 * 1024 else len(data)
+        cut = cut or len(data)
+        self._log_offset += cut
+        lines = data[:cut].decode("utf-8", "surrogateescape").splitlines()
+        self.query_one(Log).write_lines([escape(line) for line in lines])
+
+    def action_toggle_output(self) -> None:
+        """Show or hide the program output pane."""
+        self.query_one(Log).toggle_class("-hidden")
+
+    def action_span_tree(self) -> None:
+        """Open the stored trace in the span tree (what has been stored so far)."""
+        if self.model.trace_id is None:
+            self.notify("No spans yet", severity="warning")
+            return
+        self.app.open_span_tree(self.model.trace_id)  # type: ignore[attr-defined]
+
+    def action_quit_live(self) -> None:
+        """Quit; while the program runs, ask whether to kill or detach it."""
+        if self.child is None or not self.running:
+            self.app.exit()
+            return
+
+        def decided(choice: str | None) -> None:
+            if self.child is None or choice in (None, "cancel"):
+                return
+            if choice == "kill":
+                self.child.kill_program([p.pid for p in self.model.processes.values() if p.alive])
+            else:
+                self.child.detach()
+            self.app.exit()
+
+        self.app.push_screen(QuitDialog(self.child.attached), decided)

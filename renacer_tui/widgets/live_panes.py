@@ -1,0 +1,100 @@
+"""The live screen's side panes and header, each redrawn from a `LiveModel` snapshot.
+
+They are refreshed by a timer (a few times a second) rather than per batch: the model absorbs
+every batch, the panes only show the latest state, so their cost does not grow with the rate.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable, Static
+
+from renacer_tui.live_model import LiveModel, SyscallStat, format_duration
+from renacer_tui.text import clip, escape
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int], width: int = 12) -> str:
+    """Block-character sparkline of the last `width` values, scaled to their maximum."""
+    tail = values[-width:]
+    peak = max(tail, default=0)
+    if peak <= 0:
+        return " " * len(tail)
+    return "".join(" " if v <= 0 else _SPARK[min(len(_SPARK) - 1, (v * len(_SPARK) - 1) // peak)] for v in tail)
+
+
+class LiveHeader(Static):
+    """Command, trace id, elapsed, processes, spans/s, dropped and the program's state."""
+
+    def show(self, command: list[str], model: LiveModel, elapsed: float, state: str, state_class: str) -> None:
+        alive = model.alive_processes
+        total = len(model.processes)
+        line1 = Text(no_wrap=True, overflow="ellipsis")
+        line1.append("▶ ", style="bold")
+        line1.append(clip(escape(" ".join(command)), 60), style="bold")
+        line1.append("  trace ")
+        line1.append(model.trace_id or "(waiting)", style="cyan")
+        line2 = Text(no_wrap=True, overflow="ellipsis")
+        line2.append(f"{elapsed:7.1f}s  procs {alive}/{total}  ")
+        line2.append(f"{model.spans_per_second():>9,.0f} spans/s  ")
+        line2.append(f"spans {model.rows:,}  errors {model.errors:,}  ")
+        line2.append(f"dropped {model.dropped:,}  ", style="bold red" if model.dropped else "")
+        line2.append(state, style="bold")
+        self.set_classes(state_class)
+        self.update(Text("\n").join([line1, line2]))
+
+
+class ProcessTable(DataTable):
+    """Process tree: pid (indented under its parent), comm, syscalls, errors, alive or exit."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("pid", "comm", "calls", "err", "state")
+
+    def show(self, model: LiveModel) -> None:
+        rows = []
+        for depth, proc in model.process_tree():
+            if proc.signal is not None:
+                state = Text(f"sig {proc.signal}", style="red")
+            elif proc.exit_code is not None:
+                state = Text(f"exit {proc.exit_code}", style="red" if proc.exit_code else "dim")
+            else:
+                state = Text("alive", style="green")
+            pid = ("  " * depth + ("└ " if depth else "")) + str(proc.pid)
+            err = Text(str(proc.errors), style="red" if proc.errors else "")
+            rows.append((pid, Text(clip(escape(proc.comm), 16)), f"{proc.syscalls:,}", err, state))
+        _replace_rows(self, rows)
+
+
+class TopSyscalls(DataTable):
+    """Top syscalls by total time: calls, total time, errors and a sparkline of the rate."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("syscall", "calls", "time", "err", "rate/s")
+
+    def show(self, stats: list[SyscallStat]) -> None:
+        rows = []
+        for stat in stats:
+            err = Text(str(stat.errors), style="red" if stat.errors else "")
+            rows.append(
+                (
+                    Text(clip(escape(stat.name), 14)),
+                    f"{stat.calls:,}",
+                    format_duration(stat.total_ns),
+                    err,
+                    Text(sparkline(list(stat.history)), style="green"),
+                )
+            )
+        _replace_rows(self, rows)
+
+
+def _replace_rows(table: DataTable, rows: list[tuple]) -> None:
+    """Swap in new rows while keeping the cursor row (tables here have a few dozen rows)."""
+    cursor = table.cursor_row
+    table.clear()
+    for row in rows:
+        table.add_row(*row)
+    if rows:
+        table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
