@@ -1,0 +1,219 @@
+"""Span rows (Arrow, `store.schema.SPAN_SCHEMA`) → OpenTelemetry SDK spans and OTLP messages.
+
+The OTLP exporter worker, `renacer-tui export --format otlp-json` and the tests all go through
+here, so a span means the same thing on every path: the stored trace id, span id and parent
+(a remote `SpanContext`) are kept, times are the stored epoch nanoseconds, attributes are the
+decoded JSON (lists and objects as JSON text), `renacer.links` also become OTLP span links, and
+an RLE row stays one span carrying `renacer.rle.count`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from store.schema import ATTR_LINKS
+
+#: Attribute carrying an RLE row's call count (the schema's `rle_count` column).
+ATTR_RLE_COUNT = "renacer.rle.count"
+_SCOPE = InstrumentationScope("renacer-tui", "0.1.0")
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_KINDS = {kind.name: kind for kind in SpanKind}
+_STATUS = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR, "UNSET": StatusCode.UNSET}
+_EXTRA_COLUMNS = (
+    ("thread_id", "thread.id"),
+    ("logical_clock", "renacer.logical_clock"),
+    ("parent_logical_clock", "renacer.parent_logical_clock"),
+    ("rust_source", "renacer.source.rust"),
+    ("python_source", "renacer.source.python"),
+    ("c_source", "renacer.source.c"),
+)
+
+
+def attribute_value(value: Any) -> Any:
+    """An OpenTelemetry attribute value for a decoded JSON value (None: leave the key out)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            return str(value)  # OTLP ints are int64
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def decode_attributes(text: str | None) -> dict[str, Any]:
+    """The `attributes` JSON of a row as OpenTelemetry attributes; bad JSON is kept as text."""
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return {"renacer.attributes_raw": text}
+    if not isinstance(raw, dict):
+        return {"renacer.attributes_raw": text}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        converted = attribute_value(value)
+        if converted is not None:
+            out[str(key)] = converted
+    return out
+
+
+def _links(trace_id: int, raw: Any) -> list[Link]:
+    """OTLP span links for the happens-before links recorded in `renacer.links`."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return []
+    if not isinstance(raw, list):
+        return []
+    links: list[Link] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        try:
+            span_id = int(str(item.get("span_id", "")), 16)
+        except ValueError:
+            continue
+        if span_id == 0:
+            continue
+        attrs = {"renacer.link.type": str(item.get("type", ""))}
+        if isinstance(item.get("logical_clock"), int):
+            attrs["renacer.link.logical_clock"] = item["logical_clock"]
+        links.append(Link(SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED), attrs))
+    return links
+
+
+class SpanConverter:
+    """Builds SDK spans from rows; caches one `Resource` per traced process.
+
+    Each traced process becomes its own OTLP resource (`service.name`, `host.name`,
+    `process.pid`, `process.executable.name`, `process.command_line`, plus `resource_attrs`), so
+    a backend groups a run's spans by process the way it groups services.
+    """
+
+    def __init__(self, service_name: str | None = "renacer", resource_attrs: Mapping[str, Any] | None = None,
+                 host_name: str | None = None) -> None:
+        self.service_name = service_name
+        self.resource_attrs = dict(resource_attrs or {})
+        self.host_name = host_name or socket.gethostname()
+        self._resources: dict[tuple[Any, ...], Resource] = {}
+
+    def resource(self, pid: int, name: str, cmdline: str, service: str, version: str) -> Resource:
+        key = (pid, name, cmdline, service, version)
+        res = self._resources.get(key)
+        if res is None:
+            attrs: dict[str, Any] = {
+                "service.name": self.service_name or service or "renacer",
+                "service.version": version,
+                "host.name": self.host_name,
+                "process.pid": pid,
+                "process.executable.name": name,
+                "process.command_line": cmdline,
+                "telemetry.sdk.name": "renacer-tui",
+                "telemetry.sdk.language": "python",
+            }
+            attrs.update(self.resource_attrs)
+            res = Resource({k: v for k, v in attrs.items() if v not in (None, "")})
+            self._resources[key] = res
+        return res
+
+    def convert(self, table: pa.Table | pa.RecordBatch) -> list[ReadableSpan]:
+        """One `ReadableSpan` per row, in row order."""
+        cols = {name: table.column(name).to_pylist() for name in table.schema.names}
+        spans: list[ReadableSpan] = []
+        for i in range(table.num_rows):
+            spans.append(self._span({name: values[i] for name, values in cols.items()}))
+        return spans
+
+    def _span(self, row: Mapping[str, Any]) -> ReadableSpan:
+        trace_id = int(row["trace_id"], 16)
+        context = SpanContext(trace_id, int(row["span_id"], 16), is_remote=False, trace_flags=_SAMPLED)
+        parent = None
+        if row.get("parent_span_id"):
+            parent = SpanContext(trace_id, int(row["parent_span_id"], 16), is_remote=True, trace_flags=_SAMPLED)
+        attributes = decode_attributes(row.get("attributes"))
+        links = _links(trace_id, attributes.get(ATTR_LINKS))
+        for column, key in _EXTRA_COLUMNS:
+            value = row.get(column)
+            if value is not None and key not in attributes:
+                attributes[key] = value
+        rle = row.get("rle_count") or 1
+        if rle != 1:
+            attributes[ATTR_RLE_COUNT] = int(rle)
+        code = _STATUS.get(str(row.get("status") or "UNSET").upper(), StatusCode.UNSET)
+        status = Status(code, row.get("status_message") or None) if code is StatusCode.ERROR else Status(code)
+        return ReadableSpan(
+            name=row["span_name"],
+            context=context,
+            parent=parent,
+            resource=self.resource(
+                int(row.get("process_pid") or 0),
+                row.get("process_name") or "",
+                row.get("process_cmdline") or "",
+                row.get("service_name") or "",
+                row.get("service_version") or "",
+            ),
+            attributes=attributes,
+            links=links,
+            kind=_KINDS.get(str(row.get("span_kind") or "INTERNAL").upper(), SpanKind.INTERNAL),
+            status=status,
+            start_time=int(row["start_time_nanos"]),
+            end_time=int(row["end_time_nanos"]),
+            instrumentation_scope=_SCOPE,
+        )
+
+
+def to_request(spans: Iterable[ReadableSpan]) -> ExportTraceServiceRequest:
+    """The OTLP protobuf request the SDK exporters would send for `spans`."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return encode_spans(list(spans))
+
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def request_to_otlp_json(request: ExportTraceServiceRequest, indent: int | None = None) -> str:
+    """OTLP/JSON text: proto3 JSON mapping, but ids as hex (the OTLP JSON spec's one exception)."""
+    from google.protobuf import json_format
+
+    data = json_format.MessageToDict(request, use_integers_for_enums=True)
+    _convert_ids(data, to_hex=True)
+    return json.dumps(data, indent=indent, ensure_ascii=False)
+
+
+def otlp_json_to_request(text: str) -> ExportTraceServiceRequest:
+    """Parse OTLP/JSON (hex ids) back into an `ExportTraceServiceRequest`."""
+    from google.protobuf import json_format
+
+    data = json.loads(text)
+    _convert_ids(data, to_hex=False)
+    return json_format.ParseDict(data, ExportTraceServiceRequest())
+
+
+def _convert_ids(node: Any, to_hex: bool) -> None:
+    """Rewrite id fields between base64 (proto3 JSON) and hex (OTLP JSON), in place."""
+    import base64
+
+    if isinstance(node, list):
+        for item in node:
+            _convert_ids(item, to_hex)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key in _ID_FIELDS and isinstance(value, str):
+            if to_hex:
+                node[key] = base64.b64decode(value).hex()
+            else:
+                node[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+        else:
+            _convert_ids(value, to_hex)

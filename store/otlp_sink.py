@@ -1,0 +1,147 @@
+"""The OTLP export sink: forwards span batches to an exporter child process.
+
+In the capture process this sink does no protobuf work at all: it encodes each batch as Arrow
+IPC (C++, releases the GIL) and writes the bytes to the stdin of `python -m store.otlp_worker`,
+which converts and exports them with opentelemetry-sdk.  A dead collector is the worker's
+problem (reported once on stderr); a dead worker is reported once through the fan-out.
+`close()` waits a bounded time for the worker to flush, then stops it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+
+from store.otlp_worker import CONFIG_ENV, PROTOCOLS
+from store.schema import SPAN_SCHEMA
+
+_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class OtlpWorkerGone(Exception):
+    """The exporter child process exited before the run ended."""
+
+
+def parse_otlp_headers(env_value: str | None, cli_values: Iterable[str] = ()) -> dict[str, str]:
+    """Merge `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, URL-encoded) with `--otlp-header K=V`.
+
+    Names are lower-cased (gRPC metadata requires it, HTTP ignores case); the command line wins
+    over the environment.  A malformed `--otlp-header` raises ValueError with a one-line message.
+    """
+    headers: dict[str, str] = {}
+    if env_value and env_value.strip():
+        from opentelemetry.util.re import parse_env_headers
+
+        headers.update(parse_env_headers(env_value, liberal=True))
+    for item in cli_values:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or not key or any(c.isspace() for c in key):
+            raise ValueError(f"bad --otlp-header {item!r}: expected NAME=VALUE")
+        headers[key] = value.strip()
+    return headers
+
+
+class OtlpSink:
+    """Fan-out sink exporting spans over OTLP (gRPC or HTTP/protobuf) through a worker process."""
+
+    name = "otlp"
+
+    def __init__(
+        self,
+        endpoint: str,
+        protocol: str = "grpc",
+        headers: Mapping[str, str] | None = None,
+        service_name: str = "renacer",
+        resource_attrs: Mapping[str, Any] | None = None,
+        timeout: float = 5.0,
+        close_timeout: float = 5.0,
+        stderr: Any = None,
+    ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown OTLP protocol {protocol!r} (use grpc or http/protobuf)")
+        if not endpoint or not endpoint.strip():
+            raise ValueError("empty OTLP endpoint")
+        self.endpoint = endpoint
+        self.close_timeout = close_timeout
+        config = {
+            "endpoint": endpoint,
+            "protocol": protocol,
+            "headers": dict(headers or {}),
+            "service_name": service_name,
+            "resource_attrs": dict(resource_attrs or {}),
+            "timeout": timeout,
+        }
+        env = dict(os.environ)
+        env[CONFIG_ENV] = json.dumps(config)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "store.otlp_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+            close_fds=True,
+        )
+        assert self._proc.stdin is not None
+        self._fd = self._proc.stdin.fileno()
+        self._buffer = io.BytesIO()
+        self._writer = pa.ipc.new_stream(self._buffer, SPAN_SCHEMA)
+        self._closed = False
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The worker's exit status once closed: 0 all exported, 1 some spans not exported."""
+        return self._proc.returncode
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Forward one batch (blocks only this sink's thread when the worker is behind)."""
+        self._writer.write_batch(batch)
+        self._send()
+
+    def close(self) -> None:
+        """End the stream, give the worker `close_timeout` seconds to flush, then stop it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._writer.close()
+            self._send()
+        except OtlpWorkerGone:
+            pass
+        try:
+            self._proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        try:
+            self._proc.wait(self.close_timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()  # the worker aborts its retries and reports once
+            try:
+                self._proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    def _send(self) -> None:
+        data = memoryview(self._buffer.getvalue())
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        try:
+            sent = 0
+            while sent < len(data):
+                sent += os.write(self._fd, data[sent:])
+        except (BrokenPipeError, ConnectionResetError, ValueError) as exc:
+            status = self._proc.poll()
+            raise OtlpWorkerGone(f"OTLP exporter process exited (status {status})") from exc

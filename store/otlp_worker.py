@@ -1,0 +1,200 @@
+"""OTLP export worker: a child process that turns Arrow span batches into OTLP requests.
+
+Protobuf encoding and gRPC/HTTP I/O are heavy Python work; done in the capture process they
+would compete with the ptrace loop for the GIL and slow the traced program.  So the capture
+side (`store.otlp_sink.OtlpSink`) only forwards Arrow IPC bytes on this process's stdin, and
+this process converts (`store.otlp_convert`) and exports with opentelemetry-sdk's exporters.
+
+Configuration comes as JSON in the environment variable `RENACER_OTLP_WORKER` (headers may
+hold secrets: the environment, unlike argv, is private to the user).  A collector that is down
+is reported once on stderr; the worker keeps draining its input so the capture never waits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from typing import Any, BinaryIO, Mapping
+
+import pyarrow as pa
+
+from store.otlp_convert import SpanConverter
+
+CONFIG_ENV = "RENACER_OTLP_WORKER"
+PROTOCOLS = ("grpc", "http/protobuf")
+#: Spans per export request: keeps every request far below gRPC's default 4 MiB message limit.
+CHUNK_SPANS = 512
+#: After a failed export, batches arriving within this many seconds are not retried (counted).
+RETRY_PAUSE_S = 5.0
+
+
+class _LastProblem(logging.Handler):
+    """Remembers the first warning/error the exporter logged during one export (its cause)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.first: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.first is None:
+            try:
+                self.first = record.getMessage()
+            except Exception:
+                self.first = str(record.msg)
+
+
+def short_reason(message: str) -> str:
+    """The useful part of an exporter log message, on one line."""
+    text = " ".join(str(message).split())
+    errno = re.search(r"\[Errno \d+\] ([^\"')]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    transient = re.match(r"Transient error (.*?) encountered while exporting .*?(?:Error details: (.*))?$", text)
+    if transient:
+        code = transient.group(1).replace("StatusCode.", "")
+        text = f"{code}: {transient.group(2)}" if transient.group(2) else code
+    return text[:300]
+
+
+def normalize_endpoint(endpoint: str, protocol: str) -> str:
+    """A full URL: scheme added when missing; `/v1/traces` added for HTTP when no path is given."""
+    url = endpoint.strip()
+    if "://" not in url:
+        url = "http://" + url
+    if protocol == "http/protobuf":
+        scheme, rest = url.split("://", 1)
+        if "/" not in rest or rest.endswith("/") and rest.count("/") == 1:
+            url = f"{scheme}://{rest.rstrip('/')}/v1/traces"
+    return url
+
+
+def make_exporter(config: Mapping[str, Any]) -> Any:
+    """The opentelemetry-sdk OTLP span exporter for `config` (https ⇒ TLS on both protocols)."""
+    protocol = config.get("protocol", "grpc")
+    endpoint = normalize_endpoint(str(config["endpoint"]), protocol)
+    headers = {str(k).lower() if protocol == "grpc" else str(k): str(v) for k, v in (config.get("headers") or {}).items()}
+    timeout = float(config.get("timeout", 5.0))
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"),
+                                headers=headers, timeout=timeout)
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") or os.environ.get("OTEL_EXPORTER_OTLP_CERTIFICATE"):
+            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's CA file; the
+            # OTLP-specific certificate must win (this is our own process: safe to drop them).
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            os.environ.pop("CURL_CA_BUNDLE", None)
+
+        return HttpExporter(endpoint=endpoint, headers=headers, timeout=timeout)
+    raise ValueError(f"unknown OTLP protocol {protocol!r} (use grpc or http/protobuf)")
+
+
+class Worker:
+    """Reads the Arrow stream, exports chunk by chunk, reports the first failure once."""
+
+    def __init__(self, config: Mapping[str, Any], err: Any = None) -> None:
+        self.config = dict(config)
+        self.endpoint = normalize_endpoint(str(config["endpoint"]), config.get("protocol", "grpc"))
+        self.err = err or sys.stderr
+        self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"))
+        self.exporter = make_exporter(config)
+        self.exported = 0
+        self.failed_spans = 0
+        self.reported = False
+        self._pause_until = 0.0
+        self.stopping = False
+        self._problem = _LastProblem()
+        for name in ("opentelemetry", "grpc"):
+            log = logging.getLogger(name)
+            log.handlers[:] = [self._problem]
+            log.propagate = False
+            log.setLevel(logging.WARNING)
+
+    def run(self, stream: BinaryIO) -> int:
+        try:
+            reader = pa.ipc.open_stream(stream)
+        except (pa.ArrowInvalid, OSError):
+            return self.finish()
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError):  # the capture died mid-stream: export what we have
+                break
+            self.export_batch(batch)
+        return self.finish()
+
+    def export_batch(self, batch: pa.RecordBatch) -> None:
+        for offset in range(0, batch.num_rows, CHUNK_SPANS):
+            chunk = batch.slice(offset, CHUNK_SPANS)
+            if self.stopping or time.monotonic() < self._pause_until:
+                self.failed_spans += chunk.num_rows
+                continue
+            self._problem.first = None
+            try:
+                spans = self.converter.convert(chunk)
+                ok = self.exporter.export(spans).name == "SUCCESS"
+                reason = self._problem.first or "the collector refused the spans"
+            except Exception as exc:  # conversion or transport bug: still one line, never a traceback
+                ok, reason = False, f"{type(exc).__name__}: {exc}"
+            if ok:
+                self.exported += chunk.num_rows
+            else:
+                self.failed_spans += chunk.num_rows
+                self._pause_until = time.monotonic() + RETRY_PAUSE_S
+                self.report(reason)
+
+    def report(self, reason: str) -> None:
+        if self.reported:
+            return
+        self.reported = True
+        line = short_reason(reason)
+        print(f"renacer-tui: OTLP export to {self.endpoint} failed: {line}", file=self.err, flush=True)
+
+    def stop(self, *_: object) -> None:
+        """SIGTERM from the sink's bounded close: abort retries, let the current export fail fast."""
+        self.stopping = True
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            pass
+
+    def finish(self) -> int:
+        if self.failed_spans and not self.reported:
+            self.report(f"{self.failed_spans} spans not sent before the exit deadline")
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            pass
+        return 1 if self.failed_spans else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m store.otlp_worker` (reads the config from the environment)."""
+    # Ctrl-C reaches the whole foreground group; the worker ends on stdin EOF, after flushing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raw = os.environ.get(CONFIG_ENV)
+    try:
+        config = json.loads(raw or "")
+        if not isinstance(config, dict) or not config.get("endpoint"):
+            raise ValueError("no endpoint")
+        worker = Worker(config)
+    except Exception as exc:
+        print(f"renacer-tui: OTLP export disabled: bad configuration: {exc}", file=sys.stderr, flush=True)
+        sys.stdin.buffer.read()  # drain so the sender never sees a broken pipe mid-run
+        return 2
+    signal.signal(signal.SIGTERM, worker.stop)
+    return worker.run(sys.stdin.buffer)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
