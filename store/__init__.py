@@ -1,1 +1,31 @@
-"""Span storage: Parquet segments, a SQLite catalog, SQL on DuckDB, exports."""
+"""Span storage: Parquet segments, a SQLite catalog, SQL on DuckDB, exports.
+
+`from store import Store` works, but lazily: the tracer imports `store.schema` and must not pay
+for DuckDB/SQLite imports (or risk cycles) just by touching this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Store", "QueryError", "StoreWriteError", "ConfigError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Store":
+        from store.store import Store
+
+        return Store
+    if name == "QueryError":
+        from store.query import QueryError
+
+        return QueryError
+    if name == "StoreWriteError":
+        from store.writer import StoreWriteError
+
+        return StoreWriteError
+    if name == "ConfigError":
+        from store.config import ConfigError
+
+        return ConfigError
+    raise AttributeError(f"module 'store' has no attribute {name!r}")

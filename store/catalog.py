@@ -1,0 +1,392 @@
+"""The SQLite catalog: which runs, traces and Parquet segments a store holds.
+
+Several tracers may write one store at once, so the catalog is SQLite in WAL mode with a busy
+timeout, and every change is one `BEGIN IMMEDIATE` transaction (the writer lock is taken up
+front, so two writers never deadlock upgrading a read lock).  The schema is created with
+sqlite-utils; data changes are plain SQL inside those explicit transactions (sqlite-utils'
+own `with conn:` blocks would commit an outer transaction early).
+
+Readers use the catalog to prune: a trace id maps to the few segment files that hold it
+(`segment_traces`), and every segment carries its time range, rows and byte size (a file
+shorter than its catalog size is truncated, detected without opening it).  `tombstones`
+remembers files that compaction/vacuum removed from the catalog so a crash between the
+catalog commit and the unlink never resurrects them as "orphans".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import pyarrow as pa
+import sqlite_utils
+
+CATALOG_NAME = "catalog.sqlite"
+BUSY_TIMEOUT_S = 30.0
+
+
+class CatalogError(Exception):
+    """The catalog cannot be read or written; one line for the user."""
+
+
+@dataclass
+class TraceStats:
+    """Per-trace figures of one segment (a compacted segment holds several traces)."""
+
+    trace_id: str
+    rows: int
+    spans: int
+    errors: int
+    min_start_ns: int
+    max_end_ns: int
+    pids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SegmentInfo:
+    """One Parquet segment as the catalog knows it; `path` is relative to the store root."""
+
+    path: str
+    run_id: str | None
+    min_start_ns: int
+    max_end_ns: int
+    rows: int
+    bytes: int
+    created_ns: int
+    traces: list[TraceStats]
+
+    @property
+    def spans(self) -> int:
+        return sum(t.spans for t in self.traces)
+
+    @property
+    def errors(self) -> int:
+        return sum(t.errors for t in self.traces)
+
+
+class Catalog:
+    """Thread-safe handle on `catalog.sqlite` (one connection, one lock)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / CATALOG_NAME
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self._lock = threading.RLock()
+            self._local_changes = 0
+            with self._lock:
+                self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                self.db.enable_wal()
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self._create_schema()
+        except sqlite3.Error as exc:
+            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from None
+
+    # -- schema -------------------------------------------------------------------------
+    def _create_schema(self) -> None:
+        with self.transaction():
+            tables = set(self.db.table_names())
+            if "runs" not in tables:
+                self.db["runs"].create(
+                    {
+                        "run_id": str, "trace_id": str, "command": str, "cwd": str, "host": str,
+                        "pid": int, "started_ns": int, "ended_ns": int, "exit_code": int,
+                        "spans_stored": int, "spans_represented": int, "dropped_spans": int, "status": str,
+                    },
+                    pk="run_id",
+                    not_null={"trace_id", "started_ns", "status"},
+                    defaults={"spans_stored": 0, "dropped_spans": 0, "status": "running"},
+                )
+                self.db["runs"].create_index(["trace_id"], if_not_exists=True)
+                self.db["runs"].create_index(["started_ns"], if_not_exists=True)
+            if "traces" not in tables:
+                self.db["traces"].create(
+                    {"trace_id": str, "first_command": str, "started_ns": int, "ended_ns": int, "runs": int},
+                    pk="trace_id",
+                    defaults={"runs": 0},
+                )
+                self.db["traces"].create_index(["started_ns"], if_not_exists=True)
+            if "segments" not in tables:
+                self.db["segments"].create(
+                    {
+                        "path": str, "run_id": str, "trace_id": str, "min_start_ns": int, "max_end_ns": int,
+                        "rows": int, "spans": int, "errors": int, "bytes": int, "created_ns": int,
+                    },
+                    pk="path",
+                    not_null={"min_start_ns", "max_end_ns", "rows", "bytes"},
+                )
+                self.db["segments"].create_index(["trace_id"], if_not_exists=True)
+                self.db["segments"].create_index(["min_start_ns", "max_end_ns"], if_not_exists=True)
+                self.db["segments"].create_index(["run_id"], if_not_exists=True)
+            if "segment_traces" not in tables:
+                self.db["segment_traces"].create(
+                    {
+                        "path": str, "trace_id": str, "rows": int, "spans": int, "errors": int,
+                        "min_start_ns": int, "max_end_ns": int, "pids": str,
+                    },
+                    pk=("path", "trace_id"),
+                )
+                self.db["segment_traces"].create_index(["trace_id"], if_not_exists=True)
+            if "tombstones" not in tables:
+                self.db["tombstones"].create({"path": str, "removed_ns": int}, pk="path")
+            if "pending" not in tables:  # files a compaction is about to rename into place
+                self.db["pending"].create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, writer lock taken up front; rolls back on any error."""
+        with self._lock:
+            conn = self.db.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise CatalogError(f"catalog {self.path} is busy or unwritable: {exc}") from None
+            try:
+                yield conn
+            except BaseException:
+                self._rollback(conn)
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(conn)
+                raise CatalogError(f"cannot commit to catalog {self.path}: {exc}") from None
+            self._local_changes += 1
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. disk full)
+
+    def _write(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(conn, *args)` in a transaction, turning SQLite errors into CatalogError."""
+        try:
+            with self.transaction() as conn:
+                return fn(conn, *args)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalog {self.path}: {exc}") from None
+
+    def version(self) -> tuple[int, int]:
+        """Changes by anyone: SQLite's data_version (others' commits) and our own count."""
+        with self._lock:
+            return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._local_changes
+
+    # -- runs and traces ----------------------------------------------------------------
+    def begin_run(
+        self, run_id: str, trace_id: str, command: str, cwd: str, host: str, pid: int, started_ns: int
+    ) -> None:
+        """Record a run as started and fold it into its trace."""
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO runs (run_id, trace_id, command, cwd, host, pid, started_ns, "
+                "spans_stored, dropped_spans, status) VALUES (?,?,?,?,?,?,?,0,0,'running')",
+                (run_id, trace_id, command, cwd, host, pid, started_ns),
+            )
+            self._touch_trace(conn, trace_id, command, started_ns, None, new_run=True)
+
+        self._write(apply)
+
+    def end_run(
+        self,
+        run_id: str,
+        ended_ns: int,
+        exit_code: int | None,
+        dropped_spans: int,
+        spans_represented: int | None,
+        status: str,
+    ) -> None:
+        """Record a run's end; spans_represented defaults to what its segments hold."""
+
+        def apply(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT trace_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise CatalogError(f"unknown run {run_id!r}: begin_run was never called")
+            represented = spans_represented
+            if represented is None:
+                represented = conn.execute(
+                    "SELECT COALESCE(SUM(spans), 0) FROM segments WHERE run_id = ?", (run_id,)
+                ).fetchone()[0]
+            conn.execute(
+                "UPDATE runs SET ended_ns = ?, exit_code = ?, dropped_spans = ?, spans_represented = ?, "
+                "status = ? WHERE run_id = ?",
+                (ended_ns, exit_code, dropped_spans, represented, status, run_id),
+            )
+            conn.execute(
+                "UPDATE traces SET ended_ns = MAX(COALESCE(ended_ns, 0), ?) WHERE trace_id = ?", (ended_ns, row[0])
+            )
+
+        self._write(apply)
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        """Mark a run (e.g. `interrupted` when its tracer died without end_run)."""
+        self._write(lambda conn: conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id)))
+
+    @staticmethod
+    def _touch_trace(
+        conn: sqlite3.Connection, trace_id: str, command: str, started_ns: int, ended_ns: int | None, new_run: bool
+    ) -> None:
+        conn.execute(
+            "INSERT INTO traces (trace_id, first_command, started_ns, ended_ns, runs) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(trace_id) DO UPDATE SET "
+            "first_command = CASE WHEN excluded.started_ns < traces.started_ns OR traces.first_command = '' "
+            "  THEN excluded.first_command ELSE traces.first_command END, "
+            "started_ns = MIN(traces.started_ns, excluded.started_ns), "
+            "ended_ns = MAX(COALESCE(traces.ended_ns, 0), COALESCE(excluded.ended_ns, 0)), "
+            "runs = traces.runs + excluded.runs",
+            (trace_id, command, started_ns, ended_ns, 1 if new_run else 0),
+        )
+
+    # -- segments -----------------------------------------------------------------------
+    def add_segment(self, seg: SegmentInfo) -> bool:
+        """Catalog a renamed segment; idempotent (False if the path was already known)."""
+
+        def apply(conn: sqlite3.Connection) -> bool:
+            return self._insert_segment(conn, seg)
+
+        return bool(self._write(apply))
+
+    def _insert_segment(self, conn: sqlite3.Connection, seg: SegmentInfo) -> bool:
+        single = seg.traces[0].trace_id if len(seg.traces) == 1 else None
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO segments (path, run_id, trace_id, min_start_ns, max_end_ns, rows, spans, "
+            "errors, bytes, created_ns) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (seg.path, seg.run_id, single, seg.min_start_ns, seg.max_end_ns, seg.rows, seg.spans, seg.errors,
+             seg.bytes, seg.created_ns),
+        )
+        if cur.rowcount != 1:
+            return False
+        conn.executemany(
+            "INSERT OR REPLACE INTO segment_traces (path, trace_id, rows, spans, errors, min_start_ns, max_end_ns, "
+            "pids) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (seg.path, t.trace_id, t.rows, t.spans, t.errors, t.min_start_ns, t.max_end_ns, json.dumps(t.pids))
+                for t in seg.traces
+            ],
+        )
+        conn.execute("DELETE FROM tombstones WHERE path = ?", (seg.path,))
+        if seg.run_id is not None:
+            conn.execute("UPDATE runs SET spans_stored = spans_stored + ? WHERE run_id = ?", (seg.rows, seg.run_id))
+        for t in seg.traces:
+            command = conn.execute(
+                "SELECT command FROM runs WHERE trace_id = ? ORDER BY started_ns LIMIT 1", (t.trace_id,)
+            ).fetchone()
+            self._touch_trace(conn, t.trace_id, command[0] if command else "", t.min_start_ns, t.max_end_ns, False)
+        return True
+
+    def add_pending(self, path: str, pid: int, host: str) -> None:
+        """Announce a file about to appear, so orphan recovery leaves it alone."""
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO pending (path, pid, host, created_ns) VALUES (?,?,?,?)",
+                (path, pid, host, time.time_ns()),
+            )
+        )
+
+    def drop_pending(self, paths: Sequence[str]) -> None:
+        self._write(lambda conn: conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths]))
+
+    def replace_segments(self, removed: Sequence[str], added: SegmentInfo | None = None) -> None:
+        """Atomically drop segments (tombstoned) and optionally catalog their replacement."""
+
+        def apply(conn: sqlite3.Connection) -> None:
+            now = time.time_ns()
+            for path in removed:
+                conn.execute("DELETE FROM segments WHERE path = ?", (path,))
+                conn.execute("DELETE FROM segment_traces WHERE path = ?", (path,))
+                conn.execute("INSERT OR REPLACE INTO tombstones (path, removed_ns) VALUES (?,?)", (path, now))
+            if added is not None:
+                single = added.traces[0].trace_id if len(added.traces) == 1 else None
+                conn.execute("DELETE FROM pending WHERE path = ?", (added.path,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO segments (path, run_id, trace_id, min_start_ns, max_end_ns, rows, spans, "
+                    "errors, bytes, created_ns) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (added.path, added.run_id, single, added.min_start_ns, added.max_end_ns, added.rows, added.spans,
+                     added.errors, added.bytes, added.created_ns),
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO segment_traces (path, trace_id, rows, spans, errors, min_start_ns, "
+                    "max_end_ns, pids) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (added.path, t.trace_id, t.rows, t.spans, t.errors, t.min_start_ns, t.max_end_ns,
+                         json.dumps(t.pids))
+                        for t in added.traces
+                    ],
+                )
+
+        self._write(apply)
+
+    def delete_runs_and_traces(self, before_ns: int) -> tuple[int, int]:
+        """Vacuum helper: drop runs/traces that ended before the cutoff and hold no segment."""
+
+        def apply(conn: sqlite3.Connection) -> tuple[int, int]:
+            live = "SELECT DISTINCT trace_id FROM segment_traces"
+            runs = conn.execute(
+                f"DELETE FROM runs WHERE COALESCE(ended_ns, started_ns) < ? AND trace_id NOT IN ({live})",
+                (before_ns,),
+            ).rowcount
+            traces = conn.execute(
+                f"DELETE FROM traces WHERE COALESCE(ended_ns, started_ns) < ? AND trace_id NOT IN ({live}) "
+                "AND trace_id NOT IN (SELECT trace_id FROM runs)",
+                (before_ns,),
+            ).rowcount
+            return runs, traces
+
+        return self._write(apply)
+
+    def forget_tombstones(self, paths: Sequence[str]) -> None:
+        self._write(lambda conn: conn.executemany("DELETE FROM tombstones WHERE path = ?", [(p,) for p in paths]))
+
+    # -- reads --------------------------------------------------------------------------
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Plain read as dicts (under the lock: the connection is shared between threads)."""
+        with self._lock:
+            try:
+                cur = self.db.execute(sql, list(params))
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row)) for row in cur.fetchall()]
+            except sqlite3.Error as exc:
+                raise CatalogError(f"catalog {self.path}: {exc}") from None
+
+    def segments(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM segments ORDER BY min_start_ns, path")
+
+    def segment_paths_for(self, trace_ids: Sequence[str]) -> list[str]:
+        """The segments holding any of these traces (the pruning lookup, indexed)."""
+        if not trace_ids:
+            return []
+        marks = ",".join("?" * len(trace_ids))
+        found = self.rows(
+            f"SELECT DISTINCT path FROM segment_traces WHERE trace_id IN ({marks}) ORDER BY path", list(trace_ids)
+        )
+        return [r["path"] for r in found]
+
+    def tombstoned(self) -> set[str]:
+        return {r["path"] for r in self.rows("SELECT path FROM tombstones")}
+
+    def table(self, name: str, schema: pa.Schema | None = None) -> pa.Table:
+        """A catalog table as Arrow (for DuckDB registration and the Python API)."""
+        with self._lock:
+            cur = self.db.execute(f"SELECT * FROM [{name}]")
+            names = [d[0] for d in cur.description]
+            data = cur.fetchall()
+        columns = {n: [row[i] for row in data] for i, n in enumerate(names)}
+        types = {n: self.db[name].columns_dict[n] for n in names}
+        arrays = {
+            n: pa.array(columns[n], type=pa.int64() if types[n] is int else pa.string()) for n in names
+        }
+        return pa.table(arrays, schema=schema) if schema is not None else pa.table(arrays)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()

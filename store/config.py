@@ -1,0 +1,190 @@
+"""Where the store lives and how it is tuned: `~/.renacer/config.toml` (the spec's Appendix B).
+
+Resolution order for the database directory: an explicit path (`--db`) > `RENACER_DB` >
+`database.path` in the config file > `~/.renacer/db`.  The config file itself is
+`~/.renacer/config.toml` unless `RENACER_CONFIG` names another one.  A malformed file is a
+`ConfigError` with one line that names the file and the key; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_DB = "~/.renacer/db"
+DEFAULT_CONFIG = "~/.renacer/config.toml"
+_COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
+
+
+class ConfigError(Exception):
+    """The configuration (file or value) is unusable; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """`[database]`: storage location, retention and Parquet tuning."""
+
+    path: Path | None = None
+    retention_days: int = 90
+    compression: str = "zstd"
+    compression_level: int = 3
+    row_group_size: int = 10_000
+    #: A segment is written at least this often while spans arrive (crash window).
+    flush_interval_s: float = 2.0
+    #: …or as soon as this many rows are buffered.
+    flush_rows: int = 262_144
+
+
+@dataclass(frozen=True)
+class OtlpConfig:
+    """`[otlp]`: dual-write to an OpenTelemetry collector."""
+
+    enabled: bool = False
+    endpoint: str = "http://localhost:4317"
+    protocol: str = "grpc"
+    batch_size: int = 100
+    batch_delay_ms: int = 1000
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """`[graph]`: analysis switches and thresholds; unknown keys stay in `extra`."""
+
+    enable_antipattern_detection: bool = True
+    god_process_threshold: int = 100
+    tight_loop_threshold: int = 5
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def threshold(self, name: str, default: Any) -> Any:
+        """A threshold by name, known or added later by the analysis (`extra`)."""
+        if hasattr(self, name) and name != "extra":
+            return getattr(self, name)
+        return self.extra.get(name, default)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; `sections` keeps every table of the file as read."""
+
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    otlp: OtlpConfig = field(default_factory=OtlpConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+
+def config_file() -> Path:
+    """The config file location (`RENACER_CONFIG` or `~/.renacer/config.toml`)."""
+    return Path(os.environ.get("RENACER_CONFIG") or DEFAULT_CONFIG).expanduser()
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file; a missing file means defaults."""
+    source = Path(path).expanduser() if path is not None else config_file()
+    try:
+        with open(source, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return Config()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    return parse_config(data, source)
+
+
+def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
+    """Validate a decoded TOML document into a `Config` (exposed for tests and callers)."""
+    where = str(source) if source else "config"
+    db = _section(data, "database", where)
+    otlp = _section(data, "otlp", where)
+    graph = _section(data, "graph", where)
+    raw_path = _get(db, "path", str, None, where, "database")
+    database = DatabaseConfig(
+        path=Path(raw_path).expanduser() if raw_path else None,
+        retention_days=_get(db, "retention_days", int, 90, where, "database", minimum=1),
+        compression=_get(db, "compression", str, "zstd", where, "database").lower(),
+        compression_level=_get(db, "compression_level", int, 3, where, "database"),
+        row_group_size=_get(db, "row_group_size", int, 10_000, where, "database", minimum=1),
+        flush_interval_s=float(_get(db, "flush_interval_s", (int, float), 2.0, where, "database", minimum=0)),
+        flush_rows=_get(db, "flush_rows", int, 262_144, where, "database", minimum=1),
+    )
+    if database.compression not in _COMPRESSIONS:
+        raise ConfigError(f"{where}: database.compression must be one of {', '.join(_COMPRESSIONS)}")
+    headers = otlp.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError(f"{where}: otlp.headers must be a table of strings")
+    otlp_cfg = OtlpConfig(
+        enabled=_get(otlp, "enabled", bool, False, where, "otlp"),
+        endpoint=_get(otlp, "endpoint", str, "http://localhost:4317", where, "otlp"),
+        protocol=_get(otlp, "protocol", str, "grpc", where, "otlp"),
+        batch_size=_get(otlp, "batch_size", int, 100, where, "otlp", minimum=1),
+        batch_delay_ms=_get(otlp, "batch_delay_ms", int, 1000, where, "otlp", minimum=0),
+        headers=dict(headers),
+    )
+    known = {"enable_antipattern_detection", "god_process_threshold", "tight_loop_threshold"}
+    graph_cfg = GraphConfig(
+        enable_antipattern_detection=_get(graph, "enable_antipattern_detection", bool, True, where, "graph"),
+        god_process_threshold=_get(graph, "god_process_threshold", int, 100, where, "graph", minimum=1),
+        tight_loop_threshold=_get(graph, "tight_loop_threshold", int, 5, where, "graph", minimum=1),
+        extra={k: v for k, v in graph.items() if k not in known},
+    )
+    return Config(database=database, otlp=otlp_cfg, graph=graph_cfg, sections=dict(data), source=source)
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None, config: Config | None = None) -> Path:
+    """The database directory by precedence (`--db` > `RENACER_DB` > config > default)."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("RENACER_DB")
+    if env:
+        return Path(env).expanduser()
+    cfg = config if config is not None else load_config()
+    if cfg.database.path is not None:
+        return cfg.database.path
+    return Path(DEFAULT_DB).expanduser()
+
+
+def ensure_db_dir(path: Path) -> Path:
+    """Create the directory (mode 0700: traces hold paths and arguments) and return it."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create database directory {path}: {exc.strerror or exc}") from None
+    if not path.is_dir():
+        raise ConfigError(f"database path {path} is not a directory")
+    return path
+
+
+def _section(data: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    return value
+
+
+def _get(
+    section: Mapping[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    default: Any,
+    where: str,
+    prefix: str,
+    minimum: float | None = None,
+) -> Any:
+    """One typed value; bools are not accepted where numbers are expected (TOML `true` ≠ 1)."""
+    if key not in section:
+        return default
+    value = section[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    bad_bool = isinstance(value, bool) and bool not in kinds
+    if bad_bool or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(f"{where}: {prefix}.{key} must be {names}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: {prefix}.{key} must be at least {minimum}, got {value!r}")
+    return value

@@ -1,0 +1,319 @@
+"""SQL over the store: DuckDB views on the Parquet segments and the catalog, read-only.
+
+Views (rebuilt when the catalog changes):
+  `spans_raw`  rows as stored (an RLE row stands for `rle_count` calls);
+  `spans`      one row per call: RLE rows expanded with `range(rle_count)`, times spread evenly
+               from the first start to the last end, each duration = total / N; plus
+               `rle_index`, `rle_group`, `duration_ns`, `duration_ms`;
+  `runs`, `traces`, `segments`  the catalog (copied into DuckDB: its sqlite scanner would need
+               a download).
+
+Pruning: a query whose only span table has a top-level `trace_id = '…'` / `IN (…)` / `= ?`
+conjunct is run against views over that trace's segments only (the catalog knows them) —
+detected on DuckDB's own parse tree (`json_serialize_sql`), never by regex on the text.
+
+Read-only: one statement, of an allowed type (SELECT, EXPLAIN of a SELECT, DESCRIBE/SHOW,
+read-only PRAGMAs); external file access is limited to the segments folder and the
+configuration is locked, so even a crafted SELECT cannot read or write elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from store.catalog import Catalog
+from store.schema import SPAN_SCHEMA
+from store.writer import SPANS_DIR
+
+#: Read-only PRAGMAs (everything else, e.g. `PRAGMA threads`, changes state).
+_READ_PRAGMAS = frozenset(
+    {"table_info", "show_tables", "show_tables_expanded", "database_list", "version", "functions", "show",
+     "platform", "user_agent", "storage_info", "database_size", "collations", "metadata_info"}
+)
+_SPAN_TABLES = ("spans", "spans_raw")
+_EXPLAIN = re.compile(r"^\s*explain(\s+analy[sz]e)?\b", re.IGNORECASE)
+_PRAGMA_NAME = re.compile(r"^\s*pragma\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
+
+
+class QueryError(Exception):
+    """Bad or forbidden SQL; the message is one line."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_source(files: Sequence[Path]) -> str:
+    """A `read_parquet([...])` expression (or the empty span relation when there are none)."""
+    if not files:
+        return "_empty_spans"
+    listing = ", ".join(_sql_str(str(f)) for f in files)
+    return f"read_parquet([{listing}], hive_partitioning = false)"
+
+
+def spans_view_sql(source: str) -> str:
+    """The `spans` relation over a raw source: RLE rows expanded to one row per call."""
+    plain = [n for n in SPAN_SCHEMA.names if n not in ("start_time_nanos", "end_time_nanos", "rle_count")]
+    cols = ", ".join(plain)
+    total = (
+        "COALESCE(TRY_CAST(json_extract_string(attributes, '$.\"renacer.rle.total_duration_ns\"') AS BIGINT), "
+        "end_time_nanos - start_time_nanos)"
+    )
+    return f"""
+SELECT {cols}, start_time_nanos, end_time_nanos, CAST(1 AS BIGINT) AS rle_count,
+       CAST(0 AS BIGINT) AS rle_index, rle_count AS rle_group,
+       end_time_nanos - start_time_nanos AS duration_ns,
+       (end_time_nanos - start_time_nanos) / 1e6 AS duration_ms
+FROM {source} WHERE rle_count <= 1
+UNION ALL
+SELECT {cols}, s AS start_time_nanos, s + d AS end_time_nanos, CAST(1 AS BIGINT) AS rle_count,
+       i AS rle_index, rle_count AS rle_group, d AS duration_ns, d / 1e6 AS duration_ms
+FROM (
+  SELECT *, start_time_nanos + i * GREATEST(end_time_nanos - start_time_nanos - d, 0) // (rle_count - 1) AS s
+  FROM (
+    SELECT r.*, g.i, {total} // r.rle_count AS d
+    FROM {source} r, range(r.rle_count) g(i) WHERE r.rle_count > 1
+  )
+)"""
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Reject anything but a single read statement (QueryError)."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_one_line(exc)) from None
+    if len(statements) != 1:
+        raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
+    kind = statements[0].type
+    if kind == duckdb.StatementType.SELECT:
+        return
+    if kind == duckdb.StatementType.EXPLAIN:
+        inner = _EXPLAIN.sub("", sql, count=1)
+        inner_statements = con.extract_statements(inner) if inner.strip() else []
+        if len(inner_statements) == 1 and inner_statements[0].type == duckdb.StatementType.SELECT:
+            return
+        raise QueryError("only EXPLAIN of a SELECT is allowed: the store is read-only")
+    if kind == duckdb.StatementType.PRAGMA:
+        match = _PRAGMA_NAME.match(sql)
+        if match and match.group(1).lower() in _READ_PRAGMAS:
+            return
+        raise QueryError("this PRAGMA is not allowed: the store is read-only")
+    raise QueryError(f"{kind.name} statements are not allowed: the store is read-only (use SELECT)")
+
+
+def pruned_trace_ids(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[str] | None:
+    """Trace ids a query is provably limited to, or None when the query needs every segment.
+
+    True only when the statement is a plain SELECT over one span table (named once) whose WHERE
+    has a top-level AND-conjunct `trace_id = <literal|parameter>` or `trace_id IN (<literals>)`.
+    """
+    try:
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    except (duckdb.Error, ValueError, IndexError, TypeError):
+        return None
+    if tree.get("error") or len(tree.get("statements", [])) != 1:
+        return None
+    node = tree["statements"][0]["node"]
+    text = json.dumps(node)
+    mentions = sum(text.count(f'"table_name": "{t}"') for t in _SPAN_TABLES)
+    source = node.get("from_table") or {}
+    if (
+        node.get("type") != "SELECT_NODE"
+        or mentions != 1
+        or source.get("type") != "BASE_TABLE"
+        or source.get("table_name", "").lower() not in _SPAN_TABLES
+        or source.get("schema_name")
+    ):
+        return None
+    for conjunct in _conjuncts(node.get("where_clause")):
+        ids = _trace_id_values(conjunct, params)
+        if ids is not None:
+            return ids
+    return None
+
+
+def _conjuncts(expr: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not expr:
+        return []
+    if expr.get("type") == "CONJUNCTION_AND":
+        return [c for child in expr.get("children", []) for c in _conjuncts(child)]
+    return [expr]
+
+
+def _is_trace_col(expr: dict[str, Any]) -> bool:
+    return expr.get("class") == "COLUMN_REF" and [c.lower() for c in expr.get("column_names", [])][-1:] == ["trace_id"]
+
+
+def _value(expr: dict[str, Any], params: Any) -> str | None:
+    if expr.get("class") == "CONSTANT" and expr.get("literal", {}).get("kind") == "STRING":
+        return str(expr["literal"]["text"])
+    if expr.get("class") == "PARAMETER" and params is not None:
+        ident = str(expr.get("identifier", ""))
+        if isinstance(params, dict):
+            value = params.get(ident)
+        elif ident.isdigit() and 0 < int(ident) <= len(params):
+            value = params[int(ident) - 1]
+        else:
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _trace_id_values(expr: dict[str, Any], params: Any) -> list[str] | None:
+    kind = expr.get("type")
+    if kind == "COMPARE_EQUAL":
+        left, right = expr.get("left", {}), expr.get("right", {})
+        if _is_trace_col(right):
+            left, right = right, left
+        if _is_trace_col(left):
+            value = _value(right, params)
+            return [value] if value is not None else None
+    if kind == "COMPARE_IN":
+        children = expr.get("children", [])
+        if children and _is_trace_col(children[0]):
+            values = [_value(c, params) for c in children[1:]]
+            if values and all(v is not None for v in values):
+                return [v for v in values if v is not None]
+    return None
+
+
+class QueryEngine:
+    """One in-memory DuckDB database over a store; thread-safe (a cursor per query)."""
+
+    def __init__(self, root: Path, catalog: Catalog, warn: Callable[[str], None]) -> None:
+        self.root = root
+        self.catalog = catalog
+        self._warn = warn
+        self._lock = threading.RLock()
+        self._version: tuple[int, int] | None = None
+        self.bad: set[str] = set()  # relative segment paths found unreadable
+        self.files: list[Path] = []  # segment files behind the current full views
+        self.last_files: list[Path] = []  # files the last query's span views read
+        self._active: set[duckdb.DuckDBPyConnection] = set()
+        self.con = duckdb.connect(
+            ":memory:", config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+        )
+        spans_dir = root / SPANS_DIR
+        spans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.con.execute("SET parquet_metadata_cache = true")
+        self.con.execute(f"SET allowed_directories = [{_sql_str(str(spans_dir.resolve()) + '/')}]")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
+        self.con.register("_empty_arrow", SPAN_SCHEMA.empty_table())
+        self.con.execute("CREATE TABLE _empty_spans AS SELECT * FROM _empty_arrow")
+        self.con.unregister("_empty_arrow")
+
+    # -- views --------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        """Rebuild views and catalog tables if the catalog changed since the last query."""
+        with self._lock:
+            version = self.catalog.version()
+            if not force and version == self._version:
+                return
+            segments = self.catalog.segments()
+            self.files = self.usable_files([s["path"] for s in segments], segments)
+            source = parquet_source(self.files)
+            self.con.execute(f"CREATE OR REPLACE VIEW spans_raw AS SELECT * FROM {source}")
+            self.con.execute(f"CREATE OR REPLACE VIEW spans AS {spans_view_sql(source)}")
+            for name in ("runs", "traces", "segments"):
+                self.con.register("_catalog_arrow", self.catalog.table(name))
+                self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _catalog_arrow")
+                self.con.unregister("_catalog_arrow")
+            self._version = version
+
+    def usable_files(self, paths: Sequence[str], rows: Sequence[dict[str, Any]] | None = None) -> list[Path]:
+        """Absolute files for these segments, minus missing/truncated/known-bad ones (warned)."""
+        sizes = {r["path"]: r["bytes"] for r in rows} if rows is not None else {}
+        if rows is None:
+            marks = ",".join("?" * len(paths))
+            sizes = {
+                r["path"]: r["bytes"]
+                for r in (self.catalog.rows(f"SELECT path, bytes FROM segments WHERE path IN ({marks})", paths) if paths else [])
+            }
+        out = []
+        for rel in paths:
+            if rel in self.bad:
+                continue
+            full = self.root / rel
+            try:
+                size = full.stat().st_size
+            except OSError:
+                self._mark_bad(rel, "missing segment")
+                continue
+            expected = sizes.get(rel)
+            if expected is not None and size != expected:
+                self._mark_bad(rel, f"truncated or altered segment ({size} of {expected} bytes)")
+                continue
+            out.append(full.resolve())
+        return out
+
+    def _mark_bad(self, rel: str, why: str) -> None:
+        if rel not in self.bad:
+            self.bad.add(rel)
+            self._warn(f"skipping {why}: {self.root / rel}")
+
+    # -- queries ------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run one read-only statement; Arrow result. Unreadable segments are skipped, warned."""
+        if not isinstance(sql, str) or not sql.strip():
+            raise QueryError("empty SQL")
+        check_read_only(self.con, sql)
+        for _attempt in range(64):
+            self.refresh()
+            cur = self.con.cursor()
+            with self._lock:
+                self._active.add(cur)
+            try:
+                trace_ids = pruned_trace_ids(cur, sql, params)
+                if trace_ids is not None:
+                    files = self.usable_files(self.catalog.segment_paths_for(trace_ids))
+                    source = parquet_source(files)
+                    cur.execute(f"CREATE TEMP VIEW spans_raw AS SELECT * FROM {source}")
+                    cur.execute(f"CREATE TEMP VIEW spans AS {spans_view_sql(source)}")
+                else:
+                    files = list(self.files)
+                self.last_files = files
+                rel = cur.sql(sql, params=params) if params is not None else cur.sql(sql)
+                return rel.to_arrow_table() if rel is not None else pa.table({})
+            except duckdb.Error as exc:
+                culprit = self._culprit(exc, files)
+                if culprit is None:
+                    raise QueryError(_one_line(exc)) from None
+                self._mark_bad(culprit, f"unreadable segment ({_one_line(exc)})")
+                self._version = None
+            finally:
+                with self._lock:
+                    self._active.discard(cur)
+                cur.close()
+        raise QueryError("too many unreadable segments")
+
+    def _culprit(self, exc: BaseException, files: Sequence[Path]) -> str | None:
+        """The segment an I/O error names, relative to the store root, if any."""
+        message = str(exc)
+        for full in files:
+            if str(full) in message:
+                return full.relative_to(self.root.resolve()).as_posix()
+        return None
+
+    def interrupt(self) -> None:
+        """Cancel a running query (from another thread)."""
+        with self._lock:
+            for cur in list(self._active):
+                cur.interrupt()
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()

@@ -1,0 +1,188 @@
+"""The `Store` facade: the one object the tracer glue, the CLI, the analysis and the TUI use.
+
+`Store.open()` resolves the location (`--db` > `RENACER_DB` > config > default), opens the
+catalog, recovers orphan segments left by a crash, and hands out segment sinks (write side)
+and Arrow tables (read side).  Reads never fail because one segment is bad: the segment is
+skipped and a warning naming it lands in `store.warnings` (the CLI prints them once).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from store.catalog import Catalog
+from store.config import Config, ensure_db_dir, load_config, resolve_db_path
+from store.query import QueryEngine
+from store.schema import SPAN_SCHEMA
+from store.writer import SegmentSink
+
+LIST_TRACES_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("command", pa.string()),
+        ("started_ns", pa.int64()),
+        ("duration_ns", pa.int64()),
+        ("processes", pa.int64()),
+        ("spans", pa.int64()),
+        ("errors", pa.int64()),
+        ("rows", pa.int64()),
+        ("runs", pa.int64()),
+    ]
+)
+
+
+class Store:
+    """A span store directory: `catalog.sqlite` + `spans/date=…/*.parquet`."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.config = config
+        self.catalog = Catalog(root)
+        self.warnings: list[str] = []
+        self._engine: QueryEngine | None = None
+        self._sinks: list[SegmentSink] = []
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, config: Config | None = None) -> "Store":
+        """Open (creating if needed, mode 0700) the store at `path` or the configured location."""
+        from store.maintenance import recover_orphans
+
+        cfg = config if config is not None else load_config()
+        root = ensure_db_dir(resolve_db_path(path, cfg))
+        store = cls(root, cfg)
+        recover_orphans(store)
+        return store
+
+    def warn(self, message: str) -> None:
+        """Record a warning once (the CLI prints `warnings`; the TUI shows them)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    # -- write side ---------------------------------------------------------------------
+    def begin_run(
+        self,
+        run_id: str,
+        trace_id: str,
+        command: str,
+        *,
+        cwd: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        started_ns: int | None = None,
+    ) -> None:
+        """Catalog a run as `running` (its tracer's pid and host let `doctor` spot dead ones)."""
+        self.catalog.begin_run(
+            run_id,
+            trace_id,
+            command,
+            cwd if cwd is not None else os.getcwd(),
+            host if host is not None else socket.gethostname(),
+            pid if pid is not None else os.getpid(),
+            started_ns if started_ns is not None else time.time_ns(),
+        )
+
+    def end_run(
+        self,
+        run_id: str,
+        exit_code: int | None,
+        dropped_spans: int = 0,
+        spans_represented: int | None = None,
+        *,
+        ended_ns: int | None = None,
+        status: str | None = None,
+    ) -> None:
+        """Record the run's end; status defaults to `ok` (exit 0) or `error`."""
+        self.catalog.end_run(
+            run_id,
+            ended_ns if ended_ns is not None else time.time_ns(),
+            exit_code,
+            dropped_spans,
+            spans_represented,
+            status if status is not None else ("ok" if exit_code == 0 else "error"),
+        )
+
+    def segment_sink(self, run_id: str) -> SegmentSink:
+        """A sink writing this run's spans as segments (hand it to the fanout)."""
+        sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
+        self._sinks.append(sink)
+        return sink
+
+    # -- read side ----------------------------------------------------------------------
+    @property
+    def engine(self) -> QueryEngine:
+        if self._engine is None:
+            self._engine = QueryEngine(self.root, self.catalog, self.warn)
+        return self._engine
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Read-only SQL over views `spans`, `spans_raw`, `runs`, `traces`, `segments` (QueryError)."""
+        return self.engine.query(sql, params)
+
+    def trace_spans(self, trace_id: str) -> pa.Table:
+        """Stored rows of one trace (RLE not expanded), by start time; reads only its segments."""
+        paths = self.catalog.segment_paths_for([trace_id])
+        files = self.engine.usable_files(paths)
+        tables = []
+        for full in files:
+            try:
+                table = pq.read_table(full, filters=[("trace_id", "=", trace_id)], schema=SPAN_SCHEMA)
+            except (OSError, pa.ArrowException) as exc:
+                rel = full.relative_to(self.root.resolve()).as_posix()
+                self.engine._mark_bad(rel, f"unreadable segment ({str(exc).splitlines()[0] if str(exc) else exc})")
+                continue
+            tables.append(table.replace_schema_metadata(None))
+        if not tables:
+            return SPAN_SCHEMA.empty_table()
+        table = pa.concat_tables(tables)
+        order = pc.sort_indices(table, [("start_time_nanos", "ascending"), ("logical_clock", "ascending")])
+        return table.take(order)
+
+    def list_traces(self, limit: int = 100) -> pa.Table:
+        """Recent traces, newest first: id, first command, start, duration, processes, spans, errors."""
+        rows = self.catalog.rows(
+            """
+            SELECT t.trace_id, COALESCE(t.first_command, '') AS command, t.started_ns,
+                   MAX(COALESCE(t.ended_ns, 0), COALESCE(st.max_end, 0)) - t.started_ns AS duration_ns,
+                   (SELECT COUNT(DISTINCT j.value) FROM segment_traces s2, json_each(s2.pids) j
+                     WHERE s2.trace_id = t.trace_id) AS processes,
+                   COALESCE(st.spans, 0) AS spans, COALESCE(st.errors, 0) AS errors,
+                   COALESCE(st.rows, 0) AS rows, t.runs
+            FROM traces t
+            LEFT JOIN (SELECT trace_id, SUM(spans) AS spans, SUM(errors) AS errors, SUM(rows) AS rows,
+                              MAX(max_end_ns) AS max_end
+                       FROM segment_traces GROUP BY trace_id) st ON st.trace_id = t.trace_id
+            ORDER BY t.started_ns DESC LIMIT ?
+            """,
+            [int(limit)],
+        )
+        return pa.Table.from_pylist(rows, schema=LIST_TRACES_SCHEMA)
+
+    def close(self) -> None:
+        """Close sinks handed out (flushing them), the query engine and the catalog."""
+        errors = []
+        for sink in self._sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # keep closing the rest; report the first
+                errors.append(exc)
+        self._sinks.clear()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.catalog.close()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
