@@ -1,0 +1,466 @@
+"""Critical path of a trace and Coz-style what-if, without double counting.
+
+Why not the spec's DP: it adds a child's duration to its parent's along parent→child edges, so a
+syscall nested in its process span is counted twice and the "path" can exceed the wall time.
+
+The walk here is the one Jaeger UI uses, extended across processes.  Start at the root with the
+bound at its end.  Repeatedly pick, among the current span's *candidates*, the one that ends
+latest at or before the bound; the current span owns the gap between that end and the bound;
+descend into the candidate.  When nothing is left the span owns the time back to its start and
+the walk climbs to its parent.  Candidates are the span's children in the same process (clipped
+to the parent) plus its cross-thread happens-before / data-flow sources that finished while it
+ran: a parent blocked in wait() hands the path to the child it reaped, a blocked read to the
+writer that fed it.  The bound only ever moves backwards, so segments never overlap and their
+sum is at most the root's duration.
+
+What-if replays the trace with some spans made k× faster: every start and end is recomputed as
+the latest of its constraints (program order, parent offset, fork offsets, last inner item), the
+original gaps preserved, and the critical path recomputed on the new times.  With no speedup
+the replay reproduces the recorded times exactly; a speedup can only make things earlier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import rustworkx as rx
+
+from analysis.graph import (
+    K_CLOCK,
+    K_FORK,
+    K_OBJECT,
+    K_PIPE,
+    K_PROGRAM,
+    K_SIGNAL,
+    K_WAIT,
+    CausalGraph,
+)
+
+_HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
+
+
+class SpeedupError(ValueError):
+    """A what-if speedup names nothing in the trace or has an unusable factor."""
+
+
+@dataclass
+class CriticalPath:
+    """Non-overlapping path segments in time order (arrays; `rows()` materialises them)."""
+
+    cg: CausalGraph
+    node: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    root: int
+    wall_ns: int
+
+    @property
+    def duration(self) -> np.ndarray:
+        return self.end - self.start
+
+    @property
+    def total_ns(self) -> int:
+        return int(self.duration.sum()) if len(self.node) else 0
+
+    @property
+    def bottleneck(self) -> int:
+        """Index of the largest segment (-1 for an empty path)."""
+        return int(np.argmax(self.duration)) if len(self.node) else -1
+
+    def rows(self, indices: Any = None) -> list[dict[str, Any]]:
+        """Segments as dicts: span id, name, start, end, self time, share of the total."""
+        cols = self.cg.cols
+        total = max(self.total_ns, 1)
+        picked = range(len(self.node)) if indices is None else indices
+        out = []
+        for k in picked:
+            i = int(self.node[k])
+            dur = int(self.end[k] - self.start[k])
+            out.append(
+                {
+                    "index": int(k),
+                    "span_id": cols.id_of(i),
+                    "name": cols.name(i),
+                    "start_ns": int(self.start[k]),
+                    "end_ns": int(self.end[k]),
+                    "self_ns": dur,
+                    "share": dur / total,
+                    "detail": describe(self.cg, i),
+                }
+            )
+        return out
+
+    def top(self, limit: int) -> list[int]:
+        """Indices of the `limit` largest segments, in time order."""
+        if limit >= len(self.node):
+            return list(range(len(self.node)))
+        largest = np.argpartition(-self.duration, limit - 1)[:limit]
+        return sorted(int(k) for k in largest)
+
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        picked = None if limit is None else self.top(limit)
+        b = self.bottleneck
+        return {
+            "trace_wall_ns": self.wall_ns,
+            "total_ns": self.total_ns,
+            "steps": len(self.node),
+            "bottleneck": self.rows([b])[0] if b >= 0 else None,
+            "segments": self.rows(picked),
+        }
+
+
+def describe(cg: CausalGraph, i: int) -> str:
+    """A short human hint for a span: path or fd, as the spec's example shows."""
+    attrs = cg.cols.attrs(i)
+    for key in ("syscall.pathname", "syscall.fd_object"):
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    fd = attrs.get("syscall.fd")
+    return f"fd={fd}" if isinstance(fd, int) else ""
+
+
+@dataclass
+class _Structure:
+    """Clipped intervals and each span's candidate list, sorted by candidate end."""
+
+    cs: np.ndarray
+    ce: np.ndarray
+    lo: list[int]
+    hi: list[int]
+    cand: list[int]
+    cend: list[int]
+    handoff_pos: np.ndarray  # bool per candidate slot: came from a cross-thread edge
+    tree_child: np.ndarray  # bool per node: a candidate child of its parent (same process)
+    inner_src: np.ndarray  # candidate (child or handoff source) …
+    inner_dst: np.ndarray  # … of this span, unsorted: the replay's end constraints
+
+
+def _main_root(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> int:
+    roots = np.flatnonzero(cg.cols.parent < 0)
+    if len(roots) == 0:
+        return -1
+    # The root spanning the most time (the run span covers everything it started).
+    order = np.lexsort((start[roots], -(end[roots] - start[roots])))
+    return int(roots[order[0]])
+
+
+def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structure:
+    cols = cg.cols
+    n = cols.n
+    parent = cols.parent
+    has_parent = parent >= 0
+    safe_parent = np.where(has_parent, parent, 0)
+    parent_is_root = has_parent & (parent[safe_parent] < 0)
+    tree_child = has_parent & ((cols.pid == cols.pid[safe_parent]) | parent_is_root)
+    kids = np.flatnonzero(tree_child)
+    kid_parent = parent[kids]
+    cs = start.copy()
+    ce = end.copy()
+    for _ in range(n + 1):  # converges in (same-process) tree depth rounds
+        new_cs = np.maximum(start[kids], cs[kid_parent])
+        new_ce = np.minimum(end[kids], ce[kid_parent])
+        if np.array_equal(new_cs, cs[kids]) and np.array_equal(new_ce, ce[kids]):
+            break
+        cs[kids] = new_cs
+        ce[kids] = new_ce
+    nonempty = ce[kids] > cs[kids]
+    t_owner, t_cand = kid_parent[nonempty], kids[nonempty]
+    src, dst, kind = cg.live_edges()
+    hand = np.isin(kind, _HANDOFF_KINDS) & (cols.tid[src] != cols.tid[dst])
+    h_src, h_dst = src[hand], dst[hand]
+    # A source that finished while the target ran: the target was waiting for it.
+    ok = (ce[h_src] > cs[h_dst]) & (ce[h_src] <= ce[h_dst])
+    h_src, h_dst = h_src[ok], h_dst[ok]
+    owner = np.concatenate([t_owner, h_dst])
+    cand = np.concatenate([t_cand, h_src])
+    cend = ce[cand]
+    is_handoff = np.concatenate([np.zeros(len(t_cand), bool), np.ones(len(h_src), bool)])
+    order = np.lexsort((cand, cend, owner))
+    owner_sorted = owner[order]
+    nodes = np.arange(n)
+    lo = np.searchsorted(owner_sorted, nodes, side="left")
+    hi = np.searchsorted(owner_sorted, nodes, side="right")
+    return _Structure(
+        cs=cs,
+        ce=ce,
+        lo=lo.tolist(),
+        hi=hi.tolist(),
+        cand=cand[order].tolist(),
+        cend=cend[order].tolist(),
+        handoff_pos=is_handoff[order],
+        tree_child=tree_child,
+        inner_src=cand,
+        inner_dst=owner,
+    )
+
+
+def critical_path(cg: CausalGraph, start: np.ndarray | None = None, end: np.ndarray | None = None) -> CriticalPath:
+    """The critical path of the trace (optionally on replayed `start`/`end` times)."""
+    start = cg.cols.start if start is None else start
+    end = cg.cols.end if end is None else end
+    root = _main_root(cg, start, end)
+    if root < 0:
+        empty = np.empty(0, np.int64)
+        return CriticalPath(cg, empty, empty, empty, -1, 0)
+    st = _structure(cg, start, end)
+    cs_l, ce_l = st.cs.tolist(), st.ce.tolist()
+    parent_l = cg.cols.parent.tolist()
+    lo, cand, cend = st.lo, st.cand, st.cend
+    ptr = list(st.hi)
+    handoff = st.handoff_pos.tolist()
+    floor = cs_l[root]
+    seg_node: list[int] = []
+    seg_lo: list[int] = []
+    seg_hi: list[int] = []
+    origins: list[int] = []
+    s = root
+    bound = ce_l[root]
+    while bound > floor:
+        if bound > ce_l[s] and s != root:
+            # The bound lies after this span: its parent owns that time (or picks it later).
+            up = parent_l[s]
+            s = up if up >= 0 else (origins.pop() if origins else root)
+            continue
+        p = ptr[s]
+        first = lo[s]
+        while p > first and cend[p - 1] > bound:
+            p -= 1
+        own_start = cs_l[s]
+        if p > first and cend[p - 1] > own_start and cend[p - 1] > floor:
+            p -= 1
+            ptr[s] = p
+            e = cend[p]
+            if bound > e:
+                seg_node.append(s)
+                seg_lo.append(e)
+                seg_hi.append(bound)
+            bound = e
+            if handoff[p]:
+                origins.append(s)
+            s = cand[p]
+            continue
+        ptr[s] = p
+        if bound > own_start:
+            low = own_start if own_start > floor else floor
+            seg_node.append(s)
+            seg_lo.append(low)
+            seg_hi.append(bound)
+            bound = low
+        if s == root:
+            break
+        up = parent_l[s]
+        s = up if up >= 0 else (origins.pop() if origins else root)
+    node = np.asarray(seg_node[::-1], dtype=np.int64)
+    lo_a = np.asarray(seg_lo[::-1], dtype=np.int64)
+    hi_a = np.asarray(seg_hi[::-1], dtype=np.int64)
+    node, lo_a, hi_a = _merge_adjacent(node, lo_a, hi_a)
+    return CriticalPath(cg, node, lo_a, hi_a, root, int(st.ce[root] - st.cs[root]))
+
+
+def _merge_adjacent(node: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join consecutive segments of one span that touch (descend/return into the same span)."""
+    if len(node) < 2:
+        return node, lo, hi
+    joins = (node[1:] == node[:-1]) & (lo[1:] == hi[:-1])
+    if not joins.any():
+        return node, lo, hi
+    starts = np.concatenate([[True], ~joins])
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    last = np.concatenate([first[1:] - 1, [len(node) - 1]])
+    del group
+    return node[first], lo[first], hi[last]
+
+
+# ---------------------------------------------------------------------------- what-if
+
+
+@dataclass
+class WhatIf:
+    """The outcome of a virtual speedup: totals before/after and the new path."""
+
+    speedups: dict[str, float]
+    matched: int
+    before: CriticalPath
+    after: CriticalPath
+
+    @property
+    def saved_ns(self) -> int:
+        return self.before.total_ns - self.after.total_ns
+
+    @property
+    def change(self) -> float:
+        """Relative change of the total (negative = faster)."""
+        return -self.saved_ns / self.before.total_ns if self.before.total_ns else 0.0
+
+    def sentence(self) -> str:
+        what = ", ".join(f"{k} were {_factor_text(v)}× faster" for k, v in self.speedups.items())
+        return (
+            f"if {what} the run would take {format_ns(self.after.total_ns)} "
+            f"({self.change * 100:+.1f} %, was {format_ns(self.before.total_ns)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "speedups": self.speedups,
+            "matched_spans": self.matched,
+            "before_ns": self.before.total_ns,
+            "after_ns": self.after.total_ns,
+            "change": self.change,
+            "sentence": self.sentence(),
+        }
+
+
+def _factor_text(v: float) -> str:
+    return f"{v:g}"
+
+
+def format_ns(ns: int | float) -> str:
+    """Human duration: 1.2s, 143ms, 87µs, 950ns."""
+    ns = float(ns)
+    if ns >= 1e9:
+        return f"{ns / 1e9:.2f}s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.1f}ms" if ns < 1e8 else f"{ns / 1e6:.0f}ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f}µs"
+    return f"{ns:.0f}ns"
+
+
+def speedup_factors(cg: CausalGraph, speedups: Mapping[str, float]) -> tuple[np.ndarray, int]:
+    """Per-span duration multipliers (1/k) for span ids or span names; `SpeedupError` if unknown."""
+    cols = cg.cols
+    factor = np.ones(cols.n, dtype=np.float64)
+    matched = np.zeros(cols.n, dtype=bool)
+    for key, k in speedups.items():
+        if not isinstance(k, (int, float)) or not np.isfinite(k) or k <= 0:
+            raise SpeedupError(f"speedup for {key!r} must be a positive number, got {k!r}")
+        rows = cols.index_of([key.lower()])
+        hit = rows[rows >= 0]
+        if len(hit) == 0:
+            names = {key, f"syscall:{key}"}
+            hit = cols.rows_named(lambda name: name in names)
+        if len(hit) == 0:
+            raise SpeedupError(f"no span id or span name {key!r} in this trace")
+        factor[hit] = factor[hit] / float(k)
+        matched[hit] = True
+    return factor, int(matched.sum())
+
+
+def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Re-time every span with its own time scaled by `factor` (1 = as recorded)."""
+    cols = cg.cols
+    n = cols.n
+    start, end = cols.start, cols.end
+    st = _structure(cg, start, end)
+    f = factor
+    # Event graph: node i = start of span i, node n + i = its end; edge weight = delay (ns).
+    e_src: list[np.ndarray] = []
+    e_dst: list[np.ndarray] = []
+    e_w: list[np.ndarray] = []
+
+    def add(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
+        e_src.append(a.astype(np.int64))
+        e_dst.append(b.astype(np.int64))
+        e_w.append(np.maximum(w, 0).astype(np.float64))
+
+    src, dst, kind = cg.live_edges()
+    po = kind == K_PROGRAM
+    a, b = src[po], dst[po]
+    seq = end[a] <= start[b]
+    container = np.where(st.tree_child[b], cols.parent[b], b)
+    add(n + a[seq], b[seq], (start[b[seq]] - end[a[seq]]) * f[container[seq]])
+    has_po = np.zeros(n, bool)
+    has_po[b[seq]] = True
+    child = np.flatnonzero((cols.parent >= 0) & ~has_po)
+    p = cols.parent[child]
+    add(p, child, (start[child] - start[p]) * f[p])
+    fk = np.isin(kind, (K_FORK, K_CLOCK, K_SIGNAL))
+    a, b = src[fk], dst[fk]
+    later = start[b] >= start[a]
+    add(a[later], b[later], (start[b[later]] - start[a[later]]) * f[a[later]])
+    inner_s, inner_d = _last_inner_per_thread(cols.tid, st)
+    has_inner = np.zeros(n, bool)
+    has_inner[inner_d] = True
+    add(n + inner_s, n + inner_d, (end[inner_d] - st.ce[inner_s]).clip(0) * f[inner_d])
+    nodes = np.arange(n)
+    add(nodes, n + nodes, np.where(has_inner, 0, (end - start) * f))
+    es, ed, ew = np.concatenate(e_src), np.concatenate(e_dst), np.concatenate(e_w)
+    g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=2 * n)
+    g.add_nodes_from(range(2 * n))
+    g.extend_from_edge_list(zip(es.tolist(), ed.tolist()))
+    base = np.concatenate([start, end]).astype(np.float64)
+    has_in = np.zeros(2 * n, bool)
+    has_in[ed] = True
+    t = np.where(has_in, -np.inf, base)  # exogenous events keep their recorded time
+    incoming_order = np.argsort(ed, kind="stable")
+    ed_sorted = ed[incoming_order]
+    first = np.searchsorted(ed_sorted, np.arange(2 * n), side="left").tolist()
+    last = np.searchsorted(ed_sorted, np.arange(2 * n), side="right").tolist()
+    in_src = es[incoming_order].tolist()
+    in_w = ew[incoming_order].tolist()
+    tl = t.tolist()
+    try:
+        topo = rx.topological_sort(g)
+    except rx.DAGHasCycle:
+        raise SpeedupError("cannot replay this trace: its recorded times contradict its causal order") from None
+    for v in topo:
+        lo_v, hi_v = first[v], last[v]
+        if lo_v == hi_v:
+            continue
+        best = tl[v]
+        for k in range(lo_v, hi_v):
+            cand = tl[in_src[k]] + in_w[k]
+            if cand > best:
+                best = cand
+        tl[v] = best
+    t = np.asarray(tl)
+    new_start = np.rint(t[:n]).astype(np.int64)
+    new_end = np.maximum(np.rint(t[n:]).astype(np.int64), new_start)
+    return new_start, new_end
+
+
+def _last_inner_per_thread(tid: np.ndarray, st: _Structure) -> tuple[np.ndarray, np.ndarray]:
+    """Per span and thread, the inner item that ends last: the one its end waits for.
+
+    Earlier items of that thread reach it through program order, so only the last one bounds
+    the span's end; one per thread so a sped-up thread hands the end to a slower sibling.
+    """
+    s, d = st.inner_src, st.inner_dst
+    if len(s) == 0:
+        return s, d
+    order = np.lexsort((st.ce[s], tid[s], d))
+    s, d = s[order], d[order]
+    last = np.ones(len(s), bool)
+    last[:-1] = (d[1:] != d[:-1]) | (tid[s[1:]] != tid[s[:-1]])
+    return s[last], d[last]
+
+
+def what_if(cg: CausalGraph, speedups: Mapping[str, float], before: CriticalPath | None = None) -> WhatIf:
+    """Critical path if the named spans (ids or names) were k× faster (Coz's virtual speedup)."""
+    if not speedups:
+        raise SpeedupError("no speedup given")
+    factor, matched = speedup_factors(cg, speedups)
+    before = before if before is not None else critical_path(cg)
+    new_start, new_end = replay(cg, factor)
+    after = critical_path(cg, new_start, new_end)
+    return WhatIf({k: float(v) for k, v in speedups.items()}, matched, before, after)
+
+
+def parse_speedup(text: str) -> tuple[str, float]:
+    """`NAME_OR_SPAN_ID=10x` (or `=10`) → (key, 10.0); `SpeedupError` on anything else."""
+    key, sep, value = text.strip().rpartition("=")
+    key = key.strip()
+    value = value.strip().lower().removesuffix("x").removesuffix("×").strip()
+    if not sep or not key:
+        raise SpeedupError(f"bad speedup {text!r}: expected NAME_OR_SPAN_ID=FACTORx, e.g. read=10x")
+    try:
+        factor = float(value)
+    except ValueError:
+        raise SpeedupError(f"bad speedup factor in {text!r}: expected a number like 10x") from None
+    if not np.isfinite(factor) or factor <= 0:
+        raise SpeedupError(f"bad speedup factor in {text!r}: must be a positive number")
+    return key, factor

@@ -1,0 +1,160 @@
+"""Spans table → in-memory numpy columns, the one input shape every analysis reads.
+
+Why a separate step: every analysis (graph, critical path, anti-patterns, PageRank) wants the
+same few columns as flat arrays indexed by row, and parsing the JSON `attributes` of a million
+rows costs more than all the graph work together.  So the columns are converted once, ids are
+resolved to row indices with Arrow's hash kernels (`pc.index_in`) instead of a Python dict, and
+attributes are parsed lazily: only rows whose JSON text mentions a key somebody asks for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from store.schema import SPAN_SCHEMA
+
+
+class TraceNotFound(LookupError):
+    """The store holds no span of the requested trace id."""
+
+
+def _int_column(table: pa.Table, name: str, fill: int) -> np.ndarray:
+    column = table.column(name)
+    if column.null_count:
+        column = pc.fill_null(column, fill)
+    return column.to_numpy().astype(np.int64, copy=False)
+
+
+@dataclass
+class SpanColumns:
+    """The spans of one trace as numpy arrays; row `i` is graph node `i`."""
+
+    table: pa.Table
+    span_id: pa.Array
+    parent: np.ndarray  # int64 row index of the parent span, -1 for a root (or unknown parent)
+    start: np.ndarray  # int64 epoch ns
+    end: np.ndarray  # int64 epoch ns, never before start
+    name_code: np.ndarray  # int32 index into `names`
+    names: list[str]
+    pid: np.ndarray
+    tid: np.ndarray
+    clock: np.ndarray
+    parent_clock: np.ndarray  # -1 where null
+    rle_count: np.ndarray
+    duplicate_ids: int = 0
+    _attr_cache: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _span_id_list: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.start)
+
+    @property
+    def duration(self) -> np.ndarray:
+        return self.end - self.start
+
+    def name(self, i: int) -> str:
+        return self.names[int(self.name_code[i])]
+
+    def span_ids(self) -> list[str]:
+        if self._span_id_list is None:
+            self._span_id_list = self.span_id.to_pylist()
+        return self._span_id_list
+
+    def id_of(self, i: int) -> str:
+        return self.span_ids()[int(i)]
+
+    def index_of(self, span_ids: Iterable[str]) -> np.ndarray:
+        """Row indices of the given span ids (-1 where not in this trace)."""
+        values = pa.array(list(span_ids), type=pa.string())
+        found = pc.index_in(values, value_set=self.span_id)
+        return pc.fill_null(found, -1).to_numpy().astype(np.int64, copy=False)
+
+    def rows_named(self, predicate: Any) -> np.ndarray:
+        """Rows whose span name satisfies `predicate(name) -> bool` (evaluated once per name)."""
+        codes = [code for code, name in enumerate(self.names) if predicate(name)]
+        return np.flatnonzero(np.isin(self.name_code, np.asarray(codes, dtype=np.int32)))
+
+    def rows_mentioning(self, *keys: str) -> np.ndarray:
+        """Rows whose attribute text contains any of `keys` (cheap pre-filter before JSON)."""
+        attrs = self.table.column("attributes")
+        mask = None
+        for key in keys:
+            hit = pc.match_substring(attrs, f'"{key}"')
+            mask = hit if mask is None else pc.or_(mask, hit)
+        if mask is None:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+
+    def attrs(self, i: int) -> dict[str, Any]:
+        """The parsed attributes of row `i` (cached; malformed JSON reads as empty)."""
+        i = int(i)
+        cached = self._attr_cache.get(i)
+        if cached is None:
+            text = self.table.column("attributes")[i].as_py()
+            try:
+                cached = json.loads(text) if text else {}
+            except ValueError:
+                cached = {}
+            if not isinstance(cached, dict):
+                cached = {}
+            self._attr_cache[i] = cached
+        return cached
+
+    def text(self, column: str, i: int) -> str | None:
+        """One value of a text column (status_message, c_source, …) for row `i`."""
+        return self.table.column(column)[int(i)].as_py()
+
+
+def load_columns(table: pa.Table) -> SpanColumns:
+    """Convert a SPAN_SCHEMA table (RLE rows as stored) into `SpanColumns`."""
+    missing = [name for name in ("span_id", "start_time_nanos", "end_time_nanos", "span_name") if name not in table.schema.names]
+    if missing:
+        raise ValueError(f"spans table lacks column(s): {', '.join(missing)}")
+    table = table.select([name for name in SPAN_SCHEMA.names if name in table.schema.names])
+    table = table.combine_chunks()
+    span_id = table.column("span_id").chunk(0) if table.num_rows else pa.array([], pa.string())
+    parent_ids = table.column("parent_span_id")
+    if table.num_rows:
+        parent = pc.fill_null(pc.index_in(parent_ids, value_set=span_id), -1).to_numpy().astype(np.int64)
+        unique = pc.count_distinct(span_id).as_py()
+    else:
+        parent = np.empty(0, dtype=np.int64)
+        unique = 0
+    start = _int_column(table, "start_time_nanos", 0)
+    end = np.maximum(_int_column(table, "end_time_nanos", 0), start)
+    encoded = pc.dictionary_encode(table.column("span_name")).combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    name_code = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32) if len(encoded) else np.empty(0, np.int32)
+    rows = np.arange(len(parent))
+    parent[parent == rows] = -1  # a span naming itself as parent is a root, not a loop
+    return SpanColumns(
+        table=table,
+        span_id=span_id,
+        parent=parent,
+        start=start,
+        end=end,
+        name_code=name_code,
+        names=names,
+        pid=_int_column(table, "process_pid", 0),
+        tid=_int_column(table, "thread_id", 0),
+        clock=_int_column(table, "logical_clock", -1),
+        parent_clock=_int_column(table, "parent_logical_clock", -1),
+        rle_count=np.maximum(_int_column(table, "rle_count", 1), 1),
+        duplicate_ids=table.num_rows - unique,
+    )
+
+
+def load_trace(store: Any, trace_id: str) -> pa.Table:
+    """The stored spans of `trace_id` through the store's public API; `TraceNotFound` if none."""
+    trace_id = trace_id.strip().lower()
+    table = store.trace_spans(trace_id)
+    if table is None or table.num_rows == 0:
+        raise TraceNotFound(f"no spans for trace id {trace_id!r}")
+    return table
