@@ -1,0 +1,222 @@
+"""The span tree screen: one stored trace as trace → run → processes → syscalls.
+
+The trace loads in a thread worker (`store.trace_spans`, then a `SpanIndex`); the tree builds
+nodes lazily.  Keys jump between error spans and find by text or `key=value` attribute; the
+analysis screens' `JumpToSpans` lands here through `jump_to`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static, Tree
+
+from renacer_tui.span_index import ROOT, SpanIndex
+from renacer_tui.text import escape, literal
+from renacer_tui.widgets.span_tree_view import SpanTreeView
+
+
+@dataclass
+class TraceLoaded(Message):
+    """The worker built the index (or failed with a one-line error)."""
+
+    index: SpanIndex | None
+    error: str | None = None
+
+
+class SpanTreeScreen(Screen[None]):
+    """Tree with waterfall bars beside a detail pane of every attribute of the current span."""
+
+    CSS_PATH = "span_tree.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("e", "next_error", "Next error"),
+        Binding("E", "previous_error", "Prev error"),
+        Binding("slash", "find", "Find"),
+        Binding("n", "next_match", "Next match"),
+        Binding("N", "previous_match", "Prev match", show=False),
+        Binding("c", "critical_path", "Critical path"),
+        Binding("a", "antipatterns", "Anti-patterns"),
+    ]
+
+    def __init__(self, store: Any, trace_id: str) -> None:
+        super().__init__()
+        self.store = store
+        self.trace_id = trace_id
+        self.index: SpanIndex | None = None
+        self.matches: list[int] = []
+        self.match_pos = -1
+        self.pending_jump: list[str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"trace {self.trace_id}"), id="tree-status", classes="status-line")
+        with Horizontal(id="tree-main"):
+            yield LoadingIndicator(id="tree-loading")
+            yield DataTable(id="detail", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="find: text, or key=value (enter searches, escape closes)", id="find")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        detail = self.query_one("#detail", DataTable)
+        detail.add_columns("field", "value")
+        detail.border_title = "span"
+        self.query_one("#find").display = False
+        self._load()
+
+    @work(thread=True, exclusive=True)
+    def _load(self) -> None:
+        try:
+            table = self.store.trace_spans(self.trace_id)
+            index = SpanIndex(table)
+        except Exception as exc:  # a store error is shown, not raised
+            self.post_message(TraceLoaded(None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            return
+        self.post_message(TraceLoaded(index))
+
+    def on_trace_loaded(self, message: TraceLoaded) -> None:
+        self.query_one("#tree-loading").remove()
+        status = self.query_one("#tree-status", Static)
+        if message.index is None:
+            status.update(Text(f"cannot load trace {self.trace_id}: {escape(message.error)}", style="bold red"))
+            return
+        self.index = message.index
+        if not self.index.size:
+            status.update(Text(f"trace {self.trace_id}: no spans stored", style="bold yellow"))
+            return
+        tree = SpanTreeView(self.index, id="tree")
+        tree.border_title = "spans"
+        self.query_one("#tree-main").mount(tree, before=0)
+        tree.focus()
+        self._status()
+        if self.pending_jump:
+            self.call_after_refresh(self.jump_to, self.pending_jump)
+            self.pending_jump = None
+
+    def _status(self, note: str = "") -> None:
+        if self.index is None:
+            return
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"trace {self.trace_id}  ", style="bold")
+        text.append(f"{self.index.size:,} spans  {len(self.index.error_rows):,} errors")
+        if self.matches:
+            text.append(f"  match {self.match_pos + 1}/{len(self.matches)}", style="yellow")
+        if note:
+            text.append("  " + note, style="yellow")
+        self.query_one("#tree-status", Static).update(text)
+
+    @property
+    def tree(self) -> SpanTreeView | None:
+        found = self.query(SpanTreeView)
+        return found.first() if found else None
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+        data = event.node.data
+        detail = self.query_one("#detail", DataTable)
+        detail.clear()
+        if self.index is None or not isinstance(data, int) or data == ROOT:
+            return
+        for key, value in self.index.row_dict(data).items():
+            if key == "attributes" and isinstance(value, dict):
+                for attr, attr_value in value.items():
+                    shown = attr_value if isinstance(attr_value, str) else json.dumps(attr_value, ensure_ascii=False)
+                    detail.add_row(literal(attr, "cyan"), literal(shown))
+            elif value is not None:
+                detail.add_row(literal(key), literal(value))
+
+    def current_row(self) -> int | None:
+        tree = self.tree
+        node = tree.cursor_node if tree else None
+        return node.data if node is not None and isinstance(node.data, int) and node.data != ROOT else None
+
+    def _go(self, rows: list[int], forward: bool) -> int | None:
+        """The next (or previous) row of `rows` after the cursor, wrapping around."""
+        if not rows or self.tree is None:
+            return None
+        here = self.current_row()
+        if here is None:
+            return rows[0] if forward else rows[-1]
+        after = [r for r in rows if (r > here if forward else r < here)]
+        if after:
+            return after[0] if forward else after[-1]
+        return rows[0] if forward else rows[-1]
+
+    def action_next_error(self) -> None:
+        self._reveal(self._go(self.index.error_rows if self.index else [], True), "no error spans")
+
+    def action_previous_error(self) -> None:
+        self._reveal(self._go(self.index.error_rows if self.index else [], False), "no error spans")
+
+    def _reveal(self, row: int | None, missing: str) -> None:
+        tree = self.tree
+        if row is None or tree is None:
+            self.notify(missing, severity="warning")
+            return
+        tree.reveal(row)
+        if row in self.matches:
+            self.match_pos = self.matches.index(row)
+        self._status()
+
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = True
+        find.focus()
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        if self.index is None:
+            return
+        self.matches = self.index.find(event.value)
+        self.match_pos = -1
+        if self.tree is not None:
+            self.tree.focus()
+        if not self.matches:
+            self._status(f"no match for {escape(event.value)}")
+            return
+        self.action_next_match()
+
+    def action_next_match(self) -> None:
+        self._reveal(self._go(self.matches, True), "nothing to find: press /")
+
+    def action_previous_match(self) -> None:
+        self._reveal(self._go(self.matches, False), "nothing to find: press /")
+
+    def jump_to(self, span_ids: list[str]) -> None:
+        """Reveal these spans (from an analysis screen); n/N then walk through them."""
+        if self.index is None:
+            self.pending_jump = list(span_ids)
+            return
+        self.matches = sorted(self.index.row_of[s] for s in span_ids if s in self.index.row_of)
+        self.match_pos = -1
+        if self.matches and self.tree is not None:
+            self.tree.reveal(self.matches[0])
+            self.match_pos = 0
+            self.tree.focus()
+        self._status("" if self.matches else "those spans are not in this trace")
+
+    def action_back(self) -> None:
+        find = self.query_one("#find", Input)
+        if find.display:
+            find.display = False
+            if self.tree is not None:
+                self.tree.focus()
+            return
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
+
+    def action_critical_path(self) -> None:
+        self.app.open_analysis("critical_path", self.trace_id)  # type: ignore[attr-defined]
+
+    def action_antipatterns(self) -> None:
+        self.app.open_analysis("antipatterns", self.trace_id)  # type: ignore[attr-defined]

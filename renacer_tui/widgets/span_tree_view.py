@@ -1,0 +1,223 @@
+"""A lazily built Tree of spans with a waterfall bar per row.
+
+Children are added when a node expands, one page at a time (a `… N more` row loads the next
+page), so a trace of 100 k spans costs a few hundred tree nodes.  `reveal(row)` loads and
+expands exactly the path to a span, for error navigation, find and analysis jumps.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from renacer_tui.live_model import format_duration
+from renacer_tui.span_index import ROOT, SpanIndex
+from renacer_tui.text import clip, escape
+
+PAGE = 500
+NAME_WIDTH = 30
+BAR_WIDTH = 12
+
+
+class More:
+    """The `… N more` placeholder: which parent, and which page of its children it loads."""
+
+    def __init__(self, parent: int, page: int) -> None:
+        self.parent = parent
+        self.page = page
+
+
+NodeData = int | More
+
+
+def waterfall(start: int, end: int, t_min: int, t_max: int, width: int = BAR_WIDTH) -> str:
+    """A bar of `width` cells: where [start, end] falls within [t_min, t_max]."""
+    total = max(1, t_max - t_min)
+    first = min(width - 1, max(0, (start - t_min) * width // total))
+    last = min(width, max(first + 1, -(-(end - t_min) * width // total)))
+    return " " * first + "█" * (last - first) + " " * (width - last)
+
+
+class SpanTreeView(Tree[NodeData]):
+    """trace → run → processes → syscalls, built on demand from a SpanIndex."""
+
+    BINDINGS = [
+        Binding("right,l", "expand_node", "Expand", show=False),
+        Binding("left,h", "collapse_node", "Collapse", show=False),
+        Binding("plus,equals_sign", "expand_all", "Expand all"),
+        Binding("minus", "collapse_all", "Collapse all"),
+    ]
+
+    def __init__(self, index: SpanIndex, *, id: str | None = None) -> None:
+        super().__init__(self._trace_label(index), data=ROOT, id=id)
+        self.index = index
+        self.nodes: dict[int, TreeNode[NodeData]] = {ROOT: self.root}
+        self._loaded: dict[int, set[int]] = {}  # parent row → pages of children added
+        self._more: dict[int, list[TreeNode[NodeData]]] = {}
+        self.guide_depth = 2
+
+    @staticmethod
+    def _trace_label(index: SpanIndex) -> Text:
+        label = Text(no_wrap=True)
+        label.append("trace ", style="bold")
+        label.append(index.trace_id or "(empty)", style="cyan")
+        label.append(f"  {index.size:,} spans  {format_duration(index.t_max - index.t_min)}", style="dim")
+        return label
+
+    def on_mount(self) -> None:
+        self.show_root = True
+        self.root.expand()
+        self._load_page(ROOT)
+        for row in self.index.child_rows(ROOT)[:20]:  # open the run and its processes
+            node = self.nodes.get(row)
+            if node is not None and node.allow_expand:
+                self._open(row)
+                for child in self.index.child_rows(row)[:50]:
+                    if not self.index.names[child].startswith("syscall:") and child in self.nodes:
+                        self._open(child)
+
+    def label_for(self, row: int) -> Text:
+        """name (×RLE), a waterfall bar aligned across depths, and the duration."""
+        info = self.index.summary(row)
+        name = escape(info.name)
+        if info.rle_count > 1:
+            name += f" ×{info.rle_count}"
+        expandable = bool(self.index.child_rows(row))
+        width = max(8, NAME_WIDTH - self.guide_depth * self.index.depth(row) - (2 if expandable else 0))
+        label = Text(no_wrap=True)
+        label.append(clip(name, width).ljust(width), style="bold red" if info.is_error else "")
+        label.append(" ")
+        label.append(waterfall(info.start, info.end, self.index.t_min, self.index.t_max), style="red" if info.is_error else "blue")
+        label.append(" " + format_duration(max(0, info.end - info.start)).rjust(8), style="dim")
+        return label
+
+    def _pages(self, parent: int) -> int:
+        return -(-len(self.index.child_rows(parent)) // PAGE)
+
+    def _load_page(self, parent: int, page: int | None = None) -> None:
+        """Add one page of `parent`'s children in order (default: the first not yet loaded).
+
+        Pages may load out of order (a jump far into 100 k syscalls loads just that page);
+        each run of unloaded pages shows as one `… N more` row that loads the page next to
+        what is already shown.
+        """
+        loaded = self._loaded.setdefault(parent, set())
+        if page is None:
+            page = next((p for p in range(self._pages(parent)) if p not in loaded), None)
+            if page is None:
+                return
+        if page in loaded:
+            return
+        node = self.nodes[parent]
+        children = self.index.child_rows(parent)
+        later = [p for p in loaded if p > page]
+        anchor = self.nodes.get(children[min(later) * PAGE]) if later else None
+        for row in children[page * PAGE : (page + 1) * PAGE]:
+            label = self.label_for(row)
+            expandable = bool(self.index.child_rows(row))
+            if anchor is not None:
+                self.nodes[row] = node.add(label, data=row, before=anchor, allow_expand=expandable)
+            else:
+                self.nodes[row] = node.add(label, data=row, allow_expand=expandable)
+        loaded.add(page)
+        self._place_more_rows(parent)
+
+    def _place_more_rows(self, parent: int) -> None:
+        """One placeholder per gap of unloaded pages, placed where the gap is."""
+        for more in self._more.pop(parent, []):
+            more.remove()
+        loaded = self._loaded[parent]
+        children = self.index.child_rows(parent)
+        node = self.nodes[parent]
+        placeholders: list[TreeNode[NodeData]] = []
+        page, pages = 0, self._pages(parent)
+        while page < pages:
+            if page in loaded:
+                page += 1
+                continue
+            gap_start = page
+            while page < pages and page not in loaded:
+                page += 1
+            hidden = min(len(children), page * PAGE) - gap_start * PAGE
+            # load the gap's page next to what is shown above it (or its first page at the top)
+            target = gap_start if gap_start == 0 or (gap_start - 1) in loaded else page - 1
+            label = Text(f"… {hidden:,} more (enter loads {min(PAGE, hidden):,})", style="italic dim")
+            anchor = self.nodes.get(children[page * PAGE]) if page < pages else None
+            if anchor is not None:
+                placeholders.append(node.add_leaf(label, data=More(parent, target), before=anchor))
+            else:
+                placeholders.append(node.add_leaf(label, data=More(parent, target)))
+        self._more[parent] = placeholders
+
+    def _open(self, row: int) -> None:
+        if row not in self._loaded:
+            self._load_page(row)
+        self.nodes[row].expand()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        data = event.node.data
+        if isinstance(data, int) and data not in self._loaded:
+            self._load_page(data)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeData]) -> None:
+        data = event.node.data
+        if isinstance(data, More):
+            event.stop()
+            self._load_page(data.parent, data.page)
+
+    def reveal(self, row: int) -> bool:
+        """Load and expand the path to `row` (only the pages on it), then put the cursor on it."""
+        parent = ROOT
+        for item in [*self.index.ancestors(row), row]:
+            if parent not in self._loaded:
+                self._load_page(parent)
+            if item not in self.nodes:
+                position = bisect.bisect_left(self.index.child_rows(parent), item)  # rows ascend
+                self._load_page(parent, position // PAGE)
+            self.nodes[parent].expand()
+            parent = item
+        node = self.nodes.get(row)
+        if node is None:
+            return False
+        self.move_cursor(node)
+        self.scroll_to_node(node, animate=False)
+        return True
+
+    def action_expand_node(self) -> None:
+        node = self.cursor_node
+        if node is not None and isinstance(node.data, int):
+            if node.data not in self._loaded and node.allow_expand:
+                self._load_page(node.data)
+            node.expand()
+
+    def action_collapse_node(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
+
+    def action_expand_all(self) -> None:
+        """Expand every span down to syscalls (first page of each; `… more` rows stay)."""
+        pending = [ROOT]
+        budget = 20 * PAGE
+        while pending and budget > 0:
+            row = pending.pop()
+            if row not in self._loaded:
+                self._load_page(row)
+            self.nodes[row].expand()
+            for child in self.index.child_rows(row):
+                if child in self.nodes and self.index.child_rows(child):
+                    pending.append(child)
+                    budget -= 1
+
+    def action_collapse_all(self) -> None:
+        self.root.collapse_all()
+        self.root.expand()
+        self.move_cursor(self.root)
