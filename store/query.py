@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from store.catalog import Catalog
 from store.schema import SPAN_SCHEMA
@@ -38,6 +39,11 @@ _READ_PRAGMAS = frozenset(
      "platform", "user_agent", "storage_info", "database_size", "collations", "metadata_info"}
 )
 _SPAN_TABLES = ("spans", "spans_raw")
+#: Errors about the SQL itself: never worth probing segment files for.
+_USER_ERRORS = (
+    duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.PermissionException,
+    duckdb.ConversionException, duckdb.InterruptException, duckdb.OutOfRangeException, duckdb.TypeMismatchException,
+)
 _EXPLAIN = re.compile(r"^\s*explain(\s+analy[sz]e)?\b", re.IGNORECASE)
 _PRAGMA_NAME = re.compile(r"^\s*pragma\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 
@@ -290,6 +296,8 @@ class QueryEngine:
                 return rel.to_arrow_table() if rel is not None else pa.table({})
             except duckdb.Error as exc:
                 culprit = self._culprit(exc, files)
+                if culprit is None and not isinstance(exc, _USER_ERRORS):
+                    culprit = self._probe(files)
                 if culprit is None:
                     raise QueryError(_one_line(exc)) from None
                 self._mark_bad(culprit, f"unreadable segment ({_one_line(exc)})")
@@ -306,6 +314,17 @@ class QueryEngine:
         for full in files:
             if str(full) in message:
                 return full.relative_to(self.root.resolve()).as_posix()
+        return None
+
+    def _probe(self, files: Sequence[Path]) -> str | None:
+        """Find an unreadable segment when DuckDB's error names none (footer, then full read)."""
+        root = self.root.resolve()
+        for reader in (pq.read_metadata, pq.read_table):
+            for full in files:
+                try:
+                    reader(full)
+                except (OSError, pa.ArrowException):
+                    return full.relative_to(root).as_posix()
         return None
 
     def interrupt(self) -> None:
