@@ -19,7 +19,7 @@ from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import clip, escape
 
 PAGE = 500
-NAME_WIDTH = 30
+NAME_WIDTH = 26
 BAR_WIDTH = 12
 
 
