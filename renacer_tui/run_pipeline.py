@@ -152,13 +152,12 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             exit_code=result.exit_code,
             ended_ns=time.time_ns(),
             dropped_spans=dropped,
-            spans_stored=builder.spans_emitted,
             spans_represented=builder.spans_represented,
         )
     if summary_sink is not None:
         print(summary_sink.format_summary(), file=sys.stderr)
     elapsed = (time.time_ns() - started) / 1e9
-    where = f" into {run_store[0].path}" if run_store is not None else ""
+    where = f" into {run_store[0].root}" if run_store is not None else ""
     _say(
         f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s"
         + (f", {dropped} dropped" if dropped else "")

@@ -1,0 +1,370 @@
+"""Anti-pattern detection, calibrated so a clean program yields no medium or high finding.
+
+Why not the spec's rules verbatim: "out-degree > 100" and "the same syscall > 5 times in a
+10-span window" fire on every dynamically linked program (the loader alone mmaps and closes in
+bursts).  Each rule here asks for evidence a reviewer would accept — a process doing nearly all
+the work of a multi-process run, thousands of identical calls back to back, a single syscall
+blocking the critical path for 100 ms — and counts an RLE row as the `rle_count` calls it
+stands for.  Thresholds come from `[graph]` in ~/.renacer/config.toml (`store.config`) and can
+be overridden per call.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping
+
+import numpy as np
+
+from analysis.critical_path import CriticalPath, critical_path, format_ns
+from analysis.graph import CausalGraph, READ_CALLS, WRITE_CALLS
+from store.schema import ATTR_FD_OBJECT, ATTR_RLE_MAX, ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT
+
+SEVERITIES = ("high", "medium", "low")
+_EVIDENCE_IDS = 20
+
+PATH_LOOKUPS = frozenset(
+    {"open", "openat", "openat2", "stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat"}
+)
+BLOCKING_IO = READ_CALLS | WRITE_CALLS | frozenset(
+    {"open", "openat", "openat2", "fsync", "fdatasync", "sync", "syncfs", "connect", "accept", "accept4", "poll", "ppoll",
+     "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "sendfile", "splice", "copy_file_range", "getdents64",
+     "flock", "fcntl", "ioctl", "recvmmsg", "io_getevents", "io_uring_enter"}
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Detection thresholds; field names are the `[graph]` keys that override them."""
+
+    god_process_threshold: int = 100  # syscalls (spec key)
+    god_process_share: float = 0.8  # …and at least this share of all syscalls, with ≥ 2 processes
+    tight_loop_min_calls: int = 1000  # back-to-back identical calls in one thread
+    blocking_io_ms: float = 100.0  # one I/O syscall on the critical path at least this long
+    small_write_bytes: int = 64
+    small_writes_min: int = 256  # small writes to one fd
+    redundant_lookup_min: int = 100  # opens/stats of one path
+    failed_storm_min: int = 200  # failed calls of one syscall with one errno
+    pcie_ratio: float = 5.0  # gpu transfer time > ratio × compute time
+
+    @classmethod
+    def from_config(cls, overrides: Mapping[str, Any] | None = None, config: Any = None) -> "Thresholds":
+        """Defaults < config.toml `[graph]` < `overrides`; a bad config file falls back to defaults."""
+        values: dict[str, Any] = {}
+        graph = config
+        if graph is None:
+            try:
+                from store.config import load_config
+
+                graph = load_config().graph
+            except Exception:  # an unreadable config must not stop an analysis
+                graph = None
+        for f in fields(cls):
+            if graph is not None:
+                value = graph.threshold(f.name, None)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    values[f.name] = type(getattr(cls, f.name))(value)
+        for key, value in (overrides or {}).items():
+            if key not in {f.name for f in fields(cls)}:
+                raise ValueError(f"unknown threshold {key!r}")
+            values[key] = type(getattr(cls, key))(value)
+        return replace(cls(), **values)
+
+
+@dataclass
+class Finding:
+    """One detected anti-pattern: what, how bad, the evidence, and the one-line fix."""
+
+    kind: str
+    severity: str
+    title: str
+    fix: str
+    span_ids: list[str] = field(default_factory=list)
+    count: int = 0
+    path: str | None = None
+    fd: str | None = None
+    pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _grade(count: float, low: float, medium: float, high: float) -> str | None:
+    if count >= high:
+        return "high"
+    if count >= medium:
+        return "medium"
+    if count >= low:
+        return "low"
+    return None
+
+
+class _Syscalls:
+    """The syscall rows of a trace with the attributes the rules read (parsed once)."""
+
+    def __init__(self, cg: CausalGraph) -> None:
+        cols = cg.cols
+        self.cols = cols
+        self.rows = cols.rows_named(lambda name: name.startswith("syscall:"))
+        self.call = [cols.name(i)[8:] for i in self.rows.tolist()]
+        self.attrs = [cols.attrs(i) for i in self.rows.tolist()]
+        self.weight = cols.rle_count[self.rows]
+        status = cols.table.column("status").to_pylist()
+        message = cols.table.column("status_message").to_pylist()
+        self.errno: list[str | None] = []
+        for k, i in enumerate(self.rows.tolist()):
+            a = self.attrs[k]
+            result = a.get(ATTR_SYSCALL_RESULT)
+            failed = status[i] == "ERROR" or (isinstance(result, int) and -4096 < result < 0)
+            err = a.get(ATTR_SYSCALL_ERRNO) or message[i] or (-result if isinstance(result, int) and result < 0 else None)
+            if isinstance(err, int):
+                err = errno.errorcode.get(err, str(err))
+            self.errno.append(str(err) if failed and err else None)
+
+    def ids(self, ks: list[int]) -> list[str]:
+        return [self.cols.id_of(int(self.rows[k])) for k in ks[:_EVIDENCE_IDS]]
+
+
+def detect(
+    cg: CausalGraph,
+    thresholds: Thresholds | Mapping[str, Any] | None = None,
+    path: CriticalPath | None = None,
+) -> list[Finding]:
+    """All findings of the trace, most severe first."""
+    th = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_config(thresholds)
+    sc = _Syscalls(cg)
+    cp = path if path is not None else critical_path(cg)
+    findings = [
+        *_god_process(sc, th),
+        *_tight_loops(sc, th),
+        *_blocking_io(cg, cp, th),
+        *_small_writes(sc, th),
+        *_redundant_lookups(sc, th),
+        *_failed_storms(sc, th),
+        *_pcie(cg, th),
+    ]
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(findings, key=lambda f: (rank[f.severity], -f.count))
+
+
+def _god_process(sc: _Syscalls, th: Thresholds) -> list[Finding]:
+    pids = sc.cols.pid[sc.rows]
+    if len(np.unique(pids)) < 2:
+        return []  # one process doing all the work of a one-process run is just a program
+    uniq, inverse = np.unique(pids, return_inverse=True)
+    counts = np.bincount(inverse, weights=sc.weight).astype(np.int64)
+    total = int(counts.sum())
+    out = []
+    for j in np.flatnonzero(counts >= th.god_process_threshold).tolist():
+        share = counts[j] / total
+        if share < th.god_process_share:
+            continue
+        n = int(counts[j])
+        sev = _grade(n, th.god_process_threshold, 5 * th.god_process_threshold, 50 * th.god_process_threshold)
+        members = np.flatnonzero(inverse == j).tolist()
+        name = sc.cols.text("process_name", int(sc.rows[members[0]])) or "?"
+        out.append(
+            Finding(
+                "god-process",
+                sev or "low",
+                f"God process: {name} (pid {int(uniq[j])}) makes {n} of {total} syscalls ({share:.0%}; threshold {th.god_process_threshold})",
+                "split the work across processes or threads, or batch the calls it makes",
+                sc.ids(members),
+                n,
+                pid=int(uniq[j]),
+            )
+        )
+    return out
+
+
+def _tight_loops(sc: _Syscalls, th: Thresholds) -> list[Finding]:
+    if len(sc.rows) == 0:
+        return []
+    cols = sc.cols
+    order = np.lexsort((cols.clock[sc.rows], cols.tid[sc.rows]))
+    tid = cols.tid[sc.rows][order]
+    code = cols.name_code[sc.rows][order]
+    breaks = np.concatenate([[True], (tid[1:] != tid[:-1]) | (code[1:] != code[:-1])])
+    run_id = np.cumsum(breaks) - 1
+    run_calls = np.bincount(run_id, weights=sc.weight[order]).astype(np.int64)
+    out = []
+    for r in np.flatnonzero(run_calls >= th.tight_loop_min_calls).tolist():
+        members = order[run_id == r].tolist()
+        n = int(run_calls[r])
+        rows = sc.rows[members]
+        span_ns = int(cols.end[rows].max() - cols.start[rows].min())
+        paths = {sc.attrs[k].get(ATTR_SYSCALL_PATH) for k in members} - {None}
+        one_path = next(iter(paths)) if len(paths) == 1 else None
+        call = sc.call[members[0]]
+        out.append(
+            Finding(
+                "tight-loop",
+                _grade(n, th.tight_loop_min_calls, th.tight_loop_min_calls, 10 * th.tight_loop_min_calls) or "low",
+                f"Tight loop: syscall:{call} called {n} times back to back in {format_ns(span_ns)}"
+                + (f" on {one_path}" if one_path else ""),
+                f"hoist the {call} out of the loop or cache its result",
+                sc.ids(members),
+                n,
+                path=one_path,
+                pid=int(cols.pid[rows[0]]),
+            )
+        )
+    return out
+
+
+def _blocking_io(cg: CausalGraph, cp: CriticalPath, th: Thresholds) -> list[Finding]:
+    cols = cg.cols
+    limit = int(th.blocking_io_ms * 1e6)
+    out = []
+    seen: set[int] = set()
+    for k in np.flatnonzero(cp.duration >= limit).tolist():
+        i = int(cp.node[k])
+        name = cols.name(i)
+        if i in seen or not name.startswith("syscall:") or name[8:] not in BLOCKING_IO:
+            continue
+        seen.add(i)
+        single = int(cols.duration[i])
+        if cols.rle_count[i] > 1:  # an RLE row spans many calls: judge the slowest one
+            single = int(cols.attrs(i).get(ATTR_RLE_MAX) or 0)
+        if single < limit:
+            continue
+        attrs = cols.attrs(i)
+        target = attrs.get(ATTR_SYSCALL_PATH) or attrs.get(ATTR_FD_OBJECT)
+        fd = attrs.get(ATTR_SYSCALL_FD)
+        out.append(
+            Finding(
+                "blocking-io",
+                "high" if single >= 10 * limit else "medium",
+                f"Blocking I/O on the critical path: {name} took {format_ns(single)}"
+                + (f" on {target}" if target else (f" on fd {fd}" if fd is not None else "")),
+                "make it asynchronous, prefetch, or move it off the critical path",
+                [cols.id_of(i)],
+                int(cols.rle_count[i]),
+                path=target if isinstance(target, str) else None,
+                fd=str(fd) if fd is not None else None,
+                pid=int(cols.pid[i]),
+            )
+        )
+    return out
+
+
+def _small_writes(sc: _Syscalls, th: Thresholds) -> list[Finding]:
+    groups: dict[tuple[int, str], list[int]] = {}
+    totals: dict[tuple[int, str], int] = {}
+    for k, call in enumerate(sc.call):
+        if call not in WRITE_CALLS:
+            continue
+        a = sc.attrs[k]
+        target = a.get(ATTR_FD_OBJECT) or (f"fd {a.get(ATTR_SYSCALL_FD)}" if a.get(ATTR_SYSCALL_FD) is not None else "fd ?")
+        key = (int(sc.cols.pid[sc.rows[k]]), str(target))
+        totals[key] = totals.get(key, 0) + int(sc.weight[k])
+        result = a.get(ATTR_SYSCALL_RESULT)
+        if isinstance(result, int) and 0 <= result < th.small_write_bytes:
+            groups.setdefault(key, []).append(k)
+    out = []
+    for key, members in groups.items():
+        n = int(sc.weight[members].sum())
+        if n < th.small_writes_min or n < 0.5 * totals[key]:
+            continue
+        nbytes = sum(int(sc.attrs[k].get(ATTR_SYSCALL_RESULT) or 0) * int(sc.weight[k]) for k in members)
+        fd = str(sc.attrs[members[0]].get(ATTR_SYSCALL_FD, "?"))
+        out.append(
+            Finding(
+                "small-writes",
+                _grade(n, th.small_writes_min, 4 * th.small_writes_min, 40 * th.small_writes_min) or "low",
+                f"Small writes: {n} writes under {th.small_write_bytes} B ({nbytes} B in all) to {key[1]}",
+                "buffer the output (e.g. setvbuf/BufWriter) and write it in one call",
+                sc.ids(members),
+                n,
+                path=key[1] if not key[1].startswith("fd ") else None,
+                fd=fd,
+                pid=key[0],
+            )
+        )
+    return out
+
+
+def _redundant_lookups(sc: _Syscalls, th: Thresholds) -> list[Finding]:
+    groups: dict[str, list[int]] = {}
+    for k, call in enumerate(sc.call):
+        if call in PATH_LOOKUPS:
+            p = sc.attrs[k].get(ATTR_SYSCALL_PATH)
+            if isinstance(p, str) and p:
+                groups.setdefault(p, []).append(k)
+    out = []
+    for p, members in groups.items():
+        n = int(sc.weight[members].sum())
+        sev = _grade(n, th.redundant_lookup_min, 10 * th.redundant_lookup_min, 100 * th.redundant_lookup_min)
+        if sev is None:
+            continue
+        calls = sorted({sc.call[k] for k in members})
+        out.append(
+            Finding(
+                "redundant-lookup",
+                sev,
+                f"Redundant lookups: {p} opened/stat'ed {n} times ({', '.join(calls)})",
+                "look the path up once and keep the fd or the stat result",
+                sc.ids(members),
+                n,
+                path=p,
+                pid=int(sc.cols.pid[sc.rows[members[0]]]),
+            )
+        )
+    return out
+
+
+def _failed_storms(sc: _Syscalls, th: Thresholds) -> list[Finding]:
+    groups: dict[tuple[str, str], list[int]] = {}
+    for k, err in enumerate(sc.errno):
+        if err:
+            groups.setdefault((sc.call[k], err), []).append(k)
+    out = []
+    for (call, err), members in groups.items():
+        n = int(sc.weight[members].sum())
+        sev = _grade(n, th.failed_storm_min, 5 * th.failed_storm_min, 50 * th.failed_storm_min)
+        if sev is None:
+            continue
+        paths = [sc.attrs[k].get(ATTR_SYSCALL_PATH) for k in members]
+        distinct = len({p for p in paths if p})
+        sample = next((p for p in paths if p), None)
+        shape = f" over {distinct} paths (a search path)" if distinct > 1 else (f" on {sample}" if sample else "")
+        out.append(
+            Finding(
+                "failed-storm",
+                sev,
+                f"Failed-syscall storm: {n} × syscall:{call} → {err}{shape}",
+                "shorten the search path (PATH, LD_LIBRARY_PATH, sys.path) or cache the miss"
+                if err == "ENOENT"
+                else f"check the cause of {err} once instead of retrying",
+                sc.ids(members),
+                n,
+                path=sample,
+                pid=int(sc.cols.pid[sc.rows[members[0]]]),
+            )
+        )
+    return out
+
+
+def _pcie(cg: CausalGraph, th: Thresholds) -> list[Finding]:
+    cols = cg.cols
+    out = []
+    for i in cols.rows_named(lambda name: name.startswith("gpu:")).tolist():
+        attrs = cols.attrs(i)
+        transfer = attrs.get("gpu.transfer_time_nanos")
+        compute = attrs.get("gpu.compute_time_nanos", int(cols.duration[i]))
+        if not isinstance(transfer, (int, float)) or not isinstance(compute, (int, float)):
+            continue
+        if transfer > th.pcie_ratio * compute:
+            out.append(
+                Finding(
+                    "pcie-bottleneck",
+                    "high",
+                    f"PCIe bottleneck: {cols.name(i)} moves data for {format_ns(transfer)} to compute for {format_ns(compute)}",
+                    "keep the data resident on the GPU or batch transfers",
+                    [cols.id_of(i)],
+                    1,
+                    pid=int(cols.pid[i]),
+                )
+            )
+    return out

@@ -1,0 +1,324 @@
+"""Per-syscall argument decoding driven by python-ptrace's prototype table.
+
+Each syscall number gets a *plan* once (a tuple of argument kinds derived from its prototype),
+so a stop costs a few dictionary lookups plus the memory reads that strings need.  Inputs are
+decoded at entry (a path may be rewritten or freed by the time the call returns); outputs that
+matter for the golden thread — read buffers, pipe fds, wait statuses — at exit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
+from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
+
+from tracer import formats as F
+from tracer.events import TraceeMemory
+from tracer.filter_spec import SYSCALL_NAMES
+
+# Prototypes python-ptrace lacks (newer syscalls), from the kernel's include/linux/syscalls.h.
+_EXTRA_PROTOTYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "arch_prctl": (("int", "code"), ("unsigned long", "addr")),
+    "rseq": (("struct rseq *", "rseq"), ("u32", "rseq_len"), ("int", "flags"), ("u32", "sig")),
+    "clone3": (("struct clone_args *", "uargs"), ("size_t", "size")),
+    "openat2": (("int", "dirfd"), ("const char *", "pathname"), ("struct open_how *", "how"), ("size_t", "size")),
+    "faccessat2": (("int", "dirfd"), ("const char *", "pathname"), ("int", "mode"), ("int", "flags")),
+    "close_range": (("unsigned int", "fd"), ("unsigned int", "max_fd"), ("unsigned int", "flags")),
+    "pidfd_open": (("pid_t", "pid"), ("unsigned int", "flags")),
+    "pidfd_send_signal": (("int", "pidfd"), ("int", "sig"), ("siginfo_t *", "info"), ("unsigned int", "flags")),
+    "pidfd_getfd": (("int", "pidfd"), ("int", "fd"), ("unsigned int", "flags")),
+    "umount2": (("const char *", "target"), ("int", "flags")),
+    "preadv2": (("unsigned long", "fd"), ("const struct iovec *", "vec"), ("unsigned long", "vlen"),
+                ("unsigned long", "pos_l"), ("unsigned long", "pos_h"), ("int", "flags")),
+    "pwritev2": (("unsigned long", "fd"), ("const struct iovec *", "vec"), ("unsigned long", "vlen"),
+                 ("unsigned long", "pos_l"), ("unsigned long", "pos_h"), ("int", "flags")),
+    "io_uring_setup": (("u32", "entries"), ("struct io_uring_params *", "p")),
+    "io_uring_enter": (("unsigned int", "fd"), ("u32", "to_submit"), ("u32", "min_complete"),
+                       ("u32", "flags"), ("const void *", "argp"), ("size_t", "argsz")),
+    "io_uring_register": (("unsigned int", "fd"), ("unsigned int", "opcode"), ("void *", "arg"), ("unsigned int", "nr_args")),
+    "pkey_mprotect": (("unsigned long", "start"), ("size_t", "len"), ("unsigned long", "prot"), ("int", "pkey")),
+    "pkey_alloc": (("unsigned long", "flags"), ("unsigned long", "init_val")),
+    "pkey_free": (("int", "pkey"),),
+    "set_thread_area": (("struct user_desc *", "u_info"),),
+    "get_thread_area": (("struct user_desc *", "u_info"),),
+    "rt_sigreturn": (),
+    "process_madvise": (("int", "pidfd"), ("const struct iovec *", "vec"), ("size_t", "vlen"), ("int", "advice"), ("unsigned int", "flags")),
+}
+_ALIAS_OF = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+
+_FD_NAMES = re.compile(r"^(fd|fildes|oldfd|newfd|sockfd|epfd|ufd|fd_in|fd_out|in_fd|out_fd|fdin|fdout|pidfd|fanotify_fd|mount_fd)$")
+_DIRFD_NAMES = frozenset({"dfd", "dirfd", "olddfd", "newdfd"})
+_SIGNAL_NAMES = frozenset({"sig", "signum", "signal"})
+_READ_BUFFERS = frozenset({"read", "pread64", "recvfrom", "recv", "getrandom", "readlink", "readlinkat", "getcwd"})
+_WRITE_BUFFERS = frozenset({"write", "pwrite64", "sendto", "send"})
+_O_CREATE_ANY = 0o100 | 0o20000000  # O_CREAT | __O_TMPFILE
+_HEX_RESULTS = frozenset({"mmap", "brk", "mremap", "shmat"})
+
+# Special-cased (syscall, argument) → kind.
+_SPECIAL: dict[tuple[str, str], str] = {
+    ("open", "flags"): "oflags", ("openat", "flags"): "oflags", ("creat", "mode"): "mode",
+    ("open", "mode"): "mode", ("openat", "mode"): "mode", ("mkdir", "mode"): "mode",
+    ("mkdirat", "mode"): "mode", ("chmod", "mode"): "mode", ("fchmodat", "mode"): "mode",
+    ("fchmod", "mode"): "mode",
+    ("mmap", "prot"): "prot", ("mprotect", "prot"): "prot", ("pkey_mprotect", "prot"): "prot",
+    ("mmap", "flags"): "mapflags", ("mmap", "fd"): "fd",
+    ("clone", "flags"): "clone", ("access", "mode"): "access", ("faccessat", "mode"): "access",
+    ("faccessat2", "mode"): "access",
+    ("newfstatat", "flag"): "atflags", ("statx", "flags"): "atflags", ("unlinkat", "flag"): "atflags",
+    ("fchownat", "flag"): "atflags", ("linkat", "flags"): "atflags", ("faccessat2", "flags"): "atflags",
+    ("execve", "argv"): "argv", ("execve", "envp"): "envp",
+    ("execveat", "argv"): "argv", ("execveat", "envp"): "envp",
+    ("pipe", "fildes"): "pipefds", ("pipe2", "fildes"): "pipefds", ("pipe2", "flags"): "oflags_nomode",
+    ("wait4", "stat_addr"): "wstatus", ("kill", "sig"): "signal", ("tkill", "sig"): "signal",
+    ("tgkill", "sig"): "signal", ("pidfd_send_signal", "sig"): "signal",
+    ("dup3", "flags"): "oflags_nomode",
+}
+
+
+@dataclass(slots=True)
+class Plan:
+    """How to render one syscall's arguments: (kind, name) per argument."""
+
+    name: str
+    kinds: tuple[tuple[str, str], ...]
+    fd_index: int | None
+    path_index: int | None
+    flags_index: int | None
+    has_outputs: bool
+    hex_result: bool
+
+
+def _kind(name: str, ctype: str, arg: str) -> str:
+    special = _SPECIAL.get((name, arg))
+    if special:
+        return special
+    if arg in _DIRFD_NAMES:
+        return "dirfd"
+    if _FD_NAMES.match(arg) and "*" not in ctype and "[" not in ctype:
+        return "fd"
+    if name in SYSCALL_ARG_DICT and arg in SYSCALL_ARG_DICT[name]:
+        return "dict"
+    if arg in _SIGNAL_NAMES and "*" not in ctype:
+        return "signal"
+    if "char" in ctype and "*" in ctype and "const" in ctype and "*const" not in ctype.replace(" ", ""):
+        if arg == "buf" and name in _WRITE_BUFFERS:
+            return "wbuf"
+        return "path" if arg in FILENAME_ARGUMENTS or arg in ("target", "name") else "str"
+    if "*" in ctype or "[" in ctype:
+        if arg in ("buf",) and name in _READ_BUFFERS:
+            return "rbuf"
+        if arg == "buf" and name in _WRITE_BUFFERS:
+            return "wbuf"
+        return "ptr"
+    if arg in ("mode",):
+        return "mode"
+    if ctype.startswith("unsigned long") and arg in ("addr", "start", "brk", "child_stack", "regs", "newsp"):
+        return "ptr"
+    if arg == "flags":
+        return "hexint"
+    if ctype in ("int", "pid_t", "uid_t", "gid_t", "clockid_t", "key_t", "mqd_t", "timer_t"):
+        return "int32"
+    return "int"
+
+
+def _build_plan(nr: int) -> Plan:
+    name = SYSCALL_NAMES.get(nr, f"syscall_{nr}")
+    proto = SYSCALL_PROTOTYPES.get(name) or SYSCALL_PROTOTYPES.get(_ALIAS_OF.get(name, ""))
+    if proto is not None:
+        args = proto[1]
+    elif name in _EXTRA_PROTOTYPES:
+        args = _EXTRA_PROTOTYPES[name]
+    else:  # unknown to every table: strace shows raw words too
+        args = tuple(("unsigned long", f"arg{i}") for i in range(6))
+    kinds = tuple((_kind(name, ctype, arg), arg) for ctype, arg in args)
+    fd_index = next((i for i, (k, _) in enumerate(kinds) if k == "fd"), None)
+    path_index = next((i for i, (k, _) in enumerate(kinds) if k == "path"), None)
+    flag_kinds = [i for i, (k, _) in enumerate(kinds) if k in ("oflags", "oflags_nomode", "mapflags", "clone", "atflags")]
+    flag_kinds += [i for i, (k, _) in enumerate(kinds) if k == "prot"]
+    flags_index = flag_kinds[0] if flag_kinds else None
+    has_outputs = any(k in ("rbuf", "pipefds", "wstatus") for k, _ in kinds)
+    return Plan(name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS)
+
+
+_PLANS: dict[int, Plan] = {}
+
+
+def plan_for(nr: int) -> Plan:
+    """The cached decoding plan of syscall `nr` (x86-64)."""
+    plan = _PLANS.get(nr)
+    if plan is None:
+        plan = _PLANS[nr] = _build_plan(nr)
+    return plan
+
+
+def syscall_name(nr: int) -> str:
+    return plan_for(nr).name
+
+
+@dataclass(slots=True)
+class Decoded:
+    """One call's decoded inputs (entry) and, after `decode_exit`, its outputs."""
+
+    plan: Plan
+    texts: list[str]
+    fd: int | None
+    path: str | None
+    flags: str | None
+
+
+def _read_string(mem: TraceeMemory, tid: int, addr: int, limit: int) -> str:
+    if addr == 0:
+        return "NULL"
+    data, truncated = mem.read_cstring(tid, addr, limit)
+    if not data and not truncated:
+        probe = mem.read_bytes(tid, addr, 1)
+        if not probe:
+            return F.pointer(addr)
+    return F.quote(data, truncated)
+
+
+def _read_buffer(mem: TraceeMemory, tid: int, addr: int, size: int, limit: int) -> str:
+    if addr == 0:
+        return "NULL"
+    size = max(0, size)
+    data = mem.read_bytes(tid, addr, min(size, limit)) if size else b""
+    return F.quote(data, size > limit)
+
+
+def _read_pointers(mem: TraceeMemory, tid: int, addr: int, max_items: int) -> list[int]:
+    out: list[int] = []
+    while len(out) < max_items:
+        chunk = mem.read_bytes(tid, addr + 8 * len(out), 8 * 32)
+        if len(chunk) < 8:
+            break
+        for i in range(0, len(chunk) - 7, 8):
+            value = int.from_bytes(chunk[i : i + 8], "little")
+            if value == 0:
+                return out
+            out.append(value)
+        if len(chunk) < 8 * 32:
+            break
+    return out
+
+
+def _argv(mem: TraceeMemory, tid: int, addr: int, limit: int) -> str:
+    if addr == 0:
+        return "NULL"
+    ptrs = _read_pointers(mem, tid, addr, 33)
+    shown = [_read_string(mem, tid, p, limit) for p in ptrs[:32]]
+    return "[" + ", ".join(shown) + ("..." if len(ptrs) > 32 else "") + "]"
+
+
+def _envp(mem: TraceeMemory, tid: int, addr: int) -> str:
+    if addr == 0:
+        return "NULL"
+    count = len(_read_pointers(mem, tid, addr, 4096))
+    return f"{F.pointer(addr)} /* {count} vars */"
+
+
+def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, ...], tid: int,
+                  mem: TraceeMemory, limit: int) -> str:
+    if kind == "int":
+        return str(F.to_int64(value))
+    if kind == "int32":
+        return str(F.to_int32(value))
+    if kind == "fd":
+        return str(F.to_int32(value))
+    if kind == "dirfd":
+        return F.dirfd(value)
+    if kind == "path" or kind == "str":
+        return _read_string(mem, tid, value, limit)
+    if kind == "ptr":
+        return F.pointer(value)
+    if kind == "hexint":
+        return hex(value) if value else "0"
+    if kind == "oflags":
+        return F.open_flags(value)
+    if kind == "oflags_nomode":
+        rest = F.open_flags(value & ~3)
+        return rest[len("O_RDONLY|"):] if rest.startswith("O_RDONLY|") else ("0" if value == 0 else rest)
+    if kind == "mode":
+        return F.open_mode(value)
+    if kind == "prot":
+        return F.prot(value)
+    if kind == "mapflags":
+        return F.map_flags(value)
+    if kind == "clone":
+        return F.clone_flags(value)
+    if kind == "access":
+        return F.access_mode(value)
+    if kind == "atflags":
+        return F.at_flags(value)
+    if kind == "signal":
+        return F.signal_name(F.to_int32(value))
+    if kind == "dict":
+        return SYSCALL_ARG_DICT[name][arg].get(value, str(value))
+    if kind == "wbuf":
+        count_index = 2
+        return _read_buffer(mem, tid, value, args[count_index], limit)
+    if kind == "argv":
+        return _argv(mem, tid, value, limit)
+    if kind == "envp":
+        return _envp(mem, tid, value)
+    return F.pointer(value)  # outputs before the call returns: show the address
+
+
+def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
+    """Render a call's inputs while the task sits at its entry stop."""
+    plan = plan_for(nr)
+    texts = [
+        _render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit)
+        for i, (kind, arg) in enumerate(plan.kinds)
+    ]
+    if plan.name in ("open", "openat") and not args[plan.flags_index] & _O_CREATE_ANY:
+        texts.pop()  # strace shows the mode only when the call can create a file
+    fd = F.to_int32(args[plan.fd_index]) if plan.fd_index is not None else None
+    path = None
+    if plan.path_index is not None:
+        text = texts[plan.path_index]
+        if text.startswith('"'):
+            path = text[1 : text.rindex('"')]
+    flags = texts[plan.flags_index] if plan.flags_index is not None else None
+    return Decoded(plan, texts, fd, path, flags)
+
+
+def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: bool, tid: int,
+                mem: TraceeMemory, string_limit: int = 64) -> None:
+    """Fill in the outputs (read buffers, pipe fds, wait status) at the exit stop."""
+    plan = decoded.plan
+    if not plan.has_outputs or is_error:
+        return
+    for i, (kind, _arg) in enumerate(plan.kinds):
+        addr = args[i]
+        if kind == "rbuf":
+            decoded.texts[i] = _read_buffer(mem, tid, addr, ret, string_limit)
+        elif kind == "pipefds" and addr:
+            raw = mem.read_bytes(tid, addr, 8)
+            if len(raw) == 8:
+                r, w = int.from_bytes(raw[:4], "little", signed=True), int.from_bytes(raw[4:], "little", signed=True)
+                decoded.texts[i] = f"[{r}, {w}]"
+        elif kind == "wstatus" and addr and ret > 0:
+            raw = mem.read_bytes(tid, addr, 4)
+            if len(raw) == 4:
+                decoded.texts[i] = F.wait_status(int.from_bytes(raw, "little"))
+
+
+def pipe_fds(text: str) -> tuple[int, int] | None:
+    """The two fds of a decoded `[r, w]` pipe argument."""
+    if text.startswith("[") and "," in text:
+        left, right = text[1:-1].split(",", 1)
+        try:
+            return int(left), int(right)
+        except ValueError:
+            return None
+    return None
+
+
+def format_result(plan: Plan, ret: int, is_error: bool) -> str:
+    """`3`, `0x7f…` for address results, `-1 ENOENT (No such file or directory)`."""
+    if is_error:
+        code = -ret
+        return f"-1 {F.errno_name(code)} ({F.errno_message(code)})"
+    return hex(ret & 0xFFFFFFFFFFFFFFFF) if plan.hex_result else str(ret)

@@ -1,0 +1,171 @@
+"""strace-style rendering of syscall argument values: strings, flag sets, signals, errno.
+
+Everything traced is untrusted text: a path or a read buffer may hold terminal escape
+sequences or invalid UTF-8.  `escape_bytes` turns any bytes into a quoted, printable str the
+way strace does (`"\\x1b[31m"`), so nothing downstream — the text output, the TUI, JSON — ever
+receives a raw control character.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+
+from ptrace.syscall.posix_arg import CLONE_FLAGS_BITMASK, MMAP_PROT_BITMASK, OPEN_FLAGS_BITMASK
+from ptrace.tools import readBits
+
+AT_FDCWD = -100
+
+_SAFE = re.compile(rb"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
+
+
+def escape_bytes(data: bytes) -> str:
+    """Printable text of `data` (no quotes): escapes for controls, quotes and invalid UTF-8."""
+    if _SAFE.fullmatch(data):
+        return data.decode("ascii")
+    text = data.decode("utf-8", errors="surrogateescape")
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif not ch.isprintable():
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quote(data: bytes, truncated: bool = False) -> str:
+    """`"text"` or `"text"...` (strace marks a string cut at the -s limit with three dots)."""
+    return f'"{escape_bytes(data)}"' + ("..." if truncated else "")
+
+
+def escape_text(text: str) -> str:
+    """Make an already-decoded str printable (for /proc contents and similar)."""
+    return escape_bytes(text.encode("utf-8", errors="surrogateescape"))
+
+
+def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]], zero: str = "0") -> str:
+    """`A|B|0x40` from a bit table (python-ptrace's readBits), leftovers in hex."""
+    if value == 0:
+        return zero
+    names = readBits(value, table)
+    return "|".join(n if not n.isdigit() else hex(int(n)) for n in names)
+
+
+# python-ptrace's table lists O_TMPFILE as one multi-bit mask (it includes O_DIRECTORY); order it
+# first so readBits names it before O_DIRECTORY swallows half of it.
+_OPEN_TABLE = sorted(OPEN_FLAGS_BITMASK, key=lambda item: -bin(item[0]).count("1"))
+
+
+def open_flags(value: int) -> str:
+    """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag)."""
+    value &= 0xFFFFFFFF
+    access = value & 3
+    rest = value & ~3
+    head = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[access]
+    return head if not rest else head + "|" + bits(rest, _OPEN_TABLE)
+
+
+def open_mode(value: int) -> str:
+    return f"0{value & 0o7777:o}" if value else "000"
+
+
+def prot(value: int) -> str:
+    return bits(value, MMAP_PROT_BITMASK, "PROT_NONE")
+
+
+MAP_FLAGS = (
+    (0x01, "MAP_SHARED"), (0x02, "MAP_PRIVATE"), (0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"),
+    (0x100, "MAP_GROWSDOWN"), (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"),
+    (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"),
+    (0x10000, "MAP_NONBLOCK"), (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"),
+    (0x80000, "MAP_SYNC"), (0x100000, "MAP_FIXED_NOREPLACE"),
+)  # python-ptrace has no MAP_* table; values from <linux/mman.h> (x86-64)
+
+
+def map_flags(value: int) -> str:
+    return bits(value, MAP_FLAGS)
+
+
+def clone_flags(value: int) -> str:
+    """`CLONE_VM|CLONE_FS|…|SIGCHLD`: the low byte is the exit signal."""
+    sig = value & 0xFF
+    names = readBits(value & ~0xFF, CLONE_FLAGS_BITMASK)
+    names = [n if not n.isdigit() else hex(int(n)) for n in names]
+    if sig:
+        names.append(signal_name(sig))
+    return "|".join(names) if names else "0"
+
+
+ACCESS_MODE = ((4, "R_OK"), (2, "W_OK"), (1, "X_OK"))
+
+
+def access_mode(value: int) -> str:
+    return bits(value, ACCESS_MODE, "F_OK")
+
+
+AT_FLAGS = (
+    (0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
+    (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH"),
+)
+
+
+def at_flags(value: int) -> str:
+    return bits(value & 0xFFFFFFFF, AT_FLAGS)
+
+
+def dirfd(value: int) -> str:
+    value = to_int32(value)
+    return "AT_FDCWD" if value == AT_FDCWD else str(value)
+
+
+def signal_name(signo: int) -> str:
+    """`SIGCHLD`; real-time signals as `SIGRT_3`, unknown numbers as digits."""
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        if signal.SIGRTMIN <= signo <= signal.SIGRTMAX:
+            return f"SIGRT_{signo - signal.SIGRTMIN}"
+        return str(signo)
+
+
+def errno_name(code: int) -> str:
+    """`ENOENT` for 2 (errno module), `E<code>` when unknown to this libc."""
+    return errno.errorcode.get(code, f"E{code}")
+
+
+def errno_message(code: int) -> str:
+    return os.strerror(code)
+
+
+def to_int32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def to_int64(value: int) -> int:
+    value &= 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value & (1 << 63) else value
+
+
+def pointer(value: int) -> str:
+    return "NULL" if value == 0 else hex(value & 0xFFFFFFFFFFFFFFFF)
+
+
+def wait_status(status: int) -> str:
+    """strace's `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]` rendering of a wait status."""
+    if os.WIFEXITED(status):
+        return f"[{{WIFEXITED(s) && WEXITSTATUS(s) == {os.WEXITSTATUS(status)}}}]"
+    if os.WIFSIGNALED(status):
+        core = " && WCOREDUMP(s)" if os.WCOREDUMP(status) else ""
+        return f"[{{WIFSIGNALED(s) && WTERMSIG(s) == {signal_name(os.WTERMSIG(status))}{core}}}]"
+    if os.WIFSTOPPED(status):
+        return f"[{{WIFSTOPPED(s) && WSTOPSIG(s) == {signal_name(os.WSTOPSIG(status))}}}]"
+    return f"[{status:#x}]"

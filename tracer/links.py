@@ -1,0 +1,92 @@
+"""Happens-before links the tracer can see: pipe write → read, child exit → wait, kill → delivery.
+
+A pipe is identified by its kernel object (`pipe:[inode]` from /proc/<pid>/fd), never by the fd
+number: fds are per process and get reused, the inode is what both ends share.  The fd → object
+lookup is cached per (tgid, fd) and invalidated whenever the fd table can have changed for that
+number (close, dup2/dup3 onto it, a new fd returned, exec closing CLOEXEC fds).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from tracer.events import TraceeMemory
+from tracer.rows import Row
+
+#: Syscalls whose successful result is a new fd (its old cache entry is stale).
+FD_CREATORS = frozenset({
+    "open", "openat", "openat2", "creat", "dup", "dup2", "dup3", "fcntl", "socket", "accept",
+    "accept4", "eventfd", "eventfd2", "epoll_create", "epoll_create1", "signalfd", "signalfd4",
+    "timerfd_create", "inotify_init", "inotify_init1", "memfd_create", "pidfd_open",
+    "pidfd_getfd", "perf_event_open", "userfaultfd", "fanotify_init", "open_by_handle_at",
+    "io_uring_setup", "fsopen", "fsmount", "open_tree", "mq_open",
+})
+PIPE_WRITES = frozenset({"write", "writev", "pwritev", "pwritev2", "splice", "tee", "vmsplice"})
+PIPE_READS = frozenset({"read", "readv", "preadv", "preadv2", "splice"})
+SIGNAL_SENDS = frozenset({"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"})
+WAITS = frozenset({"wait4", "waitid"})
+MAX_LINKS_PER_READ = 8
+
+
+class FdObjects:
+    """(tgid, fd) → kernel object name, read lazily from /proc through the TraceeMemory."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, int], str | None] = {}
+
+    def lookup(self, mem: TraceeMemory, tgid: int, tid: int, fd: int) -> str | None:
+        key = (tgid, fd)
+        try:
+            return self._cache[key]
+        except KeyError:
+            if fd < 0:
+                return None
+            target = mem.fd_target(tid, fd)
+            self._cache[key] = target
+            return target
+
+    def forget(self, tgid: int, fd: int) -> None:
+        self._cache.pop((tgid, fd), None)
+
+    def forget_process(self, tgid: int) -> None:
+        for key in [k for k in self._cache if k[0] == tgid]:
+            del self._cache[key]
+
+
+class PipeLinks:
+    """Bytes in flight per pipe: each read links to the writes whose bytes it consumed."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[list]] = {}
+
+    def wrote(self, pipe: str, row: Row, nbytes: int) -> None:
+        if nbytes > 0:
+            self._queues.setdefault(pipe, deque()).append([row, nbytes])
+
+    def read(self, pipe: str, nbytes: int) -> list[Row]:
+        queue = self._queues.get(pipe)
+        sources: list[Row] = []
+        while queue and nbytes > 0:
+            entry = queue[0]
+            if len(sources) < MAX_LINKS_PER_READ:
+                sources.append(entry[0])
+            take = min(entry[1], nbytes)
+            entry[1] -= take
+            nbytes -= take
+            if entry[1] == 0:
+                queue.popleft()
+        return sources
+
+
+class SignalLinks:
+    """kill/tgkill sent (target, signo) → the sending span, matched at delivery."""
+
+    def __init__(self) -> None:
+        self._sent: dict[tuple[int, int], Row] = {}
+
+    def sent(self, target: int, signo: int, row: Row) -> None:
+        if signo > 0:
+            self._sent[(target, signo)] = row
+
+    def delivered(self, tid: int, tgid: int, signo: int) -> Row | None:
+        return self._sent.pop((tid, signo), None) or self._sent.pop((tgid, signo), None)

@@ -1,0 +1,149 @@
+"""Headless outputs of a run: strace-like text, JSONL (every column), and the `-c` summary.
+
+Each is a span sink (`name`, `write(batch)`, `close()`) the fan-out feeds from its own thread,
+so rendering text never runs on the capture loop.  Arguments arrive already escaped by
+`tracer.formats` (no raw control character reaches the terminal); what this module adds is
+layout.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pyarrow as pa
+
+from store.schema import ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_RESULT, ATTR_SYSCALL_UNFINISHED
+from tracer import formats as F
+
+SYSCALL_PREFIX = "syscall:"
+ATTR_SYSCALL_ARGS = "syscall.args"
+
+
+def _syscall_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """Only the syscall spans of a batch, as row dicts (process and run spans are not calls)."""
+    return [row for row in batch.to_pylist() if row["span_name"].startswith(SYSCALL_PREFIX)]
+
+
+def format_syscall_line(row: dict[str, Any], show_pid: bool) -> str:
+    """One strace-style line: `[pid  N] name(args) = result <seconds>` (× count for RLE rows)."""
+    attrs = json.loads(row["attributes"])
+    name = row["span_name"][len(SYSCALL_PREFIX):]
+    prefix = f"[pid {row['thread_id']:>6}] " if show_pid else ""
+    call = f"{prefix}{name}({attrs.get(ATTR_SYSCALL_ARGS, '')})"
+    count = int(row["rle_count"])
+    seconds = (row["end_time_nanos"] - row["start_time_nanos"]) / 1e9
+    if attrs.get(ATTR_SYSCALL_UNFINISHED):
+        return f"{call} = ? <unfinished>"
+    errname = attrs.get(ATTR_SYSCALL_ERRNO)
+    if errname:
+        code = getattr(errno, errname, None)
+        message = F.errno_message(code) if isinstance(code, int) else errname
+        result = f"-1 {errname} ({message})"
+    else:
+        value = attrs.get(ATTR_SYSCALL_RESULT, "?")
+        result = f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value)
+    repeat = f" ×{count}" if count > 1 else ""
+    return f"{call} = {result} <{seconds:.6f}>{repeat}"
+
+
+class TextSink:
+    """strace-like text lines, one per syscall (an RLE row is one line marked `×N`)."""
+
+    name = "text"
+
+    def __init__(self, stream: IO[str], show_pid: bool = True) -> None:
+        self._stream = stream
+        self._show_pid = show_pid
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        lines = [format_syscall_line(row, self._show_pid) for row in _syscall_rows(batch)]
+        if lines:
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class JsonlSink:
+    """One JSON object per span with every column of the span schema (attributes decoded)."""
+
+    name = "jsonl"
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        out = []
+        for row in batch.to_pylist():
+            row["attributes"] = json.loads(row["attributes"])
+            out.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
+        if out:
+            self._stream.write("\n".join(out) + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+@dataclass
+class SyscallTotals:
+    """Counters of one syscall name for the `-c` table."""
+
+    calls: int = 0
+    errors: int = 0
+    total_ns: int = 0
+
+
+class SummarySink:
+    """Calls, errors and time per syscall that returned; `format_summary()` prints strace -c's table."""
+
+    name = "summary"
+
+    def __init__(self) -> None:
+        self.totals: dict[str, SyscallTotals] = {}
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        names = batch.column("span_name").to_pylist()
+        counts = batch.column("rle_count").to_pylist()
+        status = batch.column("status").to_pylist()
+        starts = batch.column("start_time_nanos").to_pylist()
+        ends = batch.column("end_time_nanos").to_pylist()
+        attrs = batch.column("attributes").to_pylist()
+        for i, name in enumerate(names):
+            if not name.startswith(SYSCALL_PREFIX) or ATTR_SYSCALL_UNFINISHED in attrs[i]:
+                continue  # strace -c counts calls that returned; an unfinished one has no time
+            totals = self.totals.setdefault(name[len(SYSCALL_PREFIX):], SyscallTotals())
+            count = counts[i]
+            totals.calls += count
+            if status[i] == "ERROR":
+                totals.errors += count
+            if count > 1:  # an RLE row: its total call time, not first-start to last-end
+                totals.total_ns += int(json.loads(attrs[i]).get("renacer.rle.total_duration_ns", ends[i] - starts[i]))
+            else:
+                totals.total_ns += ends[i] - starts[i]
+
+    def close(self) -> None:
+        """Nothing to release: the table is printed by the run when the trace ends."""
+
+    def format_summary(self) -> str:
+        """The table, sorted by total time like `strace -c`."""
+        header = f"{'% time':>6} {'seconds':>11} {'usecs/call':>11} {'calls':>9} {'errors':>9} syscall"
+        rule = f"{'-' * 6} {'-' * 11} {'-' * 11} {'-' * 9} {'-' * 9} {'-' * 16}"
+        grand_ns = sum(t.total_ns for t in self.totals.values())
+        lines = [header, rule]
+        ordered = sorted(self.totals.items(), key=lambda item: (-item[1].total_ns, -item[1].calls, item[0]))
+        for name, t in ordered:
+            share = 100.0 * t.total_ns / grand_ns if grand_ns else 0.0
+            per_call = t.total_ns / 1000 / t.calls if t.calls else 0.0
+            errors = str(t.errors) if t.errors else ""
+            lines.append(f"{share:6.2f} {t.total_ns / 1e9:11.6f} {per_call:11.0f} {t.calls:9d} {errors:>9} {name}")
+        calls = sum(t.calls for t in self.totals.values())
+        errors = sum(t.errors for t in self.totals.values())
+        per_call = grand_ns / 1000 / calls if calls else 0.0
+        lines.append(rule)
+        lines.append(f"{100.0:6.2f} {grand_ns / 1e9:11.6f} {per_call:11.0f} {calls:9d} {errors or '':>9} total")
+        return "\n".join(lines)

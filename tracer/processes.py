@@ -1,0 +1,60 @@
+"""Per-process and per-thread state of the span builder, and /proc identity reads.
+
+A process owns its `process:<comm>` row (kept open until its last thread exits, so exec can
+rename it) and the set of its live threads; a thread owns its in-flight syscall, its
+happens-before predecessor, the links waiting for its next span, and its RLE window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracer.formats import escape_bytes
+from tracer.rle import ThreadRle
+from tracer.rows import Row
+
+
+def read_proc_identity(pid: int) -> tuple[str, str]:
+    """(comm, cmdline) of a live process, escaped for display; ("?", "") when gone."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as fh:
+            comm = escape_bytes(fh.read().rstrip(b"\n"))
+    except OSError:
+        comm = "?"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        raw = b""
+    parts = [escape_bytes(p) for p in raw.rstrip(b"\0").split(b"\0")] if raw else []
+    return comm, " ".join(parts)
+
+
+class Proc:
+    """A traced process (thread group)."""
+
+    __slots__ = ("tgid", "row", "name", "cmdline", "threads", "last_row", "wait_status")
+
+    def __init__(self, tgid: int, row: Row, name: str, cmdline: str) -> None:
+        self.tgid = tgid
+        self.row = row
+        self.name = name
+        self.cmdline = cmdline
+        self.threads: set[int] = set()
+        self.last_row: Row | None = None
+        self.wait_status: int | None = None
+
+
+class Thread:
+    """A traced task."""
+
+    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns")
+
+    def __init__(self, tid: int, proc: Proc, rle: ThreadRle) -> None:
+        self.tid = tid
+        self.proc = proc
+        self.rle = rle
+        self.inflight: tuple[Row, Any, tuple, str | None] | None = None
+        self.prev: Row | int | None = None
+        self.links: list[tuple[str, Row]] = []
+        self.last_ns = 0

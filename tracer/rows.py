@@ -1,0 +1,171 @@
+"""Span rows in flight and their conversion to Arrow record batches of `SPAN_SCHEMA`.
+
+The capture loop's per-stop budget is tiny, so a span lives as a slotted `Row` until it is
+emitted; columns and the attribute JSON are built only when a batch is cut.  A row that RLE
+folded into another keeps an `alias` to it, so links and happens-before edges that pointed at
+the folded call resolve to the row that represents it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from store.schema import (
+    ATTR_LINKS,
+    ATTR_RLE_FIRST,
+    ATTR_RLE_LAST,
+    ATTR_RLE_MAX,
+    ATTR_RLE_TOTAL,
+    SPAN_KIND_INTERNAL,
+    SPAN_SCHEMA,
+)
+
+
+class Row:
+    """One span (or one RLE run of identical calls) before emission."""
+
+    __slots__ = (
+        "span_id", "parent_span_id", "start", "end", "name", "status", "status_message",
+        "pid", "pname", "pcmdline", "tid", "clock", "prev", "attrs", "links", "key",
+        "count", "total", "max", "last_start", "alias", "keep",
+    )
+
+    def __init__(self, span_id: str, clock: int, name: str, start: int, tid: int, pid: int) -> None:
+        self.span_id = span_id
+        self.clock = clock
+        self.name = name
+        self.start = start
+        self.end = start
+        self.tid = tid
+        self.pid = pid
+        self.parent_span_id: str | None = None
+        self.status = "UNSET"
+        self.status_message: str | None = None
+        self.pname = ""
+        self.pcmdline = ""
+        self.prev: Row | int | None = None  # happens-before source: a Row, a clock, or none
+        self.attrs: dict[str, Any] = {}
+        self.links: list[tuple[str, Row]] = []
+        self.key: tuple | None = None  # RLE identity; None = never folded
+        self.count = 1
+        self.total = 0
+        self.max = 0
+        self.last_start = start
+        self.alias: Row | None = None
+        self.keep = False  # structural (e.g. created a process): survives filters
+
+    def resolve(self) -> "Row":
+        row = self
+        while row.alias is not None:
+            row = row.alias
+        return row
+
+    def absorb(self, other: "Row") -> None:
+        """Fold `other` (identical but for its times) into this RLE run."""
+        if self.count == 1:
+            self.total = self.end - self.start
+            self.max = self.total
+        duration = other.end - other.start
+        self.count += other.count
+        self.total += duration if other.count == 1 else other.total
+        self.max = max(self.max, duration if other.count == 1 else other.max)
+        self.last_start = other.last_start
+        self.end = other.end
+        other.alias = self
+
+
+class BatchBuilder:
+    """Collects finished rows and hands `pa.RecordBatch`es to `on_batch`."""
+
+    def __init__(
+        self,
+        trace_id: str,
+        service_name: str,
+        service_version: str,
+        on_batch: Callable[[pa.RecordBatch], None],
+        batch_rows: int,
+        interval_ns: int,
+    ) -> None:
+        self.trace_id = trace_id
+        self.service_name = service_name
+        self.service_version = service_version
+        self.on_batch = on_batch
+        self.batch_rows = batch_rows
+        self.interval_ns = interval_ns
+        self.rows: list[Row] = []
+        self.last_emit_ns = 0
+        self.emitted = 0
+        self.represented = 0
+        self.syscalls_represented = 0
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self.flush()
+
+    def due(self, now_ns: int) -> bool:
+        return now_ns - self.last_emit_ns >= self.interval_ns
+
+    def flush(self, now_ns: int | None = None) -> None:
+        if now_ns is not None:
+            self.last_emit_ns = now_ns
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        batch = self._to_batch(rows)
+        self.emitted += len(rows)
+        for row in rows:
+            self.represented += row.count
+            if row.name.startswith("syscall:"):
+                self.syscalls_represented += row.count
+        self.on_batch(batch)
+
+    def _to_batch(self, rows: list[Row]) -> pa.RecordBatch:
+        n = len(rows)
+        attributes: list[str] = []
+        parent_clocks: list[int | None] = []
+        for row in rows:
+            attrs = row.attrs
+            if row.count > 1:
+                attrs = dict(attrs)
+                attrs[ATTR_RLE_FIRST] = row.start
+                attrs[ATTR_RLE_LAST] = row.last_start
+                attrs[ATTR_RLE_TOTAL] = row.total
+                attrs[ATTR_RLE_MAX] = row.max
+            if row.links:
+                attrs = dict(attrs)
+                attrs[ATTR_LINKS] = [
+                    {"type": kind, "span_id": src.resolve().span_id, "logical_clock": src.resolve().clock}
+                    for kind, src in row.links
+                ]
+            attributes.append(json.dumps(attrs, separators=(",", ":"), ensure_ascii=False))
+            prev = row.prev
+            parent_clocks.append(prev.resolve().clock if isinstance(prev, Row) else prev)
+        columns = [
+            pa.array([self.trace_id] * n, pa.string()),
+            pa.array([r.span_id for r in rows], pa.string()),
+            pa.array([r.parent_span_id for r in rows], pa.string()),
+            pa.array([r.start for r in rows], pa.int64()),
+            pa.array([r.end for r in rows], pa.int64()),
+            pa.array([r.name for r in rows], pa.string()),
+            pa.array([SPAN_KIND_INTERNAL] * n, pa.string()),
+            pa.array([r.status for r in rows], pa.string()),
+            pa.array([r.status_message for r in rows], pa.string()),
+            pa.array(attributes, pa.string()),
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.string()),
+            pa.array([r.pid for r in rows], pa.int32()),
+            pa.array([r.pname for r in rows], pa.string()),
+            pa.array([r.pcmdline for r in rows], pa.string()),
+            pa.array([self.service_name] * n, pa.string()),
+            pa.array([self.service_version] * n, pa.string()),
+            pa.array([r.tid for r in rows], pa.int32()),
+            pa.array([r.clock for r in rows], pa.int64()),
+            pa.array(parent_clocks, pa.int64()),
+            pa.array([r.count for r in rows], pa.int64()),
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=SPAN_SCHEMA)

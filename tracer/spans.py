@@ -1,0 +1,470 @@
+"""SpanBuilder: raw capture events → rows of one W3C trace (the golden thread).
+
+It implements `tracer.events.CaptureListener`.  Every event gets the next Lamport clock value in
+observation order (the tracer sees all stops serially, so that order is causal); span ids are
+`<8 hex random per run><8 hex clock>`.  The tree is `renacer:run` → `process:<comm>` (child of the
+fork/clone span that made it) → `syscall:<name>`; the happens-before edges the tracer can see are
+recorded as `renacer.links`.  Per stop the builder only decodes arguments and appends a `Row`;
+RLE folding and Arrow encoding happen per thread run and per batch.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from importlib import metadata
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+
+from store.schema import (
+    ATTR_FD_OBJECT,
+    ATTR_PROCESS_EXIT_CODE,
+    ATTR_PROCESS_PID,
+    ATTR_PROCESS_SIGNAL,
+    ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_FD,
+    ATTR_SYSCALL_NAME,
+    ATTR_SYSCALL_PATH,
+    ATTR_SYSCALL_RESULT,
+    ATTR_SYSCALL_UNFINISHED,
+)
+from tracer import formats as F
+from tracer.decode import Decoded, decode_entry, decode_exit, pipe_fds, plan_for
+from tracer.events import TraceeMemory
+from tracer.filter_spec import SyscallFilter
+from tracer.links import FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS, FdObjects, PipeLinks, SignalLinks
+from tracer.processes import Proc, Thread, read_proc_identity
+from tracer.rle import ThreadRle
+from tracer.rows import BatchBuilder, Row
+
+ATTR_SYSCALL_ARGS = "syscall.args"
+ATTR_SYSCALL_FLAGS = "syscall.flags"
+_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("renacer-tui")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+class SpanBuilder:
+    """Builds span rows from capture events and emits `SPAN_SCHEMA` batches via `on_batch`."""
+
+    def __init__(
+        self,
+        *,
+        trace_id: str,
+        parent_span_id: str | None,
+        run_span_id: str,
+        command: list[str],
+        on_batch: Callable[[pa.RecordBatch], None],
+        string_limit: int = 64,
+        rle: bool = True,
+        status_filter: Iterable[str] | None = None,
+        path_filter: Iterable[str] | None = None,
+        name_filter: SyscallFilter | None = None,
+        service_name: str = "renacer",
+        service_version: str | None = None,
+        batch_rows: int = 4096,
+        batch_interval_s: float = 0.1,
+    ) -> None:
+        self.trace_id = trace_id
+        self.parent_span_id = parent_span_id
+        self.run_span_id = run_span_id
+        self.command = list(command)
+        self.string_limit = max(0, string_limit)
+        self.rle = rle
+        self.status_filter = frozenset(status_filter) if status_filter is not None else None
+        self.path_filter = self._paths(path_filter)
+        self.name_filter = name_filter
+        self._prefix = secrets.token_hex(4)
+        self._clock = 0
+        self._interval_ns = int(batch_interval_s * 1e9)
+        self._batch = BatchBuilder(
+            trace_id, service_name, service_version or _version(), on_batch, batch_rows, self._interval_ns
+        )
+        self._threads: dict[int, Thread] = {}
+        self._procs: dict[int, Proc] = {}
+        self._fds = FdObjects()
+        self._pipes = PipeLinks()
+        self._signals = SignalLinks()
+        self._exited: dict[int, Row] = {}  # pid → the span its exit happened after (for wait links)
+        self._awaiting: dict[int, Row] = {}  # pid reaped before its exit event was seen
+        self._run_start = time.time_ns()
+        self._root_pid: int | None = None
+        self._finished = False
+
+    @staticmethod
+    def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
+        if paths is None:
+            return None
+        out: set[str] = set()
+        for p in paths:
+            out.add(p)
+            out.add(os.path.abspath(p))
+            out.add(os.path.realpath(p))
+        return frozenset(out)
+
+    # -- summary -------------------------------------------------------------------------
+    @property
+    def spans_emitted(self) -> int:
+        """Rows handed to `on_batch` so far."""
+        return self._batch.emitted
+
+    @property
+    def spans_represented(self) -> int:
+        """Spans those rows stand for (RLE rows count each folded call)."""
+        return self._batch.represented
+
+    @property
+    def syscalls_represented(self) -> int:
+        return self._batch.syscalls_represented
+
+    # -- ids -----------------------------------------------------------------------------
+    def _tick(self) -> tuple[int, str]:
+        self._clock += 1
+        return self._clock, f"{self._prefix}{self._clock & 0xFFFFFFFF:08x}"
+
+    # -- processes and threads -----------------------------------------------------------
+    def _new_process(self, tgid: int, t_ns: int, parent: Row | None, parent_proc: Proc | None) -> Proc:
+        clock, span_id = self._tick()
+        if parent_proc is not None:
+            name, cmdline = parent_proc.name, parent_proc.cmdline
+        else:
+            name, cmdline = read_proc_identity(tgid)
+        row = Row(span_id, clock, "", t_ns, tgid, tgid)
+        if parent is not None:
+            row.parent_span_id = parent.span_id
+            row.prev = parent
+            row.links.append(("fork", parent))
+        elif parent_proc is not None:
+            row.parent_span_id = parent_proc.row.span_id
+            row.prev = parent_proc.row
+        else:
+            row.parent_span_id = self.run_span_id
+            row.prev = 0  # the run span's clock
+        row.attrs[ATTR_PROCESS_PID] = tgid
+        if parent_proc is not None:
+            row.attrs["process.parent_pid"] = parent_proc.tgid
+        proc = Proc(tgid, row, name, cmdline)
+        self._procs[tgid] = proc
+        return proc
+
+    def _new_thread(self, tid: int, proc: Proc, creator: Row | None) -> Thread:
+        th = Thread(tid, proc, ThreadRle())
+        if creator is not None:
+            th.links.append(("fork", creator))
+            th.prev = creator
+        else:
+            th.prev = proc.row
+        proc.threads.add(tid)
+        self._threads[tid] = th
+        return th
+
+    def _thread(self, tid: int, tgid: int, t_ns: int) -> Thread:
+        th = self._threads.get(tid)
+        if th is not None:
+            return th
+        proc = self._procs.get(tgid)
+        if proc is None:  # an attached task we were not told about: a child of the run
+            proc = self._new_process(tgid, t_ns, None, None)
+        return self._new_thread(tid, proc, None)
+
+    # -- CaptureListener -----------------------------------------------------------------
+    def on_start(self, tid: int, t_ns: int) -> None:
+        self._root_pid = tid
+        self._run_start = min(self._run_start, t_ns)
+        self._thread(tid, tid, t_ns)
+
+    def on_syscall_entry(
+        self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int, mem: TraceeMemory
+    ) -> None:
+        th = self._thread(tid, tgid, t_ns)
+        if th.inflight is not None:  # an entry without exit (should not happen): close it out
+            self._unfinished(th, t_ns)
+        plan = plan_for(nr)
+        if self.name_filter is not None and not self.name_filter.matches(plan.name) and plan.name not in _CREATORS:
+            return
+        dec = decode_entry(nr, args, tid, mem, self.string_limit)
+        clock, span_id = self._tick()
+        proc = th.proc
+        row = Row(span_id, clock, "syscall:" + plan.name, t_ns, tid, proc.tgid)
+        row.parent_span_id = proc.row.span_id
+        row.pname = proc.name
+        row.pcmdline = proc.cmdline
+        if th.links:
+            row.links, th.links = th.links, []
+            row.prev = row.links[-1][1]
+        else:
+            row.prev = th.prev
+        obj = self._fds.lookup(mem, proc.tgid, tid, dec.fd) if dec.fd is not None else None
+        th.inflight = (row, dec, args, obj)
+        if self.name_filter is not None and not self.name_filter.matches(plan.name):
+            row.keep = False
+            row.attrs["renacer.filtered"] = True
+        th.prev = row
+
+    def on_syscall_exit(self, tid: int, ret: int, is_error: bool, t_ns: int, mem: TraceeMemory) -> None:
+        th = self._threads.get(tid)
+        if th is None or th.inflight is None:
+            return
+        row, dec, args, obj = th.inflight
+        th.inflight = None
+        row.end = t_ns
+        th.last_ns = t_ns
+        decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
+        self._complete(th, row, dec, args, obj, ret, is_error)
+        if self._batch.due(t_ns):
+            self._flush_idle(t_ns)
+
+    def on_new_task(self, tid: int, tgid: int, parent_tid: int, is_thread: bool, t_ns: int) -> None:
+        parent_th = self._threads.get(parent_tid)
+        creator = parent_th.inflight[0] if parent_th is not None and parent_th.inflight is not None else None
+        if creator is not None:
+            creator.keep = True
+        parent_proc = parent_th.proc if parent_th is not None else None
+        if is_thread and parent_proc is not None:
+            proc = parent_proc
+        else:
+            proc = self._new_process(tgid, t_ns, creator, parent_proc)
+        old = self._threads.pop(tid, None)
+        if old is not None:  # a recycled tid whose exit we missed
+            self._end_thread(old, t_ns)
+        self._new_thread(tid, proc, creator)
+
+    def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
+        if former_tid != tid and former_tid in self._threads:
+            th = self._threads.pop(former_tid)
+            th.proc.threads.discard(former_tid)
+            stale = self._threads.pop(tid, None)
+            if stale is not None:
+                stale.proc.threads.discard(tid)
+                self._end_rle(stale)
+            th.tid = tid
+            th.proc.threads.add(tid)
+            self._threads[tid] = th
+        th = self._thread(tid, tgid, t_ns)
+        proc = th.proc
+        name, cmdline = read_proc_identity(tgid)
+        proc.name, proc.cmdline = name, cmdline
+        self._fds.forget_process(tgid)
+
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
+        th = self._threads.get(tid)
+        if th is None:
+            return
+        src = self._signals.delivered(tid, th.proc.tgid, signo)
+        if src is not None:
+            th.links.append(("signal", src))
+
+    def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
+        th = self._threads.pop(tid, None)
+        if th is None:
+            return
+        proc = th.proc
+        if tid == proc.tgid or not proc.threads - {tid}:
+            proc.wait_status = wait_status
+        self._end_thread(th, t_ns)
+
+    def on_detach(self, t_ns: int) -> None:
+        for th in list(self._threads.values()):
+            self._threads.pop(th.tid, None)
+            self._end_thread(th, t_ns, detached=True)
+        for proc in list(self._procs.values()):
+            self._end_process(proc, t_ns, detached=True)
+        self._batch.flush(t_ns)
+
+    def finish(self, run_attributes: dict[str, Any]) -> None:
+        """Flush everything and emit the `renacer:run <cmd>` span last."""
+        if self._finished:
+            return
+        self._finished = True
+        now = time.time_ns()
+        self.on_detach(now)
+        command = " ".join(self.command)
+        row = Row(self.run_span_id, 0, f"renacer:run {command}", self._run_start, os.getpid(), os.getpid())
+        row.parent_span_id = self.parent_span_id
+        row.end = max(now, self._run_start)
+        row.pname = "renacer"
+        row.pcmdline = command
+        row.attrs = {"process.command_args": self.command, **run_attributes}
+        if self._root_pid is not None:
+            row.attrs.setdefault("renacer.root_pid", self._root_pid)
+        code = run_attributes.get(ATTR_PROCESS_EXIT_CODE)
+        if isinstance(code, int) and code != 0:
+            row.status, row.status_message = "ERROR", f"exit code {code}"
+        else:
+            row.status = "OK"
+        self._batch.add(row)
+        self._batch.flush(now)
+
+    # -- internals -----------------------------------------------------------------------
+    def _complete(self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool) -> None:
+        name = dec.plan.name
+        tgid = th.proc.tgid
+        attrs = row.attrs
+        args_text = ", ".join(dec.texts)
+        attrs[ATTR_SYSCALL_NAME] = name
+        attrs[ATTR_SYSCALL_ARGS] = args_text
+        if is_error:
+            errname = F.errno_name(-ret)
+            attrs[ATTR_SYSCALL_RESULT] = -1
+            attrs[ATTR_SYSCALL_ERRNO] = errname
+            row.status, row.status_message = "ERROR", errname
+        else:
+            attrs[ATTR_SYSCALL_RESULT] = ret
+            row.status = "OK"
+        self._decorate(attrs, dec, obj)
+        # fd table bookkeeping: the cache must never answer for a reused number.
+        if not is_error:
+            if name == "close" and dec.fd is not None:
+                self._fds.forget(tgid, dec.fd)
+            elif name in ("dup2", "dup3"):
+                self._fds.forget(tgid, F.to_int32(args[1]))
+            elif name in ("pipe", "pipe2", "socketpair"):
+                fds = pipe_fds(dec.texts[-1 if name == "socketpair" else 0])
+                for fd in fds or ():
+                    self._fds.forget(tgid, fd)
+            elif name == "close_range":
+                self._fds.forget_process(tgid)
+            if name in FD_CREATORS and ret >= 0:
+                self._fds.forget(tgid, ret)
+        # happens-before links
+        if not is_error and obj is not None and obj.startswith("pipe:") and ret > 0 and name in PIPE_READS:
+            sources = self._pipes.read(obj, ret)
+            if sources:
+                if not row.links:
+                    row.prev = sources[-1]
+                row.links.extend(("pipe", s) for s in sources)
+        if not is_error and name in WAITS and ret > 0:
+            src = self._exited.pop(ret, None)
+            if src is not None:
+                if not row.links:
+                    row.prev = src
+                row.links.append(("wait", src))
+            else:
+                self._awaiting[ret] = row
+        if row.links and max(src.resolve().clock for _k, src in row.links) > row.clock:
+            # The call returned because of a later event (a reaped exit, bytes written after
+            # it blocked): its clock moves to the exit so happens-before stays monotonic.
+            row.clock = self._tick()[0]
+        if not self._keep(row, dec, obj, is_error):
+            th.prev = row.prev  # the dropped span is skipped in the thread's happens-before chain
+            th.links.extend(row.links)
+            return
+        if not is_error and obj is not None and obj.startswith("pipe:") and name in PIPE_WRITES:
+            self._pipes.wrote(obj, row, ret)
+        if not is_error and name in SIGNAL_SENDS:
+            self._note_signal(name, args, row)
+        row.key = None if row.links else (row.name, args_text, ret, is_error, obj)
+        th.proc.last_row = row
+        self._emit(th, row)
+
+    def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
+        if dec.fd is not None:
+            attrs[ATTR_SYSCALL_FD] = dec.fd
+        if obj is not None:
+            attrs[ATTR_FD_OBJECT] = F.escape_text(obj)
+        if dec.path is not None:
+            attrs[ATTR_SYSCALL_PATH] = dec.path
+        if dec.flags is not None:
+            attrs[ATTR_SYSCALL_FLAGS] = dec.flags
+
+    def _keep(self, row: Row, dec: Decoded, obj: str | None, is_error: bool | None) -> bool:
+        if row.keep:
+            return True
+        if "renacer.filtered" in row.attrs:
+            return False
+        status = self.status_filter
+        if status is not None:
+            kind = "unfinished" if is_error is None else ("failed" if is_error else "successful")
+            if kind not in status:
+                return False
+        paths = self.path_filter
+        if paths is not None and dec.path not in paths and obj not in paths:
+            return False
+        return True
+
+    def _note_signal(self, name: str, args: tuple, row: Row) -> None:
+        if name in ("kill", "rt_sigqueueinfo"):
+            target, signo = F.to_int32(args[0]), F.to_int32(args[1])
+        elif name == "tkill":
+            target, signo = F.to_int32(args[0]), F.to_int32(args[1])
+        else:  # tgkill, rt_tgsigqueueinfo: (tgid, tid, sig)
+            target, signo = F.to_int32(args[1]), F.to_int32(args[2])
+        if target > 0:
+            self._signals.sent(target, signo, row)
+
+    def _emit(self, th: Thread, row: Row) -> None:
+        if not self.rle:
+            self._batch.add(row)
+            return
+        for done in th.rle.push(row):
+            self._batch.add(done)
+
+    def _unfinished(self, th: Thread, t_ns: int, detached: bool = False) -> None:
+        row, dec, _args, obj = th.inflight
+        th.inflight = None
+        row.end = max(t_ns, row.start)
+        row.attrs[ATTR_SYSCALL_NAME] = dec.plan.name
+        row.attrs[ATTR_SYSCALL_ARGS] = ", ".join(dec.texts)
+        row.attrs[ATTR_SYSCALL_UNFINISHED] = True
+        if detached:
+            row.attrs["renacer.detached"] = True
+        self._decorate(row.attrs, dec, obj)
+        if not self._keep(row, dec, obj, None):
+            return
+        th.proc.last_row = row
+        self._emit(th, row)
+
+    def _end_rle(self, th: Thread) -> None:
+        for done in th.rle.flush():
+            self._batch.add(done)
+
+    def _end_thread(self, th: Thread, t_ns: int, detached: bool = False) -> None:
+        if th.inflight is not None:
+            self._unfinished(th, t_ns, detached)
+        self._end_rle(th)
+        proc = th.proc
+        proc.threads.discard(th.tid)
+        if not proc.threads and not detached:
+            self._end_process(proc, t_ns)
+
+    def _end_process(self, proc: Proc, t_ns: int, detached: bool = False) -> None:
+        if self._procs.pop(proc.tgid, None) is None:
+            return
+        row = proc.row
+        row.name = f"process:{proc.name}"
+        row.pname, row.pcmdline = proc.name, proc.cmdline
+        row.end = max(t_ns, row.start)
+        status = proc.wait_status
+        if detached:
+            row.attrs["renacer.detached"] = True
+        elif status is not None and os.WIFSIGNALED(status):
+            sig = F.signal_name(os.WTERMSIG(status))
+            row.attrs[ATTR_PROCESS_SIGNAL] = sig
+            row.attrs[ATTR_PROCESS_EXIT_CODE] = 128 + os.WTERMSIG(status)
+            row.status, row.status_message = "ERROR", sig
+        elif status is not None and os.WIFEXITED(status):
+            row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
+            row.status = "OK"
+        row.attrs["process.command_line"] = proc.cmdline
+        self._batch.add(row)
+        source = proc.last_row or row
+        waiter = self._awaiting.pop(proc.tgid, None)
+        if waiter is not None:
+            waiter.links.append(("wait", source))
+        else:
+            self._exited[proc.tgid] = source
+
+    def _flush_idle(self, now_ns: int) -> None:
+        """Send runs that have been idle for a batch interval, then the batch itself."""
+        limit = now_ns - self._interval_ns
+        for th in self._threads.values():
+            if th.rle and th.last_ns <= limit:
+                self._end_rle(th)
+        self._batch.flush(now_ns)
