@@ -1,0 +1,197 @@
+"""`python -m bench tracer`: renacer-tui's capture against strace on the same workloads (issue 2).
+
+One run measures, per workload and per scheduling (default, and tracer + program pinned to one
+CPU): the untraced program, `strace -f -o /dev/null`, `strace -f --seccomp-bpf -e trace=%file`,
+renacer-tui headless (`--no-tui --no-store -c`, the fastest honest headless mode: every syscall is
+decoded into a span and summarised, nothing is written) and renacer-tui filtered (`-e trace=%file`,
+seccomp in the kernel).  Cases are interleaved within each repetition so load bursts hit them
+alike; figures are medians and ratios of medians.  It also checks that renacer's syscall count
+equals `strace -f -c`'s, and reports renacer's start-up (tracing `true`) on its own, because
+Python's import time is part of what a user pays.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    base_parser, machine, machine_line, markdown_table, median, python_env, ratio, report,
+    run_command, target_row, targets_table,
+)
+
+FILE_FILTER = "trace=%file"
+
+
+def workloads(quick: bool, dd_count: int, loop_count: int) -> dict[str, list[str]]:
+    """The issue's three workloads (tiny versions under --quick)."""
+    if quick:
+        return {"dd": ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=100"]}
+    return {
+        "dd": ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={dd_count}"],
+        "sh-loop": ["sh", "-c", f"for i in $(seq {loop_count}); do /bin/true; done"],
+        "python-import": ["python3", "-c", "import json, sqlite3"],
+    }
+
+
+def renacer_argv(extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-c", *extra, "--"]
+
+
+def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
+    """Case name → argv prefix (the workload follows) under one scheduling."""
+    pin = ["taskset", "-c", str(cpu)] if sched == "pinned" else []
+    ours_pin = ["--pin-cpu", str(cpu)] if sched == "pinned" else []
+    out = {
+        "untraced": pin,
+        "strace": pin + ["strace", "-f", "-o", "/dev/null"],
+        "strace seccomp %file": pin + ["strace", "-f", "--seccomp-bpf", "-e", FILE_FILTER, "-o", "/dev/null"],
+        "renacer full": renacer_argv(ours_pin),
+        "renacer %file": renacer_argv(ours_pin + ["-e", FILE_FILTER]),
+    }
+    if spin_us and sched == "default":  # spinning only helps when tracer and program use two CPUs
+        out[f"renacer full spin {spin_us}us"] = renacer_argv(["--spin-us", str(spin_us)])
+    return out
+
+
+_TOTAL = re.compile(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", re.MULTILINE)
+
+
+def summary_calls(text: str) -> int | None:
+    """Total calls from a `strace -c`-style summary (strace's or renacer's `-c`)."""
+    found = _TOTAL.findall(text)
+    return int(found[-1]) if found else None
+
+
+def strace_count(workload: list[str], extra: list[str], env: dict[str, str]) -> int | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "summary.txt"
+        run_command(["strace", "-f", "-c", *extra, "-o", str(path), *workload], env=env)
+        return summary_calls(path.read_text()) if path.exists() else None
+
+
+def measure(args: Any) -> dict[str, Any]:
+    env = python_env()
+    loads = workloads(args.quick, args.dd_count, args.loop_count)
+    scheds = ["default", "pinned"]
+    reps = args.reps or (1 if args.quick else 5)
+    results: dict[str, Any] = {"reps": reps, "workloads": {k: " ".join(v) for k, v in loads.items()}, "runs": {}}
+    times: dict[tuple[str, str, str], list[float]] = {}
+    counts: dict[tuple[str, str, str], int | None] = {}
+    failures: list[str] = []
+    for rep in range(reps):
+        for wname, workload in loads.items():
+            for sched in scheds:
+                for cname, prefix in cases(sched, args.cpu, args.spin_us).items():
+                    run = run_command(prefix + workload, env=env)
+                    if run.returncode != 0:
+                        failures.append(f"{wname}/{sched}/{cname}: exit {run.returncode}: {run.stderr.strip()[-200:]}")
+                    times.setdefault((wname, sched, cname), []).append(run.seconds)
+                    if cname.startswith("renacer"):
+                        counts[(wname, sched, cname)] = summary_calls(run.stderr)
+    # Start-up: renacer tracing `true` against strace tracing `true`.
+    startup: dict[str, list[float]] = {"true untraced": [], "strace true": [], "renacer true": []}
+    for _ in range(max(reps, 3)):
+        startup["true untraced"].append(run_command(["true"], env=env).seconds)
+        startup["strace true"].append(run_command(["strace", "-f", "-o", "/dev/null", "true"], env=env).seconds)
+        startup["renacer true"].append(run_command(renacer_argv([]) + ["true"], env=env).seconds)
+    startup_med = {k: median(v) for k, v in startup.items()}
+    results["startup_s"] = startup_med
+    results["failures"] = failures
+    # Span counts against strace -f -c (full and filtered).
+    count_rows = []
+    for wname, workload in loads.items():
+        full = strace_count(workload, [], env)
+        filt = strace_count(workload, ["--seccomp-bpf", "-e", FILE_FILTER], env)
+        ours_full = counts.get((wname, "default", "renacer full"))
+        ours_filt = counts.get((wname, "default", "renacer %file"))
+        count_rows.append({"workload": wname, "strace": full, "renacer": ours_full, "equal": full == ours_full,
+                           "strace %file": filt, "renacer %file": ours_filt, "equal %file": filt == ours_filt})
+    results["counts"] = count_rows
+    # Medians and ratios.
+    rows = []
+    target_rows = []
+    overhead = startup_med["renacer true"] - startup_med["strace true"]
+    for wname in loads:
+        for sched in scheds:
+            names = list(cases(sched, args.cpu, args.spin_us))
+            med = {c: median(times[(wname, sched, c)]) for c in names}
+            for cname in names:
+                base = med["strace seccomp %file"] if "%file" in cname else med["strace"]
+                row = {
+                    "workload": wname, "sched": sched, "case": cname, "median_s": med[cname],
+                    "samples_s": times[(wname, sched, cname)],
+                    "x_untraced": ratio(med[cname], med["untraced"]),
+                    "x_strace": ratio(med[cname], base) if cname.startswith("renacer") else None,
+                }
+                if cname.startswith("renacer"):
+                    net = med[cname] - overhead  # noise can make a tiny workload cost less than start-up
+                    row["x_strace_minus_startup"] = ratio(net, base) if net > 0 else float("nan")
+                rows.append(row)
+            target_rows.append(target_row(f"{wname} {sched}: full / strace", ratio(med["renacer full"], med["strace"]), 1.0, "×"))
+            target_rows.append(target_row(f"{wname} {sched}: %file / strace --seccomp-bpf",
+                                          ratio(med["renacer %file"], med["strace seccomp %file"]), 1.5, "×"))
+    results["rows"] = rows
+    results["targets"] = target_rows
+    return results
+
+
+def _times(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "n/a" if value != value else f"{value:.2f}×"
+
+
+def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
+    out = [f"### tracer (`{command}`)", "", f"Machine: {machine_line(info)}; {results['reps']} repetitions, medians.", ""]
+    out.append("Workloads: " + "; ".join(f"**{k}** `{v}`" for k, v in results["workloads"].items()))
+    out.append("")
+    cells = []
+    for r in results["rows"]:
+        x_strace = r["x_strace"]
+        cells.append([r["workload"], r["sched"], r["case"], r["median_s"], r["x_untraced"],
+                      _times(x_strace),
+                      _times(r.get("x_strace_minus_startup"))])
+    out.append(markdown_table(["workload", "scheduling", "case", "median s", "× untraced", "× strace (same filter)",
+                               "× strace, renacer start-up excluded"], cells))
+    out.append("")
+    s = results["startup_s"]
+    out.append(f"Start-up (tracing `true`): untraced {s['true untraced'] * 1000:.1f} ms, strace {s['strace true'] * 1000:.1f} ms, "
+               f"renacer {s['renacer true'] * 1000:.1f} ms (Python imports; the last column subtracts the difference).")
+    out.append("")
+    out.append(markdown_table(["workload", "strace -f -c calls", "renacer calls", "equal", "strace %file", "renacer %file", "equal %file"],
+                              [[c["workload"], c["strace"], c["renacer"], c["equal"], c["strace %file"], c["renacer %file"], c["equal %file"]]
+                               for c in results["counts"]]))
+    out.append("")
+    out.append(targets_table(results["targets"]))
+    if results["failures"]:
+        out.append("")
+        out.append("Failures: " + "; ".join(results["failures"][:5]))
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    parser = base_parser("tracer", __doc__.splitlines()[0])
+    parser.add_argument("--dd-count", type=int, default=20000, help="dd bs=1 count (syscall-heavy workload)")
+    parser.add_argument("--loop-count", type=int, default=200, help="iterations of the fork-heavy sh loop")
+    parser.add_argument("--cpu", type=int, default=0, help="CPU for the pinned runs")
+    parser.add_argument("--spin-us", type=int, default=50, help="also run renacer with --spin-us N (0: skip)")
+    args = parser.parse_args(argv)
+    missing = [tool for tool in ("strace", "taskset") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench tracer: needs {', '.join(missing)} on PATH", file=sys.stderr)
+        return 2
+    if args.cpu not in os.sched_getaffinity(0):
+        print(f"bench tracer: CPU {args.cpu} is not available", file=sys.stderr)
+        return 2
+    info = machine()
+    results = measure(args)
+    info_after = machine()
+    info["load_after"] = info_after["load"]
+    command = "python -m bench tracer" + ("" if not argv else " " + " ".join(argv))
+    return report("tracer", {"machine": info, **results}, render(results, info, command), args.out)
