@@ -136,12 +136,12 @@ def describe_exit(code: int) -> str:
     elif 128 < code <= 128 + 64:
         sig = code - 128
     else:
-        return f"exited {code}"
+        return f"exited with code {code}"
     try:
         name = signal.Signals(sig).name
     except ValueError:
         name = f"signal {sig}"
-    return f"killed by {name}" if code < 0 else f"exited {code} ({name}?)"
+    return f"killed by {name}" if code < 0 else f"exited with code {code} ({name}?)"
 
 
 def run_live_tui(capture_args: list[str], command: list[str]) -> int:

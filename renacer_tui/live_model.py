@@ -112,11 +112,14 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
         line.append(f"  <{dur}>", style="dim")
         return line
     call = name[len("syscall:") :]
-    args = [
-        f"{key.removeprefix('syscall.')}={_quote(value) if isinstance(value, str) else escape(value)}"
-        for key, value in attrs.items()
-        if key.startswith("syscall.") and key not in _NOT_ARGS
-    ]
+    if isinstance(attrs.get("syscall.args"), str):  # the tracer's strace-formatted arguments
+        args = [escape(attrs["syscall.args"])]
+    else:
+        args = [
+            f"{key.removeprefix('syscall.')}={_quote(value) if isinstance(value, str) else escape(value)}"
+            for key, value in attrs.items()
+            if key.startswith("syscall.") and key not in _NOT_ARGS
+        ]
     line.append(escape(call), style="bold")
     line.append("(" + ", ".join(args) + ")")
     rle = row.get("rle_count") or 1
@@ -208,8 +211,8 @@ class LiveModel:
             stat.errors += err
             self.calls += calls
             self.errors += err
-        by_pid = table.group_by("pid").aggregate([("calls", "sum"), ("err", "sum"), ("comm", "max")])
-        for pid, calls, err, comm in zip(*(by_pid.column(c).to_pylist() for c in ("pid", "calls_sum", "err_sum", "comm_max"))):
+        by_pid = table.group_by("pid", use_threads=False).aggregate([("calls", "sum"), ("err", "sum"), ("comm", "last")])  # last: the name after exec
+        for pid, calls, err, comm in zip(*(by_pid.column(c).to_pylist() for c in ("pid", "calls_sum", "err_sum", "comm_last"))):
             proc = self.processes.get(pid)
             if proc is None:
                 proc = self.processes[pid] = ProcessStat(pid, comm, parent=self._clone_children.get(pid))

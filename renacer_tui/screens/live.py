@@ -163,7 +163,7 @@ class LiveScreen(Screen[None]):
             return f"feed lost: {escape(self.feed_error)}", "-failed"
         if self.child is None and (self.feed_closed or self.model.finished):
             code = self.model.run_attributes.get("process.exit_code")
-            return (f"exited {code}" if code is not None else "finished"), "-done"
+            return (f"exited with code {code}" if code is not None else "finished"), "-done"
         return "running", "-running"
 
     @property

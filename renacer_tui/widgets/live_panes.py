@@ -30,19 +30,23 @@ class LiveHeader(Static):
     def show(self, command: list[str], model: LiveModel, elapsed: float, state: str, state_class: str) -> None:
         alive = model.alive_processes
         total = len(model.processes)
+        # the trace id and the state come first on their lines: at 80 columns the rest is cut
+        room = max(8, (self.size.width or 120) - 44)
         line1 = Text(no_wrap=True, overflow="ellipsis")
         line1.append("▶ ", style="bold")
-        line1.append(clip(escape(" ".join(command)), 60), style="bold")
+        line1.append(clip(escape(" ".join(command)), min(60, room)), style="bold")
         line1.append("  trace ")
         line1.append(model.trace_id or "(waiting)", style="cyan")
         line2 = Text(no_wrap=True, overflow="ellipsis")
-        line2.append(f"{elapsed:7.1f}s  procs {alive}/{total}  ")
-        line2.append(f"{model.spans_per_second():>9,.0f} spans/s  ")
-        line2.append(f"spans {model.rows:,}  errors {model.errors:,}  ")
-        line2.append(f"dropped {model.dropped:,}  ", style="bold red" if model.dropped else "")
         line2.append(state, style="bold")
+        line2.append(f"  {elapsed:6.1f}s  procs {alive}/{total}  ")
+        line2.append(f"{model.spans_per_second():>7,.0f} spans/s  ")
+        line2.append(f"spans {model.rows:,}  errors {model.errors:,}  ")
+        line2.append(f"dropped {model.dropped:,}", style="bold red" if model.dropped else "")
         self.set_classes(state_class)
-        self.update(Text("\n").join([line1, line2]))
+        header = Text("\n").join([line1, line2])
+        header.no_wrap, header.overflow = True, "ellipsis"
+        self.update(header)
 
 
 class ProcessTable(DataTable):

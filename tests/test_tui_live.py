@@ -1,0 +1,208 @@
+"""The live screen driven by a real capture child tracing a real program (Textual pilot, headless)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Log
+
+from renacer_tui.app import RenacerApp
+from renacer_tui.live import CaptureChild
+from renacer_tui.screens.live import LiveScreen, QuitDialog
+from renacer_tui.widgets.live_panes import LiveHeader
+from renacer_tui.widgets.span_log import SpanLog
+from store import Store
+
+pytestmark = pytest.mark.asyncio
+
+# Opens a distinct missing path, asks for its parent pid and sleeps 2 ms, ITER times: a steady
+# stream of spans (distinct arguments, so RLE folds nothing) with one ENOENT error per loop.
+TICKER = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 100;
+    char path[64];
+    struct timespec ts = {0, 2000000};
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "/nonexistent-renacer/%d", i);
+        open(path, O_RDONLY);
+        getppid();
+        nanosleep(&ts, NULL);
+    }
+    puts("ticker done");
+    return 0;
+}
+"""
+
+
+def screen_text(app: RenacerApp) -> str:
+    """What a terminal shows now, as plain text (Textual's screenshot path, without SVG)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor", record=True)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the live screen"
+        await pilot.pause(0.05)
+
+
+def live_app(command: list[str], capture_args: list[str] | None = None) -> tuple[RenacerApp, CaptureChild]:
+    child = CaptureChild(capture_args or [], command)
+    app = RenacerApp()
+    app.start_live(child.start(), command, child)
+    return app, child
+
+
+def finished(app: RenacerApp) -> bool:
+    screen = app.live_screen
+    return screen is not None and screen.returncode is not None and screen.feed_closed
+
+
+async def test_live_screen_shows_a_real_program(db_path: Path) -> None:
+    command = ["sh", "-c", "cat /etc/hostname >/dev/null; ls /no-such-dir-renacer; exit 3"]
+    app, child = live_app(command)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)  # one header tick after the exit
+        screen = app.screen
+        assert isinstance(screen, LiveScreen)
+        model = screen.model
+        lines = [model.line(i).plain for i in range(model.line_count)]
+        assert any("execve(" in line for line in lines)
+        assert any("ENOENT" in line and "/no-such-dir-renacer" in line for line in lines)
+
+        procs = screen.query_one("#procs", DataTable)
+        comms = {str(procs.get_row_at(i)[1]) for i in range(procs.row_count)}
+        assert {"sh", "cat", "ls"} <= comms
+        top = screen.query_one("#top", DataTable)
+        assert top.row_count > 3
+        assert str(top.get_row_at(0)[0]) in {stat.name for stat in model.syscalls.values()}
+
+        text = screen_text(app)
+        assert model.trace_id and model.trace_id in text
+        assert "exited with code 3" in text
+        assert "/no-such-dir-renacer" in text  # the error line is on screen (the pane follows the tail)
+        output = "\n".join(str(line) for line in screen.query_one(Log).lines)
+        assert "No such file or directory" in output  # ls's stderr reached the output pane, not the screen
+
+        await pilot.press("q")  # finished: quits at once, no question
+        await pilot.pause()
+    assert child.finish() == 3
+    with Store.open(db_path) as store:
+        stored = store.trace_spans(model.trace_id)
+    assert stored.num_rows == model.rows
+
+
+async def test_scrolling_up_pauses_follow_and_end_resumes(db_path: Path, cbuild: Callable[..., Path]) -> None:
+    ticker = cbuild("ticker", TICKER)
+    app, child = live_app([str(ticker), "2000"])
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.live_screen is not None and app.live_screen.model.line_count > 200)
+            log = app.screen.query_one(SpanLog)
+            await pilot.pause(0.3)
+            assert log.follow and log.scroll_y == log.max_scroll_y
+            await pilot.press("pageup", "up")
+            assert not log.follow
+            held = log.scroll_y
+            rows = app.live_screen.model.line_count
+            await wait_for(pilot, lambda: app.live_screen.model.line_count > rows + 100)
+            await pilot.pause(0.3)
+            assert log.scroll_y == held  # new spans arrive without moving the view
+            assert log.max_scroll_y > held
+            assert "paused" in screen_text(app)
+            await pilot.press("end")
+            await pilot.pause(0.3)
+            assert log.follow
+            assert log.scroll_y >= log.max_scroll_y - 1
+            assert app.live_screen.running
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, QuitDialog)
+            await pilot.press("k")
+            await pilot.pause()
+        code = child.finish()
+    finally:
+        _reap(child)
+    assert code == 128 + signal.SIGKILL
+    assert child.decision == "kill"
+
+
+async def test_quit_while_running_can_be_cancelled_then_detaches(db_path: Path, cbuild: Callable[..., Path]) -> None:
+    ticker = cbuild("ticker", TICKER)
+    app, child = live_app([str(ticker), "100000"])
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.live_screen is not None and app.live_screen.model.rows > 50)
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, QuitDialog)
+            assert "kill" in screen_text(app).lower() and "detach" in screen_text(app).lower()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, LiveScreen)  # stayed
+            await pilot.press("q")
+            await pilot.pause()
+            await pilot.press("d")
+            await pilot.pause()
+        assert child.decision == "detach"
+        assert child.finish() == 0
+        assert child.returncode is None  # the capture runs on in the background, still tracing
+        pids = [pid for pid in app.live_pids() if pid != child.pid]
+        assert pids and all(_alive(pid) for pid in pids)
+    finally:
+        _reap(child)
+
+
+async def test_no_color_at_80x24(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, child = live_app(["sh", "-c", "cat /etc/hostname >/dev/null; ls /no-such-dir-renacer"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)
+        assert app.no_color
+        text = screen_text(app)
+        lines = text.splitlines()
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        assert "exited with code 2" in text
+        assert "spans" in text and "processes" in text and "top syscalls" in text
+        header = app.screen.query_one(LiveHeader)
+        assert header.region.height == 2 and header.region.width == 80
+        assert app.screen.query_one(SpanLog).region.height >= 8  # the span pane keeps most of the screen
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _reap(child: CaptureChild) -> None:
+    """Kill whatever a test left running: the traced program's session and the capture child."""
+    if child.pid is None or child.returncode is not None:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGKILL)  # the capture leads its own session; the program is in it
+    except ProcessLookupError:
+        pass
+    child.wait(10)
