@@ -31,11 +31,16 @@ def _say(message: str) -> None:
 
 def run_traced(options: RunOptions) -> int:
     """Trace `options.command` (or attach), return the program's exit code. Never raises."""
+    from tracer.launch import CaptureError
+
     try:
         return _run(options)
     except UsageError as exc:
         _say(str(exc))
         return 2
+    except CaptureError as exc:  # its message already names the program: one line as is
+        print(exc.message, file=sys.stderr, flush=True)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 
@@ -98,7 +103,7 @@ def _run(options: RunOptions) -> int:
     try:
         session.start()  # fork/attach first: no sink thread exists yet
     except CaptureError as exc:
-        _say(exc.message)
+        print(exc.message, file=sys.stderr, flush=True)
         return exc.exit_code
 
     with ExitStack() as stack:
