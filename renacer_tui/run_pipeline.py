@@ -138,6 +138,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         path_filter=options.trace_paths or None,
         name_filter=name_filter if options.attach_pid is not None else None,
         service_name=options.service_name,
+        attached=options.attach_pid is not None,
     )
     started = time.time_ns()
     result = session.run(builder)

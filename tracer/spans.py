@@ -69,6 +69,7 @@ class SpanBuilder:
         name_filter: SyscallFilter | None = None,
         service_name: str = "renacer",
         service_version: str | None = None,
+        attached: bool = False,
         batch_rows: int = 4096,
         batch_interval_s: float = 0.1,
     ) -> None:
@@ -81,6 +82,7 @@ class SpanBuilder:
         self.status_filter = frozenset(status_filter) if status_filter is not None else None
         self.path_filter = self._paths(path_filter)
         self.name_filter = name_filter
+        self.attached = attached
         self._prefix = secrets.token_hex(4)
         self._clock = 0
         self._interval_ns = int(batch_interval_s * 1e9)
@@ -130,10 +132,19 @@ class SpanBuilder:
         return self._clock, f"{self._prefix}{self._clock & 0xFFFFFFFF:08x}"
 
     # -- processes and threads -----------------------------------------------------------
+    def _launched_identity(self) -> tuple[str, str]:
+        """(comm, cmdline) of a launched root before its execve: /proc still shows the tracer
+        that forked it, so the identity is the command it is about to run."""
+        argv0 = self.command[0] if self.command else "?"
+        comm = os.path.basename(argv0).encode("utf-8", "surrogateescape")[:15]
+        return F.escape_bytes(comm), " ".join(F.escape_text(arg) for arg in self.command)
+
     def _new_process(self, tgid: int, t_ns: int, parent: Row | None, parent_proc: Proc | None) -> Proc:
         clock, span_id = self._tick()
         if parent_proc is not None:
             name, cmdline = parent_proc.name, parent_proc.cmdline
+        elif tgid == self._root_pid and not self.attached:
+            name, cmdline = self._launched_identity()
         else:
             name, cmdline = read_proc_identity(tgid)
         row = Row(span_id, clock, "", t_ns, tgid, tgid)
