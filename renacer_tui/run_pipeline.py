@@ -114,7 +114,9 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     from tracer.fanout import Fanout
     from tracer.spans import SpanBuilder
 
-    command_text = " ".join(options.command) if options.command else f"-p {options.attach_pid}"
+    from tracer.formats import escape_text
+
+    command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
     sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack)
     errors: list[str] = []
 

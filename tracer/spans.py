@@ -296,7 +296,7 @@ class SpanBuilder:
         self._finished = True
         now = time.time_ns()
         self.on_detach(now)
-        command = " ".join(self.command)
+        command = " ".join(F.escape_text(arg) for arg in self.command)  # argv is untrusted text too
         row = Row(self.run_span_id, 0, f"renacer:run {command}", self._run_start, os.getpid(), os.getpid())
         row.parent_span_id = self.parent_span_id
         row.end = max(now, self._run_start)
