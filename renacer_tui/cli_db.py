@@ -155,8 +155,10 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
+    if isinstance(value, decimal.Decimal):  # DuckDB's SUM of BIGINT is HUGEINT → Arrow decimal
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
 
 
@@ -172,6 +174,8 @@ def _plain(value: Any) -> str:
         return json.dumps(_jsonable(value), ensure_ascii=False)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
     return str(_jsonable(value))
 
 
