@@ -138,7 +138,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         rle=options.rle,
         status_filter=status_filter,
         path_filter=options.trace_paths or None,
-        name_filter=name_filter if options.attach_pid is not None else None,
+        name_filter=name_filter,  # seccomp also lets the lifecycle calls through: drop them here
         service_name=options.service_name,
         attached=options.attach_pid is not None,
     )

@@ -20,11 +20,17 @@ from tracer import formats as F
 
 SYSCALL_PREFIX = "syscall:"
 ATTR_SYSCALL_ARGS = "syscall.args"
+ATTR_FILTERED = "renacer.filtered"
 
 
 def _syscall_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    """Only the syscall spans of a batch, as row dicts (process and run spans are not calls)."""
-    return [row for row in batch.to_pylist() if row["span_name"].startswith(SYSCALL_PREFIX)]
+    """The syscall spans the user asked for, as row dicts (process and run spans are not calls;
+    a `renacer.filtered` call is only kept as the parent of the process it created)."""
+    return [
+        row
+        for row in batch.to_pylist()
+        if row["span_name"].startswith(SYSCALL_PREFIX) and ATTR_FILTERED not in row["attributes"]
+    ]
 
 
 def format_syscall_line(row: dict[str, Any], show_pid: bool) -> str:
@@ -114,8 +120,8 @@ class SummarySink:
         ends = batch.column("end_time_nanos").to_pylist()
         attrs = batch.column("attributes").to_pylist()
         for i, name in enumerate(names):
-            if not name.startswith(SYSCALL_PREFIX) or ATTR_SYSCALL_UNFINISHED in attrs[i]:
-                continue  # strace -c counts calls that returned; an unfinished one has no time
+            if not name.startswith(SYSCALL_PREFIX) or ATTR_SYSCALL_UNFINISHED in attrs[i] or ATTR_FILTERED in attrs[i]:
+                continue  # strace -c counts calls that returned and were asked for
             totals = self.totals.setdefault(name[len(SYSCALL_PREFIX):], SyscallTotals())
             count = counts[i]
             totals.calls += count

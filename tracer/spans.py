@@ -41,6 +41,7 @@ from tracer.rows import BatchBuilder, Row
 
 ATTR_SYSCALL_ARGS = "syscall.args"
 ATTR_SYSCALL_FLAGS = "syscall.flags"
+ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call the user asked for
 _CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 
 
@@ -216,7 +217,7 @@ class SpanBuilder:
         th.inflight = (row, dec, args, obj)
         if self.name_filter is not None and not self.name_filter.matches(plan.name):
             row.keep = False
-            row.attrs["renacer.filtered"] = True
+            row.attrs[ATTR_FILTERED] = True
         th.prev = row
 
     def on_syscall_exit(self, tid: int, ret: int, is_error: bool, t_ns: int, mem: TraceeMemory) -> None:
@@ -386,9 +387,18 @@ class SpanBuilder:
             attrs[ATTR_SYSCALL_FLAGS] = dec.flags
 
     def _keep(self, row: Row, dec: Decoded, obj: str | None, is_error: bool | None) -> bool:
-        if row.keep:
+        """Whether the row is emitted. A call the filters reject but that created a process is
+        kept (its process span hangs off it) and marked `renacer.filtered`, so the text and
+        summary outputs leave it out as strace would."""
+        if self._wanted(row, dec, obj, is_error):
             return True
-        if "renacer.filtered" in row.attrs:
+        if row.keep:
+            row.attrs[ATTR_FILTERED] = True
+            return True
+        return False
+
+    def _wanted(self, row: Row, dec: Decoded, obj: str | None, is_error: bool | None) -> bool:
+        if ATTR_FILTERED in row.attrs:
             return False
         status = self.status_filter
         if status is not None:
