@@ -55,6 +55,7 @@ _READ_BUFFERS = frozenset({"read", "pread64", "recvfrom", "recv", "getrandom", "
 _WRITE_BUFFERS = frozenset({"write", "pwrite64", "sendto", "send"})
 _O_CREATE_ANY = 0o100 | 0o20000000  # O_CREAT | __O_TMPFILE
 _HEX_RESULTS = frozenset({"mmap", "brk", "mremap", "shmat"})
+PATH_MAX = 4096
 
 # Special-cased (syscall, argument) → kind.
 _SPECIAL: dict[tuple[str, str], str] = {
@@ -228,7 +229,9 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
         return str(F.to_int32(value))
     if kind == "dirfd":
         return F.dirfd(value)
-    if kind == "path" or kind == "str":
+    if kind == "path":  # strace: "filenames are not considered strings and are always printed in full"
+        return _read_string(mem, tid, value, PATH_MAX)
+    if kind == "str":
         return _read_string(mem, tid, value, limit)
     if kind == "ptr":
         return F.pointer(value)
