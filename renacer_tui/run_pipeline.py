@@ -149,6 +149,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             "renacer.dropped_spans": fanout.dropped,
             "process.exit_code": result.exit_code,
             "renacer.command": command_text,
+            "renacer.ptrace_stops": result.stops,
         }
     )
     fanout.close()
@@ -167,7 +168,8 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     elapsed = (time.time_ns() - started) / 1e9
     where = f" into {run_store[0].root}" if run_store is not None else ""
     _say(
-        f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s"
+        f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
+        f" {result.stops} ptrace stops"
         + (f", {dropped} dropped" if dropped else "")
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
