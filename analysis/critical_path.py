@@ -377,22 +377,26 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     has_po[b[seq]] = True
     child = np.flatnonzero((cols.parent >= 0) & ~has_po)
     p = cols.parent[child]
+    inside = start[child] >= start[p]  # a child recorded before its parent keeps its own time
+    child, p = child[inside], p[inside]
     add(p, child, (start[child] - start[p]) * f[p])
     fk = np.isin(kind, (K_FORK, K_CLOCK, K_SIGNAL))
     a, b = src[fk], dst[fk]
     later = start[b] >= start[a]
     add(a[later], b[later], (start[b[later]] - start[a[later]]) * f[a[later]])
-    inner_s, inner_d = _last_inner_per_thread(cols.tid, st)
+    inner_s, inner_d = _last_inner_per_thread(cols.tid, end, st.inner_src, st.inner_dst)
     has_inner = np.zeros(n, bool)
     has_inner[inner_d] = True
-    add(n + inner_s, n + inner_d, (end[inner_d] - st.ce[inner_s]).clip(0) * f[inner_d])
+    add(n + inner_s, n + inner_d, (end[inner_d] - end[inner_s]) * f[inner_d])
     nodes = np.arange(n)
     add(nodes, n + nodes, np.where(has_inner, 0, (end - start) * f))
     es, ed, ew = np.concatenate(e_src), np.concatenate(e_dst), np.concatenate(e_w)
     g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=2 * n)
     g.add_nodes_from(range(2 * n))
     g.extend_from_edge_list(zip(es.tolist(), ed.tolist()))
-    base = np.concatenate([start, end]).astype(np.float64)
+    # Relative to the first start: epoch nanoseconds (~1.8e18) lose ~256 ns in a float64.
+    t0 = int(start.min()) if n else 0
+    base = (np.concatenate([start, end]) - t0).astype(np.float64)
     has_in = np.zeros(2 * n, bool)
     has_in[ed] = True
     t = np.where(has_in, -np.inf, base)  # exogenous events keep their recorded time
@@ -418,21 +422,25 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
                 best = cand
         tl[v] = best
     t = np.asarray(tl)
-    new_start = np.rint(t[:n]).astype(np.int64)
-    new_end = np.maximum(np.rint(t[n:]).astype(np.int64), new_start)
+    new_start = np.rint(t[:n]).astype(np.int64) + t0
+    new_end = np.maximum(np.rint(t[n:]).astype(np.int64) + t0, new_start)
     return new_start, new_end
 
 
-def _last_inner_per_thread(tid: np.ndarray, st: _Structure) -> tuple[np.ndarray, np.ndarray]:
+def _last_inner_per_thread(
+    tid: np.ndarray, end: np.ndarray, s: np.ndarray, d: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per span and thread, the inner item that ends last: the one its end waits for.
 
     Earlier items of that thread reach it through program order, so only the last one bounds
-    the span's end; one per thread so a sped-up thread hands the end to a slower sibling.
+    the span's end; one per thread so a sped-up thread hands the end to a slower sibling.  An
+    item that ends after the span (a child overhanging its parent) does not bound it.
     """
-    s, d = st.inner_src, st.inner_dst
+    inside = end[s] <= end[d]
+    s, d = s[inside], d[inside]
     if len(s) == 0:
         return s, d
-    order = np.lexsort((st.ce[s], tid[s], d))
+    order = np.lexsort((end[s], tid[s], d))
     s, d = s[order], d[order]
     last = np.ones(len(s), bool)
     last[:-1] = (d[1:] != d[:-1]) | (tid[s[1:]] != tid[s[:-1]])
