@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TextIO
@@ -96,6 +97,9 @@ def _with_store(db: Optional[Path], action: Callable[[Any], int]) -> int:
     store = _open(db)
     try:
         return action(store)
+    except BrokenPipeError:  # `… | head`: the reader has all it wants; stop quietly like a SIGPIPE'd tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141)
     except (CatalogError, OSError, ValueError) as exc:
         raise _fail(_one_line(exc), 1)
     finally:
@@ -149,6 +153,8 @@ def _jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if type(value).__name__ == "MonthDayNano":  # DuckDB INTERVAL through Arrow (a struct sequence)
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
@@ -170,7 +176,7 @@ def _plain(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, (dict, list, tuple)):  # structs, lists, maps, intervals
         return json.dumps(_jsonable(value), ensure_ascii=False)
     if isinstance(value, float):
         return repr(value)

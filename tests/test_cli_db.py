@@ -158,6 +158,9 @@ def test_query_formats_match_duckdb_on_the_folder(db_path: Path, traced: list[st
     body = [re.split(r"\s{2,}", line.strip()) for line in lines[2:-1] if line.strip()]  # columns: ≥ 3 spaces
     assert body == [[name, str(n), str(c)] for name, n, c in expected]
     assert lines[-1] == f"({len(expected)} rows)"
+    clipped = db("query", "--max-rows", "3", sql).stdout.splitlines()
+    assert [re.split(r"\s{2,}", line.strip())[0] for line in clipped[2:-1]] == [name for name, _n, _c in expected[:3]]
+    assert clipped[-1].startswith(f"({len(expected)} rows, {len(expected) - 3} not shown")
 
     # `spans` expands RLE rows: one row per call, as many as the stored rows represent.
     total = db("query", "-f", "json", "SELECT COUNT(*) AS n FROM spans")
@@ -180,6 +183,34 @@ def test_sql_from_option_argument_or_stdin(db_path: Path, traced: list[str]) -> 
     one_error_line(db("query"), 2)  # no SQL at all
     one_error_line(db("query", "-", stdin="   \n"), 2)  # empty stdin
     one_error_line(db("query", "--format", "xml", sql), 2)
+
+
+def test_sql_types_render_in_every_format(db_path: Path) -> None:
+    sql = (
+        "SELECT NULL AS nothing, [1, 2] AS list, {'a': 'b'} AS struct, 1.50::DECIMAL(10, 2) AS dec, "
+        "SUM(x) AS huge, 'nan'::DOUBLE AS nan, INTERVAL 90 MINUTE AS span, DATE '2020-01-02' AS day "
+        "FROM (VALUES (9223372036854775807), (1)) v(x)"
+    )
+    row = json.loads(db("query", "-f", "json", sql).stdout)
+    assert row == [
+        {"nothing": None, "list": [1, 2], "struct": {"a": "b"}, "dec": 1.5, "huge": 2**63, "nan": None,
+         "span": {"months": 0, "days": 0, "nanoseconds": 90 * 60 * 10**9}, "day": "2020-01-02"}
+    ]
+    fields = list(csv.reader(io.StringIO(db("query", "-f", "csv", sql).stdout)))[1]
+    assert fields[:6] == ["", "[1, 2]", '{"a": "b"}', "1.50", str(2**63), "nan"]
+    table = db("query", sql).stdout.splitlines()[2]
+    assert table.split()[0] == "NULL" and str(2**63) in table and "2020-01-02" in table
+
+
+def test_a_closed_pipe_stops_quietly(db_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "renacer_tui", "db", "query", "-f", "csv", "SELECT * FROM range(300000)"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"range\n"
+    proc.stdout.close()  # like `| head -1`
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and err == b""
 
 
 @pytest.mark.parametrize(
