@@ -1,0 +1,336 @@
+"""Critical path and what-if (analysis.critical_path): known answers, invariants, real programs.
+
+The invariant the spec's DP breaks: the path is non-overlapping segments in time order whose
+durations sum to at most the trace's wall time, however spans nest, overhang or interleave.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.critical_path import CriticalPath, SpeedupError, critical_path, format_ns, parse_speedup, replay, what_if
+from analysis.graph import build_graph
+from analysis.loading import load_trace
+from store.schema import ATTR_LINKS, batch_from_rows
+from store.store import Store
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+MS = 1_000_000
+
+
+def sid(n: int) -> str:
+    return f"{n:016x}"
+
+
+def span(n: int, parent: int | None, start: int, end: int, name: str, pid: int = 100, tid: int | None = None,
+         clock: int | None = None, links: list[tuple[str, int]] | None = None, **attrs: Any) -> dict[str, Any]:
+    """One span row: times in ms, links as (type, source span number) like the tracer records."""
+    a = {key.replace("__", "."): value for key, value in attrs.items()}
+    if links:
+        a[ATTR_LINKS] = [{"type": kind, "span_id": sid(src), "logical_clock": src} for kind, src in links]
+    return {
+        "trace_id": TRACE, "span_id": sid(n), "parent_span_id": sid(parent) if parent is not None else None,
+        "start_time_nanos": start * MS, "end_time_nanos": end * MS, "span_name": name, "attributes": a,
+        "process_pid": pid, "process_name": "prog", "thread_id": tid if tid is not None else pid,
+        "logical_clock": clock if clock is not None else n,
+    }
+
+
+def graph(rows: list[dict[str, Any]]) -> Any:
+    return build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
+
+
+def segments(cp: CriticalPath) -> list[tuple[int, int, int]]:
+    """(span number, start ms, end ms) per segment."""
+    ids = cp.cg.cols.span_ids()
+    return [(int(ids[i], 16), int(s) // MS, int(e) // MS) for i, s, e in zip(cp.node.tolist(), cp.start.tolist(), cp.end.tolist())]
+
+
+def assert_well_formed(cp: CriticalPath, recorded: bool = True) -> None:
+    """Non-overlapping, in time order, inside the root, each inside its own span, sum ≤ wall.
+
+    `recorded=False` for a what-if path, whose spans moved (their replayed times are not kept).
+    """
+    cols = cp.cg.cols
+    assert len(cp.node) > 0
+    assert np.all(cp.end > cp.start)
+    assert np.all(cp.start[1:] >= cp.end[:-1])
+    assert cp.start[0] >= cols.start[cp.root] and cp.end[-1] <= cols.end[cp.root]
+    if recorded:
+        assert np.all(cp.start >= cols.start[cp.node]) and np.all(cp.end <= cols.end[cp.node])
+    assert cp.total_ns == int((cp.end - cp.start).sum()) <= cp.wall_ns
+
+
+def nested() -> list[dict[str, Any]]:
+    """run ⊃ process ⊃ {A [10,40] ⊃ a1 [20,30], B [50,90]}; the spec's DP counts a1 three times."""
+    return [
+        span(1, None, 0, 100, "renacer:run x", pid=1, clock=0),
+        span(2, 1, 0, 100, "process:x"),
+        span(3, 2, 10, 40, "syscall:A"),
+        span(4, 3, 20, 30, "syscall:a1"),
+        span(5, 2, 50, 90, "syscall:B"),
+    ]
+
+
+def fork_wait(wait_link: bool = True) -> list[dict[str, Any]]:
+    """Parent forks a child that sleeps 80 ms; the parent's wait4 reaps it."""
+    return [
+        span(1, None, 0, 100, "renacer:run ./parent", pid=1, clock=0),
+        span(2, 1, 0, 99, "process:parent"),
+        span(3, 2, 1, 2, "syscall:execve"),
+        span(4, 2, 3, 4, "syscall:clone"),
+        span(5, 4, 4, 90, "process:child", pid=200, links=[("fork", 4)]),
+        span(6, 5, 5, 85, "syscall:nanosleep", pid=200, links=[("fork", 4)]),
+        span(7, 5, 85, 90, "syscall:exit_group", pid=200),
+        span(8, 2, 5, 95, "syscall:wait4", clock=9, links=[("wait", 7)] if wait_link else None),
+        span(9, 2, 96, 99, "syscall:exit_group", clock=10),
+    ]
+
+
+def test_nested_spans_are_not_double_counted() -> None:
+    cp = critical_path(graph(nested()))
+    # Jaeger's walk: the parent owns the gaps, a child is entered where it ends latest.
+    assert segments(cp) == [(2, 0, 10), (3, 10, 20), (4, 20, 30), (3, 30, 40), (2, 40, 50), (5, 50, 90), (2, 90, 100)]
+    assert cp.total_ns == cp.wall_ns == 100 * MS
+    assert cp.cg.cols.name(int(cp.node[cp.bottleneck])) == "syscall:B"
+    assert_well_formed(cp)
+    doc = cp.to_dict()
+    assert doc["total_ns"] == 100 * MS and doc["steps"] == 7
+    assert doc["bottleneck"]["name"] == "syscall:B" and doc["bottleneck"]["share"] == pytest.approx(0.4)
+    assert sum(s["share"] for s in doc["segments"]) == pytest.approx(1.0)
+    assert [s["name"] for s in cp.to_dict(limit=2)["segments"]] == ["process:x", "syscall:B"]
+
+
+def test_a_child_overhanging_its_parent_is_clipped() -> None:
+    rows = nested()[:3] + [span(4, 3, 30, 60, "syscall:a1")]
+    cp = critical_path(graph(rows))
+    assert segments(cp) == [(2, 0, 10), (3, 10, 30), (4, 30, 40), (2, 40, 100)]
+    assert_well_formed(cp)
+
+
+def test_overlapping_threads_take_the_one_that_ends_last() -> None:
+    rows = nested()[:2] + [span(3, 2, 0, 80, "syscall:X", tid=100), span(4, 2, 10, 90, "syscall:Y", tid=101)]
+    cp = critical_path(graph(rows))
+    assert segments(cp) == [(2, 0, 10), (4, 10, 90), (2, 90, 100)]
+    # Making Y twice as fast exposes X: the run cannot get shorter than X's thread.
+    wi = what_if(cp.cg, {"Y": 2}, cp)
+    assert wi.after.total_ns == 100 * MS and wi.change == 0
+    assert segments(wi.after) == [(3, 0, 80), (2, 80, 100)]
+
+
+def test_a_parent_blocked_in_wait_hands_the_path_to_its_child() -> None:
+    cp = critical_path(graph(fork_wait()))
+    assert_well_formed(cp)
+    path = segments(cp)
+    assert (6, 5, 85) in path and (7, 85, 90) in path
+    assert (8, 90, 95) in path  # wait4 owns only the time after the child exited
+    assert cp.cg.cols.name(int(cp.node[cp.bottleneck])) == "syscall:nanosleep"
+    assert cp.total_ns == 100 * MS
+    # Without the wait link nothing says the child mattered: wait4 is the bottleneck.
+    blind = critical_path(graph(fork_wait(wait_link=False)))
+    assert (8, 5, 95) in segments(blind)
+    assert all(span_no not in (6, 7) for span_no, _s, _e in segments(blind))
+
+
+def test_a_blocked_read_hands_the_path_to_the_writer_of_the_pipe() -> None:
+    rows = [
+        span(1, None, 0, 100, "renacer:run sh", pid=1, clock=0),
+        span(2, 1, 0, 100, "process:writer", pid=100),
+        span(3, 1, 0, 100, "process:reader", pid=200),
+        span(10, 2, 10, 80, "syscall:nanosleep", pid=100),
+        span(11, 2, 80, 85, "syscall:write", pid=100, syscall__fd_object="pipe:[7]", syscall__result=1),
+        span(12, 3, 5, 88, "syscall:read", pid=200, links=[("pipe", 11)], syscall__fd_object="pipe:[7]", syscall__result=1),
+        span(13, 3, 90, 95, "syscall:exit_group", pid=200),
+    ]
+    cp = critical_path(graph(rows))
+    assert segments(cp) == [(2, 0, 10), (10, 10, 80), (11, 80, 85), (12, 85, 88), (3, 88, 90), (13, 90, 95), (3, 95, 100)]
+    assert_well_formed(cp)
+
+
+def test_what_if_known_answers() -> None:
+    cg = graph(nested())
+    wi = what_if(cg, {"B": 10})
+    assert wi.after.total_ns == 64 * MS  # B: 40 ms → 4 ms, everything after it moves up
+    assert wi.saved_ns == 36 * MS and wi.change == pytest.approx(-0.36)
+    assert wi.matched == 1
+    assert wi.sentence() == "if B were 10× faster the run would take 64.0ms (-36.0 %, was 100ms)"
+    by_id = what_if(cg, {sid(5): 10})  # a span id works as well as a name
+    assert by_id.after.total_ns == 64 * MS
+    # The child's sleep in the fork/wait trace: 80 ms → 8 ms.
+    fw = what_if(graph(fork_wait()), {"syscall:nanosleep": 10})
+    assert fw.after.total_ns == 28 * MS
+    assert_well_formed(fw.after, recorded=False)
+    doc = fw.to_dict()
+    assert doc["before_ns"] == 100 * MS and doc["after_ns"] == 28 * MS and doc["matched_spans"] == 1
+
+
+def test_what_if_rejects_unknown_names_and_bad_factors() -> None:
+    cg = graph(nested())
+    with pytest.raises(SpeedupError, match="no span id or span name"):
+        what_if(cg, {"nosuchcall": 10})
+    for bad in (0, -2, math.inf, math.nan):
+        with pytest.raises(SpeedupError):
+            what_if(cg, {"B": bad})
+    with pytest.raises(SpeedupError):
+        what_if(cg, {})
+
+
+@st.composite
+def random_traces(draw: Any) -> list[dict[str, Any]]:
+    """Random span trees: overhanging children, threads, a second process, random links."""
+    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0), span(2, 1, 0, 1000, "process:x")]
+    n = draw(st.integers(1, 20))
+    for k in range(n):
+        parent = draw(st.integers(2, 2 + k))
+        start = draw(st.integers(0, 1000))
+        length = draw(st.integers(0, 400))
+        links = None
+        if k and draw(st.booleans()):
+            links = [(draw(st.sampled_from(["wait", "pipe", "signal", "fork", "other"])), draw(st.integers(3, 2 + k)))]
+        pid = 200 if parent == 2 and k % 5 == 0 else 100
+        rows.append(span(3 + k, parent, start, min(start + length, 1100), f"syscall:c{k % 4}", pid=pid,
+                         tid=draw(st.sampled_from([pid, pid + 1, pid + 2])), clock=start * 10 + k, links=links))
+    return rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_traces(), st.integers(0, 3), st.floats(1.0, 100.0))
+def test_any_trace_gives_a_well_formed_path_and_an_exact_replay(rows: list[dict[str, Any]], which: int, k: float) -> None:
+    cg = graph(rows)
+    cp = critical_path(cg)
+    assert_well_formed(cp)
+    start, end = replay(cg, np.ones(cg.n))
+    assert np.array_equal(start, cg.cols.start) and np.array_equal(end, cg.cols.end)
+    name = f"syscall:c{which}" if any(r["span_name"] == f"syscall:c{which}" for r in rows) else "syscall:c0"
+    wi = what_if(cg, {name: k}, cp)
+    assert wi.after.total_ns <= wi.before.total_ns
+    assert wi.after.total_ns <= wi.after.wall_ns
+    assert np.all(wi.after.start[1:] >= wi.after.end[:-1])
+
+
+# ----------------------------------------------------------------------------- parse_speedup
+
+_KEYS = st.text(min_size=1, max_size=30).filter(lambda s: s.strip() and not s.strip().endswith(("=",)))
+
+
+@given(_KEYS, st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False), st.sampled_from(["x", "X", "×", "", " x"]))
+def test_parse_speedup_round_trips(key: str, factor: float, suffix: str) -> None:
+    assert parse_speedup(f"{key}={factor!r}{suffix}") == (key.strip(), factor)
+
+
+@given(st.text(max_size=40))
+def test_parse_speedup_accepts_or_raises_speedup_error_only(text: str) -> None:
+    try:
+        key, factor = parse_speedup(text)
+    except SpeedupError as exc:
+        assert str(exc)
+        return
+    assert key and key == key.strip() and math.isfinite(factor) and factor > 0
+
+
+@pytest.mark.parametrize("text", ["read", "=10x", "read=", "read=0", "read=-3x", "read=abc", "read=inf", "read=nanx", "read=10xx", " = 5"])
+def test_parse_speedup_rejects(text: str) -> None:
+    with pytest.raises(SpeedupError):
+        parse_speedup(text)
+
+
+@pytest.mark.parametrize(("ns", "text"), [(950, "950ns"), (87_000, "87.0µs"), (21 * MS, "21.0ms"), (143 * MS, "143ms"), (1_200_000_000, "1.20s")])
+def test_format_ns(ns: int, text: str) -> None:
+    assert format_ns(ns) == text
+
+
+# ----------------------------------------------------------------------------- real programs
+
+SLEEPY = r"""
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char buf[64];
+    int fd = open(argv[1], O_RDONLY);
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, 0);
+    if (read(fd, buf, sizeof buf) < 0) return 1;
+    close(fd);
+    return 0;
+}
+"""
+
+WAITER = r"""
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct timespec ts = {0, 250000000};
+        nanosleep(&ts, 0);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return 0;
+}
+"""
+
+
+def trace(*program: str) -> str:
+    """Trace PROGRAM into the store named by RENACER_DB; returns the trace id."""
+    done = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "-o", os.devnull, "--", *program],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    match = re.search(r"^trace_id=([0-9a-f]{32})$", done.stderr, re.M)
+    assert match, done.stderr
+    return match.group(1)
+
+
+def stored_path(trace_id: str) -> CriticalPath:
+    with Store.open() as store:
+        return critical_path(build_graph(load_trace(store, trace_id)))
+
+
+def test_real_sleep_between_open_and_read_is_the_bottleneck(db_path: Path, cbuild: Any) -> None:
+    exe = cbuild("sleepy", SLEEPY)
+    cp = stored_path(trace(str(exe), "/etc/hostname"))
+    assert_well_formed(cp)
+    cols = cp.cg.cols
+    hot = int(cp.node[cp.bottleneck])
+    assert cols.name(hot) in ("syscall:nanosleep", "syscall:clock_nanosleep")
+    assert cp.duration[cp.bottleneck] >= 195 * MS
+    assert cp.duration[cp.bottleneck] / cp.total_ns > 0.5
+    # The open before it and the read after it are on the path, in that order.
+    names = [cols.name(int(i)) for i in cp.node]
+    opened = max(k for k, i in enumerate(cp.node.tolist()) if cols.attrs(i).get("syscall.pathname") == "/etc/hostname")
+    read = [k for k, name in enumerate(names) if name == "syscall:read" and k > cp.bottleneck]
+    assert opened < cp.bottleneck < read[0]
+    # What-if: the sleep 10× faster saves about 180 ms; no speedup replays the recording.
+    wi = what_if(cp.cg, {cols.name(hot): 10}, cp)
+    assert 170 * MS <= wi.saved_ns <= 185 * MS
+    start, end = replay(cp.cg, np.ones(cols.n))
+    assert np.array_equal(start, cols.start) and np.array_equal(end, cols.end)
+
+
+def test_real_parent_waiting_on_a_slow_child_puts_the_child_on_the_path(db_path: Path, cbuild: Any) -> None:
+    exe = cbuild("waiter", WAITER)
+    cp = stored_path(trace(str(exe)))
+    assert_well_formed(cp)
+    cols = cp.cg.cols
+    hot = int(cp.node[cp.bottleneck])
+    assert cols.name(hot) in ("syscall:nanosleep", "syscall:clock_nanosleep")
+    assert cp.duration[cp.bottleneck] >= 245 * MS
+    root_pid = int(cols.attrs(cp.root).get("renacer.root_pid"))
+    assert int(cols.pid[hot]) != root_pid  # the child's sleep, not the parent's wait
+    waits = [k for k, i in enumerate(cp.node.tolist()) if cols.name(i) == "syscall:wait4"]
+    assert waits and all(cp.duration[k] < 20 * MS for k in waits)
