@@ -31,6 +31,12 @@ HOSTILE = "\x1b[31m[bold]x[/bold]"
 HOSTILE_SHOWN = "\\x1b[31m[bold]x[/bold]"
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS
+#: Rich honours these even on a pipe; the tests compare plain text, so a CI's settings must not leak in.
+_TERMINAL_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS")
+
+
+def plain_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    return {k: v for k, v in (os.environ if env is None else env).items() if k not in _TERMINAL_ENV}
 
 
 def db(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -41,7 +47,7 @@ def db(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) 
         text=True,
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
-        env=env,
+        env=plain_env(env),
         timeout=60,
     )
 
@@ -464,7 +470,7 @@ def test_compact_shows_a_progress_bar_on_a_terminal(db_path: Path) -> None:
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "renacer_tui", "db", "compact"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, env=dict(os.environ, TERM="xterm"),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, env=dict(plain_env(), TERM="xterm"),
     )
     os.close(follower)
     seen = b""
