@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.text import Text
 
+from renacer_tui.live_alerts import Alert, LiveAlerts
 from renacer_tui.text import escape
 from store.schema import (
     ATTR_PROCESS_EXIT_CODE,
@@ -140,8 +141,10 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
 class LiveModel:
     """Thread-safe aggregate of the live feed; `absorb` in the reader thread, reads in the UI."""
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 100_000, alerts: LiveAlerts | None = None) -> None:
         self.capacity = capacity
+        self.detector: LiveAlerts | None = alerts if alerts is not None else LiveAlerts()
+        self.alerts: list[Alert] = []  # raised so far, in order; the screen shows each once
         self._lock = threading.Lock()
         self._chunks: deque[tuple[int, pa.RecordBatch]] = deque()  # (global index of row 0, batch)
         self._first = 0  # global index of the oldest row still held
@@ -175,6 +178,7 @@ class LiveModel:
                 self.t0 = int(pc.min(batch.column("start_time_nanos")).as_py())
             self._absorb_syscalls(batch)
             self._absorb_other(batch)
+            self._detect(batch)
             self._chunks.append((self.rows, batch))
             self.rows += n
             self._rate.append((time.monotonic(), n))
@@ -230,6 +234,16 @@ class LiveModel:
                     child = self.processes.get(result)
                     if child is not None and child.parent is None and result != pid:
                         child.parent = pid
+
+    def _detect(self, batch: pa.RecordBatch) -> None:
+        """Live anti-pattern alerts; a detector failure turns alerts off, never the feed."""
+        if self.detector is None:
+            return
+        try:
+            self.alerts.extend(self.detector.absorb(batch))
+        except Exception as exc:  # alerts are a convenience: say why they stopped, once
+            self.detector = None
+            self.alerts.append(Alert("alerts-off", "low", f"live alerts stopped: {type(exc).__name__}: {exc}", ("alerts-off",)))
 
     def _absorb_other(self, batch: pa.RecordBatch) -> None:
         mask = pc.invert(pc.starts_with(batch.column("span_name"), "syscall:"))

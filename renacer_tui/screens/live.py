@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 from renacer_tui.live_model import LiveModel
 from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.text import escape
-from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
+from renacer_tui.widgets.live_panes import AlertsPane, LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
 
 if TYPE_CHECKING:
@@ -91,12 +91,14 @@ class LiveScreen(Screen[None]):
         self.returncode: int | None = None
         self._shown_version = -1
         self._log_offset = 0
+        self._alerts_shown = 0
 
     def compose(self) -> ComposeResult:
         yield LiveHeader(id="live-header")
         with Horizontal(id="live-main"):
             yield SpanLog(self.model, id="spans")
             with Vertical(id="live-side"):
+                yield AlertsPane(id="alerts")
                 yield ProcessTable(id="procs")
                 yield TopSyscalls(id="top")
         yield Log(id="output", max_lines=2000)
@@ -179,7 +181,18 @@ class LiveScreen(Screen[None]):
             self.query_one(ProcessTable).show(self.model)
             self.query_one(TopSyscalls).show(self.model.top_syscalls())
             self.query_one(SpanLog).sync()
+            self._show_alerts()
         self._tail_output()
+
+    def _show_alerts(self) -> None:
+        """Each new live alert once as a notification, and all of them in the alerts pane."""
+        alerts = list(self.model.alerts)
+        if len(alerts) == self._alerts_shown:
+            return
+        for alert in alerts[self._alerts_shown :]:
+            self.notify(escape(alert.title), title="anti-pattern", severity="error" if alert.severity == "high" else "warning", markup=False)
+        self._alerts_shown = len(alerts)
+        self.query_one(AlertsPane).show(alerts)
 
     def _tail_output(self) -> None:
         if self.child is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
+from renacer_tui.live_alerts import Alert
 from renacer_tui.live_model import LiveModel, SyscallStat, format_duration
 from renacer_tui.text import clip, escape
 
@@ -92,6 +93,28 @@ class TopSyscalls(DataTable):
                 )
             )
         _replace_rows(self, rows)
+
+
+class AlertsPane(Static):
+    """The live anti-pattern alerts, newest last; hidden (class `-empty`) until the first one."""
+
+    SHOWN = 4
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, classes="-empty")
+        self.alerts: list[Alert] = []
+
+    def show(self, alerts: list[Alert]) -> None:
+        self.alerts = list(alerts)
+        self.set_class(not alerts, "-empty")
+        self.border_title = f"alerts ({len(alerts)})"
+        lines = []
+        for alert in alerts[-self.SHOWN :]:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append("● ", style="bold red" if alert.severity == "high" else "bold yellow")
+            line.append(escape(alert.title))
+            lines.append(line)
+        self.update(Text("\n").join(lines))
 
 
 def _replace_rows(table: DataTable, rows: list[tuple]) -> None:

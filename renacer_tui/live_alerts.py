@@ -1,0 +1,223 @@
+"""Anti-pattern alerts while a program is being traced, from the live feed's batches.
+
+The offline detector (`analysis.antipatterns`) builds the causal graph of a finished trace; the
+live screen cannot afford that at 100 k spans/s.  So each batch is folded into a few bounded
+counters with vectorised pyarrow (group-bys over the batch, regexes over the attribute JSON
+for the one or two keys a rule needs), and an alert fires once when a counter crosses the
+same threshold the offline rule uses (`Thresholds`, config.toml `[graph]`):
+
+- tight loop: one process repeating one open/stat-like call on one path (thousands of `stat`s);
+- failed-syscall storm: one syscall failing with one errno again and again;
+- small writes: most writes to one fd smaller than `small_write_bytes`, many of them.
+
+Counts are RLE-expanded (`rle_count`).  Each counter table holds at most `max_keys` keys; when
+it overflows the smaller half is forgotten, so memory stays flat however varied the trace.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.antipatterns import PATH_LOOKUPS, Thresholds
+from analysis.graph import WRITE_CALLS
+from store.schema import STATUS_ERROR
+
+PATH_PATTERN = r'"syscall\.pathname":\s*(?P<v>"(?:[^"\\]|\\.)*")'
+RESULT_PATTERN = r'"syscall\.result":\s*(?P<v>-?\d+)'
+FD_PATTERN = r'"syscall\.fd":\s*(?P<v>-?\d+)'
+_WRITE_NAMES = pa.array(sorted(f"syscall:{name}" for name in WRITE_CALLS))
+_LOOKUP_NAMES = pa.array(sorted(f"syscall:{name}" for name in PATH_LOOKUPS))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One live finding; `key` identifies it so it is raised once."""
+
+    kind: str
+    severity: str
+    title: str
+    key: tuple[Any, ...]
+
+
+def json_field(attributes: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array:
+    """The raw JSON text of one attribute per row ("" where absent), found by `pattern`."""
+    found = pc.extract_regex(attributes, pattern)
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    values = pc.struct_field(found, [0])
+    return pc.if_else(pc.is_valid(found), values, "")
+
+
+def decode_path(raw: str) -> str:
+    """A JSON string literal back to the path it encodes (the literal itself if malformed)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return value if isinstance(value, str) else raw
+
+
+class _Tally:
+    """Running sums per key, kept as an Arrow table and merged with each batch's group-by.
+
+    `merge` returns, for every key, the new totals and the totals before this batch (columns
+    `prev_<value>`), so a rule finds the keys that crossed its threshold with one vectorised
+    comparison.  Past `max_keys` keys the table keeps the larger half (by the first value).
+    """
+
+    def __init__(self, keys: list[str], values: list[str], max_keys: int) -> None:
+        self.keys = keys
+        self.values = values
+        self.max_keys = max_keys
+        self.table: pa.Table | None = None
+
+    def merge(self, batch: pa.Table) -> pa.Table:
+        """Add `batch` (keys + values, one row per key or not) to the totals."""
+        cur = {k: batch.column(k) for k in self.keys}
+        zeros = pa.nulls(batch.num_rows, pa.int64()).fill_null(0)
+        for v in self.values:
+            cur[v] = pc.cast(batch.column(v), pa.int64())
+            cur[f"prev_{v}"] = zeros
+        parts = [pa.table(cur)]
+        if self.table is not None:
+            old = {k: self.table.column(k) for k in self.keys}
+            for v in self.values:
+                old[v] = old[f"prev_{v}"] = self.table.column(v)
+            parts.insert(0, pa.table(old).cast(parts[0].schema))
+        summed = pa.concat_tables(parts).group_by(self.keys, use_threads=False).aggregate(
+            [(c, "sum") for v in self.values for c in (v, f"prev_{v}")]
+        )
+        merged = summed.rename_columns([name.removesuffix("_sum") for name in summed.column_names])
+        kept = merged.select(self.keys + self.values)
+        if kept.num_rows > self.max_keys:
+            top = pc.select_k_unstable(kept, self.max_keys // 2, [(self.values[0], "descending")])
+            kept = kept.take(top)
+        self.table = kept
+        return merged
+
+
+class LiveAlerts:
+    """Incremental detector; `absorb(batch)` returns the alerts that batch raised (each once)."""
+
+    def __init__(self, thresholds: Thresholds | None = None, max_keys: int = 4096) -> None:
+        self.thresholds = thresholds or Thresholds.from_config()
+        self.alerts: list[Alert] = []
+        self._raised: set[tuple[Any, ...]] = set()
+        self._paths = _Tally(["name", "pid", "path"], ["calls"], max_keys)
+        self._failures = _Tally(["name", "err"], ["calls"], max_keys)
+        self._writes = _Tally(["pid", "fd"], ["small", "calls"], max_keys)
+
+    @property
+    def tracked_keys(self) -> int:
+        """Keys held by all counters together (bounded by 3 × `max_keys` plus one batch)."""
+        return sum(t.table.num_rows for t in (self._paths, self._failures, self._writes) if t.table is not None)
+
+    def absorb(self, batch: pa.RecordBatch) -> list[Alert]:
+        """Fold one SPAN_SCHEMA batch into the counters; the alerts newly raised."""
+        if batch.num_rows == 0:
+            return []
+        rows = batch.filter(pc.starts_with(batch.column("span_name"), "syscall:"))
+        if rows.num_rows == 0:
+            return []
+        calls = pc.cast(pc.fill_null(rows.column("rle_count"), 1), pa.int64())
+        new: list[Alert] = []
+        self._tight_loops(rows, calls, new)
+        self._failed_storms(rows, calls, new)
+        self._small_writes(rows, calls, new)
+        self.alerts.extend(new)
+        return new
+
+    def _raise(self, new: list[Alert], alert: Alert) -> None:
+        if alert.key not in self._raised:
+            self._raised.add(alert.key)
+            new.append(alert)
+
+    def _tight_loops(self, rows: pa.RecordBatch, calls: pa.Array, new: list[Alert]) -> None:
+        lookups = pc.is_in(rows.column("span_name"), value_set=_LOOKUP_NAMES)
+        if not pc.any(lookups).as_py():
+            return
+        rows, calls = rows.filter(lookups), calls.filter(lookups)
+        paths = json_field(rows.column("attributes"), PATH_PATTERN)
+        table = pa.table({"name": rows.column("span_name"), "pid": rows.column("process_pid"), "path": paths, "calls": calls})
+        table = table.filter(pc.not_equal(table.column("path"), ""))
+        if table.num_rows == 0:
+            return
+        limit = self.thresholds.tight_loop_min_calls
+        merged = self._paths.merge(table)
+        crossed = merged.filter(pc.and_(pc.greater_equal(merged["calls"], limit), pc.less(merged["prev_calls"], limit)))
+        for row in crossed.to_pylist():
+            total, call = row["calls"], row["name"].removeprefix("syscall:")
+            self._raise(
+                new,
+                Alert(
+                    "tight-loop",
+                    "high" if total >= 10 * limit else "medium",
+                    f"Tight loop: {call} on {decode_path(row['path'])} repeated {total:,} times (pid {row['pid']})",
+                    ("tight-loop", row["name"], row["pid"], row["path"]),
+                ),
+            )
+
+    def _failed_storms(self, rows: pa.RecordBatch, calls: pa.Array, new: list[Alert]) -> None:
+        failed = pc.fill_null(pc.equal(rows.column("status"), STATUS_ERROR), False)
+        if not pc.any(failed).as_py():
+            return
+        table = pa.table(
+            {"name": rows.column("span_name"), "err": pc.fill_null(rows.column("status_message"), "error"), "calls": calls}
+        ).filter(failed)
+        limit = self.thresholds.failed_storm_min
+        merged = self._failures.merge(table)
+        crossed = merged.filter(pc.and_(pc.greater_equal(merged["calls"], limit), pc.less(merged["prev_calls"], limit)))
+        for row in crossed.to_pylist():
+            total, call = row["calls"], row["name"].removeprefix("syscall:")
+            self._raise(
+                new,
+                Alert(
+                    "failed-storm",
+                    "high" if total >= 5 * limit else "medium",
+                    f"Failed-syscall storm: {call} failed with {row['err']} {total:,} times",
+                    ("failed-storm", row["name"], row["err"]),
+                ),
+            )
+
+    def _small_writes(self, rows: pa.RecordBatch, calls: pa.Array, new: list[Alert]) -> None:
+        is_write = pc.is_in(rows.column("span_name"), value_set=_WRITE_NAMES)
+        if not pc.any(is_write).as_py():
+            return
+        writes = rows.filter(is_write)
+        write_calls = calls.filter(is_write)
+        attrs = writes.column("attributes")
+        raw_result = json_field(attrs, RESULT_PATTERN)
+        result = pc.cast(pc.if_else(pc.equal(raw_result, ""), "-1", raw_result), pa.int64())
+        small = pc.and_(pc.greater_equal(result, 0), pc.less(result, self.thresholds.small_write_bytes))
+        table = pa.table(
+            {
+                "pid": writes.column("process_pid"),
+                "fd": json_field(attrs, FD_PATTERN),
+                "small": pc.if_else(small, write_calls, 0),
+                "calls": write_calls,
+            }
+        )
+        limit = self.thresholds.small_writes_min
+
+        def fires(small_n: Any, total_n: Any) -> Any:
+            return pc.and_(pc.greater_equal(small_n, limit), pc.greater_equal(pc.multiply(small_n, 2), total_n))
+
+        merged = self._writes.merge(table)
+        crossed = merged.filter(pc.and_(fires(merged["small"], merged["calls"]), pc.invert(fires(merged["prev_small"], merged["prev_calls"]))))
+        for row in crossed.to_pylist():
+            fd = row["fd"] or "?"
+            self._raise(
+                new,
+                Alert(
+                    "small-writes",
+                    "medium",
+                    f"Small writes: {row['small']:,} of {row['calls']:,} writes to fd {fd} under "
+                    f"{self.thresholds.small_write_bytes} B (pid {row['pid']})",
+                    ("small-writes", row["pid"], row["fd"]),
+                ),
+            )
