@@ -8,6 +8,7 @@ nodes until the user scrolls for more.  Search and error lists run on the Arrow 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import pyarrow.compute as pc
 from store.schema import STATUS_ERROR
 
 ROOT = -1  # the synthetic trace node
+_ATTRIBUTE_QUERY = re.compile(r"^([A-Za-z_][\w.\-]*)=(.*)$", re.S)
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,9 @@ class SpanIndex:
         query = query.strip()
         if not query or not self.size:
             return []
-        if "=" in query and " " not in query:
-            key, value = query.split("=", 1)
-            return self._find_attribute(key, value)
+        attribute = _ATTRIBUTE_QUERY.match(query)
+        if attribute:  # key=value, the value may hold spaces ("syscall.pathname=/tmp/a b")
+            return self._find_attribute(attribute.group(1), attribute.group(2))
         hits = None
         for column in ("span_name", "attributes", "process_name", "status_message", "span_id"):
             match = pc.fill_null(pc.match_substring(self.table.column(column), query, ignore_case=True), False)
