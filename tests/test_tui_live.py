@@ -206,3 +206,32 @@ def _reap(child: CaptureChild) -> None:
     except ProcessLookupError:
         pass
     child.wait(10)
+
+
+async def test_hostile_file_name_is_literal_in_live_panes(db_path: Path, tmp_path: Path) -> None:
+    hostile = "evil\x1b[31m[bold red]x[/]"  # "/" in "[/]": part of it is a directory
+    shown = "evil\\x1b[31m[bold red]x[/]"
+    (tmp_path / hostile).parent.mkdir()
+    (tmp_path / hostile).write_text("x\n")
+    command = ["sh", "-c", f'cd "$1" && cat "$2" && ls "$2" nope', "sh", str(tmp_path), hostile]
+    app, child = live_app(command)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)
+        screen = app.screen
+        lines = [screen.model.line(i).plain for i in range(screen.model.line_count)]
+        assert any("openat(" in line and shown in line for line in lines)
+        output = "\n".join(str(line) for line in screen.query_one(Log).lines)
+        assert "nope" in output and "\x1b" not in output  # ls's complaint, escape made visible
+        log = screen.query_one(SpanLog)
+        target = next(i for i, line in enumerate(lines) if "openat(" in line and shown in line)
+        log.follow = False
+        log.scroll_to(y=max(0, target - 2), animate=False, immediate=True)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "\x1b" not in text
+        assert shown in text  # the span pane (and header: the command holds it too)
+        assert text.count("[bold red]x[/]") >= 2
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 2
