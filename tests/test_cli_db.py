@@ -52,6 +52,16 @@ def db(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) 
     )
 
 
+def db_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess:
+    """The same command line through `renacer_tui.cli.main` in this process (no interpreter start-up)."""
+    from renacer_tui.cli import main
+
+    capsys.readouterr()
+    code = main(["db", *args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["db", *args], code, out, err)
+
+
 def one_error_line(result: subprocess.CompletedProcess, code: int) -> str:
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
@@ -230,7 +240,9 @@ def test_bad_sql_is_one_line_exit_2(db_path: Path, traced: list[str], sql: str) 
     assert result.stdout == ""
 
 
-def test_writes_are_refused_and_nothing_changes(db_path: Path, traced: list[str], tmp_path: Path) -> None:
+def test_writes_are_refused_and_nothing_changes(
+    db_path: Path, traced: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = snapshot(db_path)
     target = tmp_path / "escaped"
     attempts = [
@@ -248,8 +260,9 @@ def test_writes_are_refused_and_nothing_changes(db_path: Path, traced: list[str]
         "SET enable_external_access = true",
         "INSTALL sqlite",
     ]
+    one_error_line(db("query", "--sql", attempts[0]), 2)  # once as a real process
     for sql in attempts:
-        result = db("query", "--sql", sql)
+        result = db_here(capsys, "query", "--sql", sql)
         one_error_line(result, 2)
         assert result.stdout == ""
     assert snapshot(db_path) == before
@@ -493,11 +506,12 @@ def test_compact_shows_a_progress_bar_on_a_terminal(db_path: Path) -> None:
     assert "compacting" in text and "4/4" in text
 
 
-def test_unusable_store_is_one_line_exit_1(db_path: Path, tmp_path: Path) -> None:
+def test_unusable_store_is_one_line_exit_1(db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a_file = tmp_path / "not-a-dir"
     a_file.write_text("x")
+    one_error_line(db("query", "SELECT 1", "--db", str(a_file)), 1)  # once as a real process
     for args in (["query", "SELECT 1"], ["stats"], ["size"], ["traces"], ["vacuum"], ["compact"], ["doctor"]):
-        line = one_error_line(db(*args, "--db", str(a_file)), 1)
+        line = one_error_line(db_here(capsys, *args, "--db", str(a_file)), 1)
         assert str(a_file) in line
     garbage = tmp_path / "garbage"
     garbage.mkdir()
