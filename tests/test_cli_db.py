@@ -183,6 +183,44 @@ def test_query_formats_match_duckdb_on_the_folder(db_path: Path, traced: list[st
     assert json.loads(total.stdout) == [{"n": direct(db_path, "SELECT SUM(rle_count) FROM raw")[0][0]}]
 
 
+def test_spec_queries_run_as_written(db_path: Path, traced: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The spec's §6.1 `db query --sql` examples, unchanged, on really traced runs."""
+    last_day = db_here(
+        capsys, "query", "-f", "json", "--sql",
+        "SELECT COUNT(*), span_name FROM spans "
+        "WHERE start_time_nanos > (EXTRACT(EPOCH FROM NOW()) - 86400) * 1000000000 GROUP BY span_name",
+    )
+    assert last_day.returncode == 0, last_day.stderr
+    got = {r["span_name"]: r["count_star()"] for r in json.loads(last_day.stdout)}
+    assert got == dict((n, c) for n, c in direct(db_path, "SELECT span_name, SUM(rle_count) FROM raw GROUP BY 1"))
+
+    slowest = db_here(
+        capsys, "query", "-f", "csv", "--sql",
+        "SELECT span_name, AVG(end_time_nanos - start_time_nanos) / 1000000.0 AS avg_ms FROM spans "
+        "WHERE span_name LIKE 'syscall:%' GROUP BY span_name ORDER BY avg_ms DESC LIMIT 10",
+    )
+    assert slowest.returncode == 0, slowest.stderr
+    rows = list(csv.reader(io.StringIO(slowest.stdout)))
+    assert rows[0] == ["span_name", "avg_ms"] and len(rows) == 11
+    assert [float(r[1]) for r in rows[1:]] == sorted((float(r[1]) for r in rows[1:]), reverse=True)
+
+    by_trace = db_here(
+        capsys, "query", "--sql",
+        f"SELECT span_name, rust_source, duration_ms FROM spans WHERE trace_id = '{traced[0]}' "
+        "ORDER BY start_time_nanos",
+    )
+    assert by_trace.returncode == 0, by_trace.stderr
+    want = direct(db_path, f"SELECT SUM(rle_count) FROM raw WHERE trace_id = '{traced[0]}'")[0][0]
+    assert by_trace.stdout.splitlines()[-1].startswith(f"({want} rows")
+
+    source = db_here(
+        capsys, "query", "-f", "json", "--sql",
+        "SELECT span_name, attributes->>'syscall.result', rust_source, python_source FROM spans "
+        "WHERE python_source LIKE 'simulation.py:42%'",
+    )
+    assert (source.returncode, source.stdout) == (0, "[]\n")
+
+
 def test_sql_from_option_argument_or_stdin(db_path: Path, traced: list[str]) -> None:
     sql = f"SELECT COUNT(*) AS n, MIN(start_time_nanos) AS t FROM spans_raw WHERE trace_id = '{traced[0]}'"
     want = direct(db_path, sql.replace("spans_raw", "raw"))
