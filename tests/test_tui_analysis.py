@@ -94,8 +94,13 @@ async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 30
         await pilot.pause(0.05)
 
 
-def plain_cells(table: Any) -> list[list[str]]:
-    return [[getattr(cell, "plain", str(cell)) for cell in table.get_row_at(r)] for r in range(table.row_count)]
+def plain_cells(table: Any) -> list[dict[str, str]]:
+    """The table's rows as {column label: cell text}."""
+    labels = [str(column.label) for column in table.columns.values()]
+    return [
+        {label: getattr(cell, "plain", str(cell)) for label, cell in zip(labels, table.get_row_at(r))}
+        for r in range(table.row_count)
+    ]
 
 
 def hostile_file(tmp_path: Path) -> Path:
@@ -132,17 +137,18 @@ def test_critical_path_screen_bottleneck_what_if_and_jump(db_path: Path, cbuild:
             assert 195e6 <= step["self_ns"] <= 2e9
             assert step["share"] > 0.5
             assert sum(s["self_ns"] for s in table.steps) <= screen.path.wall_ns
-            marked = [r for r, cells in enumerate(rows) if "bottleneck" in cells[2]]
+            marked = [r for r, cells in enumerate(rows) if cells["#"].startswith("▶") and "bottleneck" in cells["target"]]
             assert marked == [table.bottleneck_row]
-            assert rows[table.bottleneck_row][7].count("█") >= 10
+            assert rows[table.bottleneck_row]["bar"].count("█") >= 6  # over half of the 12-cell bar
+            assert "nanosleep" in rows[table.bottleneck_row]["step"]
             assert table.cursor_row == table.bottleneck_row
             status = screen.query_one("#cp-status").render()
             assert "nanosleep" in str(status) and "bottleneck" in str(status)
 
             # The hostile file name of the open on the path is shown literally.
-            targets = [cells[3] for cells in rows]
-            assert any(HOSTILE_SHOWN in t for t in targets), targets
-            assert not any("\x1b" in cell for cells in rows for cell in cells)
+            targets = [cells["target"] for cells in rows]
+            assert any(t.endswith(HOSTILE_SHOWN) for t in targets), targets
+            assert not any("\x1b" in cell for cells in rows for cell in cells.values())
 
             # What-if: typed into the input, replayed in a worker, told as a sentence.
             await pilot.press("w")
@@ -216,12 +222,12 @@ def test_antipatterns_screen_findings_colours_and_jump(db_path: Path, cbuild: Ca
             assert loop.path is not None and loop.path.endswith("x1b[31m[bold]x[/bold]")  # the tracer escapes the ESC byte
             rows = plain_cells(table)
             assert len(rows) == len(table.findings)
-            assert [r[0] for r in rows] == [f.severity.upper() for f in table.findings]
+            assert [r["severity"] for r in rows] == [f.severity.upper() for f in table.findings]
 
             # Hostile names: escaped in the table and in the detail pane, never interpreted.
             loop_row = table.findings.index(loop)
-            assert HOSTILE_SHOWN in rows[loop_row][3] or HOSTILE_SHOWN in rows[loop_row][4]
-            assert not any("\x1b" in cell for r in rows for cell in r)
+            assert rows[loop_row]["evidence"].startswith("path ") and HOSTILE_SHOWN in rows[loop_row]["evidence"]
+            assert not any("\x1b" in cell for r in rows for cell in r.values())
             table.move_cursor(row=loop_row)
             await pilot.pause()
             detail = screen.query_one("#ap-detail").render()

@@ -180,12 +180,20 @@ class CriticalPathScreen(Screen[None]):
         line = Text(escape(message.result.sentence()), style="bold")
         line.append(f"  ({message.result.matched:,} span{'s' if message.result.matched != 1 else ''} sped up)", style="dim")
         widget.update(line)
+        self.call_after_refresh(self._keep_cursor_visible)
+
+    def _keep_cursor_visible(self) -> None:
+        """The result line may grow and shrink the table: keep the selected step in view."""
+        table = self.query_one(CriticalPathTable)
+        if table.row_count:
+            table.move_cursor(row=table.cursor_row, animate=False)
 
     def _what_if_failed(self, error: str) -> None:
         self.last_what_if = None
         widget = self.query_one("#whatif-result", Static)
         widget.add_class("-error")
         widget.update(Text(f"what-if: {escape(error)}"))
+        self.call_after_refresh(self._keep_cursor_visible)
         self.notify(f"What-if: {escape(error)}", severity="warning", markup=False)
 
     # -- navigation ---------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from textual.widgets import DataTable
 from analysis.critical_path import format_ns
 from renacer_tui.text import clip, escape
 
-BAR_WIDTH = 20
+BAR_WIDTH = 12
+STEP_WIDTH = 30
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -30,6 +31,13 @@ def share_bar(share: float, width: int = BAR_WIDTH) -> str:
     full, part = divmod(eighths, 8)
     bar = "█" * full + (_EIGHTHS[part] if part else "")
     return bar.ljust(width)
+
+
+def clip_head(value: str, width: int) -> str:
+    """Shorten `value` to `width` cells keeping its end (a path's file name matters most)."""
+    if width <= 0:
+        return ""
+    return value if len(value) <= width else "…" + value[len(value) - width + 1 :]
 
 
 def _depth(name: str) -> int:
@@ -56,7 +64,7 @@ class CriticalPathTable(DataTable[Any]):
         self.bottleneck_row = -1
 
     def on_mount(self) -> None:
-        self.add_columns("#", "pid", "step", "target", "at", "self time", "share", "bar")
+        self.add_columns("#", "step", "self time", "share", "bar", "at", "pid", "target")
 
     def show(self, steps: list[dict[str, Any]], bottleneck_id: str | None, t0: int, pids: dict[str, int]) -> None:
         """Fill the table: `steps` from `CriticalPath.rows`, `t0` the path's start (ns)."""
@@ -73,18 +81,18 @@ class CriticalPathTable(DataTable[Any]):
             name = escape(step["name"])
             depth = _depth(step["name"])
             style: Style | str = bottleneck if is_bottleneck else (container if depth < 2 else "")
-            label = Text("  " * depth + clip(name, 36 - 2 * depth), style=style, no_wrap=True)
-            if is_bottleneck:
-                label.append(" ◀ bottleneck", style=bottleneck)
+            label = Text("  " * depth + clip(name, STEP_WIDTH - 2 * depth - (6 if depth < 2 else 0)), style=style, no_wrap=True)
+            if depth < 2:
+                label.append(" (own)", style="dim")  # time between its children: user-space work
             self.add_row(
-                Text(str(k + 1), justify="right", style="dim"),
-                Text(str(pids.get(step["span_id"], "")), justify="right"),
+                Text(("▶" if is_bottleneck else "") + str(step["index"] + 1), justify="right", style=bottleneck if is_bottleneck else "dim"),
                 label,
-                Text(clip(escape(step["detail"]), 40), no_wrap=True),
-                Text(f"+{format_ns(step['start_ns'] - t0)}", justify="right", style="dim"),
                 Text(format_ns(step["self_ns"]), justify="right", style=style),
                 Text(f"{step['share'] * 100:5.1f} %", justify="right", style=style),
                 Text(share_bar(step["share"]), style=bottleneck if is_bottleneck else bar_style),
+                Text(f"+{format_ns(step['start_ns'] - t0)}", justify="right", style="dim"),
+                Text(str(pids.get(step["span_id"], "")), justify="right", style="dim"),
+                Text(("bottleneck  " if is_bottleneck else "") + clip_head(escape(step["detail"]), 48), no_wrap=True),
                 key=str(k),
             )
 
@@ -119,8 +127,8 @@ class FindingsTable(DataTable[Any]):
                 Text(finding.severity.upper(), style=style),
                 Text(escape(finding.kind), style=style),
                 Text(f"{finding.count:,}", justify="right"),
-                Text(clip(escape(finding.title), 70), no_wrap=True),
-                Text(clip(escape(evidence(finding)), 48), no_wrap=True),
+                Text(clip(escape(finding.title), 56), no_wrap=True),
+                Text(clip_head(escape(evidence(finding)), 48), no_wrap=True),
                 key=str(k),
             )
 
