@@ -226,3 +226,9 @@ def peak_rss_mib(pid: int | None = None) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench common`: print the machine line every BENCHMARKS.md table carries."""
+    print(machine_line(machine()))
+    return 0

@@ -96,7 +96,7 @@ def measure(args: Any) -> dict[str, Any]:
                         counts[(wname, sched, cname)] = summary_calls(run.stderr)
     # Start-up: renacer tracing `true` against strace tracing `true`.
     startup: dict[str, list[float]] = {"true untraced": [], "strace true": [], "renacer true": []}
-    for _ in range(max(reps, 3)):
+    for _ in range(reps if args.quick else max(reps, 3)):
         startup["true untraced"].append(run_command(["true"], env=env).seconds)
         startup["strace true"].append(run_command(["strace", "-f", "-o", "/dev/null", "true"], env=env).seconds)
         startup["renacer true"].append(run_command(renacer_argv([]) + ["true"], env=env).seconds)

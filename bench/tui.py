@@ -96,7 +96,7 @@ async def absorb(feed_path: Path, spans: int, size: tuple[int, int]) -> dict[str
         while not screen.feed_closed:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - t0
-        await pilot.pause()
+        await pilot.pause(0.3)  # the frames showing the last batch (and a header tick) belong to the run
         stop.set()
         await probe_task
         cat.wait()
@@ -105,7 +105,10 @@ async def absorb(feed_path: Path, spans: int, size: tuple[int, int]) -> dict[str
         rows = model.rows
         lines_held = model.line_count
         shown = app.live_screen.query_one("#spans").virtual_size.height
-    flowing = [(t, d) for t, d in frames if t0 <= t <= t0 + elapsed]
+    # Frames while spans flowed, plus the first one after the end (it shows the last batch).
+    t_end = t0 + elapsed
+    flowing = [(t, d) for t, d in frames if t0 <= t <= t_end]
+    flowing += [(t, d) for t, d in frames if t > t_end][:1]
     intervals = [b[0] - a[0] for a, b in zip(flowing, flowing[1:])]
     durations = [d for _, d in flowing]
     return {
