@@ -7,7 +7,8 @@ for the one or two keys a rule needs), and an alert fires once when a counter cr
 same threshold the offline rule uses (`Thresholds`, config.toml `[graph]`):
 
 - tight loop: one process repeating one open/stat-like call on one path (thousands of `stat`s);
-- failed-syscall storm: one syscall failing with one errno again and again;
+- failed-syscall storm: one syscall failing with one errno again and again (ENODATA, the
+  "no such attribute" answer of getxattr, is not a failure);
 - small writes: most writes to one fd smaller than `small_write_bytes`, many of them.
 
 Counts are RLE-expanded (`rle_count`).  Each counter table holds at most `max_keys` keys; when
@@ -31,6 +32,9 @@ PATH_PATTERN = r'"syscall\.pathname":\s*(?P<v>"(?:[^"\\]|\\.)*")'
 RESULT_PATTERN = r'"syscall\.result":\s*(?P<v>-?\d+)'
 FD_PATTERN = r'"syscall\.fd":\s*(?P<v>-?\d+)'
 _WRITE_NAMES = pa.array(sorted(f"syscall:{name}" for name in WRITE_CALLS))
+#: Errors that answer a question rather than report a failure: `getxattr` → ENODATA is how every
+#: `ls -l` learns a file has no ACL, thousands of times on a clean run.
+BENIGN_ERRORS = pa.array(["ENODATA"])
 _LOOKUP_NAMES = pa.array(sorted(f"syscall:{name}" for name in PATH_LOOKUPS))
 
 
@@ -144,7 +148,8 @@ class LiveAlerts:
         rows, calls = rows.filter(lookups), calls.filter(lookups)
         paths = json_field(rows.column("attributes"), PATH_PATTERN)
         table = pa.table({"name": rows.column("span_name"), "pid": rows.column("process_pid"), "path": paths, "calls": calls})
-        table = table.filter(pc.not_equal(table.column("path"), ""))
+        # "" = no path attribute; '""' = an empty path (fstatat(fd, "", AT_EMPTY_PATH) is fd-based).
+        table = table.filter(pc.invert(pc.is_in(table.column("path"), value_set=pa.array(["", '""']))))
         if table.num_rows == 0:
             return
         limit = self.thresholds.tight_loop_min_calls
@@ -163,7 +168,10 @@ class LiveAlerts:
             )
 
     def _failed_storms(self, rows: pa.RecordBatch, calls: pa.Array, new: list[Alert]) -> None:
-        failed = pc.fill_null(pc.equal(rows.column("status"), STATUS_ERROR), False)
+        failed = pc.and_(
+            pc.fill_null(pc.equal(rows.column("status"), STATUS_ERROR), False),
+            pc.invert(pc.is_in(rows.column("status_message"), value_set=BENIGN_ERRORS)),
+        )
         if not pc.any(failed).as_py():
             return
         table = pa.table(

@@ -141,9 +141,9 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
 class LiveModel:
     """Thread-safe aggregate of the live feed; `absorb` in the reader thread, reads in the UI."""
 
-    def __init__(self, capacity: int = 100_000, alerts: LiveAlerts | None = None) -> None:
+    def __init__(self, capacity: int = 100_000, alerts: LiveAlerts | bool = True) -> None:
         self.capacity = capacity
-        self.detector: LiveAlerts | None = alerts if alerts is not None else LiveAlerts()
+        self.detector: LiveAlerts | None = alerts if isinstance(alerts, LiveAlerts) else (LiveAlerts() if alerts else None)
         self.alerts: list[Alert] = []  # raised so far, in order; the screen shows each once
         self._lock = threading.Lock()
         self._chunks: deque[tuple[int, pa.RecordBatch]] = deque()  # (global index of row 0, batch)

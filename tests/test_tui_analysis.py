@@ -361,6 +361,12 @@ def test_live_alerts_fire_once_across_batches_and_not_on_a_quiet_stream() -> Non
     loop = next(a for a in raised if a.kind == "tight-loop")
     assert "/etc/hosts" in loop.title and "120" in loop.title  # crossed 100 in the 4th batch
     assert alerts.absorb(_batch([stat] * 500)) == []  # each alert once
+    # getxattr's "no such attribute" is an answer, not a storm (every `ls -l` asks it per file).
+    xattr = {"span_name": "syscall:getxattr", "status": "ERROR", "status_message": "ENODATA", "attributes": {"syscall.pathname": "/a"}}
+    assert LiveAlerts(th).absorb(_batch([xattr] * 300)) == []
+    # An empty path (fstatat(fd, "", AT_EMPTY_PATH)) is an fd-based call, not a lookup of one path.
+    empty = LiveAlerts(th)
+    assert empty.absorb(_batch([{**stat, "attributes": {"syscall.pathname": "", "syscall.fd": 3}}] * 300)) == []
     # RLE rows count as the calls they stand for.
     rle = LiveAlerts(th)
     assert [a.kind for a in rle.absorb(_batch([{**stat, "rle_count": 150}]))] == ["tight-loop"]
