@@ -235,13 +235,14 @@ def ingest_rate(root: Path, total: int, seed: int = 3) -> dict[str, Any]:
 # -- real traces ----------------------------------------------------------------------------
 def _git_repo(base: Path) -> Path:
     repo = base / "repo"
-    shutil.copytree(ROOT / "store", repo / "store", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "tracer", repo / "tracer", ignore=shutil.ignore_patterns("__pycache__"))
+    # Under src/: `python -m renacer_tui` runs with the repo as cwd and must not import these copies.
+    shutil.copytree(ROOT / "store", repo / "src" / "store", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tracer", repo / "src" / "tracer", ignore=shutil.ignore_patterns("__pycache__"))
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
     subprocess.run(git + ["init", "-q", str(repo)], check=True)
     subprocess.run(git + ["-C", str(repo), "add", "."], check=True)
     subprocess.run(git + ["-C", str(repo), "commit", "-q", "-m", "bench"], check=True)
-    (repo / "store" / "schema.py").write_text("# changed\n", encoding="utf-8")
+    (repo / "src" / "store" / "schema.py").write_text("# changed\n", encoding="utf-8")
     return repo
 
 
@@ -279,46 +280,71 @@ def bytes_per_span(base: Path, quick: bool) -> list[dict[str, Any]]:
 
 
 # -- observer effect ------------------------------------------------------------------------
-def observer_effect(base: Path, reps: int, dd_count: int) -> dict[str, Any]:
-    """dd under renacer with store + OTLP + live feed against --no-store, interleaved."""
-    sys.path.insert(0, str(ROOT))
+OBSERVER_CONFIGS = {"none": (), "store": ("store",), "otlp": ("otlp",), "feed": ("feed",), "all": ("store", "otlp", "feed")}
+
+
+def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, ...], db: Path, endpoint: str,
+                       env: dict[str, str]) -> tuple[float, int]:
+    """One traced run with the named sinks on; (wall seconds, dropped spans it reported)."""
     from store.feed import FeedReader
+
+    argv = list(head)
+    argv += ["--db", str(db)] if "store" in sinks else ["--no-store"]
+    if "otlp" in sinks:
+        argv += ["--otlp-endpoint", endpoint]
+    pass_fds: tuple[int, ...] = ()
+    reader = None
+    write_fd = -1
+    if "feed" in sinks:
+        read_fd, write_fd = os.pipe()
+
+        def drain(fd: int = read_fd) -> None:
+            for _batch, _meta in FeedReader(fd):
+                pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        argv += ["--feed-fd", str(write_fd)]
+        pass_fds = (write_fd,)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv + ["--", *workload], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env, pass_fds=pass_fds, timeout=300)
+    seconds = time.perf_counter() - t0
+    if reader is not None:
+        os.close(write_fd)
+        reader.join(10)
+    text = proc.stderr.decode("utf-8", "replace")
+    dropped = int(text.split(" dropped")[0].rsplit(", ", 1)[-1]) if " dropped" in text else 0
+    return seconds, dropped
+
+
+def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True) -> dict[str, Any]:
+    """dd under renacer with store + OTLP + live feed (and each alone) against none, interleaved."""
+    sys.path.insert(0, str(ROOT))
     from tests.otlp_receiver import GrpcReceiver
 
     env = python_env()
     workload = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={dd_count}"]
     head = [sys.executable, "-m", "renacer_tui", "--no-tui", "-c"]
+    configs = OBSERVER_CONFIGS if breakdown else {k: OBSERVER_CONFIGS[k] for k in ("none", "all")}
     receiver = GrpcReceiver()
-    plain, full, dropped = [], [], []
+    samples: dict[str, list[float]] = {name: [] for name in configs}
+    dropped: list[int] = []
     try:
-        for rep in range(reps):
-            plain.append(run_command(head + ["--no-store", "--", *workload], env=env).seconds)
-            read_fd, write_fd = os.pipe()
-            seen = {"batches": 0}
-
-            def drain(fd: int = read_fd, seen: dict[str, int] = seen) -> None:
-                for _batch, _meta in FeedReader(fd):
-                    seen["batches"] += 1
-
-            reader = threading.Thread(target=drain, daemon=True)
-            reader.start()
-            argv = head + ["--db", str(base / "observer-db"), "--otlp-endpoint", receiver.endpoint,
-                           "--feed-fd", str(write_fd), "--", *workload]
-            t0 = time.perf_counter()
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  env=env, pass_fds=(write_fd,), timeout=300)
-            full.append(time.perf_counter() - t0)
-            os.close(write_fd)
-            reader.join(10)
-            text = proc.stderr.decode("utf-8", "replace")
-            dropped.append(int(text.split(" dropped")[0].rsplit(", ", 1)[-1]) if " dropped" in text else 0)
+        for _ in range(reps):
+            for name, sinks in configs.items():
+                seconds, lost = _traced_with_sinks(head, workload, sinks, base / "observer-db", receiver.endpoint, env)
+                samples[name].append(seconds)
+                if name == "all":
+                    dropped.append(lost)
         time.sleep(0.5)
         received = receiver.count()
     finally:
         receiver.stop()
-    return {"reps": reps, "no_sinks_s": median(plain), "all_sinks_s": median(full), "ratio": ratio(median(full), median(plain)),
-            "samples_no_sinks": plain, "samples_all_sinks": full, "dropped": dropped, "otlp_spans_received": received,
-            "feed_batches_last_run": seen["batches"]}
+    med = {name: median(v) for name, v in samples.items()}
+    return {"reps": reps, "median_s": med, "ratio_vs_none": {k: ratio(v, med["none"]) for k, v in med.items()},
+            "no_sinks_s": med["none"], "all_sinks_s": med["all"], "ratio": ratio(med["all"], med["none"]),
+            "samples_s": samples, "dropped": dropped, "otlp_spans_received": received}
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -344,9 +370,12 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
                                "spans in day", "answers right"], cells))
     out.append("")
     o = r["observer"]
-    out.append(f"Observer effect (`dd bs=1 count={r['dd_count']}`, {o['reps']} reps): `--no-store -c` {o['no_sinks_s']:.3f} s, "
-               f"store + OTLP/gRPC loopback + live feed `-c` {o['all_sinks_s']:.3f} s → **{o['ratio']:.3f}×**; "
-               f"dropped per run {o['dropped']}, OTLP spans received {o['otlp_spans_received']:,}.")
+    out.append(f"Observer effect (`renacer-tui --no-tui -c [sinks] -- dd bs=1 count={r['dd_count']}`, {o['reps']} reps, "
+               f"interleaved; `none` = `--no-store`; OTLP/gRPC to a loopback receiver; feed read by a `FeedReader` thread): "
+               f"all sinks **{o['ratio']:.3f}×** none; dropped per all-sinks run {o['dropped']}, "
+               f"OTLP spans received {o['otlp_spans_received']:,}.")
+    out.append("")
+    out.append(markdown_table(["sinks", "median s", "× none"], [[k, v, o["ratio_vs_none"][k]] for k, v in o["median_s"].items()]))
     out.append("")
     g = r["ingest"]
     out.append(f"Sustained ingest: {g['spans']:,} spans in {g['seconds']:.2f} s → **{g['spans_per_s']:,.0f} spans/s** "
@@ -364,6 +393,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lookups", type=int, default=40, help="trace-id lookups per store (for p95)")
     parser.add_argument("--ingest", type=int, default=1_000_000, help="spans for the sustained-ingest figure")
     parser.add_argument("--dd-count", type=int, default=20000, help="dd count for the observer effect")
+    parser.add_argument("--no-breakdown", action="store_true", help="observer effect: skip the one-sink-at-a-time runs")
     parser.add_argument("--keep", type=Path, default=None, help="build the stores under this folder and keep them")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -385,7 +415,7 @@ def main(argv: list[str]) -> int:
             result["synthetic"].append(facts)
             if args.keep is None:
                 shutil.rmtree(root, ignore_errors=True)
-        result["observer"] = observer_effect(base, reps, dd_count)
+        result["observer"] = observer_effect(base, reps, dd_count, breakdown=not (args.quick or args.no_breakdown))
         result["ingest"] = ingest_rate(base / "ingest-db", ingest)
     finally:
         if args.keep is None:
