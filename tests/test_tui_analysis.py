@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analysis.antipatterns import Thresholds
 from renacer_tui.app import RenacerApp
 from renacer_tui.live import CaptureChild
 from renacer_tui.live_alerts import PATH_PATTERN, LiveAlerts, decode_path, json_field
@@ -31,7 +31,6 @@ from renacer_tui.screens.live import LiveScreen
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.widgets.analysis_tables import CriticalPathTable, FindingsTable, share_bar
 from renacer_tui.widgets.live_panes import AlertsPane
-from analysis.antipatterns import Thresholds
 from store.schema import batch_from_rows
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"
@@ -160,6 +159,15 @@ def test_critical_path_screen_bottleneck_what_if_and_jump(db_path: Path, cbuild:
             sentence = str(screen.query_one("#whatif-result").render())
             assert "if clock_nanosleep were 10× faster the run would take" in sentence
             assert re.search(r"\(-\d+\.\d %", sentence), sentence
+
+            # …or by span id: that one span only.
+            screen.query_one("#whatif").value = ""
+            await pilot.press(*f"{step['span_id']}=4x", "enter")
+            await wait_for(pilot, lambda: screen.last_what_if is not None and screen.last_what_if.speedups == {step["span_id"]: 4.0})
+            by_id = screen.last_what_if
+            assert by_id.matched == 1
+            assert 100e6 <= by_id.before.total_ns - by_id.after.total_ns <= outcome.before.total_ns - outcome.after.total_ns
+            assert "(1 span sped up)" in str(screen.query_one("#whatif-result").render())
 
             # Bad what-ifs are messages in the result line, not crashes.
             for bad, expected in (("nosuchcall=10x", "no span id or span name"), ("sleep", "expected NAME_OR_SPAN_ID"), ("read=0x", "positive")):
