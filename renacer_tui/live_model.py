@@ -5,7 +5,8 @@ reader thread calls `LiveModel.absorb`, which aggregates each batch with vectori
 compute (per-syscall and per-process counts, durations, errors) and keeps the batches
 themselves in a ring bounded by row count — the store keeps the whole record, the UI only a
 window.  Lines are formatted lazily, only when a pane asks for a visible row (toolong's
-LogLines idea), so a million spans cost what fifty do.
+LogLines idea), so a million spans cost what fifty do.  Each batch also goes to the live
+anti-pattern detector (`renacer_tui.live_alerts`), outside the lock.
 """
 
 from __future__ import annotations
@@ -178,7 +179,6 @@ class LiveModel:
                 self.t0 = int(pc.min(batch.column("start_time_nanos")).as_py())
             self._absorb_syscalls(batch)
             self._absorb_other(batch)
-            self._detect(batch)
             self._chunks.append((self.rows, batch))
             self.rows += n
             self._rate.append((time.monotonic(), n))
@@ -188,6 +188,7 @@ class LiveModel:
             if len(self._cache) > 4096:
                 self._cache.clear()
             self.version += 1
+        self._detect(batch)  # outside the lock: the UI thread never waits for the detector
 
     def _absorb_syscalls(self, batch: pa.RecordBatch) -> None:
         names = batch.column("span_name")
@@ -236,7 +237,7 @@ class LiveModel:
                         child.parent = pid
 
     def _detect(self, batch: pa.RecordBatch) -> None:
-        """Live anti-pattern alerts; a detector failure turns alerts off, never the feed."""
+        """Live anti-pattern alerts (reader thread only); a detector failure turns alerts off, never the feed."""
         if self.detector is None:
             return
         try:

@@ -181,7 +181,7 @@ class LiveScreen(Screen[None]):
             self.query_one(ProcessTable).show(self.model)
             self.query_one(TopSyscalls).show(self.model.top_syscalls())
             self.query_one(SpanLog).sync()
-            self._show_alerts()
+        self._show_alerts()
         self._tail_output()
 
     def _show_alerts(self) -> None:
