@@ -3,7 +3,8 @@
 Why not the spec's rules verbatim: "out-degree > 100" and "the same syscall > 5 times in a
 10-span window" fire on every dynamically linked program (the loader alone mmaps and closes in
 bursts).  Each rule here asks for evidence a reviewer would accept — a process doing nearly all
-the work of a multi-process run, thousands of identical calls back to back, a single syscall
+the work while at least two other workers run beside it (a launcher waiting for its one child
+is not a god process), thousands of identical calls back to back, a single syscall
 blocking the critical path for 100 ms — and counts an RLE row as the `rle_count` calls it
 stands for.  Thresholds come from `[graph]` in ~/.renacer/config.toml (`store.config`) and can
 be overridden per call.
@@ -148,31 +149,83 @@ def detect(
     return sorted(findings, key=lambda f: (rank[f.severity], -f.count))
 
 
+def _process_spans(cols: Any) -> tuple[dict[int, int], dict[int, set[int]]]:
+    """pid → its `process:` span row, and pid → the pids of its ancestor processes.
+
+    A process span hangs under the fork span that created it, which belongs to the parent.
+    """
+    rows = cols.rows_named(lambda name: name.startswith("process:"))
+    span_of: dict[int, int] = {}
+    for i in rows.tolist():
+        span_of.setdefault(int(cols.pid[i]), i)
+    parent_pid: dict[int, int] = {}
+    for pid, i in span_of.items():
+        fork = int(cols.parent[i])
+        if fork >= 0 and int(cols.pid[fork]) != pid and int(cols.pid[fork]) in span_of:
+            parent_pid[pid] = int(cols.pid[fork])
+    ancestors: dict[int, set[int]] = {}
+    for pid in span_of:
+        seen: set[int] = set()
+        up = parent_pid.get(pid)
+        while up is not None and up not in seen:
+            seen.add(up)
+            up = parent_pid.get(up)
+        ancestors[pid] = seen
+    return span_of, ancestors
+
+
 def _god_process(sc: _Syscalls, th: Thresholds) -> list[Finding]:
-    pids = sc.cols.pid[sc.rows]
-    if len(np.unique(pids)) < 2:
-        return []  # one process doing all the work of a one-process run is just a program
+    """One process doing nearly all the work while other *workers* run beside it.
+
+    The processes that count against a candidate are those alive at the same time that are not
+    its ancestors: a shell or launcher blocked in wait() for the one program it started is not
+    a peer, and neither is a helper that ran before or after.  At least two peers are needed,
+    so `sh -c prog` or a program that runs one subprocess is never a god process.
+    """
+    cols = sc.cols
+    pids = cols.pid[sc.rows]
     uniq, inverse = np.unique(pids, return_inverse=True)
+    if len(uniq) < 3:
+        return []
     counts = np.bincount(inverse, weights=sc.weight).astype(np.int64)
-    total = int(counts.sum())
+    span_of, ancestors = _process_spans(cols)
+    first = {int(p): int(sc.rows[np.flatnonzero(inverse == j)[0]]) for j, p in enumerate(uniq.tolist())}
+    last = {int(p): int(sc.rows[np.flatnonzero(inverse == j)[-1]]) for j, p in enumerate(uniq.tolist())}
+
+    def lifetime(pid: int) -> tuple[int, int]:
+        i = span_of.get(pid)
+        if i is not None:
+            return int(cols.start[i]), int(cols.end[i])
+        return int(cols.start[first[pid]]), int(cols.end[last[pid]])
+
     out = []
     for j in np.flatnonzero(counts >= th.god_process_threshold).tolist():
+        pid = int(uniq[j])
+        lo, hi = lifetime(pid)
+        peers = [
+            k for k, other in enumerate(uniq.tolist())
+            if k != j and other not in ancestors.get(pid, set()) and lifetime(other)[0] < hi and lifetime(other)[1] > lo
+        ]
+        if len(peers) < 2:
+            continue
+        total = int(counts[j] + counts[peers].sum())
         share = counts[j] / total
         if share < th.god_process_share:
             continue
         n = int(counts[j])
         sev = _grade(n, th.god_process_threshold, 5 * th.god_process_threshold, 50 * th.god_process_threshold)
         members = np.flatnonzero(inverse == j).tolist()
-        name = sc.cols.text("process_name", int(sc.rows[members[0]])) or "?"
+        name = cols.text("process_name", last[pid]) or "?"
         out.append(
             Finding(
                 "god-process",
                 sev or "low",
-                f"God process: {name} (pid {int(uniq[j])}) makes {n} of {total} syscalls ({share:.0%}; threshold {th.god_process_threshold})",
+                f"God process: {name} (pid {pid}) makes {n} of the {total} syscalls of {len(peers) + 1} concurrent "
+                f"processes ({share:.0%}; threshold {th.god_process_threshold})",
                 "split the work across processes or threads, or batch the calls it makes",
                 sc.ids(members),
                 n,
-                pid=int(uniq[j]),
+                pid=pid,
             )
         )
     return out

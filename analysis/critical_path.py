@@ -370,6 +370,7 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     src, dst, kind = cg.live_edges()
     po = kind == K_PROGRAM
     a, b = src[po], dst[po]
+    a = _sibling_source(cols.parent, a, b)
     seq = end[a] <= start[b]
     container = np.where(st.tree_child[b], cols.parent[b], b)
     add(n + a[seq], b[seq], (start[b[seq]] - end[a[seq]]) * f[container[seq]])
@@ -425,6 +426,22 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     new_start = np.rint(t[:n]).astype(np.int64) + t0
     new_end = np.maximum(np.rint(t[n:]).astype(np.int64) + t0, new_start)
     return new_start, new_end
+
+
+def _sibling_source(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For program order a → b, the ancestor of `a` that is a sibling of `b` (where there is one).
+
+    With nested spans in one thread (A ⊃ a1, then B) the clock order says a1 → B, but the gap
+    between them holds the rest of A: B waits for A's end, and A's own time must scale with A.
+    """
+    up = a.copy()
+    for _ in range(len(parent)):
+        climb = (parent[up] != parent[b]) & (parent[up] >= 0)
+        if not climb.any():
+            break
+        up[climb] = parent[up[climb]]
+    ok = (parent[up] == parent[b]) & (up != b)
+    return np.where(ok, up, a)
 
 
 def _last_inner_per_thread(

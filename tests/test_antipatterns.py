@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -63,6 +64,28 @@ int main(void) {
     char buf[64];
     if (write(1, "ready\n", 6) != 6) return 1;
     return read(0, buf, sizeof buf) > 0 ? 0 : 1;
+}
+"""
+
+POOL = r"""
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+/* Three concurrent workers; the first makes 2000 calls, the others sleep. */
+int main(void) {
+    for (int w = 0; w < 3; w++) {
+        if (fork() == 0) {
+            if (w == 0) {
+                for (int i = 0; i < 1000; i++) { getppid(); getuid(); }
+            } else {
+                struct timespec ts = {0, 50000000};
+                nanosleep(&ts, 0);
+            }
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {}
+    return 0;
 }
 """
 
@@ -157,10 +180,28 @@ def test_a_read_blocked_on_stdin_is_blocking_io_on_the_critical_path(db_path: Pa
     assert found[0].fd == "0" and found[0].path and found[0].path.startswith("pipe:")
 
 
+def test_one_worker_of_a_pool_doing_all_the_work_is_a_god_process(db_path: Path, cbuild: Any) -> None:
+    exe = cbuild("pool", POOL)
+    trace_id = trace(str(exe))
+    god = [f for f in findings_of(trace_id) if f.kind == "god-process"]
+    assert len(god) == 1 and god[0].count >= 2000
+    with Store.open() as store:
+        cols = build_graph(load_trace(store, trace_id)).cols
+    root_pid = int(cols.attrs(int(np.flatnonzero(cols.parent < 0)[0])).get("renacer.root_pid"))
+    assert god[0].pid != root_pid  # the busy worker, not the parent waiting for all three
+
+
 @pytest.mark.parametrize(
     "program",
-    [("true",), ("cat", "/etc/hostname"), ("sh", "-c", "ls / >/dev/null"), (sys.executable, "-c", "pass")],
-    ids=["true", "cat", "sh-ls", "python"],
+    [
+        ("true",),
+        ("cat", "/etc/hostname"),
+        ("sh", "-c", "ls / >/dev/null"),
+        # A launcher waiting for the one program that does all the work is not a god process.
+        ("sh", "-c", f"{sys.executable} -c pass; true"),
+        (sys.executable, "-c", "import subprocess; subprocess.run(['uname'], stdout=subprocess.DEVNULL)"),
+    ],
+    ids=["true", "cat", "sh-ls", "sh-python", "python-subprocess"],
 )
 def test_clean_programs_raise_no_alert(db_path: Path, program: tuple[str, ...]) -> None:
     assert findings_of(trace(*program)) == []
@@ -200,20 +241,32 @@ def base(end: int = 1000) -> list[dict[str, Any]]:
     return [span(1, None, 0, end, "renacer:run x", pid=1), span(2, 1, 0, end, "process:main", pid=100)]
 
 
-def test_god_process_needs_a_second_process_and_most_of_the_calls() -> None:
-    rows = base() + [span(3, 1, 0, 1000, "process:helper", pid=200)]
-    # 600 calls in RLE rows (each stands for 200 calls) in one process, 2 in the other.
+def test_god_process_needs_concurrent_peers_and_most_of_the_calls() -> None:
+    rows = base() + [span(3, 1, 0, 1000, "process:helper", pid=200), span(4, 1, 0, 1000, "process:helper", pid=300)]
+    # 600 calls in RLE rows (each stands for 200 calls) in one process, 3 in the others.
     rows += [span(10 + k, 2, 10 + k, 11 + k, f"syscall:c{k}", rle=200) for k in range(3)]
     rows += [span(20 + k, 3, 10 + k, 11 + k, "syscall:getpid", pid=200) for k in range(2)]
+    rows += [span(25, 4, 10, 11, "syscall:getpid", pid=300)]
     god = [f for f in detect_rows(rows) if f.kind == "god-process"]
     assert len(god) == 1 and god[0].pid == 100 and god[0].count == 600
-    assert "600 of 602" in god[0].title and god[0].severity == "medium"
-    # The same work with the helper doing a fair share is not a god process …
+    assert "600 of the 603 syscalls of 3 concurrent processes" in god[0].title and god[0].severity == "medium"
+    # The same work with a helper doing a fair share is not a god process …
     fair = rows + [span(30 + k, 3, 20 + k, 21 + k, f"syscall:d{k}", pid=200, rle=100) for k in range(3)]
     assert "god-process" not in kinds(detect_rows(fair))
-    # … and a single-process run never is.
-    alone = [r for r in rows if r["process_pid"] != 200]
-    assert "god-process" not in kinds(detect_rows(alone))
+    # … nor when one of the two others finished before it started (it was no peer) …
+    early = [dict(r) for r in rows]
+    for r in early:
+        if r["span_id"] in (sid(4), sid(25)):
+            r["start_time_nanos"], r["end_time_nanos"] = 0, 5 * MS
+        if r["span_id"] == sid(2):
+            r["start_time_nanos"] = 6 * MS
+    assert "god-process" not in kinds(detect_rows(early))
+    # … nor when the other is the launcher that forked it and waits for it.
+    launched = [dict(r) for r in rows]
+    for r in launched:
+        if r["span_id"] == sid(2):
+            r["parent_span_id"] = sid(25)  # process:main hangs under pid 300's fork span
+    assert "god-process" not in kinds(detect_rows(launched))
 
 
 def test_blocking_io_only_counts_on_the_critical_path() -> None:

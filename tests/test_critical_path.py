@@ -166,6 +166,8 @@ def test_what_if_known_answers() -> None:
     assert wi.saved_ns == 36 * MS and wi.change == pytest.approx(-0.36)
     assert wi.matched == 1
     assert wi.sentence() == "if B were 10× faster the run would take 64.0ms (-36.0 %, was 100ms)"
+    # A's own time (20 of its 30 ms; a1 inside it is not A) halves: B starts 10 ms earlier.
+    assert what_if(cg, {"A": 2}).after.total_ns == 90 * MS
     by_id = what_if(cg, {sid(5): 10})  # a span id works as well as a name
     assert by_id.after.total_ns == 64 * MS
     # The child's sleep in the fork/wait trace: 80 ms → 8 ms.
