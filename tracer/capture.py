@@ -152,6 +152,7 @@ class CaptureSession:
             self.root_pid = tgid
             for tid in tids:
                 self.tgids[tid] = tgid
+            self._detach_flag = []  # from now on a SIGINT means detach, even before run()
             self._relay = SignalRelay(self._request_detach)
             return
         seccomp = None
@@ -243,7 +244,7 @@ class CaptureSession:
         tgids = self.tgids
         attached = opts.attach_pid is not None
         filtered = self._filtered
-        detach_flag: list[int] = []
+        detach_flag: list[int] = self._detach_flag if self._detach_flag is not None else []
         self._detach_flag = detach_flag
         pending = self._pending
         early: dict[int, int] = {}  # first stops of tasks whose creator's event is not seen yet
