@@ -29,6 +29,9 @@ from renacer_tui.widgets.span_log import SpanLog
 if TYPE_CHECKING:
     from renacer_tui.live import CaptureChild
 
+#: New alerts shown as notifications per refresh; the rest are summed up in one.
+NOTIFY_AT_ONCE = 3
+
 
 class QuitDialog(ModalScreen[str]):
     """Asked when quitting while the traced program still runs: kill, detach or stay."""
@@ -189,8 +192,11 @@ class LiveScreen(Screen[None]):
         alerts = list(self.model.alerts)
         if len(alerts) == self._alerts_shown:
             return
-        for alert in alerts[self._alerts_shown :]:
+        new = alerts[self._alerts_shown :]
+        for alert in new[:NOTIFY_AT_ONCE]:
             self.notify(escape(alert.title), title="anti-pattern", severity="error" if alert.severity == "high" else "warning", markup=False)
+        if len(new) > NOTIFY_AT_ONCE:  # a burst is summed up, not a wall of toasts
+            self.notify(f"{len(new) - NOTIFY_AT_ONCE} more anti-patterns: see the alerts pane", title="anti-pattern", severity="warning", markup=False)
         self._alerts_shown = len(alerts)
         self.query_one(AlertsPane).show(alerts)
 
