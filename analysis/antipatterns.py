@@ -189,23 +189,25 @@ def _god_process(sc: _Syscalls, th: Thresholds) -> list[Finding]:
         return []
     counts = np.bincount(inverse, weights=sc.weight).astype(np.int64)
     span_of, ancestors = _process_spans(cols)
-    first = {int(p): int(sc.rows[np.flatnonzero(inverse == j)[0]]) for j, p in enumerate(uniq.tolist())}
-    last = {int(p): int(sc.rows[np.flatnonzero(inverse == j)[-1]]) for j, p in enumerate(uniq.tolist())}
-
-    def lifetime(pid: int) -> tuple[int, int]:
-        i = span_of.get(pid)
+    # Lifetime of each process: its process span, else its first to its last syscall.
+    _, first = np.unique(inverse, return_index=True)
+    last = len(inverse) - 1 - np.unique(inverse[::-1], return_index=True)[1]
+    lo = cols.start[sc.rows[first]].copy()
+    hi = cols.end[sc.rows[last]].copy()
+    for j, pid in enumerate(uniq.tolist()):
+        i = span_of.get(int(pid))
         if i is not None:
-            return int(cols.start[i]), int(cols.end[i])
-        return int(cols.start[first[pid]]), int(cols.end[last[pid]])
-
+            lo[j], hi[j] = cols.start[i], cols.end[i]
+    index_of = {int(pid): j for j, pid in enumerate(uniq.tolist())}
     out = []
     for j in np.flatnonzero(counts >= th.god_process_threshold).tolist():
         pid = int(uniq[j])
-        lo, hi = lifetime(pid)
-        peers = [
-            k for k, other in enumerate(uniq.tolist())
-            if k != j and other not in ancestors.get(pid, set()) and lifetime(other)[0] < hi and lifetime(other)[1] > lo
-        ]
+        peer = (lo < hi[j]) & (hi > lo[j])
+        peer[j] = False
+        for up in ancestors.get(pid, ()):
+            if up in index_of:
+                peer[index_of[up]] = False
+        peers = np.flatnonzero(peer)
         if len(peers) < 2:
             continue
         total = int(counts[j] + counts[peers].sum())
@@ -215,7 +217,7 @@ def _god_process(sc: _Syscalls, th: Thresholds) -> list[Finding]:
         n = int(counts[j])
         sev = _grade(n, th.god_process_threshold, 5 * th.god_process_threshold, 50 * th.god_process_threshold)
         members = np.flatnonzero(inverse == j).tolist()
-        name = cols.text("process_name", last[pid]) or "?"
+        name = cols.text("process_name", int(sc.rows[last[j]])) or "?"
         out.append(
             Finding(
                 "god-process",

@@ -87,6 +87,7 @@ class CriticalPath:
                     "end_ns": int(self.end[k]),
                     "self_ns": dur,
                     "share": dur / total,
+                    "calls": int(cols.rle_count[i]),  # > 1: an RLE row standing for that many calls
                     "detail": describe(self.cg, i),
                 }
             )

@@ -177,6 +177,8 @@ def _data_flow(cols: SpanColumns) -> tuple[list[int], list[int], list[int]]:
         result = attrs.get(ATTR_SYSCALL_RESULT)
         if not isinstance(obj, str) or not obj or (isinstance(result, int) and result <= 0):
             continue
+        if obj.startswith("/dev/") and not obj.startswith("/dev/shm/"):
+            continue  # a terminal or /dev/null: what is read back is not what was written
         by_object.setdefault(obj, []).append((row, 1 if is_write else 0, int(cols.clock[row])))
     src: list[int] = []
     dst: list[int] = []

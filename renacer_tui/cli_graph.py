@@ -266,6 +266,8 @@ def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Pa
         hot = row["index"] == b
         line = Text(f"{row['index'] + 1:>5}  {format_ns(row['self_ns']):>9}  {row['share']:>6.1%}  ", style="bold red" if hot else "")
         line.append_text(literal(row["name"], "bold red" if hot else "bold"))
+        if row["calls"] > 1:
+            line.append(f" ×{row['calls']}")
         if row["detail"]:
             line.append("  ")
             line.append_text(literal(row["detail"], "dim"))

@@ -169,6 +169,9 @@ def test_pipe_data_flow_follows_the_kernel_object_not_the_fd_number() -> None:
         # A file read back: same object, data flow through the file (kind "object").
         span(14, 2, 40, 41, "syscall:write", pid=100, syscall__fd=5, syscall__fd_object="/tmp/f", syscall__result=3),
         span(15, 3, 50, 51, "syscall:read", pid=200, syscall__fd=9, syscall__fd_object="/tmp/f", syscall__result=3),
+        # A terminal: the prompt written to it is not what the next read gets back.
+        span(16, 2, 60, 61, "syscall:write", pid=100, syscall__fd=2, syscall__fd_object="/dev/pts/0", syscall__result=2),
+        span(17, 3, 62, 70, "syscall:read", pid=200, syscall__fd=0, syscall__fd_object="/dev/pts/0", syscall__result=4),
     ]
     cg = build_graph(table(rows))
     flow = {(s, d, k) for s, d, k in edges(cg) if k in ("pipe", "object")}

@@ -148,6 +148,9 @@ def test_wait_hands_the_path_to_the_child(stored: Path, capsys: Any) -> None:
     assert names.index("syscall:newfstatat") < names.index("syscall:wait4")
     wait = [s for s in doc["segments"] if s["name"] == "syscall:wait4"]
     assert [s["self_ns"] for s in wait] == [6 * MS]  # only after the child's last call ended
+    assert [s["calls"] for s in doc["segments"] if s["name"] == "syscall:newfstatat"] == [2000]
+    code, out, _ = run(capsys, "critical-path", "--trace-id", OLD)
+    assert re.search(r"  syscall:newfstatat ×2000  /tmp/\[bold red\]evil", out)
 
 
 @pytest.mark.parametrize(
