@@ -126,6 +126,8 @@ class CriticalPathScreen(Screen[None]):
         if table.bottleneck_row >= 0:
             table.move_cursor(row=table.bottleneck_row, animate=False)
         table.focus()
+        example = bottleneck["name"].removeprefix("syscall:")
+        self.query_one("#whatif", Input).placeholder = f"what-if: NAME=10x or SPAN_ID=10x, e.g. {escape(example)}=10x (w)"
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(f"trace {self.trace_id}  ", style="bold")
         line.append(f"{len(path.node):,} steps")

@@ -98,10 +98,10 @@ class LiveScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield LiveHeader(id="live-header")
+        yield AlertsPane(id="alerts")
         with Horizontal(id="live-main"):
             yield SpanLog(self.model, id="spans")
             with Vertical(id="live-side"):
-                yield AlertsPane(id="alerts")
                 yield ProcessTable(id="procs")
                 yield TopSyscalls(id="top")
         yield Log(id="output", max_lines=2000)

@@ -96,9 +96,12 @@ class TopSyscalls(DataTable):
 
 
 class AlertsPane(Static):
-    """The live anti-pattern alerts, newest last; hidden (class `-empty`) until the first one."""
+    """The newest live anti-pattern alerts, one line each, across the screen under the header.
 
-    SHOWN = 4
+    Hidden (class `-empty`) until the first alert, so a clean run loses no space to it.
+    """
+
+    SHOWN = 3
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, classes="-empty")
@@ -114,7 +117,9 @@ class AlertsPane(Static):
             line.append("● ", style="bold red" if alert.severity == "high" else "bold yellow")
             line.append(escape(alert.title))
             lines.append(line)
-        self.update(Text("\n").join(lines))
+        text = Text("\n").join(lines)
+        text.no_wrap, text.overflow = True, "ellipsis"
+        self.update(text)
 
 
 def _replace_rows(table: DataTable, rows: list[tuple]) -> None:
