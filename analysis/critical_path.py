@@ -137,6 +137,7 @@ class _Structure:
     tree_child: np.ndarray  # bool per node: a candidate child of its parent (same process)
     inner_src: np.ndarray  # candidate (child or handoff source) …
     inner_dst: np.ndarray  # … of this span, unsorted: the replay's end constraints
+    handoff_src_mask: np.ndarray  # bool per inner pair: a cross-thread hand-off, not a child
 
 
 def _main_root(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> int:
@@ -172,12 +173,14 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     src, dst, kind = cg.live_edges()
     hand = np.isin(kind, _HANDOFF_KINDS) & (cols.tid[src] != cols.tid[dst])
     h_src, h_dst = src[hand], dst[hand]
-    # A source that finished while the target ran: the target was waiting for it.
-    ok = (ce[h_src] > cs[h_dst]) & (ce[h_src] <= ce[h_dst])
+    # A source that finished while the target ran: the target was waiting for it.  Times are
+    # when the tracer saw each stop, so a write can look as if it ended just after the read it
+    # woke: a source that began before the target returned counts, its end clipped to the target's.
+    ok = (ce[h_src] > cs[h_dst]) & (cs[h_src] < ce[h_dst])
     h_src, h_dst = h_src[ok], h_dst[ok]
     owner = np.concatenate([t_owner, h_dst])
     cand = np.concatenate([t_cand, h_src])
-    cend = ce[cand]
+    cend = np.concatenate([ce[t_cand], np.minimum(ce[h_src], ce[h_dst])])
     is_handoff = np.concatenate([np.zeros(len(t_cand), bool), np.ones(len(h_src), bool)])
     order = np.lexsort((cand, cend, owner))
     owner_sorted = owner[order]
@@ -195,6 +198,7 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
         tree_child=tree_child,
         inner_src=cand,
         inner_dst=owner,
+        handoff_src_mask=is_handoff,
     )
 
 
@@ -390,6 +394,12 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     has_inner = np.zeros(n, bool)
     has_inner[inner_d] = True
     add(n + inner_s, n + inner_d, (end[inner_d] - end[inner_s]) * f[inner_d])
+    # A hand-off source seen ending after its target (see `_structure`): the target's end
+    # follows the source's start, the time between them being the source's own.
+    skew = st.handoff_src_mask & (end[st.inner_src] > end[st.inner_dst])
+    sk_s, sk_d = st.inner_src[skew], st.inner_dst[skew]
+    has_inner[sk_d] = True
+    add(sk_s, n + sk_d, (end[sk_d] - start[sk_s]) * f[sk_s])
     nodes = np.arange(n)
     add(nodes, n + nodes, np.where(has_inner, 0, (end - start) * f))
     es, ed, ew = np.concatenate(e_src), np.concatenate(e_dst), np.concatenate(e_w)

@@ -336,3 +336,22 @@ def test_real_parent_waiting_on_a_slow_child_puts_the_child_on_the_path(db_path:
     assert int(cols.pid[hot]) != root_pid  # the child's sleep, not the parent's wait
     waits = [k for k, i in enumerate(cp.node.tolist()) if cols.name(i) == "syscall:wait4"]
     assert waits and all(cp.duration[k] < 20 * MS for k in waits)
+
+
+def test_real_pipeline_follows_the_pipe_from_reader_to_writer(db_path: Path) -> None:
+    cp = stored_path(trace("sh", "-c", "(sleep 0.2; echo x) | cat"))
+    assert_well_formed(cp)
+    cols = cp.cg.cols
+    steps = cp.node.tolist()
+    hot = steps[cp.bottleneck]
+    assert cols.name(hot) in ("syscall:nanosleep", "syscall:clock_nanosleep")
+    assert cols.text("process_name", hot) == "sleep" and cp.duration[cp.bottleneck] >= 195 * MS
+    # After the sleep: the subshell's write into the pipe, then cat's read of that same pipe.
+    after = steps[cp.bottleneck + 1:]
+    write = next(i for i in after if cols.name(i) == "syscall:write" and str(cols.attrs(i).get("syscall.fd_object", "")).startswith("pipe:"))
+    pipe = cols.attrs(write)["syscall.fd_object"]
+    read = next(i for i in after[after.index(write):] if cols.name(i) == "syscall:read" and cols.attrs(i).get("syscall.fd_object") == pipe)
+    assert cols.text("process_name", read) == "cat" and int(cols.pid[read]) != int(cols.pid[write])
+    # The speedup travels the same way: sleep → subshell's write → cat's read → the end.
+    wi = what_if(cp.cg, {cols.name(hot): 10}, cp)
+    assert 170 * MS <= wi.saved_ns <= 185 * MS
