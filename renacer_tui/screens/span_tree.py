@@ -83,6 +83,8 @@ class SpanTreeScreen(Screen[None]):
         self.post_message(TraceLoaded(index))
 
     def on_trace_loaded(self, message: TraceLoaded) -> None:
+        if not self.is_attached:  # the screen closed while the trace loaded
+            return
         self.query_one("#tree-loading").remove()
         status = self.query_one("#tree-status", Static)
         if message.index is None:
@@ -122,16 +124,23 @@ class SpanTreeScreen(Screen[None]):
     def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
         data = event.node.data
         detail = self.query_one("#detail", DataTable)
-        detail.clear()
         if self.index is None or not isinstance(data, int) or data == ROOT:
+            detail.clear()
             return
+        rows: list[tuple[Text, Text]] = []
         for key, value in self.index.row_dict(data).items():
             if key == "attributes" and isinstance(value, dict):
                 for attr, attr_value in value.items():
                     shown = attr_value if isinstance(attr_value, str) else json.dumps(attr_value, ensure_ascii=False)
-                    detail.add_row(literal(attr, "cyan"), literal(shown))
+                    rows.append((literal(attr, "cyan"), literal(shown)))
             elif value is not None:
-                detail.add_row(literal(key), literal(value))
+                rows.append((literal(key), literal(value)))
+        # the field column is sized from this span's keys (auto width lags behind a refill)
+        detail.clear(columns=True)
+        detail.add_column("field", width=min(30, max(len(key.plain) for key, _ in rows)))
+        detail.add_column("value")
+        for row in rows:
+            detail.add_row(*row)
 
     def current_row(self) -> int | None:
         tree = self.tree
