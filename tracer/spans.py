@@ -253,8 +253,10 @@ class SpanBuilder:
             th = self._threads.pop(former_tid)
             th.proc.threads.discard(former_tid)
             stale = self._threads.pop(tid, None)
-            if stale is not None:
+            if stale is not None:  # the old leader, killed by the exec: its call never returns
                 stale.proc.threads.discard(tid)
+                if stale.inflight is not None:
+                    self._unfinished(stale, t_ns)
                 self._end_rle(stale)
             th.tid = tid
             th.proc.threads.add(tid)
