@@ -302,6 +302,42 @@ def test_a_call_in_flight_when_its_process_dies_is_kept_unfinished(tmp_path: Pat
     assert child["attributes"]["process.exit_code"] == 137
 
 
+EXEC_FROM_THREAD = r"""
+#include <pthread.h>
+#include <unistd.h>
+static void *worker(void *arg) {
+    usleep(20000);  /* the main thread is in pause() by now */
+    char *argv[] = {"/bin/echo", "said-by-thread", NULL};
+    execv("/bin/echo", argv);
+    return arg;
+}
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, worker, NULL);
+    for (;;) pause();
+}
+"""
+
+
+def test_exec_from_a_thread_takes_over_the_process(tmp_path: Path, cbuild) -> None:
+    exe = cbuild("exec-from-thread", EXEC_FROM_THREAD)
+    spans, result = trace(tmp_path, "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "said-by-thread\n"
+    assert_connected(spans)
+    (proc,) = processes(spans).values()
+    pid = proc["process_pid"]
+    assert proc["span_name"] == "process:echo"
+    (execve,) = [s for s in syscalls(spans, "execve") if "said-by-thread" in s["attributes"]["syscall.args"]]
+    assert execve["thread_id"] != pid and execve["attributes"]["syscall.result"] == 0
+    # the leader was in pause() when the exec killed it: kept, marked unfinished
+    (pause,) = syscalls(spans, "pause")
+    assert pause["thread_id"] == pid and pause["attributes"]["syscall.unfinished"] is True
+    # after the exec the program runs on the leader's tid
+    (write,) = [s for s in syscalls(spans, "write") if "said-by-thread" in s["attributes"]["syscall.args"]]
+    assert write["thread_id"] == pid and write["process_name"] == "echo"
+
+
 # -- RLE ------------------------------------------------------------------------------------------
 
 
