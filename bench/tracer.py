@@ -80,6 +80,15 @@ def _one(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else " / ".join(str(v) for v in values)
 
 
+def _agreement(theirs: list[Any], ours: list[Any]) -> str:
+    """'yes' when every run agreed on one count; '±' when the workload itself varies run to run."""
+    if theirs == ours and len(ours) == 1:
+        return "yes"
+    if set(theirs) & set(ours) and None not in theirs + ours:
+        return "yes (workload varies run to run)"
+    return "**no**"
+
+
 def measure(args: Any) -> dict[str, Any]:
     env = python_env()
     loads = workloads(args.quick, args.dd_count, args.loop_count)
@@ -108,16 +117,17 @@ def measure(args: Any) -> dict[str, Any]:
     startup_med = {k: median(v) for k, v in startup.items()}
     results["startup_s"] = startup_med
     results["failures"] = failures
-    # Span counts against strace -f -c (full and filtered).
+    # Span counts against strace -f -c (full and filtered), each run as often as renacer ran.
     count_rows = []
     for wname, workload in loads.items():
-        full = strace_count(workload, [], env)
-        filt = strace_count(workload, ["--seccomp-bpf", "-e", FILE_FILTER], env)
-        # Every renacer run (both schedulings) reported its count; all of them must match strace's.
-        ours_full = sorted({c for s in scheds for c in counts.get((wname, s, "renacer full"), [])}, key=str)
-        ours_filt = sorted({c for s in scheds for c in counts.get((wname, s, "renacer %file"), [])}, key=str)
-        count_rows.append({"workload": wname, "strace": full, "renacer": _one(ours_full), "equal": ours_full == [full],
-                           "strace %file": filt, "renacer %file": _one(ours_filt), "equal %file": ours_filt == [filt]})
+        row: dict[str, Any] = {"workload": wname}
+        for label, case, extra in (("", "renacer full", []), (" %file", "renacer %file", ["--seccomp-bpf", "-e", FILE_FILTER])):
+            theirs = sorted({strace_count(workload, extra, env) for _ in range(reps)}, key=str)
+            ours = sorted({c for s in scheds for c in counts.get((wname, s, case), [])}, key=str)
+            row["strace" + label] = _one(theirs)
+            row["renacer" + label] = _one(ours)
+            row["equal" + label] = _agreement(theirs, ours)
+        count_rows.append(row)
     results["counts"] = count_rows
     # Medians and ratios.
     rows = []
