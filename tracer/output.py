@@ -65,7 +65,9 @@ class TextSink:
         self._show_pid = show_pid
 
     def write(self, batch: pa.RecordBatch) -> None:
-        lines = [format_syscall_line(row, self._show_pid) for row in _syscall_rows(batch)]
+        # RLE holds a few rows per thread back, so a batch is not in call order: restore it
+        rows = sorted(_syscall_rows(batch), key=lambda row: row["logical_clock"])
+        lines = [format_syscall_line(row, self._show_pid) for row in rows]
         if lines:
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
