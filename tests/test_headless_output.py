@@ -65,6 +65,10 @@ def test_text_lines_have_a_pid_prefix_when_following_and_strace_errors(tmp_path:
     lines = call_lines(out.read_text())
     assert lines and all(m.group(1) for m in lines)
     assert len({m.group(2) for m in lines}) == 2  # parent and child
+    # lines are in call order: the clone that made the child comes before the child's calls
+    child = next(m.group(2) for m in lines if m.group(2) != lines[0].group(2))
+    clone_at = next(i for i, m in enumerate(lines) if m.group(3) == "clone" and m.group(5) == child)
+    assert clone_at < min(i for i, m in enumerate(lines) if m.group(2) == child)
     failed = [m for m in lines if "/nonexistent/" in m.group(4)]
     assert len(failed) == 2
     for m in failed:
