@@ -59,6 +59,7 @@ def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
     return out
 
 
+_CAPTURE = re.compile(r"^renacer-tui: \d+ spans .* in ([0-9.]+)s", re.MULTILINE)
 _TOTAL = re.compile(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", re.MULTILINE)
 
 
@@ -97,6 +98,7 @@ def measure(args: Any) -> dict[str, Any]:
     results: dict[str, Any] = {"reps": reps, "workloads": {k: " ".join(v) for k, v in loads.items()}, "runs": {}}
     times: dict[tuple[str, str, str], list[float]] = {}
     counts: dict[tuple[str, str, str], list[int | None]] = {}
+    captures: dict[tuple[str, str, str], list[float]] = {}
     failures: list[str] = []
     for rep in range(reps):
         for wname, workload in loads.items():
@@ -108,6 +110,9 @@ def measure(args: Any) -> dict[str, Any]:
                     times.setdefault((wname, sched, cname), []).append(run.seconds)
                     if cname.startswith("renacer"):
                         counts.setdefault((wname, sched, cname), []).append(summary_calls(run.stderr))
+                        own = _CAPTURE.search(run.stderr)  # its own time from the first stop to the end
+                        if own:
+                            captures.setdefault((wname, sched, cname), []).append(float(own.group(1)))
     # Start-up: renacer tracing `true` against strace tracing `true`.
     startup: dict[str, list[float]] = {"true untraced": [], "strace true": [], "renacer true": []}
     for _ in range(reps if args.quick else max(reps, 3)):
@@ -146,6 +151,7 @@ def measure(args: Any) -> dict[str, Any]:
                     "x_strace": ratio(med[cname], base) if cname.startswith("renacer") else None,
                 }
                 if cname.startswith("renacer"):
+                    row["own_capture_s"] = median(captures.get((wname, sched, cname), []))
                     net = med[cname] - overhead  # noise can make a tiny workload cost less than start-up
                     row["x_strace_minus_startup"] = ratio(net, base) if net > 0 else float("nan")
                 rows.append(row)
@@ -172,9 +178,9 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
         x_strace = r["x_strace"]
         cells.append([r["workload"], r["sched"], r["case"], r["median_s"], r["x_untraced"],
                       _times(x_strace),
-                      _times(r.get("x_strace_minus_startup"))])
+                      _times(r.get("x_strace_minus_startup")), r.get("own_capture_s", "")])
     out.append(markdown_table(["workload", "scheduling", "case", "median s", "× untraced", "× strace (same filter)",
-                               "× strace, renacer start-up excluded"], cells))
+                               "× strace, renacer start-up excluded", "renacer's own capture s"], cells))
     out.append("")
     s = results["startup_s"]
     out.append(f"Start-up (tracing `true`): untraced {s['true untraced'] * 1000:.1f} ms, strace {s['strace true'] * 1000:.1f} ms, "
