@@ -300,6 +300,8 @@ def test_live_screen_alerts_a_tight_loop_while_the_program_runs(db_path: Path, c
                 assert "Tight loop" in shown and HOSTILE_SHOWN in shown and "\x1b" not in shown
                 assert not pane.has_class("-empty")
                 # …and once as a notification (Textual keeps them in App._notifications; no public reader).
+                # (notify posts a message to the app: wait for it to be handled)
+                await wait_for(pilot, lambda: any("Tight loop" in n.message for n in app._notifications), timeout=5)
                 toasts = [n for n in app._notifications if "Tight loop" in n.message]
                 assert len(toasts) == 1 and HOSTILE_SHOWN in toasts[0].message and not toasts[0].markup
                 # Raised once: more batches (the process and run spans) add no duplicate.
