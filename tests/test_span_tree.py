@@ -158,6 +158,10 @@ def assert_connected(spans: list[Span]) -> None:
     known = set(ids)
     dangling = [s["span_name"] for s in spans if s["parent_span_id"] is not None and s["parent_span_id"] not in known]
     assert dangling == []
+    by_id = {s["span_id"]: s for s in spans}
+    for span in spans:  # every happens-before link names an emitted span, with its clock
+        for link in span["attributes"].get("renacer.links", []):
+            assert by_id[link["span_id"]]["logical_clock"] == link["logical_clock"], link
 
 
 def links(span: Span, kind: str) -> list[dict[str, Any]]:
