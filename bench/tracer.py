@@ -60,6 +60,7 @@ def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
 
 
 _CAPTURE = re.compile(r"^renacer-tui: \d+ spans .* in ([0-9.]+)s", re.MULTILINE)
+_STOPS = re.compile(r"(\d+) ptrace stops")
 _TOTAL = re.compile(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", re.MULTILINE)
 
 
@@ -99,6 +100,7 @@ def measure(args: Any) -> dict[str, Any]:
     times: dict[tuple[str, str, str], list[float]] = {}
     counts: dict[tuple[str, str, str], list[int | None]] = {}
     captures: dict[tuple[str, str, str], list[float]] = {}
+    stops: dict[tuple[str, str, str], list[int]] = {}
     failures: list[str] = []
     for rep in range(reps):
         for wname, workload in loads.items():
@@ -110,6 +112,9 @@ def measure(args: Any) -> dict[str, Any]:
                     times.setdefault((wname, sched, cname), []).append(run.seconds)
                     if cname.startswith("renacer"):
                         counts.setdefault((wname, sched, cname), []).append(summary_calls(run.stderr))
+                        stop_count = _STOPS.search(run.stderr)
+                        if stop_count:
+                            stops.setdefault((wname, sched, cname), []).append(int(stop_count.group(1)))
                         own = _CAPTURE.search(run.stderr)  # its own time from the first stop to the end
                         if own:
                             captures.setdefault((wname, sched, cname), []).append(float(own.group(1)))
@@ -152,6 +157,7 @@ def measure(args: Any) -> dict[str, Any]:
                 }
                 if cname.startswith("renacer"):
                     row["own_capture_s"] = median(captures.get((wname, sched, cname), []))
+                    row["ptrace_stops"] = int(median(stops[(wname, sched, cname)])) if stops.get((wname, sched, cname)) else None
                     net = med[cname] - overhead  # noise can make a tiny workload cost less than start-up
                     row["x_strace_minus_startup"] = ratio(net, base) if net > 0 else float("nan")
                 rows.append(row)
@@ -178,9 +184,10 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
         x_strace = r["x_strace"]
         cells.append([r["workload"], r["sched"], r["case"], r["median_s"], r["x_untraced"],
                       _times(x_strace),
-                      _times(r.get("x_strace_minus_startup")), r.get("own_capture_s", "")])
+                      _times(r.get("x_strace_minus_startup")), r.get("own_capture_s", ""),
+                      "" if r.get("ptrace_stops") is None else r["ptrace_stops"]])
     out.append(markdown_table(["workload", "scheduling", "case", "median s", "× untraced", "× strace (same filter)",
-                               "× strace, renacer start-up excluded", "renacer's own capture s"], cells))
+                               "× strace, renacer start-up excluded", "renacer's own capture s", "ptrace stops"], cells))
     out.append("")
     s = results["startup_s"]
     out.append(f"Start-up (tracing `true`): untraced {s['true untraced'] * 1000:.1f} ms, strace {s['strace true'] * 1000:.1f} ms, "
