@@ -109,6 +109,8 @@ async def absorb(feed_path: Path, spans: int, size: tuple[int, int]) -> dict[str
     t_end = t0 + elapsed
     flowing = [(t, d) for t, d in frames if t0 <= t <= t_end]
     flowing += [(t, d) for t, d in frames if t > t_end][:1]
+    if len(flowing) < 2:  # a tiny feed can end within one frame: take every frame since the start
+        flowing = [(t, d) for t, d in frames if t >= t0]
     intervals = [b[0] - a[0] for a, b in zip(flowing, flowing[1:])]
     durations = [d for _, d in flowing]
     return {

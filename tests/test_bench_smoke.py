@@ -37,6 +37,8 @@ def run_bench(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *ex
     assert data["targets"], "every bench states its targets"
     for row in data["targets"]:
         assert isinstance(row["met"], bool)
+        if row["what"].startswith("frame interval") and data["absorb"]["frames"] < 2:
+            continue  # a --quick feed may be absorbed within a single frame: no interval to measure
         assert math.isfinite(row["measured"]) and row["measured"] > 0, row
     return data
 
