@@ -211,6 +211,33 @@ def synthetic_figures(table: pa.Table, reps: int) -> dict[str, Any]:
     }
 
 
+def profile_stages(table: pa.Table, top: int = 8) -> dict[str, list[str]]:
+    """cProfile of graph build and critical path: the functions with the most own time."""
+    import cProfile
+    import io
+    import pstats
+
+    from analysis.critical_path import critical_path
+    from analysis.graph import build_graph
+    from analysis.loading import load_columns
+
+    cols = load_columns(table)
+    out: dict[str, list[str]] = {}
+    holder: dict[str, Any] = {}
+    for stage, call in (("build_graph", lambda: holder.__setitem__("cg", build_graph(cols))),
+                        ("critical_path", lambda: critical_path(holder["cg"]))):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        call()
+        profiler.disable()
+        buffer = io.StringIO()
+        pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(top)
+        lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+        start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+        out[stage] = [line for line in lines[start:] if line.strip()]
+    return out
+
+
 def real_trace(base: Path, loop: int) -> tuple[Path, str, int]:
     """Trace a fork-heavy shell loop (no RLE) into a fresh store; returns (db, trace id, rows)."""
     db = base / "db"
@@ -286,6 +313,8 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
     out.append(markdown_table(["stage", "median ms"], [[k, v * 1000] for k, v in real["stages_s"].items()]))
     out.append("")
     out.append(targets_table(r["targets"]))
+    for stage, lines in r.get("profile", {}).items():
+        out += ["", f"cProfile of {stage} (own time):", "", "```", *lines, "```"]
     return "\n".join(out)
 
 
@@ -294,6 +323,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--spans", type=int, default=1_000_000, help="spans in the synthetic trace")
     parser.add_argument("--children", type=int, default=100, help="forked children in the synthetic trace")
     parser.add_argument("--pipe-share", type=float, default=0.01, help="share of a child's calls that are pipe writes")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of graph build and critical path")
     parser.add_argument("--loop", type=int, default=300, help="iterations of the traced shell loop (real trace)")
     args = parser.parse_args(argv)
     reps = args.reps or 3
@@ -303,6 +333,8 @@ def main(argv: list[str]) -> int:
     info = machine()
     t, table = timed(lambda: synthetic_trace(spans, children, args.pipe_share))
     result: dict[str, Any] = {"reps": reps, "generate_s": t, "synthetic": synthetic_figures(table, reps)}
+    if args.profile:
+        result["profile"] = profile_stages(table)
     del table
     base = Path(tempfile.mkdtemp(prefix="renacer-bench-analysis-"))
     try:
