@@ -113,7 +113,7 @@ def synthetic_trace(spans: int, children: int, pipe_share: float, seed: int = 5)
                           "renacer.links": [{"type": "wait", "logical_clock": first + m - 1}]})],
              [int(s[0]) - 2000], [now])
         reads = []
-        for j, w in enumerate(write_at.tolist()):
+        for w in write_at.tolist():
             reads.append(json.dumps({"syscall.name": "read", "syscall.result": 64, "syscall.fd": 3,
                                      "syscall.fd_object": f"pipe:[{k}]",
                                      "renacer.links": [{"type": "pipe", "logical_clock": first + w}]}, separators=(",", ":")))

@@ -212,7 +212,7 @@ def main(argv: list[str]) -> int:
     result["targets"] = [
         target_row("spans/s absorbed by the live screen", a["spans_per_s"], 100_000, "spans/s", higher_is_better=True),
         target_row("frame interval p95 while spans flow", a["frame_interval_p95_ms"], 50, "ms"),
-        target_row(f"traced program, TUI / headless", result["slowdown"]["ratio"], 1.05, "×"),
+        target_row("traced program, TUI / headless", result["slowdown"]["ratio"], 1.05, "×"),
         target_row(f"UI RSS after {a['spans']:,} spans", a["rss_after_mib"], 300, "MiB"),
     ]
     info["load_after"] = machine()["load"]
