@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
 }
 """
 
-#: stat(argv[1]) argv[2] times, then sleep argv[3] ms (so a live test sees it still running).
+#: stat(argv[1]) argv[2] times, then sleep argv[3] ms in 50 ms naps (so a live test sees it
+#: still running; the naps' syscall exits are what let the tracer flush its batches meanwhile).
 STATLOOP = r"""
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -62,8 +63,8 @@ int main(int argc, char **argv) {
     int n = atoi(argv[2]);
     for (int i = 0; i < n; i++) stat(argv[1], &st);
     long ms = argc > 3 ? atol(argv[3]) : 0;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, 0);
+    struct timespec nap = {0, 50000000L};
+    for (long t = 0; t < ms; t += 50) nanosleep(&nap, 0);
     return 0;
 }
 """
