@@ -322,6 +322,5 @@ def pipe_fds(text: str) -> tuple[int, int] | None:
 def format_result(plan: Plan, ret: int, is_error: bool) -> str:
     """`3`, `0x7f…` for address results, `-1 ENOENT (No such file or directory)`."""
     if is_error:
-        code = -ret
-        return f"-1 {F.errno_name(code)} ({F.errno_message(code)})"
+        return F.error_result(-ret)
     return hex(ret & 0xFFFFFFFFFFFFFFFF) if plan.hex_result else str(ret)

@@ -136,13 +136,48 @@ def signal_name(signo: int) -> str:
         return str(signo)
 
 
+# Kernel-internal codes a tracer sees when a signal interrupts a call (never returned to the
+# program); names and texts as strace prints them.
+_KERNEL_ERRNOS: dict[int, tuple[str, str]] = {
+    512: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
+    513: ("ERESTARTNOINTR", "To be restarted"),
+    514: ("ERESTARTNOHAND", "To be restarted if no handler"),
+    515: ("ENOIOCTLCMD", "No ioctl command"),
+    516: ("ERESTART_RESTARTBLOCK", "Interrupted by signal"),
+    517: ("EPROBE_DEFER", "Requested probe deferral"),
+    518: ("EOPENSTALE", "Open found a stale dentry"),
+    519: ("ENOPARAM", "Parameter not supported"),
+}
+_KERNEL_ERRNO_CODES = {name: code for code, (name, _text) in _KERNEL_ERRNOS.items()}
+#: Codes of a call the kernel restarts or abandons for a signal: the program never sees -1.
+RESTART_ERRNOS = frozenset({512, 513, 514, 516})
+
+
 def errno_name(code: int) -> str:
-    """`ENOENT` for 2 (errno module), `E<code>` when unknown to this libc."""
-    return errno.errorcode.get(code, f"E{code}")
+    """`ENOENT` for 2 (errno module), `ERESTARTSYS` for the kernel's own, `E<code>` otherwise."""
+    name = errno.errorcode.get(code)
+    if name is None:
+        name = _KERNEL_ERRNOS[code][0] if code in _KERNEL_ERRNOS else f"E{code}"
+    return name
+
+
+def errno_code(name: str) -> int | None:
+    """The number of an errno name (the inverse of `errno_name`), None when unknown."""
+    code = getattr(errno, name, None)
+    return code if isinstance(code, int) else _KERNEL_ERRNO_CODES.get(name)
 
 
 def errno_message(code: int) -> str:
+    if code in _KERNEL_ERRNOS:
+        return _KERNEL_ERRNOS[code][1]
     return os.strerror(code)
+
+
+def error_result(code: int) -> str:
+    """strace's result text of a failed call: `-1 ENOENT (No such file or directory)`, or
+    `? ERESTARTSYS (To be restarted if SA_RESTART is set)` for a call a signal interrupted."""
+    lead = "?" if code in RESTART_ERRNOS else "-1"
+    return f"{lead} {errno_name(code)} ({errno_message(code)})"
 
 
 def to_int32(value: int) -> int:

@@ -8,7 +8,6 @@ layout.
 
 from __future__ import annotations
 
-import errno
 import json
 from dataclasses import dataclass
 from typing import IO, Any
@@ -45,9 +44,8 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool) -> str:
         return f"{call} = ? <unfinished>"
     errname = attrs.get(ATTR_SYSCALL_ERRNO)
     if errname:
-        code = getattr(errno, errname, None)
-        message = F.errno_message(code) if isinstance(code, int) else errname
-        result = f"-1 {errname} ({message})"
+        code = F.errno_code(errname)
+        result = F.error_result(code) if code is not None else f"-1 {errname} ({errname})"
     else:
         value = attrs.get(ATTR_SYSCALL_RESULT, "?")
         result = f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value)
