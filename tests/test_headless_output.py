@@ -84,6 +84,34 @@ def test_text_lines_have_a_pid_prefix_when_following_and_strace_errors(tmp_path:
     assert re.fullmatch(r"renacer-tui: \d+ spans \(\d+ rows\) in \d+\.\d\ds, \d+ ptrace stops", tail[-2])
 
 
+INTERRUPTED = r"""
+#include <signal.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void on_chld(int s) { (void)s; }
+int main(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_chld;
+    sigaction(SIGCHLD, &sa, NULL);
+    if (fork() == 0) { usleep(30000); _exit(0); }
+    struct timespec ts = {5, 0};
+    int r = nanosleep(&ts, NULL);  /* SIGCHLD's handler interrupts it */
+    wait(NULL);
+    return r == -1 ? 0 : 1;
+}
+"""
+
+
+def test_a_call_interrupted_by_a_signal_reads_like_strace(cbuild) -> None:
+    exe = cbuild("interrupted", INTERRUPTED)
+    result = renacer("-e", "trace=clock_nanosleep,nanosleep", "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    sleeps = [m for m in call_lines(result.stderr) if m.group(3) in ("clock_nanosleep", "nanosleep")]
+    results = sorted(m.group(5) for m in sleeps)
+    assert results == ["0", "? ERESTART_RESTARTBLOCK (Interrupted by signal)"]
+
+
 def test_no_follow_text_has_no_pid_prefix() -> None:
     result = renacer("--no-follow", "--", "sh", "-c", "/bin/true; /bin/true")
     assert result.returncode == 0, result.stderr
