@@ -179,3 +179,36 @@ def test_sigint_right_after_attach_detaches_cleanly(spinner, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert_running_untraced(spinner)
+
+
+def test_attach_follows_new_children_and_detaches_them_too(tmp_path: Path) -> None:
+    shell = subprocess.Popen(["sh", "-c", "while :; do /bin/true; sleep 0.05; done"], stdin=subprocess.DEVNULL)
+    try:
+        out = tmp_path / "children.jsonl"
+        result = attach_for(shell.pid, 0.5, out)
+        assert result.returncode == 0, result.stderr
+        time.sleep(0.1)
+        assert shell.poll() is None
+        family = [shell.pid] + [
+            int(p) for p in os.listdir("/proc")
+            if p.isdigit() and os.path.exists(f"/proc/{p}/status") and proc_status_safe(int(p)).get("PPid") == str(shell.pid)
+        ]
+        for pid in family:  # the shell and the child it is running now: free and not stopped
+            status = proc_status_safe(pid)
+            if status:
+                assert status["TracerPid"] == "0" and status["State"][0] in "SRZ", (pid, status)
+        spans = read_spans(out)
+        names = {s["span_name"] for s in spans if s["span_name"].startswith("process:")}
+        assert {"process:sh", "process:true", "process:sleep"} <= names
+        ids = {s["span_id"] for s in spans}
+        assert all(s["parent_span_id"] in ids for s in spans if s["parent_span_id"] is not None)
+    finally:
+        shell.kill()
+        shell.wait()
+
+
+def proc_status_safe(pid: int) -> dict[str, str]:
+    try:
+        return proc_status(pid)
+    except OSError:
+        return {}
