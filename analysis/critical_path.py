@@ -149,6 +149,19 @@ def _main_root(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> int:
     return int(roots[order[0]])
 
 
+def _orphan_processes(cg: CausalGraph, end: np.ndarray) -> np.ndarray:
+    """`process:` spans that end after the process whose fork span they hang under."""
+    cols = cg.cols
+    procs = cols.rows_named(lambda name: name.startswith("process:"))
+    fork = cols.parent[procs]
+    procs, fork = procs[fork >= 0], fork[fork >= 0]
+    creator = cols.parent[fork]
+    ok = (creator >= 0) & (cols.pid[fork] != cols.pid[procs])
+    procs, creator = procs[ok], creator[ok]
+    ok = (cols.pid[creator] == cols.pid[fork[ok]]) & (end[procs] > end[creator])
+    return procs[ok]
+
+
 def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structure:
     cols = cg.cols
     n = cols.n
@@ -178,9 +191,17 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     # woke: a source that began before the target returned counts, its end clipped to the target's.
     ok = (ce[h_src] > cs[h_dst]) & (cs[h_src] < ce[h_dst])
     h_src, h_dst = h_src[ok], h_dst[ok]
+    # A process that outlives the one that forked it (a background job, a daemon) is waited
+    # for by nobody but the run itself: it is a candidate of the main root.
+    root = _main_root(cg, start, end)
+    orphans = _orphan_processes(cg, end) if root >= 0 else np.empty(0, np.int64)
+    orphans = orphans[(orphans != root) & (ce[orphans] > cs[root])] if len(orphans) else orphans
+    t_owner = np.concatenate([t_owner, np.full(len(orphans), max(root, 0), dtype=np.int64)])
+    t_cand = np.concatenate([t_cand, orphans])
+    t_end = np.concatenate([ce[kids[nonempty]], np.minimum(ce[orphans], ce[max(root, 0)])])
     owner = np.concatenate([t_owner, h_dst])
     cand = np.concatenate([t_cand, h_src])
-    cend = np.concatenate([ce[t_cand], np.minimum(ce[h_src], ce[h_dst])])
+    cend = np.concatenate([t_end, np.minimum(ce[h_src], ce[h_dst])])
     is_handoff = np.concatenate([np.zeros(len(t_cand), bool), np.ones(len(h_src), bool)])
     order = np.lexsort((cand, cend, owner))
     owner_sorted = owner[order]
@@ -393,7 +414,11 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     inner_s, inner_d = _last_inner_per_thread(cols.tid, end, st.inner_src, st.inner_dst)
     has_inner = np.zeros(n, bool)
     has_inner[inner_d] = True
-    add(n + inner_s, n + inner_d, (end[inner_d] - end[inner_s]) * f[inner_d])
+    # The span's own tail is what follows its *last* inner item; an earlier-ending thread's
+    # item is followed by that same tail, not by the time the other threads kept running.
+    last_end = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last_end, inner_d, end[inner_s])
+    add(n + inner_s, n + inner_d, (end[inner_d] - last_end[inner_d]) * f[inner_d])
     # A hand-off source seen ending after its target (see `_structure`): the target's end
     # follows the source's start, the time between them being the source's own.
     skew = st.handoff_src_mask & (end[st.inner_src] > end[st.inner_dst])

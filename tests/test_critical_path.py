@@ -124,10 +124,11 @@ def test_overlapping_threads_take_the_one_that_ends_last() -> None:
     rows = nested()[:2] + [span(3, 2, 0, 80, "syscall:X", tid=100), span(4, 2, 10, 90, "syscall:Y", tid=101)]
     cp = critical_path(graph(rows))
     assert segments(cp) == [(2, 0, 10), (4, 10, 90), (2, 90, 100)]
-    # Making Y twice as fast exposes X: the run cannot get shorter than X's thread.
+    # Making Y twice as fast (it ends at 50) exposes X: the run cannot end before X's 80 ms
+    # plus the process's own 10 ms tail after its last thread.
     wi = what_if(cp.cg, {"Y": 2}, cp)
-    assert wi.after.total_ns == 100 * MS and wi.change == 0
-    assert segments(wi.after) == [(3, 0, 80), (2, 80, 100)]
+    assert wi.after.total_ns == 90 * MS and wi.change == pytest.approx(-0.1)
+    assert segments(wi.after) == [(3, 0, 80), (2, 80, 90)]
 
 
 def test_a_parent_blocked_in_wait_hands_the_path_to_its_child() -> None:
@@ -142,6 +143,23 @@ def test_a_parent_blocked_in_wait_hands_the_path_to_its_child() -> None:
     blind = critical_path(graph(fork_wait(wait_link=False)))
     assert (8, 5, 95) in segments(blind)
     assert all(span_no not in (6, 7) for span_no, _s, _e in segments(blind))
+
+
+def test_a_child_that_outlives_its_parent_is_reached_from_the_run() -> None:
+    rows = [
+        span(1, None, 0, 100, "renacer:run ./daemonize", pid=1, clock=0),
+        span(2, 1, 0, 10, "process:parent"),
+        span(3, 2, 1, 2, "syscall:clone"),
+        span(4, 2, 8, 10, "syscall:exit_group"),
+        span(5, 3, 2, 95, "process:child", pid=200, links=[("fork", 3)]),
+        span(6, 5, 3, 90, "syscall:nanosleep", pid=200, links=[("fork", 3)]),
+    ]
+    cp = critical_path(graph(rows))
+    assert_well_formed(cp)
+    # The run's tail, then the child (nobody waited for it), back through the fork into the parent.
+    assert segments(cp) == [(2, 0, 1), (3, 1, 2), (5, 2, 3), (6, 3, 90), (5, 90, 95), (1, 95, 100)]
+    # Sleep 87 ms → 1 ms: the child ends at 9, before its parent's 10; the run's 5 ms tail follows.
+    assert what_if(cp.cg, {"nanosleep": 87}).after.total_ns == 15 * MS
 
 
 def test_a_blocked_read_hands_the_path_to_the_writer_of_the_pipe() -> None:
@@ -336,6 +354,18 @@ def test_real_parent_waiting_on_a_slow_child_puts_the_child_on_the_path(db_path:
     assert int(cols.pid[hot]) != root_pid  # the child's sleep, not the parent's wait
     waits = [k for k, i in enumerate(cp.node.tolist()) if cols.name(i) == "syscall:wait4"]
     assert waits and all(cp.duration[k] < 20 * MS for k in waits)
+
+
+def test_real_background_job_that_outlives_its_shell_is_on_the_path(db_path: Path) -> None:
+    cp = stored_path(trace("sh", "-c", "sleep 0.3 &"))
+    assert_well_formed(cp)
+    cols = cp.cg.cols
+    hot = int(cp.node[cp.bottleneck])
+    assert cols.name(hot) in ("syscall:nanosleep", "syscall:clock_nanosleep")
+    assert cols.text("process_name", hot) == "sleep" and cp.duration[cp.bottleneck] >= 295 * MS
+    # Nobody waits for it but the run: making it faster shortens the run all the same.
+    wi = what_if(cp.cg, {cols.name(hot): 10}, cp)
+    assert 260 * MS <= wi.saved_ns <= 275 * MS
 
 
 def test_real_pipeline_follows_the_pipe_from_reader_to_writer(db_path: Path) -> None:
