@@ -10,7 +10,8 @@ descend into the candidate.  When nothing is left the span owns the time back to
 the walk climbs to its parent.  Candidates are the span's children in the same process (clipped
 to the parent) plus its cross-thread happens-before / data-flow sources that finished while it
 ran: a parent blocked in wait() hands the path to the child it reaped, a blocked read to the
-writer that fed it.  The bound only ever moves backwards, so segments never overlap and their
+writer that fed it.  A process that outlives the one that forked it (a background job) is a
+candidate of the run span, since only the run waits for it.  The bound only ever moves backwards, so segments never overlap and their
 sum is at most the root's duration.
 
 What-if replays the trace with some spans made k× faster: every start and end is recomputed as
