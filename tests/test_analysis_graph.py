@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from analysis.graph import DATA_FLOW, EDGE_KINDS, EDGE_TYPES, HAPPENS_BEFORE, PARENT_CHILD, build_graph
 from analysis.loading import TraceNotFound, load_columns, load_trace
-from store.schema import ATTR_FD_OBJECT, ATTR_LINKS, batch_from_rows
+from store.schema import ATTR_LINKS, batch_from_rows
 from store.store import Store
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
