@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.antipatterns import PATH_LOOKUPS, Thresholds
+from analysis.antipatterns import BENIGN_ERRORS, PATH_LOOKUPS, Thresholds
 from analysis.graph import WRITE_CALLS
 from store.schema import STATUS_ERROR
 
@@ -32,9 +32,7 @@ PATH_PATTERN = r'"syscall\.pathname":\s*(?P<v>"(?:[^"\\]|\\.)*")'
 RESULT_PATTERN = r'"syscall\.result":\s*(?P<v>-?\d+)'
 FD_PATTERN = r'"syscall\.fd":\s*(?P<v>-?\d+)'
 _WRITE_NAMES = pa.array(sorted(f"syscall:{name}" for name in WRITE_CALLS))
-#: Errors that answer a question rather than report a failure: `getxattr` → ENODATA is how every
-#: `ls -l` learns a file has no ACL, thousands of times on a clean run.
-BENIGN_ERRORS = pa.array(["ENODATA"])
+_BENIGN_ERRORS = pa.array(sorted(BENIGN_ERRORS))
 _LOOKUP_NAMES = pa.array(sorted(f"syscall:{name}" for name in PATH_LOOKUPS))
 
 
@@ -170,7 +168,7 @@ class LiveAlerts:
     def _failed_storms(self, rows: pa.RecordBatch, calls: pa.Array, new: list[Alert]) -> None:
         failed = pc.and_(
             pc.fill_null(pc.equal(rows.column("status"), STATUS_ERROR), False),
-            pc.invert(pc.is_in(rows.column("status_message"), value_set=BENIGN_ERRORS)),
+            pc.invert(pc.is_in(rows.column("status_message"), value_set=_BENIGN_ERRORS)),
         )
         if not pc.any(failed).as_py():
             return
