@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Optional, TextIO
 
 import typer
 
+from renacer_tui.cli_common import CliError, check_format, literal_console, one_line, open_store, print_store_warnings
 from renacer_tui.text import escape
 
 _PROG = "renacer-tui db"
@@ -68,26 +69,19 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> str:
-    if fmt not in allowed:
-        raise _fail(f"unknown format {fmt!r} (use {', '.join(allowed)})", 2)
-    return fmt
+    try:
+        return check_format(fmt, allowed)
+    except CliError as exc:
+        raise _fail(str(exc), exc.code) from None
 
 
 def _open(db: Optional[Path]) -> Any:
     """The store, or exit 1 with one line (unusable location, bad config, unreadable catalog)."""
     try:
-        from store.store import Store
-
-        return Store.open(db)
-    except Exception as exc:  # ConfigError, CatalogError, OSError, sqlite errors: all one line
-        where = f" at {db}" if db is not None else ""
-        raise _fail(f"cannot open the store{where}: {_one_line(exc)}", 1)
+        return open_store(db)
+    except CliError as exc:
+        raise _fail(str(exc), exc.code) from None
 
 
 def _with_store(db: Optional[Path], action: Callable[[Any], int]) -> int:
@@ -101,24 +95,18 @@ def _with_store(db: Optional[Path], action: Callable[[Any], int]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(141)
     except (CatalogError, OSError, ValueError) as exc:
-        raise _fail(_one_line(exc), 1)
+        raise _fail(one_line(exc), 1)
     finally:
-        for warning in store.warnings:
-            print(f"renacer-tui: warning: {escape(warning)}", file=sys.stderr)
+        print_store_warnings(store)
         try:
             store.close()
         except Exception as exc:  # closing flushes nothing we opened; report, do not mask
-            _err(f"closing the store: {_one_line(exc)}")
+            _err(f"closing the store: {one_line(exc)}")
 
 
 def _console(file: TextIO) -> Any:
-    """A Rich console that never interprets markup, emoji or highlighting in what it prints."""
-    from rich.console import Console
-
-    terminal = file.isatty()
-    return Console(
-        file=file, markup=False, emoji=False, highlight=False, width=None if terminal else _PIPE_WIDTH
-    )
+    """A literal console: natural width on a pipe, the terminal's width on a terminal."""
+    return literal_console(file, width=None if file.isatty() else _PIPE_WIDTH)
 
 
 def _iso(ns: Optional[int]) -> str:
@@ -270,7 +258,7 @@ def query_command(
         try:
             table = store.query(text)
         except QueryError as exc:
-            raise _fail(_one_line(exc), 2)
+            raise _fail(one_line(exc), 2)
         if fmt == "csv":
             write_csv(table, sys.stdout)
         elif fmt == "json":
@@ -327,7 +315,7 @@ def path_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP))
 
         print(escape(str(resolve_db_path(db))))
     except Exception as exc:  # a malformed config file
-        raise _fail(_one_line(exc), 1)
+        raise _fail(one_line(exc), 1)
     return 0
 
 
@@ -397,7 +385,7 @@ def vacuum_command(
     try:
         age_s = parse_age(older_than) if older_than is not None else None
     except ValueError as exc:
-        raise _fail(_one_line(exc), 2)
+        raise _fail(one_line(exc), 2)
 
     def run(store: Any) -> int:
         age = older_than if older_than is not None else f"{store.config.database.retention_days}d"

@@ -7,14 +7,13 @@ unknown trace or an unreadable store, 2 for bad arguments), never a traceback.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+from renacer_tui.cli_common import CliError, emit_text, normalize_trace_id, one_line, open_store, print_store_warnings
 
 
 def register(app: typer.Typer) -> None:
@@ -26,11 +25,6 @@ def register(app: typer.Typer) -> None:
     )(export_command)
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    print(f"renacer-tui export: {message}", file=sys.stderr)
-    return typer.Exit(code)
-
-
 def export_command(
     trace_id: str = typer.Option(..., "--trace-id", help="The 32-hex trace id (see `renacer-tui db traces`)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, otlp-json or perfetto."),
@@ -39,42 +33,28 @@ def export_command(
     service_name: Optional[str] = typer.Option(None, "--service-name", help="otlp-json resource service.name."),
 ) -> int:
     """Export a trace; exit 1 when the trace is not in the store."""
-    from analysis.trace_export import FORMATS, export_trace
-
-    wanted = trace_id.strip().lower()
-    if fmt not in FORMATS:
-        raise _fail(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", 2)
-    if not _TRACE_ID.match(wanted):
-        raise _fail(f"bad trace id {trace_id!r}: expected 32 hex digits", 2)
     try:
-        from store.store import Store
-
-        store = Store.open(db)
-    except Exception as exc:  # unreadable location, permissions, corrupt catalog
-        raise _fail(f"cannot open the store: {_one_line(exc)}", 1)
-    try:
-        table = store.trace_spans(wanted)
-        for warning in store.warnings:
-            print(f"renacer-tui: warning: {warning}", file=sys.stderr)
-    except Exception as exc:
-        raise _fail(f"cannot read trace {wanted}: {_one_line(exc)}", 1)
-    finally:
-        store.close()
-    if table.num_rows == 0:
-        raise _fail(f"no trace {wanted} in {store.root}", 1)
-    text = export_trace(table, fmt, service_name=service_name)
-    if output is None or str(output) == "-":
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.flush()
-    else:
-        try:
-            output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc.strerror or exc}", 1)
-        print(f"renacer-tui: wrote {table.num_rows} spans of trace {wanted} to {output} ({fmt})", file=sys.stderr)
+        _export(trace_id, fmt, output, db, service_name)
+    except CliError as exc:
+        print(f"renacer-tui export: {exc}", file=sys.stderr)
+        raise typer.Exit(exc.code)
     return 0
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _export(trace_id: str, fmt: str, output: Optional[Path], db: Optional[Path], service_name: Optional[str]) -> None:
+    from analysis.trace_export import FORMATS, export_trace
+
+    if fmt not in FORMATS:
+        raise CliError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", 2)
+    wanted = normalize_trace_id(trace_id)
+    store = open_store(db)
+    try:
+        table = store.trace_spans(wanted)
+        print_store_warnings(store)
+    except Exception as exc:
+        raise CliError(f"cannot read trace {wanted}: {one_line(exc)}", 1) from None
+    finally:
+        store.close()
+    if table.num_rows == 0:
+        raise CliError(f"no trace {wanted} in {store.root}", 1)
+    emit_text(export_trace(table, fmt, service_name=service_name), output, f"{table.num_rows} spans of trace {wanted} ({fmt})")

@@ -12,32 +12,31 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from renacer_tui.cli_common import (
+    CliError,
+    check_format,
+    emit_text,
+    literal_console,
+    normalize_trace_id,
+    one_line,
+    open_store,
+    print_store_warnings,
+)
 from renacer_tui.text import escape, literal
 
 if TYPE_CHECKING:
     from analysis.graph import CausalGraph
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SEVERITY_STYLE = {"high": ("🔴", "bold red"), "medium": ("🟡", "yellow"), "low": ("🔵", "blue")}
 _TRACE_HELP = "The 32-hex trace id (default: the most recent stored trace)."
 _DB_HELP = "Store location (default: RENACER_DB or ~/.renacer/db)."
-
-
-class GraphCommandError(Exception):
-    """A user-facing failure: the message is printed as one line, `code` is the exit status."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def register(app: typer.Typer) -> None:
@@ -67,21 +66,11 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------------------- plumbing
 
 
-def _console(file: Optional[IO[str]] = None) -> Console:
-    """stdout (or `file`) console: no markup, no highlighting, colour only on a terminal, no wrapping."""
-    return Console(file=file or sys.stdout, highlight=False, markup=False, emoji=False, soft_wrap=True)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return escape(text.splitlines()[0] if text else type(exc).__name__)
-
-
 def _run(command: str, body: Any) -> int:
-    """Run `body()`; a GraphCommandError becomes one line on stderr and its exit code."""
+    """Run `body()`; a CliError becomes one line on stderr and its exit code."""
     try:
         return int(body() or 0)
-    except GraphCommandError as exc:
+    except CliError as exc:
         print(f"renacer-tui graph {command}: {exc}", file=sys.stderr)
         return exc.code
 
@@ -91,29 +80,21 @@ def _load_graph(command: str, trace_id: Optional[str], db: Optional[Path]) -> tu
     from analysis.graph import build_graph
     from analysis.loading import TraceNotFound, load_trace
 
-    wanted = trace_id.strip().lower() if trace_id is not None else None
-    if wanted is not None and not _TRACE_ID.match(wanted):
-        raise GraphCommandError(f"bad trace id {escape(trace_id)!r}: expected 32 hex digits", 2)
-    try:
-        from store.store import Store
-
-        store = Store.open(db)
-    except Exception as exc:  # unreadable location, permissions, corrupt catalog
-        raise GraphCommandError(f"cannot open the store: {_one_line(exc)}", 1) from None
+    wanted = normalize_trace_id(trace_id) if trace_id is not None else None
+    store = open_store(db)
     try:
         if wanted is None:
             recent = store.list_traces(1).column("trace_id").to_pylist()
             if not recent:
-                raise GraphCommandError(f"no traces in {store.root}; trace a program first or pass --trace-id", 1)
+                raise CliError(f"no traces in {store.root}; trace a program first or pass --trace-id", 1)
             wanted = str(recent[0])
         try:
             table = load_trace(store, wanted)
         except TraceNotFound:
-            raise GraphCommandError(f"no trace {wanted} in {store.root}", 1) from None
+            raise CliError(f"no trace {wanted} in {store.root}", 1) from None
         except Exception as exc:
-            raise GraphCommandError(f"cannot read trace {wanted}: {_one_line(exc)}", 1) from None
-        for warning in store.warnings:
-            print(f"renacer-tui: warning: {escape(warning)}", file=sys.stderr)
+            raise CliError(f"cannot read trace {wanted}: {one_line(exc)}", 1) from None
+        print_store_warnings(store)
     finally:
         store.close()
     cg = build_graph(table)
@@ -121,28 +102,6 @@ def _load_graph(command: str, trace_id: Optional[str], db: Optional[Path]) -> tu
         for defect in cg.defects:
             print(f"renacer-tui: warning: trace defect ({defect.kind}): {escape(defect.message)}", file=sys.stderr)
     return wanted, cg
-
-
-def _emit(text: str, output: Optional[Path], what: str) -> None:
-    """Write `text` to stdout, or to FILE with a one-line note on stderr."""
-    if not text.endswith("\n"):
-        text += "\n"
-    if output is None or str(output) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise GraphCommandError(f"cannot write {output}: {exc.strerror or exc}", 1) from None
-    print(f"renacer-tui: wrote {what} to {output}", file=sys.stderr)
-
-
-def _check_format(fmt: str, allowed: tuple[str, ...]) -> str:
-    fmt = fmt.strip().lower()
-    if fmt not in allowed:
-        raise GraphCommandError(f"unknown format {escape(fmt)!r} (use {', '.join(allowed)})", 2)
-    return fmt
 
 
 # ------------------------------------------------------------------------------- build
@@ -156,14 +115,14 @@ def build_command(
     """Node and edge counts by type, and every defect found in the recording."""
 
     def body() -> int:
-        kind = _check_format(fmt, ("text", "json"))
+        kind = check_format(fmt, ("text", "json"))
         tid, cg = _load_graph("build", trace_id, db)
         counts = cg.counts()
         defects = [{"kind": d.kind, "message": d.message, "span_ids": d.span_ids} for d in cg.defects]
         if kind == "json":
-            _emit(json.dumps({"trace_id": tid, **counts, "defects": defects}, ensure_ascii=False, indent=2), None, "")
+            emit_text(json.dumps({"trace_id": tid, **counts, "defects": defects}, ensure_ascii=False, indent=2), None, "")
             return 0
-        out = _console()
+        out = literal_console(soft_wrap=True)
         out.print(f"Causal graph of trace {tid}: {counts['nodes']} spans, {counts['edges']} edges")
         for name, value in counts["by_type"].items():
             out.print(f"  {name:<15} {value}")
@@ -198,15 +157,15 @@ def critical_path_command(
     def body() -> int:
         from analysis.critical_path import SpeedupError, critical_path, parse_speedup, what_if
 
-        kind = _check_format(fmt, ("text", "json", "svg"))
+        kind = check_format(fmt, ("text", "json", "svg"))
         if limit < 0:
-            raise GraphCommandError(f"--limit must be 0 or more, got {limit}", 2)
+            raise CliError(f"--limit must be 0 or more, got {limit}", 2)
         factors: dict[str, float] = {}
         for item in speedup or []:
             try:
                 key, factor = parse_speedup(item)
             except SpeedupError as exc:
-                raise GraphCommandError(escape(str(exc)), 2) from None
+                raise CliError(escape(str(exc)), 2) from None
             factors[key] = factor
         tid, cg = _load_graph("critical-path", trace_id, db)
         cp = critical_path(cg)
@@ -215,16 +174,16 @@ def critical_path_command(
             try:
                 wi = what_if(cg, factors, cp)
             except SpeedupError as exc:
-                raise GraphCommandError(escape(str(exc)), 2) from None
+                raise CliError(escape(str(exc)), 2) from None
         if kind == "json":
             doc = {"trace_id": tid, **cp.to_dict(limit or None)}
             if wi is not None:
                 doc["what_if"] = wi.to_dict()
-            _emit(json.dumps(doc, ensure_ascii=False, indent=2), output, "the critical path (json)")
+            emit_text(json.dumps(doc, ensure_ascii=False, indent=2), output, "the critical path (json)")
         elif kind == "svg":
             from analysis.graph_export import waterfall_svg
 
-            _emit(waterfall_svg(cp), output, "the critical path (svg)")
+            emit_text(waterfall_svg(cp), output, "the critical path (svg)")
             if wi is not None:
                 print(f"renacer-tui: {escape(wi.sentence())}", file=sys.stderr)
         else:
@@ -241,7 +200,7 @@ def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Pa
     rows = cp.rows(cp.top(limit) if limit else None)
     b = cp.bottleneck
     to_file = output is not None and str(output) != "-"
-    console = _console(io.StringIO() if to_file else None)
+    console = literal_console(io.StringIO() if to_file else None, soft_wrap=True)
     wall = max(cp.wall_ns, 1)
     console.print(
         f"Critical path of trace {trace_id}: {format_ns(cp.total_ns)} in {len(cp.node)} steps "
@@ -284,7 +243,7 @@ def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Pa
     if wi is not None:
         console.print(literal(wi.sentence(), "bold"))
     if to_file:
-        _emit(console.file.getvalue(), output, "the critical path (text)")
+        emit_text(console.file.getvalue(), output, "the critical path (text)")
 
 
 # ------------------------------------------------------------------------------- anti-patterns
@@ -300,17 +259,17 @@ def antipatterns_command(
     def body() -> int:
         from analysis.antipatterns import Thresholds, detect
 
-        kind = _check_format(fmt, ("text", "json"))
+        kind = check_format(fmt, ("text", "json"))
         try:
             thresholds = Thresholds.from_config()
         except (TypeError, ValueError) as exc:
-            raise GraphCommandError(f"bad [graph] threshold in config.toml: {_one_line(exc)}", 2) from None
+            raise CliError(f"bad [graph] threshold in config.toml: {one_line(exc)}", 2) from None
         tid, cg = _load_graph("antipatterns", trace_id, db)
         findings = detect(cg, thresholds)
         if kind == "json":
-            _emit(json.dumps({"trace_id": tid, "findings": [f.to_dict() for f in findings]}, ensure_ascii=False, indent=2), None, "")
+            emit_text(json.dumps({"trace_id": tid, "findings": [f.to_dict() for f in findings]}, ensure_ascii=False, indent=2), None, "")
             return 0
-        out = _console()
+        out = literal_console(soft_wrap=True)
         if not findings:
             out.print(f"No anti-patterns found in trace {tid} ({cg.n} spans).")
             return 0
@@ -352,21 +311,21 @@ def pagerank_command(
     def body() -> int:
         from analysis.pagerank import pagerank
 
-        kind = _check_format(fmt, ("text", "json"))
+        kind = check_format(fmt, ("text", "json"))
         group = by.strip().lower()
         if group not in ("name", "source", "span"):
-            raise GraphCommandError(f"unknown --by {escape(by)!r} (use name, source or span)", 2)
+            raise CliError(f"unknown --by {escape(by)!r} (use name, source or span)", 2)
         if top < 1:
-            raise GraphCommandError(f"--top must be at least 1, got {top}", 2)
+            raise CliError(f"--top must be at least 1, got {top}", 2)
         tid, cg = _load_graph("pagerank", trace_id, db)
         ranks = pagerank(cg)
         if group == "source" and not ranks.has_sources():
-            raise GraphCommandError(f"trace {tid} records no call-site source; use --by name", 1)
+            raise CliError(f"trace {tid} records no call-site source; use --by name", 1)
         spots = ranks.top(top, by=group)
         if kind == "json":
-            _emit(json.dumps({"trace_id": tid, "by": group, "hot_spots": [s.to_dict() for s in spots]}, ensure_ascii=False, indent=2), None, "")
+            emit_text(json.dumps({"trace_id": tid, "by": group, "hot_spots": [s.to_dict() for s in spots]}, ensure_ascii=False, indent=2), None, "")
             return 0
-        out = _console()
+        out = literal_console(soft_wrap=True)
         out.print(f"PageRank hot spots of trace {tid} by {group} ({cg.n} spans):")
         for rank, spot in enumerate(spots, 1):
             line = Text(f"{rank:>3}. ")
@@ -392,10 +351,10 @@ def export_command(
     def body() -> int:
         from analysis.graph_export import to_dot, to_svg
 
-        kind = _check_format(fmt, ("dot", "svg"))
+        kind = check_format(fmt, ("dot", "svg"))
         tid, cg = _load_graph("export", trace_id, db)
         text = to_dot(cg) if kind == "dot" else to_svg(cg)
-        _emit(text, output, f"the causal graph of trace {tid} ({kind})")
+        emit_text(text, output, f"the causal graph of trace {tid} ({kind})")
         return 0
 
     return _run("export", body)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+from renacer_tui.cli_common import CliError, normalize_trace_id, open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -22,27 +21,21 @@ def view_command(
     db: Optional[Path] = typer.Option(None, "--db", help="Store location (default: RENACER_DB or ~/.renacer/db)."),
 ) -> int:
     """Open the traces browser, or one trace when --trace-id is given."""
-    if trace_id is not None:
-        trace_id = trace_id.strip().lower()
-        if not _TRACE_ID.match(trace_id):
-            print(f"renacer-tui: --trace-id must be 32 hex digits, got {trace_id!r}", file=sys.stderr)
-            return 2
     try:
-        from store import Store
-
-        store = Store.open(db)
-    except Exception as exc:  # unusable store location: one line, no traceback
-        print(f"renacer-tui: cannot open the store: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
+        wanted = normalize_trace_id(trace_id) if trace_id is not None else None
+        store = open_store(db)
+    except CliError as exc:
+        print(f"renacer-tui: {exc}", file=sys.stderr)
+        return exc.code
     try:
-        if trace_id is not None and not store.trace_spans(trace_id).num_rows:
-            print(f"renacer-tui: no spans stored for trace {trace_id}", file=sys.stderr)
+        if wanted is not None and not store.trace_spans(wanted).num_rows:
+            print(f"renacer-tui: no spans stored for trace {wanted}", file=sys.stderr)
             return 1
         from renacer_tui.app import RenacerApp
 
         app = RenacerApp(store=store)
-        if trace_id is not None:
-            app.start_trace(trace_id)
+        if wanted is not None:
+            app.start_trace(wanted)
         else:
             app.start_traces()
         app.run()
