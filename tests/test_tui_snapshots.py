@@ -149,6 +149,19 @@ def test_span_tree_screen(snap_compare: Any, fixed_store: Store) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
+def test_span_tree_error_detail(snap_compare: Any, fixed_store: Store) -> None:
+    app = RenacerApp(store=fixed_store)
+    app.start_trace(TRACE_ID)
+
+    async def on_error(pilot: Any) -> None:
+        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+        await pilot.press("e")  # the first error: its attributes fill the detail pane
+        await wait(pilot, lambda: app.screen.query_one("#detail", DataTable).row_count > 10)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=on_error)
+
+
 def test_sql_console_screen(snap_compare: Any, fixed_store: Store) -> None:
     app = RenacerApp(store=fixed_store)
     sql = "SELECT span_name, count(*) AS calls, sum(duration_ns) AS total_ns\nFROM spans GROUP BY span_name ORDER BY total_ns DESC, span_name"

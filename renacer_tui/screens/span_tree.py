@@ -135,10 +135,10 @@ class SpanTreeScreen(Screen[None]):
                     rows.append((literal(attr, "cyan"), literal(shown)))
             elif value is not None:
                 rows.append((literal(key), literal(value)))
-        # the field column is sized from this span's keys (auto width lags behind a refill)
+        # columns sized from this span's rows (auto width lags behind a refill: values showed cropped)
         detail.clear(columns=True)
-        detail.add_column("field", width=min(30, max(len(key.plain) for key, _ in rows)))
-        detail.add_column("value")
+        detail.add_column("field", width=min(20, max(len(key.plain) for key, _ in rows)))
+        detail.add_column("value", width=min(400, max(5, *(len(value.plain) for _, value in rows))))
         for row in rows:
             detail.add_row(*row)
 

@@ -85,11 +85,11 @@ class TopSyscalls(DataTable):
             err = Text(str(stat.errors), style="red" if stat.errors else "")
             rows.append(
                 (
-                    Text(clip(escape(stat.name), 14)),
+                    Text(clip(escape(stat.name), 13)),
                     f"{stat.calls:,}",
                     format_duration(stat.total_ns),
                     err,
-                    Text(sparkline(list(stat.history)), style="green"),
+                    Text(sparkline(list(stat.history), 8), style="green"),
                 )
             )
         _replace_rows(self, rows)
