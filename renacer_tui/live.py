@@ -129,8 +129,14 @@ class CaptureChild:
                 pass
 
 
-def describe_exit(code: int) -> str:
-    """The program state text for an exit code (negative or >128: killed by a signal)."""
+def describe_exit(code: int, signal_name: str | None = None) -> str:
+    """The program state text for an exit code (negative or >128: killed by a signal).
+
+    `signal_name` is what the trace says killed the program (the capture's own exit code is
+    128+N then, which a program could also return on purpose).
+    """
+    if signal_name:
+        return f"killed by {signal_name}"
     if code < 0:
         sig = -code
     elif 128 < code <= 128 + 64:

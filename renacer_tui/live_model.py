@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import signal
 import threading
 import time
 from collections import deque
@@ -49,7 +50,7 @@ class ProcessStat:
     syscalls: int = 0
     errors: int = 0
     exit_code: int | None = None
-    signal: int | None = None
+    signal: str | None = None  # "SIGKILL": the tracer records the signal's name
 
     @property
     def alive(self) -> bool:
@@ -66,6 +67,14 @@ class SyscallStat:
     errors: int = 0
     pending: int = 0  # calls in the current second
     history: deque[int] = field(default_factory=lambda: deque([0] * HISTORY_SECONDS, maxlen=HISTORY_SECONDS))
+
+
+def signal_name(value: Any) -> str:
+    """A signal as its name ("SIGKILL"), whether the trace holds the name or the number."""
+    try:
+        return signal.Signals(int(value)).name
+    except (TypeError, ValueError):
+        return escape(value)
 
 
 def format_duration(ns: int) -> str:
@@ -265,7 +274,7 @@ class LiveModel:
             if ATTR_PROCESS_EXIT_CODE in attrs and attrs[ATTR_PROCESS_EXIT_CODE] is not None:
                 proc.exit_code = int(attrs[ATTR_PROCESS_EXIT_CODE])
             if ATTR_PROCESS_SIGNAL in attrs and attrs[ATTR_PROCESS_SIGNAL] is not None:
-                proc.signal = int(attrs[ATTR_PROCESS_SIGNAL])
+                proc.signal = signal_name(attrs[ATTR_PROCESS_SIGNAL])
 
     # -- reader side (UI thread) ------------------------------------------------------------
     @property

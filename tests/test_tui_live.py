@@ -235,3 +235,20 @@ async def test_hostile_file_name_is_literal_in_live_panes(db_path: Path, tmp_pat
         await pilot.press("q")
         await pilot.pause()
     assert child.finish() == 2
+
+
+async def test_program_killed_by_a_signal(db_path: Path) -> None:
+    app, child = live_app(["sh", "-c", "cat /etc/hostname >/dev/null; kill -9 $$"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)
+        screen = app.screen
+        assert screen.feed_error is None  # the process span's signal name is understood
+        text = screen_text(app)
+        assert "killed by SIGKILL" in text
+        procs = screen.query_one("#procs", DataTable)
+        states = {str(procs.get_row_at(i)[1]): str(procs.get_row_at(i)[4]) for i in range(procs.row_count)}
+        assert states["sh"] == "SIGKILL" and states["cat"] == "exit 0"
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 128 + signal.SIGKILL

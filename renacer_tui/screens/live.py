@@ -163,7 +163,8 @@ class LiveScreen(Screen[None]):
         from renacer_tui.live import describe_exit
 
         if self.returncode is not None:
-            return describe_exit(self.returncode), "-failed" if self.returncode else "-done"
+            root = self.model.processes.get(self.model.run_attributes.get("renacer.root_pid"))  # type: ignore[arg-type]
+            return describe_exit(self.returncode, root.signal if root else None), "-failed" if self.returncode else "-done"
         if self.feed_error:
             return f"feed lost: {escape(self.feed_error)}", "-failed"
         if self.child is None and (self.feed_closed or self.model.finished):

@@ -61,7 +61,7 @@ class ProcessTable(DataTable):
         rows = []
         for depth, proc in model.process_tree():
             if proc.signal is not None:
-                state = Text(f"sig {proc.signal}", style="red")
+                state = Text(proc.signal, style="red")
             elif proc.exit_code is not None:
                 state = Text(f"exit {proc.exit_code}", style="red" if proc.exit_code else "dim")
             else:
