@@ -100,15 +100,34 @@ int main(void) {
 """
 
 DIES_IN_READ = r"""
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+/* Block until task `path` (/proc/.../stat) sleeps: it is then inside its blocking call. */
+static void wait_sleeping(const char *path) {
+    char buf[512];
+    for (;;) {
+        int fd = open(path, O_RDONLY);
+        int n = fd >= 0 ? (int)read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0) close(fd);
+        if (n <= 0) return;
+        buf[n] = 0;
+        char *end = strrchr(buf, ')');
+        if (end && end[2] == 'S') return;
+        usleep(1000);
+    }
+}
 int main(void) {
     int p[2];
     pipe(p);
     pid_t child = fork();
     if (child == 0) { char c; read(p[0], &c, 1); _exit(0); }
-    usleep(50000);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", child);
+    wait_sleeping(path);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     return 0;
@@ -121,7 +140,7 @@ def trace(tmp_path: Path, *args: str) -> tuple[list[Span], subprocess.CompletedP
     out = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--format", "jsonl", "-o", str(out), *args],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert "Traceback" not in result.stderr, result.stderr
     spans = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
@@ -307,10 +326,29 @@ def test_a_call_in_flight_when_its_process_dies_is_kept_unfinished(tmp_path: Pat
 
 
 EXEC_FROM_THREAD = r"""
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+/* Block until task `path` (/proc/.../stat) sleeps: it is then inside its blocking call. */
+static void wait_sleeping(const char *path) {
+    char buf[512];
+    for (;;) {
+        int fd = open(path, O_RDONLY);
+        int n = fd >= 0 ? (int)read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0) close(fd);
+        if (n <= 0) return;
+        buf[n] = 0;
+        char *end = strrchr(buf, ')');
+        if (end && end[2] == 'S') return;
+        usleep(1000);
+    }
+}
 static void *worker(void *arg) {
-    usleep(20000);  /* the main thread is in pause() by now */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", getpid());
+    wait_sleeping(path);  /* the main thread is in pause() */
     char *argv[] = {"/bin/echo", "said-by-thread", NULL};
     execv("/bin/echo", argv);
     return arg;
@@ -340,6 +378,50 @@ def test_exec_from_a_thread_takes_over_the_process(tmp_path: Path, cbuild) -> No
     # after the exec the program runs on the leader's tid
     (write,) = [s for s in syscalls(spans, "write") if "said-by-thread" in s["attributes"]["syscall.args"]]
     assert write["thread_id"] == pid and write["process_name"] == "echo"
+
+
+SIGNAL_CHILD = r"""
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void on_usr1(int s) { (void)s; }
+int main(void) {
+    int ready[2];
+    pipe(ready);
+    pid_t child = fork();
+    if (child == 0) {
+        /* SIGUSR1 stays blocked until sigsuspend, so it cannot land before the child waits */
+        sigset_t usr1, none;
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        sigemptyset(&none);
+        sigprocmask(SIG_BLOCK, &usr1, NULL);
+        signal(SIGUSR1, on_usr1);
+        write(ready[1], "r", 1);
+        sigsuspend(&none);
+        _exit(0);
+    }
+    char c;
+    read(ready[0], &c, 1);
+    kill(child, SIGUSR1);
+    waitpid(child, NULL, 0);
+    return 0;
+}
+"""
+
+
+def test_a_signal_links_the_kill_to_the_receivers_next_span(tmp_path: Path, cbuild) -> None:
+    exe = cbuild("signal-child", SIGNAL_CHILD)
+    spans, result = trace(tmp_path, "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    assert_connected(spans)
+    (kill,) = syscalls(spans, "kill")
+    child = kill["attributes"]["syscall.args"].split(",")[0]
+    receiver = [s for s in syscalls(spans) if links(s, "signal")]
+    assert len(receiver) == 1
+    assert str(receiver[0]["process_pid"]) == child
+    assert links(receiver[0], "signal")[0]["span_id"] == kill["span_id"]
+    assert receiver[0]["logical_clock"] > kill["logical_clock"]
 
 
 # -- RLE ------------------------------------------------------------------------------------------
