@@ -108,7 +108,7 @@ async def test_browse_search_sort_and_open(db_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("trace_id", "code", "message"),
-    [("BAD", 2, "must be 32 hex digits"), ("0" * 31 + "1", 1, "no spans stored for trace")],
+    [("BAD", 2, "32 hex digits"), ("0" * 31 + "1", 1, "0" * 31 + "1")],
 )
 def test_view_bad_trace_id_is_one_line(db_path: Path, trace_id: str, code: int, message: str) -> None:
     result = subprocess.run(
@@ -168,5 +168,43 @@ async def test_hostile_file_name_is_literal_in_stored_panes(db_path: Path, tmp_p
             assert str(results.get_row_at(0)[0]).endswith(HOSTILE_SHOWN)
             text = screen_text(app)
             assert "\x1b" not in text and HOSTILE_SHOWN in text
+    finally:
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_help_and_command_palette_reach_the_screens(db_path: Path) -> None:
+    from textual.command import CommandPalette
+
+    from renacer_tui.screens.help import HelpScreen
+
+    trace_id = record("true")
+    store = Store.open(db_path)
+    app = RenacerApp(store=store)
+    app.start_traces()
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.screen.query_one("#traces", DataTable).row_count == 1)
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            help_text = screen_text(app)
+            assert "command palette" in help_text and "traces browser" in help_text
+            await pilot.press("escape")
+            assert isinstance(app.screen, TracesScreen)
+
+            await pilot.press("ctrl+p")
+            await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+            await pilot.press(*"SQL console")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, SqlConsoleScreen))
+
+            await pilot.press("ctrl+p")
+            await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+            await pilot.press(*"Traces browser")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TracesScreen) and app.screen.shown != [])
+            assert app.screen.shown[0]["trace_id"] == trace_id
     finally:
         store.close()
