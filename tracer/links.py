@@ -21,7 +21,9 @@ FD_CREATORS = frozenset({
     "pidfd_getfd", "perf_event_open", "userfaultfd", "fanotify_init", "open_by_handle_at",
     "io_uring_setup", "fsopen", "fsmount", "open_tree", "mq_open",
 })
-PIPE_WRITES = frozenset({"write", "writev", "pwritev", "pwritev2", "splice", "tee", "vmsplice"})
+#: Calls that put bytes into the pipe their (first) fd names. splice and tee name their source
+#: first, so they are reads of that pipe, not writes.
+PIPE_WRITES = frozenset({"write", "writev", "vmsplice"})
 PIPE_READS = frozenset({"read", "readv", "preadv", "preadv2", "splice"})
 SIGNAL_SENDS = frozenset({"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"})
 WAITS = frozenset({"wait4", "waitid"})
@@ -54,24 +56,53 @@ class FdObjects:
 
 
 class PipeLinks:
-    """Bytes in flight per pipe: each read links to the writes whose bytes it consumed."""
+    """Bytes in flight per pipe: each read links to the writes whose bytes it consumed.
+
+    A write is queued at its *entry*: the kernel copies the bytes during the call and wakes the
+    reader, whose exit stop usually reaches the tracer before the writer's own exit stop.  The
+    queued count starts as the requested size and is settled at the write's exit (`finish`).
+    """
+
+    UNKNOWN = 1 << 62  # requested size not known at entry (writev): settled at exit
 
     def __init__(self) -> None:
         self._queues: dict[str, deque[list]] = {}
+        self._open: dict[int, tuple[str, list]] = {}  # id(write row) -> (pipe, its queue entry)
 
-    def wrote(self, pipe: str, row: Row, nbytes: int) -> None:
-        if nbytes > 0:
-            self._queues.setdefault(pipe, deque()).append([row, nbytes])
+    def writing(self, pipe: str, row: Row, requested: int) -> None:
+        """A write to `pipe` entered: up to `requested` bytes may be in the pipe from now on."""
+        entry = [row, requested if requested > 0 else self.UNKNOWN, 0]  # row, bytes left, bytes read
+        self._queues.setdefault(pipe, deque()).append(entry)
+        self._open[id(row)] = (pipe, entry)
+
+    def finish(self, row: Row, written: int, kept: bool) -> None:
+        """The write returned `written` bytes (≤ 0: none). A dropped row is no link source, but
+        its bytes still sit in the pipe and must be consumed by the reads that get them."""
+        opened = self._open.pop(id(row), None)
+        if opened is None:
+            return
+        pipe, entry = opened
+        entry[1] = max(0, written - entry[2])
+        if not kept:
+            entry[0] = None
+        if entry[1] == 0:
+            queue = self._queues.get(pipe)
+            if queue is not None:
+                try:
+                    queue.remove(entry)
+                except ValueError:
+                    pass
 
     def read(self, pipe: str, nbytes: int) -> list[Row]:
         queue = self._queues.get(pipe)
         sources: list[Row] = []
         while queue and nbytes > 0:
             entry = queue[0]
-            if len(sources) < MAX_LINKS_PER_READ:
+            if entry[0] is not None and len(sources) < MAX_LINKS_PER_READ and entry[0] not in sources:
                 sources.append(entry[0])
             take = min(entry[1], nbytes)
             entry[1] -= take
+            entry[2] += take
             nbytes -= take
             if entry[1] == 0:
                 queue.popleft()

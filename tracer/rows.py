@@ -30,7 +30,7 @@ class Row:
     __slots__ = (
         "span_id", "parent_span_id", "start", "end", "name", "status", "status_message",
         "pid", "pname", "pcmdline", "tid", "clock", "prev", "attrs", "links", "key",
-        "count", "total", "max", "last_start", "alias", "keep",
+        "count", "total", "max", "last_start", "alias", "keep", "linked",
     )
 
     def __init__(self, span_id: str, clock: int, name: str, start: int, tid: int, pid: int) -> None:
@@ -56,6 +56,7 @@ class Row:
         self.last_start = start
         self.alias: Row | None = None
         self.keep = False  # structural (e.g. created a process): survives filters
+        self.linked = False  # another span links to this one: never folded by RLE
 
     def resolve(self) -> "Row":
         row = self

@@ -45,6 +45,15 @@ ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call 
 _CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 
 
+def _link_source(row: Row) -> Row:
+    """Mark `row` as the source of a link: it is kept even if a filter rejects it (marked
+    renacer.filtered) and RLE never folds it into a later row, whose span would not exist."""
+    row.keep = True
+    row.linked = True
+    row.key = None
+    return row
+
+
 def _version() -> str:
     try:
         return metadata.version("renacer-tui")
@@ -214,6 +223,9 @@ class SpanBuilder:
         else:
             row.prev = th.prev
         obj = self._fds.lookup(mem, proc.tgid, tid, dec.fd) if dec.fd is not None else None
+        if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
+            # queued now: the reader may return before this call's exit stop is seen
+            self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
         th.inflight = (row, dec, args, obj)
         if self.name_filter is not None and not self.name_filter.matches(plan.name):
             row.keep = False
@@ -273,7 +285,7 @@ class SpanBuilder:
             return
         src = self._signals.delivered(tid, th.proc.tgid, signo)
         if src is not None:
-            th.links.append(("signal", src))
+            th.links.append(("signal", _link_source(src)))
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         th = self._threads.pop(tid, None)
@@ -353,28 +365,29 @@ class SpanBuilder:
             if sources:
                 if not row.links:
                     row.prev = sources[-1]
-                row.links.extend(("pipe", s) for s in sources)
+                row.links.extend(("pipe", _link_source(s)) for s in sources)
         if not is_error and name in WAITS and ret > 0:
             src = self._exited.pop(ret, None)
             if src is not None:
                 if not row.links:
                     row.prev = src
-                row.links.append(("wait", src))
+                row.links.append(("wait", _link_source(src)))
             else:
                 self._awaiting[ret] = row
         if row.links and max(src.resolve().clock for _k, src in row.links) > row.clock:
             # The call returned because of a later event (a reaped exit, bytes written after
             # it blocked): its clock moves to the exit so happens-before stays monotonic.
             row.clock = self._tick()[0]
-        if not self._keep(row, dec, obj, is_error):
+        kept = self._keep(row, dec, obj, is_error)
+        if obj is not None and name in PIPE_WRITES and obj.startswith("pipe:"):
+            self._pipes.finish(row, 0 if is_error else ret, kept)
+        if not kept:
             th.prev = row.prev  # the dropped span is skipped in the thread's happens-before chain
             th.links.extend(row.links)
             return
-        if not is_error and obj is not None and obj.startswith("pipe:") and name in PIPE_WRITES:
-            self._pipes.wrote(obj, row, ret)
         if not is_error and name in SIGNAL_SENDS:
             self._note_signal(name, args, row)
-        row.key = None if row.links else (row.name, args_text, ret, is_error, obj)
+        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj)
         th.proc.last_row = row
         self._emit(th, row)
 
@@ -480,7 +493,7 @@ class SpanBuilder:
         source = proc.last_row or row
         waiter = self._awaiting.pop(proc.tgid, None)
         if waiter is not None:
-            waiter.links.append(("wait", source))
+            waiter.links.append(("wait", _link_source(source)))
         else:
             self._exited[proc.tgid] = source
 
