@@ -293,6 +293,52 @@ def test_pipe_reads_link_to_writes_by_pipe_identity(tmp_path: Path, cbuild) -> N
         assert link["logical_clock"] < read["logical_clock"]
 
 
+# The reader is blocked in read() before each write: its exit stop races the writer's.
+PING_PIPE = r"""
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int p[2];
+    pipe(p);
+    pid_t c = fork();
+    if (c == 0) {
+        close(p[0]);
+        char msg[8];
+        for (int i = 0; i < 30; i++) {
+            int n = snprintf(msg, sizeof msg, "m%02d", i);
+            usleep(1000);
+            write(p[1], msg, n);
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    char buf[8];
+    while (read(p[0], buf, 3) > 0) {}
+    waitpid(c, NULL, 0);
+    return 0;
+}
+"""
+
+
+def test_each_read_of_a_blocking_reader_links_to_the_write_it_got(tmp_path: Path, cbuild) -> None:
+    exe = cbuild("ping-pipe", PING_PIPE)
+    spans, result = trace(tmp_path, "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    assert_connected(spans)
+    by_id = {s["span_id"]: s for s in spans}
+    reads = [s for s in syscalls(spans, "read") if s["attributes"].get("syscall.fd_object", "").startswith("pipe:")]
+    reads = [s for s in reads if s["attributes"]["syscall.result"] > 0]
+    assert len(reads) == 30
+    for read in reads:
+        (link,) = links(read, "pipe")
+        write = by_id[link["span_id"]]
+        assert write["span_name"] == "syscall:write"
+        data = read["attributes"]["syscall.args"].split(", ")[1]  # the bytes read…
+        assert write["attributes"]["syscall.args"].split(", ")[1] == data  # …are the bytes written
+        assert write["logical_clock"] < read["logical_clock"]
+
+
 def test_span_counts_equal_strace_f_c(tmp_path: Path, cbuild) -> None:
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
