@@ -105,7 +105,6 @@ class SpanBuilder:
         self._pipes = PipeLinks()
         self._signals = SignalLinks()
         self._exited: dict[int, Row] = {}  # pid → the span its exit happened after (for wait links)
-        self._awaiting: dict[int, Row] = {}  # pid reaped before its exit event was seen
         self._run_start = time.time_ns()
         self._root_pid: int | None = None
         self._finished = False
@@ -367,13 +366,14 @@ class SpanBuilder:
                     row.prev = sources[-1]
                 row.links.extend(("pipe", _link_source(s)) for s in sources)
         if not is_error and name in WAITS and ret > 0:
+            # A traced child's exit reaches the tracer before its parent's wait can return (the
+            # kernel hands the zombie to the parent only after the tracer reaped it), so a pid
+            # with no exit seen is a stopped child (WUNTRACED) or an untraced one: no link.
             src = self._exited.pop(ret, None)
             if src is not None:
                 if not row.links:
                     row.prev = src
                 row.links.append(("wait", _link_source(src)))
-            else:
-                self._awaiting[ret] = row
         if row.links and max(src.resolve().clock for _k, src in row.links) > row.clock:
             # The call returned because of a later event (a reaped exit, bytes written after
             # it blocked): its clock moves to the exit so happens-before stays monotonic.
@@ -490,12 +490,7 @@ class SpanBuilder:
             row.status = "OK"
         row.attrs["process.command_line"] = proc.cmdline
         self._batch.add(row)
-        source = proc.last_row or row
-        waiter = self._awaiting.pop(proc.tgid, None)
-        if waiter is not None:
-            waiter.links.append(("wait", _link_source(source)))
-        else:
-            self._exited[proc.tgid] = source
+        self._exited[proc.tgid] = proc.last_row or row
 
     def _flush_idle(self, now_ns: int) -> None:
         """Send runs that have been idle for a batch interval, then the batch itself."""
