@@ -470,6 +470,38 @@ def test_a_signal_links_the_kill_to_the_receivers_next_span(tmp_path: Path, cbui
     assert receiver[0]["logical_clock"] > kill["logical_clock"]
 
 
+STOP_THEN_REAP = r"""
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    pid_t c = fork();
+    if (c == 0) { raise(SIGSTOP); _exit(7); }
+    int st;
+    waitpid(c, &st, WUNTRACED);  /* reports the stop: nothing was reaped */
+    kill(c, SIGCONT);
+    waitpid(c, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 7 ? 0 : 1;
+}
+"""
+
+
+def test_only_the_wait_that_reaps_links_to_the_exit(tmp_path: Path, cbuild) -> None:
+    exe = cbuild("stop-then-reap", STOP_THEN_REAP)
+    spans, result = trace(tmp_path, "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    assert_connected(spans)
+    waits = [s for s in syscalls(spans, "wait4") if s["attributes"]["syscall.result"] > 0]
+    assert len(waits) == 2
+    stopped, reaped = waits
+    assert "WIFSTOPPED" in stopped["attributes"]["syscall.args"] and not links(stopped, "wait")
+    assert "WIFEXITED" in reaped["attributes"]["syscall.args"]
+    (link,) = links(reaped, "wait")
+    by_id = {s["span_id"]: s for s in spans}
+    assert by_id[link["span_id"]]["span_name"] == "syscall:exit_group"
+    assert link["logical_clock"] < reaped["logical_clock"]
+
+
 # -- RLE ------------------------------------------------------------------------------------------
 
 
