@@ -181,6 +181,7 @@ def assert_connected(spans: list[Span]) -> None:
     for span in spans:  # every happens-before link names an emitted span, with its clock
         for link in span["attributes"].get("renacer.links", []):
             assert by_id[link["span_id"]]["logical_clock"] == link["logical_clock"], link
+            assert link["logical_clock"] < span["logical_clock"], (span["span_name"], link)  # never the future
 
 
 def links(span: Span, kind: str) -> list[dict[str, Any]]:
