@@ -45,6 +45,21 @@ ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call 
 _CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 
 
+_WNOWAIT = 0x01000000
+_CLD_EXITED, _CLD_DUMPED = 1, 3
+
+
+def _waitid_reaped(mem: TraceeMemory, tid: int, args: tuple) -> int:
+    """The pid a successful waitid reported as exited/killed (siginfo: si_code at 8, si_pid at 16)."""
+    infop = args[2]
+    raw = mem.read_bytes(tid, infop, 20) if infop else b""
+    if len(raw) < 20:
+        return 0
+    code = int.from_bytes(raw[8:12], "little", signed=True)
+    pid = int.from_bytes(raw[16:20], "little", signed=True)
+    return pid if _CLD_EXITED <= code <= _CLD_DUMPED else 0
+
+
 def _link_source(row: Row) -> Row:
     """Mark `row` as the source of a link: it is kept even if a filter rejects it (marked
     renacer.filtered) and RLE never folds it into a later row, whose span would not exist."""
@@ -240,7 +255,10 @@ class SpanBuilder:
         row.end = t_ns
         th.last_ns = t_ns
         decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
-        self._complete(th, row, dec, args, obj, ret, is_error)
+        reaped = ret
+        if dec.plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
+            reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
+        self._complete(th, row, dec, args, obj, ret, is_error, reaped)
         if self._batch.due(t_ns):
             self._flush_idle(t_ns)
 
@@ -328,7 +346,9 @@ class SpanBuilder:
         self._batch.flush(now)
 
     # -- internals -----------------------------------------------------------------------
-    def _complete(self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool) -> None:
+    def _complete(
+        self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool, reaped: int = 0
+    ) -> None:
         name = dec.plan.name
         tgid = th.proc.tgid
         attrs = row.attrs
@@ -365,11 +385,12 @@ class SpanBuilder:
                 if not row.links:
                     row.prev = sources[-1]
                 row.links.extend(("pipe", _link_source(s)) for s in sources)
-        if not is_error and name in WAITS and ret > 0:
+        if not is_error and name in WAITS and reaped > 0:
             # A traced child's exit reaches the tracer before its parent's wait can return (the
             # kernel hands the zombie to the parent only after the tracer reaped it), so a pid
             # with no exit seen is a stopped child (WUNTRACED) or an untraced one: no link.
-            src = self._exited.pop(ret, None)
+            peek = name == "waitid" and args[3] & _WNOWAIT  # the zombie stays for a later wait
+            src = self._exited.get(reaped) if peek else self._exited.pop(reaped, None)
             if src is not None:
                 if not row.links:
                     row.prev = src
