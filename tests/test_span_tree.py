@@ -503,6 +503,36 @@ def test_only_the_wait_that_reaps_links_to_the_exit(tmp_path: Path, cbuild) -> N
     assert link["logical_clock"] < reaped["logical_clock"]
 
 
+WAITID = r"""
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    pid_t c = fork();
+    if (c == 0) _exit(5);
+    siginfo_t info;
+    waitid(P_PID, c, &info, WEXITED | WNOWAIT);  /* Go's way: peek first… */
+    waitid(P_PID, c, &info, WEXITED);             /* …then reap */
+    return info.si_status == 5 ? 0 : 1;
+}
+"""
+
+
+def test_waitid_links_to_the_exit_it_reports(tmp_path: Path, cbuild) -> None:
+    exe = cbuild("waitid", WAITID)
+    spans, result = trace(tmp_path, "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    assert_connected(spans)
+    by_id = {s["span_id"]: s for s in spans}
+    waits = syscalls(spans, "waitid")
+    assert len(waits) == 2
+    child = next(pid for pid in processes(spans) if pid != run_span(spans)["attributes"]["renacer.root_pid"])
+    for wait in waits:
+        (link,) = links(wait, "wait")
+        source = by_id[link["span_id"]]
+        assert source["process_pid"] == child and source["span_name"] == "syscall:exit_group"
+
+
 # -- RLE ------------------------------------------------------------------------------------------
 
 
