@@ -213,9 +213,16 @@ class CaptureSession:
 
     # -- signals -------------------------------------------------------------------------------
     def _forward_to_root(self, signum: int, from_terminal: bool) -> None:
-        if not from_terminal and self.root_pid and not self._done:
+        """Send the tracer's SIGINT/SIGTERM on to the program: its root while that lives, else
+        the processes still traced (a background child keeps the run going after the root
+        exited; a pid that is no longer ours is never signalled)."""
+        if from_terminal or not self.root_pid or self._done:
+            return
+        live = self.tgids
+        targets = {self.root_pid} if self.root_pid in live else set(live.values())
+        for pid in targets:
             try:
-                os.kill(self.root_pid, signum)
+                os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
