@@ -7,10 +7,12 @@ shell sees them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,3 +308,42 @@ def test_unknown_pid_and_missing_program_are_one_line(tmp_path: Path) -> None:
     attach = renacer("-p", "999999999")
     assert attach.returncode == 1
     assert attach.stderr.strip().count("\n") == 0 and "999999999" in attach.stderr
+
+
+def test_sigterm_reaches_a_background_child_that_outlives_the_root(tmp_path: Path) -> None:
+    out = tmp_path / "bg.jsonl"
+    tracer = subprocess.Popen(
+        [sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--format", "jsonl", "-o", str(out), "--",
+         "sh", "-c", "sleep 30 & echo started"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        assert tracer.stdout.readline() == b"started\n"
+        deadline = time.monotonic() + 10
+        while children_of(tracer.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the root (the tracer's only child) has exited and been reaped
+        tracer.send_signal(signal.SIGTERM)
+        _out, err = tracer.communicate(timeout=15)  # not the 30 s the orphan would sleep
+    finally:
+        if tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()
+    assert tracer.returncode == 0, err  # the root's own exit status
+    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    procs = [s for s in spans if s["span_name"].startswith("process:")]
+    root = next(s for s in spans if s["span_name"].startswith("renacer:run"))["attributes"]["renacer.root_pid"]
+    (orphan,) = [p for p in procs if p["process_pid"] != root]  # `sleep` (or its shell before exec)
+    assert orphan["attributes"]["process.signal"] == "SIGTERM"
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
