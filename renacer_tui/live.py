@@ -16,18 +16,61 @@ Quitting while the program runs asks what to do:
 
 from __future__ import annotations
 
+import io
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from store.feed import FeedReader
 
 PROG = "renacer-tui"
+
+
+class StoppableFeed(io.RawIOBase):
+    """The feed pipe's read end; after `stop()` it reads as end of file.
+
+    The UI's feed thread blocks reading this pipe.  After a detach the capture keeps writing, and
+    a thread woken inside pyarrow while the interpreter shuts down aborts the process; `stop()`
+    ends the stream first so the thread finishes before the UI process exits.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._wake_r, self._wake_w = os.pipe()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.closed:
+            return 0
+        ready, _, _ = select.select([self._fd, self._wake_r], [], [])
+        if self._wake_r in ready:
+            return 0
+        return os.readv(self._fd, [buffer])
+
+    def stop(self) -> None:
+        """Make the reader see end of file now (from any thread)."""
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if not self.closed:
+            for fd in (self._fd, self._wake_r, self._wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        super().close()
 
 
 class CaptureChild:
@@ -44,6 +87,7 @@ class CaptureChild:
         self.log_path = log_path
         self.decision: str | None = None  # "kill" or "detach" once the user chose
         self._proc: subprocess.Popen[bytes] | None = None
+        self._feed: StoppableFeed | None = None
 
     def argv(self, feed_fd: int) -> list[str]:
         """The capture child's command line."""
@@ -67,7 +111,13 @@ class CaptureChild:
             raise
         finally:
             os.close(write_fd)
-        return FeedReader(read_fd)
+        self._feed = StoppableFeed(read_fd)
+        return FeedReader(io.BufferedReader(self._feed, 1 << 16))
+
+    def stop_feed(self) -> None:
+        """End the live feed for the UI (the capture itself goes on writing its other sinks)."""
+        if self._feed is not None:
+            self._feed.stop()
 
     @property
     def pid(self) -> int | None:
@@ -170,6 +220,10 @@ def run_live_tui(capture_args: list[str], command: list[str]) -> int:
     finally:
         if child.returncode is None and child.decision is None:
             child.kill_program(app.live_pids())
+        child.stop_feed()
+        feed_thread = getattr(app.live_screen, "feed_thread", None)
+        if feed_thread is not None:
+            feed_thread.join(5.0)
     code = child.finish()
     trace_id = app.live_trace_id()
     if child.decision == "detach" and not child.attached and child.returncode is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,11 +28,11 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "t")
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(self, text: str, timeout: float = 30.0, *, regex: bool = False) -> str:
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
-            if text in screen:
+            if (re.search(text, screen, re.M) if regex else text in screen):
                 return screen
             assert time.monotonic() < deadline, f"{text!r} never appeared:\n{screen}"
             time.sleep(0.2)
@@ -54,9 +55,11 @@ def test_live_spans_then_clean_quit(db_path: Path, tmp_path: Path) -> None:
     env_args = ["-e", f"RENACER_DB={db_path}", "-e", f"HOME={os.environ['HOME']}", "-e", "TERM=xterm-256color"]
     try:
         tmux.run("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", *env_args, f"sh {script}")
-        screen = tmux.wait_for("execve(", timeout=60)  # live spans of the traced program
+        tmux.run("resize-window", "-t", "t", "-x", "120", "-y", "40")
+        # live spans of the traced program: strace-like lines "  0.001234    4242 openat(…"
+        screen = tmux.wait_for(r"│\s+\d+\.\d{6}\s+\d+ [a-z_0-9]+\(", timeout=60, regex=True)
         assert "running" in screen and "processes" in screen and "top syscalls" in screen
-        tmux.wait_for("process:cat")  # cats have come and gone while sh loops
+        tmux.wait_for(r"└ \d+\s+cat\b", regex=True)  # the process tree shows sh's children
         tmux.run("send-keys", "-t", "t", "q")
         screen = tmux.wait_for("still running")  # the program runs: kill or detach?
         tmux.run("send-keys", "-t", "t", "k")
@@ -68,3 +71,37 @@ def test_live_spans_then_clean_quit(db_path: Path, tmp_path: Path) -> None:
         assert leftovers == []  # the traced program is gone
     finally:
         tmux.kill()
+
+
+def test_detach_returns_to_the_shell_at_once(db_path: Path, tmp_path: Path) -> None:
+    program = "while :; do cat /etc/hostname >/dev/null; sleep 0.05; done"
+    script = tmp_path / "run.sh"
+    script.write_text(
+        f"cd {tmp_path}\n"
+        f"{sys.executable} -m renacer_tui -- sh -c '{program}'\n"
+        "echo RENACER-TEST-EXIT=$?; sleep 60\n"
+    )
+    tmux = Tmux()
+    capture_pid = None
+    try:
+        tmux.run("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", "-e", f"RENACER_DB={db_path}", f"sh {script}")
+        tmux.run("resize-window", "-t", "t", "-x", "120", "-y", "40")
+        tmux.wait_for(r"└ \d+\s+cat\b", timeout=60, regex=True)
+        tmux.run("send-keys", "-t", "t", "q")
+        tmux.wait_for("still running")
+        started = time.monotonic()
+        tmux.run("send-keys", "-t", "t", "d")
+        screen = tmux.wait_for("RENACER-TEST-EXIT=0", timeout=20)
+        assert time.monotonic() - started < 10  # the UI does not wait for the program
+        assert "Traceback" not in screen and "Fatal Python error" not in screen
+        match = re.search(r"detached; capture pid (\d+) keeps tracing", screen)
+        assert match, screen
+        capture_pid = int(match.group(1))
+        os.kill(capture_pid, 0)  # still tracing in the background
+    finally:
+        tmux.kill()
+        if capture_pid is not None:
+            try:
+                os.killpg(capture_pid, 9)  # the capture leads its own session; the program is in it
+            except ProcessLookupError:
+                pass

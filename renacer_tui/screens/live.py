@@ -7,18 +7,18 @@ most one update per frame.  Side panes and the header redraw on a timer from the
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 import pyarrow as pa
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Log
-from textual.worker import get_current_worker
 
 from renacer_tui.live_model import LiveModel
 from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
@@ -93,6 +93,8 @@ class LiveScreen(Screen[None]):
         self.feed_error: str | None = None
         self.returncode: int | None = None
         self._shown_version = -1
+        self._feed_stop = threading.Event()  # the screen went away: the feed thread stops reading
+        self.feed_thread: threading.Thread | None = None
         self._log_offset = 0
         self._alerts_shown = 0
 
@@ -115,19 +117,20 @@ class LiveScreen(Screen[None]):
         if self.child is None:
             self.query_one(Log).add_class("-hidden")
         self.query_one(SpanLog).focus()
-        self._read_feed()
+        # Daemon threads, not Textual thread workers: both block (on the pipe, on the child) and
+        # the app's exit waits for its workers — after a detach it would hang until the program ends.
+        self.feed_thread = threading.Thread(target=self._read_feed, name="renacer-feed", daemon=True)
+        self.feed_thread.start()
         if self.child is not None:
-            self._wait_child()
+            threading.Thread(target=self._wait_child, name="renacer-child", daemon=True).start()
         self.set_interval(0.25, self._tick)
         self.set_interval(1.0, self.model.roll_history)
         self._tick()
 
-    @work(thread=True, exclusive=True, group="feed")
     def _read_feed(self) -> None:
-        worker = get_current_worker()
         try:
             for batch, metadata in self.feed:
-                if worker.is_cancelled:
+                if self._feed_stop.is_set():
                     return
                 self.model.absorb(batch, metadata)
                 self.post_message(FeedUpdated(self.model.version))
@@ -136,7 +139,9 @@ class LiveScreen(Screen[None]):
             return
         self.post_message(FeedClosed())
 
-    @work(thread=True, group="child")
+    def on_unmount(self) -> None:
+        self._feed_stop.set()
+
     def _wait_child(self) -> None:
         assert self.child is not None
         code = self.child.wait()
