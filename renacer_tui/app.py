@@ -28,6 +28,7 @@ class RenacerApp(App[None]):
         Binding("f2", "traces", "Traces", show=False),
         Binding("f3", "sql", "SQL", show=False),
         Binding("ctrl+q", "quit", "Quit app", show=False, priority=True),
+        Binding("ctrl+c", "quit", "Quit app", show=False),  # what a terminal user tries first
     ]
 
     def __init__(self, *, store: Any | None = None, store_path: Path | None = None, store_enabled: bool = True) -> None:
@@ -141,6 +142,17 @@ class RenacerApp(App[None]):
                 return
         if trace_id:
             self.open_span_tree(trace_id, message.span_ids)
+
+    async def action_quit(self) -> None:
+        """Quit; while a traced program runs, the live screen first asks: kill or detach?"""
+        from renacer_tui.screens.live import QuitDialog
+
+        live = self.live_screen
+        if live is not None and live.child is not None and live.running:
+            if not isinstance(self.screen, QuitDialog):
+                live.action_quit_live()
+            return
+        self.exit()
 
     def action_help(self) -> None:
         """Show every key (F1 or ?)."""

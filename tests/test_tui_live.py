@@ -156,6 +156,13 @@ async def test_quit_while_running_can_be_cancelled_then_detaches(db_path: Path, 
             await pilot.press("escape")
             await pilot.pause()
             assert isinstance(app.screen, LiveScreen)  # stayed
+            for key in ("ctrl+q", "ctrl+c"):  # the app-wide quit keys ask too, never kill silently
+                await pilot.press(key)
+                await pilot.pause()
+                assert isinstance(app.screen, QuitDialog)
+                await pilot.press("escape")
+                await pilot.pause()
+                assert isinstance(app.screen, LiveScreen)
             await pilot.press("q")
             await pilot.pause()
             await pilot.press("d")
