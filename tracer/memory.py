@@ -92,7 +92,7 @@ class ProcMemory:
                 self._use_vm_readv = False
                 return self._read_proc_mem(tid, addr, size)
             return b""
-        return self._buf.raw[:got]
+        return ctypes.string_at(self._buf_addr, got)  # not .raw[:got]: that copies all 64 KiB first
 
     @staticmethod
     def _read_proc_mem(tid: int, addr: int, size: int) -> bytes:
