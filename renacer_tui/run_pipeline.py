@@ -143,7 +143,11 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         attached=options.attach_pid is not None,
     )
     started = time.time_ns()
-    result = session.run(builder)
+    try:
+        result = session.run(builder)
+    except BaseException:
+        fanout.close()  # what was captured still reaches the outputs before the error is reported
+        raise
     builder.finish(
         {
             "renacer.dropped_spans": fanout.dropped,
