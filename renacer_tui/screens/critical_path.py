@@ -135,6 +135,8 @@ class CriticalPathScreen(Screen[None]):
             line.append(f" (showing the {MAX_STEPS:,} longest)")
         line.append(f"  path {format_ns(path.total_ns)} of {format_ns(path.wall_ns)} wall  bottleneck ")
         line.append(escape(bottleneck["name"]), style="bold")
+        if bottleneck["calls"] > 1:
+            line.append(f" ×{bottleneck['calls']:,}", style="bold")
         if bottleneck["detail"]:
             line.append(" " + escape(bottleneck["detail"]))
         line.append(f" {format_ns(bottleneck['self_ns'])} ({bottleneck['share'] * 100:.1f} %)")

@@ -78,7 +78,7 @@ class CriticalPathTable(DataTable[Any]):
             is_bottleneck = step["span_id"] == bottleneck_id and self.bottleneck_row < 0
             if is_bottleneck:
                 self.bottleneck_row = k
-            name = escape(step["name"])
+            name = escape(step["name"]) + (f" ×{step['calls']:,}" if step.get("calls", 1) > 1 else "")
             depth = _depth(step["name"])
             style: Style | str = bottleneck if is_bottleneck else (container if depth < 2 else "")
             label = Text("  " * depth + clip(name, STEP_WIDTH - 2 * depth - (6 if depth < 2 else 0)), style=style, no_wrap=True)
