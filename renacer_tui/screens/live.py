@@ -199,10 +199,11 @@ class LiveScreen(Screen[None]):
         if len(alerts) == self._alerts_shown:
             return
         new = alerts[self._alerts_shown :]
-        for alert in new[:NOTIFY_AT_ONCE]:
+        at_once = NOTIFY_AT_ONCE if self.size.height >= 30 else 1  # toasts must not hide a small terminal
+        for alert in new[:at_once]:
             self.notify(escape(alert.title), title="anti-pattern", severity="error" if alert.severity == "high" else "warning", markup=False)
-        if len(new) > NOTIFY_AT_ONCE:  # a burst is summed up, not a wall of toasts
-            self.notify(f"{len(new) - NOTIFY_AT_ONCE} more anti-patterns: see the alerts pane", title="anti-pattern", severity="warning", markup=False)
+        if len(new) > at_once:  # a burst is summed up, not a wall of toasts
+            self.notify(f"{len(new) - at_once} more anti-patterns: see the alerts pane", title="anti-pattern", severity="warning", markup=False)
         self._alerts_shown = len(alerts)
         self.query_one(AlertsPane).show(alerts)
 
