@@ -220,6 +220,25 @@ def test_summary_table_counts_equal_strace(tmp_path: Path, cbuild) -> None:
     assert ours["openat"][1] >= 2 and ours["getppid"] == (50, 0)
 
 
+@pytest.mark.parametrize("spec", ["%file", "%process", "getppid,wait4"])
+def test_filtered_summary_equals_strace_seccomp_bpf(tmp_path: Path, cbuild, spec: str) -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    exe = cbuild("errors", ERRORS)
+    report = tmp_path / "strace.txt"
+    subprocess.run(
+        ["strace", "-f", "--seccomp-bpf", "-e", f"trace={spec}", "-c", "-o", str(report), str(exe)],
+        check=True, timeout=60,
+    )
+    theirs = {line.split()[-1]: int(line.split()[3]) for line in report.read_text().splitlines()
+              if re.match(r"^\s*\d+\.\d+ ", line) and not line.endswith("total")}
+    result = renacer("-c", "-e", f"trace={spec}", "--", str(exe))
+    assert result.returncode == 0, result.stderr
+    ours = {line.split()[-1]: int(line.split()[3]) for line in result.stderr.splitlines()
+            if re.match(r"^\s*\d+\.\d\d ", line) and not line.endswith("total")}
+    assert ours == theirs and ours
+
+
 def test_summary_with_a_filter_counts_only_the_filtered_calls(tmp_path: Path, cbuild) -> None:
     exe = cbuild("errors", ERRORS)
     result = renacer("-c", "-e", "trace=openat", "--", str(exe))
