@@ -67,6 +67,16 @@ def _click_exception_type() -> type[Exception]:
     return ClickException
 
 
+def _usage_line(exc: Exception) -> str:
+    """`renacer-tui run: No such option: --bogus (see renacer-tui run -h)`: one line, no usage block."""
+    from renacer_tui.text import escape
+
+    message = " ".join(exc.format_message().split()) if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "renacer-tui"
+    return escape(f"{where}: {message} (see {where} -h)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Anything that is not a sub-command name is a program to trace."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -87,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 0) or 0)
     except (KeyboardInterrupt, typer.Abort):
         return 130
-    except click_exception as exc:  # usage errors: one line (and the usage), never a traceback
-        exc.show()
+    except click_exception as exc:  # usage errors: one line naming where help is, never a traceback
+        print(_usage_line(exc), file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
     except Exception as exc:  # a bug of ours: say so in one line unless asked for details
         if os.environ.get("RENACER_DEBUG"):
