@@ -22,6 +22,7 @@ the replay reproduces the recorded times exactly; a speedup can only make things
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -40,6 +41,8 @@ from analysis.graph import (
 )
 
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
+_IS_HANDOFF = np.zeros(max(K_CLOCK, K_FORK, K_OBJECT, K_PIPE, K_PROGRAM, K_SIGNAL, K_WAIT) + 1, dtype=bool)
+_IS_HANDOFF[list(_HANDOFF_KINDS)] = True
 
 
 class SpeedupError(ValueError):
@@ -130,10 +133,11 @@ class _Structure:
 
     cs: np.ndarray
     ce: np.ndarray
-    lo: list[int]
-    hi: list[int]
-    cand: list[int]
-    cend: list[int]
+    lo: np.ndarray  # per node: its first candidate slot …
+    hi: np.ndarray  # … and one past its last
+    owner: np.ndarray  # per candidate slot (sorted by owner, then end): the span it belongs to
+    cand: np.ndarray
+    cend: np.ndarray
     handoff_pos: np.ndarray  # bool per candidate slot: came from a cross-thread edge
     tree_child: np.ndarray  # bool per node: a candidate child of its parent (same process)
     inner_src: np.ndarray  # candidate (child or handoff source) …
@@ -185,8 +189,10 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     nonempty = ce[kids] > cs[kids]
     t_owner, t_cand = kid_parent[nonempty], kids[nonempty]
     src, dst, kind = cg.live_edges()
-    hand = np.isin(kind, _HANDOFF_KINDS) & (cols.tid[src] != cols.tid[dst])
+    hand = np.flatnonzero(_IS_HANDOFF[kind])
     h_src, h_dst = src[hand], dst[hand]
+    cross = cols.tid[h_src] != cols.tid[h_dst]
+    h_src, h_dst = h_src[cross], h_dst[cross]
     # A source that finished while the target ran: the target was waiting for it.  Times are
     # when the tracer saw each stop, so a write can look as if it ended just after the read it
     # woke: a source that began before the target returned counts, its end clipped to the target's.
@@ -206,16 +212,17 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     is_handoff = np.concatenate([np.zeros(len(t_cand), bool), np.ones(len(h_src), bool)])
     order = np.lexsort((cand, cend, owner))
     owner_sorted = owner[order]
-    nodes = np.arange(n)
-    lo = np.searchsorted(owner_sorted, nodes, side="left")
-    hi = np.searchsorted(owner_sorted, nodes, side="right")
+    per_owner = np.bincount(owner, minlength=n)
+    hi = np.cumsum(per_owner)
+    lo = hi - per_owner
     return _Structure(
         cs=cs,
         ce=ce,
-        lo=lo.tolist(),
-        hi=hi.tolist(),
-        cand=cand[order].tolist(),
-        cend=cend[order].tolist(),
+        lo=lo,
+        hi=hi,
+        owner=owner_sorted,
+        cand=cand[order],
+        cend=cend[order],
         handoff_pos=is_handoff[order],
         tree_child=tree_child,
         inner_src=cand,
@@ -233,33 +240,84 @@ def critical_path(cg: CausalGraph, start: np.ndarray | None = None, end: np.ndar
         empty = np.empty(0, np.int64)
         return CriticalPath(cg, empty, empty, empty, -1, 0)
     st = _structure(cg, start, end)
-    cs_l, ce_l = st.cs.tolist(), st.ce.tolist()
-    parent_l = cg.cols.parent.tolist()
-    lo, cand, cend = st.lo, st.cand, st.cend
-    ptr = list(st.hi)
-    handoff = st.handoff_pos.tolist()
-    floor = cs_l[root]
+    node, lo_a, hi_a = _walk(cg.cols.parent, st, root)
+    node, lo_a, hi_a = _merge_adjacent(node, lo_a, hi_a)
+    return CriticalPath(cg, node, lo_a, hi_a, root, int(st.ce[root] - st.cs[root]))
+
+
+#: Runs of leaf picks shorter than this are walked step by step (cheaper than array slicing).
+_MIN_RUN = 16
+
+
+def _leaf_runs(parent: np.ndarray, st: _Structure, root: int, floor: int) -> np.ndarray:
+    """Slots that start no run of leaf picks: `bisect` over them finds where a run ends.
+
+    Slot j is a *leaf* when its candidate is a same-process child of the slot's owner with no
+    candidates of its own that starts after the floor: the walk descends into it, it owns its
+    whole clipped interval, and the walk climbs straight back to the owner.  Slot j *continues*
+    the run of slot j + 1 when both are leaves of one owner and j ends by the time j + 1's
+    candidate starts: back at the owner, the bound is that start and the walk picks j next.
+    """
+    cand, cend, owner = st.cand, st.cend, st.owner
+    cs, ce = st.cs, st.ce
+    cand_cs = cs[cand]
+    leaf = (
+        ~st.handoff_pos
+        & (parent[cand] == owner)
+        & (st.lo[cand] == st.hi[cand])
+        & (cand != root)
+        & (cand_cs > floor)
+        & (cend == ce[cand])
+        & (cend > cand_cs)
+    )
+    link = np.zeros(len(cand), dtype=bool)
+    link[1:] = leaf[1:] & leaf[:-1] & (owner[1:] == owner[:-1]) & (cend[:-1] <= cand_cs[1:])
+    return np.flatnonzero(~link)
+
+
+def _walk(parent: np.ndarray, st: _Structure, root: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Jaeger walk (module docstring); runs of leaf picks are emitted as whole arrays.
+
+    Step by step the walk costs a few microseconds of Python per segment; a process's
+    syscalls in program order are one run of leaf picks, so a million-syscall trace takes a
+    handful of steps and a few array operations per process.
+    """
+    cs, ce = st.cs, st.ce
+    lo, hi, cand, cend, handoff = st.lo, st.hi, st.cand, st.cend, st.handoff_pos
+    floor = int(cs[root])
+    breaks = _leaf_runs(parent, st, root, floor)
+    ptr: dict[int, int] = {}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     seg_node: list[int] = []
     seg_lo: list[int] = []
     seg_hi: list[int] = []
     origins: list[int] = []
     s = root
-    bound = ce_l[root]
+    bound = int(ce[root])
     while bound > floor:
-        if bound > ce_l[s] and s != root:
+        if bound > ce[s] and s != root:
             # The bound lies after this span: its parent owns that time (or picks it later).
-            up = parent_l[s]
+            up = int(parent[s])
             s = up if up >= 0 else (origins.pop() if origins else root)
             continue
-        p = ptr[s]
-        first = lo[s]
-        while p > first and cend[p - 1] > bound:
-            p -= 1
-        own_start = cs_l[s]
+        first = int(lo[s])
+        p = bisect_right(cend, bound, first, ptr.get(s, int(hi[s])))
+        own_start = int(cs[s])
         if p > first and cend[p - 1] > own_start and cend[p - 1] > floor:
             p -= 1
+            r = int(breaks[bisect_right(breaks, p) - 1])
+            if p - r + 1 >= _MIN_RUN:
+                # A run of leaf picks p, p-1, …, r: each leaf owns its interval, the owner
+                # the gaps between them.
+                if seg_node:
+                    parts.append((np.array(seg_node), np.array(seg_lo), np.array(seg_hi)))
+                    seg_node, seg_lo, seg_hi = [], [], []
+                parts.append(_leaf_run(s, bound, cand[r : p + 1][::-1], cend[r : p + 1][::-1], cs))
+                ptr[s] = r
+                bound = int(cs[cand[r]])
+                continue
             ptr[s] = p
-            e = cend[p]
+            e = int(cend[p])
             if bound > e:
                 seg_node.append(s)
                 seg_lo.append(e)
@@ -267,7 +325,7 @@ def critical_path(cg: CausalGraph, start: np.ndarray | None = None, end: np.ndar
             bound = e
             if handoff[p]:
                 origins.append(s)
-            s = cand[p]
+            s = int(cand[p])
             continue
         ptr[s] = p
         if bound > own_start:
@@ -278,13 +336,40 @@ def critical_path(cg: CausalGraph, start: np.ndarray | None = None, end: np.ndar
             bound = low
         if s == root:
             break
-        up = parent_l[s]
+        up = int(parent[s])
         s = up if up >= 0 else (origins.pop() if origins else root)
-    node = np.asarray(seg_node[::-1], dtype=np.int64)
-    lo_a = np.asarray(seg_lo[::-1], dtype=np.int64)
-    hi_a = np.asarray(seg_hi[::-1], dtype=np.int64)
-    node, lo_a, hi_a = _merge_adjacent(node, lo_a, hi_a)
-    return CriticalPath(cg, node, lo_a, hi_a, root, int(st.ce[root] - st.cs[root]))
+    if seg_node:
+        parts.append((np.array(seg_node), np.array(seg_lo), np.array(seg_hi)))
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    node = np.concatenate([part[0] for part in parts]).astype(np.int64, copy=False)[::-1]
+    lo_a = np.concatenate([part[1] for part in parts]).astype(np.int64, copy=False)[::-1]
+    hi_a = np.concatenate([part[2] for part in parts]).astype(np.int64, copy=False)[::-1]
+    return node, lo_a, hi_a
+
+
+def _leaf_run(
+    s: int, bound: int, kids: np.ndarray, kid_end: np.ndarray, cs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segments (walk order, latest first) of one run of leaf picks under span `s`."""
+    kid_start = cs[kids]
+    m = len(kids)
+    gap_hi = np.empty(m, dtype=np.int64)
+    gap_hi[0] = bound
+    gap_hi[1:] = kid_start[:-1]
+    node = np.empty(2 * m, dtype=np.int64)
+    node[0::2] = s
+    node[1::2] = kids
+    lo_a = np.empty(2 * m, dtype=np.int64)
+    lo_a[0::2] = kid_end
+    lo_a[1::2] = kid_start
+    hi_a = np.empty(2 * m, dtype=np.int64)
+    hi_a[0::2] = gap_hi
+    hi_a[1::2] = kid_end
+    keep = np.ones(2 * m, dtype=bool)
+    keep[0::2] = gap_hi > kid_end
+    return node[keep], lo_a[keep], hi_a[keep]
 
 
 def _merge_adjacent(node: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -75,6 +75,8 @@ class CausalGraph:
 
     def live_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(src, dst, kind) of the edges that are in the DAG."""
+        if not self.removed.any():
+            return self.edge_src, self.edge_dst, self.edge_kind
         keep = ~self.removed
         return self.edge_src[keep], self.edge_dst[keep], self.edge_kind[keep]
 
