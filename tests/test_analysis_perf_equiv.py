@@ -1,0 +1,170 @@
+"""The fast paths of the analysis give the answers of the plain definitions.
+
+PageRank is numpy power iteration and must equal rustworkx.pagerank on the same graph; the
+critical path emits runs of leaf picks as arrays and must equal the step-by-step Jaeger walk
+written out below; the vectorised graph build must find every edge the synthetic trace
+generator (bench.analysis, the trace the issue-5 benchmarks use) put in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import rustworkx as rx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.critical_path import _main_root, _structure, critical_path, replay, speedup_factors
+from analysis.graph import build_graph
+from analysis.loading import load_columns
+from analysis.pagerank import pagerank
+from bench.analysis import synthetic_trace
+
+traces = st.builds(
+    synthetic_trace,
+    spans=st.integers(60, 3000),
+    children=st.integers(1, 6),
+    pipe_share=st.sampled_from([0.0, 0.01, 0.2, 0.9]),
+    seed=st.integers(0, 2**16),
+)
+
+
+def reference_walk(cg, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The critical-path walk one step at a time (analysis/critical_path.py's docstring)."""
+    root = _main_root(cg, start, end)
+    s_ = _structure(cg, start, end)
+    cs, ce, parent = s_.cs.tolist(), s_.ce.tolist(), cg.cols.parent.tolist()
+    lo, cand, cend, handoff = s_.lo.tolist(), s_.cand.tolist(), s_.cend.tolist(), s_.handoff_pos.tolist()
+    ptr = s_.hi.tolist()
+    floor, s, bound = cs[root], root, ce[root]
+    segs: list[tuple[int, int, int]] = []
+    origins: list[int] = []
+    while bound > floor:
+        if bound > ce[s] and s != root:
+            s = parent[s] if parent[s] >= 0 else (origins.pop() if origins else root)
+            continue
+        p = ptr[s]
+        while p > lo[s] and cend[p - 1] > bound:
+            p -= 1
+        if p > lo[s] and cend[p - 1] > cs[s] and cend[p - 1] > floor:
+            p -= 1
+            ptr[s] = p
+            if bound > cend[p]:
+                segs.append((s, cend[p], bound))
+            bound = cend[p]
+            if handoff[p]:
+                origins.append(s)
+            s = cand[p]
+            continue
+        ptr[s] = p
+        if bound > cs[s]:
+            low = max(cs[s], floor)
+            segs.append((s, low, bound))
+            bound = low
+        if s == root:
+            break
+        s = parent[s] if parent[s] >= 0 else (origins.pop() if origins else root)
+    segs.reverse()
+    node = np.array([x[0] for x in segs], dtype=np.int64)
+    lo_a = np.array([x[1] for x in segs], dtype=np.int64)
+    hi_a = np.array([x[2] for x in segs], dtype=np.int64)
+    if len(node) > 1:  # join touching segments of one span, as critical_path does
+        starts = np.concatenate([[True], ~((node[1:] == node[:-1]) & (lo_a[1:] == hi_a[:-1]))])
+        first = np.flatnonzero(starts)
+        last = np.concatenate([first[1:] - 1, [len(node) - 1]])
+        node, lo_a, hi_a = node[first], lo_a[first], hi_a[last]
+    return node, lo_a, hi_a
+
+
+def rx_scores(graph: rx.PyDiGraph, n: int, **kw) -> np.ndarray:
+    mapping = rx.pagerank(graph, **kw)
+    return np.array([mapping[i] for i in range(n)])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces)
+def test_critical_path_equals_the_step_by_step_walk(table) -> None:
+    cg = build_graph(table)
+    cp = critical_path(cg)
+    node, lo, hi = reference_walk(cg, cg.cols.start, cg.cols.end)
+    assert np.array_equal(cp.node, node) and np.array_equal(cp.start, lo) and np.array_equal(cp.end, hi)
+    assert cp.total_ns <= cp.wall_ns
+
+
+def test_critical_path_on_replayed_times_equals_the_step_by_step_walk() -> None:
+    cg = build_graph(synthetic_trace(20_000, 4, 0.05, seed=11))
+    factor, matched = speedup_factors(cg, {"read": 50.0, "write": 3.0})
+    assert matched > 0
+    start, end = replay(cg, factor)
+    cp = critical_path(cg, start, end)
+    node, lo, hi = reference_walk(cg, start, end)
+    assert np.array_equal(cp.node, node) and np.array_equal(cp.start, lo) and np.array_equal(cp.end, hi)
+    assert len(cp.node) > 10_000  # long runs of leaf picks were taken as arrays
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces, st.sampled_from([0.5, 0.85, 0.99]), st.sampled_from([1e-4, 1e-6, 1e-9]))
+def test_pagerank_equals_rustworkx(table, alpha: float, tol: float) -> None:
+    cg = build_graph(table)
+    try:
+        expected = rx_scores(cg.graph, cg.n, alpha=alpha, tol=tol, max_iter=100)
+    except rx.FailedToConverge:
+        expected = rx_scores(cg.graph, cg.n, alpha=alpha, tol=tol * 100, max_iter=1000)
+    got = pagerank(cg, alpha=alpha, tol=tol).scores
+    assert np.allclose(got, expected, rtol=1e-9, atol=1e-15)
+    assert got.sum() == pytest.approx(1.0)
+
+
+def test_pagerank_stops_at_the_same_iteration_as_rustworkx() -> None:
+    cg = build_graph(synthetic_trace(3000, 3, 0.1, seed=2))
+    for max_iter in range(1, 40):
+        try:
+            rx.pagerank(cg.graph, max_iter=max_iter)
+            converged = True
+        except rx.FailedToConverge:
+            converged = False
+        if converged:
+            break
+    assert 1 < max_iter < 40
+    # One iteration fewer than rustworkx needs: ours must not converge either (it retries looser).
+    loose = rx_scores(cg.graph, cg.n, max_iter=(max_iter - 1) * 10, tol=1e-4)
+    assert np.allclose(pagerank(cg, max_iter=max_iter - 1).scores, loose, rtol=1e-9, atol=1e-15)
+    assert np.allclose(pagerank(cg, max_iter=max_iter).scores, rx_scores(cg.graph, cg.n, max_iter=max_iter), rtol=1e-9, atol=1e-15)
+
+
+def test_pagerank_skips_edges_removed_to_break_a_cycle() -> None:
+    table = synthetic_trace(400, 2, 0.2, seed=4)
+    cols = load_columns(table)
+    cg = build_graph(cols)
+    assert cg.defects == []
+    # Point the root process's clock link back at its last read: a cycle the build must break.
+    clocks = cols.parent_clock.copy()
+    clocks[1] = cols.clock[-1]
+    cyclic = build_graph(dataclasses.replace(cols, parent_clock=clocks))
+    assert [d.kind for d in cyclic.defects] == ["cycle"] and int(cyclic.removed.sum()) == 1
+    assert cyclic.graph.num_edges() == int((~cyclic.removed).sum())
+    assert np.allclose(pagerank(cyclic).scores, rx_scores(cyclic.graph, cyclic.n), rtol=1e-9, atol=1e-15)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces)
+def test_graph_build_finds_every_edge_the_generator_put_in(table) -> None:
+    cols = load_columns(table)
+    cg = build_graph(cols)
+    names = np.array(cols.names)[cols.name_code]
+    children = int((np.char.startswith(names.astype(str), "process:child")).sum())
+    writes = int((names == "syscall:write").sum())
+    kinds = cg.counts()["by_kind"]
+    assert cg.defects == []
+    assert kinds["parent"] == cols.n - 1
+    assert kinds.get("wait", 0) == children
+    # Each read back has its pipe link from its write; data flow adds the latest write of the
+    # child's pipe before each read (the same edge for the last write).
+    assert kinds.get("pipe", 0) == 2 * writes - children
+    assert kinds.get("clock", 0) == children  # each child's first call after its clone
+    # Program order: consecutive syscalls of each thread (containers are not in it).
+    _, per_thread = np.unique(cols.tid[np.char.startswith(names.astype(str), "syscall:")], return_counts=True)
+    assert kinds["program-order"] == int((per_thread - 1).sum())
+    assert rx.is_directed_acyclic_graph(cg.graph) and cg.graph.num_edges() == sum(kinds.values())
