@@ -89,6 +89,7 @@ class Plan:
     flags_index: int | None
     has_outputs: bool
     hex_result: bool
+    pure: bool  # no argument is read from memory: the rendering depends on the numbers only
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -140,10 +141,16 @@ def _build_plan(nr: int) -> Plan:
     flag_kinds += [i for i, (k, _) in enumerate(kinds) if k == "prot"]
     flags_index = flag_kinds[0] if flag_kinds else None
     has_outputs = any(k in ("rbuf", "pipefds", "wstatus") for k, _ in kinds)
-    return Plan(name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS)
+    pure = not any(k in _MEMORY_KINDS for k, _ in kinds)
+    return Plan(name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure)
 
 
 _PLANS: dict[int, Plan] = {}
+_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp"})
+#: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
+#: Bounded, because pointers and sizes vary without end in some programs.
+_PURE_CACHE: dict[tuple[int, tuple[int, ...]], tuple[tuple[str, ...], int | None, str | None]] = {}
+_PURE_CACHE_MAX = 4096
 
 
 def plan_for(nr: int) -> Plan:
@@ -271,12 +278,18 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
 def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
     """Render a call's inputs while the task sits at its entry stop."""
     plan = plan_for(nr)
-    texts = [
-        _render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit)
-        for i, (kind, arg) in enumerate(plan.kinds)
-    ]
-    if plan.name in ("open", "openat") and not args[plan.flags_index] & _O_CREATE_ANY:
-        texts.pop()  # strace shows the mode only when the call can create a file
+    if plan.pure:
+        key = (nr, args)
+        hit = _PURE_CACHE.get(key)
+        if hit is None:
+            texts = _render_inputs(plan, args, tid, mem, string_limit)
+            fd = F.to_int32(args[plan.fd_index]) if plan.fd_index is not None else None
+            flags = texts[plan.flags_index] if plan.flags_index is not None else None
+            if len(_PURE_CACHE) >= _PURE_CACHE_MAX:
+                _PURE_CACHE.clear()
+            hit = _PURE_CACHE[key] = (tuple(texts), fd, flags)
+        return Decoded(plan, list(hit[0]), hit[1], None, hit[2])
+    texts = _render_inputs(plan, args, tid, mem, string_limit)
     fd = F.to_int32(args[plan.fd_index]) if plan.fd_index is not None else None
     path = None
     if plan.path_index is not None:
@@ -285,6 +298,16 @@ def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, st
             path = text[1 : text.rindex('"')]
     flags = texts[plan.flags_index] if plan.flags_index is not None else None
     return Decoded(plan, texts, fd, path, flags)
+
+
+def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int) -> list[str]:
+    texts = [
+        _render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit)
+        for i, (kind, arg) in enumerate(plan.kinds)
+    ]
+    if plan.name in ("open", "openat") and not args[plan.flags_index] & _O_CREATE_ANY:
+        texts.pop()  # strace shows the mode only when the call can create a file
+    return texts
 
 
 def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: bool, tid: int,

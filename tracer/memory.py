@@ -25,12 +25,22 @@ class ProcMemory:
         self._local = IOVec(self._buf_addr, 0)
         self._remote = (IOVec * _MAX_IOV)()
         self._use_vm_readv = True
+        # One-page reads (most buffers and strings) reuse one prebuilt iovec pair: no loop.
+        self._local1 = IOVec(self._buf_addr, 0)
+        self._remote1 = IOVec(0, 0)
+        self._local1_ref = ctypes.byref(self._local1)
+        self._remote1_ref = ctypes.byref(self._remote1)
+        self._last_addr = self._last_size = 0
 
     # -- bytes ---------------------------------------------------------------------------
     def read_bytes(self, tid: int, addr: int, size: int) -> bytes:
         """Up to `size` bytes at `addr`; fewer (or b"") where memory is unreadable."""
         if size <= 0 or addr <= 0:
             return b""
+        if size <= PAGE - (addr % PAGE) and self._use_vm_readv:
+            got = self._read_one_page(tid, addr, size)
+            if got is not None:
+                return got
         out = bytearray()
         while size > 0:
             chunk = self._read_chunk(tid, addr, size)
@@ -69,11 +79,25 @@ class ProcMemory:
             return bytes(out[:limit]), True
         return bytes(out), False
 
+    def _read_one_page(self, tid: int, addr: int, size: int) -> bytes | None:
+        """The fast path: a read that stays inside one page (None: use the general path)."""
+        if addr != self._last_addr or size != self._last_size:  # a loop reads one buffer over and over
+            self._remote1.iov_base = self._last_addr = addr
+            self._remote1.iov_len = self._local1.iov_len = self._last_size = size
+        got = process_vm_readv(tid, self._local1_ref, 1, self._remote1_ref, 1, 0)
+        if got < 0:
+            return None
+        return ctypes.string_at(self._buf_addr, got)
+
     def _read_chunk(self, tid: int, addr: int, size: int) -> bytes:
         """One process_vm_readv of at most the buffer size, page-split remote iovecs."""
         size = min(size, len(self._buf))
         if not self._use_vm_readv:
             return self._read_proc_mem(tid, addr, size)
+        if size <= PAGE - (addr % PAGE):
+            got = self._read_one_page(tid, addr, size)
+            if got is not None:
+                return got
         remote = self._remote
         count = 0
         cur, left = addr, size

@@ -20,8 +20,18 @@ from store.schema import (
     ATTR_RLE_MAX,
     ATTR_RLE_TOTAL,
     SPAN_KIND_INTERNAL,
+    ATTR_FD_OBJECT,
+    ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_FD,
+    ATTR_SYSCALL_NAME,
+    ATTR_SYSCALL_PATH,
+    ATTR_SYSCALL_RESULT,
     SPAN_SCHEMA,
 )
+from tracer.formats import escape_text
+
+ATTR_SYSCALL_ARGS = "syscall.args"
+ATTR_SYSCALL_FLAGS = "syscall.flags"
 
 
 class Row:
@@ -30,7 +40,7 @@ class Row:
     __slots__ = (
         "span_id", "parent_span_id", "start", "end", "name", "status", "status_message",
         "pid", "pname", "pcmdline", "tid", "clock", "prev", "attrs", "links", "key",
-        "count", "total", "max", "last_start", "alias", "keep", "linked",
+        "count", "total", "max", "last_start", "alias", "keep", "linked", "call",
     )
 
     def __init__(self, span_id: str, clock: int, name: str, start: int, tid: int, pid: int) -> None:
@@ -57,6 +67,9 @@ class Row:
         self.alias: Row | None = None
         self.keep = False  # structural (e.g. created a process): survives filters
         self.linked = False  # another span links to this one: never folded by RLE
+        # a finished syscall's (name, args text, result, errno name, fd, fd object, path, flags):
+        # its attributes, built only when the row is emitted
+        self.call: tuple | None = None
 
     def resolve(self) -> "Row":
         row = self
@@ -76,6 +89,26 @@ class Row:
         self.last_start = other.last_start
         self.end = other.end
         other.alias = self
+
+
+def call_attributes(call: tuple) -> dict[str, Any]:
+    """The `syscall.*` attributes of a finished call (see `Row.call`)."""
+    name, args_text, ret, errname, fd, obj, path, flags = call
+    attrs: dict[str, Any] = {ATTR_SYSCALL_NAME: name, ATTR_SYSCALL_ARGS: args_text}
+    if errname is not None:
+        attrs[ATTR_SYSCALL_RESULT] = -1
+        attrs[ATTR_SYSCALL_ERRNO] = errname
+    else:
+        attrs[ATTR_SYSCALL_RESULT] = ret
+    if fd is not None:
+        attrs[ATTR_SYSCALL_FD] = fd
+    if obj is not None:
+        attrs[ATTR_FD_OBJECT] = escape_text(obj)
+    if path is not None:
+        attrs[ATTR_SYSCALL_PATH] = path
+    if flags is not None:
+        attrs[ATTR_SYSCALL_FLAGS] = flags
+    return attrs
 
 
 class BatchBuilder:
@@ -130,6 +163,11 @@ class BatchBuilder:
         parent_clocks: list[int | None] = []
         for row in rows:
             attrs = row.attrs
+            if row.call is not None:
+                built = call_attributes(row.call)
+                if attrs:
+                    built.update(attrs)
+                attrs = built
             if row.count > 1:
                 attrs = dict(attrs)
                 attrs[ATTR_RLE_FIRST] = row.start

@@ -23,11 +23,9 @@ from store.schema import (
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
-    ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
-    ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
 )
 from tracer import formats as F
@@ -351,19 +349,15 @@ class SpanBuilder:
     ) -> None:
         name = dec.plan.name
         tgid = th.proc.tgid
-        attrs = row.attrs
         args_text = ", ".join(dec.texts)
-        attrs[ATTR_SYSCALL_NAME] = name
-        attrs[ATTR_SYSCALL_ARGS] = args_text
         if is_error:
             errname = F.errno_name(-ret)
-            attrs[ATTR_SYSCALL_RESULT] = -1
-            attrs[ATTR_SYSCALL_ERRNO] = errname
             row.status, row.status_message = "ERROR", errname
         else:
-            attrs[ATTR_SYSCALL_RESULT] = ret
+            errname = None
             row.status = "OK"
-        self._decorate(attrs, dec, obj)
+        # attributes are built only for rows that are emitted (RLE folds most of a loop's calls)
+        row.call = (name, args_text, ret, errname, dec.fd, obj, dec.path, dec.flags)
         # fd table bookkeeping: the cache must never answer for a reused number.
         if not is_error:
             if name == "close" and dec.fd is not None:
