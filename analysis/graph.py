@@ -54,16 +54,33 @@ class Defect:
 
 @dataclass
 class CausalGraph:
-    """Spans + typed edges; `graph` is the rustworkx view, `edge_*` the same edges as arrays."""
+    """Spans + typed edges as arrays; `graph` is the rustworkx view, built on first use."""
 
     cols: SpanColumns
-    graph: rx.PyDiGraph
     edge_src: np.ndarray
     edge_dst: np.ndarray
     edge_kind: np.ndarray
-    edge_weight: np.ndarray  # ns: the duration of the source span (the cost of crossing it)
     removed: np.ndarray  # bool per edge: taken out to break a cycle
     defects: list[Defect] = field(default_factory=list)
+    _graph: rx.PyDiGraph | None = field(default=None, repr=False)
+
+    @property
+    def graph(self) -> rx.PyDiGraph:
+        """The DAG as a rustworkx graph (edge index k = entry k of the `edge_*` arrays).
+
+        Built lazily: the analyses here work on the arrays, and building a million-edge
+        rustworkx graph costs more than the whole array build.
+        """
+        if self._graph is None:
+            self._graph = _rx_graph(self.n, self.edge_src, self.edge_dst)
+            for k in np.flatnonzero(self.removed).tolist():
+                self._graph.remove_edge_from_index(k)
+        return self._graph
+
+    @property
+    def edge_weight(self) -> np.ndarray:
+        """ns per edge: the duration of the source span (the cost of crossing it)."""
+        return self.cols.duration[self.edge_src].astype(np.float64)
 
     @property
     def n(self) -> int:
@@ -104,17 +121,18 @@ def _program_order(cols: SpanColumns) -> tuple[np.ndarray, np.ndarray]:
     return order[:-1][same], order[1:][same]
 
 
-def _links(cols: SpanColumns) -> tuple[list[int], list[int], list[int]]:
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _links(cols: SpanColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from `renacer.links` on effect spans and from `parent_logical_clock`."""
-    src: list[int] = []
-    dst: list[int] = []
-    kinds: list[int] = []
     rows = cols.rows_mentioning(ATTR_LINKS)
     wanted_ids: list[str] = []
     wanted_clocks: list[int] = []
-    pending: list[tuple[int, int]] = []
-    for row in rows.tolist():
-        links = cols.attrs(row).get(ATTR_LINKS)
+    link_rows: list[int] = []
+    link_kinds: list[int] = []
+    for row, attrs in zip(rows.tolist(), cols.attrs_many(rows)):
+        links = attrs.get(ATTR_LINKS)
         if isinstance(links, str):
             try:
                 links = json.loads(links)
@@ -125,35 +143,53 @@ def _links(cols: SpanColumns) -> tuple[list[int], list[int], list[int]]:
         for link in links:
             if not isinstance(link, dict):
                 continue
-            kind = _LINK_KIND.get(str(link.get("type", "")).lower(), K_CLOCK)
+            link_kinds.append(_LINK_KIND.get(str(link.get("type", "")).lower(), K_CLOCK))
             wanted_ids.append(str(link.get("span_id") or ""))
             clock = link.get("logical_clock")
             wanted_clocks.append(int(clock) if isinstance(clock, int) and not isinstance(clock, bool) else -1)
-            pending.append((row, kind))
+            link_rows.append(row)
     clock_index = _clock_lookup(cols)
-    if pending:
-        by_id = cols.index_of(wanted_ids)
+    parts_src, parts_dst, parts_kind = [], [], []
+    if link_rows:
+        row_a = np.asarray(link_rows, dtype=np.int64)
+        by_id = np.full(len(row_a), -1, dtype=np.int64)
+        named = np.flatnonzero(np.asarray([bool(i) for i in wanted_ids]))
+        if len(named):
+            by_id[named] = cols.index_of([wanted_ids[i] for i in named.tolist()])
         by_clock = clock_index(np.asarray(wanted_clocks, dtype=np.int64))
-        for (row, kind), a, b in zip(pending, by_id.tolist(), by_clock.tolist()):
-            source = a if a >= 0 else b
-            if source >= 0 and source != row:
-                src.append(source)
-                dst.append(row)
-                kinds.append(kind)
+        source = np.where(by_id >= 0, by_id, by_clock)
+        ok = (source >= 0) & (source != row_a)
+        parts_src.append(source[ok])
+        parts_dst.append(row_a[ok])
+        parts_kind.append(np.asarray(link_kinds, dtype=np.int64)[ok])
     has_pc = np.flatnonzero(cols.parent_clock >= 0)
     if len(has_pc):
         sources = clock_index(cols.parent_clock[has_pc])
         ok = (sources >= 0) & (sources != has_pc)
-        src.extend(sources[ok].tolist())
-        dst.extend(has_pc[ok].tolist())
-        kinds.extend([K_CLOCK] * int(ok.sum()))
-    return src, dst, kinds
+        parts_src.append(sources[ok])
+        parts_dst.append(has_pc[ok])
+        parts_kind.append(np.full(int(ok.sum()), K_CLOCK, dtype=np.int64))
+    if not parts_src:
+        return _EMPTY, _EMPTY, _EMPTY
+    return np.concatenate(parts_src), np.concatenate(parts_dst), np.concatenate(parts_kind)
 
 
 def _clock_lookup(cols: SpanColumns) -> Any:
     """A vectorised logical clock → row function (-1 where no span has that clock)."""
-    order = np.argsort(cols.clock, kind="stable")
-    sorted_clock = cols.clock[order]
+    clock = cols.clock
+    n = len(clock)
+    if n and clock[0] >= 0 and np.array_equal(clock, np.arange(clock[0], clock[0] + n)):
+        # The usual layout: one clock per row, rows in clock order.  Plain indexing.
+        first = int(clock[0])
+
+        def direct(clocks: np.ndarray) -> np.ndarray:
+            pos = clocks - first
+            hit = (pos >= 0) & (pos < n)
+            return np.where(hit, pos, -1)
+
+        return direct
+    order = np.argsort(clock, kind="stable")
+    sorted_clock = clock[order]
 
     def lookup(clocks: np.ndarray) -> np.ndarray:
         if len(sorted_clock) == 0:
@@ -165,49 +201,83 @@ def _clock_lookup(cols: SpanColumns) -> Any:
     return lookup
 
 
-def _data_flow(cols: SpanColumns) -> tuple[list[int], list[int], list[int]]:
-    """write → the read that consumed it, matched on the kernel object behind the fd."""
+def _data_flow(cols: SpanColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """write → the read that consumed it, matched on the kernel object behind the fd.
+
+    Per read: the latest write to the same object that had begun before the read returned;
+    in the same thread the write must have finished before the read began (program order).
+    One sorted search over all objects at once; only reads whose nearest write is such an
+    unfinished same-thread write step further back in Python.
+    """
+    calls = [name.removeprefix("syscall:") for name in cols.names]
+    is_write = np.asarray([c in WRITE_CALLS for c in calls] + [False], dtype=bool)
+    is_read = np.asarray([c in READ_CALLS for c in calls] + [False], dtype=bool)
     rows = cols.rows_mentioning(ATTR_FD_OBJECT)
-    by_object: dict[str, list[tuple[int, int, int]]] = {}
-    for row in rows.tolist():
-        call = cols.name(row).removeprefix("syscall:")
-        is_write = call in WRITE_CALLS
-        if not is_write and call not in READ_CALLS:
-            continue
-        attrs = cols.attrs(row)
+    codes = cols.name_code[rows]
+    rows = rows[is_write[codes] | is_read[codes]]
+    ev_rows: list[int] = []
+    ev_objs: list[str] = []
+    for row, attrs in zip(rows.tolist(), cols.attrs_many(rows)):
         obj = attrs.get(ATTR_FD_OBJECT)
         result = attrs.get(ATTR_SYSCALL_RESULT)
         if not isinstance(obj, str) or not obj or (isinstance(result, int) and result <= 0):
             continue
         if obj.startswith("/dev/") and not obj.startswith("/dev/shm/"):
             continue  # a terminal or /dev/null: what is read back is not what was written
-        by_object.setdefault(obj, []).append((row, 1 if is_write else 0, int(cols.clock[row])))
-    src: list[int] = []
-    dst: list[int] = []
-    kinds: list[int] = []
+        ev_rows.append(row)
+        ev_objs.append(obj)
+    if not ev_rows:
+        return _EMPTY, _EMPTY, _EMPTY
+    ev = np.asarray(ev_rows, dtype=np.int64)
+    encoded = pa.array(ev_objs, pa.string()).dictionary_encode()  # codes in first-seen order
+    obj = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    objects = encoded.dictionary.to_pylist()
+    writing = is_write[cols.name_code[ev]]
+    w, w_obj = ev[writing], obj[writing]
+    r, r_obj = ev[~writing], obj[~writing]
+    if len(w) == 0 or len(r) == 0:
+        return _EMPTY, _EMPTY, _EMPTY
     start, end, tid = cols.start, cols.end, cols.tid
-    for obj, events in by_object.items():
-        kind = K_PIPE if obj.startswith(("pipe:", "socket:")) else K_OBJECT
-        writes = sorted((e for e in events if e[1]), key=lambda e: (start[e[0]], e[2]))
-        if not writes:
-            continue
-        write_starts = np.asarray([start[w[0]] for w in writes], dtype=np.int64)
-        for row, is_write, clock in events:
-            if is_write:
-                continue
-            # The latest write that had begun before this read returned; in the same thread the
-            # write must have finished before the read began (program order).
-            k = int(np.searchsorted(write_starts, end[row], side="left")) - 1
-            while k >= 0:
-                w = writes[k][0]
-                if tid[w] != tid[row] or end[w] <= start[row]:
-                    break
-                k -= 1
-            if k >= 0:
-                src.append(writes[k][0])
-                dst.append(row)
-                kinds.append(kind)
-    return src, dst, kinds
+    # (object, time) as one sortable integer: times replaced by their rank among all times used.
+    times = np.unique(np.concatenate([start[w], end[r]]))
+    span = len(times) + 1
+    w_t = np.searchsorted(times, start[w])
+    order = np.lexsort((w, cols.clock[w], w_t, w_obj))
+    w, w_obj, w_key = w[order], w_obj[order], (w_obj * span + w_t)[order]
+    k = np.searchsorted(w_key, r_obj * span + np.searchsorted(times, end[r]), side="left") - 1
+    found = k >= 0
+    found[found] = w_obj[k[found]] == r_obj[found]
+    source = np.where(found, w[np.maximum(k, 0)], -1)
+    unfinished = found & (tid[source] == tid[r]) & (end[source] > start[r])
+    for j in np.flatnonzero(unfinished).tolist():
+        row, kk = int(r[j]), int(k[j]) - 1
+        while kk >= 0 and w_obj[kk] == r_obj[j] and tid[w[kk]] == tid[row] and end[w[kk]] > start[row]:
+            kk -= 1
+        source[j] = int(w[kk]) if kk >= 0 and w_obj[kk] == r_obj[j] else -1
+    keep = np.flatnonzero(source >= 0)
+    keep = keep[np.lexsort((r[keep], r_obj[keep]))]  # objects in first-seen order, reads in row order
+    is_pipe = np.asarray([o.startswith(("pipe:", "socket:")) for o in objects], dtype=bool)
+    kind = np.where(is_pipe[r_obj[keep]], K_PIPE, K_OBJECT).astype(np.int64)
+    return source[keep], r[keep], kind
+
+
+def _rx_graph(n: int, src: np.ndarray, dst: np.ndarray) -> rx.PyDiGraph:
+    """A rustworkx multigraph of `n` nodes (payload = index) and the given edges, in order."""
+    graph = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=n, edge_count_hint=len(src))
+    graph.add_nodes_from(range(n))
+    graph.extend_from_edge_list(zip(src.tolist(), dst.tolist()))
+    return graph
+
+
+def _topologically_ordered(n: int, src: np.ndarray, dst: np.ndarray, keys: list[np.ndarray]) -> bool:
+    """True when some key strictly increases along every edge: then the graph is a DAG.
+
+    The tracer's spans nearly always satisfy this for the logical clock or the row order, so
+    the cycle search (and the rustworkx graph it needs) is skipped for a well-formed trace.
+    """
+    if len(src) == 0:
+        return True
+    return any(len(key) == n and bool(np.all(key[src] < key[dst])) for key in keys)
 
 
 def build_graph(spans: pa.Table | SpanColumns) -> CausalGraph:
@@ -218,39 +288,35 @@ def build_graph(spans: pa.Table | SpanColumns) -> CausalGraph:
     po_src, po_dst = _program_order(cols)
     l_src, l_dst, l_kind = _links(cols)
     d_src, d_dst, d_kind = _data_flow(cols)
-    extra_src = np.asarray(l_src + d_src, dtype=np.int64)
-    extra_dst = np.asarray(l_dst + d_dst, dtype=np.int64)
-    extra_kind = np.asarray(l_kind + d_kind, dtype=np.int64)
+    extra_src = np.concatenate([l_src, d_src])
+    extra_dst = np.concatenate([l_dst, d_dst])
+    extra_kind = np.concatenate([l_kind, d_kind])
     if len(extra_src):
-        # An explicit link that repeats a tree or program-order edge adds nothing.
+        # An explicit link that repeats a tree or program-order edge adds nothing; of
+        # repeated links the first stays.
         po_prev = np.full(n, -1, dtype=np.int64)
         po_prev[po_dst] = po_src
-        dup = (cols.parent[extra_dst] == extra_src) | (po_prev[extra_dst] == extra_src)
-        pairs = extra_src * max(n, 1) + extra_dst
-        _, first = np.unique(pairs, return_index=True)
-        keep = np.zeros(len(pairs), dtype=bool)
-        keep[first] = True
-        keep &= ~dup
+        new = np.flatnonzero((cols.parent[extra_dst] != extra_src) & (po_prev[extra_dst] != extra_src))
+        _, first = np.unique(extra_src[new] * max(n, 1) + extra_dst[new], return_index=True)
+        keep = new[np.sort(first)]
         extra_src, extra_dst, extra_kind = extra_src[keep], extra_dst[keep], extra_kind[keep]
-    src = np.concatenate([cols.parent[child], po_src, extra_src]).astype(np.int64)
-    dst = np.concatenate([child, po_dst, extra_dst]).astype(np.int64)
-    kind = np.concatenate(
-        [np.full(len(child), K_PARENT), np.full(len(po_src), K_PROGRAM), extra_kind]
-    ).astype(np.int8)
-    graph = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=n, edge_count_hint=len(src))
-    graph.add_nodes_from(range(n))
-    graph.extend_from_edge_list(zip(src.tolist(), dst.tolist()))
-    weight = cols.duration[src].astype(np.float64) if len(src) else np.empty(0)
-    cg = CausalGraph(cols, graph, src, dst, kind, weight, np.zeros(len(src), dtype=bool))
+    src = np.concatenate([cols.parent[child], po_src, extra_src]).astype(np.int64, copy=False)
+    dst = np.concatenate([child, po_dst, extra_dst]).astype(np.int64, copy=False)
+    kind = np.empty(len(src), dtype=np.int8)
+    kind[: len(child)] = K_PARENT
+    kind[len(child) : len(child) + len(po_src)] = K_PROGRAM
+    kind[len(child) + len(po_src) :] = extra_kind
+    cg = CausalGraph(cols, src, dst, kind, np.zeros(len(src), dtype=bool))
     if cols.duplicate_ids:
         cg.defects.append(Defect("duplicate-span-id", f"{cols.duplicate_ids} span id(s) appear more than once"))
-    _break_cycles(cg)
+    if not _topologically_ordered(n, src, dst, [cols.clock, np.arange(n)]):
+        _break_cycles(cg)
     return cg
 
 
 def _break_cycles(cg: CausalGraph, limit: int = 1000) -> None:
     """Report every cycle as a defect and remove its weakest edge so the rest stays a DAG."""
-    graph = cg.graph
+    graph = cg.graph  # built here: the cycle search is rustworkx's
     for _ in range(limit):
         if rx.is_directed_acyclic_graph(graph):
             return

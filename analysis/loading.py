@@ -10,6 +10,7 @@ attributes are parsed lazily: only rows whose JSON text mentions a key somebody 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -82,34 +83,74 @@ class SpanColumns:
         return np.flatnonzero(np.isin(self.name_code, np.asarray(codes, dtype=np.int32)))
 
     def rows_mentioning(self, *keys: str) -> np.ndarray:
-        """Rows whose attribute text contains any of `keys` (cheap pre-filter before JSON)."""
-        attrs = self.table.column("attributes")
-        mask = None
-        for key in keys:
-            hit = pc.match_substring(attrs, f'"{key}"')
-            mask = hit if mask is None else pc.or_(mask, hit)
-        if mask is None:
+        """Rows whose attribute text contains any of `keys` (cheap pre-filter before JSON).
+
+        A literal search over the column's raw UTF-8 buffer (one C-speed scan per key, no
+        per-row work), hits mapped to rows through the offsets; a hit straddling two rows is
+        not a hit of either.
+        """
+        found: list[np.ndarray] = []
+        base = 0
+        for chunk in self.table.column("attributes").chunks:
+            found += [base + rows for key in keys if len(rows := _rows_containing(chunk, f'"{key}"'))]
+            base += len(chunk)
+        if not found:
             return np.empty(0, dtype=np.int64)
-        return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        return np.unique(np.concatenate(found))
+
+    def attrs_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """`attrs(i)` for every row of `rows`, the texts fetched from Arrow in one `take`."""
+        missing = [i for i in rows.tolist() if i not in self._attr_cache]
+        if missing:
+            texts = self.table.column("attributes").take(pa.array(missing, pa.int64())).to_pylist()
+            for i, text in zip(missing, texts):
+                self._attr_cache[i] = _parse_attrs(text)
+        cache = self._attr_cache
+        return [cache[i] for i in rows.tolist()]
 
     def attrs(self, i: int) -> dict[str, Any]:
         """The parsed attributes of row `i` (cached; malformed JSON reads as empty)."""
         i = int(i)
         cached = self._attr_cache.get(i)
         if cached is None:
-            text = self.table.column("attributes")[i].as_py()
-            try:
-                cached = json.loads(text) if text else {}
-            except ValueError:
-                cached = {}
-            if not isinstance(cached, dict):
-                cached = {}
-            self._attr_cache[i] = cached
+            cached = self._attr_cache[i] = _parse_attrs(self.table.column("attributes")[i].as_py())
         return cached
 
     def text(self, column: str, i: int) -> str | None:
         """One value of a text column (status_message, c_source, …) for row `i`."""
         return self.table.column(column)[int(i)].as_py()
+
+
+def _parse_attrs(text: str | None) -> dict[str, Any]:
+    """One row's attributes JSON; malformed or non-object JSON reads as empty."""
+    try:
+        parsed = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _rows_containing(chunk: pa.Array, needle: str) -> np.ndarray:
+    """Indices of the non-null strings of `chunk` that contain `needle`."""
+    if len(chunk) == 0 or chunk.null_count == len(chunk):
+        return np.empty(0, dtype=np.int64)
+    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+        chunk = chunk.cast(pa.string())
+    _, offsets_buf, data = chunk.buffers()
+    if data is None:
+        return np.empty(0, dtype=np.int64)
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width, count=chunk.offset + len(chunk) + 1)[chunk.offset :]
+    pattern = re.compile(re.escape(needle.encode()))
+    view = memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+    hits = np.fromiter((m.start() for m in pattern.finditer(view)), dtype=np.int64) + int(offsets[0])
+    if len(hits) == 0:
+        return np.empty(0, dtype=np.int64)
+    rows = np.searchsorted(offsets, hits, side="right") - 1
+    rows = rows[hits + len(needle.encode()) <= offsets[rows + 1]]
+    if chunk.null_count:
+        rows = rows[chunk.is_valid().to_numpy(zero_copy_only=False)[rows]]
+    return np.unique(rows)
 
 
 def load_columns(table: pa.Table) -> SpanColumns:
