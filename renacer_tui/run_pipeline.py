@@ -112,6 +112,7 @@ def _run(options: RunOptions) -> int:
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
     from tracer.fanout import Fanout
+    from tracer.idle import IdleFlusher
     from tracer.spans import SpanBuilder
 
     from tracer.formats import escape_text
@@ -144,7 +145,9 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     )
     started = time.time_ns()
     try:
-        result = session.run(builder)
+        # a program blocked in a long call still gets its latest spans out within ~0.1 s
+        with IdleFlusher(session.lock, builder.flush_idle):
+            result = session.run(builder)
     except BaseException:
         fanout.close()  # what was captured still reaches the outputs before the error is reported
         raise

@@ -124,6 +124,9 @@ class CaptureSession:
         self._relay: SignalRelay | None = None
         self._thread: int | None = None
         self._done = False
+        #: Held by run() while it handles a stop, never across the blocking waitpid: another
+        #: thread that takes it (the idle flusher) sees the listener between two stops.
+        self.lock = threading.Lock()
 
     # -- start ---------------------------------------------------------------------------------
     def _options_mask(self) -> int:
@@ -287,12 +290,21 @@ class CaptureSession:
         exec_seen = attached
         detached = False
 
-        listener.on_start(root, now())
+        lock = self.lock.acquire
+        unlock = self.lock.release
+        finished = False
+        lock()
+        try:
+            listener.on_start(root, now())
+        except BaseException:
+            unlock()
+            raise
         try:
             while tgids or awaiting or pending:
                 if pending:
                     pid, status = pending.pop()
                 else:
+                    unlock()
                     try:
                         if spin_ns:
                             deadline = perf() + spin_ns
@@ -305,7 +317,12 @@ class CaptureSession:
                         else:
                             pid, status = waitpid(-1, WALL)
                     except ChildProcessError:
+                        lock()
                         break
+                    except BaseException:
+                        lock()
+                        raise
+                    lock()
                     stops += 1
                 if detach_flag:
                     self._drain_detach(pid, status, early, awaiting)
@@ -418,6 +435,7 @@ class CaptureSession:
                 sender = got[2] if got is not None and (got[1] <= 0 or sig == SIGCHLD) else 0
                 on_signal(pid, sig, sender, t)
                 pt(resume, pid, 0, sig)
+            finished = True
         except BaseException:
             self._abandon(early, awaiting)
             raise
@@ -425,7 +443,12 @@ class CaptureSession:
             self._done = True
             self._restore_signals()
             self._detach_flag = None
-        listener.on_detach(now())
+            if not finished:
+                unlock()
+        try:
+            listener.on_detach(now())
+        finally:
+            unlock()
 
         if self._launched is not None:
             err = 0 if exec_seen else read_exec_errno(self._launched)

@@ -507,6 +507,19 @@ class SpanBuilder:
         self._batch.add(row)
         self._exited[proc.tgid] = proc.last_row or row
 
+    def flush_idle(self, now_ns: int | None = None) -> None:
+        """Send what has waited a batch interval even though no syscall returned since.
+
+        A program blocked in one long call (sleep, a read on a quiet pipe) produces no stop, so
+        without this its latest spans would reach the live view only when the call returns.
+        Call it with the capture's lock held (`CaptureSession.lock`), from any thread.
+        """
+        if self._finished:
+            return
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if self._batch.due(now_ns):
+            self._flush_idle(now_ns)
+
     def _flush_idle(self, now_ns: int) -> None:
         """Send runs that have been idle for a batch interval, then the batch itself."""
         limit = now_ns - self._interval_ns
