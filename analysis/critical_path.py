@@ -171,23 +171,30 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     cols = cg.cols
     n = cols.n
     parent = cols.parent
-    has_parent = parent >= 0
-    safe_parent = np.where(has_parent, parent, 0)
-    parent_is_root = has_parent & (parent[safe_parent] < 0)
-    tree_child = has_parent & ((cols.pid == cols.pid[safe_parent]) | parent_is_root)
-    kids = np.flatnonzero(tree_child)
+    kids = np.flatnonzero(parent >= 0)
     kid_parent = parent[kids]
-    cs = start.copy()
-    ce = end.copy()
-    for _ in range(n + 1):  # converges in (same-process) tree depth rounds
-        new_cs = np.maximum(start[kids], cs[kid_parent])
-        new_ce = np.minimum(end[kids], ce[kid_parent])
-        if np.array_equal(new_cs, cs[kids]) and np.array_equal(new_ce, ce[kids]):
-            break
-        cs[kids] = new_cs
-        ce[kids] = new_ce
-    nonempty = ce[kids] > cs[kids]
-    t_owner, t_cand = kid_parent[nonempty], kids[nonempty]
+    same = (cols.pid[kids] == cols.pid[kid_parent]) | (parent[kid_parent] < 0)
+    kids, kid_parent = kids[same], kid_parent[same]
+    tree_child = np.zeros(n, dtype=bool)
+    tree_child[kids] = True
+    # Clip children to their parents (converges in same-process tree depth rounds); the
+    # arrays are only copied when some child sticks out (a well-formed trace has none).
+    cs, ce = start, end
+    kid_cs, kid_ce = start[kids], end[kids]
+    if ((kid_cs < start[kid_parent]) | (kid_ce > end[kid_parent])).any():
+        cs, ce = start.copy(), end.copy()
+        for _ in range(n + 1):
+            new_cs = np.maximum(start[kids], cs[kid_parent])
+            new_ce = np.minimum(end[kids], ce[kid_parent])
+            if np.array_equal(new_cs, cs[kids]) and np.array_equal(new_ce, ce[kids]):
+                break
+            cs[kids] = new_cs
+            ce[kids] = new_ce
+        kid_cs, kid_ce = cs[kids], ce[kids]
+    nonempty = kid_ce > kid_cs
+    if not nonempty.all():
+        kids, kid_parent, kid_ce = kids[nonempty], kid_parent[nonempty], kid_ce[nonempty]
+    del kid_cs, nonempty, same
     src, dst, kind = cg.live_edges()
     hand = np.flatnonzero(_IS_HANDOFF[kind])
     h_src, h_dst = src[hand], dst[hand]
@@ -203,24 +210,23 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     root = _main_root(cg, start, end)
     orphans = _orphan_processes(cg, end) if root >= 0 else np.empty(0, np.int64)
     orphans = orphans[(orphans != root) & (ce[orphans] > cs[root])] if len(orphans) else orphans
-    t_owner = np.concatenate([t_owner, np.full(len(orphans), max(root, 0), dtype=np.int64)])
-    t_cand = np.concatenate([t_cand, orphans])
-    t_end = np.concatenate([ce[kids[nonempty]], np.minimum(ce[orphans], ce[max(root, 0)])])
-    owner = np.concatenate([t_owner, h_dst])
-    cand = np.concatenate([t_cand, h_src])
-    cend = np.concatenate([t_end, np.minimum(ce[h_src], ce[h_dst])])
-    is_handoff = np.concatenate([np.zeros(len(t_cand), bool), np.ones(len(h_src), bool)])
+    owner = np.concatenate([kid_parent, np.full(len(orphans), max(root, 0), dtype=np.int64), h_dst])
+    cand = np.concatenate([kids, orphans, h_src])
+    cend = np.concatenate([kid_ce, np.minimum(ce[orphans], ce[max(root, 0)]), np.minimum(ce[h_src], ce[h_dst])])
+    is_handoff = np.zeros(len(cand), dtype=bool)
+    is_handoff[len(cand) - len(h_src) :] = True
+    del kids, kid_parent, kid_ce
     order = np.lexsort((cand, cend, owner))
-    owner_sorted = owner[order]
     per_owner = np.bincount(owner, minlength=n)
     hi = np.cumsum(per_owner)
     lo = hi - per_owner
+    del per_owner
     return _Structure(
         cs=cs,
         ce=ce,
         lo=lo,
         hi=hi,
-        owner=owner_sorted,
+        owner=owner[order],
         cand=cand[order],
         cend=cend[order],
         handoff_pos=is_handoff[order],
@@ -287,10 +293,7 @@ def _walk(parent: np.ndarray, st: _Structure, root: int) -> tuple[np.ndarray, np
     floor = int(cs[root])
     breaks = _leaf_runs(parent, st, root, floor)
     ptr: dict[int, int] = {}
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    seg_node: list[int] = []
-    seg_lo: list[int] = []
-    seg_hi: list[int] = []
+    out = _Segments(2 * len(cand) + 64)
     origins: list[int] = []
     s = root
     bound = int(ce[root])
@@ -309,19 +312,14 @@ def _walk(parent: np.ndarray, st: _Structure, root: int) -> tuple[np.ndarray, np
             if p - r + 1 >= _MIN_RUN:
                 # A run of leaf picks p, p-1, …, r: each leaf owns its interval, the owner
                 # the gaps between them.
-                if seg_node:
-                    parts.append((np.array(seg_node), np.array(seg_lo), np.array(seg_hi)))
-                    seg_node, seg_lo, seg_hi = [], [], []
-                parts.append(_leaf_run(s, bound, cand[r : p + 1][::-1], cend[r : p + 1][::-1], cs))
+                out.leaf_run(s, bound, cand[r : p + 1][::-1], cend[r : p + 1][::-1], cs)
                 ptr[s] = r
                 bound = int(cs[cand[r]])
                 continue
             ptr[s] = p
             e = int(cend[p])
             if bound > e:
-                seg_node.append(s)
-                seg_lo.append(e)
-                seg_hi.append(bound)
+                out.add(s, e, bound)
             bound = e
             if handoff[p]:
                 origins.append(s)
@@ -330,46 +328,55 @@ def _walk(parent: np.ndarray, st: _Structure, root: int) -> tuple[np.ndarray, np
         ptr[s] = p
         if bound > own_start:
             low = own_start if own_start > floor else floor
-            seg_node.append(s)
-            seg_lo.append(low)
-            seg_hi.append(bound)
+            out.add(s, low, bound)
             bound = low
         if s == root:
             break
         up = int(parent[s])
         s = up if up >= 0 else (origins.pop() if origins else root)
-    if seg_node:
-        parts.append((np.array(seg_node), np.array(seg_lo), np.array(seg_hi)))
-    if not parts:
-        empty = np.empty(0, np.int64)
-        return empty, empty, empty
-    node = np.concatenate([part[0] for part in parts]).astype(np.int64, copy=False)[::-1]
-    lo_a = np.concatenate([part[1] for part in parts]).astype(np.int64, copy=False)[::-1]
-    hi_a = np.concatenate([part[2] for part in parts]).astype(np.int64, copy=False)[::-1]
-    return node, lo_a, hi_a
+    return out.in_time_order()
 
 
-def _leaf_run(
-    s: int, bound: int, kids: np.ndarray, kid_end: np.ndarray, cs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segments (walk order, latest first) of one run of leaf picks under span `s`."""
-    kid_start = cs[kids]
-    m = len(kids)
-    gap_hi = np.empty(m, dtype=np.int64)
-    gap_hi[0] = bound
-    gap_hi[1:] = kid_start[:-1]
-    node = np.empty(2 * m, dtype=np.int64)
-    node[0::2] = s
-    node[1::2] = kids
-    lo_a = np.empty(2 * m, dtype=np.int64)
-    lo_a[0::2] = kid_end
-    lo_a[1::2] = kid_start
-    hi_a = np.empty(2 * m, dtype=np.int64)
-    hi_a[0::2] = gap_hi
-    hi_a[1::2] = kid_end
-    keep = np.ones(2 * m, dtype=bool)
-    keep[0::2] = gap_hi > kid_end
-    return node[keep], lo_a[keep], hi_a[keep]
+class _Segments:
+    """The walk's output, written latest first into arrays allocated once (no list of parts)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.node = np.empty(capacity, dtype=np.int64)
+        self.lo = np.empty(capacity, dtype=np.int64)
+        self.hi = np.empty(capacity, dtype=np.int64)
+        self.size = 0
+
+    def _reserve(self, extra: int) -> None:
+        if self.size + extra > len(self.node):
+            grow = max(2 * len(self.node), self.size + extra)
+            for name in ("node", "lo", "hi"):
+                bigger = np.empty(grow, dtype=np.int64)
+                bigger[: self.size] = getattr(self, name)[: self.size]
+                setattr(self, name, bigger)
+
+    def add(self, node: int, lo: int, hi: int) -> None:
+        self._reserve(1)
+        k = self.size
+        self.node[k], self.lo[k], self.hi[k] = node, lo, hi
+        self.size = k + 1
+
+    def leaf_run(self, s: int, bound: int, kids: np.ndarray, kid_end: np.ndarray, cs: np.ndarray) -> None:
+        """One run of leaf picks under span `s`: per kid, the owner's gap above it, then the kid."""
+        kid_start = cs[kids]
+        gap_hi = np.empty(len(kids), dtype=np.int64)
+        gap_hi[0] = bound
+        gap_hi[1:] = kid_start[:-1]
+        gap = gap_hi > kid_end
+        at = self.size + np.cumsum(gap.astype(np.int64) + 1) - 1  # where each kid's segment goes
+        self._reserve(int(at[-1]) + 1 - self.size)
+        self.node[at], self.lo[at], self.hi[at] = kids, kid_start, kid_end
+        g = at[gap] - 1
+        self.node[g], self.lo[g], self.hi[g] = s, kid_end[gap], gap_hi[gap]
+        self.size = int(at[-1]) + 1
+
+    def in_time_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = self.size
+        return self.node[:k][::-1], self.lo[:k][::-1], self.hi[:k][::-1]
 
 
 def _merge_adjacent(node: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
