@@ -90,6 +90,7 @@ class Plan:
     has_outputs: bool
     hex_result: bool
     pure: bool  # no argument is read from memory: the rendering depends on the numbers only
+    span_name: str  # "syscall:<name>"
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -142,10 +143,11 @@ def _build_plan(nr: int) -> Plan:
     flags_index = flag_kinds[0] if flag_kinds else None
     has_outputs = any(k in ("rbuf", "pipefds", "wstatus") for k, _ in kinds)
     pure = not any(k in _MEMORY_KINDS for k, _ in kinds)
-    return Plan(name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure)
+    return Plan(name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name)
 
 
 _PLANS: dict[int, Plan] = {}
+PLANS = _PLANS  #: the plans built so far, by number (hot callers try this before `plan_for`)
 _MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp"})
 #: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
 #: Bounded, because pointers and sizes vary without end in some programs.
@@ -277,7 +279,11 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
 
 def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
     """Render a call's inputs while the task sits at its entry stop."""
-    plan = plan_for(nr)
+    return decode_plan(plan_for(nr), nr, args, tid, mem, string_limit)
+
+
+def decode_plan(plan: Plan, nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
+    """`decode_entry` for a caller that already holds the plan of `nr`."""
     if plan.pure:
         key = (nr, args)
         hit = _PURE_CACHE.get(key)

@@ -35,6 +35,7 @@ class FdObjects:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[int, int], str | None] = {}
+        self.cache = self._cache  # read-only view for the span builder's hot path
 
     def lookup(self, mem: TraceeMemory, tgid: int, tid: int, fd: int) -> str | None:
         key = (tgid, fd)

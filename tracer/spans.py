@@ -29,7 +29,7 @@ from store.schema import (
     ATTR_SYSCALL_UNFINISHED,
 )
 from tracer import formats as F
-from tracer.decode import Decoded, decode_entry, decode_exit, pipe_fds, plan_for
+from tracer.decode import PLANS, Decoded, decode_exit, decode_plan, pipe_fds, plan_for
 from tracer.events import TraceeMemory
 from tracer.filter_spec import SyscallFilter
 from tracer.links import FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS, FdObjects, PipeLinks, SignalLinks
@@ -41,6 +41,9 @@ ATTR_SYSCALL_ARGS = "syscall.args"
 ATTR_SYSCALL_FLAGS = "syscall.flags"
 ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call the user asked for
 _CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
+#: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
+_BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
+_UNKNOWN = object()  # fd-cache miss marker
 
 
 _WNOWAIT = 0x01000000
@@ -115,6 +118,8 @@ class SpanBuilder:
         self._threads: dict[int, Thread] = {}
         self._procs: dict[int, Proc] = {}
         self._fds = FdObjects()
+        self._fd_cache = self._fds.cache  # read directly on the hot path
+        self._plain = self.status_filter is None and self.path_filter is None  # no -e status / -P
         self._pipes = PipeLinks()
         self._signals = SignalLinks()
         self._exited: dict[int, Row] = {}  # pid → the span its exit happened after (for wait links)
@@ -216,16 +221,20 @@ class SpanBuilder:
     def on_syscall_entry(
         self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int, mem: TraceeMemory
     ) -> None:
-        th = self._thread(tid, tgid, t_ns)
+        # The hot path (twice per syscall with on_syscall_exit): attribute lookups kept local.
+        th = self._threads.get(tid)
+        if th is None:
+            th = self._thread(tid, tgid, t_ns)
         if th.inflight is not None:  # an entry without exit (should not happen): close it out
             self._unfinished(th, t_ns)
-        plan = plan_for(nr)
-        if self.name_filter is not None and not self.name_filter.matches(plan.name) and plan.name not in _CREATORS:
+        plan = PLANS.get(nr) or plan_for(nr)
+        name_filter = self.name_filter
+        if name_filter is not None and not name_filter.matches(plan.name) and plan.name not in _CREATORS:
             return
-        dec = decode_entry(nr, args, tid, mem, self.string_limit)
-        clock, span_id = self._tick()
+        dec = decode_plan(plan, nr, args, tid, mem, self.string_limit)
+        self._clock = clock = self._clock + 1
         proc = th.proc
-        row = Row(span_id, clock, "syscall:" + plan.name, t_ns, tid, proc.tgid)
+        row = Row(f"{self._prefix}{clock & 0xFFFFFFFF:08x}", clock, plan.span_name, t_ns, tid, proc.tgid)
         row.parent_span_id = proc.row.span_id
         row.pname = proc.name
         row.pcmdline = proc.cmdline
@@ -234,12 +243,18 @@ class SpanBuilder:
             row.prev = row.links[-1][1]
         else:
             row.prev = th.prev
-        obj = self._fds.lookup(mem, proc.tgid, tid, dec.fd) if dec.fd is not None else None
-        if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
-            # queued now: the reader may return before this call's exit stop is seen
-            self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
+        fd = dec.fd
+        if fd is None:
+            obj = None
+        else:
+            obj = self._fd_cache.get((proc.tgid, fd), _UNKNOWN)
+            if obj is _UNKNOWN:
+                obj = self._fds.lookup(mem, proc.tgid, tid, fd)
+            if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
+                # queued now: the reader may return before this call's exit stop is seen
+                self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
         th.inflight = (row, dec, args, obj)
-        if self.name_filter is not None and not self.name_filter.matches(plan.name):
+        if name_filter is not None and not name_filter.matches(plan.name):
             row.keep = False
             row.attrs[ATTR_FILTERED] = True
         th.prev = row
@@ -252,12 +267,14 @@ class SpanBuilder:
         th.inflight = None
         row.end = t_ns
         th.last_ns = t_ns
-        decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
+        plan = dec.plan
+        if plan.has_outputs and not is_error:
+            decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
         reaped = ret
-        if dec.plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
+        if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
             reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
         self._complete(th, row, dec, args, obj, ret, is_error, reaped)
-        if self._batch.due(t_ns):
+        if t_ns - self._batch.last_emit_ns >= self._interval_ns:
             self._flush_idle(t_ns)
 
     def on_new_task(self, tid: int, tgid: int, parent_tid: int, is_thread: bool, t_ns: int) -> None:
@@ -348,7 +365,6 @@ class SpanBuilder:
         self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool, reaped: int = 0
     ) -> None:
         name = dec.plan.name
-        tgid = th.proc.tgid
         args_text = ", ".join(dec.texts)
         if is_error:
             errname = F.errno_name(-ret)
@@ -358,6 +374,47 @@ class SpanBuilder:
             row.status = "OK"
         # attributes are built only for rows that are emitted (RLE folds most of a loop's calls)
         row.call = (name, args_text, ret, errname, dec.fd, obj, dec.path, dec.flags)
+        if not is_error and (name in _BOOKKEEPING or (obj is not None and name in PIPE_READS and obj.startswith("pipe:"))):
+            self._bookkeep(th, row, dec, args, obj, ret, is_error, reaped)
+        if row.links and max(src.resolve().clock for _k, src in row.links) > row.clock:
+            # The call returned because of a later event (a reaped exit, bytes written after
+            # it blocked): its clock moves to the exit so happens-before stays monotonic.
+            row.clock = self._tick()[0]
+        if self._plain and not row.attrs:
+            kept = True  # no -e status / -P filter and not marked filtered: the common case
+        else:
+            kept = self._keep(row, dec, obj, is_error)
+        if obj is not None and dec.plan.name in PIPE_WRITES and obj.startswith("pipe:"):
+            self._pipes.finish(row, 0 if is_error else ret, kept)
+        if not kept:
+            th.prev = row.prev  # the dropped span is skipped in the thread's happens-before chain
+            th.links.extend(row.links)
+            return
+        if not is_error and name in SIGNAL_SENDS:
+            self._note_signal(name, args, row)
+        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj)
+        th.proc.last_row = row
+        if not self.rle:
+            self._batch.add(row)
+            return
+        rle = th.rle
+        cycle = rle.cycle
+        if cycle is not None:  # inside a repeating run: usually the next member matches
+            member = cycle[rle.pos]
+            if row.key is not None and row.key == member.key:
+                member.absorb(row)
+                rle.pos = (rle.pos + 1) % len(cycle)
+                return
+        add = self._batch.add
+        for done in rle.push(row):
+            add(done)
+
+    def _bookkeep(
+        self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool, reaped: int
+    ) -> None:
+        """fd-cache invalidation and happens-before links: only for the calls that need them."""
+        name = dec.plan.name
+        tgid = th.proc.tgid
         # fd table bookkeeping: the cache must never answer for a reused number.
         if not is_error:
             if name == "close" and dec.fd is not None:
@@ -389,22 +446,6 @@ class SpanBuilder:
                 if not row.links:
                     row.prev = src
                 row.links.append(("wait", _link_source(src)))
-        if row.links and max(src.resolve().clock for _k, src in row.links) > row.clock:
-            # The call returned because of a later event (a reaped exit, bytes written after
-            # it blocked): its clock moves to the exit so happens-before stays monotonic.
-            row.clock = self._tick()[0]
-        kept = self._keep(row, dec, obj, is_error)
-        if obj is not None and name in PIPE_WRITES and obj.startswith("pipe:"):
-            self._pipes.finish(row, 0 if is_error else ret, kept)
-        if not kept:
-            th.prev = row.prev  # the dropped span is skipped in the thread's happens-before chain
-            th.links.extend(row.links)
-            return
-        if not is_error and name in SIGNAL_SENDS:
-            self._note_signal(name, args, row)
-        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj)
-        th.proc.last_row = row
-        self._emit(th, row)
 
     def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
         if dec.fd is not None:
