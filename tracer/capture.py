@@ -60,6 +60,7 @@ from tracer.ptrace_raw import (
     check_platform,
     get_event_msg,
     ptrace,
+    ptrace_fast,
 )
 from tracer.seccomp import SeccompFilter
 from tracer.signals import SignalRelay
@@ -265,6 +266,10 @@ class CaptureSession:
         info = SyscallInfo()
         siginfo = SigInfo()
         fetch = info.fetch
+        info_buf = info.buf
+        info_arg = info.addr_arg
+        GET_INFO = 0x420E  # PTRACE_GET_SYSCALL_INFO
+        INFO_SIZE = info.SIZE
         unpack_entry = info.unpack_entry
         unpack_exit = info.unpack_exit
         buf = info.buf
@@ -277,7 +282,7 @@ class CaptureSession:
         on_exit = listener.on_exit
         now = time.time_ns
         waitpid = os.waitpid
-        pt = ptrace
+        pt = ptrace_fast  # every argument below is a small int (pid, request, signal)
         WALL = 0x40000000
         WNOHANG = os.WNOHANG
         spin_ns = max(0, opts.spin_us) * 1000
@@ -333,7 +338,7 @@ class CaptureSession:
 
                 # Hot path: a syscall stop of a known task.
                 if status == _SYSCALL_STOP and tgid is not None:
-                    op = fetch(pid)
+                    op = info_buf[0] if pt(GET_INFO, pid, INFO_SIZE, info_arg) > 0 else 0  # info.fetch, inlined
                     if op == OP_ENTRY:
                         values = unpack_entry(buf, 24)
                         on_entry(pid, tgid, values[0], values[1:], t, mem)

@@ -10,7 +10,7 @@ import ctypes
 import errno
 import os
 
-from tracer.ptrace_raw import IOVec, process_vm_readv
+from tracer.ptrace_raw import IOVec, process_vm_readv, process_vm_readv_fast
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MAX_IOV = 64  # pages per call; reads longer than this loop
@@ -84,7 +84,7 @@ class ProcMemory:
         if addr != self._last_addr or size != self._last_size:  # a loop reads one buffer over and over
             self._remote1.iov_base = self._last_addr = addr
             self._remote1.iov_len = self._local1.iov_len = self._last_size = size
-        got = process_vm_readv(tid, self._local1_ref, 1, self._remote1_ref, 1, 0)
+        got = process_vm_readv_fast(tid, self._local1_ref, 1, self._remote1_ref, 1, 0)
         if got < 0:
             return None
         return ctypes.string_at(self._buf_addr, got)
