@@ -153,6 +153,28 @@ def _rows_containing(chunk: pa.Array, needle: str) -> np.ndarray:
     return np.unique(rows)
 
 
+def _resolve_parents(span_id: pa.Array, parent_ids: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """(row of each span's parent or -1, number of distinct span ids) from one hash pass.
+
+    Span ids and parent ids are dictionary-encoded together, span ids first: codes are given
+    in first-seen order, so span ids get 0 … u-1 and a parent code below u names the first
+    row carrying that id.
+    """
+    n = len(span_id)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), 0
+    both = pa.concat_arrays([span_id, *(chunk.cast(span_id.type) for chunk in parent_ids.chunks)])
+    codes = pc.fill_null(pc.dictionary_encode(both).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    own, of_parent = codes[:n], codes[n:]
+    unique = int(own.max()) + 1 if (own >= 0).any() else 0
+    seen_before = np.maximum.accumulate(np.concatenate([[-1], own[:-1]]))
+    first_row = np.flatnonzero(own > seen_before)  # first_row[c]: where code c first appears
+    known = (of_parent >= 0) & (of_parent < unique)
+    parent = np.full(n, -1, dtype=np.int64)
+    parent[known] = first_row[of_parent[known]]
+    return parent, unique
+
+
 def load_columns(table: pa.Table) -> SpanColumns:
     """Convert a SPAN_SCHEMA table (RLE rows as stored) into `SpanColumns`."""
     missing = [name for name in ("span_id", "start_time_nanos", "end_time_nanos", "span_name") if name not in table.schema.names]
@@ -161,13 +183,7 @@ def load_columns(table: pa.Table) -> SpanColumns:
     table = table.select([name for name in SPAN_SCHEMA.names if name in table.schema.names])
     table = table.combine_chunks()
     span_id = table.column("span_id").chunk(0) if table.num_rows else pa.array([], pa.string())
-    parent_ids = table.column("parent_span_id")
-    if table.num_rows:
-        parent = pc.fill_null(pc.index_in(parent_ids, value_set=span_id), -1).to_numpy().astype(np.int64)
-        unique = pc.count_distinct(span_id).as_py()
-    else:
-        parent = np.empty(0, dtype=np.int64)
-        unique = 0
+    parent, unique = _resolve_parents(span_id, table.column("parent_span_id"))
     start = _int_column(table, "start_time_nanos", 0)
     end = np.maximum(_int_column(table, "end_time_nanos", 0), start)
     encoded = pc.dictionary_encode(table.column("span_name")).combine_chunks()
