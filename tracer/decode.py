@@ -91,6 +91,8 @@ class Plan:
     hex_result: bool
     pure: bool  # no argument is read from memory: the rendering depends on the numbers only
     span_name: str  # "syscall:<name>"
+    renderers: tuple  # per argument: a fast renderer for common kinds, or None (use _render_input)
+    outputs: tuple[tuple[int, str], ...]  # (index, kind) of the arguments decode_exit fills in
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -143,7 +145,12 @@ def _build_plan(nr: int) -> Plan:
     flags_index = flag_kinds[0] if flag_kinds else None
     has_outputs = any(k in ("rbuf", "pipefds", "wstatus") for k, _ in kinds)
     pure = not any(k in _MEMORY_KINDS for k, _ in kinds)
-    return Plan(name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name)
+    renderers = tuple(_FAST_RENDER.get(k) for k, _ in kinds)
+    outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in ("rbuf", "pipefds", "wstatus"))
+    return Plan(
+        name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name,
+        renderers, outputs,
+    )
 
 
 _PLANS: dict[int, Plan] = {}
@@ -277,6 +284,18 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
     return F.pointer(value)  # outputs before the call returns: show the address
 
 
+# The common kinds, without _render_input's chain of comparisons: (value, args, tid, mem, limit).
+_FAST_RENDER = {
+    "int": lambda value, args, tid, mem, limit: str(F.to_int64(value)),
+    "int32": lambda value, args, tid, mem, limit: str(F.to_int32(value)),
+    "fd": lambda value, args, tid, mem, limit: str(F.to_int32(value)),
+    "ptr": lambda value, args, tid, mem, limit: F.pointer(value),
+    "path": lambda value, args, tid, mem, limit: _read_string(mem, tid, value, PATH_MAX),
+    "str": lambda value, args, tid, mem, limit: _read_string(mem, tid, value, limit),
+    "wbuf": lambda value, args, tid, mem, limit: _read_buffer(mem, tid, value, args[2], limit),
+}
+
+
 def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
     """Render a call's inputs while the task sits at its entry stop."""
     return decode_plan(plan_for(nr), nr, args, tid, mem, string_limit)
@@ -307,10 +326,13 @@ def decode_plan(plan: Plan, nr: int, args: tuple[int, ...], tid: int, mem: Trace
 
 
 def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int) -> list[str]:
-    texts = [
-        _render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit)
-        for i, (kind, arg) in enumerate(plan.kinds)
-    ]
+    texts = []
+    for i, render in enumerate(plan.renderers):
+        if render is not None:
+            texts.append(render(args[i], args, tid, mem, string_limit))
+        else:
+            kind, arg = plan.kinds[i]
+            texts.append(_render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit))
     if plan.name in ("open", "openat") and not args[plan.flags_index] & _O_CREATE_ANY:
         texts.pop()  # strace shows the mode only when the call can create a file
     return texts
@@ -322,7 +344,7 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
     plan = decoded.plan
     if not plan.has_outputs or is_error:
         return
-    for i, (kind, _arg) in enumerate(plan.kinds):
+    for i, kind in plan.outputs:
         addr = args[i]
         if kind == "rbuf":
             decoded.texts[i] = _read_buffer(mem, tid, addr, ret, string_limit)

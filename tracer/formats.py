@@ -41,8 +41,19 @@ def escape_bytes(data: bytes) -> str:
     return "".join(out)
 
 
+_QUOTED: dict[bytes, str] = {}  # short strings seen before: loops write the same bytes again and again
+_QUOTED_MAX = 4096
+
+
 def quote(data: bytes, truncated: bool = False) -> str:
     """`"text"` or `"text"...` (strace marks a string cut at the -s limit with three dots)."""
+    if len(data) <= 32 and not truncated:
+        text = _QUOTED.get(data)
+        if text is None:
+            if len(_QUOTED) >= _QUOTED_MAX:
+                _QUOTED.clear()
+            text = _QUOTED[data] = f'"{escape_bytes(data)}"'
+        return text
     return f'"{escape_bytes(data)}"' + ("..." if truncated else "")
 
 

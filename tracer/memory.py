@@ -31,6 +31,7 @@ class ProcMemory:
         self._local1_ref = ctypes.byref(self._local1)
         self._remote1_ref = ctypes.byref(self._remote1)
         self._last_addr = self._last_size = 0
+        self._view = memoryview(self._buf).cast("B")  # slicing it copies only what was read
 
     # -- bytes ---------------------------------------------------------------------------
     def read_bytes(self, tid: int, addr: int, size: int) -> bytes:
@@ -87,7 +88,7 @@ class ProcMemory:
         got = process_vm_readv_fast(tid, self._local1_ref, 1, self._remote1_ref, 1, 0)
         if got < 0:
             return None
-        return ctypes.string_at(self._buf_addr, got)
+        return self._view[:got].tobytes()
 
     def _read_chunk(self, tid: int, addr: int, size: int) -> bytes:
         """One process_vm_readv of at most the buffer size, page-split remote iovecs."""
