@@ -350,7 +350,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of graph build and critical path")
     parser.add_argument("--loop", type=int, default=300, help="iterations of the traced shell loop (real trace)")
     args = parser.parse_args(argv)
-    reps = args.reps or 3
+    reps = args.reps or 5
     spans, children, loop = args.spans, args.children, args.loop
     if args.quick:
         spans, children, loop, reps = 5000, 5, 3, 1
