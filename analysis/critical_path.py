@@ -22,7 +22,7 @@ the replay reproduces the recorded times exactly; a speedup can only make things
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -43,6 +43,7 @@ from analysis.graph import (
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
 _IS_HANDOFF = np.zeros(max(K_CLOCK, K_FORK, K_OBJECT, K_PIPE, K_PROGRAM, K_SIGNAL, K_WAIT) + 1, dtype=bool)
 _IS_HANDOFF[list(_HANDOFF_KINDS)] = True
+_NONE = np.empty(0, dtype=np.int64)
 
 
 class SpeedupError(ValueError):
@@ -133,16 +134,20 @@ class _Structure:
 
     cs: np.ndarray
     ce: np.ndarray
-    lo: np.ndarray  # per node: its first candidate slot …
-    hi: np.ndarray  # … and one past its last
     owner: np.ndarray  # per candidate slot (sorted by owner, then end): the span it belongs to
     cand: np.ndarray
     cend: np.ndarray
     handoff_pos: np.ndarray  # bool per candidate slot: came from a cross-thread edge
+    has_candidates: np.ndarray  # bool per node: owns at least one slot
     tree_child: np.ndarray  # bool per node: a candidate child of its parent (same process)
+    # Only with `for_replay` (empty otherwise, so the walk's arrays can reuse their memory):
     inner_src: np.ndarray  # candidate (child or handoff source) …
     inner_dst: np.ndarray  # … of this span, unsorted: the replay's end constraints
     handoff_src_mask: np.ndarray  # bool per inner pair: a cross-thread hand-off, not a child
+
+    def slots(self, s: int) -> tuple[int, int]:
+        """[first, last + 1) of span `s`'s candidate slots."""
+        return bisect_left(self.owner, s), bisect_right(self.owner, s)
 
 
 def _main_root(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> int:
@@ -167,7 +172,7 @@ def _orphan_processes(cg: CausalGraph, end: np.ndarray) -> np.ndarray:
     return procs[ok]
 
 
-def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structure:
+def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: bool = False) -> _Structure:
     cols = cg.cols
     n = cols.n
     parent = cols.parent
@@ -217,24 +222,22 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray) -> _Structur
     is_handoff[len(cand) - len(h_src) :] = True
     del kids, kid_parent, kid_ce
     order = np.lexsort((cand, cend, owner))
-    per_owner = np.bincount(owner, minlength=n)
-    hi = np.cumsum(per_owner)
-    lo = hi - per_owner
-    del per_owner
-    return _Structure(
+    has_candidates = np.zeros(n, dtype=bool)
+    has_candidates[owner] = True
+    st = _Structure(
         cs=cs,
         ce=ce,
-        lo=lo,
-        hi=hi,
         owner=owner[order],
         cand=cand[order],
         cend=cend[order],
         handoff_pos=is_handoff[order],
+        has_candidates=has_candidates,
         tree_child=tree_child,
-        inner_src=cand,
-        inner_dst=owner,
-        handoff_src_mask=is_handoff,
+        inner_src=cand if for_replay else _NONE,
+        inner_dst=owner if for_replay else _NONE,
+        handoff_src_mask=is_handoff if for_replay else _NONE,
     )
+    return st
 
 
 def critical_path(cg: CausalGraph, start: np.ndarray | None = None, end: np.ndarray | None = None) -> CriticalPath:
@@ -270,7 +273,7 @@ def _leaf_runs(parent: np.ndarray, st: _Structure, root: int, floor: int) -> np.
     leaf = (
         ~st.handoff_pos
         & (parent[cand] == owner)
-        & (st.lo[cand] == st.hi[cand])
+        & ~st.has_candidates[cand]
         & (cand != root)
         & (cand_cs > floor)
         & (cend == ce[cand])
@@ -289,10 +292,11 @@ def _walk(parent: np.ndarray, st: _Structure, root: int) -> tuple[np.ndarray, np
     handful of steps and a few array operations per process.
     """
     cs, ce = st.cs, st.ce
-    lo, hi, cand, cend, handoff = st.lo, st.hi, st.cand, st.cend, st.handoff_pos
+    cand, cend, handoff = st.cand, st.cend, st.handoff_pos
     floor = int(cs[root])
     breaks = _leaf_runs(parent, st, root, floor)
     ptr: dict[int, int] = {}
+    first_slot: dict[int, int] = {}
     out = _Segments(2 * len(cand) + 64)
     origins: list[int] = []
     s = root
@@ -303,8 +307,11 @@ def _walk(parent: np.ndarray, st: _Structure, root: int) -> tuple[np.ndarray, np
             up = int(parent[s])
             s = up if up >= 0 else (origins.pop() if origins else root)
             continue
-        first = int(lo[s])
-        p = bisect_right(cend, bound, first, ptr.get(s, int(hi[s])))
+        first = first_slot.get(s, -1)
+        if first < 0:
+            first, ptr[s] = st.slots(s)
+            first_slot[s] = first
+        p = bisect_right(cend, bound, first, ptr[s])
         own_start = int(cs[s])
         if p > first and cend[p - 1] > own_start and cend[p - 1] > floor:
             p -= 1
@@ -474,7 +481,7 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     cols = cg.cols
     n = cols.n
     start, end = cols.start, cols.end
-    st = _structure(cg, start, end)
+    st = _structure(cg, start, end, for_replay=True)
     f = factor
     # Event graph: node i = start of span i, node n + i = its end; edge weight = delay (ns).
     e_src: list[np.ndarray] = []

@@ -36,8 +36,10 @@ def reference_walk(cg, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, 
     root = _main_root(cg, start, end)
     s_ = _structure(cg, start, end)
     cs, ce, parent = s_.cs.tolist(), s_.ce.tolist(), cg.cols.parent.tolist()
-    lo, cand, cend, handoff = s_.lo.tolist(), s_.cand.tolist(), s_.cend.tolist(), s_.handoff_pos.tolist()
-    ptr = s_.hi.tolist()
+    nodes = np.arange(cg.n)
+    lo = np.searchsorted(s_.owner, nodes, side="left").tolist()
+    ptr = np.searchsorted(s_.owner, nodes, side="right").tolist()
+    cand, cend, handoff = s_.cand.tolist(), s_.cend.tolist(), s_.handoff_pos.tolist()
     floor, s, bound = cs[root], root, ce[root]
     segs: list[tuple[int, int, int]] = []
     origins: list[int] = []
