@@ -374,12 +374,19 @@ class _Segments:
         gap_hi[0] = bound
         gap_hi[1:] = kid_start[:-1]
         gap = gap_hi > kid_end
-        at = self.size + np.cumsum(gap.astype(np.int64) + 1) - 1  # where each kid's segment goes
-        self._reserve(int(at[-1]) + 1 - self.size)
-        self.node[at], self.lo[at], self.hi[at] = kids, kid_start, kid_end
-        g = at[gap] - 1
-        self.node[g], self.lo[g], self.hi[g] = s, kid_end[gap], gap_hi[gap]
-        self.size = int(at[-1]) + 1
+        m, gaps = len(kids), int(np.count_nonzero(gap))
+        k = self.size
+        self._reserve(m + gaps)
+        if gaps == m:  # the usual case: the owner's time between every two kids
+            self.node[k : k + 2 * m : 2], self.lo[k : k + 2 * m : 2], self.hi[k : k + 2 * m : 2] = s, kid_end, gap_hi
+            self.node[k + 1 : k + 2 * m : 2], self.lo[k + 1 : k + 2 * m : 2] = kids, kid_start
+            self.hi[k + 1 : k + 2 * m : 2] = kid_end
+        else:
+            at = k + np.cumsum(gap.astype(np.int64) + 1) - 1  # where each kid's segment goes
+            self.node[at], self.lo[at], self.hi[at] = kids, kid_start, kid_end
+            g = at[gap] - 1
+            self.node[g], self.lo[g], self.hi[g] = s, kid_end[gap], gap_hi[gap]
+        self.size = k + m + gaps
 
     def in_time_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k = self.size

@@ -79,8 +79,8 @@ class SpanColumns:
 
     def rows_named(self, predicate: Any) -> np.ndarray:
         """Rows whose span name satisfies `predicate(name) -> bool` (evaluated once per name)."""
-        codes = [code for code, name in enumerate(self.names) if predicate(name)]
-        return np.flatnonzero(np.isin(self.name_code, np.asarray(codes, dtype=np.int32)))
+        wanted = np.fromiter((bool(predicate(name)) for name in self.names), dtype=bool, count=len(self.names))
+        return np.flatnonzero(wanted[self.name_code]) if len(wanted) else np.empty(0, dtype=np.int64)
 
     def rows_mentioning(self, *keys: str) -> np.ndarray:
         """Rows whose attribute text contains any of `keys` (cheap pre-filter before JSON).

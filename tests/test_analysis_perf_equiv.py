@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import rustworkx as rx
 from hypothesis import HealthCheck, given, settings
@@ -89,6 +90,26 @@ def rx_scores(graph: rx.PyDiGraph, n: int, **kw) -> np.ndarray:
 @given(traces)
 def test_critical_path_equals_the_step_by_step_walk(table) -> None:
     cg = build_graph(table)
+    cp = critical_path(cg)
+    node, lo, hi = reference_walk(cg, cg.cols.start, cg.cols.end)
+    assert np.array_equal(cp.node, node) and np.array_equal(cp.start, lo) and np.array_equal(cp.end, hi)
+    assert cp.total_ns <= cp.wall_ns
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces, st.floats(0.1, 1.0), st.integers(0, 2**16))
+def test_critical_path_equals_the_walk_when_calls_touch(table, share: float, seed: int) -> None:
+    """Back-to-back calls (no gap for the owner between them) take the other run layout."""
+    names = np.asarray(table.column("span_name").to_pylist(), dtype=object)
+    tid = table.column("thread_id").to_numpy()
+    start = table.column("start_time_nanos").to_numpy()
+    end = table.column("end_time_nanos").to_numpy().copy()
+    is_call = np.array([str(x).startswith("syscall:") for x in names])
+    prev = np.flatnonzero(is_call[:-1] & is_call[1:] & (tid[:-1] == tid[1:]) & (end[:-1] <= start[1:]))
+    rng = np.random.default_rng(seed)
+    touch = prev[rng.random(len(prev)) < share]
+    end[touch] = start[touch + 1]
+    cg = build_graph(table.set_column(table.schema.get_field_index("end_time_nanos"), "end_time_nanos", pa.array(end)))
     cp = critical_path(cg)
     node, lo, hi = reference_walk(cg, cg.cols.start, cg.cols.end)
     assert np.array_equal(cp.node, node) and np.array_equal(cp.start, lo) and np.array_equal(cp.end, hi)
