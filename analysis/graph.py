@@ -212,9 +212,7 @@ def _data_flow(cols: SpanColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     calls = [name.removeprefix("syscall:") for name in cols.names]
     is_write = np.asarray([c in WRITE_CALLS for c in calls] + [False], dtype=bool)
     is_read = np.asarray([c in READ_CALLS for c in calls] + [False], dtype=bool)
-    rows = cols.rows_mentioning(ATTR_FD_OBJECT)
-    codes = cols.name_code[rows]
-    rows = rows[is_write[codes] | is_read[codes]]
+    rows = cols.rows_mentioning(ATTR_FD_OBJECT, among=np.flatnonzero((is_write | is_read)[cols.name_code]))
     ev_rows: list[int] = []
     ev_objs: list[str] = []
     for row, attrs in zip(rows.tolist(), cols.attrs_many(rows)):

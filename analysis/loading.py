@@ -82,23 +82,22 @@ class SpanColumns:
         wanted = np.fromiter((bool(predicate(name)) for name in self.names), dtype=bool, count=len(self.names))
         return np.flatnonzero(wanted[self.name_code]) if len(wanted) else np.empty(0, dtype=np.int64)
 
-    def rows_mentioning(self, *keys: str) -> np.ndarray:
-        """Rows whose attribute text contains any of `keys` (cheap pre-filter before JSON).
+    def rows_mentioning(self, *keys: str, among: np.ndarray | None = None) -> np.ndarray:
+        """Rows (of `among`, default all) whose attribute text contains any of `keys`.
 
-        A literal search over the column's raw UTF-8 buffer (one C-speed scan per key, no
-        per-row work), hits mapped to rows through the offsets; a hit straddling two rows is
-        not a hit of either.
+        The cheap pre-filter before JSON: a literal search over the column's raw UTF-8 buffer
+        (one C-speed scan per key, no per-row work), hits mapped to rows through the offsets;
+        a hit straddling two rows is not a hit of either.
         """
-        found: list[np.ndarray] = []
-        base = 0
-        for chunk in self.table.column("attributes").chunks:
-            found += [base + rows for key in keys if len(rows := _rows_containing(chunk, f'"{key}"'))]
-            base += len(chunk)
-        if not found:
-            return np.empty(0, dtype=np.int64)
-        return np.unique(np.concatenate(found))
+        column = self.table.column("attributes")
+        if among is not None:
+            among = np.asarray(among, dtype=np.int64)
+            hits = _rows_containing_any(column.take(pa.array(among)), keys)
+            return among[hits]
+        return _rows_containing_any(column, keys)
 
     def attrs_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+
         """`attrs(i)` for every row of `rows`, the texts fetched from Arrow in one `take`."""
         missing = [i for i in rows.tolist() if i not in self._attr_cache]
         if missing:
@@ -128,6 +127,18 @@ def _parse_attrs(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _rows_containing_any(column: pa.ChunkedArray | pa.Array, keys: tuple[str, ...]) -> np.ndarray:
+    """Indices of the strings of `column` that contain `"key"` for any of `keys`."""
+    found: list[np.ndarray] = []
+    base = 0
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        found += [base + rows for key in keys if len(rows := _rows_containing(chunk, f'"{key}"'))]
+        base += len(chunk)
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return np.unique(np.concatenate(found))
 
 
 def _rows_containing(chunk: pa.Array, needle: str) -> np.ndarray:
