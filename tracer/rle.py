@@ -38,11 +38,14 @@ class ThreadRle:
             self.cycle = None
         pending = self.pending
         pending.append(row)
-        if row.key is not None:
+        key = row.key
+        if key is not None:
             n = len(pending)
             for period in range(1, MAX_PERIOD + 1):
                 if n < 2 * period:
                     break
+                if pending[n - 1 - period].key != key:
+                    continue  # cheap reject: the newest row must repeat the one a period back
                 tail = pending[n - period :]
                 head = pending[n - 2 * period : n - period]
                 if all(a.key is not None and a.key == b.key for a, b in zip(head, tail)):
