@@ -175,13 +175,15 @@ def _resolve_parents(span_id: pa.Array, parent_ids: pa.ChunkedArray) -> tuple[np
     if n == 0:
         return np.empty(0, dtype=np.int64), 0
     both = pa.concat_arrays([span_id, *(chunk.cast(span_id.type) for chunk in parent_ids.chunks)])
-    codes = pc.fill_null(pc.dictionary_encode(both).indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = pc.fill_null(pc.dictionary_encode(both).indices, -1).to_numpy(zero_copy_only=False)
     own, of_parent = codes[:n], codes[n:]
-    unique = int(own.max()) + 1 if (own >= 0).any() else 0
-    seen_before = np.maximum.accumulate(np.concatenate([[-1], own[:-1]]))
+    unique = int(own.max()) + 1 if n else 0
+    seen_before = np.empty_like(own)
+    seen_before[0] = -1
+    np.maximum.accumulate(own[:-1], out=seen_before[1:])
     first_row = np.flatnonzero(own > seen_before)  # first_row[c]: where code c first appears
-    known = (of_parent >= 0) & (of_parent < unique)
     parent = np.full(n, -1, dtype=np.int64)
+    known = np.flatnonzero((of_parent >= 0) & (of_parent < unique))
     parent[known] = first_row[of_parent[known]]
     return parent, unique
 
