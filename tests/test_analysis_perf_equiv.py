@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import rustworkx as rx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analysis.critical_path import _main_root, _structure, critical_path, replay, speedup_factors
@@ -191,3 +191,36 @@ def test_graph_build_finds_every_edge_the_generator_put_in(table) -> None:
     _, per_thread = np.unique(cols.tid[np.char.startswith(names.astype(str), "syscall:")], return_counts=True)
     assert kinds["program-order"] == int((per_thread - 1).sum())
     assert rx.is_directed_acyclic_graph(cg.graph) and cg.graph.num_edges() == sum(kinds.values())
+
+
+texts = st.lists(
+    st.one_of(
+        st.none(),
+        st.sampled_from(['{"renacer.links":[]}', '"renacer.', 'links"', '{"syscall.fd_object":"pipe:[1]"}', "", "é{}"]),
+        st.text(alphabet='"renacer.links{}é', max_size=20),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts, st.integers(0, 5), st.integers(1, 3))
+@example(['{}', '"renacer.', 'links"', None, '"syscall.fd_', 'object"'], 0, 1)  # keys split across rows
+@example(['x"renacer.links"', '"renacer.', 'links"'], 1, 2)
+def test_rows_mentioning_is_a_substring_test_per_row(values: list[str | None], cut: int, pieces: int) -> None:
+    """The raw-buffer scan answers what `"key" in text` answers, on sliced and chunked columns."""
+    table = synthetic_trace(60, 1, 0.1).slice(0, len(values))
+    values = values[: table.num_rows]
+    column = pa.array(values, pa.string())
+    bounds = np.linspace(0, len(values), pieces + 1).astype(int)
+    chunked = pa.chunked_array([column.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], pa.string())
+    table = table.set_column(table.schema.get_field_index("attributes"), "attributes", chunked).slice(min(cut, len(values)))
+    values = values[min(cut, len(values)) :]
+    cols = load_columns(table)
+    cols.table = table  # the scan must also cope with the chunks and the slice offset as stored
+    keys = ("renacer.links", "syscall.fd_object")
+    expected = [i for i, text in enumerate(values) if text is not None and any(f'"{k}"' in text for k in keys)]
+    assert cols.rows_mentioning(*keys).tolist() == expected
+    among = np.arange(0, len(values), 2)
+    assert cols.rows_mentioning(*keys, among=among).tolist() == [i for i in expected if i % 2 == 0]
