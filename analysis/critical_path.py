@@ -30,6 +30,7 @@ import numpy as np
 import rustworkx as rx
 
 from analysis.graph import (
+    EDGE_KINDS,
     K_CLOCK,
     K_FORK,
     K_OBJECT,
@@ -41,7 +42,7 @@ from analysis.graph import (
 )
 
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
-_IS_HANDOFF = np.zeros(max(K_CLOCK, K_FORK, K_OBJECT, K_PIPE, K_PROGRAM, K_SIGNAL, K_WAIT) + 1, dtype=bool)
+_IS_HANDOFF = np.zeros(len(EDGE_KINDS), dtype=bool)  # lookup by edge kind (cheaper than np.isin)
 _IS_HANDOFF[list(_HANDOFF_KINDS)] = True
 _NONE = np.empty(0, dtype=np.int64)
 

@@ -7,10 +7,14 @@ within one thread (by Lamport clock) plus the tracer's explicit links (fork, wai
 `parent_logical_clock`), and data flow follows the kernel object (`syscall.fd_object`, e.g.
 ``pipe:[123]``) from the write to the read that consumed it.
 
-The graph is built in bulk from numpy arrays (`extend_from_edge_list` over a zip iterator is the
-fastest path into rustworkx); node `i` is row `i` of the spans table and edge `k` is entry `k` of
-the `edge_*` arrays.  A cycle is a defect of the recording: it is reported in `defects` and the
-weakest edge of it is taken out so the analyses still run on a DAG.
+The graph is numpy edge arrays built with array operations (JSON is parsed only for the rows
+whose attribute text names a link or a kernel object); node `i` is row `i` of the spans table
+and edge `k` is entry `k` of the `edge_*` arrays.  The analyses here read the arrays; the
+rustworkx view (`CausalGraph.graph`) is built on first use, since building it costs more than
+the rest of the build at a million spans.  A cycle is a defect of the recording: it is reported
+in `defects` and the weakest edge of it is taken out so the analyses still run on a DAG.  When
+the logical clock or the row order increases along every edge the graph is a DAG by
+construction and no cycle search runs.
 """
 
 from __future__ import annotations
