@@ -89,6 +89,9 @@ class Row:
         self.last_start = other.last_start
         self.end = other.end
         other.alias = self
+        # A folded row is never emitted, so its own predecessor is never asked for: dropping it
+        # lets a long loop's folded rows be freed instead of chaining every call of the thread.
+        other.prev = None
 
 
 def call_attributes(call: tuple) -> dict[str, Any]:
@@ -182,7 +185,10 @@ class BatchBuilder:
                 ]
             attributes.append(json.dumps(attrs, separators=(",", ":"), ensure_ascii=False))
             prev = row.prev
-            parent_clocks.append(prev.resolve().clock if isinstance(prev, Row) else prev)
+            if isinstance(prev, Row):
+                # settled now: keep the clock, not the row (and through it the thread's history)
+                prev = row.prev = prev.resolve().clock
+            parent_clocks.append(prev)
         columns = [
             pa.array([self.trace_id] * n, pa.string()),
             pa.array([r.span_id for r in rows], pa.string()),
