@@ -13,7 +13,9 @@ The API is split so the glue can fork before it starts any thread:
     result = session.run(listener)                       # the loop → CaptureResult
 
 `start()` and `run()` must be called from the same thread (ptrace belongs to the thread that
-seized).  With `traced_numbers`, launched programs get a seccomp-bpf filter and untraced
+seized).  `session.lock` is held by run() while it handles a stop and released across the
+blocking waitpid, so another thread may take it to touch the listener between stops (the idle
+flusher of `tracer.idle`).  With `traced_numbers`, launched programs get a seccomp-bpf filter and untraced
 syscalls never stop them; the process-lifecycle calls (clone/fork/vfork/execve…) are always in
 the kernel filter so the process tree stays causal — the span builder drops the ones the user
 did not ask for.  Attached processes (-p) cannot get a filter: every syscall is reported.
@@ -45,6 +47,7 @@ from tracer.ptrace_raw import (
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
+    PTRACE_GET_SYSCALL_INFO,
     PTRACE_INTERRUPT,
     PTRACE_LISTEN,
     PTRACE_O_EXITKILL,
@@ -268,7 +271,7 @@ class CaptureSession:
         fetch = info.fetch
         info_buf = info.buf
         info_arg = info.addr_arg
-        GET_INFO = 0x420E  # PTRACE_GET_SYSCALL_INFO
+        GET_INFO = PTRACE_GET_SYSCALL_INFO
         INFO_SIZE = info.SIZE
         unpack_entry = info.unpack_entry
         unpack_exit = info.unpack_exit
