@@ -32,6 +32,8 @@ from tracer.formats import escape_text
 
 ATTR_SYSCALL_ARGS = "syscall.args"
 ATTR_SYSCALL_FLAGS = "syscall.flags"
+#: One encoder for every row: json.dumps with non-default options builds a new one per call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Row:
@@ -183,7 +185,7 @@ class BatchBuilder:
                     {"type": kind, "span_id": src.resolve().span_id, "logical_clock": src.resolve().clock}
                     for kind, src in row.links
                 ]
-            attributes.append(json.dumps(attrs, separators=(",", ":"), ensure_ascii=False))
+            attributes.append(_encode_json(attrs))
             prev = row.prev
             if isinstance(prev, Row):
                 # settled now: keep the clock, not the row (and through it the thread's history)
