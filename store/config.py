@@ -30,7 +30,8 @@ class DatabaseConfig:
     path: Path | None = None
     retention_days: int = 90
     compression: str = "zstd"
-    compression_level: int = 3
+    #: zstd 9: about 15 % smaller than 3 on real traces for about twice the (small) CPU.
+    compression_level: int = 9
     row_group_size: int = 10_000
     #: A segment is written at least this often while spans arrive (crash window).
     flush_interval_s: float = 2.0
@@ -108,7 +109,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         path=Path(raw_path).expanduser() if raw_path else None,
         retention_days=_get(db, "retention_days", int, 90, where, "database", minimum=1),
         compression=_get(db, "compression", str, "zstd", where, "database").lower(),
-        compression_level=_get(db, "compression_level", int, 3, where, "database"),
+        compression_level=_get(db, "compression_level", int, 9, where, "database"),
         row_group_size=_get(db, "row_group_size", int, 10_000, where, "database", minimum=1),
         flush_interval_s=float(_get(db, "flush_interval_s", (int, float), 2.0, where, "database", minimum=0)),
         flush_rows=_get(db, "flush_rows", int, 262_144, where, "database", minimum=1),

@@ -6,8 +6,8 @@ a segment at least every `flush_interval_s` (a timer thread covers quiet program
 `spans/date=YYYY-MM-DD/`, and only then catalogued — a reader never sees half a file, and a
 file without a catalog row (crash between rename and insert) is recovered by the next open.
 
-Rows are sorted by trace id then start time, zstd-compressed; ids and clocks use delta
-encodings (span ids share an 8-hex per-run prefix followed by a counter), the rest dictionaries.
+Rows are sorted by trace id then start time, zstd-compressed; ids and integers use delta
+encodings (span ids share an 8-hex per-run prefix followed by a counter), text is plain.
 """
 
 from __future__ import annotations
@@ -34,9 +34,16 @@ RUN_ID_KEY = "renacer.run_id"
 SEGMENT_SUFFIX = ".parquet"
 TMP_SUFFIX = ".parquet.tmp"
 
-#: Columns whose values are (nearly) unique per row: delta encodings beat dictionaries.
-_DELTA_BYTES = ("span_id",)
-_DELTA_INTS = ("start_time_nanos", "end_time_nanos", "logical_clock")
+#: Encodings by column.  Text goes PLAIN under zstd: attribute JSON is nearly unique per row
+#: (a dictionary only adds a page), and for the low-cardinality names zstd squeezes the repeats
+#: as well as a dictionary does, without the extra page per column chunk — on small real
+#: segments every page header and footer entry counts.  Integers are delta-packed: times, clocks
+#: and span-id counters are monotonic or nearly so, pids/tids/RLE counts are long runs.
+_DELTA_BYTES = ("span_id", "parent_span_id")
+_DELTA_INTS = tuple(f.name for f in SPAN_SCHEMA if pa.types.is_integer(f.type))
+#: Min/max statistics only where a predicate can prune a row group with them (trace lookups,
+#: time ranges); elsewhere they are footer bytes no query reads.
+_STATS_COLUMNS = ["trace_id", "start_time_nanos", "end_time_nanos", "logical_clock"]
 
 
 class StoreWriteError(Exception):
@@ -47,16 +54,17 @@ def parquet_write_options(config: DatabaseConfig) -> dict[str, Any]:
     """Keyword arguments for `pq.write_table` / `ParquetWriter` shared by writer and compaction."""
     compression = None if config.compression == "none" else config.compression
     level = config.compression_level if compression in ("zstd", "gzip", "brotli") else None
-    dictionary = [n for n in SPAN_SCHEMA.names if n not in _DELTA_BYTES + _DELTA_INTS]
     encodings = {n: "DELTA_BYTE_ARRAY" for n in _DELTA_BYTES}
     encodings.update({n: "DELTA_BINARY_PACKED" for n in _DELTA_INTS})
     return {
         "compression": compression,
         "compression_level": level,
-        "use_dictionary": dictionary,
+        "use_dictionary": False,
         "column_encoding": encodings,
-        "write_statistics": True,
+        "write_statistics": list(_STATS_COLUMNS),
         "row_group_size": config.row_group_size,
+        # The Arrow schema blob (~1.5 KB a file) repeats what the Parquet schema already says.
+        "store_schema": False,
     }
 
 
@@ -124,7 +132,7 @@ def write_segment(
 
     `before_rename(relative_path)` runs just before the rename (compaction announces the file).
     """
-    table = sort_spans(table).replace_schema_metadata({RUN_ID_KEY: run_id or ""})
+    table = sort_spans(table)
     start = int(pc.min(table["start_time_nanos"]).as_py())
     end = int(pc.max(table["end_time_nanos"]).as_py())
     directory = segment_dir(root, start)
@@ -138,7 +146,12 @@ def write_segment(
             tmp = directory / f"{name}.{seq}{TMP_SUFFIX}"
             seq += 1
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, **parquet_write_options(config))
+            options = parquet_write_options(config)
+            row_group_size = options.pop("row_group_size")
+            with pq.ParquetWriter(fh, SPAN_SCHEMA, **options) as parquet:
+                parquet.write_table(table, row_group_size=row_group_size)
+                # File-level key-value metadata (no Arrow schema blob is stored to carry it).
+                parquet.add_key_value_metadata({RUN_ID_KEY: run_id or ""})
             fh.flush()
             os.fsync(fh.fileno())
         if before_rename is not None:
