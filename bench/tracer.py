@@ -163,6 +163,10 @@ def measure(args: Any) -> dict[str, Any]:
             target_rows.append(target_row(f"{wname} {sched}: full / strace", ratio(med["renacer full"], med["strace"]), 1.0, "×"))
             target_rows.append(target_row(f"{wname} {sched}: %file / strace --seccomp-bpf",
                                           ratio(med["renacer %file"], med["strace seccomp %file"]), 1.5, "×"))
+            spin = next((c for c in names if "spin" in c), None)
+            if spin is not None:  # the stretch goal: beat the VM's wake-up cost
+                target_rows.append(target_row(f"{wname} {sched}: {spin.removeprefix('renacer ')} / strace (stretch)",
+                                              ratio(med[spin], med["strace"]), 0.5, "×"))
     results["rows"] = rows
     results["targets"] = target_rows
     return results
