@@ -371,6 +371,18 @@ class Catalog:
         )
         return [r["path"] for r in found]
 
+    def segment_paths_between(self, lo_ns: int | None, hi_ns: int | None) -> list[str]:
+        """Segments whose [min_start_ns, max_end_ns] meets [lo_ns, hi_ns] (None: unbounded); indexed."""
+        where, args = [], []
+        if hi_ns is not None:
+            where.append("min_start_ns <= ?")
+            args.append(hi_ns)
+        if lo_ns is not None:
+            where.append("max_end_ns >= ?")
+            args.append(lo_ns)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        return [r["path"] for r in self.rows(f"SELECT path FROM segments {clause}ORDER BY path", args)]
+
     def tombstoned(self) -> set[str]:
         return {r["path"] for r in self.rows("SELECT path FROM tombstones")}
 

@@ -9,8 +9,9 @@ Views (rebuilt when the catalog changes):
                a download).
 
 Pruning: a query whose only span table has a top-level `trace_id = '…'` / `IN (…)` / `= ?`
-conjunct is run against views over that trace's segments only (the catalog knows them) —
-detected on DuckDB's own parse tree (`json_serialize_sql`), never by regex on the text.
+conjunct, or integer bounds on `start_time_nanos` (`>=`, `<`, `BETWEEN`, `=` …), is run against
+views over the segments the catalog says can hold such rows — detected on DuckDB's own parse
+tree (`json_serialize_sql`), never by regex on the text.
 
 Read-only: one statement, of an allowed type (SELECT, EXPLAIN of a SELECT, DESCRIBE/SHOW,
 read-only PRAGMAs); external file access is limited to the segments folder and the
@@ -120,12 +121,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     raise QueryError(f"{kind.name} statements are not allowed: the store is read-only (use SELECT)")
 
 
-def pruned_trace_ids(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[str] | None:
-    """Trace ids a query is provably limited to, or None when the query needs every segment.
-
-    True only when the statement is a plain SELECT over one span table (named once) whose WHERE
-    has a top-level AND-conjunct `trace_id = <literal|parameter>` or `trace_id IN (<literals>)`.
-    """
+def _pruning_conjuncts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]] | None:
+    """Top-level AND-conjuncts of a plain SELECT over one span table (named once), else None."""
     try:
         tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     except (duckdb.Error, ValueError, IndexError, TypeError):
@@ -144,10 +141,107 @@ def pruned_trace_ids(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> l
         or source.get("schema_name")
     ):
         return None
-    for conjunct in _conjuncts(node.get("where_clause")):
+    return _conjuncts(node.get("where_clause"))
+
+
+def pruned_trace_ids(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[str] | None:
+    """Trace ids a query is provably limited to, or None when the query needs every segment.
+
+    True only when the statement is a plain SELECT over one span table (named once) whose WHERE
+    has a top-level AND-conjunct `trace_id = <literal|parameter>` or `trace_id IN (<literals>)`.
+    """
+    return trace_ids_of(_pruning_conjuncts(con, sql) or [], params)
+
+
+def trace_ids_of(conjuncts: Sequence[dict[str, Any]], params: Any) -> list[str] | None:
+    """The first `trace_id = …` / `IN (…)` conjunct's ids, or None."""
+    for conjunct in conjuncts:
         ids = _trace_id_values(conjunct, params)
         if ids is not None:
             return ids
+    return None
+
+
+#: `column <op> value` → which bound of the column the value gives (op as written left to right).
+_LOWER_OPS = {"COMPARE_GREATERTHANOREQUALTO": 0, "COMPARE_GREATERTHAN": 1}
+_UPPER_OPS = {"COMPARE_LESSTHANOREQUALTO": 0, "COMPARE_LESSTHAN": -1}
+_FLIPPED = {
+    "COMPARE_GREATERTHANOREQUALTO": "COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHAN": "COMPARE_LESSTHAN",
+    "COMPARE_LESSTHANOREQUALTO": "COMPARE_GREATERTHANOREQUALTO", "COMPARE_LESSTHAN": "COMPARE_GREATERTHAN",
+    "COMPARE_EQUAL": "COMPARE_EQUAL",
+}
+
+
+def time_bounds_of(conjuncts: Sequence[dict[str, Any]], params: Any) -> tuple[int | None, int | None]:
+    """Inclusive (lo, hi) that every row's `start_time_nanos` must lie in, from integer conjuncts.
+
+    Every call the `spans` view makes of a stored row starts within that row's
+    [start, end], so a segment that cannot overlap [lo, hi] holds no matching row.
+    """
+    lo: int | None = None
+    hi: int | None = None
+
+    def lower(v: int) -> None:
+        nonlocal lo
+        lo = v if lo is None else max(lo, v)
+
+    def upper(v: int) -> None:
+        nonlocal hi
+        hi = v if hi is None else min(hi, v)
+
+    for expr in conjuncts:
+        kind = expr.get("type", "")
+        if kind == "COMPARE_BETWEEN" and _is_col(expr.get("input", {}), "start_time_nanos"):
+            low, high = _int_value(expr.get("lower", {}), params), _int_value(expr.get("upper", {}), params)
+            if low is not None:
+                lower(low)
+            if high is not None:
+                upper(high)
+            continue
+        if kind not in _FLIPPED:
+            continue
+        left, right = expr.get("left", {}), expr.get("right", {})
+        if _is_col(right, "start_time_nanos") and not _is_col(left, "start_time_nanos"):
+            left, right, kind = right, left, _FLIPPED[kind]
+        if not _is_col(left, "start_time_nanos"):
+            continue
+        value = _int_value(right, params)
+        if value is None:
+            continue
+        if kind in _LOWER_OPS or kind == "COMPARE_EQUAL":
+            lower(value + _LOWER_OPS.get(kind, 0))
+        if kind in _UPPER_OPS or kind == "COMPARE_EQUAL":
+            upper(value + _UPPER_OPS.get(kind, 0))
+    clamp = lambda v: None if v is None else max(_INT64_MIN, min(_INT64_MAX, v))  # noqa: E731 (SQLite ints)
+    return clamp(lo), clamp(hi)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _is_col(expr: dict[str, Any], name: str) -> bool:
+    return expr.get("class") == "COLUMN_REF" and [c.lower() for c in expr.get("column_names", [])][-1:] == [name]
+
+
+def _int_value(expr: dict[str, Any], params: Any) -> int | None:
+    """An exact integer literal or integer parameter (anything else: no bound)."""
+    if expr.get("class") == "CONSTANT" and expr.get("literal", {}).get("kind") in ("INTEGER", "BIGINT", "HUGEINT"):
+        try:
+            return int(expr["literal"]["text"])
+        except (KeyError, ValueError):
+            return None
+    if expr.get("class") == "PARAMETER" and params is not None:
+        value = _param(expr, params)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return None
+
+
+def _param(expr: dict[str, Any], params: Any) -> Any:
+    ident = str(expr.get("identifier", ""))
+    if isinstance(params, dict):
+        return params.get(ident)
+    if ident.isdigit() and 0 < int(ident) <= len(params):
+        return params[int(ident) - 1]
     return None
 
 
@@ -160,20 +254,14 @@ def _conjuncts(expr: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def _is_trace_col(expr: dict[str, Any]) -> bool:
-    return expr.get("class") == "COLUMN_REF" and [c.lower() for c in expr.get("column_names", [])][-1:] == ["trace_id"]
+    return _is_col(expr, "trace_id")
 
 
 def _value(expr: dict[str, Any], params: Any) -> str | None:
     if expr.get("class") == "CONSTANT" and expr.get("literal", {}).get("kind") == "STRING":
         return str(expr["literal"]["text"])
     if expr.get("class") == "PARAMETER" and params is not None:
-        ident = str(expr.get("identifier", ""))
-        if isinstance(params, dict):
-            value = params.get(ident)
-        elif ident.isdigit() and 0 < int(ident) <= len(params):
-            value = params[int(ident) - 1]
-        else:
-            return None
+        value = _param(expr, params)
         return value if isinstance(value, str) else None
     return None
 
@@ -283,9 +371,9 @@ class QueryEngine:
             with self._lock:
                 self._active.add(cur)
             try:
-                trace_ids = pruned_trace_ids(cur, sql, params)
-                if trace_ids is not None:
-                    files = self.usable_files(self.catalog.segment_paths_for(trace_ids))
+                paths = self._pruned_paths(cur, sql, params)
+                if paths is not None:
+                    files = self.usable_files(paths)
                     source = parquet_source(files)
                     cur.execute(f"CREATE TEMP VIEW spans_raw AS SELECT * FROM {source}")
                     cur.execute(f"CREATE TEMP VIEW spans AS {spans_view_sql(source)}")
@@ -307,6 +395,21 @@ class QueryEngine:
                     self._active.discard(cur)
                 cur.close()
         raise QueryError("too many unreadable segments")
+
+    def _pruned_paths(self, cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[str] | None:
+        """Segments a query can need (trace ids and/or a start-time range), or None for all."""
+        conjuncts = _pruning_conjuncts(cur, sql)
+        if not conjuncts:
+            return None
+        trace_ids = trace_ids_of(conjuncts, params)
+        lo, hi = time_bounds_of(conjuncts, params)
+        if trace_ids is None and lo is None and hi is None:
+            return None
+        paths = self.catalog.segment_paths_for(trace_ids) if trace_ids is not None else None
+        if lo is not None or hi is not None:
+            in_range = self.catalog.segment_paths_between(lo, hi)
+            paths = in_range if paths is None else [p for p in paths if p in set(in_range)]
+        return paths
 
     def _culprit(self, exc: BaseException, files: Sequence[Path]) -> str | None:
         """The segment an I/O error names, relative to the store root, if any."""

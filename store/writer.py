@@ -134,7 +134,9 @@ def write_segment(
     """
     table = sort_spans(table)
     start = int(pc.min(table["start_time_nanos"]).as_py())
-    end = int(pc.max(table["end_time_nanos"]).as_py())
+    # A row ending "before" it starts (an unfinished call) must still lie inside [start, end]:
+    # time-range pruning trusts this interval.
+    end = max(int(pc.max(table["end_time_nanos"]).as_py()), int(pc.max(table["start_time_nanos"]).as_py()))
     directory = segment_dir(root, start)
     final = directory / f"{name}{SEGMENT_SUFFIX}"
     tmp = directory / f"{name}{TMP_SUFFIX}"
