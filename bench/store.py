@@ -344,6 +344,10 @@ def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True
     med = {name: median(v) for name, v in samples.items()}
     return {"reps": reps, "median_s": med, "ratio_vs_none": {k: ratio(v, med["none"]) for k, v in med.items()},
             "no_sinks_s": med["none"], "all_sinks_s": med["all"], "ratio": ratio(med["all"], med["none"]),
+            # Runs on this VM are bimodal (tracer and program on one CPU or two): the fastest run of
+            # each configuration compares like with like.
+            "min_s": {name: min(v) for name, v in samples.items()},
+            "ratio_of_min": ratio(min(samples["all"]), min(samples["none"])),
             "samples_s": samples, "dropped": dropped, "otlp_spans_received": received}
 
 
@@ -375,7 +379,9 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
                f"all sinks **{o['ratio']:.3f}×** none; dropped per all-sinks run {o['dropped']}, "
                f"OTLP spans received {o['otlp_spans_received']:,}.")
     out.append("")
-    out.append(markdown_table(["sinks", "median s", "× none"], [[k, v, o["ratio_vs_none"][k]] for k, v in o["median_s"].items()]))
+    out.append(markdown_table(["sinks", "median s", "× none", "fastest s", "fastest × none's fastest"],
+                              [[k, v, o["ratio_vs_none"][k], o["min_s"][k], ratio(o["min_s"][k], o["min_s"]["none"])]
+                               for k, v in o["median_s"].items()]))
     out.append("")
     g = r["ingest"]
     out.append(f"Sustained ingest: {g['spans']:,} spans in {g['seconds']:.2f} s → **{g['spans_per_s']:,.0f} spans/s** "
@@ -428,7 +434,8 @@ def main(argv: list[str]) -> int:
         if big or args.quick:
             targets.append(target_row(f"COUNT(*) at {s['spans']:,}", q["count_s"] * 1000, 500, "ms"))
             targets.append(target_row(f"1-day aggregation at {s['spans']:,}", q["day_agg_s"] * 1000, 200, "ms"))
-    targets.append(target_row("observer effect (all sinks / none)", result["observer"]["ratio"], 1.05, "×"))
+    targets.append(target_row("observer effect (all sinks / none), medians", result["observer"]["ratio"], 1.05, "×"))
+    targets.append(target_row("observer effect (all sinks / none), fastest runs", result["observer"]["ratio_of_min"], 1.05, "×"))
     targets.append(target_row("sustained ingest", result["ingest"]["spans_per_s"], 200_000, "spans/s", higher_is_better=True))
     result["targets"] = targets
     info["load_after"] = machine()["load"]

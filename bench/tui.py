@@ -162,6 +162,7 @@ def slowdown(reps: int, dd_count: int, size: tuple[int, int]) -> dict[str, Any]:
         codes.append(code)
         calls.append(seen)
     return {"reps": reps, "headless_s": median(headless), "tui_s": median(tui), "ratio": ratio(median(tui), median(headless)),
+            "ratio_of_min": ratio(min(tui), min(headless)),  # runs are bimodal on this VM: fastest vs fastest too
             "samples_headless": headless, "samples_tui": tui, "calls_seen_by_ui": calls, "exit_codes": codes}
 
 
@@ -179,7 +180,7 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
     lines.append(f"| UI process RSS | {a['rss_before_mib']:.0f} MiB before → **{a['rss_after_mib']:.0f} MiB** after "
                  f"(peak {a['peak_rss_mib']:.0f} MiB); rows held {a['lines_held']:,} |")
     lines.append(f"| traced `dd bs=1 count={r['dd_count']}` ({s['reps']} reps) | headless {s['headless_s']:.3f} s, "
-                 f"TUI capture child + app {s['tui_s']:.3f} s → **{s['ratio']:.3f}×** |")
+                 f"TUI capture child + app {s['tui_s']:.3f} s → **{s['ratio']:.3f}×** (fastest runs: {s['ratio_of_min']:.3f}×) |")
     lines.append("")
     lines.append(targets_table(r["targets"]))
     return "\n".join(lines)
@@ -212,7 +213,8 @@ def main(argv: list[str]) -> int:
     result["targets"] = [
         target_row("spans/s absorbed by the live screen", a["spans_per_s"], 100_000, "spans/s", higher_is_better=True),
         target_row("frame interval p95 while spans flow", a["frame_interval_p95_ms"], 50, "ms"),
-        target_row("traced program, TUI / headless", result["slowdown"]["ratio"], 1.05, "×"),
+        target_row("traced program, TUI / headless, medians", result["slowdown"]["ratio"], 1.05, "×"),
+        target_row("traced program, TUI / headless, fastest runs", result["slowdown"]["ratio_of_min"], 1.05, "×"),
         target_row(f"UI RSS after {a['spans']:,} spans", a["rss_after_mib"], 300, "MiB"),
     ]
     info["load_after"] = machine()["load"]
