@@ -7,7 +7,8 @@ a segment at least every `flush_interval_s` (a timer thread covers quiet program
 file without a catalog row (crash between rename and insert) is recovered by the next open.
 
 Rows are sorted by trace id then start time, zstd-compressed; ids and integers use delta
-encodings (span ids share an 8-hex per-run prefix followed by a counter), text is plain.
+encodings (span ids share an 8-hex per-run prefix followed by a counter); text is plain in
+small segments and dictionary-encoded where it repeats in large ones.
 """
 
 from __future__ import annotations
@@ -34,13 +35,21 @@ RUN_ID_KEY = "renacer.run_id"
 SEGMENT_SUFFIX = ".parquet"
 TMP_SUFFIX = ".parquet.tmp"
 
-#: Encodings by column.  Text goes PLAIN under zstd: attribute JSON is nearly unique per row
-#: (a dictionary only adds a page), and for the low-cardinality names zstd squeezes the repeats
-#: as well as a dictionary does, without the extra page per column chunk — on small real
-#: segments every page header and footer entry counts.  Integers are delta-packed: times, clocks
-#: and span-id counters are monotonic or nearly so, pids/tids/RLE counts are long runs.
+#: Encodings by column.  In a small segment (a short real trace) text goes PLAIN under zstd:
+#: attribute JSON is nearly unique per row, and zstd squeezes the repeated names as well as a
+#: dictionary does without a dictionary page per column chunk — every page and footer entry
+#: counts there.  A large segment dictionary-encodes its low-cardinality text (smaller, and
+#: DuckDB groups and filters on dictionary codes faster), attributes too when they repeat.
+#: Integers are delta-packed: times, clocks and span-id counters are monotonic or nearly so,
+#: pids/tids/RLE counts are long runs.
 _DELTA_BYTES = ("span_id", "parent_span_id")
 _DELTA_INTS = tuple(f.name for f in SPAN_SCHEMA if pa.types.is_integer(f.type))
+_LOW_CARDINALITY = tuple(
+    f.name for f in SPAN_SCHEMA if pa.types.is_string(f.type) and f.name not in _DELTA_BYTES + ("attributes",)
+)
+#: Rows from which a segment uses dictionaries; attributes need this many rows per distinct value.
+_DICTIONARY_MIN_ROWS = 8192
+_ATTRIBUTE_REPEATS = 4
 #: Min/max statistics only where a predicate can prune a row group with them (trace lookups,
 #: time ranges); elsewhere they are footer bytes no query reads.
 _STATS_COLUMNS = ["trace_id", "start_time_nanos", "end_time_nanos", "logical_clock"]
@@ -50,8 +59,11 @@ class StoreWriteError(Exception):
     """A segment could not be written (disk full, permission…); one line for the user."""
 
 
-def parquet_write_options(config: DatabaseConfig) -> dict[str, Any]:
-    """Keyword arguments for `pq.write_table` / `ParquetWriter` shared by writer and compaction."""
+def parquet_write_options(config: DatabaseConfig, table: pa.Table | None = None) -> dict[str, Any]:
+    """Keyword arguments for `pq.write_table` / `ParquetWriter` shared by writer and compaction.
+
+    `table` (the rows about to be written) picks the dictionary columns; without it, none.
+    """
     compression = None if config.compression == "none" else config.compression
     level = config.compression_level if compression in ("zstd", "gzip", "brotli") else None
     encodings = {n: "DELTA_BYTE_ARRAY" for n in _DELTA_BYTES}
@@ -59,13 +71,23 @@ def parquet_write_options(config: DatabaseConfig) -> dict[str, Any]:
     return {
         "compression": compression,
         "compression_level": level,
-        "use_dictionary": False,
+        "use_dictionary": dictionary_columns(table) if table is not None else False,
         "column_encoding": encodings,
         "write_statistics": list(_STATS_COLUMNS),
         "row_group_size": config.row_group_size,
         # The Arrow schema blob (~1.5 KB a file) repeats what the Parquet schema already says.
         "store_schema": False,
     }
+
+
+def dictionary_columns(table: pa.Table) -> list[str] | bool:
+    """Text columns to dictionary-encode in this table (False: none)."""
+    if table.num_rows < _DICTIONARY_MIN_ROWS:
+        return False
+    columns = list(_LOW_CARDINALITY)
+    if pc.count_distinct(table["attributes"]).as_py() * _ATTRIBUTE_REPEATS <= table.num_rows:
+        columns.append("attributes")
+    return columns
 
 
 def sort_spans(table: pa.Table) -> pa.Table:
@@ -148,7 +170,7 @@ def write_segment(
             tmp = directory / f"{name}.{seq}{TMP_SUFFIX}"
             seq += 1
         with open(tmp, "wb") as fh:
-            options = parquet_write_options(config)
+            options = parquet_write_options(config, table)
             row_group_size = options.pop("row_group_size")
             with pq.ParquetWriter(fh, SPAN_SCHEMA, **options) as parquet:
                 parquet.write_table(table, row_group_size=row_group_size)
