@@ -75,18 +75,29 @@ class Catalog:
 
     def __init__(self, root: Path) -> None:
         self.path = root / CATALOG_NAME
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
-            self._lock = threading.RLock()
-            self._local_changes = 0
-            with self._lock:
-                self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-                self.db.enable_wal()
-                self.db.execute("PRAGMA synchronous = NORMAL")
-                self._create_schema()
-        except sqlite3.Error as exc:
-            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._local_changes = 0
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            conn = None
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+                self.db = sqlite_utils.Database(conn)
+                with self._lock:
+                    self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                    self.db.enable_wal()
+                    self.db.execute("PRAGMA synchronous = NORMAL")
+                    self._create_schema()
+                return
+            except (sqlite3.Error, CatalogError) as exc:
+                if conn is not None:
+                    conn.close()
+                # Switching a fresh file to WAL while other processes open it too can fail with
+                # "locked" at once (SQLite skips the busy handler there): try again.
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                raise CatalogError(f"cannot open catalog {self.path}: {exc}") from None
 
     # -- schema -------------------------------------------------------------------------
     def _create_schema(self) -> None:
