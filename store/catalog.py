@@ -2,9 +2,9 @@
 
 Several tracers may write one store at once, so the catalog is SQLite in WAL mode with a busy
 timeout, and every change is one `BEGIN IMMEDIATE` transaction (the writer lock is taken up
-front, so two writers never deadlock upgrading a read lock).  The schema is created with
-sqlite-utils; data changes are plain SQL inside those explicit transactions (sqlite-utils'
-own `with conn:` blocks would commit an outer transaction early).
+front, so two writers never deadlock upgrading a read lock).  Schema and data changes are
+plain `sqlite3` SQL inside those explicit transactions (the tracer opens a catalog on every
+run, so the catalog imports nothing heavier than the standard library).
 
 Readers use the catalog to prune: a trace id maps to the few segment files that hold it
 (`segment_traces`), and every segment carries its time range, rows and byte size (a file
@@ -25,10 +25,34 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
-import sqlite_utils
 
 CATALOG_NAME = "catalog.sqlite"
 BUSY_TIMEOUT_S = 30.0
+
+
+#: The catalog schema (what sqlite-utils created in earlier versions: same tables, types, indexes).
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS [runs] ([run_id] TEXT PRIMARY KEY, [trace_id] TEXT NOT NULL, [command] TEXT, "
+    "[cwd] TEXT, [host] TEXT, [pid] INTEGER, [started_ns] INTEGER NOT NULL, [ended_ns] INTEGER, "
+    "[exit_code] INTEGER, [spans_stored] INTEGER DEFAULT 0, [spans_represented] INTEGER, "
+    "[dropped_spans] INTEGER DEFAULT 0, [status] TEXT NOT NULL DEFAULT 'running')",
+    "CREATE INDEX IF NOT EXISTS [idx_runs_trace_id] ON [runs] ([trace_id])",
+    "CREATE INDEX IF NOT EXISTS [idx_runs_started_ns] ON [runs] ([started_ns])",
+    "CREATE TABLE IF NOT EXISTS [traces] ([trace_id] TEXT PRIMARY KEY, [first_command] TEXT, "
+    "[started_ns] INTEGER, [ended_ns] INTEGER, [runs] INTEGER DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS [idx_traces_started_ns] ON [traces] ([started_ns])",
+    "CREATE TABLE IF NOT EXISTS [segments] ([path] TEXT PRIMARY KEY, [run_id] TEXT, [trace_id] TEXT, "
+    "[min_start_ns] INTEGER NOT NULL, [max_end_ns] INTEGER NOT NULL, [rows] INTEGER NOT NULL, [spans] INTEGER, "
+    "[errors] INTEGER, [bytes] INTEGER NOT NULL, [created_ns] INTEGER)",
+    "CREATE INDEX IF NOT EXISTS [idx_segments_trace_id] ON [segments] ([trace_id])",
+    "CREATE INDEX IF NOT EXISTS [idx_segments_min_start_ns_max_end_ns] ON [segments] ([min_start_ns], [max_end_ns])",
+    "CREATE INDEX IF NOT EXISTS [idx_segments_run_id] ON [segments] ([run_id])",
+    "CREATE TABLE IF NOT EXISTS [segment_traces] ([path] TEXT, [trace_id] TEXT, [rows] INTEGER, [spans] INTEGER, "
+    "[errors] INTEGER, [min_start_ns] INTEGER, [max_end_ns] INTEGER, [pids] TEXT, PRIMARY KEY ([path], [trace_id]))",
+    "CREATE INDEX IF NOT EXISTS [idx_segment_traces_trace_id] ON [segment_traces] ([trace_id])",
+    "CREATE TABLE IF NOT EXISTS [tombstones] ([path] TEXT PRIMARY KEY, [removed_ns] INTEGER)",
+    "CREATE TABLE IF NOT EXISTS [pending] ([path] TEXT PRIMARY KEY, [pid] INTEGER, [host] TEXT, [created_ns] INTEGER)",
+)
 
 
 class CatalogError(Exception):
@@ -82,11 +106,12 @@ class Catalog:
             conn = None
             try:
                 conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-                self.db = sqlite_utils.Database(conn)
+                self.conn = conn
                 with self._lock:
-                    self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-                    self.db.enable_wal()
-                    self.db.execute("PRAGMA synchronous = NORMAL")
+                    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        conn.execute("PRAGMA journal_mode = wal")
+                    conn.execute("PRAGMA synchronous = NORMAL")
                     self._create_schema()
                 return
             except (sqlite3.Error, CatalogError) as exc:
@@ -101,59 +126,15 @@ class Catalog:
 
     # -- schema -------------------------------------------------------------------------
     def _create_schema(self) -> None:
-        with self.transaction():
-            tables = set(self.db.table_names())
-            if "runs" not in tables:
-                self.db["runs"].create(
-                    {
-                        "run_id": str, "trace_id": str, "command": str, "cwd": str, "host": str,
-                        "pid": int, "started_ns": int, "ended_ns": int, "exit_code": int,
-                        "spans_stored": int, "spans_represented": int, "dropped_spans": int, "status": str,
-                    },
-                    pk="run_id",
-                    not_null={"trace_id", "started_ns", "status"},
-                    defaults={"spans_stored": 0, "dropped_spans": 0, "status": "running"},
-                )
-                self.db["runs"].create_index(["trace_id"], if_not_exists=True)
-                self.db["runs"].create_index(["started_ns"], if_not_exists=True)
-            if "traces" not in tables:
-                self.db["traces"].create(
-                    {"trace_id": str, "first_command": str, "started_ns": int, "ended_ns": int, "runs": int},
-                    pk="trace_id",
-                    defaults={"runs": 0},
-                )
-                self.db["traces"].create_index(["started_ns"], if_not_exists=True)
-            if "segments" not in tables:
-                self.db["segments"].create(
-                    {
-                        "path": str, "run_id": str, "trace_id": str, "min_start_ns": int, "max_end_ns": int,
-                        "rows": int, "spans": int, "errors": int, "bytes": int, "created_ns": int,
-                    },
-                    pk="path",
-                    not_null={"min_start_ns", "max_end_ns", "rows", "bytes"},
-                )
-                self.db["segments"].create_index(["trace_id"], if_not_exists=True)
-                self.db["segments"].create_index(["min_start_ns", "max_end_ns"], if_not_exists=True)
-                self.db["segments"].create_index(["run_id"], if_not_exists=True)
-            if "segment_traces" not in tables:
-                self.db["segment_traces"].create(
-                    {
-                        "path": str, "trace_id": str, "rows": int, "spans": int, "errors": int,
-                        "min_start_ns": int, "max_end_ns": int, "pids": str,
-                    },
-                    pk=("path", "trace_id"),
-                )
-                self.db["segment_traces"].create_index(["trace_id"], if_not_exists=True)
-            if "tombstones" not in tables:
-                self.db["tombstones"].create({"path": str, "removed_ns": int}, pk="path")
-            if "pending" not in tables:  # files a compaction is about to rename into place
-                self.db["pending"].create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
+        with self.transaction() as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, writer lock taken up front; rolls back on any error."""
         with self._lock:
-            conn = self.db.conn
+            conn = self.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -189,7 +170,7 @@ class Catalog:
     def version(self) -> tuple[int, int]:
         """Changes by anyone: SQLite's data_version (others' commits) and our own count."""
         with self._lock:
-            return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._local_changes
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self._local_changes
 
     # -- runs and traces ----------------------------------------------------------------
     def begin_run(
@@ -363,7 +344,7 @@ class Catalog:
         """Plain read as dicts (under the lock: the connection is shared between threads)."""
         with self._lock:
             try:
-                cur = self.db.execute(sql, list(params))
+                cur = self.conn.execute(sql, list(params))
                 names = [d[0] for d in cur.description]
                 return [dict(zip(names, row)) for row in cur.fetchall()]
             except sqlite3.Error as exc:
@@ -400,16 +381,16 @@ class Catalog:
     def table(self, name: str, schema: pa.Schema | None = None) -> pa.Table:
         """A catalog table as Arrow (for DuckDB registration and the Python API)."""
         with self._lock:
-            cur = self.db.execute(f"SELECT * FROM [{name}]")
+            cur = self.conn.execute(f"SELECT * FROM [{name}]")
             names = [d[0] for d in cur.description]
             data = cur.fetchall()
+            declared = {r[1]: str(r[2]).upper() for r in self.conn.execute(f"PRAGMA table_info([{name}])")}
         columns = {n: [row[i] for row in data] for i, n in enumerate(names)}
-        types = {n: self.db[name].columns_dict[n] for n in names}
         arrays = {
-            n: pa.array(columns[n], type=pa.int64() if types[n] is int else pa.string()) for n in names
+            n: pa.array(columns[n], type=pa.int64() if declared.get(n) == "INTEGER" else pa.string()) for n in names
         }
         return pa.table(arrays, schema=schema) if schema is not None else pa.table(arrays)
 
     def close(self) -> None:
         with self._lock:
-            self.db.conn.close()
+            self.conn.close()
