@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,9 +20,11 @@ import pyarrow.parquet as pq
 
 from store.catalog import Catalog
 from store.config import Config, ensure_db_dir, load_config, resolve_db_path
-from store.query import QueryEngine
 from store.schema import SPAN_SCHEMA
 from store.writer import SegmentSink
+
+if TYPE_CHECKING:  # DuckDB is imported on the first query, not by a tracer that only writes
+    from store.query import QueryEngine
 
 LIST_TRACES_SCHEMA = pa.schema(
     [
@@ -119,6 +121,8 @@ class Store:
     @property
     def engine(self) -> QueryEngine:
         if self._engine is None:
+            from store.query import QueryEngine
+
             self._engine = QueryEngine(self.root, self.catalog, self.warn)
         return self._engine
 
