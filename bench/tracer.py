@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -96,7 +97,7 @@ def measure(args: Any) -> dict[str, Any]:
     loads = workloads(args.quick, args.dd_count, args.loop_count)
     scheds = ["default", "pinned"]
     reps = args.reps or (1 if args.quick else 5)
-    results: dict[str, Any] = {"reps": reps, "workloads": {k: " ".join(v) for k, v in loads.items()}, "runs": {}}
+    results: dict[str, Any] = {"reps": reps, "workloads": {k: shlex.join(v) for k, v in loads.items()}, "runs": {}}
     times: dict[tuple[str, str, str], list[float]] = {}
     counts: dict[tuple[str, str, str], list[int | None]] = {}
     captures: dict[tuple[str, str, str], list[float]] = {}
