@@ -100,6 +100,19 @@ def trace_stats(table: pa.Table) -> list[TraceStats]:
     if table.num_rows == 0:
         return []
     errors = pc.if_else(pc.equal(table["status"], STATUS_ERROR), table["rle_count"], 0)
+    bounds = pc.min_max(table["trace_id"])
+    if bounds["min"] == bounds["max"]:  # one trace (a tracer's run): plain kernels, no group-by engine
+        return [
+            TraceStats(
+                trace_id=bounds["min"].as_py(),
+                rows=table.num_rows,
+                spans=int(pc.sum(table["rle_count"]).as_py()),
+                errors=int(pc.sum(errors).as_py() or 0),
+                min_start_ns=int(pc.min(table["start_time_nanos"]).as_py()),
+                max_end_ns=int(pc.max(table["end_time_nanos"]).as_py()),
+                pids=sorted(pc.unique(table["process_pid"]).to_pylist()),
+            )
+        ]
     work = pa.table(
         {
             "trace_id": table["trace_id"],
