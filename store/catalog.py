@@ -2,9 +2,10 @@
 
 Several tracers may write one store at once, so the catalog is SQLite in WAL mode with a busy
 timeout, and every change is one `BEGIN IMMEDIATE` transaction (the writer lock is taken up
-front, so two writers never deadlock upgrading a read lock).  Schema and data changes are
-plain `sqlite3` SQL inside those explicit transactions (the tracer opens a catalog on every
-run, so the catalog imports nothing heavier than the standard library).
+front, so two writers never deadlock upgrading a read lock).  The schema is created with
+sqlite-utils, imported only when a table is missing (a tracer opens an existing catalog on
+every run); data changes are plain SQL inside those explicit transactions (sqlite-utils' own
+`with conn:` blocks would commit an outer transaction early).
 
 Readers use the catalog to prune: a trace id maps to the few segment files that hold it
 (`segment_traces`), and every segment carries its time range, rows and byte size (a file
@@ -30,29 +31,7 @@ CATALOG_NAME = "catalog.sqlite"
 BUSY_TIMEOUT_S = 30.0
 
 
-#: The catalog schema (what sqlite-utils created in earlier versions: same tables, types, indexes).
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS [runs] ([run_id] TEXT PRIMARY KEY, [trace_id] TEXT NOT NULL, [command] TEXT, "
-    "[cwd] TEXT, [host] TEXT, [pid] INTEGER, [started_ns] INTEGER NOT NULL, [ended_ns] INTEGER, "
-    "[exit_code] INTEGER, [spans_stored] INTEGER DEFAULT 0, [spans_represented] INTEGER, "
-    "[dropped_spans] INTEGER DEFAULT 0, [status] TEXT NOT NULL DEFAULT 'running')",
-    "CREATE INDEX IF NOT EXISTS [idx_runs_trace_id] ON [runs] ([trace_id])",
-    "CREATE INDEX IF NOT EXISTS [idx_runs_started_ns] ON [runs] ([started_ns])",
-    "CREATE TABLE IF NOT EXISTS [traces] ([trace_id] TEXT PRIMARY KEY, [first_command] TEXT, "
-    "[started_ns] INTEGER, [ended_ns] INTEGER, [runs] INTEGER DEFAULT 0)",
-    "CREATE INDEX IF NOT EXISTS [idx_traces_started_ns] ON [traces] ([started_ns])",
-    "CREATE TABLE IF NOT EXISTS [segments] ([path] TEXT PRIMARY KEY, [run_id] TEXT, [trace_id] TEXT, "
-    "[min_start_ns] INTEGER NOT NULL, [max_end_ns] INTEGER NOT NULL, [rows] INTEGER NOT NULL, [spans] INTEGER, "
-    "[errors] INTEGER, [bytes] INTEGER NOT NULL, [created_ns] INTEGER)",
-    "CREATE INDEX IF NOT EXISTS [idx_segments_trace_id] ON [segments] ([trace_id])",
-    "CREATE INDEX IF NOT EXISTS [idx_segments_min_start_ns_max_end_ns] ON [segments] ([min_start_ns], [max_end_ns])",
-    "CREATE INDEX IF NOT EXISTS [idx_segments_run_id] ON [segments] ([run_id])",
-    "CREATE TABLE IF NOT EXISTS [segment_traces] ([path] TEXT, [trace_id] TEXT, [rows] INTEGER, [spans] INTEGER, "
-    "[errors] INTEGER, [min_start_ns] INTEGER, [max_end_ns] INTEGER, [pids] TEXT, PRIMARY KEY ([path], [trace_id]))",
-    "CREATE INDEX IF NOT EXISTS [idx_segment_traces_trace_id] ON [segment_traces] ([trace_id])",
-    "CREATE TABLE IF NOT EXISTS [tombstones] ([path] TEXT PRIMARY KEY, [removed_ns] INTEGER)",
-    "CREATE TABLE IF NOT EXISTS [pending] ([path] TEXT PRIMARY KEY, [pid] INTEGER, [host] TEXT, [created_ns] INTEGER)",
-)
+_TABLES = {"runs", "traces", "segments", "segment_traces", "tombstones", "pending"}
 
 
 class CatalogError(Exception):
@@ -126,9 +105,63 @@ class Catalog:
 
     # -- schema -------------------------------------------------------------------------
     def _create_schema(self) -> None:
+        """Create missing tables with sqlite-utils (imported only then: an existing store, the
+        usual case for a tracer, opens with the standard library alone)."""
+        if _TABLES <= self._table_names():
+            return  # no write lock taken: concurrent tracers open without queueing
         with self.transaction() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            tables = self._table_names()
+            import sqlite_utils
+
+            db = sqlite_utils.Database(conn)
+            if "runs" not in tables:
+                db["runs"].create(
+                    {
+                        "run_id": str, "trace_id": str, "command": str, "cwd": str, "host": str,
+                        "pid": int, "started_ns": int, "ended_ns": int, "exit_code": int,
+                        "spans_stored": int, "spans_represented": int, "dropped_spans": int, "status": str,
+                    },
+                    pk="run_id",
+                    not_null={"trace_id", "started_ns", "status"},
+                    defaults={"spans_stored": 0, "dropped_spans": 0, "status": "running"},
+                )
+                db["runs"].create_index(["trace_id"], if_not_exists=True)
+                db["runs"].create_index(["started_ns"], if_not_exists=True)
+            if "traces" not in tables:
+                db["traces"].create(
+                    {"trace_id": str, "first_command": str, "started_ns": int, "ended_ns": int, "runs": int},
+                    pk="trace_id",
+                    defaults={"runs": 0},
+                )
+                db["traces"].create_index(["started_ns"], if_not_exists=True)
+            if "segments" not in tables:
+                db["segments"].create(
+                    {
+                        "path": str, "run_id": str, "trace_id": str, "min_start_ns": int, "max_end_ns": int,
+                        "rows": int, "spans": int, "errors": int, "bytes": int, "created_ns": int,
+                    },
+                    pk="path",
+                    not_null={"min_start_ns", "max_end_ns", "rows", "bytes"},
+                )
+                db["segments"].create_index(["trace_id"], if_not_exists=True)
+                db["segments"].create_index(["min_start_ns", "max_end_ns"], if_not_exists=True)
+                db["segments"].create_index(["run_id"], if_not_exists=True)
+            if "segment_traces" not in tables:
+                db["segment_traces"].create(
+                    {
+                        "path": str, "trace_id": str, "rows": int, "spans": int, "errors": int,
+                        "min_start_ns": int, "max_end_ns": int, "pids": str,
+                    },
+                    pk=("path", "trace_id"),
+                )
+                db["segment_traces"].create_index(["trace_id"], if_not_exists=True)
+            if "tombstones" not in tables:
+                db["tombstones"].create({"path": str, "removed_ns": int}, pk="path")
+            if "pending" not in tables:  # files a compaction is about to rename into place
+                db["pending"].create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
+
+    def _table_names(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
