@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from store.catalog import Catalog
@@ -146,6 +145,8 @@ class Store:
         if not tables:
             return SPAN_SCHEMA.empty_table()
         table = pa.concat_tables(tables)
+        import pyarrow.compute as pc
+
         order = pc.sort_indices(table, [("start_time_nanos", "ascending"), ("logical_clock", "ascending")])
         return table.take(order)
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
@@ -88,6 +87,7 @@ def parquet_write_options(config: DatabaseConfig, table: pa.Table | None = None)
 
 def dictionary_columns(table: pa.Table) -> list[str] | bool:
     """Text columns to dictionary-encode in this table (False: none)."""
+    import pyarrow.compute as pc
     if table.num_rows < _DICTIONARY_MIN_ROWS:
         return False
     columns = list(_LOW_CARDINALITY)
@@ -103,6 +103,7 @@ def sort_spans(table: pa.Table) -> pa.Table:
 
 def trace_stats(table: pa.Table) -> list[TraceStats]:
     """Per-trace rows, represented spans, errors, time range and pids of a span table."""
+    import pyarrow.compute as pc
     if table.num_rows == 0:
         return []
     errors = pc.if_else(pc.equal(table["status"], STATUS_ERROR), table["rle_count"], 0)
@@ -173,6 +174,7 @@ def write_segment(
 
     `before_rename(relative_path)` runs just before the rename (compaction announces the file).
     """
+    import pyarrow.compute as pc
     table = sort_spans(table)
     start = int(pc.min(table["start_time_nanos"]).as_py())
     # A row ending "before" it starts (an unfinished call) must still lie inside [start, end]:
@@ -319,6 +321,9 @@ class SegmentSink:
         return time.monotonic() - self._first_at if self._buffer else 0.0
 
     def _tick(self) -> None:
+        # Arrow's compute kernels (~20-40 ms of Python to import) load here, while the traced
+        # program runs, not on the tracer's start-up path (the program waits for it there).
+        import pyarrow.compute  # noqa: F401
         period = min(0.5, max(self.config.flush_interval_s / 4, 0.05))
         while not self._stop.wait(period):
             with self._buf_lock:
