@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import DIES_IN_READ
+
 from tracer.capture import CaptureOptions, CaptureResult, CaptureSession
 from tracer.filter_spec import SYSCALL_NAMES, SYSCALL_NUMBERS
 
@@ -46,43 +48,6 @@ int main(void) {
     int st;
     waitpid(child, &st, 0);
     return WEXITSTATUS(st) == 4 ? 0 : 1;
-}
-"""
-
-# The child blocks in read() on a pipe nobody writes; the parent kills it there.
-DIES_IN_READ = r"""
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-/* Block until task `path` (/proc/.../stat) sleeps: it is then inside its blocking call. */
-static void wait_sleeping(const char *path) {
-    char buf[512];
-    for (;;) {
-        int fd = open(path, O_RDONLY);
-        int n = fd >= 0 ? (int)read(fd, buf, sizeof buf - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (n <= 0) return;
-        buf[n] = 0;
-        char *end = strrchr(buf, ')');
-        if (end && end[2] == 'S') return;
-        usleep(1000);
-    }
-}
-int main(void) {
-    int p[2];
-    pipe(p);
-    pid_t child = fork();
-    if (child == 0) { char c; read(p[0], &c, 1); _exit(0); }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", child);
-    wait_sleeping(path);
-    kill(child, SIGKILL);
-    int st;
-    waitpid(child, &st, 0);
-    return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : 1;
 }
 """
 

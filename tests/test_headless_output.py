@@ -14,6 +14,8 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
+
+from cprograms import WAIT_SLEEPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,21 +94,7 @@ INTERRUPTED = r"""
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-/* Block until task `path` (/proc/.../stat) sleeps: it is then inside its blocking call. */
-static void wait_sleeping(const char *path) {
-    char buf[512];
-    for (;;) {
-        int fd = open(path, O_RDONLY);
-        int n = fd >= 0 ? (int)read(fd, buf, sizeof buf - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (n <= 0) return;
-        buf[n] = 0;
-        char *end = strrchr(buf, ')');
-        if (end && end[2] == 'S') return;
-        usleep(1000);
-    }
-}
-static void on_chld(int s) { (void)s; }
+""" + WAIT_SLEEPING + r"""static void on_chld(int s) { (void)s; }
 int main(void) {
     struct sigaction sa = {0};
     sa.sa_handler = on_chld;

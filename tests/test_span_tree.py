@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from cprograms import DIES_IN_READ, WAIT_SLEEPING
+
 from tracer.filter_spec import parse_trace_spec
 
 Span = dict[str, Any]
@@ -99,40 +101,6 @@ int main(void) {
 }
 """
 
-DIES_IN_READ = r"""
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-/* Block until task `path` (/proc/.../stat) sleeps: it is then inside its blocking call. */
-static void wait_sleeping(const char *path) {
-    char buf[512];
-    for (;;) {
-        int fd = open(path, O_RDONLY);
-        int n = fd >= 0 ? (int)read(fd, buf, sizeof buf - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (n <= 0) return;
-        buf[n] = 0;
-        char *end = strrchr(buf, ')');
-        if (end && end[2] == 'S') return;
-        usleep(1000);
-    }
-}
-int main(void) {
-    int p[2];
-    pipe(p);
-    pid_t child = fork();
-    if (child == 0) { char c; read(p[0], &c, 1); _exit(0); }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", child);
-    wait_sleeping(path);
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    return 0;
-}
-"""
 
 
 def trace(tmp_path: Path, *args: str) -> tuple[list[Span], subprocess.CompletedProcess]:
@@ -378,21 +346,7 @@ EXEC_FROM_THREAD = r"""
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-/* Block until task `path` (/proc/.../stat) sleeps: it is then inside its blocking call. */
-static void wait_sleeping(const char *path) {
-    char buf[512];
-    for (;;) {
-        int fd = open(path, O_RDONLY);
-        int n = fd >= 0 ? (int)read(fd, buf, sizeof buf - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (n <= 0) return;
-        buf[n] = 0;
-        char *end = strrchr(buf, ')');
-        if (end && end[2] == 'S') return;
-        usleep(1000);
-    }
-}
-static void *worker(void *arg) {
+""" + WAIT_SLEEPING + r"""static void *worker(void *arg) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", getpid());
     wait_sleeping(path);  /* the main thread is in pause() */
