@@ -102,6 +102,14 @@ class _Tally:
         self.table = kept
         return merged
 
+    def crossed(self, batch: pa.Table, limit: int) -> list[dict[str, Any]]:
+        """Merge `batch`; the keys whose first value total reached `limit` with this batch."""
+        merged = self.merge(batch)
+        first = self.values[0]
+        return merged.filter(
+            pc.and_(pc.greater_equal(merged[first], limit), pc.less(merged[f"prev_{first}"], limit))
+        ).to_pylist()
+
 
 class LiveAlerts:
     """Incremental detector; `absorb(batch)` returns the alerts that batch raised (each once)."""
@@ -151,9 +159,7 @@ class LiveAlerts:
         if table.num_rows == 0:
             return
         limit = self.thresholds.tight_loop_min_calls
-        merged = self._paths.merge(table)
-        crossed = merged.filter(pc.and_(pc.greater_equal(merged["calls"], limit), pc.less(merged["prev_calls"], limit)))
-        for row in crossed.to_pylist():
+        for row in self._paths.crossed(table, limit):
             total, call = row["calls"], row["name"].removeprefix("syscall:")
             self._raise(
                 new,
@@ -176,9 +182,7 @@ class LiveAlerts:
             {"name": rows.column("span_name"), "err": pc.fill_null(rows.column("status_message"), "error"), "calls": calls}
         ).filter(failed)
         limit = self.thresholds.failed_storm_min
-        merged = self._failures.merge(table)
-        crossed = merged.filter(pc.and_(pc.greater_equal(merged["calls"], limit), pc.less(merged["prev_calls"], limit)))
-        for row in crossed.to_pylist():
+        for row in self._failures.crossed(table, limit):
             total, call = row["calls"], row["name"].removeprefix("syscall:")
             self._raise(
                 new,
