@@ -21,46 +21,9 @@ from hypothesis import strategies as st
 
 from analysis.graph import DATA_FLOW, EDGE_KINDS, EDGE_TYPES, HAPPENS_BEFORE, PARENT_CHILD, build_graph
 from analysis.loading import TraceNotFound, load_columns, load_trace
-from store.schema import ATTR_LINKS, batch_from_rows
+from store.schema import batch_from_rows
 from store.store import Store
-
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-MS = 1_000_000
-
-
-def sid(n: int) -> str:
-    return f"{n:016x}"
-
-
-def span(
-    n: int,
-    parent: int | None,
-    start: int,
-    end: int,
-    name: str,
-    pid: int = 100,
-    tid: int | None = None,
-    clock: int | None = None,
-    links: list[tuple[str, int]] | None = None,
-    **attrs: Any,
-) -> dict[str, Any]:
-    """One span row; times in ms, links as (type, source span number)."""
-    a = {key.replace("__", "."): value for key, value in attrs.items()}
-    if links:
-        a[ATTR_LINKS] = [{"type": kind, "span_id": sid(src), "logical_clock": src} for kind, src in links]
-    return {
-        "trace_id": TRACE,
-        "span_id": sid(n),
-        "parent_span_id": sid(parent) if parent is not None else None,
-        "start_time_nanos": start * MS,
-        "end_time_nanos": end * MS,
-        "span_name": name,
-        "attributes": a,
-        "process_pid": pid,
-        "process_name": name.split(":", 1)[-1] if name.startswith("process:") else "prog",
-        "thread_id": tid if tid is not None else pid,
-        "logical_clock": clock if clock is not None else n,
-    }
+from synthetic import TRACE, fork_wait, sid, span
 
 
 def table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -72,25 +35,6 @@ def edges(cg: Any) -> Counter:
     src, dst, kind = cg.live_edges()
     ids = cg.cols.span_ids()
     return Counter((int(ids[s], 16), int(ids[d], 16), EDGE_KINDS[k]) for s, d, k in zip(src.tolist(), dst.tolist(), kind.tolist()))
-
-
-def fork_wait_trace() -> list[dict[str, Any]]:
-    """Parent 100 forks child 200, waits for it; the child's exit_group is what wait4 reaps.
-
-    As the tracer records it: the process span hangs under the clone span (and repeats the fork
-    link), the child's first syscall carries the fork link, wait4 a wait link.
-    """
-    return [
-        span(1, None, 0, 100, "renacer:run ./parent", pid=1, clock=0),
-        span(2, 1, 0, 99, "process:parent"),
-        span(3, 2, 1, 2, "syscall:execve"),
-        span(4, 2, 3, 4, "syscall:clone"),
-        span(5, 4, 4, 90, "process:child", pid=200, links=[("fork", 4)]),
-        span(6, 5, 5, 85, "syscall:nanosleep", pid=200, links=[("fork", 4)]),
-        span(7, 5, 85, 90, "syscall:exit_group", pid=200),
-        span(8, 2, 5, 95, "syscall:wait4", clock=9, links=[("wait", 7)]),
-        span(9, 2, 96, 99, "syscall:exit_group", clock=10),
-    ]
 
 
 def test_nested_spans_give_parent_child_and_per_thread_program_order() -> None:
@@ -139,7 +83,7 @@ def test_program_order_follows_the_logical_clock_not_the_row_order() -> None:
 
 
 def test_fork_and_wait_links_become_happens_before_edges() -> None:
-    cg = build_graph(table(fork_wait_trace()))
+    cg = build_graph(table(fork_wait()))
     got = edges(cg)
     assert got[(4, 6, "fork")] == 1  # clone → the child's first span
     assert got[(7, 8, "wait")] == 1  # child's last span → the wait that reaped it
@@ -217,7 +161,7 @@ def test_cycle_in_links_is_reported_as_a_defect_and_broken() -> None:
 
 
 def test_duplicate_span_ids_are_a_defect() -> None:
-    rows = fork_wait_trace()
+    rows = fork_wait()
     rows.append(dict(rows[-1]))
     cg = build_graph(table(rows))
     assert [d.kind for d in cg.defects] == ["duplicate-span-id"]
@@ -258,7 +202,7 @@ def test_empty_table_builds_an_empty_graph() -> None:
 
 
 def test_store_round_trip_and_unknown_trace(db_path: Path) -> None:
-    rows = fork_wait_trace()
+    rows = fork_wait()
     with Store.open() as store:
         store.begin_run("r1", TRACE, "./parent", started_ns=0)
         sink = store.segment_sink("r1")

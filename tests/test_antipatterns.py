@@ -23,9 +23,7 @@ from analysis.graph import build_graph
 from analysis.loading import load_trace
 from store.schema import batch_from_rows
 from store.store import Store
-
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-MS = 1_000_000
+from synthetic import MS, sid, span
 
 STAT_LOOP = r"""
 #include <sys/stat.h>
@@ -210,21 +208,6 @@ def test_clean_programs_raise_no_alert(db_path: Path, program: tuple[str, ...]) 
 
 
 # ----------------------------------------------------------------------------- synthetic
-
-
-def sid(n: int) -> str:
-    return f"{n:016x}"
-
-
-def span(n: int, parent: int | None, start: int, end: int, name: str, pid: int = 100, tid: int | None = None,
-         rle: int = 1, **attrs: Any) -> dict[str, Any]:
-    return {
-        "trace_id": TRACE, "span_id": sid(n), "parent_span_id": sid(parent) if parent is not None else None,
-        "start_time_nanos": start * MS, "end_time_nanos": end * MS, "span_name": name,
-        "attributes": {key.replace("__", "."): value for key, value in attrs.items()},
-        "process_pid": pid, "process_name": f"p{pid}", "thread_id": tid if tid is not None else pid,
-        "logical_clock": n, "rle_count": rle,
-    }
 
 
 def detect_rows(rows: list[dict[str, Any]], **overrides: Any) -> list[Finding]:

@@ -17,30 +17,19 @@ from typing import Any
 import pytest
 
 from renacer_tui.cli import main
-from store.schema import ATTR_LINKS, batch_from_rows
+from store.schema import batch_from_rows
 from store.store import Store
+import synthetic
+from synthetic import MS, sid
 
 OLD = "0af7651916cd43dd8448eb211c80319c"
 NEW = "4bf92f3577b34da6a3ce929d0e0e4736"
-MS = 1_000_000
 HOSTILE = "[bold red]evil[/]\x1b[31m"
 
 
-def sid(n: int) -> str:
-    return f"{n:016x}"
-
-
-def span(trace: str, n: int, parent: int | None, start: int, end: int, name: str, pid: int = 100,
-         links: list[tuple[str, int]] | None = None, rle: int = 1, c_source: str | None = None, **attrs: Any) -> dict[str, Any]:
-    a = {key.replace("__", "."): value for key, value in attrs.items()}
-    if links:
-        a[ATTR_LINKS] = [{"type": kind, "span_id": sid(src), "logical_clock": src} for kind, src in links]
-    return {
-        "trace_id": trace, "span_id": sid(n), "parent_span_id": sid(parent) if parent is not None else None,
-        "start_time_nanos": start * MS, "end_time_nanos": end * MS, "span_name": name, "attributes": a,
-        "process_pid": pid, "process_name": "prog", "thread_id": pid, "logical_clock": n, "rle_count": rle,
-        "c_source": c_source,
-    }
+def span(trace: str, n: int, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """`synthetic.span` in trace `trace` (this file stores several traces)."""
+    return synthetic.span(n, *args, trace=trace, **kwargs)
 
 
 def nested(trace: str) -> list[dict[str, Any]]:

@@ -23,29 +23,9 @@ from hypothesis import strategies as st
 from analysis.critical_path import CriticalPath, SpeedupError, critical_path, format_ns, parse_speedup, replay, what_if
 from analysis.graph import build_graph
 from analysis.loading import load_trace
-from store.schema import ATTR_LINKS, batch_from_rows
+from store.schema import batch_from_rows
 from store.store import Store
-
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-MS = 1_000_000
-
-
-def sid(n: int) -> str:
-    return f"{n:016x}"
-
-
-def span(n: int, parent: int | None, start: int, end: int, name: str, pid: int = 100, tid: int | None = None,
-         clock: int | None = None, links: list[tuple[str, int]] | None = None, **attrs: Any) -> dict[str, Any]:
-    """One span row: times in ms, links as (type, source span number) like the tracer records."""
-    a = {key.replace("__", "."): value for key, value in attrs.items()}
-    if links:
-        a[ATTR_LINKS] = [{"type": kind, "span_id": sid(src), "logical_clock": src} for kind, src in links]
-    return {
-        "trace_id": TRACE, "span_id": sid(n), "parent_span_id": sid(parent) if parent is not None else None,
-        "start_time_nanos": start * MS, "end_time_nanos": end * MS, "span_name": name, "attributes": a,
-        "process_pid": pid, "process_name": "prog", "thread_id": tid if tid is not None else pid,
-        "logical_clock": clock if clock is not None else n,
-    }
+from synthetic import MS, fork_wait, sid, span
 
 
 def graph(rows: list[dict[str, Any]]) -> Any:
@@ -81,21 +61,6 @@ def nested() -> list[dict[str, Any]]:
         span(3, 2, 10, 40, "syscall:A"),
         span(4, 3, 20, 30, "syscall:a1"),
         span(5, 2, 50, 90, "syscall:B"),
-    ]
-
-
-def fork_wait(wait_link: bool = True) -> list[dict[str, Any]]:
-    """Parent forks a child that sleeps 80 ms; the parent's wait4 reaps it."""
-    return [
-        span(1, None, 0, 100, "renacer:run ./parent", pid=1, clock=0),
-        span(2, 1, 0, 99, "process:parent"),
-        span(3, 2, 1, 2, "syscall:execve"),
-        span(4, 2, 3, 4, "syscall:clone"),
-        span(5, 4, 4, 90, "process:child", pid=200, links=[("fork", 4)]),
-        span(6, 5, 5, 85, "syscall:nanosleep", pid=200, links=[("fork", 4)]),
-        span(7, 5, 85, 90, "syscall:exit_group", pid=200),
-        span(8, 2, 5, 95, "syscall:wait4", clock=9, links=[("wait", 7)] if wait_link else None),
-        span(9, 2, 96, 99, "syscall:exit_group", clock=10),
     ]
 
 
