@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +29,7 @@ from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.widgets.analysis_tables import CriticalPathTable, FindingsTable, share_bar
 from renacer_tui.widgets.live_panes import AlertsPane
 from store.schema import batch_from_rows
+import tui_helpers
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"
 HOSTILE_SHOWN = "\\x1b[31m[bold]x[/bold]"
@@ -71,27 +69,12 @@ int main(int argc, char **argv) {
 
 
 def record(*command: str, cwd: Path | None = None) -> str:
-    """Trace and store `command` with the real CLI; its trace id."""
-    result = subprocess.run(
-        [sys.executable, "-m", "renacer_tui", "--no-tui", "--", *command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    match = re.search(r"^trace_id=([0-9a-f]{32})$", result.stderr, re.M)
-    assert match, result.stderr[-2000:]
-    return match.group(1)
+    """Trace and store `command` with the real CLI (it must exit 0); its trace id."""
+    return tui_helpers.record(*command, cwd=cwd, check=True)
 
 
 async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 30.0) -> None:
-    """Let the app run until `predicate()` holds (workers and messages need real time)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the UI"
-        await pilot.pause(0.05)
+    await tui_helpers.wait_until(pilot, predicate, timeout)
 
 
 def plain_cells(table: Any) -> list[dict[str, str]]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
-from rich.console import Console
 from textual.widgets import DataTable, Log
 
 from renacer_tui.app import RenacerApp
@@ -19,6 +16,8 @@ from renacer_tui.screens.live import LiveScreen, QuitDialog
 from renacer_tui.widgets.live_panes import LiveHeader
 from renacer_tui.widgets.span_log import SpanLog
 from store import Store
+from tui_helpers import screen_text
+from tui_helpers import wait_until as wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -44,21 +43,6 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
-
-
-def screen_text(app: RenacerApp) -> str:
-    """What a terminal shows now, as plain text (Textual's screenshot path, without SVG)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor", record=True)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text()
-
-
-async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the live screen"
-        await pilot.pause(0.05)
 
 
 def live_app(command: list[str], capture_args: list[str] | None = None) -> tuple[RenacerApp, CaptureChild]:

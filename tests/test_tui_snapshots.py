@@ -27,6 +27,7 @@ from renacer_tui.screens.sql_console import SqlConsoleScreen
 from renacer_tui.screens.traces import TracesScreen
 from store import Store
 from store.schema import STATUS_ERROR, batch_from_rows
+from tui_helpers import wait_until as wait
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 RUN_ID = "run-snapshot-0001"
@@ -110,13 +111,6 @@ def fixed_store(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stor
     store.close()
     monkeypatch.undo()
     time.tzset()
-
-
-async def wait(pilot: Any, condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def test_live_screen(snap_compare: Any, db_path: Path) -> None:

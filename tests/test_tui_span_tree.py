@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +15,7 @@ from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.span_index import ROOT
 from renacer_tui.widgets.span_tree_view import More, SpanTreeView
 from store import Store
+from tui_helpers import record
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,17 +55,6 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
-
-
-def record(*command: str) -> str:
-    """Trace COMMAND headless into the store (RENACER_DB) and return its trace id."""
-    result = subprocess.run(
-        [sys.executable, "-m", "renacer_tui", "--no-tui", "-o", "/dev/null", "--", *command],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )
-    match = re.search(r"^trace_id=([0-9a-f]{32})$", result.stderr, re.M)
-    assert match, result.stderr[-800:]
-    return match.group(1)
 
 
 async def open_tree(pilot: Any, app: RenacerApp, timeout: float = 30.0) -> tuple[SpanTreeScreen, SpanTreeView]:

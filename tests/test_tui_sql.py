@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 from textual.widgets import DataTable, Static, TextArea, Tree
@@ -15,26 +11,10 @@ from textual.widgets import DataTable, Static, TextArea, Tree
 from renacer_tui.app import RenacerApp
 from renacer_tui.screens.sql_console import SqlConsoleScreen
 from store import Store
+from tui_helpers import record
+from tui_helpers import wait_until as until
 
 pytestmark = pytest.mark.asyncio
-
-
-def record(*command: str) -> str:
-    """Trace COMMAND headless into the store (RENACER_DB) and return its trace id."""
-    result = subprocess.run(
-        [sys.executable, "-m", "renacer_tui", "--no-tui", "-o", "/dev/null", "--", *command],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )
-    match = re.search(r"^trace_id=([0-9a-f]{32})$", result.stderr, re.M)
-    assert match, result.stderr[-800:]
-    return match.group(1)
-
-
-async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def status(screen: SqlConsoleScreen) -> str:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
-from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
 from renacer_tui.app import RenacerApp
@@ -19,36 +14,12 @@ from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.screens.sql_console import SqlConsoleScreen
 from renacer_tui.screens.traces import TracesScreen
 from store import Store
+from tui_helpers import record, screen_text
+from tui_helpers import wait_until as until
 
 # "/" in "[/]" makes part of it a directory: the path as a whole is the hostile string
 HOSTILE = "evil\x1b[31m[bold red]x[/]"
 HOSTILE_SHOWN = "evil\\x1b[31m[bold red]x[/]"  # the escape made visible, the markup left as text
-
-
-def record(*command: str, cwd: Path | None = None) -> str:
-    """Trace COMMAND headless into the store (RENACER_DB) and return its trace id."""
-    result = subprocess.run(
-        [sys.executable, "-m", "renacer_tui", "--no-tui", "-o", "/dev/null", "--", *command],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd,
-    )
-    match = re.search(r"^trace_id=([0-9a-f]{32})$", result.stderr, re.M)
-    assert match, result.stderr[-800:]
-    return match.group(1)
-
-
-def screen_text(app: RenacerApp) -> str:
-    """What a terminal shows now, as plain text (Textual's screenshot path, without SVG)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor", record=True)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text()
-
-
-async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def shown_ids(screen: TracesScreen) -> list[str]:
