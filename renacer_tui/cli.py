@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 #: Sub-application modules, each exposing `register(app: typer.Typer) -> None`.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -22,9 +24,14 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "renacer_tui.cli_view",
 )
 
+#: First words that select a sub-application; anything else is a program to trace.
+SUBCOMMANDS = frozenset({"run", "db", "export", "graph", "view"})
 
-def build_app() -> typer.Typer:
+
+def build_app() -> "typer.Typer":
     """The full typer application with every sub-command registered."""
+    import typer
+
     app = typer.Typer(
         name="renacer-tui",
         help="Trace a program's system calls as one OpenTelemetry golden thread, live in the terminal.",
@@ -52,12 +59,6 @@ def _root() -> None:
     """
 
 
-def _subcommand_names(app: typer.Typer) -> set[str]:
-    names = {info.name or (info.callback.__name__ if info.callback else "") for info in app.registered_commands}
-    names |= {info.name for info in app.registered_groups if info.name}
-    return names
-
-
 def _click_exception_type() -> type[Exception]:
     """typer ≥ 0.20 vendors click; older releases use the click package."""
     try:
@@ -78,16 +79,39 @@ def _usage_line(exc: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point. Anything that is not a sub-command name is a program to trace."""
+    """Entry point. Anything that is not a sub-command name is a program to trace.
+
+    A run goes straight to `cli_run.run_main` without importing typer: start-up is part of
+    the traced program's wall time.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
-    app = build_app()
-    if args and args[0] not in _subcommand_names(app) and args[0] not in ("-h", "--help", "--version"):
-        args = ["run", *args]
     if args[:1] == ["--version"]:
         from renacer_tui import __version__
 
         print(f"renacer-tui {__version__}")
         return 0
+    if args and args[0] not in SUBCOMMANDS and args[0] not in ("-h", "--help"):
+        args = ["run", *args]
+    try:
+        if args[:1] == ["run"]:
+            from renacer_tui.cli_run import run_main
+
+            return run_main(args[1:])
+        return _run_typer(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug of ours: say so in one line unless asked for details
+        if os.environ.get("RENACER_DEBUG"):
+            raise
+        print(f"renacer-tui: internal error: {type(exc).__name__}: {exc} (set RENACER_DEBUG=1 for details)", file=sys.stderr)
+        return 70
+
+
+def _run_typer(args: list[str]) -> int:
+    """Every sub-command but `run`, through typer; usage errors become one line with exit 2."""
+    import typer
+
+    app = build_app()
     click_exception = _click_exception_type()
     try:
         result = app(args=args, prog_name="renacer-tui", standalone_mode=False)
@@ -95,14 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
-    except (KeyboardInterrupt, typer.Abort):
+    except typer.Abort:
         return 130
     except click_exception as exc:  # usage errors: one line naming where help is, never a traceback
         print(_usage_line(exc), file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
-    except Exception as exc:  # a bug of ours: say so in one line unless asked for details
-        if os.environ.get("RENACER_DEBUG"):
-            raise
-        print(f"renacer-tui: internal error: {type(exc).__name__}: {exc} (set RENACER_DEBUG=1 for details)", file=sys.stderr)
-        return 70
     return int(result or 0) if isinstance(result, int) else 0

@@ -1,87 +1,176 @@
 """`renacer-tui [OPTIONS] -- CMD [ARGS…]`: trace a program (headless or in the TUI).
 
-This module only parses; `run_pipeline.run_traced` does the work, and the TUI path hands the same
-options to a capture child process (`live.run_live_tui`).
+Why argparse and not typer here: the run path is on the clock. Every millisecond of start-up
+is added to the traced program's wall time, and typer (0.29) builds pydantic adapters for
+every option, ~75 ms before the program's first instruction. `cli.main` sends a run here
+before it imports typer; the typer `run` command only forwards its raw arguments, so the
+options are defined once, in `build_parser`.
+
+This module only parses; `run_pipeline.run_traced` does the work, and the TUI path hands the
+same options to a capture child process (`live.run_live_tui`).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
-
-import typer
+from typing import TYPE_CHECKING, NoReturn
 
 from renacer_tui.run_options import RunOptions
 
+if TYPE_CHECKING:
+    import typer
 
-def register(app: typer.Typer) -> None:
-    """Add the `run` command (the default when no sub-command is named)."""
-    app.command(
-        name="run",
-        help="Trace CMD under ptrace: every syscall of every process and thread as one OpenTelemetry trace.",
-        context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
-        no_args_is_help=True,
-    )(run_command)
+PROG = "renacer-tui run"
+HELP = "Trace CMD under ptrace: every syscall of every process and thread as one OpenTelemetry trace."
 
 
-def run_command(
-    command: Optional[List[str]] = typer.Argument(None, help="The program and its arguments (after --)."),
-    follow: bool = typer.Option(True, "--follow/--no-follow", "-f", help="Follow forks, clones and execs."),
-    attach: Optional[int] = typer.Option(None, "-p", "--attach", help="Attach to a running PID and its threads."),
-    expr: List[str] = typer.Option([], "-e", "--expr", help="strace-style filter: trace=SPEC or status=LIST."),
-    trace_path: List[str] = typer.Option([], "-P", "--trace-path", help="Only syscalls touching PATH."),
-    string_limit: int = typer.Option(64, "-s", "--string-limit", min=0, help="Max bytes of strings to capture."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the headless trace to FILE."),
-    output_format: str = typer.Option("text", "--format", help="Headless output format: text or jsonl."),
-    summary: bool = typer.Option(False, "-c", "--summary", help="Print a per-syscall summary table (like strace -c)."),
-    trace_id: Optional[str] = typer.Option(None, "--trace-id", help="Use this 32-hex trace id."),
-    trace_parent: Optional[str] = typer.Option(None, "--trace-parent", help="Join this W3C traceparent."),
-    no_tui: bool = typer.Option(False, "--no-tui", help="Run headless even on a terminal."),
-    no_store: bool = typer.Option(False, "--no-store", help="Do not write spans to the store."),
-    db: Optional[Path] = typer.Option(None, "--db", help="Store location (default: RENACER_DB or ~/.renacer/db)."),
-    no_rle: bool = typer.Option(False, "--no-rle", help="Keep every span (no run-length encoding)."),
-    otlp_endpoint: Optional[str] = typer.Option(None, "--otlp-endpoint", help="Export spans over OTLP to URL."),
-    otlp_protocol: str = typer.Option("grpc", "--otlp-protocol", help="grpc or http/protobuf."),
-    otlp_header: List[str] = typer.Option([], "--otlp-header", help="OTLP header K=V (repeatable)."),
-    service_name: str = typer.Option("renacer", "--service-name", help="OTLP resource service.name."),
-    spin_us: int = typer.Option(0, "--spin-us", min=0, help="Spin this long on waitpid before blocking."),
-    pin_cpu: Optional[int] = typer.Option(None, "--pin-cpu", min=0, help="Pin tracer and program to one CPU."),
-    queue_capacity: int = typer.Option(256, "--queue-capacity", min=1, help="Batches buffered per sink."),
-    feed_fd: Optional[int] = typer.Option(None, "--feed-fd", hidden=True, help="Live feed fd (used by the TUI)."),
-) -> int:
-    """Trace a program; exit with its exit code (128+N when it died of signal N)."""
-    options = RunOptions(
-        command=list(command or []),
-        follow=follow,
-        attach_pid=attach,
-        expressions=list(expr),
-        trace_paths=list(trace_path),
-        string_limit=string_limit,
-        output=output,
-        output_format=output_format,
-        summary=summary,
-        trace_id=trace_id,
-        trace_parent=trace_parent,
-        store=not no_store,
-        db=db,
-        rle=not no_rle,
-        otlp_endpoint=otlp_endpoint,
-        otlp_protocol=otlp_protocol,
-        otlp_headers=list(otlp_header),
-        service_name=service_name,
-        spin_us=spin_us,
-        pin_cpu=pin_cpu,
-        queue_capacity=queue_capacity,
-        feed_fd=feed_fd,
+class _UsageError(Exception):
+    """argparse's complaint, reported by `run_main` as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would print a usage block and exit
+        raise _UsageError(message)
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_non_negative.__name__ = "non-negative int"  # argparse names the type in its message
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "positive int"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every option of a traced run, with the same names, defaults and help as strace's where it has them."""
+    p = _Parser(
+        prog=PROG,
+        usage=f"{PROG} [OPTIONS] -- CMD [ARGS…]   (or: renacer-tui [OPTIONS] -- CMD [ARGS…])",
+        description=HELP + " Exits with the program's exit code (128+N when it died of signal N).",
+        add_help=False,
+        allow_abbrev=False,
     )
-    use_tui = not no_tui and feed_fd is None and sys.stdout.isatty() and sys.stdin.isatty()
+    add = p.add_argument
+    add("-h", "--help", action="help", help="Show this message and exit.")
+    add("-f", "--follow", dest="follow", action="store_true", default=True, help="Follow forks, clones and execs (default).")
+    add("--no-follow", dest="follow", action="store_false", help="Trace the first process only.")
+    add("-p", "--attach", type=int, metavar="PID", help="Attach to a running PID and its threads.")
+    add("-e", "--expr", action="append", default=[], metavar="EXPR", help="strace-style filter: trace=SPEC or status=LIST.")
+    add("-P", "--trace-path", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
+    add("-s", "--string-limit", type=_non_negative, default=64, metavar="N", help="Max bytes of strings to capture (64).")
+    add("-o", "--output", type=Path, metavar="FILE", help="Write the headless trace to FILE.")
+    add("--format", dest="output_format", default="text", metavar="FMT", help="Headless output format: text or jsonl.")
+    add("-c", "--summary", action="store_true", help="Print a per-syscall summary table (like strace -c).")
+    add("--trace-id", metavar="HEX32", help="Use this 32-hex trace id.")
+    add("--trace-parent", metavar="TRACEPARENT", help="Join this W3C traceparent.")
+    add("--no-tui", action="store_true", help="Run headless even on a terminal.")
+    add("--no-store", action="store_true", help="Do not write spans to the store.")
+    add("--db", type=Path, metavar="PATH", help="Store location (default: RENACER_DB or ~/.renacer/db).")
+    add("--no-rle", action="store_true", help="Keep every span (no run-length encoding).")
+    add("--otlp-endpoint", metavar="URL", help="Export spans over OTLP to URL.")
+    add("--otlp-protocol", default="grpc", metavar="PROTO", help="grpc or http/protobuf.")
+    add("--otlp-header", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
+    add("--service-name", default="renacer", metavar="NAME", help="OTLP resource service.name (renacer).")
+    add("--spin-us", type=_non_negative, default=0, metavar="US", help="Spin this long on waitpid before blocking.")
+    add("--pin-cpu", type=_non_negative, metavar="CPU", help="Pin tracer and program to one CPU.")
+    add("--queue-capacity", type=_positive, default=256, metavar="N", help="Batches buffered per sink (256).")
+    add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
+    add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
+    return p
+
+
+def parse_run_args(args: list[str]) -> tuple[RunOptions, bool]:
+    """(options, whether the TUI was turned off) from the command line; raises _UsageError."""
+    ns = build_parser().parse_args(args)
+    command = list(ns.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    options = RunOptions(
+        command=command,
+        follow=ns.follow,
+        attach_pid=ns.attach,
+        expressions=ns.expr,
+        trace_paths=ns.trace_path,
+        string_limit=ns.string_limit,
+        output=ns.output,
+        output_format=ns.output_format,
+        summary=ns.summary,
+        trace_id=ns.trace_id,
+        trace_parent=ns.trace_parent,
+        store=not ns.no_store,
+        db=ns.db,
+        rle=not ns.no_rle,
+        otlp_endpoint=ns.otlp_endpoint,
+        otlp_protocol=ns.otlp_protocol,
+        otlp_headers=ns.otlp_header,
+        service_name=ns.service_name,
+        spin_us=ns.spin_us,
+        pin_cpu=ns.pin_cpu,
+        queue_capacity=ns.queue_capacity,
+        feed_fd=ns.feed_fd,
+    )
+    return options, ns.no_tui
+
+
+def run_main(args: list[str]) -> int:
+    """Parse and run; the program's exit code, or 2 with one line on stderr for a usage mistake."""
+    try:
+        options, no_tui = parse_run_args(args)
+    except _UsageError as exc:
+        from renacer_tui.text import escape
+
+        print(escape(f"{PROG}: {exc} (see {PROG} -h)"), file=sys.stderr)
+        return 2
+    if not options.command and options.attach_pid is None:
+        print(f"{PROG}: nothing to trace: give a command after -- or -p PID (see {PROG} -h)", file=sys.stderr)
+        return 2
+    use_tui = not no_tui and options.feed_fd is None and sys.stdout.isatty() and sys.stdin.isatty()
     if use_tui:
         from renacer_tui.live import run_live_tui
 
-        code = run_live_tui(options.capture_args(), options.command)
-    else:
-        from renacer_tui.run_pipeline import run_traced
+        return run_live_tui(options.capture_args(), options.command)
+    _without_numpy()
+    from renacer_tui.run_pipeline import run_traced
 
-        code = run_traced(options)
-    raise typer.Exit(code)
+    return run_traced(options)
+
+
+def _without_numpy() -> None:
+    """Keep numpy out of the headless capture process: ~40 ms of start-up it never uses.
+
+    pyarrow imports numpy eagerly when it is installed, only for numpy/pandas interop; nothing
+    on the capture path (span builder, fan-out, segment writer, outputs) converts to numpy.
+    A `None` entry in sys.modules makes that optional import fail fast, as if numpy were absent.
+    """
+    if "numpy" not in sys.modules:
+        sys.modules["numpy"] = None  # type: ignore[assignment]
+
+
+def register(app: "typer.Typer") -> None:
+    """List `run` among the sub-commands; `cli.main` normally dispatches runs before typer exists."""
+    import typer
+
+    def run(ctx) -> int:  # type: ignore[no-untyped-def]
+        raise typer.Exit(run_main(list(ctx.args)))
+
+    run.__annotations__ = {"ctx": typer.Context}  # resolved here: typer is imported lazily
+    app.command(
+        name="run",
+        help=HELP + " See `renacer-tui run -h` for its options.",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+        add_help_option=False,
+    )(run)

@@ -16,6 +16,7 @@ import time
 from contextlib import ExitStack
 from typing import IO, Any
 
+from renacer_tui import __version__
 from renacer_tui.run_options import RunOptions
 
 PROG = "renacer-tui"
@@ -141,6 +142,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         path_filter=options.trace_paths or None,
         name_filter=name_filter,  # seccomp also lets the lifecycle calls through: drop them here
         service_name=options.service_name,
+        service_version=__version__,
         attached=options.attach_pid is not None,
     )
     started = time.time_ns()

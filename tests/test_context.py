@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from tracer.context import (
     format_traceparent,
+    new_span_id,
+    new_trace_id,
     parse_traceparent,
     resolve_trace_context,
     valid_span_id,
@@ -73,6 +75,26 @@ def test_format_parse_round_trip(trace_id: str, span_id: str, sampled: bool) -> 
     assert parse_traceparent(text) == (trace_id, span_id, sampled)
     ctx = resolve_trace_context(None, None, {"TRACEPARENT": text})
     assert (ctx.trace_id, ctx.parent_span_id, ctx.sampled) == (trace_id, span_id, sampled)
+
+
+@given(hex32, hex16, st.booleans())
+def test_format_equals_opentelemetry_propagator(trace_id: str, span_id: str, sampled: bool) -> None:
+    """Our formatter (no OpenTelemetry import on the run path) writes what the SDK's propagator injects."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    span_ctx = trace.SpanContext(
+        int(trace_id, 16), int(span_id, 16), is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED if sampled else trace.TraceFlags.DEFAULT),
+    )
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, trace.set_span_in_context(trace.NonRecordingSpan(span_ctx)))
+    assert format_traceparent(trace_id, span_id, sampled) == carrier["traceparent"]
+
+
+def test_new_ids_are_valid_w3c_ids() -> None:
+    for _ in range(100):
+        assert valid_trace_id(new_trace_id()) and valid_span_id(new_span_id())
 
 
 @given(st.text(max_size=80))

@@ -5,6 +5,10 @@ A run joins the caller's trace when the caller has one (`--trace-id`, `--trace-p
 pipeline lands in one trace.  Parsing uses OpenTelemetry's W3C propagator, so what we accept is
 exactly what every OpenTelemetry SDK accepts; an invalid value is ignored with a warning and the
 next source is tried, as the W3C rules say.
+
+opentelemetry.trace is imported only when there is a value to parse: it pulls in asyncio, ~15 ms
+of every run's start-up.  Formatting an id is `format(x, "032x")`, which is all OpenTelemetry's
+`format_trace_id` does (checked against it in tests/test_context.py).
 """
 
 from __future__ import annotations
@@ -14,10 +18,6 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from opentelemetry import trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-_PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -43,20 +43,22 @@ class TraceContext:
 
 
 def format_traceparent(trace_id: str, span_id: str, sampled: bool = True) -> str:
-    """`00-<trace id>-<span id>-<flags>` with OpenTelemetry's own formatters."""
+    """`00-<trace id>-<span id>-<flags>` (W3C trace-context version 00)."""
     tid = int(trace_id, 16)
     sid = int(span_id, 16)
-    if not (trace.INVALID_TRACE_ID < tid < 2**128) or not (trace.INVALID_SPAN_ID < sid < 2**64):
+    if not (0 < tid < 2**128) or not (0 < sid < 2**64):
         raise ValueError("trace and span ids must be non-zero 128/64-bit values")
-    flags = trace.TraceFlags.SAMPLED if sampled else trace.TraceFlags.DEFAULT
-    return f"00-{trace.format_trace_id(tid)}-{trace.format_span_id(sid)}-{flags:02x}"
+    return f"00-{tid:032x}-{sid:016x}-{1 if sampled else 0:02x}"
 
 
 def parse_traceparent(value: str) -> tuple[str, str, bool] | None:
     """(trace id, parent span id, sampled) from a W3C traceparent, or None when invalid."""
     if not isinstance(value, str) or len(value) > 512:
         return None
-    ctx = _PROPAGATOR.extract({"traceparent": value})
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    ctx = TraceContextTextMapPropagator().extract({"traceparent": value})
     span_ctx = trace.get_current_span(ctx).get_span_context()
     if not span_ctx.is_valid:
         return None
@@ -87,13 +89,13 @@ def _random_nonzero(bits: int) -> int:
 
 
 def new_trace_id() -> str:
-    """A fresh random trace id, formatted by OpenTelemetry."""
-    return trace.format_trace_id(_random_nonzero(128))
+    """A fresh random trace id: 32 lower-case hex digits, never all zeros."""
+    return f"{_random_nonzero(128):032x}"
 
 
 def new_span_id() -> str:
-    """A fresh random span id, formatted by OpenTelemetry."""
-    return trace.format_span_id(_random_nonzero(64))
+    """A fresh random span id: 16 lower-case hex digits, never all zeros."""
+    return f"{_random_nonzero(64):016x}"
 
 
 def _shown(value: str) -> str:

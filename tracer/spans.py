@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from importlib import metadata
 from typing import Any, Callable, Iterable
 
 import pyarrow as pa
@@ -71,6 +70,10 @@ def _link_source(row: Row) -> Row:
 
 
 def _version() -> str:
+    """The installed package's version, for callers that do not pass one (importlib.metadata
+    costs ~5 ms of start-up, so the CLI passes its own `__version__` instead)."""
+    from importlib import metadata
+
     try:
         return metadata.version("renacer-tui")
     except metadata.PackageNotFoundError:
