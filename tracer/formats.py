@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import signal
+from functools import lru_cache
 
 from ptrace.syscall.posix_arg import CLONE_FLAGS_BITMASK, MMAP_PROT_BITMASK, OPEN_FLAGS_BITMASK
 from ptrace.tools import readBits
@@ -75,6 +76,7 @@ def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]],
 _OPEN_TABLE = sorted(OPEN_FLAGS_BITMASK, key=lambda item: -bin(item[0]).count("1"))
 
 
+@lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def open_flags(value: int) -> str:
     """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag)."""
     value &= 0xFFFFFFFF
@@ -88,6 +90,7 @@ def open_mode(value: int) -> str:
     return f"0{value & 0o7777:o}" if value else "000"
 
 
+@lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def prot(value: int) -> str:
     return bits(value, MMAP_PROT_BITMASK, "PROT_NONE")
 
@@ -101,10 +104,12 @@ MAP_FLAGS = (
 )  # python-ptrace has no MAP_* table; values from <linux/mman.h> (x86-64)
 
 
+@lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def map_flags(value: int) -> str:
     return bits(value, MAP_FLAGS)
 
 
+@lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def clone_flags(value: int) -> str:
     """`CLONE_VM|CLONE_FS|…|SIGCHLD`: the low byte is the exit signal."""
     sig = value & 0xFF
@@ -118,6 +123,7 @@ def clone_flags(value: int) -> str:
 ACCESS_MODE = ((4, "R_OK"), (2, "W_OK"), (1, "X_OK"))
 
 
+@lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def access_mode(value: int) -> str:
     return bits(value, ACCESS_MODE, "F_OK")
 
@@ -128,6 +134,7 @@ AT_FLAGS = (
 )
 
 
+@lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def at_flags(value: int) -> str:
     return bits(value & 0xFFFFFFFF, AT_FLAGS)
 
