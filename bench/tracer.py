@@ -53,6 +53,8 @@ def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
         "strace": pin + ["strace", "-f", "-o", "/dev/null"],
         "strace seccomp %file": pin + ["strace", "-f", "--seccomp-bpf", "-e", FILE_FILTER, "-o", "/dev/null"],
         "renacer full": renacer_argv(ours_pin),
+        # the stop loop alone (no span building): how much of renacer's cost is the loop itself
+        "renacer bare loop": [sys.executable, "-m", "tracer.capture", *ours_pin, "--"],
         "renacer %file": renacer_argv(ours_pin + ["-e", FILE_FILTER]),
     }
     if spin_us and sched == "default":  # spinning only helps when tracer and program use two CPUs
@@ -60,7 +62,7 @@ def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
     return out
 
 
-_CAPTURE = re.compile(r"^renacer-tui: \d+ spans .* in ([0-9.]+)s", re.MULTILINE)
+_CAPTURE = re.compile(r"^renacer-(?:tui|capture): .*? in ([0-9.]+)s", re.MULTILINE)
 _STOPS = re.compile(r"(\d+) ptrace stops")
 _TOTAL = re.compile(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total\s*$", re.MULTILINE)
 

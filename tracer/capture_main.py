@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from tracer.capture import CaptureError, CaptureOptions, CaptureSession
 
@@ -82,13 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         session = CaptureSession(options)
         session.start()
         listener = CountingListener()
+        started = time.perf_counter()
         result = session.run(listener)
+        elapsed = time.perf_counter() - started
     except CaptureError as exc:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
     print(
-        f"renacer-capture: stops={result.stops} entries={listener.entries} exits={listener.exits} "
-        f"tasks={result.tasks_seen} exit={result.exit_code}",
+        f"renacer-capture: {result.stops} ptrace stops, entries={listener.entries} exits={listener.exits} "
+        f"tasks={result.tasks_seen} exit={result.exit_code} in {elapsed:.3f}s",
         file=sys.stderr,
     )
     return result.exit_code
