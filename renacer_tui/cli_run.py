@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--otlp-protocol", default="grpc", metavar="PROTO", help="grpc or http/protobuf.")
     add("--otlp-header", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
     add("--service-name", default="renacer", metavar="NAME", help="OTLP resource service.name (renacer).")
-    add("--spin-us", type=_non_negative, default=0, metavar="US", help="Spin this long on waitpid before blocking.")
+    add("--spin-us", type=_non_negative, metavar="US",
+        help="Poll for the next stop this long, yielding the CPU, before blocking (default: 50 with --pin-cpu, else 0).")
     add("--pin-cpu", type=_non_negative, metavar="CPU", help="Pin tracer and program to one CPU.")
     add("--queue-capacity", type=_positive, default=256, metavar="N", help="Batches buffered per sink (256).")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI

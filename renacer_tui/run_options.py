@@ -28,7 +28,7 @@ class RunOptions:
     otlp_protocol: str = "grpc"
     otlp_headers: list[str] = field(default_factory=list)
     service_name: str = "renacer"
-    spin_us: int = 0
+    spin_us: int | None = None  # None: the capture's default (50 µs when pinned, else 0)
     pin_cpu: int | None = None
     queue_capacity: int = 256
     feed_fd: int | None = None
@@ -67,7 +67,7 @@ class RunOptions:
             args += ["--otlp-header", header]
         if self.service_name != "renacer":
             args += ["--service-name", self.service_name]
-        if self.spin_us:
+        if self.spin_us is not None:
             args += ["--spin-us", str(self.spin_us)]
         if self.pin_cpu is not None:
             args += ["--pin-cpu", str(self.pin_cpu)]
