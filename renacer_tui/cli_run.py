@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--otlp-header", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
     add("--service-name", default="renacer", metavar="NAME", help="OTLP resource service.name (renacer).")
     add("--spin-us", type=_non_negative, metavar="US",
-        help="Poll for the next stop this long, yielding the CPU, before blocking (default: 50 with --pin-cpu, else 0).")
+        help="Poll for the next stop this long, yielding the CPU, before blocking (50; 0: block at once).")
     add("--pin-cpu", type=_non_negative, metavar="CPU", help="Pin tracer and program to one CPU.")
     add("--queue-capacity", type=_positive, default=256, metavar="N", help="Batches buffered per sink (256).")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI

@@ -28,7 +28,7 @@ class RunOptions:
     otlp_protocol: str = "grpc"
     otlp_headers: list[str] = field(default_factory=list)
     service_name: str = "renacer"
-    spin_us: int | None = None  # None: the capture's default (50 µs when pinned, else 0)
+    spin_us: int | None = None  # None: the capture's default (50 µs)
     pin_cpu: int | None = None
     queue_capacity: int = 256
     feed_fd: int | None = None

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", dest="pid", type=int, help="attach to a running process")
     parser.add_argument("--trace", help="comma list of syscall names: a seccomp filter")
     parser.add_argument("--no-follow", action="store_true")
-    parser.add_argument("--spin-us", type=int, help="default: 50 with --pin-cpu, else 0")
+    parser.add_argument("--spin-us", type=int, help="default: 50 (0: block at once)")
     parser.add_argument("--pin-cpu", type=int)
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
