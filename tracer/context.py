@@ -13,8 +13,8 @@ of every run's start-up.  Formatting an id is `format(x, "032x")`, which is all 
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -81,9 +81,10 @@ def valid_span_id(value: str) -> bool:
 
 def _random_nonzero(bits: int) -> int:
     """What OpenTelemetry's RandomIdGenerator does (random bits, never the invalid all-zeros id),
-    without importing the SDK's trace module (~10 ms of every run's start-up)."""
+    from os.urandom as `secrets` does, without importing the SDK's trace module or `secrets`
+    (which pulls in hmac and OpenSSL's hashlib: start-up the traced program waits for)."""
     while True:
-        value = secrets.randbits(bits)
+        value = int.from_bytes(os.urandom(bits // 8), "big")
         if value:
             return value
 
