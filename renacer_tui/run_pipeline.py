@@ -9,8 +9,6 @@ run in the catalog and prints `trace_id=…` for scripts.
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import sys
 import time
 from contextlib import ExitStack
@@ -86,7 +84,7 @@ def _run(options: RunOptions) -> int:
     context = resolve_trace_context(options.trace_id, options.trace_parent, os.environ)
     for warning in context.warnings:
         _say(warning)
-    run_span_id = secrets.token_hex(8)
+    run_span_id = os.urandom(8).hex()  # as secrets.token_hex: hmac/hashlib stay unimported
     traceparent = format_traceparent(context.trace_id, run_span_id, sampled=True)
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
@@ -238,13 +236,13 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
     except Exception as exc:  # unusable location or config: trace anyway, without the store
         _say(f"store unavailable ({exc}); tracing without it")
         return None
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
     store.begin_run(
         run_id,
         trace_id=context.trace_id,
         command=command_text,
         cwd=os.getcwd(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,  # gethostname() without importing socket
         started_ns=time.time_ns(),
     )
     sinks.append(store.segment_sink(run_id))
