@@ -48,6 +48,10 @@ class StoppableFeed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        """The pipe's descriptor (the feed reader asks whether more is waiting)."""
+        return self._fd
+
     def readinto(self, buffer: Any) -> int:
         if self.closed:
             return 0

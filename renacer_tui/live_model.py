@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +38,8 @@ _CLONE_NAMES = {"syscall:clone", "syscall:clone3", "syscall:fork", "syscall:vfor
 #: Attribute keys the line format shows in their own place, not in the argument list.
 _NOT_ARGS = {"syscall.name", ATTR_SYSCALL_RESULT, ATTR_SYSCALL_ERRNO, "syscall.unfinished", "thread.id"}
 HISTORY_SECONDS = 30
+#: Formatted lines kept for repaints: a few screens' worth (more only gives the GC work).
+CACHED_LINES = 1024
 
 
 @dataclass
@@ -174,6 +176,13 @@ class LiveModel:
         self._rate: deque[tuple[float, int]] = deque()
 
     # -- writer side (reader thread) ------------------------------------------------------
+    def absorb_group(self, batches: Sequence[pa.RecordBatch], metadata: Mapping[str, Any] | None = None) -> None:
+        """Fold several batches that arrived together as one (the per-batch work is done once)."""
+        if len(batches) == 1:
+            self.absorb(batches[0], metadata)
+        elif batches:
+            self.absorb(pa.concat_batches(list(batches)), metadata)
+
     def absorb(self, batch: pa.RecordBatch, metadata: Mapping[str, Any] | None = None) -> None:
         """Fold one batch into the aggregates and the line ring."""
         n = batch.num_rows
@@ -194,8 +203,6 @@ class LiveModel:
             while self._chunks and self.rows - self._chunks[0][0] - self._chunks[0][1].num_rows >= self.capacity:
                 start, old = self._chunks.popleft()
                 self._first = start + old.num_rows
-            if len(self._cache) > 4096:
-                self._cache.clear()
             self.version += 1
         self._detect(batch)  # outside the lock: the UI thread never waits for the detector
 
@@ -289,20 +296,32 @@ class LiveModel:
 
     def line(self, index: int) -> Text | None:
         """The formatted line for window row `index` (0 = oldest held), None if out of range."""
+        return self.lines(index, 1)[0]
+
+    def lines(self, index: int, count: int) -> list[Text | None]:
+        """Formatted lines for window rows `index`..`index+count-1` (None past either end).
+
+        A pane asks for the rows it shows all at once: the rows not yet formatted are read with
+        one slice per held batch instead of one per row.
+        """
         with self._lock:
-            global_index = self._first + index
-            cached = self._cache.get(global_index)
-            if cached is not None:
-                return cached
-            if index < 0 or global_index >= self.rows or not self._chunks:
-                return None
-            starts = [start for start, _ in self._chunks]
-            pos = bisect.bisect_right(starts, global_index) - 1
-            start, batch = self._chunks[pos]
-            row = batch.slice(global_index - start, 1).to_pylist()[0]
-            text = span_line(row, self.t0)
-            self._cache[global_index] = text
-            return text
+            first = self._first + index
+            wanted = range(max(first, self._first), min(first + count, self.rows))
+            missing = [g for g in wanted if g not in self._cache]
+            if missing and self._chunks:
+                if len(self._cache) + len(missing) > CACHED_LINES:
+                    self._cache.clear()
+                starts = [start for start, _ in self._chunks]
+                lo, hi = missing[0], missing[-1] + 1
+                pos = bisect.bisect_right(starts, lo) - 1
+                while lo < hi and pos < len(starts):
+                    start, batch = self._chunks[pos]
+                    stop = min(hi, start + batch.num_rows)
+                    for offset, row in enumerate(batch.slice(lo - start, stop - lo).to_pylist()):
+                        if lo + offset not in self._cache:
+                            self._cache[lo + offset] = span_line(row, self.t0)
+                    lo, pos = stop, pos + 1
+            return [self._cache.get(g) if g in wanted else None for g in range(first, first + count)]
 
     def spans_per_second(self, window: float = 1.0) -> float:
         """Rows received per second over the last `window` seconds."""

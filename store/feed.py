@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
@@ -129,6 +130,38 @@ class FeedReader:
                 yield batch, metadata
         finally:
             self.close()
+
+    def groups(self, max_rows: int = 8_192) -> Iterator[tuple[list[pa.RecordBatch], dict[str, str]]]:
+        """Iterate `(batches, metadata)`: each batch as soon as it arrives, plus the ones behind it.
+
+        A reader that fell behind finds several batches already waiting in the pipe; taking them
+        together (up to `max_rows` rows) lets the consumer do its per-batch work once for all of
+        them.  It never waits for more: a group ends as soon as the source has nothing ready, so
+        a slow feed is still seen batch by batch.  `metadata` is the last batch's.
+        """
+        group: list[pa.RecordBatch] = []
+        rows = 0
+        metadata: dict[str, str] = {}
+        for batch, metadata in self:
+            group.append(batch)
+            rows += batch.num_rows
+            if rows >= max_rows or not self._ready():
+                yield group, metadata
+                group, rows = [], 0
+        if group:
+            yield group, metadata
+
+    def _ready(self) -> bool:
+        """Whether the source has bytes waiting (a source without a descriptor always has)."""
+        try:
+            fd = self._file.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            return True
+        try:
+            readable, _, _ = select.select([fd], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def close(self) -> None:
         if self._owns:

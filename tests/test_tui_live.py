@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from textual.widgets import DataTable, Log
+from textual.widgets import Log
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.live import CaptureChild
 from renacer_tui.screens.live import LiveScreen, QuitDialog
-from renacer_tui.widgets.live_panes import LiveHeader
+from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
 from store import Store
 from tui_helpers import screen_text
@@ -70,10 +70,10 @@ async def test_live_screen_shows_a_real_program(db_path: Path) -> None:
         assert any("execve(" in line for line in lines)
         assert any("ENOENT" in line and "/no-such-dir-renacer" in line for line in lines)
 
-        procs = screen.query_one("#procs", DataTable)
+        procs = screen.query_one("#procs", ProcessTable)
         comms = {str(procs.get_row_at(i)[1]) for i in range(procs.row_count)}
         assert {"sh", "cat", "ls"} <= comms
-        top = screen.query_one("#top", DataTable)
+        top = screen.query_one("#top", TopSyscalls)
         assert top.row_count > 3
         assert str(top.get_row_at(0)[0]) in {stat.name for stat in model.syscalls.values()}
 
@@ -237,7 +237,7 @@ async def test_program_killed_by_a_signal(db_path: Path) -> None:
         assert screen.feed_error is None  # the process span's signal name is understood
         text = screen_text(app)
         assert "killed by SIGKILL" in text
-        procs = screen.query_one("#procs", DataTable)
+        procs = screen.query_one("#procs", ProcessTable)
         states = {str(procs.get_row_at(i)[1]): str(procs.get_row_at(i)[4]) for i in range(procs.row_count)}
         assert states["sh"] == "SIGKILL" and states["cat"] == "exit 0"
         await pilot.press("q")

@@ -126,8 +126,7 @@ def test_live_screen(snap_compare: Any, db_path: Path) -> None:
         screen.model._rate.clear()
         for i, stat in enumerate(sorted(screen.model.syscalls.values(), key=lambda s: s.name)):
             stat.history = deque([(j * (i + 1)) % 5 for j in range(HISTORY_SECONDS)], maxlen=HISTORY_SECONDS)
-        screen._shown_version = -1
-        screen._tick()
+        screen.redraw()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
 

@@ -7,6 +7,7 @@ most one update per frame.  Side panes and the header redraw on a timer from the
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.text import escape
 from renacer_tui.widgets.live_panes import AlertsPane, LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
+from store.feed import FeedReader
 
 if TYPE_CHECKING:
     from renacer_tui.live import CaptureChild
@@ -93,6 +95,8 @@ class LiveScreen(Screen[None]):
         self.feed_error: str | None = None
         self.returncode: int | None = None
         self._shown_version = -1
+        self._tables_shown = [-1, -1]  # model version shown by the process table, the top syscalls
+        self._ticks = 0
         self._feed_stop = threading.Event()  # the screen went away: the feed thread stops reading
         self.feed_thread: threading.Thread | None = None
         self._log_offset = 0
@@ -117,6 +121,10 @@ class LiveScreen(Screen[None]):
         if self.child is None:
             self.query_one(Log).add_class("-hidden")
         self.query_one(SpanLog).focus()
+        # The start-up heap (Textual, Rich, pyarrow, the screens) lives as long as the app; frozen,
+        # a full collection while spans flow scans only what the live view allocated since
+        # (~40 ms -> a few ms, and it used to land in the middle of a frame).
+        gc.freeze()
         # Daemon threads, not Textual thread workers: both block (on the pipe, on the child) and
         # the app's exit waits for its workers — after a detach it would hang until the program ends.
         self.feed_thread = threading.Thread(target=self._read_feed, name="renacer-feed", daemon=True)
@@ -125,14 +133,17 @@ class LiveScreen(Screen[None]):
             threading.Thread(target=self._wait_child, name="renacer-child", daemon=True).start()
         self.set_interval(0.25, self._tick)
         self.set_interval(1.0, self.model.roll_history)
-        self._tick()
+        self._tick(final=True)
 
     def _read_feed(self) -> None:
+        # A FeedReader hands over the batches already waiting together: a reader that fell
+        # behind catches up with one absorb (and one GIL-holding stretch) instead of many.
+        groups = self.feed.groups() if isinstance(self.feed, FeedReader) else (([b], m) for b, m in self.feed)
         try:
-            for batch, metadata in self.feed:
+            for batches, metadata in groups:
                 if self._feed_stop.is_set():
                     return
-                self.model.absorb(batch, metadata)
+                self.model.absorb_group(batches, metadata)
                 self.post_message(FeedUpdated(self.model.version))
         except Exception as exc:  # a broken feed ends the live view, never the app
             self.post_message(FeedClosed(f"{type(exc).__name__}: {exc}"))
@@ -156,12 +167,12 @@ class LiveScreen(Screen[None]):
         self.feed_error = message.error
         if self.ended_at is None and self.child is None:
             self.ended_at = time.monotonic()
-        self._tick()
+        self._tick(final=True)
 
     def on_program_exited(self, message: ProgramExited) -> None:
         self.returncode = message.returncode
         self.ended_at = self.ended_at or time.monotonic()
-        self._tick()
+        self._tick(final=True)
 
     def program_state(self) -> tuple[str, str]:
         """(text, css class) of the traced program's state."""
@@ -181,14 +192,29 @@ class LiveScreen(Screen[None]):
     def running(self) -> bool:
         return self.program_state()[1] == "-running"
 
-    def _tick(self) -> None:
+    def redraw(self) -> None:
+        """Redraw every pane from the model now, changed or not."""
+        self._shown_version = -1
+        self._tables_shown = [-1, -1]
+        self._tick(final=True)
+
+    def _tick(self, final: bool = False) -> None:
+        """Header, side tables and span pane from the model (`final`: everything, now)."""
         end = self.ended_at or time.monotonic()
         state, css = self.program_state()
         self.query_one(LiveHeader).show(self.command, self.model, end - self.started, state, css)
-        if self.model.version != self._shown_version:
-            self._shown_version = self.model.version
+        version = self.model.version
+        # The side tables take turns (each redraws at 2 Hz while spans flow): redrawing a
+        # table costs several ms, and both in one frame made that frame miss its slot.
+        turn, self._ticks = self._ticks % 2, self._ticks + 1
+        if (final or turn == 0) and version != self._tables_shown[0]:
+            self._tables_shown[0] = version
             self.query_one(ProcessTable).show(self.model)
+        if (final or turn == 1) and version != self._tables_shown[1]:
+            self._tables_shown[1] = version
             self.query_one(TopSyscalls).show(self.model.top_syscalls())
+        if version != self._shown_version:
+            self._shown_version = version
             self.query_one(SpanLog).sync()
         self._show_alerts()
         self._tail_output()

@@ -7,11 +7,15 @@ every batch, the panes only show the latest state, so their cost does not grow w
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable, Static
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widgets import Static
 
 from renacer_tui.live_alerts import Alert
 from renacer_tui.live_model import LiveModel, SyscallStat, format_duration
 from renacer_tui.text import clip, escape
+from renacer_tui.widgets.span_log import SteadyScrollView
 
 _SPARK = "▁▂▃▄▅▆▇█"
 
@@ -26,7 +30,13 @@ def sparkline(values: list[int], width: int = 12) -> str:
 
 
 class LiveHeader(Static):
-    """Command, trace id, elapsed, processes, spans/s, dropped and the program's state."""
+    """Command, trace id, elapsed, processes, spans/s, dropped and the program's state.
+
+    Its height is fixed (two lines, live.tcss), so an update repaints it without a screen
+    layout; an unchanged header is not touched at all.
+    """
+
+    _shown: tuple[Text, str] | None = None
 
     def show(self, command: list[str], model: LiveModel, elapsed: float, state: str, state_class: str) -> None:
         alive = model.alive_processes
@@ -44,18 +54,98 @@ class LiveHeader(Static):
         line2.append(f"{model.spans_per_second():>7,.0f} spans/s  ")
         line2.append(f"spans {model.rows:,}  errors {model.errors:,}  ")
         line2.append(f"dropped {model.dropped:,}", style="bold red" if model.dropped else "")
-        self.set_classes(state_class)
         header = Text("\n").join([line1, line2])
         header.no_wrap, header.overflow = True, "ellipsis"
-        self.update(header)
+        if self._shown == (header, state_class):
+            return
+        self._shown = (header, state_class)
+        if not self.has_class(state_class):
+            self.set_classes(state_class)
+        self.update(header, layout=False)
 
 
-class ProcessTable(DataTable):
+class LiveTable(SteadyScrollView, can_focus=True):
+    """A small read-only table (a header line and a few dozen rows) drawn with the Line API.
+
+    The side panes change every tick while spans flow.  A `DataTable` re-renders every visible
+    cell through Rich on any change (10-20 ms a frame for these two tables, which made that
+    frame miss its slot); here each row is one `Text` rendered once when it changes, and a
+    frame only crops cached strips.  Columns grow to their widest cell and never shrink, so
+    the panes do not jitter as counts change.
+    """
+
+    BINDINGS = [
+        Binding("up,k", "scroll_up", "Up", show=False),
+        Binding("down,j", "scroll_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "scroll_home", "Top", show=False),
+        Binding("end,G", "scroll_end", "Bottom", show=False),
+    ]
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[tuple[Text, ...]] = []
+        self._widths = [len(label) for label in self.COLUMNS]
+        self._lines: list[Text] = []  # one Text per row, all columns laid out
+        self._strips: dict[int, Strip] = {}  # row index -> rendered strip (for `_strip_key`)
+        self._strip_key: tuple[object, ...] = ()
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def get_row_at(self, index: int) -> tuple[Text, ...]:
+        """The cells of row `index` as shown."""
+        return self.rows[index]
+
+    def replace_rows(self, rows: list[tuple[str | Text, ...]]) -> None:
+        """Show `rows` (strings or Texts, one per column); an unchanged table is left alone."""
+        cells = [tuple(cell if isinstance(cell, Text) else Text(cell) for cell in row) for row in rows]
+        if cells == self.rows:
+            return
+        self.rows = cells
+        for row in cells:
+            for column, cell in enumerate(row):
+                self._widths[column] = max(self._widths[column], cell.cell_len)
+        self._lines = [self._layout(row) for row in cells]
+        self._strips.clear()
+        self.virtual_size = Size(sum(self._widths) + 2 * len(self._widths), len(cells) + 1)
+        self.refresh()
+
+    def _layout(self, cells: tuple[Text, ...], style: str = "") -> Text:
+        line = Text(no_wrap=True, end="", style=style)
+        for cell, width in zip(cells, self._widths):
+            cell = cell.copy()
+            cell.truncate(width, overflow="ellipsis", pad=True)
+            line.append(" ")
+            line.append_text(cell)
+            line.append(" ")
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        style = self.rich_style
+        key = (style, tuple(self._widths), self.app.console.color_system)
+        if key != self._strip_key:
+            self._strips.clear()
+            self._strip_key = key
+        index = -1 if y == 0 else int(self.scroll_y) + y - 1  # the header line stays on top
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        strip = self._strips.get(index)
+        if strip is None:
+            line = self._layout(tuple(Text(label) for label in self.COLUMNS), "bold") if index < 0 else self._lines[index]
+            strip = Strip(list(line.render(self.app.console, end=""))).apply_style(style)
+            self._strips[index] = strip
+        return strip.crop(int(self.scroll_x), int(self.scroll_x) + width).extend_cell_length(width, style)
+
+
+class ProcessTable(LiveTable):
     """Process tree: pid (indented under its parent), comm, syscalls, errors, alive or exit."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.add_columns("pid", "comm", "calls", "err", "state")
+    COLUMNS = ("pid", "comm", "calls", "err", "state")
 
     def show(self, model: LiveModel) -> None:
         rows = []
@@ -69,15 +159,13 @@ class ProcessTable(DataTable):
             pid = ("  " * depth + ("└ " if depth else "")) + str(proc.pid)
             err = Text(str(proc.errors), style="red" if proc.errors else "")
             rows.append((pid, Text(clip(escape(proc.comm), 16)), f"{proc.syscalls:,}", err, state))
-        _replace_rows(self, rows)
+        self.replace_rows(rows)
 
 
-class TopSyscalls(DataTable):
+class TopSyscalls(LiveTable):
     """Top syscalls by total time: calls, total time, errors and a sparkline of the rate."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.add_columns("syscall", "calls", "time", "err", "rate/s")
+    COLUMNS = ("syscall", "calls", "time", "err", "rate/s")
 
     def show(self, stats: list[SyscallStat]) -> None:
         rows = []
@@ -92,7 +180,7 @@ class TopSyscalls(DataTable):
                     Text(sparkline(list(stat.history), 8), style="green"),
                 )
             )
-        _replace_rows(self, rows)
+        self.replace_rows(rows)
 
 
 class AlertsPane(Static):
@@ -108,6 +196,10 @@ class AlertsPane(Static):
         self.alerts: list[Alert] = []
 
     def show(self, alerts: list[Alert]) -> None:
+        """Show the newest alerts; a layout only when the pane's height changes."""
+        if alerts == self.alerts:
+            return
+        height = min(len(alerts), self.SHOWN), min(len(self.alerts), self.SHOWN)
         self.alerts = list(alerts)
         self.set_class(not alerts, "-empty")
         self.border_title = f"alerts ({len(alerts)})"
@@ -119,14 +211,4 @@ class AlertsPane(Static):
             lines.append(line)
         text = Text("\n").join(lines)
         text.no_wrap, text.overflow = True, "ellipsis"
-        self.update(text)
-
-
-def _replace_rows(table: DataTable, rows: list[tuple]) -> None:
-    """Swap in new rows while keeping the cursor row (tables here have a few dozen rows)."""
-    cursor = table.cursor_row
-    table.clear()
-    for row in rows:
-        table.add_row(*row)
-    if rows:
-        table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+        self.update(text, layout=height[0] != height[1])

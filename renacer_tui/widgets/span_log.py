@@ -8,15 +8,34 @@ the same at a million spans as at fifty.  It follows the tail until the user scr
 from __future__ import annotations
 
 from textual.binding import Binding
-from textual.geometry import Size
-from textual.reactive import reactive
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from renacer_tui.live_model import LiveModel
 
 
-class SpanLog(ScrollView, can_focus=True):
+class SteadyScrollView(ScrollView):
+    """A scroll view whose own size is fixed by CSS while its scroll range changes all the time.
+
+    `Widget.virtual_size` is a layout reactive: every change reflows and repaints the whole
+    screen (20-100 ms with the live screen's tables), and the live feed changes it with every
+    batch.  Here it only repaints this widget and updates its scrollbars, as `ScrollView` does
+    after a layout; a scrollbar that has to appear or go still asks for a layout itself
+    (`show_vertical_scrollbar` is a layout reactive).  Only for widgets whose height and width
+    do not depend on their content (no `auto` size).
+    """
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), repaint=True)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
+
+
+class SpanLog(SteadyScrollView, can_focus=True):
     """Strace-like lines of the spans the live feed delivered, newest at the bottom."""
 
     BINDINGS = [
@@ -34,6 +53,8 @@ class SpanLog(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.model = model
         self._first_seen = 0
+        self._visible: tuple[int, list[Text | None]] = (0, [])  # rows formatted for the frame being drawn
+        self._line_style = Style()
 
     def sync(self) -> None:
         """Pick up new rows from the model: grow, keep the view steady, follow the tail."""
@@ -47,10 +68,22 @@ class SpanLog(ScrollView, can_focus=True):
             self.scroll_to(y=max(0, self.scroll_y - shifted), animate=False, immediate=True)
         self.refresh()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Format the rows about to be drawn in one go, then let Textual draw them line by line."""
+        self._line_style = self.rich_style
+        top = int(self.scroll_y)
+        self._visible = (top, self.model.lines(top, self.scrollable_content_region.height))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._visible = (0, [])
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        text = self.model.line(int(self.scroll_y) + y)
-        style = self.rich_style
+        index = int(self.scroll_y) + y
+        top, texts = self._visible
+        text = texts[index - top] if 0 <= index - top < len(texts) else self.model.line(index)
+        style = self._line_style if texts else self.rich_style
         if text is None:
             return Strip.blank(width, style)
         segments = list(text.render(self.app.console, end=""))
