@@ -63,6 +63,12 @@ def escape_text(text: str) -> str:
     return escape_bytes(text.encode("utf-8", errors="surrogateescape"))
 
 
+def utf8_text(text: str) -> str:
+    """`text` with the bytes that were not UTF-8 (surrogate escapes, as in sys.argv) written as
+    `\\xNN`, and nothing else changed: a value that can be stored and exported as UTF-8."""
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+
+
 def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]], zero: str = "0") -> str:
     """`A|B|0x40` from a bit table (python-ptrace's readBits), leftovers in hex."""
     if value == 0:

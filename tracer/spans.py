@@ -351,7 +351,7 @@ class SpanBuilder:
         row.end = max(now, self._run_start)
         row.pname = "renacer"
         row.pcmdline = command
-        row.attrs = {"process.command_args": self.command, **run_attributes}
+        row.attrs = {"process.command_args": [F.utf8_text(arg) for arg in self.command], **run_attributes}
         if self._root_pid is not None:
             row.attrs.setdefault("renacer.root_pid", self._root_pid)
         code = run_attributes.get(ATTR_PROCESS_EXIT_CODE)
