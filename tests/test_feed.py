@@ -127,3 +127,43 @@ def test_killed_writer_process_leaves_a_readable_prefix() -> None:
     assert proc.wait(30) == 9
     assert [b.num_rows for b in batches] == [20, 20, 20, 20]
     assert reader.truncated
+
+
+def test_groups_take_the_batches_already_waiting_and_keep_every_row(tmp_path) -> None:
+    """A reader that fell behind (everything already written) gets batches together, in order."""
+    path = tmp_path / "feed.arrows"
+    sink = FeedSink(os.open(path, os.O_WRONLY | os.O_CREAT), dropped=iter(range(100)).__next__)
+    for k in range(20):
+        sink.write(make_batch(100, 100 * k))
+    sink.close()
+    with open(path, "rb") as fh:
+        groups = list(FeedReader(fh).groups(max_rows=500))
+    assert [[b.num_rows for b in group] for group, _ in groups] == [[100] * 5] * 4
+    assert [meta["seq"] for _, meta in groups] == ["5", "10", "15", "20"]  # the last batch's metadata
+    ids = [sid for group, _ in groups for b in group for sid in b.column("span_id").to_pylist()]
+    assert ids == [f"{0x11110000:08x}{i:08x}" for i in range(2000)]
+
+
+def test_groups_never_wait_for_more_than_the_pipe_holds() -> None:
+    """A slow writer: each batch is handed over as soon as it arrives, alone."""
+    r, w = os.pipe()
+    sink = FeedSink(w)
+    handed = threading.Semaphore(0)
+    seen: list[list[int]] = []
+
+    def write() -> None:
+        try:
+            for k in range(4):
+                sink.write(make_batch(10 + k, 100 * k))
+                if not handed.acquire(timeout=5):  # the next batch only once the reader had this one
+                    return  # a reader waiting for more: end the stream, the assertion below fails
+        finally:
+            sink.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    for group, _ in FeedReader(r).groups(max_rows=10_000):
+        seen.append([b.num_rows for b in group])
+        handed.release()
+    writer.join(10)
+    assert seen == [[10], [11], [12], [13]]

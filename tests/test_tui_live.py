@@ -12,6 +12,8 @@ from textual.widgets import Log
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.live import CaptureChild
+from renacer_tui.live_model import LiveModel
+from renacer_tui.messages import FeedUpdated
 from renacer_tui.screens.live import LiveScreen, QuitDialog
 from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
@@ -243,3 +245,78 @@ async def test_program_killed_by_a_signal(db_path: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert child.finish() == 128 + signal.SIGKILL
+
+
+def real_feed(command: list[str]) -> list:
+    """The live feed of a real traced run, as the UI receives it, cut into 32-row batches."""
+    child = CaptureChild(["--no-store"], command)
+    try:
+        batches = [batch for batch, _ in child.start()]
+        assert child.finish() == 0
+    finally:
+        child.log_path.unlink(missing_ok=True)
+    return [piece for batch in batches for piece in (batch.slice(i, 32) for i in range(0, batch.num_rows, 32))]
+
+
+def model_state(model: LiveModel) -> tuple:
+    syscalls = {name: (s.calls, s.total_ns, s.errors) for name, s in model.syscalls.items()}
+    procs = {pid: (p.comm, p.parent, p.syscalls, p.errors, p.exit_code) for pid, p in model.processes.items()}
+    return model.rows, model.calls, model.errors, model.finished, syscalls, procs, [a.key for a in model.alerts]
+
+
+async def test_batches_taken_together_count_every_span(cbuild: Callable[..., Path]) -> None:
+    """Absorbing waiting batches as one group gives the model exactly what one by one gives."""
+    pieces = real_feed([str(cbuild("ticker", TICKER)), "300"])
+    assert len(pieces) > 20
+    one_by_one, grouped = LiveModel(capacity=10_000), LiveModel(capacity=10_000)
+    for piece in pieces:
+        one_by_one.absorb(piece)
+    for i in range(0, len(pieces), 7):
+        grouped.absorb_group(pieces[i : i + 7])
+    assert model_state(grouped) == model_state(one_by_one)
+    assert one_by_one.calls >= 900 and one_by_one.errors >= 300  # open, getppid, nanosleep; ENOENT each loop
+    assert grouped.processes and all(not p.alive for p in grouped.processes.values())
+    # the visible rows, formatted in one slice across batch boundaries, read as row by row
+    count = grouped.line_count
+    bulk = grouped.lines(count - 100, 120)
+    assert [t.plain if t else None for t in bulk] == [t.plain if (t := one_by_one.line(count - 100 + i)) else None for i in range(120)]
+    assert bulk[-20:] == [None] * 20 and all(bulk[:100])
+
+
+async def test_spans_flowing_do_not_relayout_the_screen(cbuild: Callable[..., Path]) -> None:
+    """New batches and header/table ticks repaint panes in place: no screen layout per update."""
+    pieces = real_feed([str(cbuild("ticker", TICKER)), "300"])
+    model = LiveModel(alerts=False)  # (an alert's toast and pane are new widgets: a layout each, rightly)
+    app = RenacerApp(store_enabled=False)
+    app.start_live([], ["ticker"], None, model)
+    async with app.run_test(headless=True, size=(120, 40)) as pilot:
+        screen = app.live_screen
+        await wait_for(pilot, lambda: screen.feed_closed)
+        for piece in pieces[:10]:  # enough rows for the span pane's scrollbar (its one layout)
+            model.absorb(piece)
+        screen.redraw()
+        await pilot.pause(0.2)
+        layouts = 0
+        original = screen._refresh_layout
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal layouts
+            layouts += 1
+            return original(*args, **kwargs)
+
+        screen._refresh_layout = counted
+        for piece in pieces[10:]:
+            model.absorb(piece)
+            screen.on_feed_updated(FeedUpdated(model.version))
+            screen._tick()
+            await pilot.pause(0.02)
+        screen._tick()
+        screen._tick()  # both side tables had their turn
+        await pilot.pause(0.1)
+        procs, top, spans = screen.query_one(ProcessTable), screen.query_one(TopSyscalls), screen.query_one(SpanLog)
+        assert layouts == 0
+        root = model.process_tree()[0][1]
+        assert str(procs.get_row_at(0)[0]) == str(root.pid) and str(procs.get_row_at(0)[2]) == f"{root.syscalls:,}"
+        assert spans.virtual_size.height == model.line_count and spans.scroll_y == spans.max_scroll_y
+        assert f"spans {model.rows:,}" in screen_text(app)
+        assert model.top_syscalls()[0].name.startswith(str(top.get_row_at(0)[0]).rstrip("…"))
