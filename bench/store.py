@@ -280,6 +280,8 @@ def bytes_per_span(base: Path, quick: bool) -> list[dict[str, Any]]:
 
 
 # -- observer effect ------------------------------------------------------------------------
+#: The parts of this bench, in the order they run (`--only` picks some).
+PARTS = ("bytes", "synthetic", "observer", "ingest")
 OBSERVER_CONFIGS = {"none": (), "store": ("store",), "otlp": ("otlp",), "feed": ("feed",), "all": ("store", "otlp", "feed")}
 
 
@@ -354,39 +356,43 @@ def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True
 # -- report ---------------------------------------------------------------------------------
 def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
     out = [f"### store (`{command}`)", "", f"Machine: {machine_line(info)} (load after: {info.get('load_after')}).", ""]
-    out.append("Bytes per stored span, real traces (zstd Parquet segments, catalog excluded):")
-    out.append("")
-    out.append(markdown_table(["workload", "stored rows", "spans represented", "segment bytes", "B / stored row", "B / span", "catalog bytes"],
-                              [[b["workload"], b["rows"], b["spans"], b["segment_bytes"], b["bytes_per_row"], b["bytes_per_span"], b["catalog_bytes"]]
-                               for b in r["bytes"]]))
-    out.append("")
-    out.append("Synthetic stores (one run = one trace = one segment, written through `Store.segment_sink`):")
-    out.append("")
-    cells = []
-    for s in r["synthetic"]:
-        q = s["queries"]
-        cells.append([f"{s['spans']:,}", s["traces"], s["write_s"], s["bytes_per_span"], q["first_query_s"] * 1000,
-                      q["lookup_p50_s"] * 1000, q["lookup_p95_s"] * 1000, q["trace_spans_p95_s"] * 1000,
-                      q["count_s"] * 1000, q["count_raw_s"] * 1000, q["day_agg_s"] * 1000, f"{q['day_agg_spans']:,}",
-                      q["lookup_rows_ok"] and q["count_ok"]])
-    out.append(markdown_table(["spans", "traces", "write s", "B/span", "1st query ms", "lookup p50 ms", "lookup p95 ms",
-                               "trace_spans() p95 ms", "COUNT(*) spans ms", "COUNT(*) spans_raw ms", "1-day agg ms",
-                               "spans in day", "answers right"], cells))
-    out.append("")
-    o = r["observer"]
-    out.append(f"Observer effect (`renacer-tui --no-tui -c [sinks] -- dd bs=1 count={r['dd_count']}`, {o['reps']} reps, "
-               f"interleaved; `none` = `--no-store`; OTLP/gRPC to a loopback receiver; feed read by a `FeedReader` thread): "
-               f"all sinks **{o['ratio']:.3f}×** none; dropped per all-sinks run {o['dropped']}, "
-               f"OTLP spans received {o['otlp_spans_received']:,}.")
-    out.append("")
-    out.append(markdown_table(["sinks", "median s", "× none", "fastest s", "fastest × none's fastest"],
-                              [[k, v, o["ratio_vs_none"][k], o["min_s"][k], ratio(o["min_s"][k], o["min_s"]["none"])]
-                               for k, v in o["median_s"].items()]))
-    out.append("")
-    g = r["ingest"]
-    out.append(f"Sustained ingest: {g['spans']:,} spans in {g['seconds']:.2f} s → **{g['spans_per_s']:,.0f} spans/s** "
-               f"(all stored: {g['stored_ok']}).")
-    out.append("")
+    if r["bytes"]:
+        out.append("Bytes per stored span, real traces (zstd Parquet segments, catalog excluded):")
+        out.append("")
+        out.append(markdown_table(["workload", "stored rows", "spans represented", "segment bytes", "B / stored row", "B / span", "catalog bytes"],
+                                  [[b["workload"], b["rows"], b["spans"], b["segment_bytes"], b["bytes_per_row"], b["bytes_per_span"], b["catalog_bytes"]]
+                                   for b in r["bytes"]]))
+        out.append("")
+    if r["synthetic"]:
+        out.append("Synthetic stores (one run = one trace = one segment, written through `Store.segment_sink`):")
+        out.append("")
+        cells = []
+        for s in r["synthetic"]:
+            q = s["queries"]
+            cells.append([f"{s['spans']:,}", s["traces"], s["write_s"], s["bytes_per_span"], q["first_query_s"] * 1000,
+                          q["lookup_p50_s"] * 1000, q["lookup_p95_s"] * 1000, q["trace_spans_p95_s"] * 1000,
+                          q["count_s"] * 1000, q["count_raw_s"] * 1000, q["day_agg_s"] * 1000, f"{q['day_agg_spans']:,}",
+                          q["lookup_rows_ok"] and q["count_ok"]])
+        out.append(markdown_table(["spans", "traces", "write s", "B/span", "1st query ms", "lookup p50 ms", "lookup p95 ms",
+                                   "trace_spans() p95 ms", "COUNT(*) spans ms", "COUNT(*) spans_raw ms", "1-day agg ms",
+                                   "spans in day", "answers right"], cells))
+        out.append("")
+    if "observer" in r:
+        o = r["observer"]
+        out.append(f"Observer effect (`renacer-tui --no-tui -c [sinks] -- dd bs=1 count={r['dd_count']}`, {o['reps']} reps, "
+                   f"interleaved; `none` = `--no-store`; OTLP/gRPC to a loopback receiver; feed read by a `FeedReader` thread): "
+                   f"all sinks **{o['ratio']:.3f}×** none; dropped per all-sinks run {o['dropped']}, "
+                   f"OTLP spans received {o['otlp_spans_received']:,}.")
+        out.append("")
+        out.append(markdown_table(["sinks", "median s", "× none", "fastest s", "fastest × none's fastest"],
+                                  [[k, v, o["ratio_vs_none"][k], o["min_s"][k], ratio(o["min_s"][k], o["min_s"]["none"])]
+                                   for k, v in o["median_s"].items()]))
+        out.append("")
+    if "ingest" in r:
+        g = r["ingest"]
+        out.append(f"Sustained ingest: {g['spans']:,} spans in {g['seconds']:.2f} s → **{g['spans_per_s']:,.0f} spans/s** "
+                   f"(all stored: {g['stored_ok']}).")
+        out.append("")
     out.append(targets_table(r["targets"]))
     return "\n".join(out)
 
@@ -401,7 +407,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dd-count", type=int, default=20000, help="dd count for the observer effect")
     parser.add_argument("--no-breakdown", action="store_true", help="observer effect: skip the one-sink-at-a-time runs")
     parser.add_argument("--keep", type=Path, default=None, help="build the stores under this folder and keep them")
+    parser.add_argument("--only", choices=PARTS, action="append", default=None,
+                        help="run only this part (repeatable); default: all of them")
     args = parser.parse_args(argv)
+    parts = set(args.only or PARTS)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     traces, lookups, ingest, dd_count = args.traces, args.lookups, args.ingest, args.dd_count
     reps = args.reps or 7  # the observer effect is a ~5 % question on a noisy machine
@@ -412,8 +421,9 @@ def main(argv: list[str]) -> int:
     base.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RENACER_DB", str(base / "default-db"))
     try:
-        result: dict[str, Any] = {"dd_count": dd_count, "bytes": bytes_per_span(base, args.quick), "synthetic": []}
-        for size in sizes:
+        result: dict[str, Any] = {"dd_count": dd_count, "synthetic": []}
+        result["bytes"] = bytes_per_span(base, args.quick) if "bytes" in parts else []
+        for size in sizes if "synthetic" in parts else []:
             root = base / f"synthetic-{size}"
             facts = build_synthetic_store(root, size, traces, args.days)
             facts["queries"] = query_figures(root, facts, reps, lookups)
@@ -421,8 +431,10 @@ def main(argv: list[str]) -> int:
             result["synthetic"].append(facts)
             if args.keep is None:
                 shutil.rmtree(root, ignore_errors=True)
-        result["observer"] = observer_effect(base, reps, dd_count, breakdown=not (args.quick or args.no_breakdown))
-        result["ingest"] = ingest_rate(base / "ingest-db", ingest)
+        if "observer" in parts:
+            result["observer"] = observer_effect(base, reps, dd_count, breakdown=not (args.quick or args.no_breakdown))
+        if "ingest" in parts:
+            result["ingest"] = ingest_rate(base / "ingest-db", ingest)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
@@ -434,9 +446,12 @@ def main(argv: list[str]) -> int:
         if big or args.quick:
             targets.append(target_row(f"COUNT(*) at {s['spans']:,}", q["count_s"] * 1000, 500, "ms"))
             targets.append(target_row(f"1-day aggregation at {s['spans']:,}", q["day_agg_s"] * 1000, 200, "ms"))
-    targets.append(target_row("observer effect (all sinks / none), medians", result["observer"]["ratio"], 1.05, "×"))
-    targets.append(target_row("observer effect (all sinks / none), fastest runs", result["observer"]["ratio_of_min"], 1.05, "×"))
-    targets.append(target_row("sustained ingest", result["ingest"]["spans_per_s"], 200_000, "spans/s", higher_is_better=True))
+    if "observer" in result:
+        o = result["observer"]
+        targets.append(target_row("observer effect (all sinks / none), medians", o["ratio"], 1.05, "×"))
+        targets.append(target_row("observer effect (all sinks / none), fastest runs", o["ratio_of_min"], 1.05, "×"))
+    if "ingest" in result:
+        targets.append(target_row("sustained ingest", result["ingest"]["spans_per_s"], 200_000, "spans/s", higher_is_better=True))
     result["targets"] = targets
     info["load_after"] = machine()["load"]
     command = "python -m bench store" + ("" if not argv else " " + " ".join(argv))

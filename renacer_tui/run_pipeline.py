@@ -245,5 +245,5 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
         host=os.uname().nodename,  # gethostname() without importing socket
         started_ns=time.time_ns(),
     )
-    sinks.append(store.segment_sink(run_id))
+    sinks.append(store.segment_sink(run_id, in_child=True))
     return store, run_id

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
 import pyarrow as pa
 
@@ -49,6 +49,38 @@ def parse_otlp_headers(env_value: str | None, cli_values: Iterable[str] = ()) ->
     return headers
 
 
+def _start_worker(raw_config: str, stderr: Any) -> Any:
+    """The exporter child: forked when that is safe (no interpreter start-up, pyarrow already
+    loaded: ~0.15 s less CPU competing with the traced program), else `python -m store.otlp_worker`."""
+    from store.forked import ForkedProcess, can_fork
+
+    stderr_fd = None
+    if stderr is not None:
+        try:
+            stderr_fd = stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            stderr_fd = -1  # not a real file (e.g. subprocess.DEVNULL): let subprocess handle it
+    if can_fork() and (stderr_fd is None or stderr_fd >= 0):
+
+        def child_main(stream: BinaryIO, report: Callable[[str], None]) -> int:
+            from store.otlp_worker import serve
+
+            return serve(raw_config, stream)
+
+        return ForkedProcess(child_main, stderr_fd)
+    env = dict(os.environ)
+    env[CONFIG_ENV] = raw_config
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "store.otlp_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        env=env,
+        close_fds=True,
+    )
+
+
 class OtlpSink:
     """Fan-out sink exporting spans over OTLP (gRPC or HTTP/protobuf) through a worker process."""
 
@@ -79,17 +111,7 @@ class OtlpSink:
             "resource_attrs": dict(resource_attrs or {}),
             "timeout": timeout,
         }
-        env = dict(os.environ)
-        env[CONFIG_ENV] = json.dumps(config)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "store.otlp_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=env,
-            close_fds=True,
-        )
+        self._proc = _start_worker(json.dumps(config), stderr)
         assert self._proc.stdin is not None
         self._fd = self._proc.stdin.fileno()
         self._buffer = io.BytesIO()

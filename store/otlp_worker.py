@@ -178,22 +178,27 @@ class Worker:
         return 1 if self.failed_spans else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m store.otlp_worker` (reads the config from the environment)."""
-    # Ctrl-C reaches the whole foreground group; the worker ends on stdin EOF, after flushing.
+def serve(raw_config: str | None, stream: BinaryIO) -> int:
+    """Export the Arrow stream on `stream` with the JSON configuration `raw_config`; exit status."""
+    # Ctrl-C reaches the whole foreground group; the worker ends on EOF of its input, after flushing.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raw = os.environ.get(CONFIG_ENV)
     try:
-        config = json.loads(raw or "")
+        config = json.loads(raw_config or "")
         if not isinstance(config, dict) or not config.get("endpoint"):
             raise ValueError("no endpoint")
         worker = Worker(config)
     except Exception as exc:
         print(f"renacer-tui: OTLP export disabled: bad configuration: {exc}", file=sys.stderr, flush=True)
-        sys.stdin.buffer.read()  # drain so the sender never sees a broken pipe mid-run
+        while stream.read(1 << 16):  # drain so the sender never sees a broken pipe mid-run
+            pass
         return 2
     signal.signal(signal.SIGTERM, worker.stop)
-    return worker.run(sys.stdin.buffer)
+    return worker.run(stream)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m store.otlp_worker` (reads the config from the environment)."""
+    return serve(os.environ.get(CONFIG_ENV), sys.stdin.buffer)
 
 
 if __name__ == "__main__":

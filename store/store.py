@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from store.catalog import Catalog
 from store.config import Config, ensure_db_dir, load_config, resolve_db_path
 from store.schema import SPAN_SCHEMA
-from store.writer import SegmentSink
 
-if TYPE_CHECKING:  # DuckDB is imported on the first query, not by a tracer that only writes
+if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
+    from store.forked import ForkedSink
     from store.query import QueryEngine
+    from store.writer import SegmentSink
 
 LIST_TRACES_SCHEMA = pa.schema(
     [
@@ -49,7 +49,7 @@ class Store:
         self.catalog = Catalog(root)
         self.warnings: list[str] = []
         self._engine: QueryEngine | None = None
-        self._sinks: list[SegmentSink] = []
+        self._sinks: list[SegmentSink | ForkedSink] = []
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, config: Config | None = None) -> "Store":
@@ -110,9 +110,30 @@ class Store:
             status if status is not None else ("ok" if exit_code == 0 else "error"),
         )
 
-    def segment_sink(self, run_id: str) -> SegmentSink:
-        """A sink writing this run's spans as segments (hand it to the fanout)."""
-        sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
+    def segment_sink(self, run_id: str, *, in_child: bool = False) -> SegmentSink | ForkedSink:
+        """A sink writing this run's spans as segments (hand it to the fanout).
+
+        `in_child=True` (the tracer): the segments are written by a forked child process
+        (`store.segment_process`), keeping Parquet and catalog work off the capture loop's
+        GIL; where forking is not safe (several threads already) the sink runs in-process.
+        """
+        from store.forked import can_fork
+
+        sink: SegmentSink | ForkedSink
+        if in_child and self._engine is None and can_fork():
+            from store.segment_process import segment_sink_process
+
+            # SQLite state must not cross a fork (the child would hang on inherited lock
+            # bookkeeping): close our connection first, reopen it once the child exists.
+            self.catalog.close()
+            try:
+                sink = segment_sink_process(self.root, run_id, self.config.database)
+            finally:
+                self.catalog = Catalog(self.root)
+        else:
+            from store.writer import SegmentSink
+
+            sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
         self._sinks.append(sink)
         return sink
 
@@ -133,6 +154,8 @@ class Store:
         """Stored rows of one trace (RLE not expanded), by start time; reads only its segments."""
         paths = self.catalog.segment_paths_for([trace_id])
         files = self.engine.usable_files(paths)
+        import pyarrow.parquet as pq
+
         tables = []
         for full in files:
             try:

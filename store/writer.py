@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from store.config import DatabaseConfig
@@ -175,6 +174,7 @@ def write_segment(
     `before_rename(relative_path)` runs just before the rename (compaction announces the file).
     """
     import pyarrow.compute as pc
+    import pyarrow.parquet as pq
     table = sort_spans(table)
     start = int(pc.min(table["start_time_nanos"]).as_py())
     # A row ending "before" it starts (an unfinished call) must still lie inside [start, end]:

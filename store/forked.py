@@ -1,0 +1,367 @@
+"""Sink work in a forked child process: the capture process only writes Arrow IPC bytes to a pipe.
+
+Why a child: every stop of the traced program needs the capture loop's GIL, so Python work in
+a sink thread of the capture process (sorting, Parquet encoding, catalog commits, protobuf,
+imports) delays the program.  In a child that work runs beside the capture loop — on the other
+CPU when one is idle — and the capture side's `write` is a C++ IPC encode plus an `os.write`
+that releases the GIL.
+
+Why fork and not exec: a fresh interpreter costs ~0.1 s of CPU and pyarrow's import another
+~0.07 s, all of it competing with the traced program on a small machine; a fork inherits both.
+Forking is only safe while the process has a single Python thread and no gRPC state (gRPC
+must not cross a fork), so callers check `can_fork()` and fall back to an exec'd worker or an
+in-process sink.
+
+The child ends on EOF of its pipe — the capture process finished, or died (even `kill -9`) —
+after flushing what it holds.  It reports failures as lines on a status pipe, which the
+parent turns into one exception (the fan-out reports it once and the run goes on).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from typing import Any, BinaryIO, Callable
+
+import pyarrow as pa
+
+from store.schema import SPAN_SCHEMA
+
+#: `child_main(data_stream, report)`: consume the Arrow stream, call `report(line)` for each
+#: problem worth telling the user once; its return value is the child's exit status.
+ChildMain = Callable[[BinaryIO, Callable[[str], None]], int]
+
+#: Niceness added in a sink child: when it shares a CPU with the traced program or the capture
+#: loop, the scheduler lets those two run first and the sink catches up in their gaps.
+CHILD_NICE = 10
+
+
+def can_fork() -> bool:
+    """True when forking this process now is safe: one Python thread, gRPC never imported."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and "grpc" not in sys.modules
+
+
+def _become_child(keep: tuple[int, ...], stderr_fd: int | None) -> None:
+    """Leave the capture process's signal handling and descriptors behind."""
+    # Ctrl-C reaches the whole foreground group: the child ends on EOF, after flushing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    try:
+        signal.set_wakeup_fd(-1)
+    except (OSError, ValueError):
+        pass
+    if stderr_fd is not None and stderr_fd != 2:
+        os.dup2(stderr_fd, 2)
+    # Other pipes (the live feed, a sibling sink's input) must see EOF when the capture
+    # process closes them, not when this child exits.
+    last = 2
+    for fd in sorted(keep):
+        if fd > last + 1:
+            os.closerange(last + 1, fd)
+        last = max(last, fd)
+    os.closerange(last + 1, _max_fd())
+    if CHILD_NICE:
+        try:
+            os.nice(CHILD_NICE)
+        except OSError:
+            pass
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(name) for name in os.listdir("/proc/self/fd")) + 1
+    except (OSError, ValueError):
+        return os.sysconf("SC_OPEN_MAX")
+
+
+def fork_sink_child(child_main: ChildMain, stderr_fd: int | None = None) -> tuple[int, int, int]:
+    """Fork a child running `child_main` on a new pipe; returns (pid, data write fd, status read fd)."""
+    data_r, data_w = os.pipe()
+    status_r, status_w = os.pipe()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
+        try:
+            _become_child((data_r, status_w), stderr_fd)
+
+            def report(line: str) -> None:
+                os.write(status_w, (" ".join(str(line).split()) + "\n").encode("utf-8", "replace"))
+
+            with os.fdopen(data_r, "rb") as stream:
+                code = child_main(stream, report)
+        except BaseException as exc:  # one line for the parent, never a traceback
+            try:
+                os.write(status_w, f"{type(exc).__name__}: {exc}".replace("\n", " ").encode() + b"\n")
+            except OSError:
+                pass
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(data_r)
+    os.close(status_w)
+    os.set_blocking(status_r, False)
+    return pid, data_w, status_r
+
+
+def read_span_stream(stream: BinaryIO, on_batch: Callable[[pa.RecordBatch], None]) -> bool:
+    """Feed every batch of an Arrow IPC stream to `on_batch`; False when the stream broke off."""
+    try:
+        reader = pa.ipc.open_stream(stream)
+    except (pa.ArrowInvalid, OSError):
+        return False  # the sender died before its first message
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return True
+        except (pa.ArrowInvalid, OSError):  # the capture process died mid-batch
+            return False
+        on_batch(batch)
+
+
+class ForkedProcess:
+    """A `subprocess.Popen`-like handle on a `fork_sink_child` child whose stdin is the data pipe.
+
+    For callers written against Popen (the OTLP sink): `pid`, `stdin`, `poll`, `wait`,
+    `terminate`, `kill`, `returncode`.  The status pipe only tells when the child is gone.
+    """
+
+    def __init__(self, child_main: ChildMain, stderr_fd: int | None = None) -> None:
+        self.pid, data_w, self._status = fork_sink_child(child_main, stderr_fd)
+        self.stdin = os.fdopen(data_w, "wb", buffering=0)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode if self._reap(block=False) else None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child (raises subprocess.TimeoutExpired after `timeout` seconds)."""
+        import subprocess
+
+        if self.returncode is None and timeout is not None:
+            end = time.monotonic() + timeout
+            while not self._reap(block=False):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(["sink child", str(self.pid)], timeout)
+                # The status pipe reaches EOF when the child exits: no polling loop needed.
+                ready, _, _ = select.select([self._status], [], [], min(left, 0.05))
+                if ready:
+                    try:
+                        os.read(self._status, 65536)
+                    except BlockingIOError:
+                        pass
+        self._reap(block=True)
+        assert self.returncode is not None
+        if self._status >= 0:
+            os.close(self._status)
+            self._status = -1
+        return self.returncode
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _reap(self, block: bool) -> bool:
+        if self.returncode is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere (the capture loop's waitpid(-1))
+            self.returncode = -1
+            return True
+        if pid == 0:
+            return False
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return True
+
+
+class ChildGone(Exception):
+    """The sink's child process exited before the run ended."""
+
+
+class ForkedSink:
+    """Capture-process side of a sink whose work runs in a forked child (`fork_sink_child`).
+
+    `write` encodes the batch as Arrow IPC and writes it to the child's pipe (blocking only this
+    sink's fan-out thread when the child is behind); a problem the child reported is raised
+    from the next `write` or from `close` as `error_type(message)`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        child_main: ChildMain,
+        *,
+        close_timeout: float = 8.0,
+        error_type: type[Exception] = ChildGone,
+        stderr_fd: int | None = None,
+    ) -> None:
+        self.name = name
+        self.close_timeout = close_timeout
+        self.error_type = error_type
+        self.pid, self._fd, self._status = fork_sink_child(child_main, stderr_fd)
+        self._buffer = io.BytesIO()
+        self._writer = pa.ipc.new_stream(self._buffer, SPAN_SCHEMA)
+        self._messages: list[str] = []
+        self._raised = False
+        self._status_open = True
+        self._closed = False
+        self.returncode: int | None = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Forward one batch to the child; raises the child's first reported problem."""
+        self._poll()
+        self._raise_reported()
+        self._writer.write_batch(batch)
+        self._send()
+
+    def close(self) -> None:
+        """End the stream, wait up to `close_timeout` for the child to flush and exit."""
+        if self._closed:
+            return
+        self._closed = True
+        gone: Exception | None = None
+        try:
+            self._writer.close()
+            self._send()
+        except ChildGone as exc:
+            gone = exc
+        finally:
+            os.close(self._fd)
+        deadline = time.monotonic() + max(0.0, self.close_timeout)
+        while self._status_open and time.monotonic() < deadline:
+            ready, _, _ = select.select([self._status], [], [], max(0.0, deadline - time.monotonic()))
+            if ready:
+                self._poll()
+        timed_out = self._status_open
+        os.close(self._status)
+        self._status_open = False
+        if timed_out:
+            self._kill()
+        self._reap()
+        if timed_out and not self._messages:
+            self._messages.append(f"{self.name} process did not finish within {self.close_timeout:g} s")
+        if not self._raised:
+            self._raise_reported()
+            if gone is not None:
+                raise gone
+
+    def _send(self) -> None:
+        data = memoryview(self._buffer.getvalue())
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        try:
+            sent = 0
+            while sent < len(data):
+                sent += os.write(self._fd, data[sent:])
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self._poll()
+            if self._messages:
+                self._raise_reported()
+            raise self.error_type(f"{self.name} process exited early") from exc
+
+    def _poll(self) -> None:
+        """Collect what the child reported so far (non-blocking)."""
+        if not self._status_open:
+            return
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._status, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self._status_open = False  # the child exited (or closed its end)
+                break
+            chunks.append(chunk)
+        if chunks:
+            text = b"".join(chunks).decode("utf-8", "replace")
+            self._messages.extend(line for line in text.splitlines() if line.strip())
+
+    def _raise_reported(self) -> None:
+        if self._messages and not self._raised:
+            self._raised = True
+            raise self.error_type(self._messages[0])
+
+    def _kill(self) -> None:
+        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                return
+            end = time.monotonic() + wait
+            while time.monotonic() < end:
+                if self._reap(block=False):
+                    return
+                time.sleep(0.01)
+
+    def _reap(self, block: bool = True) -> bool:
+        """Collect the child's exit status; True once it is known (or was reaped elsewhere)."""
+        if self.returncode is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (the capture loop's waitpid(-1))
+            self.returncode = -1
+            return True
+        if pid == 0:
+            return False
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return True
+
+    def __del__(self) -> None:  # a sink dropped without close(): do not leave a zombie behind
+        if getattr(self, "_closed", True) is False:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+
+
+def run_child_sink(sink: Any, stream: BinaryIO, report: Callable[[str], None], describe: Callable[[BaseException], str]) -> int:
+    """The usual child body: feed the stream to an in-process `sink`, report its first failure once.
+
+    After a failure the child keeps draining the stream so the capture side never blocks.
+    """
+    failed = False
+
+    def on_batch(batch: pa.RecordBatch) -> None:
+        nonlocal failed
+        if failed:
+            return
+        try:
+            sink.write(batch)
+        except Exception as exc:
+            failed = True
+            report(describe(exc))
+
+    read_span_stream(stream, on_batch)
+    try:
+        sink.close()
+    except Exception as exc:
+        if not failed:
+            report(describe(exc))
+        failed = True
+    return 1 if failed else 0
