@@ -155,9 +155,13 @@ def slowdown(reps: int, dd_count: int, size: tuple[int, int]) -> dict[str, Any]:
     env = python_env()
     for _ in range(reps):
         run = run_command(headless_argv, env=env)
+        if run.returncode != 0:  # a failed run's time says nothing about tracing dd
+            raise SystemExit(f"bench tui: headless traced dd failed (exit {run.returncode}): {run.stderr[-500:]}")
         headless.append(run.seconds)
         codes.append(run.returncode)
         seconds, code, seen = asyncio.run(tui_capture_once(workload, size))
+        if code != 0 or seen == 0:
+            raise SystemExit(f"bench tui: dd traced through the TUI's capture child failed (exit {code}, {seen} calls seen)")
         tui.append(seconds)
         codes.append(code)
         calls.append(seen)
