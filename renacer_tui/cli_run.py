@@ -56,7 +56,10 @@ _positive.__name__ = "positive int"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Every option of a traced run, with the same names, defaults and help as strace's where it has them."""
+    """Every option of a traced run, with the same names, defaults and help as strace's where it has them.
+
+    Each `dest` is a `RunOptions` field (but `no_tui`), so the namespace becomes the options as is.
+    """
     p = _Parser(
         prog=PROG,
         usage=f"{PROG} [OPTIONS] -- CMD [ARGS…]   (or: renacer-tui [OPTIONS] -- CMD [ARGS…])",
@@ -68,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("-h", "--help", action="help", help="Show this message and exit.")
     add("-f", "--follow", dest="follow", action="store_true", default=True, help="Follow forks, clones and execs (default).")
     add("--no-follow", dest="follow", action="store_false", help="Trace the first process only.")
-    add("-p", "--attach", type=int, metavar="PID", help="Attach to a running PID and its threads.")
-    add("-e", "--expr", action="append", default=[], metavar="EXPR", help="strace-style filter: trace=SPEC or status=LIST.")
-    add("-P", "--trace-path", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
+    add("-p", "--attach", dest="attach_pid", type=int, metavar="PID", help="Attach to a running PID and its threads.")
+    add("-e", "--expr", dest="expressions", action="append", default=[], metavar="EXPR", help="strace-style filter: trace=SPEC or status=LIST.")
+    add("-P", "--trace-path", dest="trace_paths", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
     add("-s", "--string-limit", type=_non_negative, default=64, metavar="N", help="Max bytes of strings to capture (64).")
     add("-o", "--output", type=Path, metavar="FILE", help="Write the headless trace to FILE.")
     add("--format", dest="output_format", default="text", metavar="FMT", help="Headless output format: text or jsonl.")
@@ -78,12 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--trace-id", metavar="HEX32", help="Use this 32-hex trace id.")
     add("--trace-parent", metavar="TRACEPARENT", help="Join this W3C traceparent.")
     add("--no-tui", action="store_true", help="Run headless even on a terminal.")
-    add("--no-store", action="store_true", help="Do not write spans to the store.")
+    add("--no-store", dest="store", action="store_false", help="Do not write spans to the store.")
     add("--db", type=Path, metavar="PATH", help="Store location (default: RENACER_DB or ~/.renacer/db).")
-    add("--no-rle", action="store_true", help="Keep every span (no run-length encoding).")
+    add("--no-rle", dest="rle", action="store_false", help="Keep every span (no run-length encoding).")
     add("--otlp-endpoint", metavar="URL", help="Export spans over OTLP to URL.")
     add("--otlp-protocol", default="grpc", metavar="PROTO", help="grpc or http/protobuf.")
-    add("--otlp-header", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
+    add("--otlp-header", dest="otlp_headers", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
     add("--service-name", default="renacer", metavar="NAME", help="OTLP resource service.name (renacer).")
     add("--spin-us", type=_non_negative, metavar="US",
         help="Poll for the next stop this long, yielding the CPU, before blocking (50; 0: block at once).")
@@ -96,35 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_run_args(args: list[str]) -> tuple[RunOptions, bool]:
     """(options, whether the TUI was turned off) from the command line; raises _UsageError."""
-    ns = build_parser().parse_args(args)
-    command = list(ns.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    options = RunOptions(
-        command=command,
-        follow=ns.follow,
-        attach_pid=ns.attach,
-        expressions=ns.expr,
-        trace_paths=ns.trace_path,
-        string_limit=ns.string_limit,
-        output=ns.output,
-        output_format=ns.output_format,
-        summary=ns.summary,
-        trace_id=ns.trace_id,
-        trace_parent=ns.trace_parent,
-        store=not ns.no_store,
-        db=ns.db,
-        rle=not ns.no_rle,
-        otlp_endpoint=ns.otlp_endpoint,
-        otlp_protocol=ns.otlp_protocol,
-        otlp_headers=ns.otlp_header,
-        service_name=ns.service_name,
-        spin_us=ns.spin_us,
-        pin_cpu=ns.pin_cpu,
-        queue_capacity=ns.queue_capacity,
-        feed_fd=ns.feed_fd,
-    )
-    return options, ns.no_tui
+    fields = vars(build_parser().parse_args(args))
+    no_tui = fields.pop("no_tui")
+    if fields["command"][:1] == ["--"]:
+        fields["command"] = fields["command"][1:]
+    return RunOptions(**fields), no_tui
 
 
 def run_main(args: list[str]) -> int:

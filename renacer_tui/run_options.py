@@ -37,40 +37,38 @@ class RunOptions:
         """The options as command-line flags (without the command), for a capture child process.
 
         The TUI re-runs the capture headless in a child so the ptrace loop owns an interpreter.
+        Values are attached (`--trace-path=-odd`), so one that starts with "-" is still a value.
         """
         args: list[str] = []
         if not self.follow:
             args.append("--no-follow")
         if self.attach_pid is not None:
-            args += ["-p", str(self.attach_pid)]
-        for expression in self.expressions:
-            args += ["-e", expression]
-        for path in self.trace_paths:
-            args += ["-P", path]
+            args.append(f"--attach={self.attach_pid}")
+        args += [f"--expr={expression}" for expression in self.expressions]
+        args += [f"--trace-path={path}" for path in self.trace_paths]
         if self.string_limit != 64:
-            args += ["-s", str(self.string_limit)]
+            args.append(f"--string-limit={self.string_limit}")
         if self.output is not None:
-            args += ["-o", str(self.output), "--format", self.output_format]
-        if self.trace_id:
-            args += ["--trace-id", self.trace_id]
-        if self.trace_parent:
-            args += ["--trace-parent", self.trace_parent]
+            args += [f"--output={self.output}", f"--format={self.output_format}"]
+        if self.trace_id is not None:
+            args.append(f"--trace-id={self.trace_id}")
+        if self.trace_parent is not None:
+            args.append(f"--trace-parent={self.trace_parent}")
         if not self.store:
             args.append("--no-store")
         if self.db is not None:
-            args += ["--db", str(self.db)]
+            args.append(f"--db={self.db}")
         if not self.rle:
             args.append("--no-rle")
-        if self.otlp_endpoint:
-            args += ["--otlp-endpoint", self.otlp_endpoint, "--otlp-protocol", self.otlp_protocol]
-        for header in self.otlp_headers:
-            args += ["--otlp-header", header]
+        if self.otlp_endpoint is not None:
+            args += [f"--otlp-endpoint={self.otlp_endpoint}", f"--otlp-protocol={self.otlp_protocol}"]
+        args += [f"--otlp-header={header}" for header in self.otlp_headers]
         if self.service_name != "renacer":
-            args += ["--service-name", self.service_name]
+            args.append(f"--service-name={self.service_name}")
         if self.spin_us is not None:
-            args += ["--spin-us", str(self.spin_us)]
+            args.append(f"--spin-us={self.spin_us}")
         if self.pin_cpu is not None:
-            args += ["--pin-cpu", str(self.pin_cpu)]
+            args.append(f"--pin-cpu={self.pin_cpu}")
         if self.queue_capacity != 256:
-            args += ["--queue-capacity", str(self.queue_capacity)]
+            args.append(f"--queue-capacity={self.queue_capacity}")
         return args
