@@ -189,6 +189,10 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
 
     sinks: list[Any] = []
     summary_sink = None
+    if options.pin_cpu is not None:  # sink children (store, OTLP) go to the other CPUs
+        from store.forked import keep_children_off
+
+        keep_children_off({options.pin_cpu})
     if options.summary:
         summary_sink = SummarySink()
         sinks.append(summary_sink)

@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import pyarrow as pa
 
@@ -39,6 +39,20 @@ ChildMain = Callable[[BinaryIO, Callable[[str], None]], int]
 #: Niceness added in a sink child: when it shares a CPU with the traced program or the capture
 #: loop, the scheduler lets those two run first and the sink catches up in their gaps.
 CHILD_NICE = 10
+
+#: CPUs the tracer pinned itself and its program to (`--pin-cpu`): sink children run elsewhere.
+_avoid_cpus: frozenset[int] = frozenset()
+
+
+def keep_children_off(cpus: Iterable[int]) -> None:
+    """Children forked from now on run on the other CPUs (if any are usable).
+
+    `--pin-cpu N` puts the capture loop and the traced program on one CPU so every stop is a
+    same-CPU switch; a sink child inheriting that pin would take turns with them instead of
+    using an idle CPU.
+    """
+    global _avoid_cpus
+    _avoid_cpus = frozenset(int(c) for c in cpus)
 
 
 def can_fork() -> bool:
@@ -69,6 +83,13 @@ def _become_child(keep: tuple[int, ...], stderr_fd: int | None) -> None:
             os.closerange(last + 1, fd)
         last = max(last, fd)
     os.closerange(last + 1, _max_fd())
+    if _avoid_cpus:
+        others = set(range(os.cpu_count() or 1)) - _avoid_cpus
+        try:
+            if others:
+                os.sched_setaffinity(0, others)
+        except (OSError, ValueError):  # none of them is ours to use (a cpuset): stay put
+            pass
     if CHILD_NICE:
         try:
             os.nice(CHILD_NICE)

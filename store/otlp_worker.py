@@ -23,8 +23,6 @@ from typing import Any, BinaryIO, Mapping
 
 import pyarrow as pa
 
-from store.otlp_convert import SpanConverter
-
 CONFIG_ENV = "RENACER_OTLP_WORKER"
 PROTOCOLS = ("grpc", "http/protobuf")
 #: Spans per export request: keeps every request far below gRPC's default 4 MiB message limit.
@@ -104,6 +102,8 @@ class Worker:
         self.config = dict(config)
         self.endpoint = normalize_endpoint(str(config["endpoint"]), config.get("protocol", "grpc"))
         self.err = err or sys.stderr
+        from store.otlp_convert import SpanConverter  # OpenTelemetry SDK: in the worker only
+
         self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"))
         self.exporter = make_exporter(config)
         self.exported = 0

@@ -54,13 +54,36 @@ class Store:
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, config: Config | None = None) -> "Store":
         """Open (creating if needed, mode 0700) the store at `path` or the configured location."""
-        from store.maintenance import recover_orphans
-
         cfg = config if config is not None else load_config()
         root = ensure_db_dir(resolve_db_path(path, cfg))
         store = cls(root, cfg)
-        recover_orphans(store)
+        if store._has_orphans():
+            from store.maintenance import recover_orphans
+
+            recover_orphans(store)
         return store
+
+    def _has_orphans(self) -> bool:
+        """Segment files on disk the catalog does not list (a crash, an unfinished removal).
+
+        Checked with a directory walk and one catalog query, so the common case — nothing to
+        recover — costs a tracer's start-up no Parquet import.
+        """
+        from store.writer import SEGMENT_SUFFIX, SPANS_DIR
+
+        base = self.root / SPANS_DIR
+        if not base.is_dir():
+            return False
+        on_disk = {
+            (Path(dirpath) / name).relative_to(self.root).as_posix()
+            for dirpath, _dirs, names in os.walk(base)
+            for name in names
+            if name.endswith(SEGMENT_SUFFIX)
+        }
+        if not on_disk:
+            return False
+        known = {row["path"] for row in self.catalog.rows("SELECT path FROM segments")}
+        return not on_disk <= known
 
     def warn(self, message: str) -> None:
         """Record a warning once (the CLI prints `warnings`; the TUI shows them)."""

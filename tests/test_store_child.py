@@ -223,3 +223,32 @@ def test_otlp_export_from_a_forked_worker(db_path: Path) -> None:
     assert len(spans) == rows
     assert {s.trace_id for s in spans} == {trace}
     assert "OTLP" not in proc.stderr  # no export failure reported
+
+
+def _cpus_allowed(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("no Cpus_allowed_list")
+
+
+def test_pinned_tracer_keeps_its_sink_child_off_its_cpu(db_path: Path, cbuild) -> None:
+    if len(os.sched_getaffinity(0)) < 2 or 0 not in os.sched_getaffinity(0):
+        import pytest
+
+        pytest.skip("needs CPU 0 and another CPU")
+    exe = cbuild("sleeper", SLEEPER)
+    proc = subprocess.Popen([sys.executable, "-m", "renacer_tui", "--no-tui", "-o", os.devnull, "--pin-cpu", "0",
+                             "--", str(exe)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        program = [c for c in children if Path(f"/proc/{c}/exe").resolve() == exe.resolve()]
+        sink_children = [c for c in children if c not in program]
+        assert len(program) == 1 and len(sink_children) == 1  # the traced program, the store's writer
+        assert _cpus_allowed(proc.pid) == "0" and _cpus_allowed(program[0]) == "0"
+        assert "0" not in _cpus_allowed(sink_children[0]).replace("-", ",").split(",")
+    finally:
+        proc.send_signal(signal.SIGINT)  # forwarded to the program: the run ends normally
+        proc.wait(30)
+    assert proc.returncode == 130  # the program's death by SIGINT, as a shell reports it
