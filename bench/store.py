@@ -320,8 +320,14 @@ def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, .
     return seconds, dropped
 
 
-def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True) -> dict[str, Any]:
-    """dd under renacer with store + OTLP + live feed (and each alone) against none, interleaved."""
+def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True, pinned: bool = True) -> dict[str, Any]:
+    """dd under renacer with store + OTLP + live feed (and each alone) against none, interleaved.
+
+    With `pinned`, none and all sinks also run with `--pin-cpu 0` (the tracer and dd on CPU 0,
+    the sink children on the others): the unpinned figure depends on where the scheduler puts
+    tracer and program (one CPU or two, run to run), the pinned one is steady and shows what
+    the sinks cost the capture process itself.
+    """
     sys.path.insert(0, str(ROOT))
     from tests.otlp_receiver import GrpcReceiver
 
@@ -329,28 +335,38 @@ def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True
     workload = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={dd_count}"]
     head = [sys.executable, "-m", "renacer_tui", "--no-tui", "-c"]
     configs = OBSERVER_CONFIGS if breakdown else {k: OBSERVER_CONFIGS[k] for k in ("none", "all")}
+    pinned = pinned and len(os.sched_getaffinity(0)) >= 2 and 0 in os.sched_getaffinity(0)
+    runs = [(name, sinks, head) for name, sinks in configs.items()]
+    if pinned:
+        runs += [(f"{name} pinned", OBSERVER_CONFIGS[name], head + ["--pin-cpu", "0"]) for name in ("none", "all")]
     receiver = GrpcReceiver()
-    samples: dict[str, list[float]] = {name: [] for name in configs}
+    samples: dict[str, list[float]] = {name: [] for name, _sinks, _head in runs}
     dropped: list[int] = []
     try:
         for _ in range(reps):
-            for name, sinks in configs.items():
-                seconds, lost = _traced_with_sinks(head, workload, sinks, base / "observer-db", receiver.endpoint, env)
+            for name, sinks, argv in runs:
+                seconds, lost = _traced_with_sinks(argv, workload, sinks, base / "observer-db", receiver.endpoint, env)
                 samples[name].append(seconds)
-                if name == "all":
+                if name.startswith("all"):
                     dropped.append(lost)
         time.sleep(0.5)
         received = receiver.count()
     finally:
         receiver.stop()
     med = {name: median(v) for name, v in samples.items()}
-    return {"reps": reps, "median_s": med, "ratio_vs_none": {k: ratio(v, med["none"]) for k, v in med.items()},
-            "no_sinks_s": med["none"], "all_sinks_s": med["all"], "ratio": ratio(med["all"], med["none"]),
-            # Runs on this VM are bimodal (tracer and program on one CPU or two): the fastest run of
-            # each configuration compares like with like.
-            "min_s": {name: min(v) for name, v in samples.items()},
-            "ratio_of_min": ratio(min(samples["all"]), min(samples["none"])),
-            "samples_s": samples, "dropped": dropped, "otlp_spans_received": received}
+    mins = {name: min(v) for name, v in samples.items()}
+    base_of = {name: ("none pinned" if name.endswith(" pinned") else "none") for name in samples}
+    result = {"reps": reps, "median_s": med,
+              "ratio_vs_none": {k: ratio(v, med[base_of[k]]) for k, v in med.items()},
+              "no_sinks_s": med["none"], "all_sinks_s": med["all"], "ratio": ratio(med["all"], med["none"]),
+              # Runs on this VM are bimodal (tracer and program on one CPU or two): the fastest run of
+              # each configuration compares like with like.
+              "min_s": mins, "ratio_of_min": ratio(mins["all"], mins["none"]),
+              "samples_s": samples, "dropped": dropped, "otlp_spans_received": received}
+    if pinned:
+        result["pinned_ratio"] = ratio(med["all pinned"], med["none pinned"])
+        result["pinned_ratio_of_min"] = ratio(mins["all pinned"], mins["none pinned"])
+    return result
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -385,8 +401,13 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
                    f"OTLP spans received {o['otlp_spans_received']:,}.")
         out.append("")
         out.append(markdown_table(["sinks", "median s", "× none", "fastest s", "fastest × none's fastest"],
-                                  [[k, v, o["ratio_vs_none"][k], o["min_s"][k], ratio(o["min_s"][k], o["min_s"]["none"])]
+                                  [[k, v, o["ratio_vs_none"][k], o["min_s"][k],
+                                    ratio(o["min_s"][k], o["min_s"]["none pinned" if k.endswith(" pinned") else "none"])]
                                    for k, v in o["median_s"].items()]))
+        if "pinned_ratio" in o:
+            out.append("")
+            out.append("`pinned` rows: `--pin-cpu 0` (tracer and dd on CPU 0, the store and OTLP children on the "
+                       "other CPUs), compared with `none pinned`.")
         out.append("")
     if "ingest" in r:
         g = r["ingest"]
@@ -432,7 +453,8 @@ def main(argv: list[str]) -> int:
             if args.keep is None:
                 shutil.rmtree(root, ignore_errors=True)
         if "observer" in parts:
-            result["observer"] = observer_effect(base, reps, dd_count, breakdown=not (args.quick or args.no_breakdown))
+            result["observer"] = observer_effect(base, reps, dd_count, breakdown=not (args.quick or args.no_breakdown),
+                                                pinned=not args.quick)
         if "ingest" in parts:
             result["ingest"] = ingest_rate(base / "ingest-db", ingest)
     finally:
@@ -450,6 +472,8 @@ def main(argv: list[str]) -> int:
         o = result["observer"]
         targets.append(target_row("observer effect (all sinks / none), medians", o["ratio"], 1.05, "×"))
         targets.append(target_row("observer effect (all sinks / none), fastest runs", o["ratio_of_min"], 1.05, "×"))
+        if "pinned_ratio" in o:
+            targets.append(target_row("observer effect, --pin-cpu 0 (all sinks / none), medians", o["pinned_ratio"], 1.05, "×"))
     if "ingest" in result:
         targets.append(target_row("sustained ingest", result["ingest"]["spans_per_s"], 200_000, "spans/s", higher_is_better=True))
     result["targets"] = targets
