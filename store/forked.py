@@ -36,10 +36,6 @@ from store.schema import SPAN_SCHEMA
 #: problem worth telling the user once; its return value is the child's exit status.
 ChildMain = Callable[[BinaryIO, Callable[[str], None]], int]
 
-#: Niceness added in a sink child: when it shares a CPU with the traced program or the capture
-#: loop, the scheduler lets those two run first and the sink catches up in their gaps.
-CHILD_NICE = 10
-
 #: CPUs the tracer pinned itself and its program to (`--pin-cpu`): sink children run elsewhere.
 _avoid_cpus: frozenset[int] = frozenset()
 
@@ -89,11 +85,6 @@ def _become_child(keep: tuple[int, ...], stderr_fd: int | None) -> None:
             if others:
                 os.sched_setaffinity(0, others)
         except (OSError, ValueError):  # none of them is ours to use (a cpuset): stay put
-            pass
-    if CHILD_NICE:
-        try:
-            os.nice(CHILD_NICE)
-        except OSError:
             pass
 
 
