@@ -127,8 +127,8 @@ class LiveAlerts:
         """Keys held by all counters together (bounded by 3 × `max_keys` plus one batch)."""
         return sum(t.table.num_rows for t in (self._paths, self._failures, self._writes) if t.table is not None)
 
-    def absorb(self, batch: pa.RecordBatch) -> list[Alert]:
-        """Fold one SPAN_SCHEMA batch into the counters; the alerts newly raised."""
+    def absorb(self, batch: pa.RecordBatch | pa.Table) -> list[Alert]:
+        """Fold one SPAN_SCHEMA batch (or a table of several) into the counters; the alerts newly raised."""
         if batch.num_rows == 0:
             return []
         rows = batch.filter(pc.starts_with(batch.column("span_name"), "syscall:"))

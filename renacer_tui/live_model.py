@@ -177,15 +177,17 @@ class LiveModel:
 
     # -- writer side (reader thread) ------------------------------------------------------
     def absorb_group(self, batches: Sequence[pa.RecordBatch], metadata: Mapping[str, Any] | None = None) -> None:
-        """Fold several batches that arrived together as one (the per-batch work is done once)."""
-        if len(batches) == 1:
-            self.absorb(batches[0], metadata)
-        elif batches:
-            self.absorb(pa.concat_batches(list(batches)), metadata)
+        """Fold several batches that arrived together at once: the aggregates and the detector
+        run once over all of them (a zero-copy table), the ring keeps the batches as they came."""
+        if batches:
+            self._absorb(pa.Table.from_batches(batches) if len(batches) > 1 else batches[0], list(batches), metadata)
 
     def absorb(self, batch: pa.RecordBatch, metadata: Mapping[str, Any] | None = None) -> None:
         """Fold one batch into the aggregates and the line ring."""
-        n = batch.num_rows
+        self._absorb(batch, [batch], metadata)
+
+    def _absorb(self, spans: pa.RecordBatch | pa.Table, batches: list[pa.RecordBatch], metadata: Mapping[str, Any] | None) -> None:
+        n = spans.num_rows
         with self._lock:
             if metadata and "dropped" in metadata:
                 self.dropped = max(self.dropped, int(metadata["dropped"]))
@@ -193,20 +195,22 @@ class LiveModel:
                 self.version += 1
                 return
             if self.trace_id is None:
-                self.trace_id = batch.column("trace_id")[0].as_py()
-                self.t0 = int(pc.min(batch.column("start_time_nanos")).as_py())
-            self._absorb_syscalls(batch)
-            self._absorb_other(batch)
-            self._chunks.append((self.rows, batch))
-            self.rows += n
+                self.trace_id = spans.column("trace_id")[0].as_py()
+                self.t0 = int(pc.min(spans.column("start_time_nanos")).as_py())
+            self._absorb_syscalls(spans)
+            self._absorb_other(spans)
+            for batch in batches:
+                if batch.num_rows:
+                    self._chunks.append((self.rows, batch))
+                    self.rows += batch.num_rows
             self._rate.append((time.monotonic(), n))
             while self._chunks and self.rows - self._chunks[0][0] - self._chunks[0][1].num_rows >= self.capacity:
                 start, old = self._chunks.popleft()
                 self._first = start + old.num_rows
             self.version += 1
-        self._detect(batch)  # outside the lock: the UI thread never waits for the detector
+        self._detect(spans)  # outside the lock: the UI thread never waits for the detector
 
-    def _absorb_syscalls(self, batch: pa.RecordBatch) -> None:
+    def _absorb_syscalls(self, batch: pa.RecordBatch | pa.Table) -> None:
         names = batch.column("span_name")
         is_sys = pc.starts_with(names, "syscall:")
         table = pa.table(
@@ -252,7 +256,7 @@ class LiveModel:
                     if child is not None and child.parent is None and result != pid:
                         child.parent = pid
 
-    def _detect(self, batch: pa.RecordBatch) -> None:
+    def _detect(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Live anti-pattern alerts (reader thread only); a detector failure turns alerts off, never the feed."""
         if self.detector is None:
             return
@@ -262,7 +266,7 @@ class LiveModel:
             self.detector = None
             self.alerts.append(Alert("alerts-off", "low", f"live alerts stopped: {type(exc).__name__}: {exc}", ("alerts-off",)))
 
-    def _absorb_other(self, batch: pa.RecordBatch) -> None:
+    def _absorb_other(self, batch: pa.RecordBatch | pa.Table) -> None:
         mask = pc.invert(pc.starts_with(batch.column("span_name"), "syscall:"))
         other = batch.filter(mask)
         for row in other.to_pylist():

@@ -275,6 +275,7 @@ async def test_batches_taken_together_count_every_span(cbuild: Callable[..., Pat
         grouped.absorb_group(pieces[i : i + 7])
     assert model_state(grouped) == model_state(one_by_one)
     assert one_by_one.calls >= 900 and one_by_one.errors >= 300  # open, getppid, nanosleep; ENOENT each loop
+    assert [a.kind for a in grouped.alerts] == ["failed-storm"]  # 300 ENOENT opens: the detector saw the groups too
     assert grouped.processes and all(not p.alive for p in grouped.processes.values())
     # the visible rows, formatted in one slice across batch boundaries, read as row by row
     count = grouped.line_count
