@@ -71,6 +71,14 @@ def _become_child(keep: tuple[int, ...], stderr_fd: int | None) -> None:
         pass
     if stderr_fd is not None and stderr_fd != 2:
         os.dup2(stderr_fd, 2)
+    # stdin/stdout belong to the traced program's user (a terminal, a test's pipe): a child
+    # must neither read them nor keep a pipe reader from seeing EOF when the tracer exits.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        if fd not in keep and fd != null:
+            os.dup2(null, fd)
+    if null not in keep and null > 2:
+        os.close(null)
     # Other pipes (the live feed, a sibling sink's input) must see EOF when the capture
     # process closes them, not when this child exits.
     last = 2
@@ -99,6 +107,7 @@ def fork_sink_child(child_main: ChildMain, stderr_fd: int | None = None) -> tupl
     """Fork a child running `child_main` on a new pipe; returns (pid, data write fd, status read fd)."""
     data_r, data_w = os.pipe()
     status_r, status_w = os.pipe()
+    sys.stdout.flush()  # or the child would write the parent's pending output a second time
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the child: never returns
