@@ -286,7 +286,7 @@ OBSERVER_CONFIGS = {"none": (), "store": ("store",), "otlp": ("otlp",), "feed": 
 
 
 def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, ...], db: Path, endpoint: str,
-                       env: dict[str, str]) -> tuple[float, int]:
+                       env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
     """One traced run with the named sinks on; (wall seconds, dropped spans it reported)."""
     from store.feed import FeedReader
 
@@ -309,7 +309,7 @@ def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, .
         argv += ["--feed-fd", str(write_fd)]
         pass_fds = (write_fd,)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv + ["--", *workload], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    proc = subprocess.run(argv + ["--", *workload], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=env, pass_fds=pass_fds, timeout=300)
     seconds = time.perf_counter() - t0
     if reader is not None:
@@ -320,13 +320,15 @@ def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, .
     return seconds, dropped
 
 
-def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True, pinned: bool = True) -> dict[str, Any]:
+def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True, pinned: bool = True,
+                    baseline: Path | None = None) -> dict[str, Any]:
     """dd under renacer with store + OTLP + live feed (and each alone) against none, interleaved.
 
     With `pinned`, none and all sinks also run with `--pin-cpu 0` (the tracer and dd on CPU 0,
     the sink children on the others): the unpinned figure depends on where the scheduler puts
     tracer and program (one CPU or two, run to run), the pinned one is steady and shows what
-    the sinks cost the capture process itself.
+    the sinks cost the capture process itself.  `baseline` (another checkout of renacer-tui)
+    runs none and all sinks from that tree too, interleaved: before/after in one round.
     """
     sys.path.insert(0, str(ROOT))
     from tests.otlp_receiver import GrpcReceiver
@@ -336,18 +338,26 @@ def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True
     head = [sys.executable, "-m", "renacer_tui", "--no-tui", "-c"]
     configs = OBSERVER_CONFIGS if breakdown else {k: OBSERVER_CONFIGS[k] for k in ("none", "all")}
     pinned = pinned and len(os.sched_getaffinity(0)) >= 2 and 0 in os.sched_getaffinity(0)
-    runs = [(name, sinks, head) for name, sinks in configs.items()]
-    if pinned:
-        runs += [(f"{name} pinned", OBSERVER_CONFIGS[name], head + ["--pin-cpu", "0"]) for name in ("none", "all")]
+    trees: list[tuple[str, Path | None, dict[str, str]]] = [("", None, env)]
+    if baseline is not None:
+        trees.append((" @baseline", baseline.resolve(), {**env, "PYTHONPATH": str(baseline.resolve())}))
+    runs = []
+    for suffix, tree, tree_env in trees:
+        names = configs if tree is None else ("none", "all")
+        runs += [(f"{name}{suffix}", OBSERVER_CONFIGS[name], head, tree, tree_env) for name in names]
+        if pinned:
+            runs += [(f"{name} pinned{suffix}", OBSERVER_CONFIGS[name], head + ["--pin-cpu", "0"], tree, tree_env)
+                     for name in ("none", "all")]
     receiver = GrpcReceiver()
-    samples: dict[str, list[float]] = {name: [] for name, _sinks, _head in runs}
+    samples: dict[str, list[float]] = {run[0]: [] for run in runs}
     dropped: list[int] = []
     try:
         for _ in range(reps):
-            for name, sinks, argv in runs:
-                seconds, lost = _traced_with_sinks(argv, workload, sinks, base / "observer-db", receiver.endpoint, env)
+            for name, sinks, argv, tree, tree_env in runs:
+                db = base / ("observer-db" + ("-baseline" if tree is not None else ""))
+                seconds, lost = _traced_with_sinks(argv, workload, sinks, db, receiver.endpoint, tree_env, cwd=tree)
                 samples[name].append(seconds)
-                if name.startswith("all"):
+                if name == "all":
                     dropped.append(lost)
         time.sleep(0.5)
         received = receiver.count()
@@ -355,7 +365,7 @@ def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True
         receiver.stop()
     med = {name: median(v) for name, v in samples.items()}
     mins = {name: min(v) for name, v in samples.items()}
-    base_of = {name: ("none pinned" if name.endswith(" pinned") else "none") for name in samples}
+    base_of = {name: _none_of(name) for name in samples}
     result = {"reps": reps, "median_s": med,
               "ratio_vs_none": {k: ratio(v, med[base_of[k]]) for k, v in med.items()},
               "no_sinks_s": med["none"], "all_sinks_s": med["all"], "ratio": ratio(med["all"], med["none"]),
@@ -366,7 +376,14 @@ def observer_effect(base: Path, reps: int, dd_count: int, breakdown: bool = True
     if pinned:
         result["pinned_ratio"] = ratio(med["all pinned"], med["none pinned"])
         result["pinned_ratio_of_min"] = ratio(mins["all pinned"], mins["none pinned"])
+    if baseline is not None:
+        result["baseline"] = str(baseline)
     return result
+
+
+def _none_of(name: str) -> str:
+    """The no-sinks configuration a configuration compares with (same tree, same pinning)."""
+    return "none" + (" pinned" if " pinned" in name else "") + (" @baseline" if name.endswith(" @baseline") else "")
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -402,12 +419,16 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
         out.append("")
         out.append(markdown_table(["sinks", "median s", "× none", "fastest s", "fastest × none's fastest"],
                                   [[k, v, o["ratio_vs_none"][k], o["min_s"][k],
-                                    ratio(o["min_s"][k], o["min_s"]["none pinned" if k.endswith(" pinned") else "none"])]
+                                    ratio(o["min_s"][k], o["min_s"][_none_of(k)])]
                                    for k, v in o["median_s"].items()]))
         if "pinned_ratio" in o:
             out.append("")
             out.append("`pinned` rows: `--pin-cpu 0` (tracer and dd on CPU 0, the store and OTLP children on the "
                        "other CPUs), compared with `none pinned`.")
+        if "baseline" in o:
+            out.append("")
+            out.append(f"`@baseline` rows: the same runs from the checkout at `{o['baseline']}`, interleaved with these, "
+                       "each compared with its own tree's `none`.")
         out.append("")
     if "ingest" in r:
         g = r["ingest"]
@@ -428,6 +449,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dd-count", type=int, default=20000, help="dd count for the observer effect")
     parser.add_argument("--no-breakdown", action="store_true", help="observer effect: skip the one-sink-at-a-time runs")
     parser.add_argument("--keep", type=Path, default=None, help="build the stores under this folder and keep them")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="observer effect: also run none/all sinks from this checkout, interleaved (before/after)")
     parser.add_argument("--only", choices=PARTS, action="append", default=None,
                         help="run only this part (repeatable); default: all of them")
     args = parser.parse_args(argv)
@@ -454,7 +477,7 @@ def main(argv: list[str]) -> int:
                 shutil.rmtree(root, ignore_errors=True)
         if "observer" in parts:
             result["observer"] = observer_effect(base, reps, dd_count, breakdown=not (args.quick or args.no_breakdown),
-                                                pinned=not args.quick)
+                                                pinned=not args.quick, baseline=args.baseline)
         if "ingest" in parts:
             result["ingest"] = ingest_rate(base / "ingest-db", ingest)
     finally:
