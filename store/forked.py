@@ -107,8 +107,12 @@ def fork_sink_child(child_main: ChildMain, stderr_fd: int | None = None) -> tupl
     """Fork a child running `child_main` on a new pipe; returns (pid, data write fd, status read fd)."""
     data_r, data_w = os.pipe()
     status_r, status_w = os.pipe()
-    sys.stdout.flush()  # or the child would write the parent's pending output a second time
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # or the child would write pending output a second time
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 70
@@ -157,11 +161,12 @@ class ForkedProcess:
     """A `subprocess.Popen`-like handle on a `fork_sink_child` child whose stdin is the data pipe.
 
     For callers written against Popen (the OTLP sink): `pid`, `stdin`, `poll`, `wait`,
-    `terminate`, `kill`, `returncode`.  The status pipe only tells when the child is gone.
+    `terminate`, `kill`, `returncode`.  `status_fd` reads what the child reports; it reaches
+    EOF when the child exits, so waiting needs no polling loop.
     """
 
     def __init__(self, child_main: ChildMain, stderr_fd: int | None = None) -> None:
-        self.pid, data_w, self._status = fork_sink_child(child_main, stderr_fd)
+        self.pid, data_w, self.status_fd = fork_sink_child(child_main, stderr_fd)
         self.stdin = os.fdopen(data_w, "wb", buffering=0)
         self.returncode: int | None = None
 
@@ -178,25 +183,55 @@ class ForkedProcess:
                 left = end - time.monotonic()
                 if left <= 0:
                     raise subprocess.TimeoutExpired(["sink child", str(self.pid)], timeout)
-                # The status pipe reaches EOF when the child exits: no polling loop needed.
-                ready, _, _ = select.select([self._status], [], [], min(left, 0.05))
-                if ready:
-                    try:
-                        os.read(self._status, 65536)
-                    except BlockingIOError:
-                        pass
+                self.wait_readable(min(left, 0.05))
+                self.read_status()
         self._reap(block=True)
         assert self.returncode is not None
-        if self._status >= 0:
-            os.close(self._status)
-            self._status = -1
+        self.close_status()
         return self.returncode
+
+    def wait_readable(self, timeout: float) -> None:
+        """Block until the child reports something or exits, at most `timeout` seconds."""
+        if self.status_fd >= 0:
+            select.select([self.status_fd], [], [], max(0.0, timeout))
+
+    def read_status(self) -> bytes | None:
+        """What the child reported since the last call (b"" if nothing yet); None once it is gone."""
+        if self.status_fd < 0:
+            return None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self.status_fd, 65536)
+            except BlockingIOError:
+                return b"".join(chunks)
+            if not chunk:
+                if chunks:
+                    return b"".join(chunks)  # EOF is seen again on the next call
+                return None
+            chunks.append(chunk)
+
+    def close_status(self) -> None:
+        if self.status_fd >= 0:
+            os.close(self.status_fd)
+            self.status_fd = -1
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it still runs 2 s later; reaps it."""
+        import subprocess
+
+        self.terminate()
+        try:
+            self.wait(2.0)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.wait()
 
     def _signal(self, sig: int) -> None:
         if self.returncode is None:
@@ -243,14 +278,20 @@ class ForkedSink:
         self.name = name
         self.close_timeout = close_timeout
         self.error_type = error_type
-        self.pid, self._fd, self._status = fork_sink_child(child_main, stderr_fd)
+        self._proc = ForkedProcess(child_main, stderr_fd)
+        self.pid = self._proc.pid
+        self._fd = self._proc.stdin.fileno()
         self._buffer = io.BytesIO()
         self._writer = pa.ipc.new_stream(self._buffer, SPAN_SCHEMA)
         self._messages: list[str] = []
         self._raised = False
-        self._status_open = True
+        self._child_gone = False
         self._closed = False
-        self.returncode: int | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once closed (negative: killed by that signal)."""
+        return self._proc.returncode
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Forward one batch to the child; raises the child's first reported problem."""
@@ -264,31 +305,31 @@ class ForkedSink:
         if self._closed:
             return
         self._closed = True
+        already_raised = self._raised  # the fan-out reports a sink's first failure only
         gone: Exception | None = None
         try:
             self._writer.close()
             self._send()
-        except ChildGone as exc:
+        except Exception as exc:  # the child is gone or reported a problem: still reap it
             gone = exc
         finally:
-            os.close(self._fd)
+            self._proc.stdin.close()
         deadline = time.monotonic() + max(0.0, self.close_timeout)
-        while self._status_open and time.monotonic() < deadline:
-            ready, _, _ = select.select([self._status], [], [], max(0.0, deadline - time.monotonic()))
-            if ready:
-                self._poll()
-        timed_out = self._status_open
-        os.close(self._status)
-        self._status_open = False
-        if timed_out:
-            self._kill()
-        self._reap()
-        if timed_out and not self._messages:
+        while not self._child_gone and time.monotonic() < deadline:
+            self._proc.wait_readable(deadline - time.monotonic())
+            self._poll()
+        if self._child_gone:
+            self._proc.wait()
+        else:
+            self._proc.stop()
             self._messages.append(f"{self.name} process did not finish within {self.close_timeout:g} s")
-        if not self._raised:
-            self._raise_reported()
-            if gone is not None:
-                raise gone
+        self._proc.close_status()
+        if already_raised:
+            return
+        if gone is not None:
+            self._raised = True
+            raise gone
+        self._raise_reported()
 
     def _send(self) -> None:
         data = memoryview(self._buffer.getvalue())
@@ -300,65 +341,25 @@ class ForkedSink:
                 sent += os.write(self._fd, data[sent:])
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._poll()
-            if self._messages:
-                self._raise_reported()
+            self._raise_reported()
+            self._raised = True
             raise self.error_type(f"{self.name} process exited early") from exc
 
     def _poll(self) -> None:
         """Collect what the child reported so far (non-blocking)."""
-        if not self._status_open:
+        if self._child_gone:
             return
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(self._status, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                self._status_open = False  # the child exited (or closed its end)
-                break
-            chunks.append(chunk)
-        if chunks:
-            text = b"".join(chunks).decode("utf-8", "replace")
+        data = self._proc.read_status()
+        if data is None:
+            self._child_gone = True
+        elif data:
+            text = data.decode("utf-8", "replace")
             self._messages.extend(line for line in text.splitlines() if line.strip())
 
     def _raise_reported(self) -> None:
         if self._messages and not self._raised:
             self._raised = True
             raise self.error_type(self._messages[0])
-
-    def _kill(self) -> None:
-        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                return
-            end = time.monotonic() + wait
-            while time.monotonic() < end:
-                if self._reap(block=False):
-                    return
-                time.sleep(0.01)
-
-    def _reap(self, block: bool = True) -> bool:
-        """Collect the child's exit status; True once it is known (or was reaped elsewhere)."""
-        if self.returncode is not None:
-            return True
-        try:
-            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:  # reaped by someone else (the capture loop's waitpid(-1))
-            self.returncode = -1
-            return True
-        if pid == 0:
-            return False
-        self.returncode = os.waitstatus_to_exitcode(status)
-        return True
-
-    def __del__(self) -> None:  # a sink dropped without close(): do not leave a zombie behind
-        if getattr(self, "_closed", True) is False:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
 
 
 def run_child_sink(sink: Any, stream: BinaryIO, report: Callable[[str], None], describe: Callable[[BaseException], str]) -> int:

@@ -186,6 +186,41 @@ REPORTING_CHILD = textwrap.dedent(
 )
 
 
+DYING_CHILDREN = textwrap.dedent(
+    """
+    import json, os, signal, time
+    from store.forked import ForkedSink, read_span_stream
+    from tracer.fanout import Fanout
+    from tests.test_store_basic import make_batch, trace_hex
+
+    def complains_then_drains(stream, report):
+        def on_batch(batch):
+            report("disk on fire")
+        read_span_stream(stream, on_batch)
+        return 1
+
+    def quiet(stream, report):
+        read_span_stream(stream, lambda batch: None)
+        return 0
+
+    out = {}
+    for name, main, kill in (("complains", complains_then_drains, False), ("killed", quiet, True)):
+        reports = []
+        sink = ForkedSink(name, main)
+        fanout = Fanout([sink], on_error=lambda n, m: reports.append(m))
+        if kill:
+            os.kill(sink.pid, signal.SIGKILL)
+        for _ in range(6):
+            fanout.offer(make_batch(trace_hex(3), 5))
+            time.sleep(0.05)
+        ok = fanout.close(timeout=10)
+        out[name] = {"reports": reports, "closed": ok, "returncode": sink.returncode,
+                     "dropped": fanout.dropped_per_sink[name]}
+    print(json.dumps(out))
+    """
+)
+
+
 def _run_script(script: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
@@ -252,3 +287,13 @@ def test_pinned_tracer_keeps_its_sink_child_off_its_cpu(db_path: Path, cbuild) -
         proc.send_signal(signal.SIGINT)  # forwarded to the program: the run ends normally
         proc.wait(30)
     assert proc.returncode == 130  # the program's death by SIGINT, as a shell reports it
+
+
+def test_a_failing_or_killed_child_is_reported_once_and_reaped() -> None:
+    result = _run_script(DYING_CHILDREN)
+    complains, killed = result["complains"], result["killed"]
+    assert complains["reports"] == ["ChildGone: disk on fire"]
+    assert complains["closed"] and complains["returncode"] == 1
+    assert 0 < complains["dropped"] <= 25  # the batch that revealed the problem and those after it
+    assert killed["reports"] == ["ChildGone: killed process exited early"]
+    assert killed["closed"] and killed["returncode"] == -signal.SIGKILL and killed["dropped"] == 30
