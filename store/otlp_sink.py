@@ -1,8 +1,9 @@
 """The OTLP export sink: forwards span batches to an exporter child process.
 
 In the capture process this sink does no protobuf work at all: it encodes each batch as Arrow
-IPC (C++, releases the GIL) and writes the bytes to the stdin of `python -m store.otlp_worker`,
-which converts and exports them with opentelemetry-sdk.  A dead collector is the worker's
+IPC (C++, releases the GIL) and writes the bytes to the stdin of the exporter process — a fork
+of the capture process where that is safe (`store.forked`), else `python -m store.otlp_worker`
+— which converts and exports them with opentelemetry-sdk.  A dead collector is the worker's
 problem (reported once on stderr); a dead worker is reported once through the fan-out.
 `close()` waits a bounded time for the worker to flush, then stops it.
 """
