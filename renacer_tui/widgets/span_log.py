@@ -90,6 +90,14 @@ class SpanLog(SteadyScrollView, can_focus=True):
         strip = Strip(segments).apply_style(style)
         return strip.crop(int(self.scroll_x), int(self.scroll_x) + width).extend_cell_length(width, style)
 
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        """The pane changed size (an alert appeared, the output pane toggled): stay on the tail
+        in the very frame that shows the new size, not one `Resize` message later."""
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        if self.follow and self.scroll_y != self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        return changed
+
     def watch_follow(self, follow: bool) -> None:
         self.set_class(not follow, "-paused")
         self.border_subtitle = "" if follow else "paused · End follows"
