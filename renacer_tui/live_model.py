@@ -1,12 +1,13 @@
 """The live screen's model: what the UI knows about a trace while it is being captured.
 
 The feed delivers Arrow record batches at up to hundreds of thousands of spans per second.  The
-reader thread calls `LiveModel.absorb`, which aggregates each batch with vectorised pyarrow
-compute (per-syscall and per-process counts, durations, errors) and keeps the batches
-themselves in a ring bounded by row count — the store keeps the whole record, the UI only a
-window.  Lines are formatted lazily, only when a pane asks for a visible row (toolong's
-LogLines idea), so a million spans cost what fifty do.  Each batch also goes to the live
-anti-pattern detector (`renacer_tui.live_alerts`), outside the lock.
+reader thread calls `LiveModel.absorb_group` with the batches that arrived together; it
+aggregates them at once (a zero-copy table) with vectorised pyarrow compute (per-syscall and
+per-process counts, durations, errors) and keeps the batches themselves in a ring bounded by
+row count — the store keeps the whole record, the UI only a window.  Lines are formatted
+lazily, only for the rows a pane shows (toolong's LogLines idea), so a million spans cost what
+fifty do.  The same table goes to the live anti-pattern detector (`renacer_tui.live_alerts`),
+outside the lock.
 """
 
 from __future__ import annotations

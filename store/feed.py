@@ -1,7 +1,7 @@
 """The live feed: span batches as an Arrow IPC stream over a pipe, from the capture to the TUI.
 
 The capture process writes (`FeedSink`, a fan-out sink); the UI process reads (`FeedReader`, in
-a worker thread).  Arrow IPC costs no per-row Python work on either side, and every batch carries
+a worker thread, batch by batch or in groups of the batches already waiting).  Arrow IPC costs no per-row Python work on either side, and every batch carries
 custom metadata — the fan-out's running `dropped` count and a sequence number — so the UI can
 show how much it is missing without a second channel.
 """

@@ -1,8 +1,10 @@
 """The live screen: the golden thread as it is captured.
 
-A thread worker reads the feed and folds each batch into a `LiveModel`; it posts one coalesced
-`FeedUpdated` per batch (`can_replace`), so however fast spans arrive the UI thread handles at
-most one update per frame.  Side panes and the header redraw on a timer from the model.
+A reader thread takes the feed's batches as they arrive — together, when several are already
+waiting (`FeedReader.groups`) — folds them into a `LiveModel` and posts one coalesced
+`FeedUpdated` (`can_replace`), so however fast spans arrive the UI thread handles at most one
+update per frame.  The header and the side tables redraw on a timer from the model (the tables
+take turns).  No update changes a widget's size, so none costs a screen layout.
 """
 
 from __future__ import annotations
