@@ -210,6 +210,18 @@ DYING_CHILDREN = textwrap.dedent(
         fanout = Fanout([sink], on_error=lambda n, m: reports.append(m))
         if kill:
             os.kill(sink.pid, signal.SIGKILL)
+            # dead (a zombie) before the first offer: a batch written while it is still dying
+            # would sit in the pipe, neither consumed nor counted as dropped
+            def dead(pid):
+                try:
+                    with open(f"/proc/{pid}/stat") as stat:
+                        return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+                except FileNotFoundError:  # already reaped
+                    return True
+            deadline = time.monotonic() + 5
+            while not dead(sink.pid):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
         for _ in range(6):
             fanout.offer(make_batch(trace_hex(3), 5))
             time.sleep(0.05)
