@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
-from store.schema import SPAN_SCHEMA
+from store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: Metadata keys on every batch of the feed (values are decimal text).
 META_DROPPED = "dropped"
@@ -41,8 +41,7 @@ class FeedSink:
         self._fd: int | None = fd
         self._dropped = dropped or (lambda: 0)
         self._seq = 0
-        self._buffer = io.BytesIO()
-        self._writer = pa.ipc.new_stream(self._buffer, SPAN_SCHEMA)  # schema bytes wait in _buffer
+        self._pipe = IpcPipeWriter(fd)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Write one batch (with metadata) to the pipe now, so the UI sees it at once."""
@@ -50,30 +49,23 @@ class FeedSink:
             raise FeedClosed("live feed already closed")
         self._seq += 1
         metadata = {META_DROPPED: str(int(self._dropped())), META_SEQ: str(self._seq)}
-        self._writer.write_batch(batch, custom_metadata=metadata)
-        self._send()
+        self._guarded(self._pipe.write, batch, metadata)
 
     def close(self) -> None:
         """End the stream (end-of-stream marker) and close the pipe; a gone reader is fine."""
         if self._fd is None:
             return
         try:
-            self._writer.close()
-            self._send()
+            self._guarded(self._pipe.end)
         except FeedClosed:
             pass
         finally:
             self._close_fd()
 
-    def _send(self) -> None:
-        data = memoryview(self._buffer.getvalue())
-        self._buffer.seek(0)
-        self._buffer.truncate()
+    def _guarded(self, send: Callable[..., None], *args: object) -> None:
         try:
-            sent = 0
-            while sent < len(data):
-                sent += os.write(self._fd, data[sent:])  # type: ignore[arg-type]
-        except (BrokenPipeError, ConnectionResetError) as exc:
+            send(*args)
+        except PIPE_GONE as exc:
             self._close_fd()
             raise FeedClosed("live feed reader went away (broken pipe)") from exc
 

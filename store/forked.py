@@ -19,7 +19,6 @@ parent turns into one exception (the fan-out reports it once and the run goes on
 
 from __future__ import annotations
 
-import io
 import os
 import select
 import signal
@@ -30,7 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 import pyarrow as pa
 
-from store.schema import SPAN_SCHEMA
+from store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: `child_main(data_stream, report)`: consume the Arrow stream, call `report(line)` for each
 #: problem worth telling the user once; its return value is the child's exit status.
@@ -280,9 +279,7 @@ class ForkedSink:
         self.error_type = error_type
         self._proc = ForkedProcess(child_main, stderr_fd)
         self.pid = self._proc.pid
-        self._fd = self._proc.stdin.fileno()
-        self._buffer = io.BytesIO()
-        self._writer = pa.ipc.new_stream(self._buffer, SPAN_SCHEMA)
+        self._pipe = IpcPipeWriter(self._proc.stdin.fileno())
         self._messages: list[str] = []
         self._raised = False
         self._child_gone = False
@@ -297,8 +294,7 @@ class ForkedSink:
         """Forward one batch to the child; raises the child's first reported problem."""
         self._poll()
         self._raise_reported()
-        self._writer.write_batch(batch)
-        self._send()
+        self._guarded(self._pipe.write, batch)
 
     def close(self) -> None:
         """End the stream, wait up to `close_timeout` for the child to flush and exit."""
@@ -308,8 +304,7 @@ class ForkedSink:
         already_raised = self._raised  # the fan-out reports a sink's first failure only
         gone: Exception | None = None
         try:
-            self._writer.close()
-            self._send()
+            self._guarded(self._pipe.end)
         except Exception as exc:  # the child is gone or reported a problem: still reap it
             gone = exc
         finally:
@@ -331,15 +326,10 @@ class ForkedSink:
             raise gone
         self._raise_reported()
 
-    def _send(self) -> None:
-        data = memoryview(self._buffer.getvalue())
-        self._buffer.seek(0)
-        self._buffer.truncate()
+    def _guarded(self, send: Callable[..., None], *args: object) -> None:
         try:
-            sent = 0
-            while sent < len(data):
-                sent += os.write(self._fd, data[sent:])
-        except (BrokenPipeError, ConnectionResetError) as exc:
+            send(*args)
+        except PIPE_GONE as exc:
             self._poll()
             self._raise_reported()
             self._raised = True

@@ -10,7 +10,6 @@ problem (reported once on stderr); a dead worker is reported once through the fa
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Mapping
 import pyarrow as pa
 
 from store.otlp_worker import CONFIG_ENV, PROTOCOLS
-from store.schema import SPAN_SCHEMA
+from store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -114,9 +113,7 @@ class OtlpSink:
         }
         self._proc = _start_worker(json.dumps(config), stderr)
         assert self._proc.stdin is not None
-        self._fd = self._proc.stdin.fileno()
-        self._buffer = io.BytesIO()
-        self._writer = pa.ipc.new_stream(self._buffer, SPAN_SCHEMA)
+        self._pipe = IpcPipeWriter(self._proc.stdin.fileno())
         self._closed = False
 
     @property
@@ -130,8 +127,7 @@ class OtlpSink:
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Forward one batch (blocks only this sink's thread when the worker is behind)."""
-        self._writer.write_batch(batch)
-        self._send()
+        self._guarded(self._pipe.write, batch)
 
     def close(self) -> None:
         """End the stream, give the worker `close_timeout` seconds to flush, then stop it."""
@@ -139,8 +135,7 @@ class OtlpSink:
             return
         self._closed = True
         try:
-            self._writer.close()
-            self._send()
+            self._guarded(self._pipe.end)
         except OtlpWorkerGone:
             pass
         try:
@@ -157,14 +152,9 @@ class OtlpSink:
                 self._proc.kill()
                 self._proc.wait()
 
-    def _send(self) -> None:
-        data = memoryview(self._buffer.getvalue())
-        self._buffer.seek(0)
-        self._buffer.truncate()
+    def _guarded(self, send: Callable[..., None], *args: object) -> None:
         try:
-            sent = 0
-            while sent < len(data):
-                sent += os.write(self._fd, data[sent:])
-        except (BrokenPipeError, ConnectionResetError, ValueError) as exc:
+            send(*args)
+        except (*PIPE_GONE, ValueError) as exc:
             status = self._proc.poll()
             raise OtlpWorkerGone(f"OTLP exporter process exited (status {status})") from exc
