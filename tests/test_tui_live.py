@@ -101,8 +101,8 @@ async def test_scrolling_up_pauses_follow_and_end_resumes(db_path: Path, cbuild:
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.live_screen is not None and app.live_screen.model.line_count > 200)
             log = app.screen.query_one(SpanLog)
-            await pilot.pause(0.3)
-            assert log.follow and log.scroll_y == log.max_scroll_y
+            # following: at the tail once the latest batch is laid out (a batch may land mid-check)
+            await wait_for(pilot, lambda: log.follow and log.scroll_y == log.max_scroll_y, timeout=5)
             await pilot.press("pageup", "up")
             assert not log.follow
             held = log.scroll_y
@@ -113,9 +113,7 @@ async def test_scrolling_up_pauses_follow_and_end_resumes(db_path: Path, cbuild:
             assert log.max_scroll_y > held
             assert "paused" in screen_text(app)
             await pilot.press("end")
-            await pilot.pause(0.3)
-            assert log.follow
-            assert log.scroll_y >= log.max_scroll_y - 1
+            await wait_for(pilot, lambda: log.follow and log.scroll_y >= log.max_scroll_y - 1, timeout=5)
             assert app.live_screen.running
             await pilot.press("q")
             await pilot.pause()
