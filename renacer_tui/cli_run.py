@@ -34,6 +34,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse would print a usage block and exit
         raise _UsageError(message)
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        # argparse (before 3.13) drops a value that is exactly "--" (`--service-name=--`) and
+        # leaves [] behind; an attached value is a value, so keep it
+        if action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
 
 def _non_negative(text: str) -> int:
     value = int(text)
@@ -115,8 +124,11 @@ def run_main(args: list[str]) -> int:
 
         print(escape(f"{PROG}: {exc} (see {PROG} -h)"), file=sys.stderr)
         return 2
-    if not options.command and options.attach_pid is None:
-        print(f"{PROG}: nothing to trace: give a command after -- or -p PID (see {PROG} -h)", file=sys.stderr)
+    problem = options.usage_problem()
+    if problem is not None:  # refused before the TUI opens, not inside it
+        from renacer_tui.text import escape
+
+        print(escape(f"{PROG}: {problem} (see {PROG} -h)"), file=sys.stderr)
         return 2
     use_tui = not no_tui and options.feed_fd is None and sys.stdout.isatty() and sys.stdin.isatty()
     if use_tui:

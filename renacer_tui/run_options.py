@@ -33,6 +33,20 @@ class RunOptions:
     queue_capacity: int = 256
     feed_fd: int | None = None
 
+    def usage_problem(self) -> str | None:
+        """What makes these options unusable, in one line (None: nothing).
+
+        Checked before the TUI or the headless pipeline starts, so both paths refuse the same
+        options with the same words; filter expressions are checked where they are parsed.
+        """
+        if not self.command and self.attach_pid is None:
+            return "nothing to trace: give a command after -- or -p PID"
+        if self.output_format not in ("text", "jsonl"):
+            return f"unknown --format {self.output_format!r} (expected text or jsonl)"
+        if self.otlp_protocol not in ("grpc", "http/protobuf"):
+            return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
+        return None
+
     def capture_args(self) -> list[str]:
         """The options as command-line flags (without the command), for a capture child process.
 

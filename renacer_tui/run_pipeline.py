@@ -73,12 +73,9 @@ def _run(options: RunOptions) -> int:
     from tracer.capture import CaptureError, CaptureOptions, CaptureSession
     from tracer.context import format_traceparent, resolve_trace_context
 
-    if not options.command and options.attach_pid is None:
-        raise UsageError("nothing to trace: give a command after -- or -p PID")
-    if options.output_format not in ("text", "jsonl"):
-        raise UsageError(f"unknown --format {options.output_format!r} (expected text or jsonl)")
-    if options.otlp_protocol not in ("grpc", "http/protobuf"):
-        raise UsageError(f"unknown --otlp-protocol {options.otlp_protocol!r} (expected grpc or http/protobuf)")
+    problem = options.usage_problem()
+    if problem is not None:
+        raise UsageError(problem)
     name_filter, status_filter = _parse_filters(options)
 
     context = resolve_trace_context(options.trace_id, options.trace_parent, os.environ)

@@ -14,6 +14,8 @@ import pytest
     [
         (["--bogus", "--", "true"], "--bogus"),
         (["run", "-s", "many", "--", "true"], "--string-limit"),
+        (["--format", "xml", "--", "true"], "xml"),
+        (["--otlp-protocol", "\x1b[31mquic", "--", "true"], "--otlp-protocol"),
         (["db", "nosuch"], "nosuch"),
         (["db", "query", "--format", "xml", "SELECT 1"], "xml"),
         (["graph", "critical-path", "--limit", "x"], "--limit"),

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from renacer_tui.cli_run import parse_run_args
@@ -49,6 +49,7 @@ run_options = st.builds(
 
 
 @given(run_options)
+@example(RunOptions(command=["x", "--"], service_name="--", trace_paths=["--"]))  # argparse drops a bare "--" value
 def test_capture_args_round_trip(options: RunOptions) -> None:
     parsed, no_tui = parse_run_args([*options.capture_args(), "--", *options.command])
     forwarded = dataclasses.replace(options, summary=False, feed_fd=None)
