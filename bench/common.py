@@ -8,6 +8,7 @@ every bench measures its baseline in the same run, repeats each case, interleave
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -203,20 +204,15 @@ def report(name: str, data: dict[str, Any], markdown: str, out: Path | None) -> 
     return 0
 
 
-_COMPILED = False
-
-
+@functools.cache
 def compile_bytecode() -> None:
     """Byte-compile the project once, as `pip install` does, so a child renacer-tui does not
     spend ~25 ms compiling its modules from source on every start (this machine sets
     PYTHONDONTWRITEBYTECODE, so nothing else would write the .pyc files)."""
-    global _COMPILED
-    if not _COMPILED:
-        import compileall
+    import compileall
 
-        for package in ("renacer_tui", "tracer", "store", "analysis"):
-            compileall.compile_dir(str(ROOT / package), quiet=1)
-        _COMPILED = True
+    for package in ("renacer_tui", "tracer", "store", "analysis"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
 
 
 def python_env() -> dict[str, str]:
@@ -227,22 +223,22 @@ def python_env() -> dict[str, str]:
     return env
 
 
-def rss_mib(pid: int | None = None) -> float:
-    """Resident set size (MiB) of a process (default: this one), from /proc."""
-    path = Path(f"/proc/{pid or 'self'}/status")
-    for line in path.read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _status_mib(field: str, pid: int | None) -> float:
+    """A kB field of /proc/PID/status (default: this process) in MiB; NaN when absent."""
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mib(pid: int | None = None) -> float:
+    """Resident set size (VmRSS, MiB) of a process (default: this one)."""
+    return _status_mib("VmRSS", pid)
 
 
 def peak_rss_mib(pid: int | None = None) -> float:
     """Peak resident set size (VmHWM, MiB)."""
-    path = Path(f"/proc/{pid or 'self'}/status")
-    for line in path.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mib("VmHWM", pid)
 
 
 def main(argv: list[str]) -> int:
