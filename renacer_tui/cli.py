@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import typer
 
-#: Sub-application modules, each exposing `register(app: typer.Typer) -> None`.
-_COMMAND_MODULES: tuple[str, ...] = (
-    "renacer_tui.cli_run",
-    "renacer_tui.cli_db",
-    "renacer_tui.cli_export",
-    "renacer_tui.cli_graph",
-    "renacer_tui.cli_view",
-)
-
-#: First words that select a sub-application; anything else is a program to trace.
-SUBCOMMANDS = frozenset({"run", "db", "export", "graph", "view"})
+#: First word → the module whose `register(app: typer.Typer)` adds that sub-application.
+#: Any other first word is a program to trace (known without importing typer or the modules).
+_COMMAND_MODULES: dict[str, str] = {
+    "run": "renacer_tui.cli_run",
+    "db": "renacer_tui.cli_db",
+    "export": "renacer_tui.cli_export",
+    "graph": "renacer_tui.cli_graph",
+    "view": "renacer_tui.cli_view",
+}
+SUBCOMMANDS = frozenset(_COMMAND_MODULES)
 
 
 def build_app() -> "typer.Typer":
@@ -41,7 +40,7 @@ def build_app() -> "typer.Typer":
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
-    for module_name in _COMMAND_MODULES:
+    for module_name in _COMMAND_MODULES.values():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:  # a sub-application not installed in this build

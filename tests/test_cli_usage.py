@@ -32,3 +32,12 @@ def test_usage_error_is_one_line_exit_2(db_path: Path, args: list[str], named: s
     assert len(lines) == 1, result.stderr
     assert named in lines[0] and "Traceback" not in result.stderr
     assert "\x1b" not in result.stderr  # a hostile argument is echoed escaped
+
+
+def test_every_first_word_names_the_command_its_module_registers() -> None:
+    """`cli.main` routes by first word without typer; the typer app must agree with that table."""
+    from renacer_tui.cli import SUBCOMMANDS, build_app
+
+    app = build_app()
+    registered = {info.name for info in app.registered_commands} | {info.name for info in app.registered_groups}
+    assert registered == set(SUBCOMMANDS)
