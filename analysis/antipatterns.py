@@ -18,9 +18,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from analysis.critical_path import CriticalPath, critical_path, format_ns
-from analysis.graph import CausalGraph, READ_CALLS, WRITE_CALLS
-from store.schema import ATTR_FD_OBJECT, ATTR_RLE_MAX, ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT
+from renacer_tui.analysis.critical_path import CriticalPath, critical_path, format_ns
+from renacer_tui.analysis.graph import CausalGraph, READ_CALLS, WRITE_CALLS
+from renacer_tui.store.schema import ATTR_FD_OBJECT, ATTR_RLE_MAX, ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT
 
 SEVERITIES = ("high", "medium", "low")
 _EVIDENCE_IDS = 20
@@ -56,7 +56,7 @@ class Thresholds:
         graph = config
         if graph is None:
             try:
-                from store.config import load_config
+                from renacer_tui.store.config import load_config
 
                 graph = load_config().graph
             except Exception:  # an unreadable config must not stop an analysis

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 import rustworkx as rx
 
-from analysis.graph import (
+from renacer_tui.analysis.graph import (
     EDGE_KINDS,
     K_CLOCK,
     K_FORK,

@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import rustworkx as rx
 
-from analysis.loading import SpanColumns, load_columns
-from store.schema import ATTR_FD_OBJECT, ATTR_LINKS, ATTR_SYSCALL_RESULT
+from renacer_tui.analysis.loading import SpanColumns, load_columns
+from renacer_tui.store.schema import ATTR_FD_OBJECT, ATTR_LINKS, ATTR_SYSCALL_RESULT
 
 # Edge categories (the spec's three) and kinds (where the edge came from).
 PARENT_CHILD, HAPPENS_BEFORE, DATA_FLOW = 0, 1, 2

@@ -17,8 +17,8 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from analysis.critical_path import CriticalPath, critical_path, describe, format_ns
-from analysis.graph import EDGE_KINDS, CausalGraph
+from renacer_tui.analysis.critical_path import CriticalPath, critical_path, describe, format_ns
+from renacer_tui.analysis.graph import EDGE_KINDS, CausalGraph
 
 #: Beyond this many nodes the DOT holds the critical path's spans and the edges among them.
 DOT_MAX_NODES = 2000

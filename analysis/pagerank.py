@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.compute as pc
 import rustworkx as rx
 
-from analysis.graph import CausalGraph
+from renacer_tui.analysis.graph import CausalGraph
 
 _SOURCE_COLUMNS = ("c_source", "python_source", "rust_source")
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from store.schema import ATTR_LINKS
+from renacer_tui.store.schema import ATTR_LINKS
 
 FORMATS = ("jsonl", "otlp-json", "perfetto")
 
@@ -49,7 +49,7 @@ def to_jsonl(table: pa.Table | pa.RecordBatch) -> str:
 
 def to_otlp_json(table: pa.Table | pa.RecordBatch, service_name: str | None = None, indent: int | None = None) -> str:
     """The OTLP/JSON encoding of the trace (an `ExportTraceServiceRequest`, hex ids)."""
-    from store.otlp_convert import SpanConverter, request_to_otlp_json, to_request
+    from renacer_tui.store.otlp_convert import SpanConverter, request_to_otlp_json, to_request
 
     spans = SpanConverter(service_name=service_name).convert(table)
     return request_to_otlp_json(to_request(spans), indent=indent)

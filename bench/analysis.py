@@ -29,7 +29,7 @@ from bench.common import (
     base_parser, machine, machine_line, markdown_table, median, python_env, report, run_command, target_row,
     targets_table, timed,
 )
-from store.schema import SPAN_SCHEMA
+from renacer_tui.store.schema import SPAN_SCHEMA
 
 _CHILD_CALLS = ["read", "mmap", "openat", "close", "fstat", "brk", "futex", "newfstatat", "lseek", "mprotect"]
 
@@ -179,7 +179,7 @@ def _project_pagerank_20(cg: Any) -> bool:
     `analysis.pagerank.pagerank()` stops at rustworkx's tolerance (n × 1e-6 on the L1 change),
     which a million-node graph meets after an iteration or two; the spec's figure is for 20.
     """
-    from analysis import pagerank as module
+    from renacer_tui.analysis import pagerank as module
 
     kernel = getattr(module, "_power_iteration", None)
     not_converged = getattr(module, "_NotConverged", None)
@@ -193,11 +193,11 @@ def _project_pagerank_20(cg: Any) -> bool:
 
 
 def synthetic_figures(table: pa.Table, reps: int) -> dict[str, Any]:
-    from analysis.antipatterns import detect
-    from analysis.critical_path import critical_path, what_if
-    from analysis.graph import build_graph
-    from analysis.loading import load_columns
-    from analysis.pagerank import pagerank
+    from renacer_tui.analysis.antipatterns import detect
+    from renacer_tui.analysis.critical_path import critical_path, what_if
+    from renacer_tui.analysis.graph import build_graph
+    from renacer_tui.analysis.loading import load_columns
+    from renacer_tui.analysis.pagerank import pagerank
 
     times: dict[str, list[float]] = {}
 
@@ -241,9 +241,9 @@ def profile_stages(table: pa.Table, top: int = 8) -> dict[str, list[str]]:
     import io
     import pstats
 
-    from analysis.critical_path import critical_path
-    from analysis.graph import build_graph
-    from analysis.loading import load_columns
+    from renacer_tui.analysis.critical_path import critical_path
+    from renacer_tui.analysis.graph import build_graph
+    from renacer_tui.analysis.loading import load_columns
 
     cols = load_columns(table)
     out: dict[str, list[str]] = {}
@@ -271,7 +271,7 @@ def real_trace(base: Path, loop: int) -> tuple[Path, str, int]:
     trace_id = next((line.split("=", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("trace_id=")), "")
     if run.returncode != 0 or not trace_id:
         raise RuntimeError(f"tracing the real workload failed: {run.stderr.strip()[-300:]}")
-    from store import Store
+    from renacer_tui.store import Store
 
     with Store.open(db) as store:
         rows = store.trace_spans(trace_id).num_rows
@@ -279,12 +279,12 @@ def real_trace(base: Path, loop: int) -> tuple[Path, str, int]:
 
 
 def real_figures(db: Path, trace_id: str, reps: int) -> dict[str, Any]:
-    from analysis.antipatterns import detect
-    from analysis.critical_path import critical_path, what_if
-    from analysis.graph import build_graph
-    from analysis.loading import load_trace
-    from analysis.pagerank import pagerank
-    from store import Store
+    from renacer_tui.analysis.antipatterns import detect
+    from renacer_tui.analysis.critical_path import critical_path, what_if
+    from renacer_tui.analysis.graph import build_graph
+    from renacer_tui.analysis.loading import load_trace
+    from renacer_tui.analysis.pagerank import pagerank
+    from renacer_tui.store import Store
 
     stages: dict[str, list[float]] = {}
     totals: list[float] = []

@@ -30,7 +30,7 @@ from bench.common import (
     ROOT, base_parser, machine, machine_line, markdown_table, median, percentile, python_env, ratio, report,
     run_command, target_row, targets_table,
 )
-from store.schema import SPAN_SCHEMA
+from renacer_tui.store.schema import SPAN_SCHEMA
 
 DAY_NS = 86_400 * 10**9
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -126,7 +126,7 @@ def synthetic_trace(rng: np.random.Generator, n: int, start_ns: int, pool: pa.Ar
 
 def build_synthetic_store(root: Path, total: int, traces: int, days: int, seed: int = 7) -> dict[str, Any]:
     """Write `total` spans over `traces` runs (one trace each) spread over `days` days; returns facts."""
-    from store import Store
+    from renacer_tui.store import Store
 
     rng = np.random.default_rng(seed)
     pool = pa.array(attribute_pool(rng), pa.string())
@@ -158,7 +158,7 @@ def build_synthetic_store(root: Path, total: int, traces: int, days: int, seed: 
 
 def query_figures(root: Path, facts: dict[str, Any], reps: int, lookups: int, seed: int = 11) -> dict[str, Any]:
     """Trace-id lookup latencies, COUNT(*) and a one-day aggregation on a synthetic store."""
-    from store import Store
+    from renacer_tui.store import Store
 
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
@@ -207,7 +207,7 @@ def query_figures(root: Path, facts: dict[str, Any], reps: int, lookups: int, se
 
 def ingest_rate(root: Path, total: int, seed: int = 3) -> dict[str, Any]:
     """Spans/s a segment sink sustains from pre-built 4096-row batches (producer cost excluded)."""
-    from store import Store
+    from renacer_tui.store import Store
 
     rng = np.random.default_rng(seed)
     pool = pa.array(attribute_pool(rng), pa.string())
@@ -261,7 +261,7 @@ def real_workloads(base: Path, quick: bool) -> dict[str, tuple[list[str], Path]]
 
 def bytes_per_span(base: Path, quick: bool) -> list[dict[str, Any]]:
     """Trace each real workload into its own fresh store; segment bytes per row and per span."""
-    from store import Store
+    from renacer_tui.store import Store
 
     rows = []
     env = python_env()
@@ -288,7 +288,7 @@ OBSERVER_CONFIGS = {"none": (), "store": ("store",), "otlp": ("otlp",), "feed": 
 def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, ...], db: Path, endpoint: str,
                        env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
     """One traced run with the named sinks on; (wall seconds, dropped spans it reported)."""
-    from store.feed import FeedReader
+    from renacer_tui.store.feed import FeedReader
 
     argv = list(head)
     argv += ["--db", str(db)] if "store" in sinks else ["--no-store"]

@@ -77,7 +77,7 @@ class RenacerApp(App[None]):
             self.notify("This run was not stored (--no-store)", severity="warning")
             return None
         try:
-            from store import Store
+            from renacer_tui.store import Store
 
             self._store = Store.open(self._store_path)
         except Exception as exc:  # a missing or broken store is a message, not a crash

@@ -49,7 +49,7 @@ def check_format(fmt: str, allowed: tuple[str, ...]) -> str:
 def open_store(db: Optional[Path]) -> Any:
     """The store at `db` (or the default location), or a CliError (exit 1) saying why not."""
     try:
-        from store.store import Store
+        from renacer_tui.store.store import Store
 
         return Store.open(db)
     except Exception as exc:  # ConfigError, CatalogError, OSError, sqlite errors: all one line

@@ -86,7 +86,7 @@ def _open(db: Optional[Path]) -> Any:
 
 def _with_store(db: Optional[Path], action: Callable[[Any], int]) -> int:
     """Run `action(store)`, print the store's warnings, close it; I/O failures exit 1."""
-    from store.catalog import CatalogError
+    from renacer_tui.store.catalog import CatalogError
 
     store = _open(db)
     try:
@@ -253,7 +253,7 @@ def query_command(
     text = _read_sql(sql_arg, sql)
 
     def run(store: Any) -> int:
-        from store.query import QueryError
+        from renacer_tui.store.query import QueryError
 
         try:
             table = store.query(text)
@@ -279,7 +279,7 @@ def stats_command(
     _check_format(fmt, _TEXT_FORMATS)
 
     def run(store: Any) -> int:
-        from store.maintenance import stats
+        from renacer_tui.store.maintenance import stats
 
         figures = stats(store)
         if fmt == "json":
@@ -311,7 +311,7 @@ def stats_command(
 def path_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP)) -> int:
     """Where the store is (resolved, not created)."""
     try:
-        from store.config import resolve_db_path
+        from renacer_tui.store.config import resolve_db_path
 
         print(escape(str(resolve_db_path(db))))
     except Exception as exc:  # a malformed config file
@@ -327,7 +327,7 @@ def size_command(
     _check_format(fmt, _TEXT_FORMATS)
 
     def run(store: Any) -> int:
-        from store.maintenance import size
+        from renacer_tui.store.maintenance import size
 
         sizes = size(store)
         if fmt == "json":
@@ -380,7 +380,7 @@ def vacuum_command(
     db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
 ) -> int:
     """Remove data whose spans all ended before now − age."""
-    from store.maintenance import parse_age, vacuum
+    from renacer_tui.store.maintenance import parse_age, vacuum
 
     try:
         age_s = parse_age(older_than) if older_than is not None else None
@@ -403,7 +403,7 @@ def compact_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HEL
     """Merge small segments; a progress bar on a terminal, quiet otherwise."""
 
     def run(store: Any) -> int:
-        from store.maintenance import compact
+        from renacer_tui.store.maintenance import compact
 
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -437,7 +437,7 @@ def doctor_command(
     """List problems; exit 1 while any remain unfixed."""
 
     def run(store: Any) -> int:
-        from store.maintenance import doctor
+        from renacer_tui.store.maintenance import doctor
 
         problems = doctor(store, quarantine=quarantine)
         for p in problems:

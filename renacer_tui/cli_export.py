@@ -42,7 +42,7 @@ def export_command(
 
 
 def _export(trace_id: str, fmt: str, output: Optional[Path], db: Optional[Path], service_name: Optional[str]) -> None:
-    from analysis.trace_export import FORMATS, export_trace
+    from renacer_tui.analysis.trace_export import FORMATS, export_trace
 
     if fmt not in FORMATS:
         raise CliError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", 2)

@@ -32,7 +32,7 @@ from renacer_tui.cli_common import (
 from renacer_tui.text import escape, literal
 
 if TYPE_CHECKING:
-    from analysis.graph import CausalGraph
+    from renacer_tui.analysis.graph import CausalGraph
 
 _SEVERITY_STYLE = {"high": ("🔴", "bold red"), "medium": ("🟡", "yellow"), "low": ("🔵", "blue")}
 _TRACE_HELP = "The 32-hex trace id (default: the most recent stored trace)."
@@ -77,8 +77,8 @@ def _run(command: str, body: Any) -> int:
 
 def _load_graph(command: str, trace_id: Optional[str], db: Optional[Path]) -> tuple[str, "CausalGraph"]:
     """Resolve the trace id (default: newest), read its spans and build the causal graph."""
-    from analysis.graph import build_graph
-    from analysis.loading import TraceNotFound, load_trace
+    from renacer_tui.analysis.graph import build_graph
+    from renacer_tui.analysis.loading import TraceNotFound, load_trace
 
     wanted = normalize_trace_id(trace_id) if trace_id is not None else None
     store = open_store(db)
@@ -155,7 +155,7 @@ def critical_path_command(
     """Print the critical path: non-overlapping steps summing to at most the trace's wall time."""
 
     def body() -> int:
-        from analysis.critical_path import SpeedupError, critical_path, parse_speedup, what_if
+        from renacer_tui.analysis.critical_path import SpeedupError, critical_path, parse_speedup, what_if
 
         kind = check_format(fmt, ("text", "json", "svg"))
         if limit < 0:
@@ -181,7 +181,7 @@ def critical_path_command(
                 doc["what_if"] = wi.to_dict()
             emit_text(json.dumps(doc, ensure_ascii=False, indent=2), output, "the critical path (json)")
         elif kind == "svg":
-            from analysis.graph_export import waterfall_svg
+            from renacer_tui.analysis.graph_export import waterfall_svg
 
             emit_text(waterfall_svg(cp), output, "the critical path (svg)")
             if wi is not None:
@@ -195,7 +195,7 @@ def critical_path_command(
 
 def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Path]) -> None:
     """The spec's §5.2 listing: the chain, then one row per step, the bottleneck marked."""
-    from analysis.critical_path import format_ns
+    from renacer_tui.analysis.critical_path import format_ns
 
     rows = cp.rows(cp.top(limit) if limit else None)
     b = cp.bottleneck
@@ -257,7 +257,7 @@ def antipatterns_command(
     """List findings, most severe first (exit 0 whether or not any were found)."""
 
     def body() -> int:
-        from analysis.antipatterns import Thresholds, detect
+        from renacer_tui.analysis.antipatterns import Thresholds, detect
 
         kind = check_format(fmt, ("text", "json"))
         try:
@@ -309,7 +309,7 @@ def pagerank_command(
     """The highest aggregated PageRank scores on the causal graph."""
 
     def body() -> int:
-        from analysis.pagerank import pagerank
+        from renacer_tui.analysis.pagerank import pagerank
 
         kind = check_format(fmt, ("text", "json"))
         group = by.strip().lower()
@@ -349,7 +349,7 @@ def export_command(
     """DOT always; SVG through Graphviz when `dot` is installed, else the built-in waterfall."""
 
     def body() -> int:
-        from analysis.graph_export import to_dot, to_svg
+        from renacer_tui.analysis.graph_export import to_dot, to_svg
 
         kind = check_format(fmt, ("dot", "svg"))
         tid, cg = _load_graph("export", trace_id, db)

@@ -24,9 +24,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.antipatterns import BENIGN_ERRORS, PATH_LOOKUPS, Thresholds
-from analysis.graph import WRITE_CALLS
-from store.schema import STATUS_ERROR
+from renacer_tui.analysis.antipatterns import BENIGN_ERRORS, PATH_LOOKUPS, Thresholds
+from renacer_tui.analysis.graph import WRITE_CALLS
+from renacer_tui.store.schema import STATUS_ERROR
 
 PATH_PATTERN = r'"syscall\.pathname":\s*(?P<v>"(?:[^"\\]|\\.)*")'
 RESULT_PATTERN = r'"syscall\.result":\s*(?P<v>-?\d+)'

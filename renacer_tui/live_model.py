@@ -27,7 +27,7 @@ from rich.text import Text
 
 from renacer_tui.live_alerts import Alert, LiveAlerts
 from renacer_tui.text import escape
-from store.schema import (
+from renacer_tui.store.schema import (
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_SIGNAL,
     ATTR_SYSCALL_ERRNO,

@@ -30,7 +30,7 @@ def _say(message: str) -> None:
 
 def run_traced(options: RunOptions) -> int:
     """Trace `options.command` (or attach), return the program's exit code. Never raises."""
-    from tracer.launch import CaptureError
+    from renacer_tui.tracer.launch import CaptureError
 
     try:
         return _run(options)
@@ -46,7 +46,7 @@ def run_traced(options: RunOptions) -> int:
 
 def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
     """(syscall name filter or None, status filter or None) from the -e expressions."""
-    from tracer.filter_spec import FilterSpecError, parse_expression
+    from renacer_tui.tracer.filter_spec import FilterSpecError, parse_expression
 
     name_filter = None
     status_filter = None
@@ -70,8 +70,8 @@ def _child_environment(traceparent: str) -> dict[str, str]:
 
 
 def _run(options: RunOptions) -> int:
-    from tracer.capture import CaptureError, CaptureOptions, CaptureSession
-    from tracer.context import format_traceparent, resolve_trace_context
+    from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
+    from renacer_tui.tracer.context import format_traceparent, resolve_trace_context
 
     problem = options.usage_problem()
     if problem is not None:
@@ -107,11 +107,11 @@ def _run(options: RunOptions) -> int:
 
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
-    from tracer.fanout import Fanout
-    from tracer.idle import IdleFlusher
-    from tracer.spans import SpanBuilder
+    from renacer_tui.tracer.fanout import Fanout
+    from renacer_tui.tracer.idle import IdleFlusher
+    from renacer_tui.tracer.spans import SpanBuilder
 
-    from tracer.formats import escape_text
+    from renacer_tui.tracer.formats import escape_text
 
     command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
     sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack)
@@ -182,12 +182,12 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
 
 def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack):
     """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None)."""
-    from tracer.output import JsonlSink, SummarySink, TextSink
+    from renacer_tui.tracer.output import JsonlSink, SummarySink, TextSink
 
     sinks: list[Any] = []
     summary_sink = None
     if options.pin_cpu is not None:  # sink children (store, OTLP) go to the other CPUs
-        from store.forked import keep_children_off
+        from renacer_tui.store.forked import keep_children_off
 
         keep_children_off({options.pin_cpu})
     if options.summary:
@@ -211,7 +211,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)
     if options.otlp_endpoint:
-        from store.otlp_sink import OtlpSink, parse_otlp_headers
+        from renacer_tui.store.otlp_sink import OtlpSink, parse_otlp_headers
 
         headers = parse_otlp_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"), options.otlp_headers)
         sinks.append(
@@ -223,14 +223,14 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
             )
         )
     if options.feed_fd is not None:
-        from store.feed import FeedSink
+        from renacer_tui.store.feed import FeedSink
 
         sinks.append(FeedSink(options.feed_fd))
     return sinks, summary_sink, run_store
 
 
 def _open_store_sink(options: RunOptions, context, command_text: str, sinks: list[Any]):
-    from store import Store
+    from renacer_tui.store import Store
 
     try:
         store = Store.open(options.db)

@@ -13,19 +13,19 @@ __all__ = ["Store", "QueryError", "StoreWriteError", "ConfigError"]
 
 def __getattr__(name: str) -> Any:
     if name == "Store":
-        from store.store import Store
+        from renacer_tui.store.store import Store
 
         return Store
     if name == "QueryError":
-        from store.query import QueryError
+        from renacer_tui.store.query import QueryError
 
         return QueryError
     if name == "StoreWriteError":
-        from store.writer import StoreWriteError
+        from renacer_tui.store.writer import StoreWriteError
 
         return StoreWriteError
     if name == "ConfigError":
-        from store.config import ConfigError
+        from renacer_tui.store.config import ConfigError
 
         return ConfigError
     raise AttributeError(f"module 'store' has no attribute {name!r}")

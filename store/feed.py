@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
-from store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: Metadata keys on every batch of the feed (values are decimal text).
 META_DROPPED = "dropped"

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from store.catalog import SegmentInfo
-from store.schema import SPAN_SCHEMA
-from store.writer import RUN_ID_KEY, SEGMENT_SUFFIX, SPANS_DIR, TMP_SUFFIX, segment_dir, trace_stats, write_segment
+from renacer_tui.store.catalog import SegmentInfo
+from renacer_tui.store.schema import SPAN_SCHEMA
+from renacer_tui.store.writer import RUN_ID_KEY, SEGMENT_SUFFIX, SPANS_DIR, TMP_SUFFIX, segment_dir, trace_stats, write_segment
 
 if TYPE_CHECKING:
-    from store.store import Store
+    from renacer_tui.store.store import Store
 
 QUARANTINE_DIR = "quarantine"
 STALE_TMP_S = 300.0

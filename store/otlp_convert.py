@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from store.schema import ATTR_LINKS
+from renacer_tui.store.schema import ATTR_LINKS
 
 #: Attribute carrying an RLE row's call count (the schema's `rle_count` column).
 ATTR_RLE_COUNT = "renacer.rle.count"

@@ -2,7 +2,7 @@
 
 In the capture process this sink does no protobuf work at all: it encodes each batch as Arrow
 IPC (C++, releases the GIL) and writes the bytes to the stdin of the exporter process — a fork
-of the capture process where that is safe (`store.forked`), else `python -m store.otlp_worker`
+of the capture process where that is safe (`store.forked`), else `python -m renacer_tui.store.otlp_worker`
 — which converts and exports them with opentelemetry-sdk.  A dead collector is the worker's
 problem (reported once on stderr); a dead worker is reported once through the fan-out.
 `close()` waits a bounded time for the worker to flush, then stops it.
@@ -19,8 +19,8 @@ from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
 import pyarrow as pa
 
-from store.otlp_worker import CONFIG_ENV, PROTOCOLS
-from store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.store.otlp_worker import CONFIG_ENV, PROTOCOLS
+from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -51,8 +51,8 @@ def parse_otlp_headers(env_value: str | None, cli_values: Iterable[str] = ()) ->
 
 def _start_worker(raw_config: str, stderr: Any) -> Any:
     """The exporter child: forked when that is safe (no interpreter start-up, pyarrow already
-    loaded: ~0.15 s less CPU competing with the traced program), else `python -m store.otlp_worker`."""
-    from store.forked import ForkedProcess, can_fork
+    loaded: ~0.15 s less CPU competing with the traced program), else `python -m renacer_tui.store.otlp_worker`."""
+    from renacer_tui.store.forked import ForkedProcess, can_fork
 
     stderr_fd = None
     if stderr is not None:
@@ -63,7 +63,7 @@ def _start_worker(raw_config: str, stderr: Any) -> Any:
     if can_fork() and (stderr_fd is None or stderr_fd >= 0):
 
         def child_main(stream: BinaryIO, report: Callable[[str], None]) -> int:
-            from store.otlp_worker import serve
+            from renacer_tui.store.otlp_worker import serve
 
             return serve(raw_config, stream)
 
@@ -72,7 +72,7 @@ def _start_worker(raw_config: str, stderr: Any) -> Any:
     env[CONFIG_ENV] = raw_config
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.Popen(
-        [sys.executable, "-m", "store.otlp_worker"],
+        [sys.executable, "-m", "renacer_tui.store.otlp_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=stderr,

@@ -102,7 +102,7 @@ class Worker:
         self.config = dict(config)
         self.endpoint = normalize_endpoint(str(config["endpoint"]), config.get("protocol", "grpc"))
         self.err = err or sys.stderr
-        from store.otlp_convert import SpanConverter  # OpenTelemetry SDK: in the worker only
+        from renacer_tui.store.otlp_convert import SpanConverter  # OpenTelemetry SDK: in the worker only
 
         self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"))
         self.exporter = make_exporter(config)
@@ -197,7 +197,7 @@ def serve(raw_config: str | None, stream: BinaryIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m store.otlp_worker` (reads the config from the environment)."""
+    """Entry point of `python -m renacer_tui.store.otlp_worker` (reads the config from the environment)."""
     return serve(os.environ.get(CONFIG_ENV), sys.stdin.buffer)
 
 

@@ -30,9 +30,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from store.catalog import Catalog
-from store.schema import SPAN_SCHEMA
-from store.writer import SPANS_DIR
+from renacer_tui.store.catalog import Catalog
+from renacer_tui.store.schema import SPAN_SCHEMA
+from renacer_tui.store.writer import SPANS_DIR
 
 #: Read-only PRAGMAs (everything else, e.g. `PRAGMA threads`, changes state).
 _READ_PRAGMAS = frozenset(

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from store.config import DatabaseConfig
-from store.forked import ForkedSink, run_child_sink
+from renacer_tui.store.config import DatabaseConfig
+from renacer_tui.store.forked import ForkedSink, run_child_sink
 
 #: How long the end of a run waits for the child's last segment before giving up on it.
 CLOSE_TIMEOUT_S = 8.0
@@ -22,11 +22,11 @@ CLOSE_TIMEOUT_S = 8.0
 
 def segment_sink_process(root: Path, run_id: str, config: DatabaseConfig) -> ForkedSink:
     """A fan-out sink named `store` whose segments are written by a forked child process."""
-    from store.writer import StoreWriteError
+    from renacer_tui.store.writer import StoreWriteError
 
     def child_main(stream: BinaryIO, report: Callable[[str], None]) -> int:
-        from store.catalog import Catalog
-        from store.writer import SegmentSink
+        from renacer_tui.store.catalog import Catalog
+        from renacer_tui.store.writer import SegmentSink
 
         catalog = Catalog(root)
         try:

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 
-from store.catalog import Catalog
-from store.config import Config, ensure_db_dir, load_config, resolve_db_path
-from store.schema import SPAN_SCHEMA
+from renacer_tui.store.catalog import Catalog
+from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
+from renacer_tui.store.schema import SPAN_SCHEMA
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
-    from store.forked import ForkedSink
-    from store.query import QueryEngine
-    from store.writer import SegmentSink
+    from renacer_tui.store.forked import ForkedSink
+    from renacer_tui.store.query import QueryEngine
+    from renacer_tui.store.writer import SegmentSink
 
 LIST_TRACES_SCHEMA = pa.schema(
     [
@@ -58,7 +58,7 @@ class Store:
         root = ensure_db_dir(resolve_db_path(path, cfg))
         store = cls(root, cfg)
         if store._has_orphans():
-            from store.maintenance import recover_orphans
+            from renacer_tui.store.maintenance import recover_orphans
 
             recover_orphans(store)
         return store
@@ -69,7 +69,7 @@ class Store:
         Checked with a directory walk and one catalog query, so the common case — nothing to
         recover — costs a tracer's start-up no Parquet import.
         """
-        from store.writer import SEGMENT_SUFFIX, SPANS_DIR
+        from renacer_tui.store.writer import SEGMENT_SUFFIX, SPANS_DIR
 
         base = self.root / SPANS_DIR
         if not base.is_dir():
@@ -140,11 +140,11 @@ class Store:
         (`store.segment_process`), keeping Parquet and catalog work off the capture loop's
         GIL; where forking is not safe (several threads already) the sink runs in-process.
         """
-        from store.forked import can_fork
+        from renacer_tui.store.forked import can_fork
 
         sink: SegmentSink | ForkedSink
         if in_child and self._engine is None and can_fork():
-            from store.segment_process import segment_sink_process
+            from renacer_tui.store.segment_process import segment_sink_process
 
             # SQLite state must not cross a fork (the child would hang on inherited lock
             # bookkeeping): close our connection first, reopen it once the child exists.
@@ -154,7 +154,7 @@ class Store:
             finally:
                 self.catalog = Catalog(self.root)
         else:
-            from store.writer import SegmentSink
+            from renacer_tui.store.writer import SegmentSink
 
             sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
         self._sinks.append(sink)
@@ -164,7 +164,7 @@ class Store:
     @property
     def engine(self) -> QueryEngine:
         if self._engine is None:
-            from store.query import QueryEngine
+            from renacer_tui.store.query import QueryEngine
 
             self._engine = QueryEngine(self.root, self.catalog, self.warn)
         return self._engine

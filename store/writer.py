@@ -23,9 +23,9 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
-from store.config import DatabaseConfig
-from store.schema import SPAN_SCHEMA, STATUS_ERROR
+from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
+from renacer_tui.store.config import DatabaseConfig
+from renacer_tui.store.schema import SPAN_SCHEMA, STATUS_ERROR
 
 SPANS_DIR = "spans"
 #: Parquet key-value metadata naming the run, so an orphan segment can be recatalogued.

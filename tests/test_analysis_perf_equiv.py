@@ -17,10 +17,10 @@ import rustworkx as rx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from analysis.critical_path import _main_root, _structure, critical_path, replay, speedup_factors
-from analysis.graph import build_graph
-from analysis.loading import load_columns
-from analysis.pagerank import pagerank
+from renacer_tui.analysis.critical_path import _main_root, _structure, critical_path, replay, speedup_factors
+from renacer_tui.analysis.graph import build_graph
+from renacer_tui.analysis.loading import load_columns
+from renacer_tui.analysis.pagerank import pagerank
 from bench.analysis import synthetic_trace
 
 traces = st.builds(

@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from analysis.antipatterns import Finding, Thresholds, detect
-from analysis.graph import build_graph
-from analysis.loading import load_trace
-from store.schema import batch_from_rows
-from store.store import Store
+from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
+from renacer_tui.analysis.graph import build_graph
+from renacer_tui.analysis.loading import load_trace
+from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.store.store import Store
 from synthetic import MS, sid, span
 
 STAT_LOOP = r"""

@@ -21,8 +21,8 @@ import pytest
 
 from cprograms import DIES_IN_READ
 
-from tracer.capture import CaptureOptions, CaptureResult, CaptureSession
-from tracer.filter_spec import SYSCALL_NAMES, SYSCALL_NUMBERS
+from renacer_tui.tracer.capture import CaptureOptions, CaptureResult, CaptureSession
+from renacer_tui.tracer.filter_spec import SYSCALL_NAMES, SYSCALL_NUMBERS
 
 LOOPER = r"""
 #include <fcntl.h>

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from renacer_tui.cli import main
-from store.schema import batch_from_rows
-from store.store import Store
+from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.store.store import Store
 import synthetic
 from synthetic import MS, sid
 

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracer.context import (
+from renacer_tui.tracer.context import (
     format_traceparent,
     new_span_id,
     new_trace_id,

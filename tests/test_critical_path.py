@@ -20,11 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.critical_path import CriticalPath, SpeedupError, critical_path, format_ns, parse_speedup, replay, what_if
-from analysis.graph import build_graph
-from analysis.loading import load_trace
-from store.schema import batch_from_rows
-from store.store import Store
+from renacer_tui.analysis.critical_path import CriticalPath, SpeedupError, critical_path, format_ns, parse_speedup, replay, what_if
+from renacer_tui.analysis.graph import build_graph
+from renacer_tui.analysis.loading import load_trace
+from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.store.store import Store
 from synthetic import MS, fork_wait, sid, span
 
 

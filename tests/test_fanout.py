@@ -9,8 +9,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.schema import batch_from_rows
-from tracer.fanout import Fanout
+from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.tracer.fanout import Fanout
 
 
 def make_batch(rows: int, start: int = 0) -> pa.RecordBatch:

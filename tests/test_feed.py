@@ -10,9 +10,9 @@ import threading
 import pyarrow as pa
 import pytest
 
-from store.feed import FeedClosed, FeedReader, FeedSink
-from store.schema import SPAN_SCHEMA, batch_from_rows
-from tracer.fanout import Fanout
+from renacer_tui.store.feed import FeedClosed, FeedReader, FeedSink
+from renacer_tui.store.schema import SPAN_SCHEMA, batch_from_rows
+from renacer_tui.tracer.fanout import Fanout
 
 
 def make_batch(rows: int, start: int = 0) -> pa.RecordBatch:

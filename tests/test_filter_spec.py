@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracer.filter_spec import (
+from renacer_tui.tracer.filter_spec import (
     ALL_NAMES,
     SYSCALL_CLASSES,
     SYSCALL_NUMBERS,

@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from store.feed import FeedReader
-from tracer.idle import IdleFlusher
+from renacer_tui.store.feed import FeedReader
+from renacer_tui.tracer.idle import IdleFlusher
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ import pytest
 
 from cprograms import DIES_IN_READ, WAIT_SLEEPING
 
-from tracer.filter_spec import parse_trace_spec
+from renacer_tui.tracer.filter_spec import parse_trace_spec
 
 Span = dict[str, Any]
 

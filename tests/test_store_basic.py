@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store import QueryError, Store
-from store.config import load_config, parse_config
-from store.schema import SPAN_SCHEMA, batch_from_rows
+from renacer_tui.store import QueryError, Store
+from renacer_tui.store.config import load_config, parse_config
+from renacer_tui.store.schema import SPAN_SCHEMA, batch_from_rows
 
 T0 = 1_764_000_000_000_000_000  # 2025-11-24, Unix ns
 
@@ -310,7 +310,7 @@ def test_config_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
      "[database]\ncompression = 'lzma'", "[otlp]\nheaders = 3"],
 )
 def test_malformed_config_is_one_line(tmp_path: Path, text: str) -> None:
-    from store.config import ConfigError
+    from renacer_tui.store.config import ConfigError
 
     path = tmp_path / "config.toml"
     path.write_text(text)
@@ -324,7 +324,7 @@ def test_malformed_config_is_one_line(tmp_path: Path, text: str) -> None:
                        st.one_of(st.integers(-5, 10**6), st.text(max_size=8), st.booleans(), st.floats())))
 def test_parse_config_never_crashes_unexpectedly(section: dict[str, Any]) -> None:
     """Any [database] table either parses into typed values or raises ConfigError."""
-    from store.config import ConfigError
+    from renacer_tui.store.config import ConfigError
 
     try:
         cfg = parse_config({"database": section})

@@ -18,7 +18,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from store import Store
+from renacer_tui.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,7 +140,7 @@ def test_concurrent_tracers_lose_nothing(db_path: Path) -> None:
 HUNG_CHILD = textwrap.dedent(
     """
     import json, sys, time
-    from store.forked import ChildGone, ForkedSink, can_fork
+    from renacer_tui.store.forked import ChildGone, ForkedSink, can_fork
     from tests.test_store_basic import make_batch, trace_hex
 
     def ignores_eof(stream, report):
@@ -163,7 +163,7 @@ HUNG_CHILD = textwrap.dedent(
 REPORTING_CHILD = textwrap.dedent(
     """
     import json
-    from store.forked import ForkedSink, read_span_stream
+    from renacer_tui.store.forked import ForkedSink, read_span_stream
     from tests.test_store_basic import make_batch, trace_hex
 
     def picky(stream, report):
@@ -189,8 +189,8 @@ REPORTING_CHILD = textwrap.dedent(
 DYING_CHILDREN = textwrap.dedent(
     """
     import json, os, signal, time
-    from store.forked import ForkedSink, read_span_stream
-    from tracer.fanout import Fanout
+    from renacer_tui.store.forked import ForkedSink, read_span_stream
+    from renacer_tui.tracer.fanout import Fanout
     from tests.test_store_basic import make_batch, trace_hex
 
     def complains_then_drains(stream, report):

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.trace_export import export_trace, perfetto_events, to_jsonl, to_otlp_json, to_perfetto
+from renacer_tui.analysis.trace_export import export_trace, perfetto_events, to_jsonl, to_otlp_json, to_perfetto
 from renacer_tui.cli import main as cli_main
-from store.otlp_convert import otlp_json_to_request
-from store.schema import COLUMN_NAMES, batch_from_rows
+from renacer_tui.store.otlp_convert import otlp_json_to_request
+from renacer_tui.store.schema import COLUMN_NAMES, batch_from_rows
 from tests.test_otlp_export import TRACE, sample_rows
 
 
@@ -177,7 +177,7 @@ def test_perfetto_invariants_property(rows: list[dict]) -> None:
 
 @pytest.fixture()
 def stored_trace(db_path: Path) -> Path:
-    from store.store import Store
+    from renacer_tui.store.store import Store
 
     with Store.open(db_path) as store:
         store.begin_run("run-export-test", TRACE, "dd if=/dev/zero of=/dev/null")

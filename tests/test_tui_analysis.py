@@ -18,7 +18,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.antipatterns import Thresholds
+from renacer_tui.analysis.antipatterns import Thresholds
 from renacer_tui.app import RenacerApp
 from renacer_tui.live import CaptureChild
 from renacer_tui.live_alerts import PATH_PATTERN, LiveAlerts, decode_path, json_field
@@ -28,7 +28,7 @@ from renacer_tui.screens.live import LiveScreen
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.widgets.analysis_tables import CriticalPathTable, FindingsTable, share_bar
 from renacer_tui.widgets.live_panes import AlertsPane
-from store.schema import batch_from_rows
+from renacer_tui.store.schema import batch_from_rows
 import tui_helpers
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"

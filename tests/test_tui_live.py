@@ -17,7 +17,7 @@ from renacer_tui.messages import FeedUpdated
 from renacer_tui.screens.live import LiveScreen, QuitDialog
 from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
-from store import Store
+from renacer_tui.store import Store
 from tui_helpers import screen_text
 from tui_helpers import wait_until as wait_for
 

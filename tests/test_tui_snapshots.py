@@ -25,8 +25,8 @@ from renacer_tui.screens.help import HelpScreen
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.screens.sql_console import SqlConsoleScreen
 from renacer_tui.screens.traces import TracesScreen
-from store import Store
-from store.schema import STATUS_ERROR, batch_from_rows
+from renacer_tui.store import Store
+from renacer_tui.store.schema import STATUS_ERROR, batch_from_rows
 from tui_helpers import wait_until as wait
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

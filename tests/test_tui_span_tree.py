@@ -14,7 +14,7 @@ from renacer_tui.app import RenacerApp
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.span_index import ROOT
 from renacer_tui.widgets.span_tree_view import More, SpanTreeView
-from store import Store
+from renacer_tui.store import Store
 from tui_helpers import record
 
 pytestmark = pytest.mark.asyncio

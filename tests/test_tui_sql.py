@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static, TextArea, Tree
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.screens.sql_console import SqlConsoleScreen
-from store import Store
+from renacer_tui.store import Store
 from tui_helpers import record
 from tui_helpers import wait_until as until
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import errno
 import os
 
-from tracer.launch import PTRACE_REFUSED_HINT, CaptureError
-from tracer.ptrace_raw import PTRACE_INTERRUPT, PTRACE_SEIZE, PtraceError, ptrace_checked
+from renacer_tui.tracer.launch import PTRACE_REFUSED_HINT, CaptureError
+from renacer_tui.tracer.ptrace_raw import PTRACE_INTERRUPT, PTRACE_SEIZE, PtraceError, ptrace_checked
 
 
 def _tgid_of(pid: int) -> int:

@@ -34,10 +34,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from tracer.attach import attach
-from tracer.launch import CaptureError, Launched, exec_error, launch, read_exec_errno
-from tracer.memory import ProcMemory
-from tracer.ptrace_raw import (
+from renacer_tui.tracer.attach import attach
+from renacer_tui.tracer.launch import CaptureError, Launched, exec_error, launch, read_exec_errno
+from renacer_tui.tracer.memory import ProcMemory
+from renacer_tui.tracer.ptrace_raw import (
     OP_ENTRY,
     OP_EXIT,
     OP_SECCOMP,
@@ -66,8 +66,8 @@ from tracer.ptrace_raw import (
     ptrace,
     ptrace_fast,
 )
-from tracer.seccomp import SeccompFilter
-from tracer.signals import SignalRelay
+from renacer_tui.tracer.seccomp import SeccompFilter
+from renacer_tui.tracer.signals import SignalRelay
 
 __all__ = ["CaptureError", "CaptureOptions", "CaptureResult", "CaptureSession", "LIFECYCLE_NUMBERS", "run_capture"]
 
@@ -545,6 +545,6 @@ def run_capture(options: CaptureOptions, listener) -> CaptureResult:
 
 
 if __name__ == "__main__":
-    from tracer.capture_main import main
+    from renacer_tui.tracer.capture_main import main
 
     raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""`python -m tracer.capture [OPTIONS] -- CMD`: the raw capture loop with a counting listener.
+"""`python -m renacer_tui.tracer.capture [OPTIONS] -- CMD`: the raw capture loop with a counting listener.
 
 Exists to measure the loop alone (bench/tracer.py) and to poke at it by hand; the real
 command line is `renacer-tui`, which adds span building and sinks.
@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from tracer.capture import CaptureError, CaptureOptions, CaptureSession
+from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
 
 
 class CountingListener:
@@ -61,7 +61,7 @@ def syscall_numbers(spec: str) -> frozenset[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tracer.capture", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m renacer_tui.tracer.capture", description=__doc__.splitlines()[0])
     parser.add_argument("-p", dest="pid", type=int, help="attach to a running process")
     parser.add_argument("--trace", help="comma list of syscall names: a seccomp filter")
     parser.add_argument("--no-follow", action="store_true")

@@ -16,8 +16,8 @@ import shutil
 import signal
 from dataclasses import dataclass
 
-from tracer.ptrace_raw import PTRACE_SEIZE, ptrace_checked, PtraceError
-from tracer.seccomp import SeccompFilter
+from renacer_tui.tracer.ptrace_raw import PTRACE_SEIZE, ptrace_checked, PtraceError
+from renacer_tui.tracer.seccomp import SeccompFilter
 
 
 class CaptureError(Exception):

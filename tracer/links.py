@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from tracer.events import TraceeMemory
-from tracer.rows import Row
+from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.rows import Row
 
 #: Syscalls whose successful result is a new fd (its old cache entry is stale).
 FD_CREATORS = frozenset({

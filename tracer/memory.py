@@ -10,7 +10,7 @@ import ctypes
 import errno
 import os
 
-from tracer.ptrace_raw import IOVec, process_vm_readv, process_vm_readv_fast
+from renacer_tui.tracer.ptrace_raw import IOVec, process_vm_readv, process_vm_readv_fast
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MAX_IOV = 64  # pages per call; reads longer than this loop

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from store.schema import ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_RESULT, ATTR_SYSCALL_UNFINISHED
-from tracer import formats as F
+from renacer_tui.store.schema import ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_RESULT, ATTR_SYSCALL_UNFINISHED
+from renacer_tui.tracer import formats as F
 
 SYSCALL_PREFIX = "syscall:"
 ATTR_SYSCALL_ARGS = "syscall.args"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracer.formats import escape_bytes
-from tracer.rle import ThreadRle
-from tracer.rows import Row
+from renacer_tui.tracer.formats import escape_bytes
+from renacer_tui.tracer.rle import ThreadRle
+from renacer_tui.tracer.rows import Row
 
 
 def read_proc_identity(pid: int) -> tuple[str, str]:

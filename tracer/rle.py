@@ -9,7 +9,7 @@ ends the run and the rows go out.  Per call the work is a tuple comparison or tw
 
 from __future__ import annotations
 
-from tracer.rows import Row
+from renacer_tui.tracer.rows import Row
 
 MAX_PERIOD = 4
 WINDOW = 2 * MAX_PERIOD  # rows held back while a cycle may still be forming

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from store.schema import (
+from renacer_tui.store.schema import (
     ATTR_LINKS,
     ATTR_RLE_FIRST,
     ATTR_RLE_LAST,
@@ -28,7 +28,7 @@ from store.schema import (
     ATTR_SYSCALL_RESULT,
     SPAN_SCHEMA,
 )
-from tracer.formats import escape_text
+from renacer_tui.tracer.formats import escape_text
 
 ATTR_SYSCALL_ARGS = "syscall.args"
 ATTR_SYSCALL_FLAGS = "syscall.flags"

@@ -20,7 +20,7 @@ import ctypes
 import struct
 from collections.abc import Iterable
 
-from tracer.ptrace_raw import AUDIT_ARCH_X86_64, libc
+from renacer_tui.tracer.ptrace_raw import AUDIT_ARCH_X86_64, libc
 
 # linux/filter.h, linux/bpf_common.h
 BPF_LD, BPF_JMP, BPF_RET = 0x00, 0x05, 0x06

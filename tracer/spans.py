@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 
-from store.schema import (
+from renacer_tui.store.schema import (
     ATTR_FD_OBJECT,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_PID,
@@ -26,14 +26,14 @@ from store.schema import (
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_UNFINISHED,
 )
-from tracer import formats as F
-from tracer.decode import PLANS, Decoded, decode_exit, decode_plan, pipe_fds, plan_for
-from tracer.events import TraceeMemory
-from tracer.filter_spec import SyscallFilter
-from tracer.links import FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS, FdObjects, PipeLinks, SignalLinks
-from tracer.processes import Proc, Thread, read_proc_identity
-from tracer.rle import ThreadRle
-from tracer.rows import BatchBuilder, Row
+from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.decode import PLANS, Decoded, decode_exit, decode_plan, pipe_fds, plan_for
+from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.filter_spec import SyscallFilter
+from renacer_tui.tracer.links import FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS, FdObjects, PipeLinks, SignalLinks
+from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
+from renacer_tui.tracer.rle import ThreadRle
+from renacer_tui.tracer.rows import BatchBuilder, Row
 
 ATTR_SYSCALL_ARGS = "syscall.args"
 ATTR_SYSCALL_FLAGS = "syscall.flags"

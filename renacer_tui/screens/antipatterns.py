@@ -19,9 +19,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, LoadingIndicator, Static
 
-from analysis.antipatterns import Finding, Thresholds, detect
-from analysis.graph import build_graph
-from analysis.loading import load_trace
+from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
+from renacer_tui.analysis.graph import build_graph
+from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
 from renacer_tui.screens.critical_path import one_line
 from renacer_tui.text import escape

@@ -28,7 +28,7 @@ from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.text import escape
 from renacer_tui.widgets.live_panes import AlertsPane, LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
-from store.feed import FeedReader
+from renacer_tui.store.feed import FeedReader
 
 if TYPE_CHECKING:
     from renacer_tui.live import CaptureChild

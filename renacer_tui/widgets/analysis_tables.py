@@ -14,7 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
-from analysis.critical_path import format_ns
+from renacer_tui.analysis.critical_path import format_ns
 from renacer_tui.text import clip, escape
 
 BAR_WIDTH = 12
