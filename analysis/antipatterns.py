@@ -19,20 +19,25 @@ from typing import Any, Mapping
 import numpy as np
 
 from renacer_tui.analysis.critical_path import CriticalPath, critical_path, format_ns
-from renacer_tui.analysis.graph import CausalGraph, READ_CALLS, WRITE_CALLS
-from renacer_tui.store.schema import ATTR_FD_OBJECT, ATTR_RLE_MAX, ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT
+from renacer_tui.analysis.graph import CausalGraph
+from renacer_tui.model.attributes import (
+    ATTR_FD_OBJECT,
+    ATTR_RLE_MAX,
+    ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_FD,
+    ATTR_SYSCALL_PATH,
+    ATTR_SYSCALL_RESULT,
+)
+from renacer_tui.model.syscalls import (
+    BENIGN_ERRORS,
+    BLOCKING_IO,
+    PATH_LOOKUPS,
+    WRITE_CALLS,
+)
 
 SEVERITIES = ("high", "medium", "low")
 _EVIDENCE_IDS = 20
 
-PATH_LOOKUPS = frozenset(
-    {"open", "openat", "openat2", "stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat"}
-)
-BLOCKING_IO = READ_CALLS | WRITE_CALLS | frozenset(
-    {"open", "openat", "openat2", "fsync", "fdatasync", "sync", "syncfs", "connect", "accept", "accept4", "poll", "ppoll",
-     "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "sendfile", "splice", "copy_file_range", "getdents64",
-     "flock", "fcntl", "ioctl", "recvmmsg", "io_getevents", "io_uring_enter"}
-)
 
 
 @dataclass(frozen=True)
@@ -369,9 +374,6 @@ def _redundant_lookups(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     return out
 
 
-#: Errors that answer a question rather than report a failure: `getxattr` → ENODATA is how every
-#: `ls -l` learns a file has no ACL, thousands of times on a clean run.  The live alerts share it.
-BENIGN_ERRORS = frozenset({"ENODATA"})
 
 
 def _failed_storms(sc: _Syscalls, th: Thresholds) -> list[Finding]:

@@ -40,6 +40,11 @@ from renacer_tui.analysis.graph import (
     K_WAIT,
     CausalGraph,
 )
+from renacer_tui.model.attributes import (
+    ATTR_FD_OBJECT,
+    ATTR_SYSCALL_FD,
+    ATTR_SYSCALL_PATH,
+)
 
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
 _IS_HANDOFF = np.zeros(len(EDGE_KINDS), dtype=bool)  # lookup by edge kind (cheaper than np.isin)
@@ -121,11 +126,11 @@ class CriticalPath:
 def describe(cg: CausalGraph, i: int) -> str:
     """A short human hint for a span: path or fd, as the spec's example shows."""
     attrs = cg.cols.attrs(i)
-    for key in ("syscall.pathname", "syscall.fd_object"):
+    for key in (ATTR_SYSCALL_PATH, ATTR_FD_OBJECT):
         value = attrs.get(key)
         if isinstance(value, str) and value:
             return value
-    fd = attrs.get("syscall.fd")
+    fd = attrs.get(ATTR_SYSCALL_FD)
     return f"fd={fd}" if isinstance(fd, int) else ""
 
 

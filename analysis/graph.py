@@ -28,7 +28,9 @@ import pyarrow as pa
 import rustworkx as rx
 
 from renacer_tui.analysis.loading import SpanColumns, load_columns
-from renacer_tui.store.schema import ATTR_FD_OBJECT, ATTR_LINKS, ATTR_SYSCALL_RESULT
+from renacer_tui.model.attributes import ATTR_FD_OBJECT, ATTR_LINKS, ATTR_SYSCALL_RESULT
+from renacer_tui.model.kinds import PROCESS_PREFIX, RUN_PREFIX, LinkKind
+from renacer_tui.model.syscalls import READ_CALLS, WRITE_CALLS
 
 # Edge categories (the spec's three) and kinds (where the edge came from).
 PARENT_CHILD, HAPPENS_BEFORE, DATA_FLOW = 0, 1, 2
@@ -36,15 +38,14 @@ EDGE_TYPES = ("parent-child", "happens-before", "data-flow")
 K_PARENT, K_PROGRAM, K_FORK, K_WAIT, K_SIGNAL, K_CLOCK, K_PIPE, K_OBJECT = range(8)
 EDGE_KINDS = ("parent", "program-order", "fork", "wait", "signal", "clock", "pipe", "object")
 _KIND_TYPE = np.array([PARENT_CHILD, HAPPENS_BEFORE, HAPPENS_BEFORE, HAPPENS_BEFORE, HAPPENS_BEFORE, HAPPENS_BEFORE, DATA_FLOW, DATA_FLOW])
-_LINK_KIND = {"fork": K_FORK, "clone": K_FORK, "vfork": K_FORK, "wait": K_WAIT, "signal": K_SIGNAL, "pipe": K_PIPE}
+#: Link kinds recorded by the tracer (`renacer.links`); "clone"/"vfork" are older spellings of a fork link.
+_LINK_KIND = {LinkKind.FORK: K_FORK, "clone": K_FORK, "vfork": K_FORK, LinkKind.WAIT: K_WAIT, LinkKind.SIGNAL: K_SIGNAL, LinkKind.PIPE: K_PIPE}
 #: When a cycle must be broken, the edge of the highest rank goes first (data flow is inferred,
 #: the tree is recorded).
 _BREAK_RANK = {K_OBJECT: 7, K_PIPE: 6, K_CLOCK: 5, K_SIGNAL: 4, K_WAIT: 3, K_FORK: 2, K_PROGRAM: 1, K_PARENT: 0}
 
-WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "send", "sendto", "sendmsg", "sendmmsg"})
-READ_CALLS = frozenset({"read", "readv", "pread64", "preadv", "preadv2", "recv", "recvfrom", "recvmsg", "recvmmsg"})
 #: Spans that contain other spans rather than follow each other: not part of program order.
-_CONTAINER_PREFIXES = ("process:", "renacer:")
+_CONTAINER_PREFIXES = (PROCESS_PREFIX, RUN_PREFIX)
 
 
 @dataclass

@@ -17,7 +17,12 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from renacer_tui.analysis.critical_path import CriticalPath, critical_path, describe, format_ns
+from renacer_tui.analysis.critical_path import (
+    CriticalPath,
+    critical_path,
+    describe,
+    format_ns,
+)
 from renacer_tui.analysis.graph import EDGE_KINDS, CausalGraph
 
 #: Beyond this many nodes the DOT holds the critical path's spans and the edges among them.

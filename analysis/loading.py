@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from renacer_tui.store.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import SPAN_SCHEMA
 
 
 class TraceNotFound(LookupError):

@@ -1,7 +1,7 @@
 """One trace as a file other tools open: JSON Lines, OTLP/JSON, or Perfetto (Chrome Trace Events).
 
 Pure functions, table → text: the CLI reads the table from the store and writes the text; tests
-build tables with `store.schema.batch_from_rows`.
+build tables with `renacer_tui.model.schema.batch_from_rows`.
 
 Perfetto / Chrome Trace Event format (what ui.perfetto.dev and chrome://tracing open): one
 complete event (`"ph": "X"`, `ts`/`dur` in µs) per span on its process/thread track, process and
@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from renacer_tui.store.schema import ATTR_LINKS
+from renacer_tui.model.attributes import ATTR_LINKS, ATTR_RAW
 
 FORMATS = ("jsonl", "otlp-json", "perfetto")
 
@@ -34,8 +34,8 @@ def _attrs(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError:
-        return {"renacer.attributes_raw": text}
-    return value if isinstance(value, dict) else {"renacer.attributes_raw": text}
+        return {ATTR_RAW: text}
+    return value if isinstance(value, dict) else {ATTR_RAW: text}
 
 
 def to_jsonl(table: pa.Table | pa.RecordBatch) -> str:
@@ -49,7 +49,11 @@ def to_jsonl(table: pa.Table | pa.RecordBatch) -> str:
 
 def to_otlp_json(table: pa.Table | pa.RecordBatch, service_name: str | None = None, indent: int | None = None) -> str:
     """The OTLP/JSON encoding of the trace (an `ExportTraceServiceRequest`, hex ids)."""
-    from renacer_tui.store.otlp_convert import SpanConverter, request_to_otlp_json, to_request
+    from renacer_tui.store.otlp_convert import (
+        SpanConverter,
+        request_to_otlp_json,
+        to_request,
+    )
 
     spans = SpanConverter(service_name=service_name).convert(table)
     return request_to_otlp_json(to_request(spans), indent=indent)

@@ -26,10 +26,19 @@ import pyarrow as pa
 import rustworkx as rx
 
 from bench.common import (
-    base_parser, machine, machine_line, markdown_table, median, python_env, report, run_command, target_row,
-    targets_table, timed,
+    base_parser,
+    machine,
+    machine_line,
+    markdown_table,
+    median,
+    python_env,
+    report,
+    run_command,
+    target_row,
+    targets_table,
+    timed,
 )
-from renacer_tui.store.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import SPAN_SCHEMA
 
 _CHILD_CALLS = ["read", "mmap", "openat", "close", "fstat", "brk", "futex", "newfstatat", "lseek", "mprotect"]
 

@@ -27,10 +27,21 @@ import numpy as np
 import pyarrow as pa
 
 from bench.common import (
-    ROOT, base_parser, machine, machine_line, markdown_table, median, percentile, python_env, ratio, report,
-    run_command, target_row, targets_table,
+    ROOT,
+    base_parser,
+    machine,
+    machine_line,
+    markdown_table,
+    median,
+    percentile,
+    python_env,
+    ratio,
+    report,
+    run_command,
+    target_row,
+    targets_table,
 )
-from renacer_tui.store.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import SPAN_SCHEMA
 
 DAY_NS = 86_400 * 10**9
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)

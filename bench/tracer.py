@@ -23,8 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    base_parser, machine, machine_line, markdown_table, median, python_env, ratio, report,
-    run_command, target_row, targets_table,
+    base_parser,
+    machine,
+    machine_line,
+    markdown_table,
+    median,
+    python_env,
+    ratio,
+    report,
+    run_command,
+    target_row,
+    targets_table,
 )
 
 FILE_FILTER = "trace=%file"

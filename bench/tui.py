@@ -26,8 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    base_parser, machine, machine_line, median, percentile, peak_rss_mib, python_env, ratio, report, rss_mib,
-    run_command, target_row, targets_table,
+    base_parser,
+    machine,
+    machine_line,
+    median,
+    peak_rss_mib,
+    percentile,
+    python_env,
+    ratio,
+    report,
+    rss_mib,
+    run_command,
+    target_row,
+    targets_table,
 )
 
 BATCH_ROWS = 4096

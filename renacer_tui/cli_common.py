@@ -6,14 +6,12 @@ and an exit code; the pieces they need for that live here once, so the messages 
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import IO, Any, Optional
 
+from renacer_tui.model.ids import normalize_trace_id as _normalized
 from renacer_tui.text import escape
-
-TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class CliError(Exception):
@@ -32,9 +30,9 @@ def one_line(exc: BaseException) -> str:
 
 def normalize_trace_id(text: str) -> str:
     """`text` as 32 lower-case hex digits, or a CliError (exit 2) naming what was given."""
-    wanted = text.strip().lower()
-    if not TRACE_ID.match(wanted):
-        raise CliError(f"bad trace id {escape(text)!r}: expected 32 hex digits", 2)
+    wanted = _normalized(text)
+    if wanted is None:
+        raise CliError(f"bad trace id {escape(text)!r}: expected 32 hex digits, not all zero", 2)
     return wanted
 
 

@@ -21,7 +21,14 @@ from typing import Any, Callable, Iterator, Optional, TextIO
 
 import typer
 
-from renacer_tui.cli_common import CliError, check_format, literal_console, one_line, open_store, print_store_warnings
+from renacer_tui.cli_common import (
+    CliError,
+    check_format,
+    literal_console,
+    one_line,
+    open_store,
+    print_store_warnings,
+)
 from renacer_tui.text import escape
 
 _PROG = "renacer-tui db"
@@ -406,7 +413,13 @@ def compact_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HEL
         from renacer_tui.store.maintenance import compact
 
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             with Progress(
                 TextColumn("compacting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

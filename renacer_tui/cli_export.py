@@ -13,7 +13,14 @@ from typing import Optional
 
 import typer
 
-from renacer_tui.cli_common import CliError, emit_text, normalize_trace_id, one_line, open_store, print_store_warnings
+from renacer_tui.cli_common import (
+    CliError,
+    emit_text,
+    normalize_trace_id,
+    one_line,
+    open_store,
+    print_store_warnings,
+)
 
 
 def register(app: typer.Typer) -> None:

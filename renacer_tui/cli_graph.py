@@ -155,7 +155,12 @@ def critical_path_command(
     """Print the critical path: non-overlapping steps summing to at most the trace's wall time."""
 
     def body() -> int:
-        from renacer_tui.analysis.critical_path import SpeedupError, critical_path, parse_speedup, what_if
+        from renacer_tui.analysis.critical_path import (
+            SpeedupError,
+            critical_path,
+            parse_speedup,
+            what_if,
+        )
 
         kind = check_format(fmt, ("text", "json", "svg"))
         if limit < 0:

@@ -2,8 +2,8 @@
 
 The offline detector (`analysis.antipatterns`) builds the causal graph of a finished trace; the
 live screen cannot afford that at 100 k spans/s.  So each batch is folded into a few bounded
-counters with vectorised pyarrow (group-bys over the batch, regexes over the attribute JSON
-for the one or two keys a rule needs), and an alert fires once when a counter crosses the
+counters with vectorised pyarrow (group-bys over the batch; `attribute_array` reads the one
+or two attribute keys a rule needs), and an alert fires once when a counter crosses the
 same threshold the offline rule uses (`Thresholds`, config.toml `[graph]`):
 
 - tight loop: one process repeating one open/stat-like call on one path (thousands of `stat`s);
@@ -17,20 +17,17 @@ it overflows the smaller half is forgotten, so memory stays flat however varied 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from renacer_tui.analysis.antipatterns import BENIGN_ERRORS, PATH_LOOKUPS, Thresholds
-from renacer_tui.analysis.graph import WRITE_CALLS
-from renacer_tui.store.schema import STATUS_ERROR
+from renacer_tui.analysis.antipatterns import Thresholds
+from renacer_tui.model.attributes import ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT, attribute_array
+from renacer_tui.model.schema import STATUS_ERROR
+from renacer_tui.model.syscalls import BENIGN_ERRORS, PATH_LOOKUPS, WRITE_CALLS
 
-PATH_PATTERN = r'"syscall\.pathname":\s*(?P<v>"(?:[^"\\]|\\.)*")'
-RESULT_PATTERN = r'"syscall\.result":\s*(?P<v>-?\d+)'
-FD_PATTERN = r'"syscall\.fd":\s*(?P<v>-?\d+)'
 _WRITE_NAMES = pa.array(sorted(f"syscall:{name}" for name in WRITE_CALLS))
 _BENIGN_ERRORS = pa.array(sorted(BENIGN_ERRORS))
 _LOOKUP_NAMES = pa.array(sorted(f"syscall:{name}" for name in PATH_LOOKUPS))
@@ -44,24 +41,6 @@ class Alert:
     severity: str
     title: str
     key: tuple[Any, ...]
-
-
-def json_field(attributes: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array:
-    """The raw JSON text of one attribute per row ("" where absent), found by `pattern`."""
-    found = pc.extract_regex(attributes, pattern)
-    if isinstance(found, pa.ChunkedArray):
-        found = found.combine_chunks()
-    values = pc.struct_field(found, [0])
-    return pc.if_else(pc.is_valid(found), values, "")
-
-
-def decode_path(raw: str) -> str:
-    """A JSON string literal back to the path it encodes (the literal itself if malformed)."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    return value if isinstance(value, str) else raw
 
 
 class _Tally:
@@ -152,10 +131,10 @@ class LiveAlerts:
         if not pc.any(lookups).as_py():
             return
         rows, calls = rows.filter(lookups), calls.filter(lookups)
-        paths = json_field(rows.column("attributes"), PATH_PATTERN)
+        paths = attribute_array(rows, ATTR_SYSCALL_PATH)
         table = pa.table({"name": rows.column("span_name"), "pid": rows.column("process_pid"), "path": paths, "calls": calls})
-        # "" = no path attribute; '""' = an empty path (fstatat(fd, "", AT_EMPTY_PATH) is fd-based).
-        table = table.filter(pc.invert(pc.is_in(table.column("path"), value_set=pa.array(["", '""']))))
+        # null = no path attribute; "" = an empty path (fstatat(fd, "", AT_EMPTY_PATH) is fd-based).
+        table = table.filter(pc.fill_null(pc.not_equal(table.column("path"), ""), False))
         if table.num_rows == 0:
             return
         limit = self.thresholds.tight_loop_min_calls
@@ -166,7 +145,7 @@ class LiveAlerts:
                 Alert(
                     "tight-loop",
                     "high" if total >= 10 * limit else "medium",
-                    f"Tight loop: {call} on {decode_path(row['path'])} repeated {total:,} times (pid {row['pid']})",
+                    f"Tight loop: {call} on {row['path']} repeated {total:,} times (pid {row['pid']})",
                     ("tight-loop", row["name"], row["pid"], row["path"]),
                 ),
             )
@@ -200,14 +179,12 @@ class LiveAlerts:
             return
         writes = rows.filter(is_write)
         write_calls = calls.filter(is_write)
-        attrs = writes.column("attributes")
-        raw_result = json_field(attrs, RESULT_PATTERN)
-        result = pc.cast(pc.if_else(pc.equal(raw_result, ""), "-1", raw_result), pa.int64())
+        result = pc.fill_null(attribute_array(writes, ATTR_SYSCALL_RESULT, pa.int64()), -1)
         small = pc.and_(pc.greater_equal(result, 0), pc.less(result, self.thresholds.small_write_bytes))
         table = pa.table(
             {
                 "pid": writes.column("process_pid"),
-                "fd": json_field(attrs, FD_PATTERN),
+                "fd": attribute_array(writes, ATTR_SYSCALL_FD, pa.int64()),
                 "small": pc.if_else(small, write_calls, 0),
                 "calls": write_calls,
             }
@@ -220,7 +197,7 @@ class LiveAlerts:
         merged = self._writes.merge(table)
         crossed = merged.filter(pc.and_(fires(merged["small"], merged["calls"]), pc.invert(fires(merged["prev_small"], merged["prev_calls"]))))
         for row in crossed.to_pylist():
-            fd = row["fd"] or "?"
+            fd = "?" if row["fd"] is None else row["fd"]
             self._raise(
                 new,
                 Alert(

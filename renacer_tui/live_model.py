@@ -26,18 +26,24 @@ import pyarrow.compute as pc
 from rich.text import Text
 
 from renacer_tui.live_alerts import Alert, LiveAlerts
-from renacer_tui.text import escape
-from renacer_tui.store.schema import (
+from renacer_tui.model.attributes import (
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_SIGNAL,
+    ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_RESULT,
-    STATUS_ERROR,
+    ATTR_SYSCALL_UNFINISHED,
+    ATTR_THREAD_ID,
 )
+from renacer_tui.model.kinds import SYSCALL_PREFIX
+from renacer_tui.model.schema import STATUS_ERROR
+from renacer_tui.model.syscalls import CREATORS
+from renacer_tui.text import escape
 
-_CLONE_NAMES = {"syscall:clone", "syscall:clone3", "syscall:fork", "syscall:vfork"}
+_CLONE_NAMES = frozenset(SYSCALL_PREFIX + name for name in CREATORS)
 #: Attribute keys the line format shows in their own place, not in the argument list.
-_NOT_ARGS = {"syscall.name", ATTR_SYSCALL_RESULT, ATTR_SYSCALL_ERRNO, "syscall.unfinished", "thread.id"}
+_NOT_ARGS = {ATTR_SYSCALL_NAME, ATTR_SYSCALL_RESULT, ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_UNFINISHED, ATTR_THREAD_ID}
 HISTORY_SECONDS = 30
 #: Formatted lines kept for repaints: a few screens' worth (more only gives the GC work).
 CACHED_LINES = 1024
@@ -126,8 +132,8 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
         line.append(f"  <{dur}>", style="dim")
         return line
     call = name[len("syscall:") :]
-    if isinstance(attrs.get("syscall.args"), str):  # the tracer's strace-formatted arguments
-        args = [escape(attrs["syscall.args"])]
+    if isinstance(attrs.get(ATTR_SYSCALL_ARGS), str):  # the tracer's strace-formatted arguments
+        args = [escape(attrs[ATTR_SYSCALL_ARGS])]
     else:
         args = [
             f"{key.removeprefix('syscall.')}={_quote(value) if isinstance(value, str) else escape(value)}"
@@ -140,7 +146,7 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
     if rle > 1:
         line.append(f" ×{rle}", style="yellow")
     result = attrs.get(ATTR_SYSCALL_RESULT)
-    if attrs.get("syscall.unfinished"):
+    if attrs.get(ATTR_SYSCALL_UNFINISHED):
         line.append(" = ? <unfinished>", style="yellow")
     elif is_error:
         message = row.get("status_message") or attrs.get(ATTR_SYSCALL_ERRNO) or "error"

@@ -15,6 +15,13 @@ from contextlib import ExitStack
 from typing import IO, Any
 
 from renacer_tui import __version__
+from renacer_tui.model.attributes import (
+    ATTR_COMMAND,
+    ATTR_DROPPED,
+    ATTR_PROCESS_EXIT_CODE,
+    ATTR_PTRACE_STOPS,
+)
+from renacer_tui.model.ids import new_span_id
 from renacer_tui.run_options import RunOptions
 
 PROG = "renacer-tui"
@@ -81,7 +88,7 @@ def _run(options: RunOptions) -> int:
     context = resolve_trace_context(options.trace_id, options.trace_parent, os.environ)
     for warning in context.warnings:
         _say(warning)
-    run_span_id = os.urandom(8).hex()  # as secrets.token_hex: hmac/hashlib stay unimported
+    run_span_id = new_span_id()
     traceparent = format_traceparent(context.trace_id, run_span_id, sampled=True)
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
@@ -108,10 +115,9 @@ def _run(options: RunOptions) -> int:
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
     from renacer_tui.tracer.fanout import Fanout
+    from renacer_tui.tracer.formats import escape_text
     from renacer_tui.tracer.idle import IdleFlusher
     from renacer_tui.tracer.spans import SpanBuilder
-
-    from renacer_tui.tracer.formats import escape_text
 
     command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
     sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack)
@@ -150,10 +156,10 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         raise
     builder.finish(
         {
-            "renacer.dropped_spans": fanout.dropped,
-            "process.exit_code": result.exit_code,
-            "renacer.command": command_text,
-            "renacer.ptrace_stops": result.stops,
+            ATTR_DROPPED: fanout.dropped,
+            ATTR_PROCESS_EXIT_CODE: result.exit_code,
+            ATTR_COMMAND: command_text,
+            ATTR_PTRACE_STOPS: result.stops,
         }
     )
     fanout.close()

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from renacer_tui.store.schema import STATUS_ERROR
+from renacer_tui.model.schema import STATUS_ERROR
 
 ROOT = -1  # the synthetic trace node
 _ATTRIBUTE_QUERY = re.compile(r"^([A-Za-z_][\w.\-]*)=(.*)$", re.S)

@@ -1,6 +1,6 @@
 """Span storage: Parquet segments, a SQLite catalog, SQL on DuckDB, exports.
 
-`from store import Store` works, but lazily: the tracer imports `store.schema` and must not pay
+`from renacer_tui.store import Store` works, but lazily: the tracer and the UI import parts of this package and must not pay
 for DuckDB/SQLite imports (or risk cycles) just by touching this package.
 """
 

@@ -14,7 +14,7 @@ import os
 
 import pyarrow as pa
 
-from renacer_tui.store.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import SPAN_SCHEMA
 
 #: What a write raises when the reading end is gone.
 PIPE_GONE = (BrokenPipeError, ConnectionResetError)

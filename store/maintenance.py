@@ -20,9 +20,17 @@ from typing import TYPE_CHECKING, Any, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import SegmentInfo
-from renacer_tui.store.schema import SPAN_SCHEMA
-from renacer_tui.store.writer import RUN_ID_KEY, SEGMENT_SUFFIX, SPANS_DIR, TMP_SUFFIX, segment_dir, trace_stats, write_segment
+from renacer_tui.store.writer import (
+    ATTR_RUN_ID,
+    SEGMENT_SUFFIX,
+    SPANS_DIR,
+    TMP_SUFFIX,
+    segment_dir,
+    trace_stats,
+    write_segment,
+)
 
 if TYPE_CHECKING:
     from renacer_tui.store.store import Store
@@ -70,7 +78,7 @@ def segment_info_from_file(root: Path, rel: str) -> SegmentInfo:
         raise ValueError("row count does not match the footer")
     stats = trace_stats(table)
     kv = meta.metadata or {}
-    run_id = kv.get(RUN_ID_KEY.encode(), b"").decode() or None
+    run_id = kv.get(ATTR_RUN_ID.encode(), b"").decode() or None
     return SegmentInfo(
         path=rel,
         run_id=run_id,

@@ -1,4 +1,4 @@
-"""Span rows (Arrow, `store.schema.SPAN_SCHEMA`) → OpenTelemetry SDK spans and OTLP messages.
+"""Span rows (Arrow, `renacer_tui.model.schema.SPAN_SCHEMA`) → OpenTelemetry SDK spans and OTLP messages.
 
 The OTLP exporter worker, `renacer-tui export --format otlp-json` and the tests all go through
 here, so a span means the same thing on every path: the stored trace id, span id and parent
@@ -14,27 +14,53 @@ import socket
 from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    Link,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
-from renacer_tui.store.schema import ATTR_LINKS
+from renacer_tui.model.attributes import (
+    ATTR_HOST_NAME,
+    ATTR_LINK_LOGICAL_CLOCK,
+    ATTR_LINK_TYPE,
+    ATTR_LINKS,
+    ATTR_LOGICAL_CLOCK,
+    ATTR_PARENT_LOGICAL_CLOCK,
+    ATTR_PROCESS_COMMAND_LINE,
+    ATTR_PROCESS_EXECUTABLE_NAME,
+    ATTR_PROCESS_PID,
+    ATTR_RAW,
+    ATTR_RLE_COUNT,
+    ATTR_SERVICE_NAME,
+    ATTR_SERVICE_VERSION,
+    ATTR_SOURCE_C,
+    ATTR_SOURCE_PYTHON,
+    ATTR_SOURCE_RUST,
+    ATTR_THREAD_ID,
+)
 
 #: Attribute carrying an RLE row's call count (the schema's `rle_count` column).
-ATTR_RLE_COUNT = "renacer.rle.count"
 _SCOPE = InstrumentationScope("renacer-tui", "0.1.0")
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _KINDS = {kind.name: kind for kind in SpanKind}
 _STATUS = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR, "UNSET": StatusCode.UNSET}
 _EXTRA_COLUMNS = (
-    ("thread_id", "thread.id"),
-    ("logical_clock", "renacer.logical_clock"),
-    ("parent_logical_clock", "renacer.parent_logical_clock"),
-    ("rust_source", "renacer.source.rust"),
-    ("python_source", "renacer.source.python"),
-    ("c_source", "renacer.source.c"),
+    ("thread_id", ATTR_THREAD_ID),
+    ("logical_clock", ATTR_LOGICAL_CLOCK),
+    ("parent_logical_clock", ATTR_PARENT_LOGICAL_CLOCK),
+    ("rust_source", ATTR_SOURCE_RUST),
+    ("python_source", ATTR_SOURCE_PYTHON),
+    ("c_source", ATTR_SOURCE_C),
 )
 
 
@@ -54,9 +80,9 @@ def decode_attributes(text: str | None) -> dict[str, Any]:
     try:
         raw = json.loads(text)
     except ValueError:
-        return {"renacer.attributes_raw": text}
+        return {ATTR_RAW: text}
     if not isinstance(raw, dict):
-        return {"renacer.attributes_raw": text}
+        return {ATTR_RAW: text}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         converted = attribute_value(value)
@@ -84,9 +110,9 @@ def _links(trace_id: int, raw: Any) -> list[Link]:
             continue
         if span_id == 0:
             continue
-        attrs = {"renacer.link.type": str(item.get("type", ""))}
+        attrs = {ATTR_LINK_TYPE: str(item.get("type", ""))}
         if isinstance(item.get("logical_clock"), int):
-            attrs["renacer.link.logical_clock"] = item["logical_clock"]
+            attrs[ATTR_LINK_LOGICAL_CLOCK] = item["logical_clock"]
         links.append(Link(SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED), attrs))
     return links
 
@@ -111,12 +137,12 @@ class SpanConverter:
         res = self._resources.get(key)
         if res is None:
             attrs: dict[str, Any] = {
-                "service.name": self.service_name or service or "renacer",
-                "service.version": version,
-                "host.name": self.host_name,
-                "process.pid": pid,
-                "process.executable.name": name,
-                "process.command_line": cmdline,
+                ATTR_SERVICE_NAME: self.service_name or service or "renacer",
+                ATTR_SERVICE_VERSION: version,
+                ATTR_HOST_NAME: self.host_name,
+                ATTR_PROCESS_PID: pid,
+                ATTR_PROCESS_EXECUTABLE_NAME: name,
+                ATTR_PROCESS_COMMAND_LINE: cmdline,
                 "telemetry.sdk.name": "renacer-tui",
                 "telemetry.sdk.language": "python",
             }

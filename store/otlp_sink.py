@@ -19,8 +19,8 @@ from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
 import pyarrow as pa
 
-from renacer_tui.store.otlp_worker import CONFIG_ENV, PROTOCOLS
 from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.store.otlp_worker import CONFIG_ENV, PROTOCOLS
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 

@@ -78,12 +78,16 @@ def make_exporter(config: Mapping[str, Any]) -> Any:
     headers = {str(k).lower() if protocol == "grpc" else str(k): str(v) for k, v in (config.get("headers") or {}).items()}
     timeout = float(config.get("timeout", 5.0))
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter,
+        )
 
         return OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"),
                                 headers=headers, timeout=timeout)
     if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
 
         if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") or os.environ.get("OTEL_EXPORTER_OTLP_CERTIFICATE"):
             # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's CA file; the
@@ -102,7 +106,9 @@ class Worker:
         self.config = dict(config)
         self.endpoint = normalize_endpoint(str(config["endpoint"]), config.get("protocol", "grpc"))
         self.err = err or sys.stderr
-        from renacer_tui.store.otlp_convert import SpanConverter  # OpenTelemetry SDK: in the worker only
+        from renacer_tui.store.otlp_convert import (
+            SpanConverter,  # OpenTelemetry SDK: in the worker only
+        )
 
         self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"))
         self.exporter = make_exporter(config)

@@ -30,8 +30,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
-from renacer_tui.store.schema import SPAN_SCHEMA
 from renacer_tui.store.writer import SPANS_DIR
 
 #: Read-only PRAGMAs (everything else, e.g. `PRAGMA threads`, changes state).

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 
+from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
-from renacer_tui.store.schema import SPAN_SCHEMA
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
     from renacer_tui.store.forked import ForkedSink

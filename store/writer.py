@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from renacer_tui.model.attributes import ATTR_RUN_ID
+from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from renacer_tui.store.config import DatabaseConfig
-from renacer_tui.store.schema import SPAN_SCHEMA, STATUS_ERROR
 
 SPANS_DIR = "spans"
 #: Parquet key-value metadata naming the run, so an orphan segment can be recatalogued.
-RUN_ID_KEY = "renacer.run_id"
 SEGMENT_SUFFIX = ".parquet"
 TMP_SUFFIX = ".parquet.tmp"
 
@@ -196,7 +196,7 @@ def write_segment(
             with pq.ParquetWriter(fh, SPAN_SCHEMA, **options) as parquet:
                 parquet.write_table(table, row_group_size=row_group_size)
                 # File-level key-value metadata (no Arrow schema blob is stored to carry it).
-                parquet.add_key_value_metadata({RUN_ID_KEY: run_id or ""})
+                parquet.add_key_value_metadata({ATTR_RUN_ID: run_id or ""})
             fh.flush()
             os.fsync(fh.fileno())
         if before_rename is not None:

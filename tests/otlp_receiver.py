@@ -12,17 +12,20 @@ from __future__ import annotations
 import gzip
 import ssl
 import subprocess
-from pathlib import Path
 import threading
 import zlib
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Iterator
 
 import grpc
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import (
+    trace_service_pb2,
+    trace_service_pb2_grpc,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
@@ -90,7 +93,7 @@ class Receiver:
                             resource=resource,
                             status_code=s.status.code,
                             status_message=s.status.message,
-                            links=[(l.trace_id.hex(), l.span_id.hex(), _attrs(l.attributes)) for l in s.links],
+                            links=[(link.trace_id.hex(), link.span_id.hex(), _attrs(link.attributes)) for link in s.links],
                             headers=dict(headers),
                             scope=ss.scope.name,
                         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from renacer_tui.store.schema import ATTR_LINKS
+from renacer_tui.model.attributes import ATTR_LINKS
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 MS = 1_000_000

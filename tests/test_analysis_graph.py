@@ -18,12 +18,19 @@ import pytest
 import rustworkx as rx
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from renacer_tui.analysis.graph import DATA_FLOW, EDGE_KINDS, EDGE_TYPES, HAPPENS_BEFORE, PARENT_CHILD, build_graph
-from renacer_tui.analysis.loading import TraceNotFound, load_columns, load_trace
-from renacer_tui.store.schema import batch_from_rows
-from renacer_tui.store.store import Store
 from synthetic import TRACE, fork_wait, sid, span
+
+from renacer_tui.analysis.graph import (
+    DATA_FLOW,
+    EDGE_KINDS,
+    EDGE_TYPES,
+    HAPPENS_BEFORE,
+    PARENT_CHILD,
+    build_graph,
+)
+from renacer_tui.analysis.loading import TraceNotFound, load_columns, load_trace
+from renacer_tui.model.schema import batch_from_rows
+from renacer_tui.store.store import Store
 
 
 def table(rows: list[dict[str, Any]]) -> pa.Table:

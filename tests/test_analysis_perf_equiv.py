@@ -17,11 +17,17 @@ import rustworkx as rx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from renacer_tui.analysis.critical_path import _main_root, _structure, critical_path, replay, speedup_factors
+from bench.analysis import synthetic_trace
+from renacer_tui.analysis.critical_path import (
+    _main_root,
+    _structure,
+    critical_path,
+    replay,
+    speedup_factors,
+)
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_columns
 from renacer_tui.analysis.pagerank import pagerank
-from bench.analysis import synthetic_trace
 
 traces = st.builds(
     synthetic_trace,

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from synthetic import MS, sid, span
 
 from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
-from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.store.store import Store
-from synthetic import MS, sid, span
 
 STAT_LOOP = r"""
 #include <sys/stat.h>

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from cprograms import DIES_IN_READ
 
+from renacer_tui.model.syscalls import SYSCALL_NAMES, SYSCALL_NUMBERS
 from renacer_tui.tracer.capture import CaptureOptions, CaptureResult, CaptureSession
-from renacer_tui.tracer.filter_spec import SYSCALL_NAMES, SYSCALL_NUMBERS
 
 LOOPER = r"""
 #include <fcntl.h>

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.store import Store
-from renacer_tui.store.schema import batch_from_rows
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"
 HOSTILE_SHOWN = "\\x1b[31m[bold]x[/bold]"

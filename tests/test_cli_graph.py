@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from renacer_tui.cli import main
-from renacer_tui.store.schema import batch_from_rows
-from renacer_tui.store.store import Store
 import synthetic
 from synthetic import MS, sid
+
+from renacer_tui.cli import main
+from renacer_tui.model.schema import batch_from_rows
+from renacer_tui.store.store import Store
 
 OLD = "0af7651916cd43dd8448eb211c80319c"
 NEW = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from renacer_tui.store.schema import COLUMN_NAMES
+from renacer_tui.model.schema import COLUMN_NAMES
 
 TRACE_ID_LINE = re.compile(r"^trace_id=([0-9a-f]{32})$", re.M)
 

@@ -7,10 +7,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from renacer_tui.model.ids import new_span_id, new_trace_id
 from renacer_tui.tracer.context import (
     format_traceparent,
-    new_span_id,
-    new_trace_id,
     parse_traceparent,
     resolve_trace_context,
     valid_span_id,
@@ -81,7 +80,9 @@ def test_format_parse_round_trip(trace_id: str, span_id: str, sampled: bool) -> 
 def test_format_equals_opentelemetry_propagator(trace_id: str, span_id: str, sampled: bool) -> None:
     """Our formatter (no OpenTelemetry import on the run path) writes what the SDK's propagator injects."""
     from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace.propagation.tracecontext import (
+        TraceContextTextMapPropagator,
+    )
 
     span_ctx = trace.SpanContext(
         int(trace_id, 16), int(span_id, 16), is_remote=False,

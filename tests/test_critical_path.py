@@ -19,13 +19,21 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic import MS, fork_wait, sid, span
 
-from renacer_tui.analysis.critical_path import CriticalPath, SpeedupError, critical_path, format_ns, parse_speedup, replay, what_if
+from renacer_tui.analysis.critical_path import (
+    CriticalPath,
+    SpeedupError,
+    critical_path,
+    format_ns,
+    parse_speedup,
+    replay,
+    what_if,
+)
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
-from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.store.store import Store
-from synthetic import MS, fork_wait, sid, span
 
 
 def graph(rows: list[dict[str, Any]]) -> Any:

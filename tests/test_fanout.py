@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renacer_tui.store.schema import batch_from_rows
+from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.tracer.fanout import Fanout
 
 

@@ -10,8 +10,8 @@ import threading
 import pyarrow as pa
 import pytest
 
+from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows
 from renacer_tui.store.feed import FeedClosed, FeedReader, FeedSink
-from renacer_tui.store.schema import SPAN_SCHEMA, batch_from_rows
 from renacer_tui.tracer.fanout import Fanout
 
 

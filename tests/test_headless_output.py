@@ -14,7 +14,6 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
-
 from cprograms import WAIT_SLEEPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

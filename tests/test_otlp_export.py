@@ -16,12 +16,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.store.otlp_sink import OtlpSink, parse_otlp_headers
 from renacer_tui.store.otlp_worker import normalize_endpoint
-from renacer_tui.store.schema import batch_from_rows
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver, self_signed_cert, wait_for
-from tests.otlp_receiver import otlp_grpc_receiver, otlp_http_receiver  # noqa: F401 (fixtures)
 from renacer_tui.tracer.fanout import Fanout
+from tests.otlp_receiver import (  # noqa: F401 (fixtures)
+    GrpcReceiver,
+    HttpReceiver,
+    otlp_grpc_receiver,
+    otlp_http_receiver,
+    self_signed_cert,
+    wait_for,
+)
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 T0 = 1_732_500_000_123_456_789

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from cprograms import DIES_IN_READ, WAIT_SLEEPING
 
 from renacer_tui.tracer.filter_spec import parse_trace_spec

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows
 from renacer_tui.store import QueryError, Store
 from renacer_tui.store.config import load_config, parse_config
-from renacer_tui.store.schema import SPAN_SCHEMA, batch_from_rows
 
 T0 = 1_764_000_000_000_000_000  # 2025-11-24, Unix ns
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from renacer_tui.model.attributes import ATTR_RUN_ID as RUN_ID_KEY
 from renacer_tui.store import Store
-from renacer_tui.store.writer import RUN_ID_KEY
 from tests.test_store_basic import T0, make_batch, trace_hex, write_run
 
 GAP = 10**9  # segments one second apart

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from test_store_basic import T0, make_batch, trace_hex, write_run
 
 from renacer_tui.store import Store, StoreWriteError
 from renacer_tui.store.config import Config, DatabaseConfig
 from renacer_tui.store.writer import write_segment
-from test_store_basic import T0, make_batch, trace_hex, write_run
 
 FAST = Config(database=DatabaseConfig(flush_rows=400, flush_interval_s=0.2))
 CTX = multiprocessing.get_context("fork")

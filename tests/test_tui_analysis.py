@@ -9,27 +9,28 @@ file names are shown literally.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import tui_helpers
 
 from renacer_tui.analysis.antipatterns import Thresholds
 from renacer_tui.app import RenacerApp
 from renacer_tui.live import CaptureChild
-from renacer_tui.live_alerts import PATH_PATTERN, LiveAlerts, decode_path, json_field
+from renacer_tui.live_alerts import LiveAlerts
+from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.screens.antipatterns import AntipatternsScreen
 from renacer_tui.screens.critical_path import CriticalPathScreen
 from renacer_tui.screens.live import LiveScreen
 from renacer_tui.screens.span_tree import SpanTreeScreen
-from renacer_tui.widgets.analysis_tables import CriticalPathTable, FindingsTable, share_bar
+from renacer_tui.widgets.analysis_tables import (
+    CriticalPathTable,
+    FindingsTable,
+    share_bar,
+)
 from renacer_tui.widgets.live_panes import AlertsPane
-from renacer_tui.store.schema import batch_from_rows
-import tui_helpers
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"
 HOSTILE_SHOWN = "\\x1b[31m[bold]x[/bold]"
@@ -380,23 +381,6 @@ def test_live_alert_counters_stay_bounded() -> None:
         alerts.absorb(_batch(rows))
     assert alerts.tracked_keys <= 64
     assert [a.title.split(" on ")[1].split(" ")[0] for a in alerts.alerts] == ["/hot"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.text(),
-    st.dictionaries(st.sampled_from(["syscall.args", "syscall.fd", "x"]), st.text() | st.integers(), max_size=3),
-    st.booleans(),
-    st.booleans(),
-)
-def test_path_extraction_round_trips_any_name(path: str, other: dict[str, Any], ascii_only: bool, compact: bool) -> None:
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in path + json.dumps(other)):
-        ascii_only = True  # lone surrogates only travel as \u escapes (Arrow strings are UTF-8)
-    separators = (",", ":") if compact else (", ", ": ")
-    attributes = json.dumps({**other, "syscall.pathname": path, "syscall.result": -2}, ensure_ascii=ascii_only, separators=separators)
-    raw = json_field(pa.array([attributes, "{}", None]), PATH_PATTERN).to_pylist()
-    assert decode_path(raw[0]) == path
-    assert raw[1:] == ["", ""]
 
 
 def test_share_bar_is_proportional() -> None:

@@ -9,17 +9,17 @@ from typing import Callable
 
 import pytest
 from textual.widgets import Log
+from tui_helpers import screen_text
+from tui_helpers import wait_until as wait_for
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.live import CaptureChild
 from renacer_tui.live_model import LiveModel
 from renacer_tui.messages import FeedUpdated
 from renacer_tui.screens.live import LiveScreen, QuitDialog
+from renacer_tui.store import Store
 from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.widgets.span_log import SpanLog
-from renacer_tui.store import Store
-from tui_helpers import screen_text
-from tui_helpers import wait_until as wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -204,7 +204,7 @@ async def test_hostile_file_name_is_literal_in_live_panes(db_path: Path, tmp_pat
     shown = "evil\\x1b[31m[bold red]x[/]"
     (tmp_path / hostile).parent.mkdir()
     (tmp_path / hostile).write_text("x\n")
-    command = ["sh", "-c", f'cd "$1" && cat "$2" && ls "$2" nope', "sh", str(tmp_path), hostile]
+    command = ["sh", "-c", 'cd "$1" && cat "$2" && ls "$2" nope', "sh", str(tmp_path), hostile]
     app, child = live_app(command)
     async with app.run_test(size=(200, 50)) as pilot:
         await wait_for(pilot, lambda: finished(app))

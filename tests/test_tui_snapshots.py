@@ -1,6 +1,6 @@
 """Snapshot tests of every screen on one fixed recorded trace (pytest-textual-snapshot).
 
-The trace is built from fixed rows (ids, times, pids) with `store.schema.batch_from_rows` and
+The trace is built from fixed rows (ids, times, pids) with `renacer_tui.model.schema.batch_from_rows` and
 written through the real `Store`, so the pictures are the same on every machine; the live screen
 is fed the same batches.  Anything that depends on the wall clock (elapsed time, rates, the
 local time zone) is pinned before the picture is taken.  Update after a deliberate UI change with
@@ -17,17 +17,17 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pytest
 from textual.widgets import DataTable, Markdown
+from tui_helpers import wait_until as wait
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.live_model import HISTORY_SECONDS
 from renacer_tui.messages import QueryFinished
+from renacer_tui.model.schema import STATUS_ERROR, batch_from_rows
 from renacer_tui.screens.help import HelpScreen
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.screens.sql_console import SqlConsoleScreen
 from renacer_tui.screens.traces import TracesScreen
 from renacer_tui.store import Store
-from renacer_tui.store.schema import STATUS_ERROR, batch_from_rows
-from tui_helpers import wait_until as wait
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 RUN_ID = "run-snapshot-0001"

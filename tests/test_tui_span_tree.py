@@ -9,13 +9,13 @@ from typing import Any, Callable
 
 import pytest
 from textual.widgets import DataTable, Input
+from tui_helpers import record
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.span_index import ROOT
-from renacer_tui.widgets.span_tree_view import More, SpanTreeView
 from renacer_tui.store import Store
-from tui_helpers import record
+from renacer_tui.widgets.span_tree_view import More, SpanTreeView
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Static, TextArea, Tree
+from tui_helpers import record
+from tui_helpers import wait_until as until
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.screens.sql_console import SqlConsoleScreen
 from renacer_tui.store import Store
-from tui_helpers import record
-from tui_helpers import wait_until as until
 
 pytestmark = pytest.mark.asyncio
 

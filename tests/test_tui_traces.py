@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input, Static
+from tui_helpers import record, screen_text
+from tui_helpers import wait_until as until
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.screens.sql_console import SqlConsoleScreen
 from renacer_tui.screens.traces import TracesScreen
 from renacer_tui.store import Store
-from tui_helpers import record, screen_text
-from tui_helpers import wait_until as until
 
 # "/" in "[/]" makes part of it a directory: the path as a whole is the hostile string
 HOSTILE = "evil\x1b[31m[bold red]x[/]"

@@ -14,7 +14,12 @@ import errno
 import os
 
 from renacer_tui.tracer.launch import PTRACE_REFUSED_HINT, CaptureError
-from renacer_tui.tracer.ptrace_raw import PTRACE_INTERRUPT, PTRACE_SEIZE, PtraceError, ptrace_checked
+from renacer_tui.tracer.ptrace_raw import (
+    PTRACE_INTERRUPT,
+    PTRACE_SEIZE,
+    PtraceError,
+    ptrace_checked,
+)
 
 
 def _tgid_of(pid: int) -> int:

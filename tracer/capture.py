@@ -34,8 +34,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from renacer_tui.model.syscalls import EXEC_NUMBERS, LIFECYCLE_NUMBERS
 from renacer_tui.tracer.attach import attach
-from renacer_tui.tracer.launch import CaptureError, Launched, exec_error, launch, read_exec_errno
+from renacer_tui.tracer.launch import (
+    CaptureError,
+    Launched,
+    exec_error,
+    launch,
+    read_exec_errno,
+)
 from renacer_tui.tracer.memory import ProcMemory
 from renacer_tui.tracer.ptrace_raw import (
     OP_ENTRY,
@@ -73,8 +80,6 @@ __all__ = ["CaptureError", "CaptureOptions", "CaptureResult", "CaptureSession", 
 
 # x86-64 numbers of the calls that shape the process tree: clone, fork, vfork, execve,
 # execveat, clone3.  Always in the seccomp filter when one is used.
-EXEC_NUMBERS = frozenset({59, 322})
-LIFECYCLE_NUMBERS = frozenset({56, 57, 58, 435}) | EXEC_NUMBERS
 
 _SYSCALL_STOP = (((0x80 | signal.SIGTRAP) << 8) | 0x7F)  # status of a TRACESYSGOOD syscall stop
 _SECCOMP_STOP = (((7 << 8) | signal.SIGTRAP) << 8) | 0x7F  # PTRACE_EVENT_SECCOMP stop

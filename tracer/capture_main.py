@@ -49,9 +49,8 @@ class CountingListener:
 
 def syscall_numbers(spec: str) -> frozenset[int]:
     """Numbers for a comma list of x86-64 syscall names (python-ptrace's table)."""
-    from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES
+    from renacer_tui.model.syscalls import SYSCALL_NUMBERS as by_name
 
-    by_name = {name: nr for nr, name in SYSCALL_NAMES.items()}
     out = set()
     for name in filter(None, (part.strip() for part in spec.split(","))):
         if name not in by_name:

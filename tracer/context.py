@@ -13,13 +13,15 @@ of every run's start-up.  Formatting an id is `format(x, "032x")`, which is all 
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+from renacer_tui.model.ids import is_valid_span_id, is_valid_trace_id, new_trace_id
+
+#: The checks and the generator live in the model (one copy for every layer); these names stay
+#: for the tracer's callers.
+valid_trace_id = is_valid_trace_id
+valid_span_id = is_valid_span_id
 
 SOURCE_TRACE_ID = "--trace-id"
 SOURCE_TRACE_PARENT = "--trace-parent"
@@ -56,7 +58,9 @@ def parse_traceparent(value: str) -> tuple[str, str, bool] | None:
     if not isinstance(value, str) or len(value) > 512:
         return None
     from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace.propagation.tracecontext import (
+        TraceContextTextMapPropagator,
+    )
 
     ctx = TraceContextTextMapPropagator().extract({"traceparent": value})
     span_ctx = trace.get_current_span(ctx).get_span_context()
@@ -67,36 +71,6 @@ def parse_traceparent(value: str) -> tuple[str, str, bool] | None:
         trace.format_span_id(span_ctx.span_id),
         bool(span_ctx.trace_flags.sampled),
     )
-
-
-def valid_trace_id(value: str) -> bool:
-    """32 lower-case hex digits, not all zeros (W3C trace-context §3.2.2.3)."""
-    return bool(_TRACE_ID.fullmatch(value)) and int(value, 16) != 0
-
-
-def valid_span_id(value: str) -> bool:
-    """16 lower-case hex digits, not all zeros."""
-    return bool(_SPAN_ID.fullmatch(value)) and int(value, 16) != 0
-
-
-def _random_nonzero(bits: int) -> int:
-    """What OpenTelemetry's RandomIdGenerator does (random bits, never the invalid all-zeros id),
-    from os.urandom as `secrets` does, without importing the SDK's trace module or `secrets`
-    (which pulls in hmac and OpenSSL's hashlib: start-up the traced program waits for)."""
-    while True:
-        value = int.from_bytes(os.urandom(bits // 8), "big")
-        if value:
-            return value
-
-
-def new_trace_id() -> str:
-    """A fresh random trace id: 32 lower-case hex digits, never all zeros."""
-    return f"{_random_nonzero(128):032x}"
-
-
-def new_span_id() -> str:
-    """A fresh random span id: 16 lower-case hex digits, never all zeros."""
-    return f"{_random_nonzero(64):016x}"
 
 
 def _shown(value: str) -> str:

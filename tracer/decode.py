@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
 
+from renacer_tui.model.syscalls import SYSCALL_NAMES
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.events import TraceeMemory
-from renacer_tui.tracer.filter_spec import SYSCALL_NAMES
 
 # Prototypes python-ptrace lacks (newer syscalls), from the kernel's include/linux/syscalls.h.
 _EXTRA_PROTOTYPES: dict[str, tuple[tuple[str, str], ...]] = {

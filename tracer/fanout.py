@@ -32,7 +32,7 @@ class SpanSink(Protocol):
     name: str
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """Consume one batch of `store.schema.SPAN_SCHEMA` rows (called from the sink's thread)."""
+        """Consume one batch of `renacer_tui.model.schema.SPAN_SCHEMA` rows (called from the sink's thread)."""
         ...
 
     def close(self) -> None:

@@ -14,7 +14,11 @@ import re
 import signal
 from functools import lru_cache
 
-from ptrace.syscall.posix_arg import CLONE_FLAGS_BITMASK, MMAP_PROT_BITMASK, OPEN_FLAGS_BITMASK
+from ptrace.syscall.posix_arg import (
+    CLONE_FLAGS_BITMASK,
+    MMAP_PROT_BITMASK,
+    OPEN_FLAGS_BITMASK,
+)
 from ptrace.tools import readBits
 
 AT_FDCWD = -100

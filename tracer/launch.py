@@ -16,7 +16,7 @@ import shutil
 import signal
 from dataclasses import dataclass
 
-from renacer_tui.tracer.ptrace_raw import PTRACE_SEIZE, ptrace_checked, PtraceError
+from renacer_tui.tracer.ptrace_raw import PTRACE_SEIZE, PtraceError, ptrace_checked
 from renacer_tui.tracer.seccomp import SeccompFilter
 
 

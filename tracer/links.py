@@ -13,20 +13,6 @@ from collections import deque
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.rows import Row
 
-#: Syscalls whose successful result is a new fd (its old cache entry is stale).
-FD_CREATORS = frozenset({
-    "open", "openat", "openat2", "creat", "dup", "dup2", "dup3", "fcntl", "socket", "accept",
-    "accept4", "eventfd", "eventfd2", "epoll_create", "epoll_create1", "signalfd", "signalfd4",
-    "timerfd_create", "inotify_init", "inotify_init1", "memfd_create", "pidfd_open",
-    "pidfd_getfd", "perf_event_open", "userfaultfd", "fanotify_init", "open_by_handle_at",
-    "io_uring_setup", "fsopen", "fsmount", "open_tree", "mq_open",
-})
-#: Calls that put bytes into the pipe their (first) fd names. splice and tee name their source
-#: first, so they are reads of that pipe, not writes.
-PIPE_WRITES = frozenset({"write", "writev", "vmsplice"})
-PIPE_READS = frozenset({"read", "readv", "preadv", "preadv2", "splice"})
-SIGNAL_SENDS = frozenset({"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"})
-WAITS = frozenset({"wait4", "waitid"})
 MAX_LINKS_PER_READ = 8
 
 

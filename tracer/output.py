@@ -14,12 +14,17 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from renacer_tui.store.schema import ATTR_SYSCALL_ERRNO, ATTR_SYSCALL_RESULT, ATTR_SYSCALL_UNFINISHED
+from renacer_tui.model.attributes import (
+    ATTR_FILTERED,
+    ATTR_RLE_TOTAL,
+    ATTR_SYSCALL_ARGS,
+    ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_RESULT,
+    ATTR_SYSCALL_UNFINISHED,
+)
 from renacer_tui.tracer import formats as F
 
 SYSCALL_PREFIX = "syscall:"
-ATTR_SYSCALL_ARGS = "syscall.args"
-ATTR_FILTERED = "renacer.filtered"
 
 
 def _syscall_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
@@ -128,7 +133,7 @@ class SummarySink:
             if status[i] == "ERROR":
                 totals.errors += count
             if count > 1:  # an RLE row: its total call time, not first-start to last-end
-                totals.total_ns += int(json.loads(attrs[i]).get("renacer.rle.total_duration_ns", ends[i] - starts[i]))
+                totals.total_ns += int(json.loads(attrs[i]).get(ATTR_RLE_TOTAL, ends[i] - starts[i]))
             else:
                 totals.total_ns += ends[i] - starts[i]
 

@@ -13,25 +13,24 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from renacer_tui.store.schema import (
+from renacer_tui.model.attributes import (
+    ATTR_FD_OBJECT,
     ATTR_LINKS,
     ATTR_RLE_FIRST,
     ATTR_RLE_LAST,
     ATTR_RLE_MAX,
     ATTR_RLE_TOTAL,
-    SPAN_KIND_INTERNAL,
-    ATTR_FD_OBJECT,
+    ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_FD,
+    ATTR_SYSCALL_FLAGS,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_RESULT,
-    SPAN_SCHEMA,
 )
+from renacer_tui.model.schema import SPAN_KIND_INTERNAL, SPAN_SCHEMA
 from renacer_tui.tracer.formats import escape_text
 
-ATTR_SYSCALL_ARGS = "syscall.args"
-ATTR_SYSCALL_FLAGS = "syscall.flags"
 #: One encoder for every row: json.dumps with non-default options builds a new one per call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 

@@ -16,29 +16,43 @@ from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 
-from renacer_tui.store.schema import (
+from renacer_tui.model.attributes import (
+    ATTR_DETACHED,
     ATTR_FD_OBJECT,
+    ATTR_FILTERED,
+    ATTR_PROCESS_COMMAND_ARGS,
+    ATTR_PROCESS_COMMAND_LINE,
     ATTR_PROCESS_EXIT_CODE,
+    ATTR_PROCESS_PARENT_PID,
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
+    ATTR_ROOT_PID,
+    ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
+    ATTR_SYSCALL_FLAGS,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_UNFINISHED,
 )
+from renacer_tui.model.ids import new_span_prefix
+from renacer_tui.model.kinds import LinkKind
+from renacer_tui.model.syscalls import CREATORS, FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS
 from renacer_tui.tracer import formats as F
-from renacer_tui.tracer.decode import PLANS, Decoded, decode_exit, decode_plan, pipe_fds, plan_for
+from renacer_tui.tracer.decode import (
+    PLANS,
+    Decoded,
+    decode_exit,
+    decode_plan,
+    pipe_fds,
+    plan_for,
+)
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.filter_spec import SyscallFilter
-from renacer_tui.tracer.links import FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS, FdObjects, PipeLinks, SignalLinks
+from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
 from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
 
-ATTR_SYSCALL_ARGS = "syscall.args"
-ATTR_SYSCALL_FLAGS = "syscall.flags"
-ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call the user asked for
-_CREATORS = frozenset({"clone", "clone3", "fork", "vfork"})
 #: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
 _BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
 _UNKNOWN = object()  # fd-cache miss marker
@@ -111,7 +125,7 @@ class SpanBuilder:
         self.path_filter = self._paths(path_filter)
         self.name_filter = name_filter
         self.attached = attached
-        self._prefix = os.urandom(4).hex()  # as secrets.token_hex, without importing it
+        self._prefix = new_span_prefix()
         self._clock = 0
         self._interval_ns = int(batch_interval_s * 1e9)
         self._batch = BatchBuilder(
@@ -180,7 +194,7 @@ class SpanBuilder:
         if parent is not None:
             row.parent_span_id = parent.span_id
             row.prev = parent
-            row.links.append(("fork", parent))
+            row.links.append((LinkKind.FORK, parent))
         elif parent_proc is not None:
             row.parent_span_id = parent_proc.row.span_id
             row.prev = parent_proc.row
@@ -189,7 +203,7 @@ class SpanBuilder:
             row.prev = 0  # the run span's clock
         row.attrs[ATTR_PROCESS_PID] = tgid
         if parent_proc is not None:
-            row.attrs["process.parent_pid"] = parent_proc.tgid
+            row.attrs[ATTR_PROCESS_PARENT_PID] = parent_proc.tgid
         proc = Proc(tgid, row, name, cmdline)
         self._procs[tgid] = proc
         return proc
@@ -197,7 +211,7 @@ class SpanBuilder:
     def _new_thread(self, tid: int, proc: Proc, creator: Row | None) -> Thread:
         th = Thread(tid, proc, ThreadRle())
         if creator is not None:
-            th.links.append(("fork", creator))
+            th.links.append((LinkKind.FORK, creator))
             th.prev = creator
         else:
             th.prev = proc.row
@@ -231,7 +245,7 @@ class SpanBuilder:
             self._unfinished(th, t_ns)
         plan = PLANS.get(nr) or plan_for(nr)
         name_filter = self.name_filter
-        if name_filter is not None and not name_filter.matches(plan.name) and plan.name not in _CREATORS:
+        if name_filter is not None and not name_filter.matches(plan.name) and plan.name not in CREATORS:
             return
         dec = decode_plan(plan, nr, args, tid, mem, self.string_limit)
         self._clock = clock = self._clock + 1
@@ -319,7 +333,7 @@ class SpanBuilder:
             return
         src = self._signals.delivered(tid, th.proc.tgid, signo)
         if src is not None:
-            th.links.append(("signal", _link_source(src)))
+            th.links.append((LinkKind.SIGNAL, _link_source(src)))
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         th = self._threads.pop(tid, None)
@@ -351,9 +365,9 @@ class SpanBuilder:
         row.end = max(now, self._run_start)
         row.pname = "renacer"
         row.pcmdline = command
-        row.attrs = {"process.command_args": [F.utf8_text(arg) for arg in self.command], **run_attributes}
+        row.attrs = {ATTR_PROCESS_COMMAND_ARGS: [F.utf8_text(arg) for arg in self.command], **run_attributes}
         if self._root_pid is not None:
-            row.attrs.setdefault("renacer.root_pid", self._root_pid)
+            row.attrs.setdefault(ATTR_ROOT_PID, self._root_pid)
         code = run_attributes.get(ATTR_PROCESS_EXIT_CODE)
         if isinstance(code, int) and code != 0:
             row.status, row.status_message = "ERROR", f"exit code {code}"
@@ -437,7 +451,7 @@ class SpanBuilder:
             if sources:
                 if not row.links:
                     row.prev = sources[-1]
-                row.links.extend(("pipe", _link_source(s)) for s in sources)
+                row.links.extend((LinkKind.PIPE, _link_source(s)) for s in sources)
         if not is_error and name in WAITS and reaped > 0:
             # A traced child's exit reaches the tracer before its parent's wait can return (the
             # kernel hands the zombie to the parent only after the tracer reaped it), so a pid
@@ -447,7 +461,7 @@ class SpanBuilder:
             if src is not None:
                 if not row.links:
                     row.prev = src
-                row.links.append(("wait", _link_source(src)))
+                row.links.append((LinkKind.WAIT, _link_source(src)))
 
     def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
         if dec.fd is not None:
@@ -508,7 +522,7 @@ class SpanBuilder:
         row.attrs[ATTR_SYSCALL_ARGS] = ", ".join(dec.texts)
         row.attrs[ATTR_SYSCALL_UNFINISHED] = True
         if detached:
-            row.attrs["renacer.detached"] = True
+            row.attrs[ATTR_DETACHED] = True
         self._decorate(row.attrs, dec, obj)
         if not self._keep(row, dec, obj, None):
             return
@@ -537,7 +551,7 @@ class SpanBuilder:
         row.end = max(t_ns, row.start)
         status = proc.wait_status
         if detached:
-            row.attrs["renacer.detached"] = True
+            row.attrs[ATTR_DETACHED] = True
         elif status is not None and os.WIFSIGNALED(status):
             sig = F.signal_name(os.WTERMSIG(status))
             row.attrs[ATTR_PROCESS_SIGNAL] = sig
@@ -546,7 +560,7 @@ class SpanBuilder:
         elif status is not None and os.WIFEXITED(status):
             row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
             row.status = "OK"
-        row.attrs["process.command_line"] = proc.cmdline
+        row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
         self._batch.add(row)
         self._exited[proc.tgid] = proc.last_row or row
 

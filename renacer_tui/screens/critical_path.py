@@ -20,7 +20,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
 
-from renacer_tui.analysis.critical_path import CriticalPath, SpeedupError, WhatIf, critical_path, format_ns, parse_speedup, what_if
+from renacer_tui.analysis.critical_path import (
+    CriticalPath,
+    SpeedupError,
+    WhatIf,
+    critical_path,
+    format_ns,
+    parse_speedup,
+    what_if,
+)
 from renacer_tui.analysis.graph import CausalGraph, build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Markdown
-from textual.containers import VerticalScroll
 
 HELP_PATH = Path(__file__).with_name("help.md")
 

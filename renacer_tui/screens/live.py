@@ -25,10 +25,16 @@ from textual.widgets import Button, Footer, Label, Log
 
 from renacer_tui.live_model import LiveModel
 from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
-from renacer_tui.text import escape
-from renacer_tui.widgets.live_panes import AlertsPane, LiveHeader, ProcessTable, TopSyscalls
-from renacer_tui.widgets.span_log import SpanLog
+from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
 from renacer_tui.store.feed import FeedReader
+from renacer_tui.text import escape
+from renacer_tui.widgets.live_panes import (
+    AlertsPane,
+    LiveHeader,
+    ProcessTable,
+    TopSyscalls,
+)
+from renacer_tui.widgets.span_log import SpanLog
 
 if TYPE_CHECKING:
     from renacer_tui.live import CaptureChild
@@ -181,12 +187,12 @@ class LiveScreen(Screen[None]):
         from renacer_tui.live import describe_exit
 
         if self.returncode is not None:
-            root = self.model.processes.get(self.model.run_attributes.get("renacer.root_pid"))  # type: ignore[arg-type]
+            root = self.model.processes.get(self.model.run_attributes.get(ATTR_ROOT_PID))  # type: ignore[arg-type]
             return describe_exit(self.returncode, root.signal if root else None), "-failed" if self.returncode else "-done"
         if self.feed_error:
             return f"feed lost: {escape(self.feed_error)}", "-failed"
         if self.child is None and (self.feed_closed or self.model.finished):
-            code = self.model.run_attributes.get("process.exit_code")
+            code = self.model.run_attributes.get(ATTR_PROCESS_EXIT_CODE)
             return (f"exited with code {code}" if code is not None else "finished"), "-done"
         return "running", "-running"
 

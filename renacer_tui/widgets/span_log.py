@@ -7,9 +7,9 @@ the same at a million spans as at fifty.  It follows the tail until the user scr
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView

@@ -9,7 +9,7 @@ these column names.  Nothing else in the project defines span columns.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -54,34 +54,26 @@ SPAN_SCHEMA = pa.schema(
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(SPAN_SCHEMA.names)
-
-#: Attribute keys with a fixed meaning across the project (OpenTelemetry names where one exists).
-ATTR_SYSCALL_NAME = "syscall.name"
-ATTR_SYSCALL_RESULT = "syscall.result"
-ATTR_SYSCALL_ERRNO = "syscall.errno"
-ATTR_SYSCALL_FD = "syscall.fd"
-ATTR_SYSCALL_PATH = "syscall.pathname"
-ATTR_SYSCALL_UNFINISHED = "syscall.unfinished"
-ATTR_THREAD_ID = "thread.id"
-ATTR_PROCESS_PID = "process.pid"
-ATTR_PROCESS_EXIT_CODE = "process.exit_code"
-ATTR_PROCESS_SIGNAL = "process.signal"
-ATTR_RLE_FIRST = "renacer.rle.first_timestamp"
-ATTR_RLE_LAST = "renacer.rle.last_timestamp"
-ATTR_RLE_TOTAL = "renacer.rle.total_duration_ns"
-ATTR_RLE_MAX = "renacer.rle.max_duration_ns"
-ATTR_DROPPED = "renacer.dropped_spans"
-#: Happens-before / data-flow links: list of {"type": "fork"|"wait"|"pipe"|"signal", "span_id": …,
-#: "logical_clock": …} recorded on the span that is the *effect* of the link.
-ATTR_LINKS = "renacer.links"
-#: Identity of the kernel object behind an fd ("pipe:[1234]", "socket:[99]", "/path") so
-#: data-flow survives fd reuse.
-ATTR_FD_OBJECT = "syscall.fd_object"
+_NAME_SET = frozenset(COLUMN_NAMES)
 
 
 def empty_table() -> pa.Table:
     """A zero-row table with the span schema (handy default for readers)."""
     return SPAN_SCHEMA.empty_table()
+
+
+def batch_from_columns(columns: Mapping[str, Sequence[Any]]) -> pa.RecordBatch:
+    """A batch built by column name, checked against SPAN_SCHEMA (never by position).
+
+    Raises ValueError naming the missing and unknown columns, so a producer that drifts from the
+    schema fails where it builds the batch, not in a reader.
+    """
+    names = set(columns)
+    if names != _NAME_SET:
+        missing = sorted(_NAME_SET - names)
+        unknown = sorted(names - _NAME_SET)
+        raise ValueError(f"span columns do not match SPAN_SCHEMA: missing {missing}, unknown {unknown}")
+    return pa.RecordBatch.from_arrays([pa.array(columns[f.name], type=f.type) for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 
 def batch_from_rows(rows: Iterable[Mapping[str, Any]]) -> pa.RecordBatch:

@@ -1,0 +1,159 @@
+"""Every attribute key of a span, once, and the one way to read the attribute JSON.
+
+Keys follow OpenTelemetry's semantic conventions where one exists (`process.pid`,
+`process.command_line`, `thread.id`, `host.name`, `service.name`); renacer's own facts live
+under `syscall.*` and `renacer.*`.  The stored key strings never change meaning: traces written
+by older versions read the same.
+
+`attributes` is JSON object text in the schema.  `parse_attributes` is the only decoder and
+`attribute_column` / `attribute_array` the only readers over a batch: no reader looks into the JSON with a
+substring test or a regular expression (tests/test_model.py greps the tree for that).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+# --- syscall spans -----------------------------------------------------------------------------
+ATTR_SYSCALL_NAME = "syscall.name"
+ATTR_SYSCALL_RESULT = "syscall.result"
+ATTR_SYSCALL_ERRNO = "syscall.errno"
+ATTR_SYSCALL_FD = "syscall.fd"
+ATTR_SYSCALL_PATH = "syscall.pathname"
+ATTR_SYSCALL_ARGS = "syscall.args"  # the decoded argument list, strace-rendered
+ATTR_SYSCALL_FLAGS = "syscall.flags"  # the decoded flag word of open-like calls
+ATTR_SYSCALL_UNFINISHED = "syscall.unfinished"  # the call had not returned at exit/detach
+#: Identity of the kernel object behind an fd ("pipe:[1234]", "socket:[99]", "/path") so
+#: data-flow survives fd reuse.
+ATTR_FD_OBJECT = "syscall.fd_object"
+ATTR_THREAD_ID = "thread.id"
+
+# --- process spans -------------------------------------------------------------------------------
+ATTR_PROCESS_PID = "process.pid"
+ATTR_PROCESS_PARENT_PID = "process.parent_pid"
+ATTR_PROCESS_COMMAND_LINE = "process.command_line"
+ATTR_PROCESS_COMMAND_ARGS = "process.command_args"
+ATTR_PROCESS_EXECUTABLE_NAME = "process.executable.name"
+ATTR_PROCESS_EXIT_CODE = "process.exit_code"
+ATTR_PROCESS_SIGNAL = "process.signal"
+
+# --- resource ------------------------------------------------------------------------------------
+ATTR_SERVICE_NAME = "service.name"
+ATTR_SERVICE_VERSION = "service.version"
+ATTR_HOST_NAME = "host.name"
+
+# --- run-length encoding -------------------------------------------------------------------------
+ATTR_RLE_COUNT = "renacer.rle.count"  # OTLP export: an RLE row stays one span carrying its count
+ATTR_RLE_FIRST = "renacer.rle.first_timestamp"
+ATTR_RLE_LAST = "renacer.rle.last_timestamp"
+ATTR_RLE_TOTAL = "renacer.rle.total_duration_ns"
+ATTR_RLE_MAX = "renacer.rle.max_duration_ns"
+
+# --- renacer's own facts -------------------------------------------------------------------------
+#: Happens-before / data-flow links: list of {"type": LinkKind, "span_id": …, "logical_clock": …}
+#: recorded on the span that is the *effect* of the link.
+ATTR_LINKS = "renacer.links"
+ATTR_LINK_TYPE = "renacer.link.type"  # OTLP export of one renacer.links entry
+ATTR_LINK_LOGICAL_CLOCK = "renacer.link.logical_clock"
+ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call the user asked for
+ATTR_DROPPED = "renacer.dropped_spans"
+ATTR_PTRACE_STOPS = "renacer.ptrace_stops"
+ATTR_DETACHED = "renacer.detached"
+ATTR_ROOT_PID = "renacer.root_pid"
+ATTR_RUN_ID = "renacer.run_id"
+ATTR_COMMAND = "renacer.command"
+#: W3C trace flags of the run (two hex digits, "01" sampled): kept end to end so an unsampled
+#: incoming context stays unsampled in the program's TRACEPARENT and in OTLP export.
+ATTR_TRACE_FLAGS = "renacer.trace_flags"
+#: OTLP export of columns that have no OpenTelemetry field.
+ATTR_LOGICAL_CLOCK = "renacer.logical_clock"
+ATTR_PARENT_LOGICAL_CLOCK = "renacer.parent_logical_clock"
+ATTR_SOURCE_RUST = "renacer.source.rust"
+ATTR_SOURCE_PYTHON = "renacer.source.python"
+ATTR_SOURCE_C = "renacer.source.c"
+#: Attribute text that is not a JSON object, kept verbatim by exporters.
+ATTR_RAW = "renacer.attributes_raw"
+
+
+def parse_attributes(text: str | bytes | None) -> dict[str, Any]:
+    """The attribute JSON as a dict; `{}` for None, empty text, bad JSON or a non-object."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parse_attributes_keeping_raw(text: str | None) -> dict[str, Any]:
+    """As `parse_attributes`, but text that is not a JSON object comes back under ATTR_RAW.
+
+    For exporters, which must not lose what a row held even when it is not ours to read.
+    """
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return {ATTR_RAW: text}
+    return value if isinstance(value, dict) else {ATTR_RAW: text}
+
+
+def attribute_column(data: pa.Table | pa.RecordBatch, key: str) -> list[Any]:
+    """`key`'s value in every row of `data`'s `attributes` column (None where absent).
+
+    One JSON parse per row, nothing else: a substring prefilter would also match the key inside
+    a value (a file named `syscall.unfinished`), which is how `-c` once lost calls.
+    """
+    column = data.column("attributes")
+    loads = json.loads
+    out: list[Any] = []
+    append = out.append
+    for text in column.to_pylist():
+        if not text:
+            append(None)
+            continue
+        try:
+            value = loads(text)
+        except ValueError:
+            append(None)
+            continue
+        append(value.get(key) if isinstance(value, dict) else None)
+    return out
+
+
+_SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+_local = threading.local()
+
+
+def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType = pa.string()) -> pa.Array:
+    """`key`'s value in every row as an Arrow array of `type` (null where absent or unreadable).
+
+    Vectorised for the live screen's rates: DuckDB parses the JSON in C++, one pass per call,
+    with the key as a quoted JSON path so a dotted key is one member, never a path.
+    """
+    sql_type = _SQL_TYPES.get(type)
+    if sql_type is None:
+        raise ValueError(f"attribute_array: unsupported type {type}")
+    connection = getattr(_local, "connection", None)
+    if connection is None:
+        connection = _local.connection = duckdb.connect()
+    path = "$." + json.dumps(key)
+    extract = "json_extract_string" if sql_type == "VARCHAR" else "json_extract"
+    connection.register("attribute_rows", pa.table({"attributes": data.column("attributes")}))
+    try:
+        result = connection.sql(
+            f"SELECT TRY_CAST(CASE WHEN json_valid(attributes) THEN {extract}(attributes, $path) END AS {sql_type}) AS v"
+            " FROM attribute_rows",
+            params={"path": path},
+        ).to_arrow_table()
+    finally:
+        connection.unregister("attribute_rows")
+    column = result.column("v")
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
