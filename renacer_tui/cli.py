@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import typer
@@ -60,11 +60,12 @@ def _root() -> None:
 
 def _click_exception_type() -> type[Exception]:
     """typer ≥ 0.20 vendors click; older releases use the click package."""
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover - depends on the typer release
-        from click.exceptions import ClickException
-    return ClickException
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            return cast("type[Exception]", importlib.import_module(module).ClickException)
+        except ImportError:  # pragma: no cover - depends on the typer release
+            continue
+    raise ImportError("neither typer's vendored click nor click is installed")
 
 
 def _usage_line(exc: Exception) -> str:
