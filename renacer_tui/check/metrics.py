@@ -34,7 +34,15 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_RESULT,
     attribute_array,
 )
-from renacer_tui.model.kinds import GPU_PREFIX, PROCESS_PREFIX, RUN_PREFIX, SYSCALL_PREFIX, SpanCategory, category_of, is_container
+from renacer_tui.model.kinds import (
+    GPU_PREFIX,
+    PROCESS_PREFIX,
+    RUN_PREFIX,
+    SYSCALL_PREFIX,
+    SpanCategory,
+    category_of,
+    is_container,
+)
 from renacer_tui.model.syscalls import ALL_NAMES, READ_CALLS, SYSCALL_CLASSES, WRITE_CALLS
 
 #: Metric names in the conditions: `god_process` for the detector's `god-process`.
@@ -63,7 +71,6 @@ FIXED_METRICS = (
     "memory.peak_bytes",
     "memory.allocated_bytes",
 )
-_MIB = 1024 * 1024
 
 
 class MissingMetric(EvaluationError):
