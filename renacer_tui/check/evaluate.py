@@ -168,11 +168,13 @@ def regressions(current: TraceMetrics, baseline: TraceMetrics, assertions: list[
             continue  # a metric one of the traces lacks is not a regression
         worse = (now - then) if higher_is_worse else (then - now)
         change = worse / abs(then) if then else (0.0 if worse <= 0 else float("inf"))
-        status = FAIL if change > max_ratio and worse > 0 else PASS
-        direction = "up" if now >= then else "down"
-        pct = "∞" if change == float("inf") else f"{abs(now - then) / abs(then):.0%}" if then else "0%"
-        message = (f"{name} {direction} {pct}: {format_value(name, then)} → {format_value(name, now)}"
-                   f" (limit {max_ratio:.0%} worse than baseline {baseline.trace_id})")
+        moved = "+∞" if then == 0 and now != 0 else f"{(now - then) / abs(then):+.0%}" if then else "+0%"
+        values = f"{format_value(name, then)} → {format_value(name, now)}"
+        if change > max_ratio and worse > 0:
+            status = FAIL
+            message = f"regressed {moved}: {values} (limit {max_ratio:.0%}, baseline {baseline.trace_id})"
+        else:
+            status, message = PASS, f"{values} ({moved}, limit {max_ratio:.0%})"
         out.append(Outcome(name=f"No regression: {name}", severity="error", status=status, message=message,
                            condition=f"{name} within {max_ratio:.0%} of baseline", values={name: now, f"baseline {name}": then}))
     return out
