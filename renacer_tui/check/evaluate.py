@@ -9,6 +9,7 @@ of that assertion with the reason, unless asked to skip it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,11 @@ def format_value(metric: str, value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
+def _percent(fraction: float) -> str:
+    """Whole percent, rounded down like the spec's example (347 against 200: 73%)."""
+    return f"{math.floor(fraction * 100 + 1e-9)}%"
+
+
 def _actual(node: Node, values: dict[str, float]) -> str:
     """`Actual: 347ms (73% over limit)` for `metric < number`; every value read otherwise."""
     if isinstance(node, Binary) and node.op in COMPARISONS:
@@ -76,9 +82,9 @@ def _actual(node: Node, values: dict[str, float]) -> str:
             actual = values[metric.name]
             text = f"Actual: {format_value(metric.name, actual)}"
             if limit.value > 0 and op in ("<", "<="):
-                return text + f" ({(actual - limit.value) / limit.value:.0%} over limit)"
+                return text + f" ({_percent((actual - limit.value) / limit.value)} over limit)"
             if limit.value > 0 and op in (">", ">="):
-                return text + f" ({(limit.value - actual) / limit.value:.0%} under limit)"
+                return text + f" ({_percent((limit.value - actual) / limit.value)} under limit)"
             return text + f" (expected {op} {format_value(metric.name, limit.value)})"
     shown = ", ".join(f"{name} = {format_value(name, value)}" for name, value in values.items())
     return f"Actual: {shown}" if shown else "Actual: false"
