@@ -163,3 +163,10 @@ def test_load_reads_a_file_and_reports_one_that_cannot_be_read(tmp_path: Path) -
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match="cannot read"):
         load(path)
+
+
+def test_the_two_forms_keep_file_order_when_mixed() -> None:
+    text = ('[[assertion]]\nname = "one"\ntype = "custom"\nexpression = "duration_ms < 1s"\n'
+            '[[trace_assertions]]\nname = "two"\ncondition = "duration_ms < 2s"\n'
+            '[[assertion]]\nname = "three"\ntype = "custom"\nexpression = "duration_ms < 3s"\n')
+    assert [a.name for a in parse_config(text, Path("r.toml"))] == ["one", "two", "three"]

@@ -123,7 +123,7 @@ def load(path: Path) -> list[Assertion]:
 
 
 def parse_config(text: str, path: Path) -> list[Assertion]:
-    """The assertions of renacer.toml text (`path` is only named in messages)."""
+    """The assertions of renacer.toml text in file order (`path` is only named in messages)."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -142,7 +142,7 @@ def parse_config(text: str, path: Path) -> list[Assertion]:
         for index, table in enumerate(value):
             reader = _Table(path, lines, key, index, table)
             out.append(_spec_form(reader) if key == "trace_assertions" else _typed_form(reader))
-    return out
+    return sorted(out, key=lambda a: a.line)  # file order: tomllib groups the two forms apart
 
 
 class _Table:
