@@ -210,7 +210,7 @@ def test_regression_against_a_baseline(project: Path, writer: Path) -> None:
                  str(writer), str(project / "o"), "400", cwd=project, env=env)
     no_traceback(slow)
     assert slow.returncode == 1, slow.stdout + slow.stderr
-    assert f"FAIL  No regression: duration_ms - regressed +" in slow.stdout
+    assert "FAIL  No regression: duration_ms - regressed +" in slow.stdout
     assert f"(limit 10%, baseline {fast_id})" in slow.stdout
     # the same program again, against the newest earlier trace of that command, with room to spare
     again = check("--baseline", "latest", "--max-regression", "100000%", "--",
