@@ -205,3 +205,11 @@ def test_github_annotations_escape_and_point_at_the_config_line(simulated: Trace
     line = github_annotations([outcome]).splitlines()[0]
     assert line.startswith("::error file=ci/renacer.toml,line=2,title=a%2C b%3A c::a, b: c - Actual: 347ms (73%25 over limit)%0ABottleneck")
     assert outcome.status != PASS
+
+
+def test_or_decides_without_the_metric_the_trace_lacks(simulated: TraceMetrics) -> None:
+    config = parse_config('[[trace_assertions]]\ncondition = "spans.syscall.count > 0 or gpu.compute_time_ms < 1"\n'
+                          '[[trace_assertions]]\ncondition = "gpu.compute_time_ms < 1 or spans.syscall.count > 0"\n', Path("r.toml"))
+    first, second = check_all(config, simulated)
+    assert first.status == PASS and list(first.values) == ["spans.syscall.count"]
+    assert second.status == UNDECIDED and "no GPU spans" in second.message

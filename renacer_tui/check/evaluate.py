@@ -114,12 +114,17 @@ def check_one(assertion: Assertion, metrics: TraceMetrics, skip_undecided: bool 
         return value
 
     try:
-        for metric in metrics_of(assertion.condition):  # read them all, so a failure shows each
-            lookup(metric)
-        passed = bool(evaluate(assertion.condition, lookup))
+        passed = bool(evaluate(assertion.condition, lookup))  # `or`/`and` short-circuit as they read
     except EvaluationError as exc:
         status = SKIP if skip_undecided else UNDECIDED
         return Outcome(status=status, message=f"cannot evaluate: {exc}", values=values, **base)
+    for metric in metrics_of(assertion.condition):  # the report shows every value the condition names
+        if metric.name not in values:
+            try:
+                lookup(metric)
+            except EvaluationError:
+                pass
+    values = {m.name: values[m.name] for m in metrics_of(assertion.condition) if m.name in values}  # reading order
     if passed:
         shown = ", ".join(f"{name} = {format_value(name, value)}" for name, value in values.items())
         return Outcome(status=PASS, message=f"Actual: {shown}" if shown else "holds", values=values, **base)
