@@ -42,9 +42,12 @@ _HELP = (
 
 def register(app: typer.Typer) -> None:
     """Add the `check` command (extra arguments after `--` are the command to trace)."""
-    app.command("check", help=_HELP, context_settings={"allow_extra_args": True, "allow_interspersed_args": False})(
-        check_command
-    )
+    app.command(
+        "check",
+        help=_HELP,
+        options_metavar="[OPTIONS] [-- CMD [ARGS…]]",
+        context_settings={"allow_extra_args": True, "allow_interspersed_args": False},
+    )(check_command)
 
 
 def check_command(
@@ -94,7 +97,8 @@ def _check(command: list[str], config: Optional[Path], trace_id: Optional[str], 
 
     program_status = 0
     if command:
-        wanted, program_status = _trace(command, db)
+        # a JSON or JUnit report on stdout must stay parseable: the program's output goes to stderr
+        wanted, program_status = _trace(command, db, stdout_to_stderr=kind != "text" and output is None)
     store = open_store(db)
     try:
         tid, metrics = _load(store, wanted)
@@ -115,7 +119,7 @@ def _check(command: list[str], config: Optional[Path], trace_id: Optional[str], 
     return code
 
 
-def _trace(command: list[str], db: Optional[Path]) -> tuple[str, int]:
+def _trace(command: list[str], db: Optional[Path], stdout_to_stderr: bool = False) -> tuple[str, int]:
     """Trace `command` into the store headless; (its trace id, its exit status)."""
     from renacer_tui.model.ids import new_trace_id
     from renacer_tui.run_options import RunOptions
@@ -123,7 +127,16 @@ def _trace(command: list[str], db: Optional[Path]) -> tuple[str, int]:
 
     trace_id = new_trace_id()
     options = RunOptions(command=command, trace_id=trace_id, db=db, output=Path(os.devnull))
-    status = run_traced(options)
+    sys.stdout.flush()
+    saved = os.dup(1) if stdout_to_stderr else None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        status = run_traced(options)
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
     if status in (126, 127):  # the program could not start: run_traced said why in one line
         raise CliError(f"could not run {escape(shlex.join(command))}", 1)
     return trace_id, status

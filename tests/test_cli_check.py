@@ -219,3 +219,14 @@ def test_regression_against_a_baseline(project: Path, writer: Path) -> None:
     assert "PASS  No regression: duration_ms" in again.stdout
     other_branch = check("--baseline", "latest-on-branch", cwd=project, env={"GITHUB_HEAD_REF": "never-ran"})
     assert other_branch.returncode == 1 and "no passing traced check recorded on branch never-ran" in other_branch.stderr
+
+
+def test_a_machine_report_on_stdout_keeps_the_programs_output_out_of_it(project: Path) -> None:
+    write_config(project, '[[trace_assertions]]\ncondition = "process.exit_code == 0"\n')
+    as_json = check("--format", "json", "--", "echo", "from the program", cwd=project)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["assertions"][0]["status"] == "pass"
+    assert "from the program" in as_json.stderr
+    as_junit = check("--format", "junit", "--", "echo", "again", cwd=project)
+    assert ET.fromstring(as_junit.stdout).find("testsuite").get("failures") == "0"
+    assert "again" in as_junit.stderr
