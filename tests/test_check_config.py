@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from renacer_tui.check.config import ConfigError, find_config, load, parse_config
 from renacer_tui.check.expression import to_text
+from renacer_tui.check.metrics import problem_with
 
 #: The spec's example file (Sprint 44), verbatim.
 SPEC_FILE = '''\
@@ -170,3 +173,29 @@ def test_the_two_forms_keep_file_order_when_mixed() -> None:
             '[[trace_assertions]]\nname = "two"\ncondition = "duration_ms < 2s"\n'
             '[[assertion]]\nname = "three"\ntype = "custom"\nexpression = "duration_ms < 3s"\n')
     assert [a.name for a in parse_config(text, Path("r.toml"))] == ["one", "two", "three"]
+
+
+keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(keys, min_size=1, max_size=4, unique=True), st.integers(0, 3))
+def test_any_key_is_accepted_only_when_it_is_a_known_one_and_errors_say_where(names: list[str], blank: int) -> None:
+    lines = ["[[trace_assertions]]", *[""] * blank, 'condition = "duration_ms < 1"', *(f'{k} = "x"' for k in names)]
+    text = "\n".join(lines) + "\n"
+    unknown = [k for k in names if k not in ("name", "condition", "severity", "enabled")]
+    try:
+        parse_config(text, Path("r.toml"))
+    except ConfigError as exc:
+        where = int(str(exc).split(":")[1])
+        assert lines[where - 1].split(" = ")[0] in names or "condition" in lines[where - 1]
+        assert unknown or {"severity", "enabled", "condition"} & set(names)
+    else:
+        assert not unknown and not {"severity", "enabled", "condition"} & set(names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=10), min_size=1, max_size=4))
+def test_the_metric_vocabulary_check_never_crashes(path: list[str]) -> None:
+    problem = problem_with(tuple(path))
+    assert problem is None or problem.strip()
