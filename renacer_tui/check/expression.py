@@ -14,7 +14,7 @@ sizes into bytes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Callable, Union
 
@@ -76,20 +76,16 @@ class ExpressionError(ValueError):
 @dataclass(frozen=True)
 class Number:
     value: float
-    text: str
-    column: int = 0
+    text: str = field(default="", compare=False)  # as written (`200ms`); equality is by value
+    column: int = field(default=0, compare=False)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Number) and self.value == other.value
 
 
 @dataclass(frozen=True)
 class Boolean:
     value: bool
-    column: int = 0
+    column: int = field(default=0, compare=False)  # 1-based; not part of equality
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Boolean) and self.value == other.value
 
 
 @dataclass(frozen=True)
@@ -97,24 +93,20 @@ class Metric:
     """A metric path: `("spans", "syscall:read", "count")` for `spans["syscall:read"].count`."""
 
     path: tuple[str, ...]
-    column: int = 0
+    column: int = field(default=0, compare=False)  # 1-based; not part of equality
 
     @property
     def name(self) -> str:
         return format_path(self.path)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Metric) and self.path == other.path
 
 
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-" or "not"
     operand: "Node"
-    column: int = 0
+    column: int = field(default=0, compare=False)  # 1-based; not part of equality
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unary) and (self.op, self.operand) == (other.op, other.operand)
 
 
 @dataclass(frozen=True)
@@ -122,10 +114,8 @@ class Binary:
     op: str  # + - * / < <= > >= == != and or
     left: "Node"
     right: "Node"
-    column: int = 0
+    column: int = field(default=0, compare=False)  # 1-based; not part of equality
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Binary) and (self.op, self.left, self.right) == (other.op, other.left, other.right)
 
 
 Node = Union[Number, Boolean, Metric, Unary, Binary]
