@@ -22,6 +22,8 @@ from renacer_tui.analysis.critical_path import CriticalPath, critical_path, form
 from renacer_tui.analysis.graph import CausalGraph
 from renacer_tui.model.attributes import (
     ATTR_FD_OBJECT,
+    ATTR_GPU_COMPUTE_TIME,
+    ATTR_GPU_TRANSFER_TIME,
     ATTR_RLE_MAX,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_FD,
@@ -36,6 +38,8 @@ from renacer_tui.model.syscalls import (
 )
 
 SEVERITIES = ("high", "medium", "low")
+#: Every `Finding.kind` the rules below produce (trace assertions name them, with `_` for `-`).
+KINDS = ("god-process", "tight-loop", "blocking-io", "small-writes", "redundant-lookup", "failed-storm", "pcie-bottleneck")
 _EVIDENCE_IDS = 20
 
 
@@ -412,8 +416,8 @@ def _pcie(cg: CausalGraph, th: Thresholds) -> list[Finding]:
     out = []
     for i in cols.rows_named(lambda name: name.startswith("gpu:")).tolist():
         attrs = cols.attrs(i)
-        transfer = attrs.get("gpu.transfer_time_nanos")
-        compute = attrs.get("gpu.compute_time_nanos", int(cols.duration[i]))
+        transfer = attrs.get(ATTR_GPU_TRANSFER_TIME)
+        compute = attrs.get(ATTR_GPU_COMPUTE_TIME, int(cols.duration[i]))
         if not isinstance(transfer, (int, float)) or not isinstance(compute, (int, float)):
             continue
         if transfer > th.pcie_ratio * compute:

@@ -41,6 +41,10 @@ ATTR_PROCESS_EXECUTABLE_NAME = "process.executable.name"
 ATTR_PROCESS_EXIT_CODE = "process.exit_code"
 ATTR_PROCESS_SIGNAL = "process.signal"
 
+# --- GPU spans (`gpu:<kernel>`) -------------------------------------------------------------------
+ATTR_GPU_COMPUTE_TIME = "gpu.compute_time_nanos"
+ATTR_GPU_TRANSFER_TIME = "gpu.transfer_time_nanos"
+
 # --- resource ------------------------------------------------------------------------------------
 ATTR_SERVICE_NAME = "service.name"
 ATTR_SERVICE_VERSION = "service.version"
