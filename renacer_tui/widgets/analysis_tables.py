@@ -14,7 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import clip, escape
 
 BAR_WIDTH = 12
