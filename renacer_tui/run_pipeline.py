@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from renacer_tui import __version__
 from renacer_tui.model.attributes import (
@@ -114,23 +114,21 @@ def _run(options: RunOptions) -> int:
 
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
-    from renacer_tui.tracer.fanout import Fanout
+    from renacer_tui.tracer.fanout import DropTally, Fanout
     from renacer_tui.tracer.formats import escape_text
     from renacer_tui.tracer.idle import IdleFlusher
     from renacer_tui.tracer.spans import SpanBuilder
 
     command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
-    sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack)
+    tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
+    sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack, tally)
     errors: list[str] = []
 
     def report_sink_error(sink_name: str, message: str) -> None:
         errors.append(sink_name)
         _say(f"{sink_name} sink failed: {message} (other outputs continue)")
 
-    fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error)
-    for sink in sinks:
-        if hasattr(sink, "bind_dropped_counter"):
-            sink.bind_dropped_counter(lambda: fanout.dropped)
+    fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error, tally=tally)
     builder = SpanBuilder(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
@@ -186,8 +184,10 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     return result.exit_code
 
 
-def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack):
-    """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None)."""
+def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack, dropped: Callable[[], int]):
+    """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None).
+
+    `dropped` returns the fan-out's running dropped count (the live feed sends it to the UI)."""
     from renacer_tui.tracer.output import JsonlSink, SummarySink, TextSink
 
     sinks: list[Any] = []
@@ -231,7 +231,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
     if options.feed_fd is not None:
         from renacer_tui.store.feed import FeedSink
 
-        sinks.append(FeedSink(options.feed_fd))
+        sinks.append(FeedSink(options.feed_fd, dropped=dropped))
     return sinks, summary_sink, run_store
 
 

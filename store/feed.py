@@ -29,8 +29,8 @@ class FeedClosed(Exception):
 class FeedSink:
     """Fan-out sink writing an Arrow IPC stream of span batches to a file descriptor.
 
-    `dropped` is a callable returning the fan-out's running dropped count (e.g.
-    `lambda: fanout.dropped`), read when each batch is written.  The sink owns `fd` and closes it.
+    `dropped` is a callable returning the fan-out's running dropped count (the run passes the
+    `tracer.fanout.DropTally` it gives the fan-out), read when each batch is written.  The sink owns `fd` and closes it.
     Each batch is encoded in memory and written with `os.write` (which releases the GIL), so a
     broken pipe never leaves half-flushed Python buffers behind.
     """
