@@ -20,6 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_DROPPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PTRACE_STOPS,
+    ATTR_TRACE_FLAGS,
 )
 from renacer_tui.model.ids import new_span_id
 from renacer_tui.run_options import RunOptions
@@ -78,7 +79,7 @@ def _child_environment(traceparent: str) -> dict[str, str]:
 
 def _run(options: RunOptions) -> int:
     from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
-    from renacer_tui.tracer.context import format_traceparent, resolve_trace_context
+    from renacer_tui.tracer.context import resolve_trace_context
 
     problem = options.usage_problem()
     if problem is not None:
@@ -89,7 +90,7 @@ def _run(options: RunOptions) -> int:
     for warning in context.warnings:
         _say(warning)
     run_span_id = new_span_id()
-    traceparent = format_traceparent(context.trace_id, run_span_id, sampled=True)
+    traceparent = context.traceparent(run_span_id)  # the caller's trace flags, unchanged
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
     traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
@@ -158,6 +159,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             ATTR_PROCESS_EXIT_CODE: result.exit_code,
             ATTR_COMMAND: command_text,
             ATTR_PTRACE_STOPS: result.stops,
+            ATTR_TRACE_FLAGS: f"{context.trace_flags:02x}",
         }
     )
     fanout.close()
@@ -226,6 +228,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
                 protocol=options.otlp_protocol,
                 headers=headers,
                 service_name=options.service_name,
+                trace_flags=context.trace_flags,
             )
         )
     if options.feed_fd is not None:

@@ -82,7 +82,11 @@ def _start_worker(raw_config: str, stderr: Any) -> Any:
 
 
 class OtlpSink:
-    """Fan-out sink exporting spans over OTLP (gRPC or HTTP/protobuf) through a worker process."""
+    """Fan-out sink exporting spans over OTLP (gRPC or HTTP/protobuf) through a worker process.
+
+    `trace_flags` is the run's W3C trace-flags byte (sampled by default); every exported span
+    carries it.
+    """
 
     name = "otlp"
 
@@ -96,6 +100,7 @@ class OtlpSink:
         timeout: float = 5.0,
         close_timeout: float = 5.0,
         stderr: Any = None,
+        trace_flags: int = 0x01,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown OTLP protocol {protocol!r} (use grpc or http/protobuf)")
@@ -110,6 +115,7 @@ class OtlpSink:
             "service_name": service_name,
             "resource_attrs": dict(resource_attrs or {}),
             "timeout": timeout,
+            "trace_flags": int(trace_flags),
         }
         self._proc = _start_worker(json.dumps(config), stderr)
         assert self._proc.stdin is not None

@@ -82,12 +82,29 @@ def make_exporter(config: Mapping[str, Any]) -> Any:
             OTLPSpanExporter,
         )
 
-        return OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"),
-                                headers=headers, timeout=timeout)
+        from renacer_tui.store.otlp_convert import to_request
+
+        class GrpcExporter(OTLPSpanExporter):
+            """The SDK's gRPC exporter, encoding with `to_request` (trace flags in `Span.flags`)."""
+
+            def _translate_data(self, data: Any) -> Any:
+                return to_request(data)
+
+        return GrpcExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"),
+                            headers=headers, timeout=timeout)
     if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_trace_exporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter as HttpExporter,
         )
+
+        from renacer_tui.store.otlp_convert import to_request
+
+        # The SDK's encoder writes only the is-remote bits of `Span.flags`; OTLP carries the W3C
+        # trace flags in bits 0-7.  The HTTP exporter has no encoding hook (the gRPC one has
+        # `_translate_data`), so this process — the export worker, nothing else runs in it —
+        # points the exporter module's encoder at ours.
+        http_trace_exporter.encode_spans = to_request
 
         if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") or os.environ.get("OTEL_EXPORTER_OTLP_CERTIFICATE"):
             # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's CA file; the
@@ -110,7 +127,8 @@ class Worker:
             SpanConverter,  # OpenTelemetry SDK: in the worker only
         )
 
-        self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"))
+        self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"),
+                                       trace_flags=int(config.get("trace_flags", 0x01)) & 0xFF)
         self.exporter = make_exporter(config)
         self.exported = 0
         self.failed_spans = 0
