@@ -70,16 +70,9 @@ def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
     return name_filter, status_filter
 
 
-def _child_environment(traceparent: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["TRACEPARENT"] = traceparent
-    env["RENACER_LOGICAL_CLOCK"] = "0"
-    return env
-
-
 def _run(options: RunOptions) -> int:
     from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
-    from renacer_tui.tracer.context import resolve_trace_context
+    from renacer_tui.tracer.context import handoff_environment, resolve_trace_context
 
     problem = options.usage_problem()
     if problem is not None:
@@ -90,7 +83,6 @@ def _run(options: RunOptions) -> int:
     for warning in context.warnings:
         _say(warning)
     run_span_id = new_span_id()
-    traceparent = context.traceparent(run_span_id)  # the caller's trace flags, unchanged
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
     traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
@@ -99,7 +91,7 @@ def _run(options: RunOptions) -> int:
         attach_pid=options.attach_pid,
         follow=options.follow,
         traced_numbers=traced_numbers,
-        env=_child_environment(traceparent),
+        env=handoff_environment(os.environ, context, run_span_id),
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )
@@ -134,6 +126,8 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
         run_span_id=run_span_id,
+        first_clock=context.first_clock,
+        parent_logical_clock=context.parent_logical_clock,
         command=options.command or [command_text],
         on_batch=fanout.offer,
         string_limit=options.string_limit,

@@ -26,6 +26,13 @@ valid_span_id = is_valid_span_id
 #: W3C trace-flags bit 0: the caller recorded (sampled) its span.  A new trace is sampled.
 FLAG_SAMPLED = 0x01
 
+#: The logical (Lamport) clock of the span named by TRACEPARENT, exported beside it: a run
+#: inside a traced program starts its own clock above it (golden-thread spec, "Logical Clock
+#: Propagation").
+LOGICAL_CLOCK_ENV = "RENACER_LOGICAL_CLOCK"
+#: Larger clocks are refused: the schema's clocks are int64 and a run ticks on from there.
+MAX_LOGICAL_CLOCK = 2**62
+
 SOURCE_TRACE_ID = "--trace-id"
 SOURCE_TRACE_PARENT = "--trace-parent"
 SOURCE_ENV = "TRACEPARENT"
@@ -46,6 +53,14 @@ class TraceContext:
     trace_flags: int  # 0..255
     source: str  # one of SOURCE_*
     warnings: list[str] = field(default_factory=list)
+    #: RENACER_LOGICAL_CLOCK that came with an environment TRACEPARENT (the launching span's
+    #: clock), else None
+    parent_logical_clock: int | None = None
+
+    @property
+    def first_clock(self) -> int:
+        """The run span's logical clock: above the launching span's, 0 for a top-level run."""
+        return 0 if self.parent_logical_clock is None else self.parent_logical_clock + 1
 
     @property
     def sampled(self) -> bool:
@@ -88,6 +103,26 @@ def parse_traceparent(value: str) -> tuple[str, str, int] | None:
     )
 
 
+def handoff_environment(env: Mapping[str, str], context: TraceContext, span_id: str) -> dict[str, str]:
+    """`env` plus what the traced program inherits of the run: the TRACEPARENT naming `span_id`
+    (the run span) with the run's trace flags, and that span's logical clock."""
+    out = dict(env)
+    out["TRACEPARENT"] = context.traceparent(span_id)
+    out[LOGICAL_CLOCK_ENV] = str(context.first_clock)
+    return out
+
+
+def _logical_clock(env: Mapping[str, str], warnings: list[str]) -> int | None:
+    """RENACER_LOGICAL_CLOCK as a clock, or None (unset, empty, or not a decimal clock: warned)."""
+    value = env.get(LOGICAL_CLOCK_ENV)
+    if value is None or value == "":
+        return None
+    if value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= MAX_LOGICAL_CLOCK:
+        return int(value)
+    warnings.append(f"warning: ignoring invalid {LOGICAL_CLOCK_ENV} {_shown(value)}: expected a decimal clock")
+    return None
+
+
 def _shown(value: str) -> str:
     """A value quoted for a one-line warning, shortened and with escapes made visible."""
     text = value if len(value) <= 80 else value[:77] + "..."
@@ -115,6 +150,7 @@ def resolve_trace_context(
     if env_value is not None and env_value != "":
         parsed = parse_traceparent(env_value)
         if parsed:
-            return TraceContext(parsed[0], parsed[1], parsed[2], SOURCE_ENV, warnings)
+            clock = _logical_clock(env, warnings)  # the clock of the span TRACEPARENT names
+            return TraceContext(parsed[0], parsed[1], parsed[2], SOURCE_ENV, warnings, clock)
         warnings.append(f"warning: ignoring invalid TRACEPARENT {_shown(env_value)}")
     return TraceContext(new_trace_id(), None, FLAG_SAMPLED, SOURCE_NEW, warnings)
