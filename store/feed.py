@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
+from renacer_tui.sinks.base import SpanSink
 from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: Metadata keys on every batch of the feed (values are decimal text).
@@ -26,7 +27,7 @@ class FeedClosed(Exception):
     """The reader went away (broken pipe); the sink is done, nothing else is wrong."""
 
 
-class FeedSink:
+class FeedSink(SpanSink):
     """Fan-out sink writing an Arrow IPC stream of span batches to a file descriptor.
 
     `dropped` is a callable returning the fan-out's running dropped count (the run passes the

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 import pyarrow as pa
 
+from renacer_tui.sinks.base import SpanSink
 from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: `child_main(data_stream, report)`: consume the Arrow stream, call `report(line)` for each
@@ -257,7 +258,7 @@ class ChildGone(Exception):
     """The sink's child process exited before the run ended."""
 
 
-class ForkedSink:
+class ForkedSink(SpanSink):
     """Capture-process side of a sink whose work runs in a forked child (`fork_sink_child`).
 
     `write` encodes the batch as Arrow IPC and writes it to the child's pipe (blocking only this
@@ -274,7 +275,7 @@ class ForkedSink:
         error_type: type[Exception] = ChildGone,
         stderr_fd: int | None = None,
     ) -> None:
-        self.name = name
+        self._name = name
         self.close_timeout = close_timeout
         self.error_type = error_type
         self._proc = ForkedProcess(child_main, stderr_fd)
@@ -284,6 +285,10 @@ class ForkedSink:
         self._raised = False
         self._child_gone = False
         self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     @property
     def returncode(self) -> int | None:

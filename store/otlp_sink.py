@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
 import pyarrow as pa
 
+from renacer_tui.sinks.base import SpanSink
 from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
 from renacer_tui.store.otlp_worker import CONFIG_ENV, PROTOCOLS
 
@@ -81,7 +82,7 @@ def _start_worker(raw_config: str, stderr: Any) -> Any:
     )
 
 
-class OtlpSink:
+class OtlpSink(SpanSink):
     """Fan-out sink exporting spans over OTLP (gRPC or HTTP/protobuf) through a worker process.
 
     `trace_flags` is the run's W3C trace-flags byte (sampled by default); every exported span

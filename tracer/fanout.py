@@ -16,28 +16,16 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import pyarrow as pa
+
+from renacer_tui.sinks.base import SpanSink
 
 #: Callback for a failing sink: `on_error(sink_name, one_line_message)`, called at most once per sink.
 ErrorCallback = Callable[[str, str], None]
 
 _STOP = object()  # queue sentinel: drain what is before it, then close the sink
-
-
-class SpanSink(Protocol):
-    """Anything the fan-out feeds (segment writer, OTLP exporter, live feed)."""
-
-    name: str
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Consume one batch of `renacer_tui.model.schema.SPAN_SCHEMA` rows (called from the sink's thread)."""
-        ...
-
-    def close(self) -> None:
-        """Flush and release resources; called once, from the sink's thread, after the last write."""
-        ...
 
 
 @dataclass
@@ -62,7 +50,7 @@ class _SinkWorker:
 
     def __init__(self, sink: SpanSink, capacity: int, on_error: ErrorCallback | None) -> None:
         self.sink = sink
-        self.name = str(getattr(sink, "name", type(sink).__name__))
+        self.name = sink.name
         self.queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
         self.on_error = on_error
         self.dropped_full = 0  # written only by the capture thread (offer)

@@ -24,6 +24,7 @@ from renacer_tui.model.attributes import (
     parse_attributes,
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_syscall
+from renacer_tui.sinks.base import SpanSink
 from renacer_tui.tracer import formats as F
 
 
@@ -67,7 +68,7 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
     return f"{call} = {result} <{seconds:.6f}>{repeat}"
 
 
-class TextSink:
+class TextSink(SpanSink):
     """strace-like text lines, one per syscall (an RLE row is one line marked `×N`)."""
 
     name = "text"
@@ -88,7 +89,7 @@ class TextSink:
         self._stream.flush()
 
 
-class JsonlSink:
+class JsonlSink(SpanSink):
     """One JSON object per span with every column of the span schema (attributes decoded)."""
 
     name = "jsonl"
@@ -118,7 +119,7 @@ class SyscallTotals:
     total_ns: int = 0
 
 
-class SummarySink:
+class SummarySink(SpanSink):
     """Calls, errors and time per syscall that returned; `format_summary()` prints strace -c's table."""
 
     name = "summary"

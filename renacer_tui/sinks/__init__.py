@@ -1,0 +1,1 @@
+"""Span sinks: what the fan-out feeds.  `base.SpanSink` is the one interface every sink implements."""

@@ -1,0 +1,44 @@
+"""The one interface of a span sink: everything the fan-out feeds implements all of it.
+
+The sinks of a run — the strace-like text, JSONL and `-c` summary (`tracer.output`), the
+Parquet segments (`store.writer.SegmentSink`, or `store.forked.ForkedSink` when a forked child
+writes them), the OTLP exporter (`store.otlp_sink.OtlpSink`) and the live feed
+(`store.feed.FeedSink`) — are told apart only by their `name`; the fan-out calls `write` from
+the sink's own thread and `close` once after the last batch, and never asks a sink whether it
+has some optional method.  What a sink needs from the run (the live feed's running dropped
+count, say) is handed to its constructor.
+
+An abstract base class rather than a Protocol: a sink that leaves a method out fails when it
+is made, not when the fan-out first calls it.  This module imports no layer (only pyarrow for
+the batch type), so the tracer, the store and the UI can all import it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class SpanSink(ABC):
+    """A consumer of span batches (`renacer_tui.model.schema.SPAN_SCHEMA` rows)."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """Short name for messages and per-sink counters ("text", "store", "otlp", "feed", …);
+        a class attribute is enough."""
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Consume one batch; called from the sink's own thread, never concurrently.
+
+        Raising disables the sink: the fan-out reports the first line once and counts the
+        sink's later batches as dropped."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release everything; called once, from the sink's thread, after the last
+        `write` (also after a failed one)."""
