@@ -17,10 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
-import pyarrow as pa
-
-from renacer_tui.sinks.base import SpanSink
-from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.store.forked import ChildSink, SinkProcess, can_fork
 from renacer_tui.store.otlp_worker import CONFIG_ENV, PROTOCOLS
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -50,43 +47,44 @@ def parse_otlp_headers(env_value: str | None, cli_values: Iterable[str] = ()) ->
     return headers
 
 
-def _start_worker(raw_config: str, stderr: Any) -> Any:
+def _start_worker(raw_config: str, stderr: Any) -> SinkProcess:
     """The exporter child: forked when that is safe (no interpreter start-up, pyarrow already
     loaded: ~0.15 s less CPU competing with the traced program), else `python -m renacer_tui.store.otlp_worker`."""
-    from renacer_tui.store.forked import ForkedProcess, can_fork
-
-    stderr_fd = None
-    if stderr is not None:
-        try:
-            stderr_fd = stderr.fileno()
-        except (AttributeError, OSError, ValueError):
-            stderr_fd = -1  # not a real file (e.g. subprocess.DEVNULL): let subprocess handle it
-    if can_fork() and (stderr_fd is None or stderr_fd >= 0):
+    stderr_fd = _stderr_fd(stderr)
+    if can_fork():
 
         def child_main(stream: BinaryIO, report: Callable[[str], None]) -> int:
             from renacer_tui.store.otlp_worker import serve
 
             return serve(raw_config, stream)
 
-        return ForkedProcess(child_main, stderr_fd)
+        return SinkProcess.fork(child_main, stderr_fd)
     env = dict(os.environ)
     env[CONFIG_ENV] = raw_config
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
-    return subprocess.Popen(
-        [sys.executable, "-m", "renacer_tui.store.otlp_worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        env=env,
-        close_fds=True,
-    )
+    return SinkProcess.spawn([sys.executable, "-m", "renacer_tui.store.otlp_worker"], env, stderr_fd)
 
 
-class OtlpSink(SpanSink):
+def _stderr_fd(stderr: Any) -> int | None:
+    """The worker's stderr as a descriptor: None ours, -1 /dev/null (`subprocess.DEVNULL`)."""
+    if stderr is None:
+        return None
+    if stderr == subprocess.DEVNULL:
+        return -1
+    if isinstance(stderr, int):
+        return stderr
+    try:
+        return stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file: the worker's messages go nowhere
+        return -1
+
+
+class OtlpSink(ChildSink):
     """Fan-out sink exporting spans over OTLP (gRPC or HTTP/protobuf) through a worker process.
 
     `trace_flags` is the run's W3C trace-flags byte (sampled by default); every exported span
-    carries it.
+    carries it.  The worker's life is `ChildSink`'s: bounded close, then SIGTERM (the worker
+    aborts its retries and reports the spans it could not send itself, once).
     """
 
     name = "otlp"
@@ -108,7 +106,6 @@ class OtlpSink(SpanSink):
         if not endpoint or not endpoint.strip():
             raise ValueError("empty OTLP endpoint")
         self.endpoint = endpoint
-        self.close_timeout = close_timeout
         config = {
             "endpoint": endpoint,
             "protocol": protocol,
@@ -118,50 +115,11 @@ class OtlpSink(SpanSink):
             "timeout": timeout,
             "trace_flags": int(trace_flags),
         }
-        self._proc = _start_worker(json.dumps(config), stderr)
-        assert self._proc.stdin is not None
-        self._pipe = IpcPipeWriter(self._proc.stdin.fileno())
-        self._closed = False
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    @property
-    def returncode(self) -> int | None:
-        """The worker's exit status once closed: 0 all exported, 1 some spans not exported."""
-        return self._proc.returncode
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Forward one batch (blocks only this sink's thread when the worker is behind)."""
-        self._guarded(self._pipe.write, batch)
-
-    def close(self) -> None:
-        """End the stream, give the worker `close_timeout` seconds to flush, then stop it."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._guarded(self._pipe.end)
-        except OtlpWorkerGone:
-            pass
-        try:
-            self._proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        try:
-            self._proc.wait(self.close_timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.terminate()  # the worker aborts its retries and reports once
-            try:
-                self._proc.wait(2.0)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-
-    def _guarded(self, send: Callable[..., None], *args: object) -> None:
-        try:
-            send(*args)
-        except (*PIPE_GONE, ValueError) as exc:
-            status = self._proc.poll()
-            raise OtlpWorkerGone(f"OTLP exporter process exited (status {status})") from exc
+        super().__init__(
+            "otlp",
+            _start_worker(json.dumps(config), stderr),
+            close_timeout=close_timeout,
+            error_type=OtlpWorkerGone,
+            label="OTLP exporter process",
+            timeout_is_error=False,
+        )
