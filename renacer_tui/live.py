@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from renacer_tui.store.feed import FeedReader
+from renacer_tui.sinks.feed import FeedReader
 
 PROG = "renacer-tui"
 

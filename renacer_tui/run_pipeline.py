@@ -107,7 +107,7 @@ def _run(options: RunOptions) -> int:
 
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
-    from renacer_tui.tracer.fanout import DropTally, Fanout
+    from renacer_tui.sinks.fanout import DropTally, Fanout
     from renacer_tui.tracer.formats import escape_text
     from renacer_tui.tracer.idle import IdleFlusher
     from renacer_tui.tracer.spans import SpanBuilder
@@ -184,12 +184,12 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
     """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None).
 
     `dropped` returns the fan-out's running dropped count (the live feed sends it to the UI)."""
-    from renacer_tui.tracer.output import JsonlSink, SummarySink, TextSink
+    from renacer_tui.sinks.headless import JsonlSink, SummarySink, TextSink
 
     sinks: list[Any] = []
     summary_sink = None
     if options.pin_cpu is not None:  # sink children (store, OTLP) go to the other CPUs
-        from renacer_tui.store.forked import keep_children_off
+        from renacer_tui.sinks.child import keep_children_off
 
         keep_children_off({options.pin_cpu})
     if options.summary:
@@ -213,7 +213,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)
     if options.otlp_endpoint:
-        from renacer_tui.store.otlp_sink import OtlpSink, parse_otlp_headers
+        from renacer_tui.sinks.otlp import OtlpSink, parse_otlp_headers
 
         headers = parse_otlp_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"), options.otlp_headers)
         sinks.append(
@@ -226,7 +226,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
             )
         )
     if options.feed_fd is not None:
-        from renacer_tui.store.feed import FeedSink
+        from renacer_tui.sinks.feed import FeedSink
 
         sinks.append(FeedSink(options.feed_fd, dropped=dropped))
     return sinks, summary_sink, run_store

@@ -21,7 +21,7 @@ from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
-    from renacer_tui.store.forked import ForkedSink
+    from renacer_tui.sinks.child import ForkedSink
     from renacer_tui.store.query import QueryEngine
     from renacer_tui.store.writer import SegmentSink
 
@@ -140,7 +140,7 @@ class Store:
         (`store.segment_process`), keeping Parquet and catalog work off the capture loop's
         GIL; where forking is not safe (several threads already) the sink runs in-process.
         """
-        from renacer_tui.store.forked import can_fork
+        from renacer_tui.sinks.child import can_fork
 
         sink: SegmentSink | ForkedSink
         if in_child and self._engine is None and can_fork():

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 
 from renacer_tui.sinks.base import SpanSink
-from renacer_tui.store.feed import FeedSink
-from renacer_tui.store.forked import ForkedSink
-from renacer_tui.store.otlp_sink import OtlpSink
+from renacer_tui.sinks.child import ForkedSink
+from renacer_tui.sinks.fanout import Fanout
+from renacer_tui.sinks.feed import FeedSink
+from renacer_tui.sinks.headless import JsonlSink, SummarySink, TextSink
+from renacer_tui.sinks.otlp import OtlpSink
 from renacer_tui.store.writer import SegmentSink
-from renacer_tui.tracer.fanout import Fanout
-from renacer_tui.tracer.output import JsonlSink, SummarySink, TextSink
 
 ROOT = Path(__file__).resolve().parent.parent
 SINKS = (TextSink, JsonlSink, SummarySink, SegmentSink, ForkedSink, OtlpSink, FeedSink)

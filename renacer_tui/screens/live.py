@@ -26,7 +26,7 @@ from textual.widgets import Button, Footer, Label, Log
 from renacer_tui.live_model import LiveModel
 from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
-from renacer_tui.store.feed import FeedReader
+from renacer_tui.sinks.feed import FeedReader
 from renacer_tui.text import escape
 from renacer_tui.widgets.live_panes import (
     AlertsPane,

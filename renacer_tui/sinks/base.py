@@ -1,9 +1,9 @@
 """The one interface of a span sink: everything the fan-out feeds implements all of it.
 
-The sinks of a run — the strace-like text, JSONL and `-c` summary (`tracer.output`), the
-Parquet segments (`store.writer.SegmentSink`, or `store.forked.ForkedSink` when a forked child
-writes them), the OTLP exporter (`store.otlp_sink.OtlpSink`) and the live feed
-(`store.feed.FeedSink`) — are told apart only by their `name`; the fan-out calls `write` from
+The sinks of a run — the strace-like text, JSONL and `-c` summary (`sinks.headless`), the
+Parquet segments (`store.writer.SegmentSink`, or `sinks.child.ForkedSink` when a forked child
+writes them), the OTLP exporter (`sinks.otlp.OtlpSink`) and the live feed
+(`sinks.feed.FeedSink`) — are told apart only by their `name`; the fan-out calls `write` from
 the sink's own thread and `close` once after the last batch, and never asks a sink whether it
 has some optional method.  What a sink needs from the run (the live feed's running dropped
 count, say) is handed to its constructor.

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 import pyarrow as pa
 
 from renacer_tui.sinks.base import SpanSink
-from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.sinks.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: `child_main(data_stream, report)`: consume the Arrow stream, call `report(line)` for each
 #: problem worth telling the user once; its return value is the child's exit status.

@@ -2,7 +2,7 @@
 
 In the capture process this sink does no protobuf work at all: it encodes each batch as Arrow
 IPC (C++, releases the GIL) and writes the bytes to the stdin of the exporter process — a fork
-of the capture process where that is safe (`store.forked`), else `python -m renacer_tui.store.otlp_worker`
+of the capture process where that is safe (`sinks.child`), else `python -m renacer_tui.sinks.otlp_worker`
 — which converts and exports them with opentelemetry-sdk.  A dead collector is the worker's
 problem (reported once on stderr); a dead worker is reported once through the fan-out.
 `close()` waits a bounded time for the worker to flush, then stops it.
@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
-from renacer_tui.store.forked import ChildSink, SinkProcess, can_fork
-from renacer_tui.store.otlp_worker import CONFIG_ENV, PROTOCOLS
+from renacer_tui.sinks.child import ChildSink, SinkProcess, can_fork
+from renacer_tui.sinks.otlp_worker import CONFIG_ENV, PROTOCOLS
 
-_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout, for a worker run from source
 
 
 class OtlpWorkerGone(Exception):
@@ -49,12 +49,12 @@ def parse_otlp_headers(env_value: str | None, cli_values: Iterable[str] = ()) ->
 
 def _start_worker(raw_config: str, stderr: Any) -> SinkProcess:
     """The exporter child: forked when that is safe (no interpreter start-up, pyarrow already
-    loaded: ~0.15 s less CPU competing with the traced program), else `python -m renacer_tui.store.otlp_worker`."""
+    loaded: ~0.15 s less CPU competing with the traced program), else `python -m renacer_tui.sinks.otlp_worker`."""
     stderr_fd = _stderr_fd(stderr)
     if can_fork():
 
         def child_main(stream: BinaryIO, report: Callable[[str], None]) -> int:
-            from renacer_tui.store.otlp_worker import serve
+            from renacer_tui.sinks.otlp_worker import serve
 
             return serve(raw_config, stream)
 
@@ -62,7 +62,7 @@ def _start_worker(raw_config: str, stderr: Any) -> SinkProcess:
     env = dict(os.environ)
     env[CONFIG_ENV] = raw_config
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
-    return SinkProcess.spawn([sys.executable, "-m", "renacer_tui.store.otlp_worker"], env, stderr_fd)
+    return SinkProcess.spawn([sys.executable, "-m", "renacer_tui.sinks.otlp_worker"], env, stderr_fd)
 
 
 def _stderr_fd(stderr: Any) -> int | None:
