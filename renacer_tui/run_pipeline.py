@@ -249,5 +249,9 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
         host=os.uname().nodename,  # gethostname() without importing socket
         started_ns=time.time_ns(),
     )
-    sinks.append(store.segment_sink(run_id, in_child=True))
+    from renacer_tui.sinks.child import can_fork
+    from renacer_tui.sinks.segments import segment_sink_process
+
+    # a forked child writes the segments, unless forking is not safe (threads, gRPC loaded)
+    sinks.append(store.segment_sink(run_id, child=segment_sink_process if can_fork() else None))
     return store, run_id

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR
-from renacer_tui.sinks.base import SpanSink
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from renacer_tui.store.config import DatabaseConfig
 

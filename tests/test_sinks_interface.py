@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from renacer_tui.sinks.base import SpanSink
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.sinks.child import ForkedSink
 from renacer_tui.sinks.fanout import Fanout
 from renacer_tui.sinks.feed import FeedSink

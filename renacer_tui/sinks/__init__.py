@@ -1,1 +1,1 @@
-"""Span sinks: what the fan-out feeds.  `base.SpanSink` is the one interface every sink implements."""
+"""Span sinks: the fan-out and everything it feeds (each implements `renacer_tui.model.sink.SpanSink`)."""

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 import pyarrow as pa
 
-from renacer_tui.sinks.base import SpanSink
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.sinks.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: `child_main(data_stream, report)`: consume the Arrow stream, call `report(line)` for each

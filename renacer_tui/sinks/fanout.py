@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import pyarrow as pa
 
-from renacer_tui.sinks.base import SpanSink
+from renacer_tui.model.sink import SpanSink
 
 #: Callback for a failing sink: `on_error(sink_name, one_line_message)`, called at most once per sink.
 ErrorCallback = Callable[[str, str], None]

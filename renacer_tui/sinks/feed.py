@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
-from renacer_tui.sinks.base import SpanSink
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.sinks.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: Metadata keys on every batch of the feed (values are decimal text).

@@ -24,7 +24,7 @@ from renacer_tui.model.attributes import (
     parse_attributes,
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_syscall
-from renacer_tui.sinks.base import SpanSink
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.tracer import formats as F
 
 

@@ -9,8 +9,9 @@ has some optional method.  What a sink needs from the run (the live feed's runni
 count, say) is handed to its constructor.
 
 An abstract base class rather than a Protocol: a sink that leaves a method out fails when it
-is made, not when the fan-out first calls it.  This module imports no layer (only pyarrow for
-the batch type), so the tracer, the store and the UI can all import it.
+is made, not when the fan-out first calls it.  It lives in the model, beneath every layer
+(it imports none; pyarrow only for the batch type), because the store's own `SegmentSink`
+implements it and the store sits below `renacer_tui.sinks`.
 """
 
 from __future__ import annotations
