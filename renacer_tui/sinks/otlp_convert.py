@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -226,8 +226,10 @@ class SpanConverter:
         )
 
 
-def to_request(spans: Iterable[ReadableSpan]) -> ExportTraceServiceRequest:
-    """The OTLP protobuf request for `spans`: the SDK encoder's, plus the W3C trace flags.
+def to_request(sdk_spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+    """The OTLP protobuf request for `sdk_spans`: the SDK encoder's, plus the W3C trace flags.
+
+    It has `encode_spans`'s signature, so the export worker can hand it to the SDK's exporters.
 
     OTLP's `Span.flags` and `Link.flags` hold the trace flags in bits 0-7 (next to the
     is-remote bits the SDK sets); without them every exported span would read as unsampled
@@ -235,7 +237,7 @@ def to_request(spans: Iterable[ReadableSpan]) -> ExportTraceServiceRequest:
     """
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    spans = list(spans)
+    spans = list(sdk_spans)
     request = encode_spans(spans)
     flags: dict[tuple[int, int], tuple[int, list[int]]] = {}
     for span in spans:
