@@ -157,3 +157,14 @@ def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType
         connection.unregister("attribute_rows")
     column = result.column("v")
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+# --- spans received over OTLP ----------------------------------------------------------------------
+#: How a span reached renacer-tui ("otlp/grpc", "otlp/http-protobuf", "otlp/http-json").
+ATTR_RECEIVED_VIA = "renacer.received_via"
+#: The pid of the loopback peer that sent the span (resolved through /proc), when known.
+ATTR_SENDER_PID = "renacer.sender_pid"
+#: The instrumentation scope of a received span (OpenTelemetry's names for non-OTLP formats).
+ATTR_SCOPE_NAME = "otel.scope.name"
+ATTR_SCOPE_VERSION = "otel.scope.version"
+ATTR_PROCESS_COMMAND = "process.command"
+ATTR_PROCESS_EXECUTABLE_PATH = "process.executable.path"

@@ -1,0 +1,177 @@
+"""OTLP/HTTP on `POST /v1/traces`: protobuf (`application/x-protobuf`) and JSON (`application/json`).
+
+The standard library's ThreadingHTTPServer (one thread per connection, HTTP/1.1 keep-alive, as
+the SDK exporters use it).  The socket is bound when the listener is made and served only when
+`start()` is called.  Errors follow OTLP/HTTP: 400 malformed, 401 token, 404
+path, 405 method, 411 no length, 413 too large, 415 content type; each is counted by the intake.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import socketserver
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from renacer_tui.receiver.convert import PayloadError, parse_json, parse_protobuf
+from renacer_tui.receiver.intake import (
+    REJECT_CONTENT_TYPE,
+    REJECT_DISCONNECTED,
+    REJECT_MALFORMED,
+    REJECT_NOT_FOUND,
+    REJECT_TOO_LARGE,
+    REJECT_UNAUTHORIZED,
+    Intake,
+)
+
+TRACES_PATH = "/v1/traces"
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_VIA = {PROTOBUF: "otlp/http-protobuf", JSON: "otlp/http-json"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body decoded per Content-Encoding, never more than `limit` bytes (a zip bomb is 413)."""
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    else:
+        raise PayloadError(f"unsupported Content-Encoding {encoding!r}")
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except (zlib.error, gzip.BadGzipFile):
+        raise PayloadError(f"bad {encoding} body") from None
+    if len(out) > limit:
+        raise _TooLarge()
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "renacer-tui"
+    timeout = 30  # a client that stalls mid-request loses its connection, not a thread forever
+    server: "OtlpHttpListener"
+
+    def log_message(self, format: str, *args: Any) -> None:  # the daemon reports per batch itself
+        return
+
+    def finish(self) -> None:
+        super().finish()
+        self.server.intake.forget(self.client_address[:2])
+
+    def _reply(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _refuse(self, code: int, reason: str, message: str, close: bool = False) -> None:
+        self.server.intake.reject(reason)
+        if close:
+            self.close_connection = True
+        self._reply(code, message.encode() + b"\n")
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server name)
+        self._refuse(405, REJECT_NOT_FOUND, "only POST /v1/traces")
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server name)
+        intake = self.server.intake
+        length_text = self.headers.get("Content-Length")
+        if length_text is None or not length_text.strip().isdigit():
+            return self._refuse(411, REJECT_MALFORMED, "Content-Length required", close=True)
+        length = int(length_text)
+        if self.path.split("?")[0] != TRACES_PATH:
+            return self._refuse(404, REJECT_NOT_FOUND, f"not found (traces go to {TRACES_PATH})", close=True)
+        if not intake.authorized(self.headers.get("Authorization")):
+            return self._refuse(401, REJECT_UNAUTHORIZED, "bearer token required", close=True)
+        if length > intake.max_bytes:
+            return self._refuse(413, REJECT_TOO_LARGE, f"request over {intake.max_bytes} bytes", close=True)
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type not in _VIA:
+            return self._refuse(415, REJECT_CONTENT_TYPE, f"Content-Type must be {PROTOBUF} or {JSON}", close=True)
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            body = b""
+        if len(body) < length:  # the client went away mid-request: nobody to answer
+            intake.reject(REJECT_DISCONNECTED)
+            self.close_connection = True
+            return
+        try:
+            body = _inflate(body, (self.headers.get("Content-Encoding") or "").strip().lower(), intake.max_bytes)
+        except _TooLarge:
+            return self._refuse(413, REJECT_TOO_LARGE, f"request over {intake.max_bytes} bytes decompressed", close=True)
+        except PayloadError as exc:
+            return self._refuse(400, REJECT_MALFORMED, str(exc))
+        try:
+            request = parse_protobuf(body) if content_type == PROTOBUF else parse_json(body)
+        except PayloadError as exc:
+            return self._refuse(400, REJECT_MALFORMED, str(exc))
+        try:
+            intake.ingest(request, _VIA[content_type], self.client_address[:2], self.server.server_address[:2])
+        except PayloadError as exc:  # counted by the intake
+            return self._reply(400, str(exc).encode() + b"\n")
+        if content_type == PROTOBUF:
+            self._reply(200, ExportTraceServiceResponse().SerializeToString(), PROTOBUF)
+        else:
+            self._reply(200, b"{}", JSON)
+
+
+class OtlpHttpListener(ThreadingHTTPServer):
+    """OTLP/HTTP bound at construction, served from `start()` until `close()`."""
+
+    daemon_threads = True  # a kept-alive connection of a still-running program never blocks close()
+
+    def __init__(self, intake: Intake, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> None:
+        self.address_family = _family(host)
+        self.allow_reuse_port = reuse_port  # binding a port a placeholder holds (receiver.ports)
+        super().__init__((host, port), _Handler)
+        self.intake = intake
+        self._thread: threading.Thread | None = None
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's FQDN: start-up a traced run would wait for
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL (OTEL_EXPORTER_OTLP_ENDPOINT style: exporters add /v1/traces)."""
+        host = self.server_address[0]
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="otlp-http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
