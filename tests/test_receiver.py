@@ -201,9 +201,11 @@ def test_placement_under_the_run_and_the_sender_process() -> None:
     placement = Placement(TRACE, "00000000000000ff", {7: "00000000000000ee"}.get)
     rows = {row["span_name"]: row for row in request_rows(to_request(spans), via="t", sender_pid=7, placement=placement)}
     root, foreign = rows["root"], rows["foreign"]
-    assert root["parent_span_id"] == "00000000000000ff" and root["process_pid"] == 7
+    assert root["parent_span_id"] == "00000000000000ee" and root["process_pid"] == 7  # under its process
     assert parse_attributes(root["attributes"])["renacer.links"] == [{"type": "process", "span_id": "00000000000000ee"}]
     assert foreign["parent_span_id"] is None  # another trace's root stays a root
+    unknown = request_rows(to_request(spans[:1]), via="t", sender_pid=8, placement=placement)[0]
+    assert unknown["parent_span_id"] == "00000000000000ff" and "renacer.links" not in parse_attributes(unknown["attributes"])
     assert [(link["trace_id"], link["span_id"]) for link in foreign["links"]] == [(TRACE, "00000000000000ee")]
 
 

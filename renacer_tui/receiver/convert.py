@@ -238,11 +238,17 @@ def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, 
 
 def _place(placement: Placement, trace_id: str, parent: str | None, sender_pid: int | None,
            attributes: dict[str, Any], links: list[dict[str, Any]]) -> str | None:
-    """The span's parent in the run; records the link to the sender's process span."""
+    """The span's parent in the run; records the link to the sender's process span.
+
+    The program was handed the run span as TRACEPARENT (one environment serves every process
+    of the run), so a root span of the program's own hangs under the process that made it when
+    that process is known (`process:python3 → app span`), else under `renacer:run`; the run
+    stays an ancestor either way, and every other parent is the sender's own.
+    """
     golden = trace_id == placement.trace_id
-    if golden and parent is None:
-        parent = placement.run_span_id
     process_span = placement.process_span(sender_pid) if sender_pid is not None else None
+    if golden and parent in (None, placement.run_span_id):
+        parent = process_span or placement.run_span_id
     if process_span is not None:
         if golden:
             attributes[ATTR_LINKS] = [{"type": LinkKind.PROCESS.value, "span_id": process_span}]
