@@ -8,7 +8,7 @@ complete event (`"ph": "X"`, `ts`/`dur` in µs) per span on its process/thread t
 thread names as metadata events (`"ph": "M"`), and a flow arrow (`"ph": "s"` → `"ph": "f"`,
 binding to the enclosing slices) for every happens-before link recorded in `renacer.links`
 (fork, pipe, wait, signal) — plus the fork edge implied by a process span whose parent is a
-syscall of another process.  `ts` is relative to the trace's first span (µs with ns decimals,
+syscall of another process.  Span events are instant events (`"ph": "i"`) on the span's thread.  `ts` is relative to the trace's first span (µs with ns decimals,
 so a double keeps full precision); the absolute epoch start is in `otherData`.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from renacer_tui.model.attributes import ATTR_LINKS, ATTR_RAW
+from renacer_tui.model.attributes import ATTR_LINKS, parse_attributes_keeping_raw
 
 FORMATS = ("jsonl", "otlp-json", "perfetto")
 
@@ -28,21 +28,14 @@ def _rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
     return table.to_pylist()
 
 
-def _attrs(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {ATTR_RAW: text}
-    return value if isinstance(value, dict) else {ATTR_RAW: text}
-
-
 def to_jsonl(table: pa.Table | pa.RecordBatch) -> str:
     """One JSON object per stored row, every column, `attributes` decoded into an object."""
     lines = []
     for row in _rows(table):
-        row["attributes"] = _attrs(row.get("attributes"))
+        row["attributes"] = parse_attributes_keeping_raw(row.get("attributes"))
+        for column in ("events", "links"):
+            for item in row.get(column) or ():
+                item["attributes"] = parse_attributes_keeping_raw(item.get("attributes"))
         lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
     return "".join(line + "\n" for line in lines)
 
@@ -96,7 +89,7 @@ def perfetto_events(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
         if pid not in processes or row["span_name"].startswith("process:"):
             processes[pid] = (name, row.get("process_cmdline") or "")
         threads.setdefault((pid, tid), name if tid == pid else f"{name} [{tid}]")
-        attrs = _attrs(row.get("attributes"))
+        attrs = parse_attributes_keeping_raw(row.get("attributes"))
         decoded.append(attrs)
         by_span[row["span_id"]] = row
 
@@ -135,6 +128,17 @@ def perfetto_events(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
             "dur": _us(max(0, row["end_time_nanos"] - row["start_time_nanos"])),
             "args": args,
         })
+        for event in row.get("events") or ():  # span events: instant marks on the span's thread
+            events.append({
+                "ph": "i",
+                "s": "t",
+                "name": event["name"],
+                "cat": "event",
+                "pid": int(row["process_pid"]),
+                "tid": int(row["thread_id"]),
+                "ts": _us(int(event["time_unix_nano"]) - t0),
+                "args": parse_attributes_keeping_raw(event.get("attributes")),
+            })
 
     flow_id = 0
     for row, attrs in zip(rows, decoded):

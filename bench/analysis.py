@@ -38,7 +38,7 @@ from bench.common import (
     targets_table,
     timed,
 )
-from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import EVENTS_TYPE, LINKS_TYPE, batch_from_columns
 
 _CHILD_CALLS = ["read", "mmap", "openat", "close", "fstat", "brk", "futex", "newfstatat", "lseek", "mprotect"]
 
@@ -170,8 +170,10 @@ def synthetic_trace(spans: int, children: int, pipe_share: float, seed: int = 5)
         "logical_clock": pa.array(np.arange(n, dtype=np.int64)),
         "parent_logical_clock": pa.array(np.where(pclock < 0, None, pclock), pa.int64()),
         "rle_count": pa.array(np.ones(n, dtype=np.int64)),
+        "events": pa.nulls(n, EVENTS_TYPE),
+        "links": pa.nulls(n, LINKS_TYPE),
     }
-    return pa.Table.from_pydict(columns, schema=SPAN_SCHEMA)
+    return pa.Table.from_batches([batch_from_columns(columns)])
 
 
 def _rustworkx_pagerank_20(graph: rx.PyDiGraph) -> None:

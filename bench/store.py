@@ -41,7 +41,7 @@ from bench.common import (
     target_row,
     targets_table,
 )
-from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import EVENTS_TYPE, LINKS_TYPE, batch_from_columns
 
 DAY_NS = 86_400 * 10**9
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -131,8 +131,10 @@ def synthetic_trace(rng: np.random.Generator, n: int, start_ns: int, pool: pa.Ar
         "logical_clock": pa.array(np.arange(n, dtype=np.int64)),
         "parent_logical_clock": pa.nulls(n, pa.int64()),
         "rle_count": pa.array(np.ones(n, dtype=np.int64)),
+        "events": pa.nulls(n, EVENTS_TYPE),
+        "links": pa.nulls(n, LINKS_TYPE),
     }
-    return pa.RecordBatch.from_pydict(columns, schema=SPAN_SCHEMA)
+    return batch_from_columns(columns)
 
 
 def build_synthetic_store(root: Path, total: int, traces: int, days: int, seed: int = 7) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from renacer_tui.model.attributes import attribute_column, parse_attributes_keeping_raw
 from renacer_tui.model.schema import STATUS_ERROR
 
 ROOT = -1  # the synthetic trace node
@@ -91,10 +92,7 @@ class SpanIndex:
     def row_dict(self, row: int) -> dict[str, Any]:
         """Every column of a span, attributes parsed (for the detail pane)."""
         values = self.table.slice(row, 1).to_pylist()[0]
-        try:
-            values["attributes"] = json.loads(values.get("attributes") or "{}")
-        except ValueError:
-            pass
+        values["attributes"] = parse_attributes_keeping_raw(values.get("attributes"))
         return values
 
     def find(self, query: str) -> list[int]:
@@ -112,18 +110,8 @@ class SpanIndex:
         return pc.indices_nonzero(hits).to_pylist()
 
     def _find_attribute(self, key: str, value: str) -> list[int]:
-        needle = json.dumps(key)
-        candidates = pc.indices_nonzero(pc.match_substring(self.table.column("attributes"), needle)).to_pylist()
-        attrs = self.table.column("attributes")
-        rows: list[int] = []
-        for row in candidates:
-            try:
-                parsed = json.loads(attrs[row].as_py())
-            except ValueError:
-                continue
-            if key in parsed and _text(parsed[key]) == value:
-                rows.append(row)
-        return rows
+        values = attribute_column(self.table, key)
+        return [row for row, found in enumerate(values) if found is not None and _text(found) == value]
 
 
 def _text(value: Any) -> str:

@@ -3,8 +3,9 @@
 The OTLP exporter worker, `renacer-tui export --format otlp-json` and the tests all go through
 here, so a span means the same thing on every path: the stored trace id, span id and parent
 (a remote `SpanContext`) are kept, times are the stored epoch nanoseconds, attributes are the
-decoded JSON (lists and objects as JSON text), `renacer.links` also become OTLP span links, and
-an RLE row stays one span carrying `renacer.rle.count`.
+decoded JSON (lists and objects as JSON text), `renacer.links` and the `links` column become OTLP
+span links, the `events` column becomes span events, and an RLE row stays one span carrying
+`renacer.rle.count`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     Link,
@@ -27,6 +28,7 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
 )
 
 from renacer_tui.model.attributes import (
@@ -117,6 +119,34 @@ def _links(trace_id: int, raw: Any) -> list[Link]:
     return links
 
 
+def _stored_links(raw: Any) -> list[Link]:
+    """OTLP span links from the `links` column (edges to spans of this or other traces).
+
+    The trace state rides on the SDK link; the SDK's protobuf encoder does not write it, so the
+    store keeps it and OTLP export loses it.
+    """
+    links: list[Link] = []
+    for item in raw or ():
+        try:
+            trace_id, span_id = int(item["trace_id"], 16), int(item["span_id"], 16)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if trace_id == 0 or span_id == 0:
+            continue
+        state = TraceState.from_header([item["trace_state"]]) if item.get("trace_state") else None
+        context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED, trace_state=state)
+        links.append(Link(context, decode_attributes(item.get("attributes"))))
+    return links
+
+
+def _stored_events(raw: Any) -> list[Event]:
+    """SDK span events from the `events` column."""
+    return [
+        Event(str(item.get("name") or ""), decode_attributes(item.get("attributes")), int(item.get("time_unix_nano") or 0))
+        for item in raw or ()
+    ]
+
+
 class SpanConverter:
     """Builds SDK spans from rows; caches one `Resource` per traced process.
 
@@ -166,7 +196,7 @@ class SpanConverter:
         if row.get("parent_span_id"):
             parent = SpanContext(trace_id, int(row["parent_span_id"], 16), is_remote=True, trace_flags=_SAMPLED)
         attributes = decode_attributes(row.get("attributes"))
-        links = _links(trace_id, attributes.get(ATTR_LINKS))
+        links = _links(trace_id, attributes.get(ATTR_LINKS)) + _stored_links(row.get("links"))
         for column, key in _EXTRA_COLUMNS:
             value = row.get(column)
             if value is not None and key not in attributes:
@@ -189,6 +219,7 @@ class SpanConverter:
             ),
             attributes=attributes,
             links=links,
+            events=_stored_events(row.get("events")),
             kind=_KINDS.get(str(row.get("span_kind") or "INTERNAL").upper(), SpanKind.INTERNAL),
             status=status,
             start_time=int(row["start_time_nanos"]),

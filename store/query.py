@@ -5,6 +5,7 @@ Views (rebuilt when the catalog changes):
   `spans`      one row per call: RLE rows expanded with `range(rle_count)`, times spread evenly
                from the first start to the last end, each duration = total / N; plus
                `rle_index`, `rle_group`, `duration_ns`, `duration_ms`;
+  `span_events` one row per span event (`event_name`, `time_unix_nano`, `event_attributes`);
   `runs`, `traces`, `segments`  the catalog (copied into DuckDB: its sqlite scanner would need
                a download).
 
@@ -67,7 +68,12 @@ def parquet_source(files: Sequence[Path]) -> str:
     if not files:
         return "_empty_spans"
     listing = ", ".join(_sql_str(str(f)) for f in files)
-    return f"read_parquet([{listing}], hive_partitioning = false)"
+    # By name, over the empty span table: segments written before a nullable column existed
+    # (events, links) read it as null instead of failing the whole view.
+    return (
+        f"(SELECT * FROM _empty_spans UNION ALL BY NAME "
+        f"SELECT * FROM read_parquet([{listing}], hive_partitioning = false, union_by_name = true))"
+    )
 
 
 def spans_view_sql(source: str) -> str:
@@ -94,6 +100,13 @@ FROM (
     FROM {source} r, range(r.rle_count) g(i) WHERE r.rle_count > 1
   )
 )"""
+
+
+#: One row per span event (decisions, signals, received events), beside its span's identity.
+SPAN_EVENTS_SQL = """
+SELECT s.trace_id, s.span_id, s.span_name, s.process_pid, s.thread_id,
+       e.name AS event_name, e.time_unix_nano, e.attributes AS event_attributes
+FROM spans_raw s, UNNEST(s.events) AS u(e)"""
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -322,6 +335,7 @@ class QueryEngine:
             source = parquet_source(self.files)
             self.con.execute(f"CREATE OR REPLACE VIEW spans_raw AS SELECT * FROM {source}")
             self.con.execute(f"CREATE OR REPLACE VIEW spans AS {spans_view_sql(source)}")
+            self.con.execute(f"CREATE OR REPLACE VIEW span_events AS {SPAN_EVENTS_SQL}")
             for name in ("runs", "traces", "segments"):
                 self.con.register("_catalog_arrow", self.catalog.table(name))
                 self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _catalog_arrow")
@@ -366,19 +380,21 @@ class QueryEngine:
             raise QueryError("empty SQL")
         check_read_only(self.con, sql)
         for _attempt in range(64):
-            self.refresh()
             cur = self.con.cursor()
             with self._lock:
                 self._active.add(cur)
+            files: list[Path] = []
             try:
+                try:
+                    self.refresh()  # reads every segment's footer (union_by_name): may fail too
+                finally:
+                    files = list(self.files)
                 paths = self._pruned_paths(cur, sql, params)
                 if paths is not None:
                     files = self.usable_files(paths)
                     source = parquet_source(files)
                     cur.execute(f"CREATE TEMP VIEW spans_raw AS SELECT * FROM {source}")
                     cur.execute(f"CREATE TEMP VIEW spans AS {spans_view_sql(source)}")
-                else:
-                    files = list(self.files)
                 self.last_files = files
                 rel = cur.sql(sql, params=params) if params is not None else cur.sql(sql)
                 return rel.to_arrow_table() if rel is not None else pa.table({})

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from renacer_tui.model.attributes import ATTR_RUN_ID
-from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR
+from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR, conform
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from renacer_tui.store.config import DatabaseConfig
 
@@ -229,7 +229,7 @@ def warm_up(config: DatabaseConfig) -> None:
 
     import pyarrow.parquet as pq
 
-    row = {f.name: (0 if pa.types.is_integer(f.type) else "0") for f in SPAN_SCHEMA}
+    row = {f.name: (0 if pa.types.is_integer(f.type) else "0" if pa.types.is_string(f.type) else None) for f in SPAN_SCHEMA}
     table = sort_spans(pa.Table.from_pylist([row], schema=SPAN_SCHEMA))
     trace_stats(table)
     options = parquet_write_options(config, table)
@@ -290,9 +290,12 @@ class SegmentSink:
         self._raise_pending()
         if not batch.schema.equals(SPAN_SCHEMA):
             try:
-                batch = batch.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
+                table = conform(pa.Table.from_batches([batch])).combine_chunks()
             except (KeyError, ValueError, pa.ArrowException) as exc:
                 raise StoreWriteError(f"batch does not match the span schema: {exc}") from None
+            if table.num_rows == 0:
+                return
+            batch = table.to_batches()[0]
         if batch.num_rows == 0:
             return
         with self._buf_lock:

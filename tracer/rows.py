@@ -28,7 +28,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_RESULT,
 )
-from renacer_tui.model.schema import SPAN_KIND_INTERNAL, SPAN_SCHEMA
+from renacer_tui.model.schema import EVENTS_TYPE, LINKS_TYPE, SPAN_KIND_INTERNAL, batch_from_columns
 from renacer_tui.tracer.formats import escape_text
 
 #: One encoder for every row: json.dumps with non-default options builds a new one per call.
@@ -190,28 +190,32 @@ class BatchBuilder:
                 # settled now: keep the clock, not the row (and through it the thread's history)
                 prev = row.prev = prev.resolve().clock
             parent_clocks.append(prev)
-        columns = [
-            pa.array([self.trace_id] * n, pa.string()),
-            pa.array([r.span_id for r in rows], pa.string()),
-            pa.array([r.parent_span_id for r in rows], pa.string()),
-            pa.array([r.start for r in rows], pa.int64()),
-            pa.array([r.end for r in rows], pa.int64()),
-            pa.array([r.name for r in rows], pa.string()),
-            pa.array([SPAN_KIND_INTERNAL] * n, pa.string()),
-            pa.array([r.status for r in rows], pa.string()),
-            pa.array([r.status_message for r in rows], pa.string()),
-            pa.array(attributes, pa.string()),
-            pa.nulls(n, pa.string()),
-            pa.nulls(n, pa.string()),
-            pa.nulls(n, pa.string()),
-            pa.array([r.pid for r in rows], pa.int32()),
-            pa.array([r.pname for r in rows], pa.string()),
-            pa.array([r.pcmdline for r in rows], pa.string()),
-            pa.array([self.service_name] * n, pa.string()),
-            pa.array([self.service_version] * n, pa.string()),
-            pa.array([r.tid for r in rows], pa.int32()),
-            pa.array([r.clock for r in rows], pa.int64()),
-            pa.array(parent_clocks, pa.int64()),
-            pa.array([r.count for r in rows], pa.int64()),
-        ]
-        return pa.RecordBatch.from_arrays(columns, schema=SPAN_SCHEMA)
+        no_text = pa.nulls(n, pa.string())
+        return batch_from_columns(
+            {
+                "trace_id": pa.array([self.trace_id] * n, pa.string()),
+                "span_id": [r.span_id for r in rows],
+                "parent_span_id": [r.parent_span_id for r in rows],
+                "start_time_nanos": [r.start for r in rows],
+                "end_time_nanos": [r.end for r in rows],
+                "span_name": [r.name for r in rows],
+                "span_kind": pa.array([SPAN_KIND_INTERNAL] * n, pa.string()),
+                "status": [r.status for r in rows],
+                "status_message": [r.status_message for r in rows],
+                "attributes": attributes,
+                "rust_source": no_text,
+                "python_source": no_text,
+                "c_source": no_text,
+                "process_pid": [r.pid for r in rows],
+                "process_name": [r.pname for r in rows],
+                "process_cmdline": [r.pcmdline for r in rows],
+                "service_name": pa.array([self.service_name] * n, pa.string()),
+                "service_version": pa.array([self.service_version] * n, pa.string()),
+                "thread_id": [r.tid for r in rows],
+                "logical_clock": [r.clock for r in rows],
+                "parent_logical_clock": parent_clocks,
+                "rle_count": [r.count for r in rows],
+                "events": pa.nulls(n, EVENTS_TYPE),
+                "links": pa.nulls(n, LINKS_TYPE),
+            }
+        )

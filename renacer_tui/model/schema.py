@@ -23,6 +23,29 @@ STATUS_UNSET = "UNSET"
 STATUS_OK = "OK"
 STATUS_ERROR = "ERROR"
 
+#: An OpenTelemetry span event: a named point in time inside a span, with its own attributes
+#: (JSON object text, like the span's).  Decisions, signals and exits travel as events.
+EVENT_TYPE = pa.struct(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("time_unix_nano", pa.int64(), nullable=False),
+        pa.field("attributes", pa.string(), nullable=False),
+    ]
+)
+#: An OpenTelemetry span link: a causal edge to a span of this or another trace (an HTTP request's
+#: announced traceparent, a received span's links).  renacer's own in-trace edges stay in the
+#: `renacer.links` attribute, which carries the logical clocks the graph needs.
+LINK_TYPE = pa.struct(
+    [
+        pa.field("trace_id", pa.string(), nullable=False),
+        pa.field("span_id", pa.string(), nullable=False),
+        pa.field("trace_state", pa.string(), nullable=True),
+        pa.field("attributes", pa.string(), nullable=False),
+    ]
+)
+EVENTS_TYPE = pa.list_(EVENT_TYPE)
+LINKS_TYPE = pa.list_(LINK_TYPE)
+
 SPAN_SCHEMA = pa.schema(
     [
         # W3C identifiers, lower-case hex text so the spec's SQL (`trace_id = '4bf9…'`) works.
@@ -50,6 +73,10 @@ SPAN_SCHEMA = pa.schema(
         pa.field("logical_clock", pa.int64(), nullable=False),  # global Lamport sequence
         pa.field("parent_logical_clock", pa.int64(), nullable=True),  # happens-before source
         pa.field("rle_count", pa.int64(), nullable=False),  # 1 unless collapsed by RLE
+        # First-class OpenTelemetry data; null (not an empty list) when a span has none.  Segments
+        # written before these columns existed read them as null.
+        pa.field("events", EVENTS_TYPE, nullable=True),
+        pa.field("links", LINKS_TYPE, nullable=True),
     ]
 )
 
@@ -62,7 +89,7 @@ def empty_table() -> pa.Table:
     return SPAN_SCHEMA.empty_table()
 
 
-def batch_from_columns(columns: Mapping[str, Sequence[Any]]) -> pa.RecordBatch:
+def batch_from_columns(columns: Mapping[str, Sequence[Any] | pa.Array]) -> pa.RecordBatch:
     """A batch built by column name, checked against SPAN_SCHEMA (never by position).
 
     Raises ValueError naming the missing and unknown columns, so a producer that drifts from the
@@ -73,7 +100,14 @@ def batch_from_columns(columns: Mapping[str, Sequence[Any]]) -> pa.RecordBatch:
         missing = sorted(_NAME_SET - names)
         unknown = sorted(names - _NAME_SET)
         raise ValueError(f"span columns do not match SPAN_SCHEMA: missing {missing}, unknown {unknown}")
-    return pa.RecordBatch.from_arrays([pa.array(columns[f.name], type=f.type) for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
+    arrays = []
+    for field in SPAN_SCHEMA:
+        value = columns[field.name]
+        if isinstance(value, pa.Array):
+            arrays.append(value if value.type == field.type else value.cast(field.type))
+        else:
+            arrays.append(pa.array(value, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=SPAN_SCHEMA)
 
 
 def batch_from_rows(rows: Iterable[Mapping[str, Any]]) -> pa.RecordBatch:
@@ -88,8 +122,32 @@ def batch_from_rows(rows: Iterable[Mapping[str, Any]]) -> pa.RecordBatch:
             value = row.get(name, _DEFAULTS.get(name))
             if name == "attributes" and not isinstance(value, str):
                 value = json.dumps(value or {}, separators=(",", ":"), sort_keys=True)
+            elif name in ("events", "links") and value:
+                value = [_with_json_attributes(item) for item in value]
             columns[name].append(value)
     return pa.RecordBatch.from_pydict(columns, schema=SPAN_SCHEMA)
+
+
+def _with_json_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An event or link dict whose `attributes` may be a dict, encoded as JSON like the span's."""
+    attributes = item.get("attributes", "{}")
+    if not isinstance(attributes, str):
+        attributes = json.dumps(attributes or {}, separators=(",", ":"), sort_keys=True)
+    return {**item, "attributes": attributes}
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """`table` with SPAN_SCHEMA's columns in order, missing nullable ones (events and links of
+    segments older than those columns) filled with nulls."""
+    columns = []
+    for field in SPAN_SCHEMA:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        elif field.nullable:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        else:
+            raise ValueError(f"span table lacks the required column {field.name!r}")
+    return pa.Table.from_arrays(columns, schema=SPAN_SCHEMA)
 
 
 _DEFAULTS: dict[str, Any] = {
@@ -106,4 +164,6 @@ _DEFAULTS: dict[str, Any] = {
     "service_version": "0.1.0",
     "parent_logical_clock": None,
     "rle_count": 1,
+    "events": None,
+    "links": None,
 }

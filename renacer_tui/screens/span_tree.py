@@ -128,11 +128,18 @@ class SpanTreeScreen(Screen[None]):
             detail.clear()
             return
         rows: list[tuple[Text, Text]] = []
-        for key, value in self.index.row_dict(data).items():
+        values = self.index.row_dict(data)
+        for key, value in values.items():
             if key == "attributes" and isinstance(value, dict):
                 for attr, attr_value in value.items():
-                    shown = attr_value if isinstance(attr_value, str) else json.dumps(attr_value, ensure_ascii=False)
-                    rows.append((literal(attr, "cyan"), literal(shown)))
+                    rows.append((literal(attr, "cyan"), literal(_shown(attr_value))))
+            elif key == "events" and value:
+                for item in value:  # offset from the span's start, then the event's own attributes
+                    offset = (item["time_unix_nano"] - values["start_time_nanos"]) / 1e6
+                    rows.append((literal("event", "magenta"), literal(f"+{offset:.3f} ms  {item['name']}  {item['attributes']}")))
+            elif key == "links" and value:
+                for link in value:
+                    rows.append((literal("link", "magenta"), literal(f"{link['trace_id']}/{link['span_id']}  {link['attributes']}")))
             elif value is not None:
                 rows.append((literal(key), literal(value)))
         # columns sized from this span's rows (auto width lags behind a refill: values showed cropped)
@@ -229,3 +236,8 @@ class SpanTreeScreen(Screen[None]):
 
     def action_antipatterns(self) -> None:
         self.app.open_analysis("antipatterns", self.trace_id)  # type: ignore[attr-defined]
+
+
+def _shown(value: object) -> str:
+    """An attribute value as the user reads it: strings bare, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
