@@ -81,6 +81,7 @@ def test_an_instrumented_program_lands_under_the_run(db_path: Path, tmp_path: Pa
     assert fetch["parent_span_id"] == main["span_id"]
     assert (fetch["span_kind"], fetch["status"], fetch["status_message"]) == ("CLIENT", "ERROR", "gave up")
     assert main["service_name"] == "app" and main["service_version"] == "1.2"
+    assert [(e["name"], json.loads(e["attributes"])) for e in fetch["events"]] == [("retry", {"attempt": 2})]
     assert parse_attributes(main["attributes"])[ATTR_SENDER_PID] == process["process_pid"]
     assert parse_attributes(main["attributes"])["renacer.links"] == [{"type": "process", "span_id": process["span_id"]}]
     assert parse_attributes(run["attributes"])[ATTR_RECEIVED_SPANS] == 3
@@ -145,6 +146,10 @@ def test_the_helper_api_in_a_shell_pipeline(db_path: Path, tmp_path: Path) -> No
         assert processes[tool["parent_span_id"]]["process_pid"] == tool["process_pid"]
     assert produced["process_pid"] != consumed["process_pid"]
     assert parse_attributes(produced["attributes"])["items"] == 3
+    emitted = [(e["name"], json.loads(e["attributes"])) for e in produced["events"]]
+    assert emitted == [("decision:emit", {"count": 3, "detail": '{"why":"all"}'})]
+    assert [e["name"] for e in consumed["events"]] == ["decision:count"]
+    assert json.loads(consumed["events"][0]["attributes"]) == {"n": 3}
     # a program the tool started was handed the tool's span as TRACEPARENT
     traceparent, span_id = handed.read_text().split()
     assert traceparent.split("-")[1:3] == [trace_id, span_id] and span_id == produced["span_id"]

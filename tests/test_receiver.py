@@ -119,6 +119,14 @@ def test_http_protobuf_from_the_sdk_exporter(served) -> None:
     rows = _wait_rows(collected, 3)
     _check_sample(rows, "otlp/http-protobuf")
     assert all(batch.schema.equals(SPAN_SCHEMA) for batch in collected.batches)
+    decide = next(row for row in rows if row["span_name"] == "decide")
+    assert [(e["name"], json.loads(e["attributes"])) for e in decide["events"]] == [
+        ("decision:inline", {"input": '{"f":1}', "ok": True})
+    ]
+    assert [(link["trace_id"], link["span_id"], link["trace_state"]) for link in decide["links"]] == [
+        (f"{0xABC:032x}", f"{0x123:016x}", None)
+    ]
+    assert next(row for row in rows if row["span_name"] == "call")["events"] is None
     assert receiver.intake.spans == 3 and receiver.intake.rejected_total == 0
 
 

@@ -3,7 +3,8 @@
 The other direction of `store.otlp_convert`: a span keeps its own trace id, span id, parent,
 kind, status, times, events and links; ids become lower-case hex text, attributes the JSON
 object text (arrays and key-value lists stay JSON arrays and objects, bytes become hex), and
-the resource's `service.name` / `service.version` / `process.*` fill their columns.  The rest
+the resource's `service.name` / `service.version` / `process.*` fill their columns; events and
+links fill the `events` / `links` columns (null when a span has none).  The rest
 of the resource and the instrumentation scope are kept in the span's attributes, so nothing a
 sender said is lost.  Where the span sits in a run (`Placement`) is decided here too: a span of
 the run's trace without a parent hangs under `renacer:run`, and a span whose sender is a traced
@@ -41,7 +42,6 @@ from renacer_tui.model.attributes import (
 )
 from renacer_tui.model.kinds import LinkKind
 from renacer_tui.model.schema import (
-    COLUMN_NAMES,
     STATUS_ERROR,
     STATUS_OK,
     STATUS_UNSET,
@@ -195,7 +195,7 @@ def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, 
         {
             "trace_id": link.trace_id.hex(),
             "span_id": link.span_id.hex(),
-            "trace_state": link.trace_state,
+            "trace_state": link.trace_state or None,
             "attributes": _json(plain_attributes(link.attributes)),
         }
         for link in span.links
@@ -231,8 +231,8 @@ def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, 
                 "attributes": _json(plain_attributes(event.attributes)),
             }
             for event in span.events
-        ],
-        "links": links,
+        ] or None,  # null, not [], for a span without events (as the schema's other producers)
+        "links": links or None,
     }
 
 
@@ -253,14 +253,14 @@ def _place(placement: Placement, trace_id: str, parent: str | None, sender_pid: 
         if golden:
             attributes[ATTR_LINKS] = [{"type": LinkKind.PROCESS.value, "span_id": process_span}]
         else:
-            links.append({"trace_id": placement.trace_id, "span_id": process_span, "trace_state": "",
+            links.append({"trace_id": placement.trace_id, "span_id": process_span, "trace_state": None,
                           "attributes": _json({"renacer.link.type": LinkKind.PROCESS.value})})
     return parent
 
 
 def rows_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    """A SPAN_SCHEMA batch of converted rows (fields the schema does not have are left out)."""
-    return batch_from_rows([{name: row.get(name) for name in COLUMN_NAMES if name in row} for row in rows])
+    """A SPAN_SCHEMA batch of converted rows."""
+    return batch_from_rows(rows)
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
