@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from renacer_tui.model.attributes import ATTR_RECEIVED_VIA, ATTR_SENDER_PID, parse_attributes
-from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows
 from renacer_tui.receiver.convert import PayloadError, Placement, parse_json, parse_protobuf, request_rows
 from renacer_tui.receiver.intake import Intake
 from renacer_tui.receiver.service import OtlpReceiver, reserve_endpoints
@@ -354,3 +354,25 @@ def test_reserved_ports_and_the_program_environment() -> None:
     finally:
         reserved.release()
     assert reserve_endpoints({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}) is None
+
+
+def test_renacer_exported_spans_come_back_as_they_were() -> None:
+    """What `renacer-tui --otlp-endpoint` sends to a `serve` is stored with its own columns again."""
+    from tests.test_otlp_export import sample_rows
+
+    table = pa.Table.from_batches([batch_from_rows(sample_rows())])
+    sent = table.to_pylist()
+    back = {row["span_id"]: row for row in request_rows(to_request(SpanConverter().convert(table)), via="otlp/grpc")}
+    for row in sent:
+        got = back[row["span_id"]]
+        for column in ("trace_id", "parent_span_id", "start_time_nanos", "end_time_nanos", "span_name", "span_kind",
+                       "status", "status_message", "process_pid", "process_name", "process_cmdline", "thread_id",
+                       "logical_clock", "parent_logical_clock", "rle_count", "service_name"):
+            assert got[column] == row[column], column
+        attrs, original = parse_attributes(got["attributes"]), parse_attributes(row["attributes"])
+        assert attrs.pop(ATTR_RECEIVED_VIA) == "otlp/grpc" and "host.name" in attrs
+        attrs.pop("host.name")
+        # lists other than renacer.links travel as JSON text in OTLP attributes
+        assert attrs == {k: (v if k == "renacer.links" or not isinstance(v, list) else json.dumps(v, separators=(",", ":")))
+                         for k, v in original.items()}
+        assert got["links"] is None  # renacer.links were not stored a second time as OTLP links

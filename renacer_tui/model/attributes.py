@@ -163,6 +163,8 @@ def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType
 ATTR_RECEIVED_VIA = "renacer.received_via"
 #: The pid of the loopback peer that sent the span (resolved through /proc), when known.
 ATTR_SENDER_PID = "renacer.sender_pid"
+#: On a link the receiver adds (to the sender's process span, from a span of another trace): why.
+ATTR_RECEIVED_LINK = "renacer.received_link"
 #: On the run span: spans the run's receiver took in, and requests it refused (by reason).
 ATTR_RECEIVED_SPANS = "renacer.received_spans"
 ATTR_RECEIVER_REJECTED = "renacer.receiver.rejected"

@@ -25,20 +25,29 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from renacer_tui.model.attributes import (
+    ATTR_LINK_TYPE,
     ATTR_LINKS,
+    ATTR_LOGICAL_CLOCK,
+    ATTR_PARENT_LOGICAL_CLOCK,
     ATTR_PROCESS_COMMAND,
     ATTR_PROCESS_COMMAND_ARGS,
     ATTR_PROCESS_COMMAND_LINE,
     ATTR_PROCESS_EXECUTABLE_NAME,
     ATTR_PROCESS_EXECUTABLE_PATH,
     ATTR_PROCESS_PID,
+    ATTR_RECEIVED_LINK,
     ATTR_RECEIVED_VIA,
+    ATTR_RLE_COUNT,
     ATTR_SCOPE_NAME,
     ATTR_SCOPE_VERSION,
     ATTR_SENDER_PID,
     ATTR_SERVICE_NAME,
     ATTR_SERVICE_VERSION,
+    ATTR_SOURCE_C,
+    ATTR_SOURCE_PYTHON,
+    ATTR_SOURCE_RUST,
     ATTR_THREAD_ID,
+    parse_attributes,
 )
 from renacer_tui.model.kinds import LinkKind
 from renacer_tui.model.schema import (
@@ -53,7 +62,17 @@ from renacer_tui.model.schema import (
 KIND_NAMES = {0: "INTERNAL", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 STATUS_NAMES = {0: STATUS_UNSET, 1: STATUS_OK, 2: STATUS_ERROR}
 UNKNOWN_SERVICE = "unknown_service"
+#: The instrumentation scope renacer-tui's own OTLP export uses (`store.otlp_convert`).
+RENACER_SCOPE = "renacer-tui"
 _INT31 = 2**31
+_INT63 = 2**63
+#: Resource keys that fill columns (or say only which SDK sent): not copied into span attributes.
+_RESOURCE_COLUMNS = frozenset({ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, ATTR_PROCESS_PID, ATTR_PROCESS_EXECUTABLE_NAME,
+                               ATTR_PROCESS_COMMAND_LINE})
+#: Columns `store.otlp_convert` exports as attributes, read back into their columns.
+_INT_COLUMNS = (("logical_clock", ATTR_LOGICAL_CLOCK), ("parent_logical_clock", ATTR_PARENT_LOGICAL_CLOCK),
+                ("rle_count", ATTR_RLE_COUNT))
+_TEXT_COLUMNS = (("rust_source", ATTR_SOURCE_RUST), ("python_source", ATTR_SOURCE_PYTHON), ("c_source", ATTR_SOURCE_C))
 
 
 class PayloadError(ValueError):
@@ -139,7 +158,7 @@ def _resource(attributes: dict[str, Any]) -> _Resource:
     if not isinstance(name, str) or not name:
         path = attributes.get(ATTR_PROCESS_EXECUTABLE_PATH) or attributes.get(ATTR_PROCESS_COMMAND)
         name = os.path.basename(path) if isinstance(path, str) else ""
-    extra = {k: v for k, v in attributes.items() if k not in (ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION)}
+    extra = {k: v for k, v in attributes.items() if k not in _RESOURCE_COLUMNS and not k.startswith("telemetry.sdk.")}
     return _Resource(
         service_name=service if isinstance(service, str) and service else UNKNOWN_SERVICE,
         service_version=version if isinstance(version, str) else "",
@@ -167,6 +186,9 @@ def request_rows(
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
             scope_attrs: dict[str, Any] = {}
+            if scope.name == RENACER_SCOPE:  # a span renacer-tui exported: read its columns back
+                rows.extend(_row(span, resource, {}, via, sender_pid, placement, True) for span in scope_spans.spans)
+                continue
             if scope.name:
                 scope_attrs[ATTR_SCOPE_NAME] = scope.name
             if scope.version:
@@ -177,12 +199,11 @@ def request_rows(
 
 
 def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, sender_pid: int | None,
-         placement: Placement | None) -> dict[str, Any]:
+         placement: Placement | None, from_renacer: bool = False) -> dict[str, Any]:
     trace_id = _hex_id(span.trace_id, 16)
     span_id = _hex_id(span.span_id, 8)
     if trace_id is None or span_id is None:
         raise PayloadError("a span without a trace id or span id")
-    parent = _hex_id(span.parent_span_id, 8)
     attributes: dict[str, Any] = dict(resource.extra)
     attributes.update(scope_attrs)
     attributes.update(plain_attributes(span.attributes))
@@ -200,27 +221,23 @@ def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, 
         }
         for link in span.links
     ]
-    if placement is not None:
-        parent = _place(placement, trace_id, parent, pid if sender_pid is not None else None, attributes, links)
-    thread = _pid(attributes.get(ATTR_THREAD_ID)) or pid
     start = int(span.start_time_unix_nano)
-    return {
+    row: dict[str, Any] = {
         "trace_id": trace_id,
         "span_id": span_id,
-        "parent_span_id": parent,
+        "parent_span_id": _hex_id(span.parent_span_id, 8),
         "start_time_nanos": start,
         "end_time_nanos": max(start, int(span.end_time_unix_nano)),
         "span_name": span.name,
         "span_kind": KIND_NAMES.get(span.kind, "INTERNAL"),
         "status": STATUS_NAMES.get(span.status.code, STATUS_UNSET),
         "status_message": span.status.message or None,
-        "attributes": _json(attributes),
         "process_pid": pid,
         "process_name": resource.process_name or resource.service_name,
         "process_cmdline": resource.cmdline,
         "service_name": resource.service_name,
         "service_version": resource.service_version,
-        "thread_id": thread,
+        "thread_id": _pid(attributes.get(ATTR_THREAD_ID)) or pid,
         "logical_clock": 0,
         "parent_logical_clock": None,
         "rle_count": 1,
@@ -232,8 +249,43 @@ def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, 
             }
             for event in span.events
         ] or None,  # null, not [], for a span without events (as the schema's other producers)
-        "links": links or None,
     }
+    if from_renacer:
+        links = _restore_renacer_columns(row, attributes, links)
+    if placement is not None:
+        row["parent_span_id"] = _place(placement, trace_id, row["parent_span_id"],
+                                       pid if sender_pid is not None else None, attributes, links)
+    row["attributes"] = _json(attributes)
+    row["links"] = links or None
+    return row
+
+
+def _restore_renacer_columns(row: dict[str, Any], attributes: dict[str, Any],
+                             links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A span of renacer-tui's own export: its columns back out of the attributes it used.
+
+    Logical clocks, RLE count, thread and source columns leave the attributes for their
+    columns, the `renacer.links` list is JSON again (OTLP carried it as text), and the OTLP
+    links that only repeated those entries (they carry `renacer.link.type`) are not kept twice.
+    """
+    for column, key in _INT_COLUMNS:
+        value = attributes.pop(key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and -_INT63 <= value < _INT63:
+            row[column] = value
+    for column, key in _TEXT_COLUMNS:
+        value = attributes.pop(key, None)
+        if isinstance(value, str):
+            row[column] = value
+    thread = _pid(attributes.pop(ATTR_THREAD_ID, None))
+    if thread is not None:
+        row["thread_id"] = thread
+    links_text = attributes.get(ATTR_LINKS)
+    if isinstance(links_text, str):
+        try:
+            attributes[ATTR_LINKS] = json.loads(links_text)
+        except ValueError:
+            pass
+    return [link for link in links if ATTR_LINK_TYPE not in parse_attributes(link["attributes"])]
 
 
 def _place(placement: Placement, trace_id: str, parent: str | None, sender_pid: int | None,
@@ -251,10 +303,12 @@ def _place(placement: Placement, trace_id: str, parent: str | None, sender_pid: 
         parent = process_span or placement.run_span_id
     if process_span is not None:
         if golden:
-            attributes[ATTR_LINKS] = [{"type": LinkKind.PROCESS.value, "span_id": process_span}]
+            existing = attributes.get(ATTR_LINKS)
+            attributes[ATTR_LINKS] = [*(existing if isinstance(existing, list) else []),
+                                      {"type": LinkKind.PROCESS.value, "span_id": process_span}]
         else:
             links.append({"trace_id": placement.trace_id, "span_id": process_span, "trace_state": None,
-                          "attributes": _json({"renacer.link.type": LinkKind.PROCESS.value})})
+                          "attributes": _json({ATTR_RECEIVED_LINK: LinkKind.PROCESS.value})})
     return parent
 
 
