@@ -1,0 +1,145 @@
+"""`renacer-tui serve`: the OTLP receiver as a standalone daemon that stores what it receives.
+
+How spans from many machines land in one store: CI runners, instrumented tools and remote
+`renacer-tui --otlp-endpoint` runs send to it.  Loopback unless `--listen` says otherwise, and
+any other address needs a bearer token (`--token` or RENACER_TOKEN), checked on every request.
+Headless: a line on stderr for each second that brought spans, and a summary at the end.
+Ctrl-C or SIGTERM stops listening, writes everything received to the store and exits 0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from renacer_tui.cli_common import CliError, one_line, open_store
+from renacer_tui.text import escape
+
+PROG = "renacer-tui serve"
+HELP = "Receive OTLP traces (gRPC :4317, HTTP :4318) from programs and runs, and store them."
+REPORT_INTERVAL_S = 1.0
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `serve` command to the CLI."""
+    app.command("serve", help=HELP)(serve_command)
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def listen_host(text: str, token: Optional[str]) -> str:
+    """The address to bind: an IP address (or `localhost`); a non-loopback one needs a token."""
+    value = text.strip()
+    if value == "localhost":
+        value = "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        raise CliError(f"--listen needs an IP address, not {escape(text)!r}", 2) from None
+    if not address.is_loopback and not token:
+        raise CliError(f"listening on {address} (not loopback) needs a bearer token: --token or RENACER_TOKEN", 2)
+    return str(address)
+
+
+def _port(value: int, name: str) -> int:
+    if not 0 <= value <= 65535:
+        raise CliError(f"{name} must be 0..65535 (0: any free port), not {value}", 2)
+    return value
+
+
+def serve_command(
+    grpc_port: int = typer.Option(4317, "--grpc-port", help="OTLP/gRPC port (0: any free port)."),
+    http_port: int = typer.Option(4318, "--http-port", help="OTLP/HTTP port, protobuf and JSON (0: any free port)."),
+    no_grpc: bool = typer.Option(False, "--no-grpc", help="Do not listen for OTLP/gRPC."),
+    no_http: bool = typer.Option(False, "--no-http", help="Do not listen for OTLP/HTTP."),
+    listen: str = typer.Option("127.0.0.1", "--listen", metavar="ADDR",
+                               help="Address to bind; anything but loopback needs --token."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="RENACER_TOKEN", show_envvar=True,
+                                        help="Bearer token every request must carry (Authorization: Bearer …)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Store location (default: RENACER_DB or ~/.renacer/db)."),
+    max_request_bytes: Optional[int] = typer.Option(None, "--max-request-bytes", min=1024,
+                                                    help="Largest request accepted, also after decompression (16 MiB)."),
+    no_tui: bool = typer.Option(False, "--no-tui", help="Headless: progress lines on stderr (the only mode so far)."),
+) -> int:
+    """Receive OTLP spans until Ctrl-C / SIGTERM, storing each sender's traces."""
+    from renacer_tui.receiver.daemon import DaemonOptions
+    from renacer_tui.receiver.intake import DEFAULT_MAX_BYTES
+
+    try:
+        if no_grpc and no_http:
+            raise CliError("nothing to listen on: --no-grpc and --no-http together", 2)
+        host = listen_host(listen, token)
+        options = DaemonOptions(
+            host=host,
+            grpc_port=None if no_grpc else _port(grpc_port, "--grpc-port"),
+            http_port=None if no_http else _port(http_port, "--http-port"),
+            token=token or None,
+            max_bytes=max_request_bytes or DEFAULT_MAX_BYTES,
+        )
+        store = open_store(db)
+    except CliError as exc:
+        _say(str(exc))
+        return exc.code
+    try:
+        return _serve(store, options)
+    finally:
+        store.close()
+
+
+def _serve(store: Any, options: Any) -> int:
+    from renacer_tui.receiver.daemon import ServeDaemon
+
+    stop = threading.Event()
+    # both just end the wait below (even where a parent left SIGINT ignored, as `cmd &` does)
+    previous = {signum: signal.signal(signum, lambda signum, frame: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            daemon = ServeDaemon(store, options, command="serve",
+                                 on_sink_error=lambda name, message: _say(f"{name} sink failed: {escape(message)}"))
+        except (OSError, RuntimeError) as exc:  # a port in use: grpcio says RuntimeError
+            ports = ", ".join(f"{kind} {port}" for kind, port in (("grpc", options.grpc_port), ("http", options.http_port))
+                              if port is not None)
+            _say(f"cannot listen on {options.host} ({ports}): {one_line(exc)}")
+            return 1
+        where = ", ".join(f"{kind} {url}" for kind, url in (("grpc", daemon.grpc_endpoint), ("http", daemon.http_endpoint)) if url)
+        _say(f"listening: {where}; storing into {escape(store.root)}" + ("; token required" if options.token else ""))
+        _report_until(stop, daemon)
+        final = daemon.close()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    rejected = sum(final.rejected.values())
+    _say(
+        f"stored {final.spans} spans of {final.traces} traces from {final.requests} requests"
+        + (f"; {rejected} rejected ({_reasons(final.rejected)})" if rejected else "")
+        + (f"; {final.dropped} dropped" if final.dropped else "")
+    )
+    return 0
+
+
+def _reasons(rejected: dict[str, int]) -> str:
+    return ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(rejected.items()))
+
+
+def _report_until(stop: threading.Event, daemon: Any) -> None:
+    """A line for each interval that brought spans or rejections, until `stop` is set."""
+    last = daemon.stats()
+    while not stop.wait(REPORT_INTERVAL_S):
+        now = daemon.stats()
+        new_spans = now.spans - last.spans
+        new_rejected = sum(now.rejected.values()) - sum(last.rejected.values())
+        if new_spans or new_rejected:
+            _say(
+                f"+{new_spans} spans in {now.requests - last.requests} requests"
+                + (f", +{new_rejected} rejected" if new_rejected else "")
+                + f" (total {now.spans} spans, {now.traces} traces)"
+            )
+        last = now

@@ -1,0 +1,168 @@
+"""`renacer-tui serve`: the real daemon receiving from real `renacer-tui --otlp-endpoint` runs."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from renacer_tui.store import Store
+from tests.test_cli_run import assert_no_traceback, trace_id_of
+
+LISTENING = re.compile(r"listening: grpc (http://\S+), http (http://\S+);")
+ROWS = re.compile(r"(\d+) spans \((\d+) rows\)")
+
+
+class Served:
+    """A `serve` child and its stderr lines (read by a thread, so the pipe never fills)."""
+
+    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "renacer_tui", "serve", "--grpc-port", "0", "--http-port", "0", "--db", str(db),
+             "--no-tui", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stderr: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.grpc, self.http = self._endpoints()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr.append(line)
+            self.lines.put(line)
+
+    def _endpoints(self) -> tuple[str, str]:
+        while True:
+            try:
+                line = self.lines.get(timeout=60)
+            except queue.Empty:
+                raise AssertionError(f"serve did not start: {''.join(self.stderr)}") from None
+            match = LISTENING.search(line)
+            if match:
+                return match.group(1), match.group(2)
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=120)
+
+    def text(self) -> str:
+        return "".join(self.stderr)
+
+
+@pytest.fixture()
+def serve_db(tmp_path: Path) -> Path:
+    return tmp_path / "served"
+
+
+@pytest.fixture()
+def served(serve_db: Path, db_path: Path) -> Iterator[Served]:
+    daemon = Served(serve_db)
+    try:
+        yield daemon
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+
+
+def _run(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-o", "/dev/null", *args],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_concurrent_runs_land_in_one_store(served: Served, serve_db: Path) -> None:
+    first = _run("--otlp-endpoint", served.grpc, "--", "sh", "-c", "for i in 1 2 3; do ls / >/dev/null; done")
+    second = _run("--otlp-endpoint", served.http, "--otlp-protocol", "http/protobuf", "--",
+                  "sh", "-c", "cat /etc/hostname >/dev/null; echo done")
+    runs = []
+    for child in (first, second):
+        _, err = child.communicate(timeout=180)
+        result = subprocess.CompletedProcess(child.args, child.returncode, "", err)
+        assert result.returncode == 0, err
+        assert_no_traceback(result)
+        represented, rows = map(int, ROWS.search(err).groups())
+        runs.append((trace_id_of(result), represented, rows))
+    assert runs[0][0] != runs[1][0]
+    assert served.stop() == 0, served.text()
+    assert "Traceback" not in served.text()
+    assert re.search(r"stored \d+ spans of 2 traces", served.text()), served.text()
+
+    with Store.open(serve_db) as store:
+        for trace_id, represented, rows in runs:
+            table = store.trace_spans(trace_id)
+            assert table.num_rows == rows  # every row the run exported is stored
+            assert sum(table.column("rle_count").to_pylist()) == represented  # RLE counts came back
+            names = table.column("span_name").to_pylist()
+            assert sum(name.startswith("renacer:run") for name in names) == 1
+            assert any(name == "syscall:execve" for name in names)
+        listed = {row["trace_id"] for row in store.list_traces().to_pylist()}
+    assert {trace_id for trace_id, _, _ in runs} <= listed
+
+
+def test_sigterm_flushes_and_exits_0(served: Served, serve_db: Path, tmp_path: Path) -> None:
+    code = ("from renacer_tui.golden import span\n"
+            "for i in range(50):\n    with span('step', i=i) as s:\n        s.event('decision:go', i=i)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACEPARENT"))}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = served.http
+    tool = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert tool.returncode == 0, tool.stderr
+    assert served.stop(signal.SIGTERM) == 0, served.text()
+    with Store.open(serve_db) as store:
+        rows = store.query("SELECT trace_id, events FROM spans WHERE span_name = 'step'").to_pylist()
+    assert len(rows) == 50 and len({row["trace_id"] for row in rows}) == 50  # each a root of its own trace
+    assert all([event["name"] for event in row["events"]] == ["decision:go"] for row in rows)
+
+
+def _post(url: str, headers: dict[str, str]) -> int:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = urllib.request.Request(url + "/v1/traces", data=ExportTraceServiceRequest().SerializeToString(),
+                                     headers={"Content-Type": "application/x-protobuf", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_token_guards_every_request(serve_db: Path, db_path: Path) -> None:
+    daemon = Served(serve_db, "--token", "hunter2")
+    try:
+        assert _post(daemon.http, {}) == 401
+        assert _post(daemon.http, {"Authorization": "Bearer wrong"}) == 401
+        assert _post(daemon.http, {"Authorization": "Bearer hunter2"}) == 200
+        assert daemon.stop() == 0
+        assert "2 rejected (2 unauthorized)" in daemon.text()
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+
+
+def test_usage_mistakes_are_one_line(serve_db: Path, db_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RENACER_TOKEN"}
+    for args, words in ((["--listen", "0.0.0.0"], "needs a bearer token"), (["--listen", "nowhere"], "IP address"),
+                        (["--no-grpc", "--no-http"], "nothing to listen on"), (["--grpc-port", "70000"], "0..65535")):
+        result = subprocess.run([sys.executable, "-m", "renacer_tui", "serve", "--db", str(serve_db), *args],
+                                capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_a_port_in_use_is_one_line(served: Served, serve_db: Path) -> None:
+    port = served.http.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "renacer_tui", "serve", "--db", str(serve_db), "--grpc-port", "0",
+                             "--http-port", port], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "in use" in lines[0], result.stderr
