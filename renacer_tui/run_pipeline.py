@@ -143,8 +143,8 @@ def _reserve_receiver(options: RunOptions):  # noqa: ANN202 (receiver types load
 
 def _start_receiver(reserved, offer, context, run_span_id: str, builder):  # noqa: ANN001, ANN202
     """The receiver's listeners on the reserved ports, feeding the fan-out beside the builder."""
-    from renacer_tui.receiver.convert import Placement
     from renacer_tui.receiver.intake import Intake
+    from renacer_tui.receiver.placement import Placement
     from renacer_tui.receiver.service import OtlpReceiver
 
     intake = Intake(offer, placement=Placement(context.trace_id, run_span_id, builder.process_span_id),

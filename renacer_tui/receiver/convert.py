@@ -18,7 +18,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -56,6 +56,8 @@ from renacer_tui.model.schema import (
     STATUS_UNSET,
     batch_from_rows,
 )
+from renacer_tui.receiver.errors import PayloadError
+from renacer_tui.receiver.placement import Placement
 
 #: OTLP `Span.SpanKind` numbers → the names the schema stores (OpenTelemetry's, as
 #: `store.otlp_convert` reads them back); UNSPECIFIED is INTERNAL, as the SDKs treat it.
@@ -73,24 +75,6 @@ _RESOURCE_COLUMNS = frozenset({ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, ATTR_PRO
 _INT_COLUMNS = (("logical_clock", ATTR_LOGICAL_CLOCK), ("parent_logical_clock", ATTR_PARENT_LOGICAL_CLOCK),
                 ("rle_count", ATTR_RLE_COUNT))
 _TEXT_COLUMNS = (("rust_source", ATTR_SOURCE_RUST), ("python_source", ATTR_SOURCE_PYTHON), ("c_source", ATTR_SOURCE_C))
-
-
-class PayloadError(ValueError):
-    """A request that is not a usable OTLP trace export (answered 400 / INVALID_ARGUMENT)."""
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where received spans go in a traced run.
-
-    `trace_id` / `run_span_id`: the run's golden trace and its `renacer:run` span (a span of
-    that trace without a parent becomes its child).  `process_span(pid)`: the span id of a
-    traced process, or None when the pid is not one of the run's.
-    """
-
-    trace_id: str
-    run_span_id: str
-    process_span: Callable[[int], str | None]
 
 
 def plain_value(value: AnyValue) -> Any:

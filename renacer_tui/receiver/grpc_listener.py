@@ -14,7 +14,8 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from renacer_tui.receiver.convert import PayloadError, parse_protobuf
+from renacer_tui.receiver.convert import parse_protobuf
+from renacer_tui.receiver.errors import PayloadError
 from renacer_tui.receiver.intake import REJECT_MALFORMED, REJECT_TOO_LARGE, REJECT_UNAUTHORIZED, Intake
 from renacer_tui.receiver.peer import parse_grpc_peer
 

@@ -1,24 +1,23 @@
 """OTLP/HTTP on `POST /v1/traces`: protobuf (`application/x-protobuf`) and JSON (`application/json`).
 
 The standard library's ThreadingHTTPServer (one thread per connection, HTTP/1.1 keep-alive, as
-the SDK exporters use it).  The socket is bound when the listener is made and served only when
-`start()` is called.  Errors follow OTLP/HTTP: 400 malformed, 401 token, 404
+the SDK exporters use it), on a listening socket `receiver.service` made and owns.  Errors follow OTLP/HTTP: 400 malformed, 401 token, 404
 path, 405 method, 411 no length, 413 too large, 415 content type; each is counted by the intake.
 """
 
 from __future__ import annotations
 
 import gzip
+import selectors
 import socket
-import socketserver
-import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from renacer_tui.receiver.convert import PayloadError, parse_json, parse_protobuf
+from renacer_tui.receiver.convert import parse_json, parse_protobuf
+from renacer_tui.receiver.errors import PayloadError
 from renacer_tui.receiver.intake import (
     REJECT_CONTENT_TYPE,
     REJECT_DISCONNECTED,
@@ -62,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "renacer-tui"
     timeout = 30  # a client that stalls mid-request loses its connection, not a thread forever
-    server: "OtlpHttpListener"
+    server: "OtlpHttpServer"
 
     def log_message(self, format: str, *args: Any) -> None:  # the daemon reports per batch itself
         return
@@ -132,46 +131,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, b"{}", JSON)
 
 
-class OtlpHttpListener(ThreadingHTTPServer):
-    """OTLP/HTTP bound at construction, served from `start()` until `close()`."""
+class OtlpHttpServer(ThreadingHTTPServer):
+    """OTLP/HTTP on a socket that is already bound and listening (`receiver.service` owns it).
+
+    `serve_until(wake_fd)` serves until `wake_fd` becomes readable: stopping is immediate, not
+    the next poll of `serve_forever` (a traced run's end would wait for it).
+    """
 
     daemon_threads = True  # a kept-alive connection of a still-running program never blocks close()
+    timeout = 0.5  # handle_request's own wait, should a ready connection vanish before accept
 
-    def __init__(self, intake: Intake, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> None:
-        self.address_family = _family(host)
-        self.allow_reuse_port = reuse_port  # binding a port a placeholder holds (receiver.ports)
-        super().__init__((host, port), _Handler)
-        self.intake = intake
-        self._thread: threading.Thread | None = None
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind asks DNS for the host's FQDN: start-up a traced run would wait for
-        socketserver.TCPServer.server_bind(self)
+    def __init__(self, intake: Intake, listening: socket.socket) -> None:
+        self.address_family = listening.family
+        super().__init__(listening.getsockname()[:2], _Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listening
+        self.server_address = listening.getsockname()[:2]
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+        self.intake = intake
 
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def endpoint(self) -> str:
-        """The base URL (OTEL_EXPORTER_OTLP_ENDPOINT style: exporters add /v1/traces)."""
-        host = self.server_address[0]
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="otlp-http", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-            self._thread = None
-        self.server_close()
-
-
-def _family(host: str) -> int:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
+    def serve_until(self, wake_fd: int) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(wake_fd, selectors.EVENT_READ)
+            while True:
+                events = selector.select()
+                if any(key.fileobj == wake_fd for key, _ in events):
+                    return
+                self.handle_request()

@@ -1,6 +1,7 @@
 """What every OTLP listener shares: the token check, the size limit, conversion, counters.
 
-A listener (HTTP or gRPC) decodes a request and hands it here; `Intake` turns it into one
+A listener (HTTP or gRPC) decodes a request and hands it here (protobuf and the converter load
+with the first request: a run whose program sends nothing never pays for them); `Intake` turns it into one
 `SPAN_SCHEMA` batch, works out the sender where it can, and passes the batch to `on_batch`
 (the run's fan-out, or the daemon's store).  A request that cannot be used is answered with an
 error by its listener and counted here by reason: a receiver never crashes on its input.
@@ -8,14 +9,15 @@ error by its listener and counted here by reason: a receiver never crashes on it
 
 from __future__ import annotations
 
-import hmac
 import threading
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pyarrow as pa
 
-from renacer_tui.receiver.convert import PayloadError, Placement, request_rows, rows_batch
-from renacer_tui.receiver.peer import sender_pid
+from renacer_tui.receiver.errors import PayloadError
+
+if TYPE_CHECKING:
+    from renacer_tui.receiver.placement import Placement
 
 #: Largest request accepted (bytes on the wire, and again after decompression).
 DEFAULT_MAX_BYTES = 16 << 20
@@ -67,6 +69,8 @@ class Intake:
         """True when no token is required, or `authorization` is `Bearer <token>`."""
         if self._token is None:
             return True
+        import hmac  # only with a token: it loads OpenSSL's hashlib, start-up a run does not need
+
         scheme, _, value = (authorization or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self._token)
 
@@ -81,6 +85,8 @@ class Intake:
         with self._lock:
             if peer in self._senders:
                 return self._senders[peer]
+        from renacer_tui.receiver.peer import sender_pid
+
         pid = sender_pid(peer, ours, list(self._traced_pids()))
         with self._lock:
             if len(self._senders) > 4096:  # connections come and go; ports get reused
@@ -97,6 +103,8 @@ class Intake:
     def ingest(self, request: Any, via: str, peer: tuple[str, int] | None = None,
                ours: tuple[str, int] | None = None) -> int:
         """Convert and deliver one request; returns its span count. Raises PayloadError (counted)."""
+        from renacer_tui.receiver.convert import request_rows, rows_batch
+
         pid = self.sender(peer, ours)
         try:
             rows = request_rows(request, via=via, sender_pid=pid, placement=self._placement)

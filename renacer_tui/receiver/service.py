@@ -8,11 +8,13 @@ standalone daemon (`renacer-tui serve`) binds fixed ports directly.
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from renacer_tui.receiver.ports import reserve_port, url_host
+from renacer_tui.receiver.ports import listening_socket, reserve_port, url_host
 
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -77,7 +79,7 @@ def reserve_endpoints(env: Mapping[str, str], host: str = "127.0.0.1") -> Reserv
     """
     if has_endpoint(env):
         return None
-    http = reserve_port(host)
+    http = reserve_port(host, reuse_port=False)
     reserved = ReservedEndpoints(host, http.getsockname()[1], None, [http])
     if program_protocol(env) == GRPC:
         try:
@@ -90,20 +92,71 @@ def reserve_endpoints(env: Mapping[str, str], host: str = "127.0.0.1") -> Reserv
     return reserved
 
 
+class HttpService:
+    """A listening socket and the thread that serves OTLP/HTTP on it.
+
+    The thread sleeps in select() until the first connection and only then loads http.server,
+    protobuf and the converter: a traced program that never exports costs the run one idle
+    thread.  `close()` wakes it through a pipe, so stopping is immediate.
+    """
+
+    def __init__(self, intake, listening: socket.socket) -> None:  # noqa: ANN001
+        self.intake = intake
+        self.socket = listening
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        self._thread = threading.Thread(target=self._serve, name="otlp-http", daemon=True)
+        self.error: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL (OTEL_EXPORTER_OTLP_ENDPOINT style: exporters add /v1/traces)."""
+        return f"http://{url_host(str(self.socket.getsockname()[0]))}:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            if any(key.fileobj == self._wake_r for key, _ in selector.select()):
+                return
+        from renacer_tui.receiver.http_listener import OtlpHttpServer
+
+        try:
+            OtlpHttpServer(self.intake, self.socket).serve_until(self._wake_r)
+        except Exception as exc:  # kept for close(): the run goes on without its receiver
+            self.error = exc
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"x")
+            self._thread.join()
+        self.socket.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+
 class OtlpReceiver:
     """HTTP and/or gRPC listeners feeding one `Intake`; `close()` stops both."""
 
     def __init__(self, intake, host: str = "127.0.0.1", http_port: int | None = 0,  # noqa: ANN001
-                 grpc_port: int | None = 0, reuse_port: bool = False) -> None:
-        from renacer_tui.receiver.http_listener import OtlpHttpListener
-
+                 grpc_port: int | None = 0, http_socket: socket.socket | None = None) -> None:
         self.intake = intake
         self.host = host
-        self.http = None
+        self.http: HttpService | None = None
         self.grpc = None
         try:
-            if http_port is not None:
-                self.http = OtlpHttpListener(intake, host, http_port, reuse_port=reuse_port)
+            if http_socket is not None:
+                self.http = HttpService(intake, http_socket)
+            elif http_port is not None:
+                self.http = HttpService(intake, listening_socket(host, http_port))
             if grpc_port is not None:
                 from renacer_tui.receiver.grpc_listener import OtlpGrpcListener
 
@@ -114,9 +167,16 @@ class OtlpReceiver:
 
     @classmethod
     def on_reserved(cls, intake, reserved: ReservedEndpoints) -> "OtlpReceiver":  # noqa: ANN001
-        """Listeners on a run's reserved ports, started; the placeholders are released."""
+        """Listeners on a run's reserved ports, started; the gRPC placeholder is released."""
+        http_socket = reserved.placeholders.pop(0) if reserved.http_port is not None else None
         try:
-            receiver = cls(intake, reserved.host, reserved.http_port, reserved.grpc_port, reuse_port=True)
+            if http_socket is not None:
+                http_socket.listen(128)
+            receiver = cls(intake, reserved.host, None, reserved.grpc_port, http_socket=http_socket)
+        except BaseException:
+            if http_socket is not None:
+                http_socket.close()
+            raise
         finally:
             reserved.release()
         receiver.start()
