@@ -18,7 +18,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -51,10 +51,11 @@ from renacer_tui.model.attributes import (
 )
 from renacer_tui.model.kinds import LinkKind
 from renacer_tui.model.schema import (
+    COLUMN_NAMES,
     STATUS_ERROR,
     STATUS_OK,
     STATUS_UNSET,
-    batch_from_rows,
+    batch_from_columns,
 )
 from renacer_tui.receiver.errors import PayloadError
 from renacer_tui.receiver.placement import Placement
@@ -93,13 +94,20 @@ def plain_value(value: AnyValue) -> Any:
     return getattr(value, kind)
 
 
+_SCALARS = frozenset({"string_value", "int_value", "bool_value"})
+
+
 def plain_attributes(items: Iterable[Any]) -> dict[str, Any]:
     """OTLP `KeyValue`s as a dict (a key repeated keeps its last value, as the SDKs do)."""
-    return {kv.key: plain_value(kv.value) for kv in items}
+    out: dict[str, Any] = {}
+    for kv in items:  # the common scalar kinds inline: this runs for every attribute received
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in _SCALARS else plain_value(value)
+    return out
 
 
-def _json(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode
 
 
 def _hex_id(raw: bytes, width: int) -> str | None:
@@ -225,6 +233,9 @@ def _row(span: Any, resource: _Resource, scope_attrs: dict[str, Any], via: str, 
         "logical_clock": 0,
         "parent_logical_clock": None,
         "rle_count": 1,
+        "rust_source": None,
+        "python_source": None,
+        "c_source": None,
         "events": [
             {
                 "name": event.name,
@@ -297,8 +308,8 @@ def _place(placement: Placement, trace_id: str, parent: str | None, sender_pid: 
 
 
 def rows_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    """A SPAN_SCHEMA batch of converted rows."""
-    return batch_from_rows(rows)
+    """A SPAN_SCHEMA batch of converted rows (each has every column, attributes already JSON)."""
+    return batch_from_columns({name: [row[name] for row in rows] for name in COLUMN_NAMES})
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
