@@ -3,7 +3,9 @@
 How spans from many machines land in one store: CI runners, instrumented tools and remote
 `renacer-tui --otlp-endpoint` runs send to it.  Loopback unless `--listen` says otherwise, and
 any other address needs a bearer token (`--token` or RENACER_TOKEN), checked on every request.
-Headless: a line on stderr for each second that brought spans, and a summary at the end.
+On a terminal it shows the live `serve` screen (traces as spans arrive, the latest spans; the
+traces browser and SQL console over the same store); headless (`--no-tui`, or no terminal) a
+line on stderr for each second that brought spans.  A summary ends either.
 Ctrl-C or SIGTERM stops listening, writes everything received to the store and exits 0.
 """
 
@@ -67,7 +69,7 @@ def serve_command(
     db: Optional[Path] = typer.Option(None, "--db", help="Store location (default: RENACER_DB or ~/.renacer/db)."),
     max_request_bytes: Optional[int] = typer.Option(None, "--max-request-bytes", min=1024,
                                                     help="Largest request accepted, also after decompression (16 MiB)."),
-    no_tui: bool = typer.Option(False, "--no-tui", help="Headless: progress lines on stderr (the only mode so far)."),
+    no_tui: bool = typer.Option(False, "--no-tui", help="Headless: progress lines on stderr instead of the live screen."),
 ) -> int:
     """Receive OTLP spans until Ctrl-C / SIGTERM, storing each sender's traces."""
     from renacer_tui.receiver.daemon import DaemonOptions
@@ -89,21 +91,35 @@ def serve_command(
         _say(str(exc))
         return exc.code
     try:
-        return _serve(store, options)
+        return _serve(store, options, tui=not no_tui and sys.stdin.isatty() and sys.stdout.isatty())
     finally:
         store.close()
 
 
-def _serve(store: Any, options: Any) -> int:
+def _serve(store: Any, options: Any, tui: bool = False) -> int:
     from renacer_tui.receiver.daemon import ServeDaemon
+
+    model = None
+    held: list[str] = []  # sink errors while the screen is up: printed once it is gone
+    if tui:
+        from renacer_tui.serve_model import ServeModel
+
+        model = ServeModel()
+
+    def sink_failed(name: str, message: str) -> None:
+        line = f"{name} sink failed: {escape(message)}"
+        if tui:
+            held.append(line)
+        else:
+            _say(line)
 
     stop = threading.Event()
     # both just end the wait below (even where a parent left SIGINT ignored, as `cmd &` does)
     previous = {signum: signal.signal(signum, lambda signum, frame: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            daemon = ServeDaemon(store, options, command="serve",
-                                 on_sink_error=lambda name, message: _say(f"{name} sink failed: {escape(message)}"))
+            daemon = ServeDaemon(store, options, command="serve", on_sink_error=sink_failed,
+                                 on_batch=model.absorb if model is not None else None)
         except (OSError, RuntimeError) as exc:  # a port in use: grpcio says RuntimeError
             ports = ", ".join(f"{kind} {port}" for kind, port in (("grpc", options.grpc_port), ("http", options.http_port))
                               if port is not None)
@@ -111,8 +127,20 @@ def _serve(store: Any, options: Any) -> int:
             return 1
         where = ", ".join(f"{kind} {url}" for kind, url in (("grpc", daemon.grpc_endpoint), ("http", daemon.http_endpoint)) if url)
         _say(f"listening: {where}; storing into {escape(store.root)}" + ("; token required" if options.token else ""))
-        _report_until(stop, daemon)
-        final = daemon.close()
+        if model is not None:
+            from renacer_tui.app import RenacerApp
+
+            app = RenacerApp(store=store)
+            app.start_serve(model, where, daemon.stats, stop)
+            try:
+                app.run()
+            finally:
+                final = daemon.close()
+        else:
+            _report_until(stop, daemon)
+            final = daemon.close()
+        for line in held:
+            _say(line)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

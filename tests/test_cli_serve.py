@@ -166,3 +166,62 @@ def test_a_port_in_use_is_one_line(served: Served, serve_db: Path) -> None:
                              "--http-port", port], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and "in use" in lines[0], result.stderr
+
+
+HOSTILE = "evil\x1b[31m[bold red]x[/]"
+HOSTILE_SHOWN = "evil\\x1b[31m[bold red]x[/]"
+
+
+@pytest.mark.asyncio
+async def test_the_live_serve_screen(db_path: Path) -> None:
+    """Traces appear as spans arrive; traced text is shown literally; q quits and the daemon flushes."""
+    import asyncio
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from textual.widgets import DataTable, RichLog
+    from tui_helpers import screen_text
+    from tui_helpers import wait_until as until
+
+    from renacer_tui.app import RenacerApp
+    from renacer_tui.receiver.daemon import DaemonOptions, ServeDaemon
+    from renacer_tui.screens.serve import ServeScreen
+    from renacer_tui.serve_model import ServeModel
+
+    store = Store.open(db_path)
+    model = ServeModel()
+    daemon = ServeDaemon(store, DaemonOptions(grpc_port=0, http_port=0), "serve", on_batch=model.absorb)
+
+    def send() -> None:
+        provider = TracerProvider(resource=Resource({"service.name": "svc-" + HOSTILE}))
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=daemon.http_endpoint + "/v1/traces")))
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("outer"):
+            with tracer.start_as_current_span(HOSTILE):
+                pass
+        with tracer.start_as_current_span("another-trace"):
+            pass
+        provider.shutdown()
+
+    app = RenacerApp(store=store)
+    app.start_serve(model, f"http {daemon.http_endpoint}", daemon.stats)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ServeScreen)
+            await asyncio.to_thread(send)
+            table = screen.query_one("#serve-traces", DataTable)
+            await until(pilot, lambda: table.row_count == 2)
+            await until(pilot, lambda: len(screen.query_one("#serve-spans", RichLog).lines) == 3)
+            text = screen_text(app)
+            assert HOSTILE_SHOWN in text and "\x1b[31m" not in text
+            assert "3 spans of 2 traces from 3 requests" in text
+            await pilot.press("q")
+    finally:
+        final = daemon.close()
+        store.close()
+    assert final.spans == 3
+    with Store.open(db_path) as reopened:
+        assert reopened.query("SELECT count(*) AS n FROM spans").to_pylist() == [{"n": 3}]

@@ -40,11 +40,14 @@ class DaemonStats:
 class ServeDaemon:
     """Store, fan-out and listeners of one `serve` session; `close()` flushes everything.
 
-    `on_sink_error(name, message)` hears of a sink that failed (the store's disk filled, say).
+    `on_sink_error(name, message)` hears of a sink that failed (the store's disk filled, say);
+    `on_batch(batch)` sees every received batch too (the live screen's model), from the
+    listeners' threads.
     """
 
     def __init__(self, store: Any, options: DaemonOptions, command: str,
-                 on_sink_error: Callable[[str, str], None] | None = None) -> None:
+                 on_sink_error: Callable[[str, str], None] | None = None,
+                 on_batch: Callable[[Any], None] | None = None) -> None:
         from renacer_tui.tracer.fanout import Fanout
 
         self.store = store
@@ -54,6 +57,7 @@ class ServeDaemon:
         store.begin_run(self.run_id, trace_id=new_trace_id(), command=command, started_ns=self.started_ns)
         sink = store.segment_sink(self.run_id, in_child=True)  # forked while this process has one thread
         self.fanout = Fanout([sink], capacity_batches=options.queue_capacity, on_error=on_sink_error)
+        self._on_batch = on_batch
         self._lock = threading.Lock()
         self._traces: set[str] = set()
         self._represented = 0
@@ -79,6 +83,8 @@ class ServeDaemon:
                 self._traces |= traces
             self._represented += represented
         self.fanout.offer(batch)
+        if self._on_batch is not None:
+            self._on_batch(batch)
 
     @property
     def grpc_endpoint(self) -> str | None:
