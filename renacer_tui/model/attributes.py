@@ -16,7 +16,6 @@ import json
 import threading
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 # --- syscall spans -----------------------------------------------------------------------------
@@ -41,6 +40,10 @@ ATTR_PROCESS_COMMAND_ARGS = "process.command_args"
 ATTR_PROCESS_EXECUTABLE_NAME = "process.executable.name"
 ATTR_PROCESS_EXIT_CODE = "process.exit_code"
 ATTR_PROCESS_SIGNAL = "process.signal"
+
+# --- GPU spans (`gpu:<kernel>`) -------------------------------------------------------------------
+ATTR_GPU_COMPUTE_TIME = "gpu.compute_time_nanos"
+ATTR_GPU_TRANSFER_TIME = "gpu.transfer_time_nanos"
 
 # --- resource ------------------------------------------------------------------------------------
 ATTR_SERVICE_NAME = "service.name"
@@ -143,6 +146,8 @@ def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType
         raise ValueError(f"attribute_array: unsupported type {type}")
     connection = getattr(_local, "connection", None)
     if connection is None:
+        import duckdb  # here, not at the top: a headless run never loads the SQL engine
+
         connection = _local.connection = duckdb.connect()
     path = "$." + json.dumps(key)
     extract = "json_extract_string" if sql_type == "VARCHAR" else "json_extract"
