@@ -100,8 +100,8 @@ def _bottleneck(metrics: TraceMetrics) -> str | None:
 
 def check_one(assertion: Assertion, metrics: TraceMetrics, skip_undecided: bool = False) -> Outcome:
     """Evaluate one assertion on the trace."""
-    base = dict(name=assertion.name, severity=assertion.severity, condition=assertion.condition_text,
-                file=assertion.file, line=assertion.line)
+    base: dict[str, Any] = dict(name=assertion.name, severity=assertion.severity, condition=assertion.condition_text,
+                                file=assertion.file, line=assertion.line)
     if not assertion.enabled:
         return Outcome(status=SKIP, message="disabled", **base)
     if assertion.trace_name_pattern and not re.search(assertion.trace_name_pattern, metrics.command):
@@ -162,9 +162,9 @@ def _directions(assertions: list[Assertion]) -> dict[tuple[str, ...], bool]:
         if not assertion.enabled:
             continue
         node = assertion.condition
-        lower_bounded = isinstance(node, Binary) and node.op in (">", ">=") and isinstance(node.left, Metric)
+        bounded_below = node.left if isinstance(node, Binary) and node.op in (">", ">=") and isinstance(node.left, Metric) else None
         for metric in metrics_of(node):
-            out.setdefault(metric.path, not (lower_bounded and metric is node.left) and not metric.path[-1].endswith("ratio"))
+            out.setdefault(metric.path, metric is not bounded_below and not metric.path[-1].endswith("ratio"))
     return out
 
 
