@@ -122,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
         except PayloadError as exc:
             return self._refuse(400, REJECT_MALFORMED, str(exc))
         try:
-            intake.ingest(request, _VIA[content_type], self.client_address[:2], self.server.server_address[:2])
+            ours = (str(self.server.server_address[0]), int(self.server.server_address[1]))
+            intake.ingest(request, _VIA[content_type], self.client_address[:2], ours)
         except PayloadError as exc:  # counted by the intake
             return self._reply(400, str(exc).encode() + b"\n")
         if content_type == PROTOBUF:
