@@ -137,9 +137,14 @@ def _post(url: str, headers: dict[str, str]) -> int:
         return exc.code
 
 
-def test_a_token_guards_every_request(serve_db: Path, db_path: Path) -> None:
-    daemon = Served(serve_db, "--token", "hunter2")
+@pytest.mark.parametrize("from_env", [False, True])
+def test_a_token_guards_every_request(serve_db: Path, db_path: Path, from_env: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RENACER_TOKEN"}
+    if from_env:
+        env["RENACER_TOKEN"] = "hunter2"
+    daemon = Served(serve_db, *([] if from_env else ["--token", "hunter2"]), env=env)
     try:
+        assert "token required" in daemon.text()
         assert _post(daemon.http, {}) == 401
         assert _post(daemon.http, {"Authorization": "Bearer wrong"}) == 401
         assert _post(daemon.http, {"Authorization": "Bearer hunter2"}) == 200
