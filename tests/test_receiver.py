@@ -376,3 +376,30 @@ def test_renacer_exported_spans_come_back_as_they_were() -> None:
         assert attrs == {k: (v if k == "renacer.links" or not isinstance(v, list) else json.dumps(v, separators=(",", ":")))
                          for k, v in original.items()}
         assert got["links"] is None  # renacer.links were not stored a second time as OTLP links
+
+
+def _raw_http(port: int, head: bytes, body: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        try:
+            while data := sock.recv(65536):
+                chunks.append(data)
+        except ConnectionResetError:  # the server closed on a body it did not read to the end
+            pass
+    return b"".join(chunks)
+
+
+def test_chunked_requests(served) -> None:
+    receiver, collected = served
+    body = _sample_request().SerializeToString()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:100], body[100:])) + b"0\r\n\r\n"
+    head = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    assert _raw_http(receiver.http.port, head, chunks).startswith(b"HTTP/1.1 200")
+    assert len(_wait_rows(collected, 3)) == 3
+    huge = b"".join(b"%x\r\n%s\r\n" % (8192, b"\0" * 8192) for _ in range(10)) + b"0\r\n\r\n"
+    assert _raw_http(receiver.http.port, head, huge).startswith(b"HTTP/1.1 413")
+    assert _raw_http(receiver.http.port, head, b"zz\r\nxx") == b""  # not a chunk size: dropped, counted
+    assert receiver.intake.rejected == {"too_large": 1, "disconnected": 1}

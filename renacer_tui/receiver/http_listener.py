@@ -70,6 +70,32 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
         self.server.intake.forget(self.client_address[:2])
 
+    def _read_exactly(self, length: int) -> bytes:
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise EOFError("short body")
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        """A chunked body (RFC 9112 §7.1), refused past `limit` bytes without reading it all."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1026)
+            if not size_line.endswith(b"\n"):
+                raise EOFError("truncated chunk size")
+            size = int(size_line.split(b";")[0].strip(), 16)  # ValueError: not a chunk size
+            if size == 0:
+                while self.rfile.readline(1026) not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                raise _TooLarge()
+            parts.append(self._read_exactly(size))
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise EOFError("chunk without its CRLF")
+
     def _reply(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -90,24 +116,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server name)
         intake = self.server.intake
-        length_text = self.headers.get("Content-Length")
-        if length_text is None or not length_text.strip().isdigit():
-            return self._refuse(411, REJECT_MALFORMED, "Content-Length required", close=True)
-        length = int(length_text)
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        length_text = (self.headers.get("Content-Length") or "").strip()
+        if not chunked and not length_text.isdigit():
+            return self._refuse(411, REJECT_MALFORMED, "Content-Length or chunked Transfer-Encoding required", close=True)
         if self.path.split("?")[0] != TRACES_PATH:
             return self._refuse(404, REJECT_NOT_FOUND, f"not found (traces go to {TRACES_PATH})", close=True)
         if not intake.authorized(self.headers.get("Authorization")):
             return self._refuse(401, REJECT_UNAUTHORIZED, "bearer token required", close=True)
-        if length > intake.max_bytes:
+        if not chunked and int(length_text) > intake.max_bytes:
             return self._refuse(413, REJECT_TOO_LARGE, f"request over {intake.max_bytes} bytes", close=True)
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in _VIA:
             return self._refuse(415, REJECT_CONTENT_TYPE, f"Content-Type must be {PROTOBUF} or {JSON}", close=True)
         try:
-            body = self.rfile.read(length)
-        except OSError:
-            body = b""
-        if len(body) < length:  # the client went away mid-request: nobody to answer
+            body = self._read_chunked(intake.max_bytes) if chunked else self._read_exactly(int(length_text))
+        except _TooLarge:
+            return self._refuse(413, REJECT_TOO_LARGE, f"request over {intake.max_bytes} bytes", close=True)
+        except (OSError, ValueError, EOFError):  # gone mid-request, or a broken chunk: nobody to answer
             intake.reject(REJECT_DISCONNECTED)
             self.close_connection = True
             return
