@@ -102,8 +102,10 @@ def provider() -> TracerProvider:
 def _value(value: Any) -> Any:
     if isinstance(value, (str, bool, int, float)):
         return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        return list(value)
+    if isinstance(value, (list, tuple)) and value:
+        kinds = {type(v) for v in value}
+        if len(kinds) == 1 and kinds <= {str, bool, int, float}:  # a homogeneous list OpenTelemetry carries
+            return list(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
