@@ -70,6 +70,8 @@ def serve_command(
     max_request_bytes: Optional[int] = typer.Option(None, "--max-request-bytes", min=1024,
                                                     help="Largest request accepted, also after decompression (16 MiB)."),
     no_tui: bool = typer.Option(False, "--no-tui", help="Headless: progress lines on stderr instead of the live screen."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Daemon processes sharing the ports: ingest past one core (headless)."),
 ) -> int:
     """Receive OTLP spans until Ctrl-C / SIGTERM, storing each sender's traces."""
     from renacer_tui.receiver.daemon import DaemonOptions
@@ -90,6 +92,10 @@ def serve_command(
     except CliError as exc:
         _say(str(exc))
         return exc.code
+    if workers > 1:  # each worker opens the store itself, after the fork
+        root = store.root
+        store.close()
+        return _serve_workers(db, root, options, workers)
     try:
         return _serve(store, options, tui=not no_tui and sys.stdin.isatty() and sys.stdout.isatty())
     finally:
@@ -144,12 +150,7 @@ def _serve(store: Any, options: Any, tui: bool = False) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    rejected = sum(final.rejected.values())
-    _say(
-        f"stored {final.spans} spans of {final.traces} traces from {final.requests} requests"
-        + (f"; {rejected} rejected ({_reasons(final.rejected)})" if rejected else "")
-        + (f"; {final.dropped} dropped" if final.dropped else "")
-    )
+    _summary(final)
     return 0
 
 
@@ -157,17 +158,61 @@ def _reasons(rejected: dict[str, int]) -> str:
     return ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(rejected.items()))
 
 
+def _progress(last: Any, now: Any) -> None:
+    """The line for an interval that brought spans or rejections (nothing for a quiet one)."""
+    new_spans = now.spans - last.spans
+    new_rejected = sum(now.rejected.values()) - sum(last.rejected.values())
+    if new_spans or new_rejected:
+        _say(
+            f"+{new_spans} spans in {now.requests - last.requests} requests"
+            + (f", +{new_rejected} rejected" if new_rejected else "")
+            + f" (total {now.spans} spans, {now.traces} traces)"
+        )
+
+
 def _report_until(stop: threading.Event, daemon: Any) -> None:
     """A line for each interval that brought spans or rejections, until `stop` is set."""
     last = daemon.stats()
     while not stop.wait(REPORT_INTERVAL_S):
         now = daemon.stats()
-        new_spans = now.spans - last.spans
-        new_rejected = sum(now.rejected.values()) - sum(last.rejected.values())
-        if new_spans or new_rejected:
-            _say(
-                f"+{new_spans} spans in {now.requests - last.requests} requests"
-                + (f", +{new_rejected} rejected" if new_rejected else "")
-                + f" (total {now.spans} spans, {now.traces} traces)"
-            )
+        _progress(last, now)
         last = now
+
+
+def _serve_workers(db: Optional[Path], store_root: Path, options: Any, count: int) -> int:
+    """`--workers N`: N forked daemons on the same ports (headless), counters added up."""
+    from renacer_tui.receiver.workers import WorkerPool, run_pool
+
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda signum, frame: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            pool = WorkerPool(db, options, count)
+        except OSError as exc:
+            _say(f"cannot listen on {options.host}: {one_line(exc)}")
+            return 1
+        if pool.errors:
+            pool.stop()
+            _say(f"a worker could not start: {escape(pool.errors[0])}")
+            return 1
+        where = ", ".join(f"{kind} {url}" for kind, url in (("grpc", pool.grpc_endpoint), ("http", pool.http_endpoint)) if url)
+        _say(f"listening: {where}; storing into {escape(store_root)}" + ("; token required" if options.token else "")
+             + f"; {count} workers")
+        final = run_pool(pool, stop, _progress)
+        errors = pool.errors
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for message in errors:
+        _say(escape(message))
+    _summary(final, f" by {count} workers")
+    return 0
+
+
+def _summary(final: Any, who: str = "") -> None:
+    rejected = sum(final.rejected.values())
+    _say(
+        f"stored {final.spans} spans of {final.traces} traces from {final.requests} requests{who}"
+        + (f"; {rejected} rejected ({_reasons(final.rejected)})" if rejected else "")
+        + (f"; {final.dropped} dropped" if final.dropped else "")
+    )

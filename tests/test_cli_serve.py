@@ -165,12 +165,39 @@ def test_usage_mistakes_are_one_line(serve_db: Path, db_path: Path) -> None:
         assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr
 
 
-def test_a_port_in_use_is_one_line(served: Served, serve_db: Path) -> None:
-    port = served.http.rsplit(":", 1)[1]
-    result = subprocess.run([sys.executable, "-m", "renacer_tui", "serve", "--db", str(serve_db), "--grpc-port", "0",
-                             "--http-port", port], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+@pytest.mark.parametrize("which", ["http", "grpc"])
+def test_a_port_in_use_is_one_line(served: Served, serve_db: Path, which: str) -> None:
+    """A second daemon on a taken port is refused (gRPC too: it must not share the port and
+    silently take half the traffic)."""
+    taken = (served.http if which == "http" else served.grpc).rsplit(":", 1)[1]
+    ports = ["--http-port", taken, "--grpc-port", "0"] if which == "http" else ["--grpc-port", taken, "--http-port", "0"]
+    result = subprocess.run([sys.executable, "-m", "renacer_tui", "serve", "--db", str(serve_db), "--no-tui", *ports],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1 and len(lines) == 1 and "in use" in lines[0], result.stderr
+    assert result.returncode == 1 and len(lines) == 1 and "cannot listen" in lines[0], result.stderr
+
+
+def test_workers_share_the_ports(serve_db: Path, db_path: Path) -> None:
+    """`--workers 3`: several runs and tools at once, every span stored once, one summary."""
+    daemon = Served(serve_db, "--workers", "3")
+    try:
+        runs = [_run("--otlp-endpoint", daemon.grpc, "--", "sh", "-c", "ls / >/dev/null")
+                for _ in range(2)]
+        runs.append(_run("--otlp-endpoint", daemon.http, "--otlp-protocol", "http/protobuf", "--", "true"))
+        expected = {}
+        for child in runs:
+            _, err = child.communicate(timeout=180)
+            assert child.returncode == 0, err
+            expected[trace_id_of(subprocess.CompletedProcess(child.args, 0, "", err))] = int(ROWS.search(err).group(2))
+        assert daemon.stop(signal.SIGTERM) == 0, daemon.text()
+        assert "3 workers" in daemon.text()
+        assert f"stored {sum(expected.values())} spans" in daemon.text(), daemon.text()
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+    with Store.open(serve_db) as store:
+        for trace_id, rows in expected.items():
+            assert store.trace_spans(trace_id).num_rows == rows
 
 
 HOSTILE = "evil\x1b[31m[bold red]x[/]"

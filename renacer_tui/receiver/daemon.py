@@ -42,12 +42,14 @@ class ServeDaemon:
 
     `on_sink_error(name, message)` hears of a sink that failed (the store's disk filled, say);
     `on_batch(batch)` sees every received batch too (the live screen's model), from the
-    listeners' threads.
+    listeners' threads.  `http_socket` / `shared_ports`: a worker of `serve --workers`, serving
+    a listening socket its parent made and binding the gRPC port beside its siblings.
     """
 
     def __init__(self, store: Any, options: DaemonOptions, command: str,
                  on_sink_error: Callable[[str, str], None] | None = None,
-                 on_batch: Callable[[Any], None] | None = None) -> None:
+                 on_batch: Callable[[Any], None] | None = None, http_socket: Any | None = None,
+                 shared_ports: bool = False) -> None:
         from renacer_tui.tracer.fanout import Fanout
 
         self.store = store
@@ -66,7 +68,8 @@ class ServeDaemon:
         try:
             from renacer_tui.receiver.service import OtlpReceiver
 
-            self.receiver = OtlpReceiver(self.intake, options.host, options.http_port, options.grpc_port)
+            self.receiver = OtlpReceiver(self.intake, options.host, options.http_port, options.grpc_port,
+                                         http_socket=http_socket, grpc_reuse_port=shared_ports)
         except BaseException:  # a port taken, say: the session is recorded as failed
             self._end(status="error")
             raise

@@ -9,6 +9,7 @@ makes it after its sink children are forked (gRPC must not cross a fork).
 
 from __future__ import annotations
 
+import os
 from concurrent import futures
 from typing import Any
 
@@ -26,7 +27,10 @@ VIA = "otlp/grpc"
 class OtlpGrpcListener:
     """A grpcio server with the trace Export method, on `host:port` (0: a free port)."""
 
-    def __init__(self, intake: Intake, host: str = "127.0.0.1", port: int = 0, workers: int = 4) -> None:
+    def __init__(self, intake: Intake, host: str = "127.0.0.1", port: int = 0, workers: int = 4,
+                 reuse_port: bool = False) -> None:
+        # grpcio's core would log a failed bind on stderr itself; the caller reports it in one line
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         import grpc
 
         self.intake = intake
@@ -37,7 +41,9 @@ class OtlpGrpcListener:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
             options=[("grpc.max_receive_message_length", max(intake.max_bytes * 4, 4 << 20)),
-                     ("grpc.so_reuseport", 1)],
+                     # only where sharing the port is meant (a run's placeholder, serve's workers):
+                     # grpcio's default would let a second daemon bind the port and take half the traffic
+                     ("grpc.so_reuseport", 1 if reuse_port else 0)],
         )
         handler = grpc.unary_unary_rpc_method_handler(
             self._export,

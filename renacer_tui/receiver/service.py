@@ -147,7 +147,8 @@ class OtlpReceiver:
     """HTTP and/or gRPC listeners feeding one `Intake`; `close()` stops both."""
 
     def __init__(self, intake, host: str = "127.0.0.1", http_port: int | None = 0,  # noqa: ANN001
-                 grpc_port: int | None = 0, http_socket: socket.socket | None = None) -> None:
+                 grpc_port: int | None = 0, http_socket: socket.socket | None = None,
+                 grpc_reuse_port: bool = False) -> None:
         self.intake = intake
         self.host = host
         self.http: HttpService | None = None
@@ -160,7 +161,7 @@ class OtlpReceiver:
             if grpc_port is not None:
                 from renacer_tui.receiver.grpc_listener import OtlpGrpcListener
 
-                self.grpc = OtlpGrpcListener(intake, host, grpc_port)
+                self.grpc = OtlpGrpcListener(intake, host, grpc_port, reuse_port=grpc_reuse_port)
         except BaseException:
             self.close()
             raise
@@ -172,7 +173,8 @@ class OtlpReceiver:
         try:
             if http_socket is not None:
                 http_socket.listen(128)
-            receiver = cls(intake, reserved.host, None, reserved.grpc_port, http_socket=http_socket)
+            receiver = cls(intake, reserved.host, None, reserved.grpc_port, http_socket=http_socket,
+                           grpc_reuse_port=True)
         except BaseException:
             if http_socket is not None:
                 http_socket.close()
