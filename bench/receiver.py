@@ -1,6 +1,6 @@
 """`python -m bench receiver`: `serve` ingest rate and sender latency, and what the run's receiver costs (issue 12).
 
-- Sustained ingest into `renacer-tui serve` (HTTP/protobuf, the store behind it): sender
+- Sustained ingest into `renacer-tui serve --workers N` (HTTP/protobuf, the store behind it): sender
   processes post pre-built requests of `--spans-per-request` spans over kept-alive connections
   for `--seconds`; spans stored per second of sending (every sent span must be stored), and
   the p50/p95 latency of one export as a sender sees it.
@@ -87,12 +87,12 @@ def send(url: str, seconds: float, spans: int) -> dict[str, Any]:
     return {"sent": sent, "seconds": time.perf_counter() - t0, "latencies": latencies}
 
 
-def serve_ingest(seconds: float, senders: int, spans: int) -> dict[str, Any]:
+def serve_ingest(seconds: float, senders: int, spans: int, workers: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="renacer-bench-receiver-") as tmp:
         env = python_env()
         serve = subprocess.Popen(
             [sys.executable, "-m", "renacer_tui", "serve", "--grpc-port", "0", "--http-port", "0", "--no-tui",
-             "--db", str(Path(tmp) / "db")],
+             "--db", str(Path(tmp) / "db"), "--workers", str(workers)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         )
         assert serve.stderr is not None
@@ -113,7 +113,7 @@ def serve_ingest(seconds: float, senders: int, spans: int) -> dict[str, Any]:
     sent = sum(r["sent"] for r in results)
     wall = max(r["seconds"] for r in results)
     latencies = [x for r in results for x in r["latencies"]]
-    return {"senders": senders, "spans_per_request": spans, "sent": sent, "stored": stored, "seconds": wall,
+    return {"senders": senders, "workers": workers, "spans_per_request": spans, "sent": sent, "stored": stored, "seconds": wall,
             "spans_per_s": sent / wall if wall else float("nan"), "requests": len(latencies),
             "latency_p50_ms": percentile(latencies, 50) * 1000, "latency_p95_ms": percentile(latencies, 95) * 1000}
 
@@ -158,8 +158,9 @@ def render(result: dict[str, Any], info: dict[str, Any], command: str) -> str:
     return "\n\n".join([
         f"`{command}` — {machine_line(info)}",
         targets_table(result["targets"]),
-        markdown_table(["senders", "spans/request", "requests", "sent", "stored", "spans/s", "p50 ms", "p95 ms"],
-                       [[ingest["senders"], ingest["spans_per_request"], ingest["requests"], ingest["sent"],
+        markdown_table(["senders", "serve workers", "spans/request", "requests", "sent", "stored", "spans/s", "p50 ms",
+                        "p95 ms"],
+                       [[ingest["senders"], ingest["workers"], ingest["spans_per_request"], ingest["requests"], ingest["sent"],
                          ingest["stored"], ingest["spans_per_s"], ingest["latency_p50_ms"], ingest["latency_p95_ms"]]]),
         markdown_table(["workload", "with receiver s", "--no-receiver s", "ratio (medians)", "ratio (fastest)",
                         "CPU with s", "CPU without s", "CPU ratio"],
@@ -175,6 +176,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--senders", type=int, default=4, help="sender processes")
     parser.add_argument("--spans-per-request", type=int, default=2048, help="spans in one export (the SDK batches 512)")
     parser.add_argument("--dd-count", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                        help="serve --workers (default: half the CPUs; the senders need the rest)")
     parser.add_argument("--send", default=None, help=__import__("argparse").SUPPRESS)  # child mode
     args = parser.parse_args(argv)
     if args.send is not None:
@@ -184,7 +187,8 @@ def main(argv: list[str]) -> int:
     if args.quick:
         seconds, senders, spans, dd_count, reps = 1.0, 1, 256, 200, 1
     info = machine()
-    result: dict[str, Any] = {"ingest": serve_ingest(seconds, senders, spans), "overhead": receiver_overhead(reps, dd_count)}
+    result: dict[str, Any] = {"ingest": serve_ingest(seconds, senders, spans, args.workers),
+                              "overhead": receiver_overhead(reps, dd_count)}
     ingest, overhead = result["ingest"], result["overhead"]
     result["targets"] = [
         target_row("serve ingest, sustained into the store", ingest["spans_per_s"], 100_000, "spans/s", higher_is_better=True),
