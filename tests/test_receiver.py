@@ -403,3 +403,37 @@ def test_chunked_requests(served) -> None:
     assert _raw_http(receiver.http.port, head, huge).startswith(b"HTTP/1.1 413")
     assert _raw_http(receiver.http.port, head, b"zz\r\nxx") == b""  # not a chunk size: dropped, counted
     assert receiver.intake.rejected == {"too_large": 1, "disconnected": 1}
+
+
+def test_connections_past_the_limit_are_closed_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from renacer_tui.receiver.http_listener import OtlpHttpServer
+
+    monkeypatch.setattr(OtlpHttpServer, "max_connections", 2)
+    collected = Collected()
+    receiver = OtlpReceiver(Intake(collected), "127.0.0.1", 0, None)
+    receiver.start()
+    idle = [socket.create_connection(("127.0.0.1", receiver.http.port)) for _ in range(2)]  # hold both slots
+    try:
+        deadline = time.monotonic() + 10
+        while receiver.intake.rejected.get("busy", 0) < 1 and time.monotonic() < deadline:
+            with socket.create_connection(("127.0.0.1", receiver.http.port), timeout=10) as extra:
+                extra.settimeout(10)
+                try:
+                    assert extra.recv(1) == b""  # closed without an answer
+                except ConnectionResetError:
+                    pass
+        assert receiver.intake.rejected == {"busy": 1}
+    finally:
+        for sock in idle:
+            sock.close()
+    # the slots come back: a real export goes through
+    deadline = time.monotonic() + 10
+    status = 0
+    while status != 200 and time.monotonic() < deadline:
+        try:
+            status = _post(receiver.http_endpoint + "/v1/traces", _sample_request().SerializeToString(),
+                           "application/x-protobuf")[0]
+        except (urllib.error.URLError, ConnectionError):  # a slot not yet back: closed like the extra one
+            time.sleep(0.05)
+    assert status == 200 and len(_wait_rows(collected, 3)) == 3
+    receiver.close()

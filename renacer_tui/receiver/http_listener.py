@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import selectors
 import socket
+import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from renacer_tui.receiver.convert import parse_json, parse_protobuf
 from renacer_tui.receiver.errors import PayloadError
 from renacer_tui.receiver.intake import (
+    REJECT_BUSY,
     REJECT_CONTENT_TYPE,
     REJECT_DISCONNECTED,
     REJECT_MALFORMED,
@@ -167,6 +169,8 @@ class OtlpHttpServer(ThreadingHTTPServer):
 
     daemon_threads = True  # a kept-alive connection of a still-running program never blocks close()
     timeout = 0.5  # handle_request's own wait, should a ready connection vanish before accept
+    #: Connections served at once (a thread each); more are closed at once and counted.
+    max_connections = 256
 
     def __init__(self, intake: Intake, listening: socket.socket) -> None:
         self.address_family = listening.family
@@ -176,6 +180,24 @@ class OtlpHttpServer(ThreadingHTTPServer):
         self.server_address = listening.getsockname()[:2]
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
         self.intake = intake
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):  # a flood of connections costs no more threads
+            self.intake.reject(REJECT_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def serve_until(self, wake_fd: int) -> None:
         with selectors.DefaultSelector() as selector:

@@ -29,6 +29,7 @@ REJECT_CONTENT_TYPE = "content_type"
 REJECT_UNAUTHORIZED = "unauthorized"
 REJECT_NOT_FOUND = "not_found"
 REJECT_DISCONNECTED = "disconnected"
+REJECT_BUSY = "busy"  # more connections at once than the listener serves
 
 
 class Intake:
