@@ -18,7 +18,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from renacer_tui.analysis.critical_path import CriticalPath, critical_path, format_ns
+from renacer_tui.analysis.critical_path import CriticalPath, critical_path
 from renacer_tui.analysis.graph import CausalGraph
 from renacer_tui.model.attributes import (
     ATTR_FD_OBJECT,
@@ -30,6 +30,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_RESULT,
 )
+from renacer_tui.model.readable import format_duration
 from renacer_tui.model.syscalls import (
     BENIGN_ERRORS,
     BLOCKING_IO,
@@ -264,7 +265,7 @@ def _tight_loops(sc: _Syscalls, th: Thresholds) -> list[Finding]:
             Finding(
                 "tight-loop",
                 _grade(n, th.tight_loop_min_calls, th.tight_loop_min_calls, 10 * th.tight_loop_min_calls) or "low",
-                f"Tight loop: syscall:{call} called {n} times back to back in {format_ns(span_ns)}"
+                f"Tight loop: syscall:{call} called {n} times back to back in {format_duration(span_ns)}"
                 + (f" on {one_path}" if one_path else ""),
                 f"hoist the {call} out of the loop or cache its result",
                 sc.ids(members),
@@ -299,7 +300,7 @@ def _blocking_io(cg: CausalGraph, cp: CriticalPath, th: Thresholds) -> list[Find
             Finding(
                 "blocking-io",
                 "high" if single >= 10 * limit else "medium",
-                f"Blocking I/O on the critical path: {name} took {format_ns(single)}"
+                f"Blocking I/O on the critical path: {name} took {format_duration(single)}"
                 + (f" on {target}" if target else (f" on fd {fd}" if fd is not None else "")),
                 "make it asynchronous, prefetch, or move it off the critical path",
                 [cols.id_of(i)],
@@ -425,7 +426,7 @@ def _pcie(cg: CausalGraph, th: Thresholds) -> list[Finding]:
                 Finding(
                     "pcie-bottleneck",
                     "high",
-                    f"PCIe bottleneck: {cols.name(i)} moves data for {format_ns(transfer)} to compute for {format_ns(compute)}",
+                    f"PCIe bottleneck: {cols.name(i)} moves data for {format_duration(transfer)} to compute for {format_duration(compute)}",
                     "keep the data resident on the GPU or batch transfers",
                     [cols.id_of(i)],
                     1,

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from renacer_tui.analysis.critical_path import format_ns
 from renacer_tui.check.config import Assertion
 from renacer_tui.check.expression import COMPARISONS, Binary, EvaluationError, Metric, Node, Number, evaluate, metrics_of
 from renacer_tui.check.metrics import TraceMetrics
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import escape
 
 PASS, FAIL, SKIP, UNDECIDED = "pass", "fail", "skip", "undecided"
@@ -58,7 +58,7 @@ def exit_code(outcomes: list[Outcome]) -> int:
 def format_value(metric: str, value: float) -> str:
     """A metric's value in its unit: 347ms, 12.0 MiB, 0.93, 42."""
     if metric.endswith("_ms"):
-        return format_ns(value * 1e6)
+        return format_duration(value * 1e6)
     if metric.endswith("bytes") or metric.startswith("io."):
         for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
             if abs(value) >= size:
@@ -95,7 +95,7 @@ def _bottleneck(metrics: TraceMetrics) -> str | None:
     if b is None:
         return None
     where = f" at {escape(b.source)}" if b.source else (f" on {escape(b.detail)}" if b.detail else "")
-    return f"Bottleneck: {escape(b.name)}{where} ({format_ns(b.self_ns)})"
+    return f"Bottleneck: {escape(b.name)}{where} ({format_duration(b.self_ns)})"
 
 
 def check_one(assertion: Assertion, metrics: TraceMetrics, skip_undecided: bool = False) -> Outcome:

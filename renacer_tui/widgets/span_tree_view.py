@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from renacer_tui.live_model import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import clip, escape
 
