@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from renacer_tui.live_model import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.serve_model import ServeModel
 from renacer_tui.text import clip, escape, literal
 
