@@ -11,6 +11,7 @@ import gzip
 import selectors
 import socket
 import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -102,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")  # the sender must not wait to reuse it
         self.end_headers()
         self.wfile.write(body)
 
@@ -110,6 +113,28 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             self.close_connection = True
         self._reply(code, message.encode() + b"\n")
+        if close:
+            self._linger()
+
+    def _linger(self, seconds: float = 2.0, limit: int = 64 << 20) -> None:
+        """Let the sender see the answer: stop writing, then discard what it is still sending.
+
+        Closing with its body unread would reset the connection, and a reset can destroy the
+        answer before the sender reads it; a bounded drain (time and bytes) avoids that.
+        """
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(seconds)
+            deadline = time.monotonic() + seconds
+            drained = 0
+            while drained < limit and time.monotonic() < deadline:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:
+            pass
 
     def do_GET(self) -> None:  # noqa: N802 (http.server name)
         self._refuse(405, REJECT_NOT_FOUND, "only POST /v1/traces")
