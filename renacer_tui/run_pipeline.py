@@ -201,22 +201,24 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             receiver.close()
         fanout.close()  # what was captured still reaches the outputs before the error is reported
         raise
-    run_attributes = {
-        ATTR_DROPPED: fanout.dropped,
-        ATTR_PROCESS_EXIT_CODE: result.exit_code,
-        ATTR_COMMAND: command_text,
-        ATTR_PTRACE_STOPS: result.stops,
-    }
+    receiver_attributes: dict[str, object] = {}
     received = 0
     if receiver is not None:
         endpoint = receiver.grpc_endpoint or receiver.http_endpoint
         receiver.close()  # the program has exited: what it sent is in the fan-out
         received = receiver.intake.spans
-        run_attributes[ATTR_RECEIVED_SPANS] = received
-        run_attributes[ATTR_RECEIVER_ENDPOINT] = endpoint
+        receiver_attributes = {ATTR_RECEIVED_SPANS: received, ATTR_RECEIVER_ENDPOINT: endpoint}
         if receiver.intake.rejected:
-            run_attributes[ATTR_RECEIVER_REJECTED] = dict(receiver.intake.rejected)
-    builder.finish(run_attributes)
+            receiver_attributes[ATTR_RECEIVER_REJECTED] = dict(receiver.intake.rejected)
+    builder.finish(
+        {
+            ATTR_DROPPED: fanout.dropped,  # after the receiver's last offer
+            ATTR_PROCESS_EXIT_CODE: result.exit_code,
+            ATTR_COMMAND: command_text,
+            ATTR_PTRACE_STOPS: result.stops,
+            **receiver_attributes,
+        }
+    )
     fanout.close()
     dropped = fanout.dropped
     if run_store is not None:
