@@ -60,6 +60,12 @@ class RenacerApp(App[None]):
 
         self._first = lambda: TracesScreen()
 
+    def start_serve(self, model: Any, where: str, stats: Callable[[], Any], stop: Any | None = None) -> None:
+        """Open on the `serve` screen for a running daemon (its model, endpoints and counters)."""
+        from renacer_tui.screens.serve import ServeScreen
+
+        self._first = lambda: ServeScreen(model, where, stats, stop)
+
     def start_trace(self, trace_id: str) -> None:
         """Open one trace's span tree directly (`view --trace-id`)."""
         self._first = lambda: self._span_tree_screen(trace_id)

@@ -1,7 +1,7 @@
 """The `renacer-tui` command: a thin dispatcher over typer sub-applications.
 
 `renacer-tui [OPTIONS] -- CMD …` traces CMD (the `run` command); the other first words
-(`db`, `graph`, `export`, `view`, `check`) select a sub-application. Each sub-application lives in
+(`db`, `graph`, `export`, `view`, `check`, `serve`) select a sub-application. Each sub-application lives in
 its own module and exposes `register(app)`; this module only wires them together.
 """
 
@@ -24,6 +24,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "graph": "renacer_tui.cli_graph",
     "view": "renacer_tui.cli_view",
     "check": "renacer_tui.cli_check",
+    "serve": "renacer_tui.cli_serve",
 }
 SUBCOMMANDS = frozenset(_COMMAND_MODULES)
 

@@ -32,6 +32,7 @@ class RunOptions:
     pin_cpu: int | None = None
     queue_capacity: int = 256
     feed_fd: int | None = None
+    receiver: bool = True  # the loopback OTLP receiver for the program's own spans
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -85,4 +86,6 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
+        if not self.receiver:
+            args.append("--no-receiver")
         return args

@@ -20,6 +20,9 @@ from renacer_tui.model.attributes import (
     ATTR_DROPPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PTRACE_STOPS,
+    ATTR_RECEIVED_SPANS,
+    ATTR_RECEIVER_ENDPOINT,
+    ATTR_RECEIVER_REJECTED,
     ATTR_TRACE_FLAGS,
 )
 from renacer_tui.model.ids import new_span_id
@@ -83,6 +86,10 @@ def _run(options: RunOptions) -> int:
     for warning in context.warnings:
         _say(warning)
     run_span_id = new_span_id()
+    reserved = _reserve_receiver(options)
+    env = handoff_environment(os.environ, context, run_span_id)
+    if reserved is not None:
+        env = reserved.program_environment(env)
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
     traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
@@ -91,7 +98,7 @@ def _run(options: RunOptions) -> int:
         attach_pid=options.attach_pid,
         follow=options.follow,
         traced_numbers=traced_numbers,
-        env=handoff_environment(os.environ, context, run_span_id),
+        env=env,
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )
@@ -100,13 +107,50 @@ def _run(options: RunOptions) -> int:
         session.start()  # fork/attach first: no sink thread exists yet
     except CaptureError as exc:
         print(exc.message, file=sys.stderr, flush=True)
+        if reserved is not None:
+            reserved.release()
         return exc.exit_code
 
     with ExitStack() as stack:
-        return _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack)
+        if reserved is not None:
+            stack.callback(reserved.release)
+        return _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack, reserved)
 
 
-def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
+def _reserve_receiver(options: RunOptions):  # noqa: ANN202 (receiver types load lazily)
+    """The ports of the run's OTLP receiver, held before the program is forked (None: no receiver).
+
+    Off with --no-receiver, with -p (an attached program's environment is already set), and
+    when the program's environment names an endpoint of its own.
+    """
+    if not options.receiver or options.attach_pid is not None:
+        return None
+    from renacer_tui.receiver.service import reserve_endpoints
+
+    try:
+        return reserve_endpoints(os.environ)
+    except OSError as exc:
+        _say(f"OTLP receiver unavailable ({exc.strerror or exc}); tracing without it")
+        return None
+
+
+def _start_receiver(reserved, offer, context, run_span_id: str, builder):  # noqa: ANN001, ANN202
+    """The receiver's listeners on the reserved ports, feeding the fan-out beside the builder."""
+    from renacer_tui.receiver.intake import Intake
+    from renacer_tui.receiver.placement import Placement
+    from renacer_tui.receiver.service import OtlpReceiver
+
+    intake = Intake(offer, placement=Placement(context.trace_id, run_span_id, builder.process_span_id),
+                    traced_pids=builder.traced_pids)
+    try:
+        return OtlpReceiver.on_reserved(intake, reserved)
+    except OSError as exc:
+        _say(f"OTLP receiver unavailable ({exc.strerror or exc}); tracing without it")
+        return None
+
+
+def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
+                   reserved=None) -> int:  # noqa: ANN001
     from renacer_tui.sinks.fanout import DropTally, Fanout
     from renacer_tui.tracer.formats import escape_text
     from renacer_tui.tracer.idle import IdleFlusher
@@ -139,21 +183,34 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         service_version=__version__,
         attached=options.attach_pid is not None,
     )
+    receiver = _start_receiver(reserved, fanout.offer, context, run_span_id, builder) if reserved else None
     started = time.time_ns()
     try:
         # a program blocked in a long call still gets its latest spans out within ~0.1 s
         with IdleFlusher(session.lock, builder.flush_idle):
             result = session.run(builder)
     except BaseException:
+        if receiver is not None:
+            receiver.close()
         fanout.close()  # what was captured still reaches the outputs before the error is reported
         raise
+    receiver_attributes: dict[str, object] = {}
+    received = 0
+    if receiver is not None:
+        endpoint = receiver.grpc_endpoint or receiver.http_endpoint
+        receiver.close()  # the program has exited: what it sent is in the fan-out
+        received = receiver.intake.spans
+        receiver_attributes = {ATTR_RECEIVED_SPANS: received, ATTR_RECEIVER_ENDPOINT: endpoint}
+        if receiver.intake.rejected:
+            receiver_attributes[ATTR_RECEIVER_REJECTED] = dict(receiver.intake.rejected)
     builder.finish(
         {
-            ATTR_DROPPED: fanout.dropped,
+            ATTR_DROPPED: fanout.dropped,  # after the receiver's last offer
             ATTR_PROCESS_EXIT_CODE: result.exit_code,
             ATTR_COMMAND: command_text,
             ATTR_PTRACE_STOPS: result.stops,
             ATTR_TRACE_FLAGS: f"{context.trace_flags:02x}",
+            **receiver_attributes,
         }
     )
     fanout.close()
@@ -174,6 +231,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     _say(
         f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
         f" {result.stops} ptrace stops"
+        + (f", {received} received over OTLP" if received else "")
         + (f", {dropped} dropped" if dropped else "")
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)

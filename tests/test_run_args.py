@@ -45,6 +45,7 @@ run_options = st.builds(
     spin_us=st.none() | small,
     pin_cpu=st.none() | st.integers(min_value=0, max_value=255),
     queue_capacity=st.integers(min_value=1, max_value=10_000),
+    receiver=st.booleans(),
 )
 
 
@@ -84,6 +85,6 @@ def test_run_help_lists_every_option() -> None:
     for flag in ("--no-follow", "--attach", "--expr", "--trace-path", "--string-limit", "--output", "--format",
                  "--summary", "--trace-id", "--trace-parent", "--no-tui", "--no-store", "--db", "--no-rle",
                  "--otlp-endpoint", "--otlp-protocol", "--otlp-header", "--service-name", "--spin-us", "--pin-cpu",
-                 "--queue-capacity"):
+                 "--queue-capacity", "--no-receiver"):
         assert flag in result.stdout, flag
     assert "--feed-fd" not in result.stdout  # internal: the TUI's capture child only

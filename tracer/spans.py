@@ -143,6 +143,7 @@ class SpanBuilder:
         )
         self._threads: dict[int, Thread] = {}
         self._procs: dict[int, Proc] = {}
+        self._process_spans: dict[int, str] = {}  # pid → its process span, kept after it ends
         self._fds = FdObjects()
         self._fd_cache = self._fds.cache  # read directly on the hot path
         self._plain = self.status_filter is None and self.path_filter is None  # no -e status / -P
@@ -216,7 +217,17 @@ class SpanBuilder:
             row.attrs[ATTR_PROCESS_PARENT_PID] = parent_proc.tgid
         proc = Proc(tgid, row, name, cmdline)
         self._procs[tgid] = proc
+        self._process_spans[tgid] = span_id
         return proc
+
+    # -- for the OTLP receiver (called from its threads: single dict reads, atomic under the GIL) --
+    def process_span_id(self, pid: int) -> str | None:
+        """The span id of traced process `pid` (its latest, if the pid was reused), or None."""
+        return self._process_spans.get(pid)
+
+    def traced_pids(self) -> list[int]:
+        """The processes being traced now."""
+        return list(self._procs)
 
     def _new_thread(self, tid: int, proc: Proc, creator: Row | None) -> Thread:
         th = Thread(tid, proc, ThreadRle())

@@ -162,3 +162,21 @@ def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType
         connection.unregister("attribute_rows")
     column = result.column("v")
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+# --- spans received over OTLP ----------------------------------------------------------------------
+#: How a span reached renacer-tui ("otlp/grpc", "otlp/http-protobuf", "otlp/http-json").
+ATTR_RECEIVED_VIA = "renacer.received_via"
+#: The pid of the loopback peer that sent the span (resolved through /proc), when known.
+ATTR_SENDER_PID = "renacer.sender_pid"
+#: On a link the receiver adds (to the sender's process span, from a span of another trace): why.
+ATTR_RECEIVED_LINK = "renacer.received_link"
+#: On the run span: spans the run's receiver took in, and requests it refused (by reason).
+ATTR_RECEIVED_SPANS = "renacer.received_spans"
+ATTR_RECEIVER_REJECTED = "renacer.receiver.rejected"
+#: On the run span: the endpoint the program was told (OTEL_EXPORTER_OTLP_ENDPOINT).
+ATTR_RECEIVER_ENDPOINT = "renacer.receiver.endpoint"
+#: The instrumentation scope of a received span (OpenTelemetry's names for non-OTLP formats).
+ATTR_SCOPE_NAME = "otel.scope.name"
+ATTR_SCOPE_VERSION = "otel.scope.version"
+ATTR_PROCESS_COMMAND = "process.command"
+ATTR_PROCESS_EXECUTABLE_PATH = "process.executable.path"

@@ -94,3 +94,4 @@ class LinkKind(StrEnum):
     SIGNAL = "signal"
     HTTP = "http"  # an HTTP request carrying traceparent
     OTLP = "otlp"  # a link received in an OTLP span
+    PROCESS = "process"  # a received span → the process span of the program that sent it
