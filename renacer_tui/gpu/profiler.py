@@ -100,8 +100,11 @@ def request_adapter(power_preference: str = "high-performance") -> Any:
 class GpuProfiler:
     """Times the GPU work of one device and turns it into spans; see the module docstring."""
 
-    def __init__(self, device: Any, adapter: Any = None, *, timestamps: bool = True, threshold_ns: int = 0) -> None:
+    def __init__(self, device: Any, adapter: Any = None, *, timestamps: bool = True, threshold_ns: int = 0,
+                 tracer_provider: Any = None) -> None:
+        """`tracer_provider`: where spans go; None means the global one at the time each span is made."""
         self.device = device
+        self._provider = tracer_provider
         self.queue = device.queue
         info = (adapter if adapter is not None else device.adapter).info
         self.adapter_name = str(info.get("device") or info.get("description") or "?")
@@ -133,11 +136,12 @@ class GpuProfiler:
     # --- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, *, power_preference: str = "high-performance", timestamps: bool = True, threshold_ns: int = 0) -> "GpuProfiler":
+    def open(cls, *, power_preference: str = "high-performance", timestamps: bool = True, threshold_ns: int = 0,
+             tracer_provider: Any = None) -> "GpuProfiler":
         """A device with the adapter's timestamp features and a profiler over it."""
         adapter = request_adapter(power_preference)
         device = adapter.request_device_sync(required_features=timestamp_features(adapter) if timestamps else [])
-        return cls(device, adapter, timestamps=timestamps, threshold_ns=threshold_ns)
+        return cls(device, adapter, timestamps=timestamps, threshold_ns=threshold_ns, tracer_provider=tracer_provider)
 
     def __enter__(self) -> "GpuProfiler":
         return self
@@ -387,7 +391,8 @@ class GpuProfiler:
             attributes[ATTR_GPU_BYTES] = int(m.nbytes or 0)
             if m.direction is not None:
                 attributes[ATTR_GPU_DIRECTION] = m.direction.value
-        span = otel.tracer().start_span(GPU_PREFIX + m.label, context=m.parent, attributes=attributes, start_time=m.start_ns)
+        tracer = self._provider.get_tracer(otel.TRACER_NAME) if self._provider is not None else otel.tracer()
+        span = tracer.start_span(GPU_PREFIX + m.label, context=m.parent, attributes=attributes, start_time=m.start_ns)
         span.end(end_time=max(m.end_ns, m.start_ns))
         self.spans_emitted += 1
 
