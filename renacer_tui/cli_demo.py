@@ -41,9 +41,9 @@ def matmul_command(size: int | None, transfer_heavy: bool, batch_mib: int | None
 
 
 def gpu_command(
-    size: Optional[int] = typer.Option(None, "--size", help="Matrix size N (256; 32 with --transfer-heavy)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Matrix size N (256; 16 with --transfer-heavy)."),
     transfer_heavy: bool = typer.Option(False, "--transfer-heavy", help="Large uploads and read-backs, small compute."),
-    batch_mib: Optional[int] = typer.Option(None, "--batch-mib", help="With --transfer-heavy: MiB uploaded per input (64)."),
+    batch_mib: Optional[int] = typer.Option(None, "--batch-mib", help="With --transfer-heavy: MiB uploaded per input (128)."),
     timestamps: bool = typer.Option(True, "--timestamps/--no-timestamps", help="GPU timestamp queries (else host timing)."),
     no_tui: bool = typer.Option(False, "--no-tui", help="Run headless even on a terminal."),
     db: Optional[Path] = typer.Option(None, "--db", help="Store location (default: RENACER_DB or ~/.renacer/db)."),
