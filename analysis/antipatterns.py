@@ -6,15 +6,15 @@ bursts).  Each rule here asks for evidence a reviewer would accept — a process
 the work while at least two other workers run beside it (a launcher waiting for its one child
 is not a god process), thousands of identical calls back to back, a single syscall
 blocking the critical path for 100 ms — and counts an RLE row as the `rle_count` calls it
-stands for.  Thresholds come from `[graph]` in ~/.renacer/config.toml (`store.config`) and can
-be overridden per call.
+stands for.  Thresholds are arguments: the UI and CLI read them from `[graph]` in
+~/.renacer/config.toml (`renacer_tui.thresholds`), and they can be overridden per call.
 """
 
 from __future__ import annotations
 
 import errno
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
@@ -40,8 +40,16 @@ from renacer_tui.model.syscalls import (
 )
 
 SEVERITIES = ("high", "medium", "low")
+#: Every `Finding.kind` the rules below produce (trace assertions name them, with `_` for `-`).
+KINDS = ("god-process", "tight-loop", "blocking-io", "small-writes", "redundant-lookup", "failed-storm", "pcie-bottleneck")
 _EVIDENCE_IDS = 20
 
+
+
+class GraphSettings(Protocol):
+    """What the thresholds need of config.toml's `[graph]` table (`store.config.GraphConfig`)."""
+
+    def threshold(self, name: str, default: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -59,17 +67,10 @@ class Thresholds:
     pcie_ratio: float = 5.0  # gpu transfer time > ratio × compute time
 
     @classmethod
-    def from_config(cls, overrides: Mapping[str, Any] | None = None, config: Any = None) -> "Thresholds":
-        """Defaults < config.toml `[graph]` < `overrides`; a bad config file falls back to defaults."""
+    def from_config(cls, graph: GraphSettings | None, overrides: Mapping[str, Any] | None = None) -> "Thresholds":
+        """Defaults < the `[graph]` settings given < `overrides` (the caller reads the config file:
+        an analysis never does)."""
         values: dict[str, Any] = {}
-        graph = config
-        if graph is None:
-            try:
-                from renacer_tui.store.config import load_config
-
-                graph = load_config().graph
-            except Exception:  # an unreadable config must not stop an analysis
-                graph = None
         for f in fields(cls):
             if graph is not None:
                 value = graph.threshold(f.name, None)
@@ -142,7 +143,7 @@ def detect(
     path: CriticalPath | None = None,
 ) -> list[Finding]:
     """All findings of the trace, most severe first."""
-    th = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_config(thresholds)
+    th = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_config(None, thresholds)
     sc = _Syscalls(cg)
     cp = path if path is not None else critical_path(cg)
     findings = [

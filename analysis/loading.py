@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from renacer_tui.model.schema import SPAN_SCHEMA
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 
 class TraceNotFound(LookupError):
@@ -151,7 +154,7 @@ def _rows_containing(chunk: pa.Array, needle: str) -> np.ndarray:
     if data is None:
         return np.empty(0, dtype=np.int64)
     width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=width, count=chunk.offset + len(chunk) + 1)[chunk.offset :]
+    offsets = np.frombuffer(offsets_buf, dtype=width, count=chunk.offset + len(chunk) + 1)[chunk.offset :].astype(np.int64, copy=False)
     pattern = re.compile(re.escape(needle.encode()))
     view = memoryview(data)[int(offsets[0]) : int(offsets[-1])]
     hits = np.fromiter((m.start() for m in pattern.finditer(view)), dtype=np.int64) + int(offsets[0])
@@ -221,7 +224,7 @@ def load_columns(table: pa.Table) -> SpanColumns:
     )
 
 
-def load_trace(store: Any, trace_id: str) -> pa.Table:
+def load_trace(store: Store, trace_id: str) -> pa.Table:
     """The stored spans of `trace_id` through the store's public API; `TraceNotFound` if none."""
     trace_id = trace_id.strip().lower()
     table = store.trace_spans(trace_id)

@@ -52,9 +52,10 @@ class PageRank:
         if by == "name":
             codes, labels = cols.name_code, cols.names
         elif by == "source":
-            codes, labels = self._source_codes()
-            if codes is None:
+            source_codes, labels = self._source_codes()
+            if source_codes is None:
                 return []
+            codes = source_codes
         else:
             raise ValueError(f"unknown aggregation {by!r} (name, source or span)")
         keep = codes >= 0

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from renacer_tui.messages import JumpToSpans
+
+if TYPE_CHECKING:
+    from renacer_tui.screens.span_tree import SpanTreeScreen
+    from renacer_tui.store import Store
 
 
 class RenacerApp(App[None]):
@@ -31,12 +35,12 @@ class RenacerApp(App[None]):
         Binding("ctrl+c", "quit", "Quit app", show=False),  # what a terminal user tries first
     ]
 
-    def __init__(self, *, store: Any | None = None, store_path: Path | None = None, store_enabled: bool = True) -> None:
+    def __init__(self, *, store: Store | None = None, store_path: Path | None = None, store_enabled: bool = True) -> None:
         super().__init__()
         self._store = store
         self._store_path = store_path
         self._store_enabled = store_enabled
-        self._first: Callable[[], Screen[Any]] | None = None
+        self._first: Callable[[], Screen[Any] | None] | None = None
         self.live_screen: Any | None = None
 
     # -- start-up ---------------------------------------------------------------------------
@@ -69,7 +73,7 @@ class RenacerApp(App[None]):
             self.push_screen(screen)
 
     # -- shared services --------------------------------------------------------------------
-    def get_store(self) -> Any | None:
+    def get_store(self) -> Store | None:
         """The store, opened on first use; None (with a notification) when unavailable."""
         if self._store is not None:
             return self._store
@@ -99,7 +103,7 @@ class RenacerApp(App[None]):
         return trace_id or self.live_trace_id()
 
     # -- navigation -------------------------------------------------------------------------
-    def _span_tree_screen(self, trace_id: str) -> Screen[Any] | None:
+    def _span_tree_screen(self, trace_id: str) -> SpanTreeScreen | None:
         from renacer_tui.screens.span_tree import SpanTreeScreen
 
         store = self.get_store()
@@ -109,7 +113,7 @@ class RenacerApp(App[None]):
         screen = self._span_tree_screen(trace_id)
         if screen is not None:
             if span_ids:
-                screen.pending_jump = list(span_ids)  # type: ignore[attr-defined]
+                screen.pending_jump = list(span_ids)
             self.push_screen(screen)
 
     def open_analysis(self, kind: str, trace_id: str | None = None) -> None:
@@ -136,9 +140,10 @@ class RenacerApp(App[None]):
 
         for screen in reversed(self.screen_stack):
             if isinstance(screen, SpanTreeScreen) and (trace_id is None or screen.trace_id == trace_id):
-                while self.screen is not screen:
+                target: SpanTreeScreen = screen
+                while self.screen is not target:
                     self.pop_screen()
-                screen.jump_to(message.span_ids)
+                target.jump_to(message.span_ids)
                 return
         if trace_id:
             self.open_span_tree(trace_id, message.span_ids)

@@ -1,7 +1,7 @@
 """The `renacer-tui` command: a thin dispatcher over typer sub-applications.
 
 `renacer-tui [OPTIONS] -- CMD …` traces CMD (the `run` command); the other first words
-(`db`, `graph`, `export`, `view`, `demo`) select a sub-application. Each sub-application lives in
+(`db`, `graph`, `export`, `view`, `demo`, `check`) select a sub-application. Each sub-application lives in
 its own module and exposes `register(app)`; this module only wires them together.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import typer
@@ -24,6 +24,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "graph": "renacer_tui.cli_graph",
     "view": "renacer_tui.cli_view",
     "demo": "renacer_tui.cli_demo",
+    "check": "renacer_tui.cli_check",
 }
 SUBCOMMANDS = frozenset(_COMMAND_MODULES)
 
@@ -61,11 +62,12 @@ def _root() -> None:
 
 def _click_exception_type() -> type[Exception]:
     """typer ≥ 0.20 vendors click; older releases use the click package."""
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover - depends on the typer release
-        from click.exceptions import ClickException
-    return ClickException
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            return cast("type[Exception]", importlib.import_module(module).ClickException)
+        except ImportError:  # pragma: no cover - depends on the typer release
+            continue
+    raise ImportError("neither typer's vendored click nor click is installed")
 
 
 def _usage_line(exc: Exception) -> str:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Optional
 
 from renacer_tui.model.ids import normalize_trace_id as _normalized
 from renacer_tui.text import escape
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 
 class CliError(Exception):
@@ -55,7 +58,7 @@ def open_store(db: Optional[Path]) -> Any:
         raise CliError(f"cannot open the store{where}: {one_line(exc)}", 1) from None
 
 
-def print_store_warnings(store: Any) -> None:
+def print_store_warnings(store: Store) -> None:
     """The store's warnings (a skipped corrupt segment, say) on stderr, one line each."""
     for warning in store.warnings:
         print(f"renacer-tui: warning: {escape(warning)}", file=sys.stderr)

@@ -17,7 +17,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TextIO
 
 import typer
 
@@ -30,6 +30,9 @@ from renacer_tui.cli_common import (
     print_store_warnings,
 )
 from renacer_tui.text import escape
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 _PROG = "renacer-tui db"
 _DB_HELP = "Store location (default: RENACER_DB, database.path in ~/.renacer/config.toml, or ~/.renacer/db)."
@@ -259,7 +262,7 @@ def query_command(
     _check_format(fmt, _QUERY_FORMATS)
     text = _read_sql(sql_arg, sql)
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         from renacer_tui.store.query import QueryError
 
         try:
@@ -285,7 +288,7 @@ def stats_command(
     """What the store holds, from the catalog (no segment is read)."""
     _check_format(fmt, _TEXT_FORMATS)
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         from renacer_tui.store.maintenance import stats
 
         figures = stats(store)
@@ -333,7 +336,7 @@ def size_command(
     """Bytes on disk by kind."""
     _check_format(fmt, _TEXT_FORMATS)
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         from renacer_tui.store.maintenance import size
 
         sizes = size(store)
@@ -355,7 +358,7 @@ def traces_command(
     """Recent traces, newest first (from the catalog)."""
     _check_format(fmt, _LIST_FORMATS)
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         import pyarrow as pa
 
         listing = store.list_traces(limit)
@@ -394,7 +397,7 @@ def vacuum_command(
     except ValueError as exc:
         raise _fail(one_line(exc), 2)
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         age = older_than if older_than is not None else f"{store.config.database.retention_days}d"
         done = vacuum(store, age_s)
         print(
@@ -409,7 +412,7 @@ def vacuum_command(
 def compact_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP)) -> int:
     """Merge small segments; a progress bar on a terminal, quiet otherwise."""
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         from renacer_tui.store.maintenance import compact
 
         if sys.stderr.isatty():
@@ -449,7 +452,7 @@ def doctor_command(
 ) -> int:
     """List problems; exit 1 while any remain unfixed."""
 
-    def run(store: Any) -> int:
+    def run(store: Store) -> int:
         from renacer_tui.store.maintenance import doctor
 
         problems = doctor(store, quarantine=quarantine)

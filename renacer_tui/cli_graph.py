@@ -262,11 +262,12 @@ def antipatterns_command(
     """List findings, most severe first (exit 0 whether or not any were found)."""
 
     def body() -> int:
-        from renacer_tui.analysis.antipatterns import Thresholds, detect
+        from renacer_tui.analysis.antipatterns import detect
+        from renacer_tui.thresholds import configured_thresholds
 
         kind = check_format(fmt, ("text", "json"))
         try:
-            thresholds = Thresholds.from_config()
+            thresholds = configured_thresholds()
         except (TypeError, ValueError) as exc:
             raise CliError(f"bad [graph] threshold in config.toml: {one_line(exc)}", 2) from None
         tid, cg = _load_graph("antipatterns", trace_id, db)

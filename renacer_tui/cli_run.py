@@ -156,7 +156,7 @@ def register(app: "typer.Typer") -> None:
     """List `run` among the sub-commands; `cli.main` normally dispatches runs before typer exists."""
     import typer
 
-    def run(ctx) -> int:  # type: ignore[no-untyped-def]
+    def run(ctx) -> int:
         raise typer.Exit(run_main(list(ctx.args)))
 
     run.__annotations__ = {"ctx": typer.Context}  # resolved here: typer is imported lazily

@@ -27,6 +27,7 @@ from renacer_tui.analysis.antipatterns import Thresholds
 from renacer_tui.model.attributes import ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT, attribute_array
 from renacer_tui.model.schema import STATUS_ERROR
 from renacer_tui.model.syscalls import BENIGN_ERRORS, PATH_LOOKUPS, WRITE_CALLS
+from renacer_tui.thresholds import configured_thresholds
 
 _WRITE_NAMES = pa.array(sorted(f"syscall:{name}" for name in WRITE_CALLS))
 _BENIGN_ERRORS = pa.array(sorted(BENIGN_ERRORS))
@@ -94,7 +95,7 @@ class LiveAlerts:
     """Incremental detector; `absorb(batch)` returns the alerts that batch raised (each once)."""
 
     def __init__(self, thresholds: Thresholds | None = None, max_keys: int = 4096) -> None:
-        self.thresholds = thresholds or Thresholds.from_config()
+        self.thresholds = thresholds or configured_thresholds()
         self.alerts: list[Alert] = []
         self._raised: set[tuple[Any, ...]] = set()
         self._paths = _Tally(["name", "pid", "path"], ["calls"], max_keys)

@@ -115,7 +115,7 @@ class Catalog:
 
             db = sqlite_utils.Database(conn)
             if "runs" not in tables:
-                db["runs"].create(
+                db.table("runs").create(
                     {
                         "run_id": str, "trace_id": str, "command": str, "cwd": str, "host": str,
                         "pid": int, "started_ns": int, "ended_ns": int, "exit_code": int,
@@ -125,17 +125,17 @@ class Catalog:
                     not_null={"trace_id", "started_ns", "status"},
                     defaults={"spans_stored": 0, "dropped_spans": 0, "status": "running"},
                 )
-                db["runs"].create_index(["trace_id"], if_not_exists=True)
-                db["runs"].create_index(["started_ns"], if_not_exists=True)
+                db.table("runs").create_index(["trace_id"], if_not_exists=True)
+                db.table("runs").create_index(["started_ns"], if_not_exists=True)
             if "traces" not in tables:
-                db["traces"].create(
+                db.table("traces").create(
                     {"trace_id": str, "first_command": str, "started_ns": int, "ended_ns": int, "runs": int},
                     pk="trace_id",
                     defaults={"runs": 0},
                 )
-                db["traces"].create_index(["started_ns"], if_not_exists=True)
+                db.table("traces").create_index(["started_ns"], if_not_exists=True)
             if "segments" not in tables:
-                db["segments"].create(
+                db.table("segments").create(
                     {
                         "path": str, "run_id": str, "trace_id": str, "min_start_ns": int, "max_end_ns": int,
                         "rows": int, "spans": int, "errors": int, "bytes": int, "created_ns": int,
@@ -143,22 +143,22 @@ class Catalog:
                     pk="path",
                     not_null={"min_start_ns", "max_end_ns", "rows", "bytes"},
                 )
-                db["segments"].create_index(["trace_id"], if_not_exists=True)
-                db["segments"].create_index(["min_start_ns", "max_end_ns"], if_not_exists=True)
-                db["segments"].create_index(["run_id"], if_not_exists=True)
+                db.table("segments").create_index(["trace_id"], if_not_exists=True)
+                db.table("segments").create_index(["min_start_ns", "max_end_ns"], if_not_exists=True)
+                db.table("segments").create_index(["run_id"], if_not_exists=True)
             if "segment_traces" not in tables:
-                db["segment_traces"].create(
+                db.table("segment_traces").create(
                     {
                         "path": str, "trace_id": str, "rows": int, "spans": int, "errors": int,
                         "min_start_ns": int, "max_end_ns": int, "pids": str,
                     },
                     pk=("path", "trace_id"),
                 )
-                db["segment_traces"].create_index(["trace_id"], if_not_exists=True)
+                db.table("segment_traces").create_index(["trace_id"], if_not_exists=True)
             if "tombstones" not in tables:
-                db["tombstones"].create({"path": str, "removed_ns": int}, pk="path")
+                db.table("tombstones").create({"path": str, "removed_ns": int}, pk="path")
             if "pending" not in tables:  # files a compaction is about to rename into place
-                db["pending"].create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
+                db.table("pending").create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
 
     def _table_names(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -186,6 +186,6 @@ def _get(
     if bad_bool or not isinstance(value, kinds):
         names = " or ".join(k.__name__ for k in kinds)
         raise ConfigError(f"{where}: {prefix}.{key} must be {names}, got {value!r}")
-    if minimum is not None and value < minimum:
+    if minimum is not None and isinstance(value, (int, float)) and value < minimum:
         raise ConfigError(f"{where}: {prefix}.{key} must be at least {minimum}, got {value!r}")
     return value

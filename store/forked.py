@@ -198,7 +198,7 @@ class ForkedProcess:
         """What the child reported since the last call (b"" if nothing yet); None once it is gone."""
         if self.status_fd < 0:
             return None
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             try:
                 chunk = os.read(self.status_fd, 65536)

@@ -53,7 +53,8 @@ def parse_age(text: str) -> float:
 
 def scan_files(root: Path) -> tuple[list[str], list[str]]:
     """Segment files and leftover temporary files under `spans/`, relative to the root."""
-    segments, temps = [], []
+    segments: list[str] = []
+    temps: list[str] = []
     base = root / SPANS_DIR
     if not base.is_dir():
         return segments, temps

@@ -139,7 +139,7 @@ class OtlpSink:
         except OtlpWorkerGone:
             pass
         try:
-            self._proc.stdin.close()  # type: ignore[union-attr]
+            self._proc.stdin.close()
         except OSError:
             pass
         try:

@@ -67,10 +67,10 @@ def parquet_write_options(config: DatabaseConfig, table: pa.Table | None = None)
     `table` (the rows about to be written) picks the dictionary columns; without it, none.
     """
     compression = None if config.compression == "none" else config.compression
-    level = config.compression_level if compression in ("zstd", "gzip", "brotli") else None
+    level: int | dict[str, int] | None = config.compression_level if compression in ("zstd", "gzip", "brotli") else None
     encodings = {n: "DELTA_BYTE_ARRAY" for n in _DELTA_BYTES}
     encodings.update({n: "DELTA_BINARY_PACKED" for n in _DELTA_INTS})
-    if compression == "zstd" and level is not None and table is not None and table.num_rows <= _SMALL_SEGMENT_ROWS:
+    if compression == "zstd" and isinstance(level, int) and table is not None and table.num_rows <= _SMALL_SEGMENT_ROWS:
         level = {n: level for n in SPAN_SCHEMA.names} | {"attributes": min(level + _SMALL_ATTRIBUTES_BOOST, 22)}
     return {
         "compression": compression,

@@ -24,6 +24,7 @@ from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.store.store import Store
+from renacer_tui.thresholds import configured_thresholds
 
 STAT_LOOP = r"""
 #include <sys/stat.h>
@@ -123,7 +124,7 @@ def trace(*program: str, stdin_after: float | None = None) -> str:
 
 def findings_of(trace_id: str, **overrides: Any) -> list[Finding]:
     with Store.open() as store:
-        return detect(build_graph(load_trace(store, trace_id)), Thresholds.from_config(overrides))
+        return detect(build_graph(load_trace(store, trace_id)), configured_thresholds(overrides))
 
 
 def kinds(findings: list[Finding]) -> list[str]:
@@ -212,14 +213,7 @@ def test_clean_programs_raise_no_alert(db_path: Path, program: tuple[str, ...]) 
 
 def detect_rows(rows: list[dict[str, Any]], **overrides: Any) -> list[Finding]:
     cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
-    return detect(cg, Thresholds.from_config(overrides, config=_NoConfig()))
-
-
-class _NoConfig:
-    """A `[graph]` section with nothing set (keeps the synthetic tests off ~/.renacer)."""
-
-    def threshold(self, name: str, default: Any) -> Any:
-        return default
+    return detect(cg, Thresholds.from_config(None, overrides))
 
 
 def base(end: int = 1000) -> list[dict[str, Any]]:
@@ -281,17 +275,17 @@ def test_pcie_bottleneck_from_gpu_spans() -> None:
 
 
 def test_thresholds_from_config_file_and_overrides(db_path: Path, tmp_path: Path) -> None:
-    assert Thresholds.from_config().tight_loop_min_calls == Thresholds().tight_loop_min_calls
+    assert configured_thresholds().tight_loop_min_calls == Thresholds().tight_loop_min_calls
     config = tmp_path / "home" / ".renacer" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text("[graph]\ngod_process_threshold = 7\ntight_loop_min_calls = 10\nblocking_io_ms = 2.5\n")
-    th = Thresholds.from_config()
+    th = configured_thresholds()
     assert (th.god_process_threshold, th.tight_loop_min_calls, th.blocking_io_ms) == (7, 10, 2.5)
-    assert Thresholds.from_config({"tight_loop_min_calls": 3}).tight_loop_min_calls == 3
+    assert configured_thresholds({"tight_loop_min_calls": 3}).tight_loop_min_calls == 3
     with pytest.raises(ValueError, match="unknown threshold"):
-        Thresholds.from_config({"no_such_threshold": 1})
+        configured_thresholds({"no_such_threshold": 1})
     # A loop of 20 identical calls fires only under the configured threshold.
     rows = base() + [span(10 + k, 2, 10 + k, 11 + k, "syscall:getppid") for k in range(20)]
     cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
-    assert kinds(detect(cg)) == ["tight-loop"]
-    assert kinds(detect(cg, Thresholds())) == []
+    assert kinds(detect(cg, configured_thresholds())) == ["tight-loop"]
+    assert kinds(detect(cg)) == kinds(detect(cg, Thresholds())) == []  # an analysis reads no config itself

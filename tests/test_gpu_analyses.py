@@ -24,8 +24,8 @@ from test_critical_path import assert_well_formed
 
 from renacer_tui.analysis.antipatterns import Thresholds, detect
 from renacer_tui.analysis.critical_path import _gpu_handoffs, critical_path
-from renacer_tui.analysis.gpu_metrics import METRIC_COMPUTE_MS, METRIC_SPANS, METRIC_TRANSFER_MS, gpu_metrics
 from renacer_tui.analysis.graph import build_graph
+from renacer_tui.check.metrics import TraceMetrics
 from renacer_tui.model.attributes import ATTR_GPU_KIND
 from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows
 from renacer_tui.store.store import Store
@@ -39,6 +39,12 @@ def _row(span: ReceivedSpan) -> dict[str, Any]:
         "start_time_nanos": span.start_time_nanos, "end_time_nanos": span.end_time_nanos, "span_name": span.name,
         "attributes": span.attributes, "process_pid": span.resource.get("process.pid"), "rle_count": 1,
     }
+
+
+def gpu_figures(table: pa.Table) -> dict[str, float]:
+    """The trace assertions' gpu.* metrics of the trace (`renacer-tui check` reads the same)."""
+    metrics = TraceMetrics(table, table.column("trace_id")[0].as_py())
+    return {what: metrics.value(("gpu", what)) for what in ("count", "compute_time_ms", "transfer_time_ms")}
 
 
 def traced_demo(db_path: Path, *demo_args: str) -> tuple[pa.Table, list[ReceivedSpan], str]:
@@ -70,8 +76,8 @@ def test_compute_heavy_run_has_no_pcie_finding_and_the_path_reaches_the_kernel(d
     gpu = [s for s in received if s.name.startswith("gpu:")]
     assert {s.attributes[ATTR_GPU_KIND] for s in gpu} == {"compute", "transfer"}
     cg = build_graph(table)
-    metrics = gpu_metrics(cg)
-    assert metrics[METRIC_SPANS] == len(gpu) == 4 and metrics[METRIC_COMPUTE_MS] > metrics[METRIC_TRANSFER_MS] > 0
+    metrics = gpu_figures(table)
+    assert metrics["count"] == len(gpu) == 4 and metrics["compute_time_ms"] > metrics["transfer_time_ms"] > 0
     assert "pcie-bottleneck" not in {f.kind for f in detect(cg, Thresholds())}
     # The host waited for the kernel: some call of the program was running when it ended, and
     # the critical path may cross from that call into gpu:matmul.  (Whether the walk takes that
@@ -110,8 +116,8 @@ def test_transfer_heavy_run_is_a_pcie_bottleneck(db_path: Path) -> None:
     table, received, stdout = traced_demo(db_path, "--transfer-heavy")
     assert ": correct" in stdout
     cg = build_graph(table)
-    metrics = gpu_metrics(cg)
-    assert metrics[METRIC_TRANSFER_MS] > 5 * metrics[METRIC_COMPUTE_MS] > 0
+    metrics = gpu_figures(table)
+    assert metrics["transfer_time_ms"] > 5 * metrics["compute_time_ms"] > 0
     findings = [f for f in detect(cg, Thresholds()) if f.kind == "pcie-bottleneck"]
     assert len(findings) == 1 and findings[0].severity in ("medium", "high")
     transfer_ids = {s.span_id for s in received if s.attributes.get(ATTR_GPU_KIND) == "transfer"}

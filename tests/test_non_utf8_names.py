@@ -65,7 +65,7 @@ async def test_non_utf8_name_in_the_stored_span_tree(db_path: Path, tmp_path: Pa
         await until(pilot, lambda: table.row_count == 1)
         assert "cat " + SHOWN in screen_text(app)  # the command column
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+        await until(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None)
         tree = app.screen
         await pilot.pause()
         tree.query_one("#find", Input).value = "syscall.pathname=" + SHOWN

@@ -164,11 +164,11 @@ def test_critical_path_screen_bottleneck_what_if_and_jump(db_path: Path, cbuild:
 
             # Enter on the bottleneck step opens it in the span tree.
             await pilot.press("escape", "b", "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.index is not None and app.screen.tree is not None)
+            await wait_for(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.index is not None and app.screen.tree_view is not None)
             tree_screen = app.screen
             row = tree_screen.index.row_of[step["span_id"]]
             await wait_for(pilot, lambda: tree_screen.matches == [row])
-            assert tree_screen.tree.cursor_node.data == row
+            assert tree_screen.tree_view.cursor_node.data == row
             assert tree_screen.trace_id == trace_id
 
     asyncio.run(scenario())
@@ -202,7 +202,7 @@ def test_antipatterns_screen_findings_colours_and_jump(db_path: Path, cbuild: Ca
         app = RenacerApp()
         app.start_trace(trace_id)  # `view --trace-id`: the span tree first, then `a`
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+            await wait_for(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None)
             tree_screen = app.screen
             await pilot.press("a")
             await wait_for(pilot, lambda: isinstance(app.screen, AntipatternsScreen) and app.screen.findings is not None)
@@ -236,7 +236,7 @@ def test_antipatterns_screen_findings_colours_and_jump(db_path: Path, cbuild: Ca
             await wait_for(pilot, lambda: app.screen is tree_screen)
             wanted = sorted(tree_screen.index.row_of[s] for s in loop.span_ids)
             await wait_for(pilot, lambda: tree_screen.matches == wanted)
-            assert tree_screen.tree.cursor_node.data == wanted[0]
+            assert tree_screen.tree_view.cursor_node.data == wanted[0]
 
     asyncio.run(scenario())
 

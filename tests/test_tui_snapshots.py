@@ -136,7 +136,7 @@ def test_span_tree_screen(snap_compare: Any, fixed_store: Store) -> None:
     app.start_trace(TRACE_ID)
 
     async def loaded(pilot: Any) -> None:
-        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None)
         await pilot.pause(0.3)  # (the detail pane's content is checked by test_tui_span_tree.py)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
@@ -147,7 +147,7 @@ def test_span_tree_error_detail(snap_compare: Any, fixed_store: Store) -> None:
     app.start_trace(TRACE_ID)
 
     async def on_error(pilot: Any) -> None:
-        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None)
         await pilot.press("e")  # the first error: its attributes fill the detail pane
         await wait(pilot, lambda: app.screen.query_one("#detail", DataTable).row_count > 10)
         await pilot.pause(0.3)
@@ -202,7 +202,7 @@ def test_span_tree_at_80x24_without_color(snap_compare: Any, fixed_store: Store,
     assert app.no_color
 
     async def loaded(pilot: Any) -> None:
-        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+        await wait(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None)
         await pilot.pause(0.3)  # (the detail pane's content is checked by test_tui_span_tree.py)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)

@@ -59,11 +59,11 @@ int main(int argc, char **argv) {
 
 async def open_tree(pilot: Any, app: RenacerApp, timeout: float = 30.0) -> tuple[SpanTreeScreen, SpanTreeView]:
     deadline = time.monotonic() + timeout
-    while not (isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None):
+    while not (isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None):
         assert time.monotonic() < deadline, "the span tree did not load"
         await pilot.pause(0.05)
     await pilot.pause()
-    return app.screen, app.screen.tree
+    return app.screen, app.screen.tree_view
 
 
 def labels(tree: SpanTreeView) -> list[str]:

@@ -111,7 +111,7 @@ async def test_hostile_file_name_is_literal_in_stored_panes(db_path: Path, tmp_p
             assert "cat " + HOSTILE_SHOWN in text  # the command column
 
             await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree is not None)
+            await until(pilot, lambda: isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None)
             tree_screen = app.screen
             await pilot.pause()
             tree_screen.query_one("#find", Input).value = "syscall.pathname=" + HOSTILE_SHOWN  # as the pane shows it

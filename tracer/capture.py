@@ -260,7 +260,7 @@ class CaptureSession:
             self._relay = None
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, listener) -> CaptureResult:  # noqa: C901 — one flat loop on purpose (speed)
+    def run(self, listener) -> CaptureResult:  # one flat loop on purpose (speed)
         """Drive every stop until no traced task is left (or -p detaches). Calls `listener`."""
         if self._thread is None:
             self.start()
@@ -403,7 +403,7 @@ class CaptureSession:
                 if tgid is None:
                     if pid in awaiting:  # first stop of an announced child
                         awaiting.discard(pid)
-                        tgid = tgids.get(pid)
+                        tgid = tgids.get(pid, pid)
                     elif event == PTRACE_EVENT_EXEC:  # a leader we saw die "reappears" via exec
                         tgid = pid
                         tgids[pid] = pid

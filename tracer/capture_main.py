@@ -25,10 +25,10 @@ class CountingListener:
     def on_start(self, tid: int, t_ns: int) -> None:
         self.tasks += 1
 
-    def on_syscall_entry(self, tid, tgid, nr, args, t_ns, mem) -> None:  # noqa: ANN001 — hot path
+    def on_syscall_entry(self, tid, tgid, nr, args, t_ns, mem) -> None:  # hot path
         self.entries += 1
 
-    def on_syscall_exit(self, tid, ret, is_error, t_ns, mem) -> None:  # noqa: ANN001
+    def on_syscall_exit(self, tid, ret, is_error, t_ns, mem) -> None:
         self.exits += 1
 
     def on_new_task(self, tid: int, tgid: int, parent_tid: int, is_thread: bool, t_ns: int) -> None:

@@ -333,7 +333,7 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
         else:
             kind, arg = plan.kinds[i]
             texts.append(_render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit))
-    if plan.name in ("open", "openat") and not args[plan.flags_index] & _O_CREATE_ANY:
+    if plan.name in ("open", "openat") and plan.flags_index is not None and not args[plan.flags_index] & _O_CREATE_ANY:
         texts.pop()  # strace shows the mode only when the call can create a file
     return texts
 

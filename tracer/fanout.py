@@ -88,7 +88,7 @@ class _SinkWorker:
             item = self.queue.get()
             if item is _STOP:
                 break
-            batch: pa.RecordBatch = item  # type: ignore[assignment]
+            batch: pa.RecordBatch = item
             if self.failed:
                 self.dropped_failed += batch.num_rows
                 continue

@@ -110,7 +110,7 @@ def launch(
                 os.write(wfd, str(exc.errno or errno.EINVAL).encode())
             finally:
                 os._exit(127 if exc.errno == errno.ENOENT else 126)
-        except BaseException:  # noqa: BLE001 — never return into the parent's code
+        except BaseException:  # never return into the parent's code
             os._exit(127)
         os._exit(127)
 

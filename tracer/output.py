@@ -150,8 +150,8 @@ class SummarySink:
         for name, t in ordered:
             share = 100.0 * t.total_ns / grand_ns if grand_ns else 0.0
             per_call = t.total_ns / 1000 / t.calls if t.calls else 0.0
-            errors = str(t.errors) if t.errors else ""
-            lines.append(f"{share:6.2f} {t.total_ns / 1e9:11.6f} {per_call:11.0f} {t.calls:9d} {errors:>9} {name}")
+            shown_errors = str(t.errors) if t.errors else ""
+            lines.append(f"{share:6.2f} {t.total_ns / 1e9:11.6f} {per_call:11.0f} {t.calls:9d} {shown_errors:>9} {name}")
         calls = sum(t.calls for t in self.totals.values())
         errors = sum(t.errors for t in self.totals.values())
         per_call = grand_ns / 1000 / calls if calls else 0.0

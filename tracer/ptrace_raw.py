@@ -93,7 +93,7 @@ ptrace_fast = libc["ptrace"]
 ptrace_fast.restype = ctypes.c_long
 
 
-def ptrace_checked(request: int, tid: int, addr: int | None = 0, data: int | ctypes._Pointer | None = 0) -> int:  # type: ignore[name-defined]
+def ptrace_checked(request: int, tid: int, addr: int | None = 0, data: int | ctypes._Pointer | None = 0) -> int:
     """ptrace that raises PtraceError (with the errno) instead of returning -1."""
     ctypes.set_errno(0)
     result = _ptrace(request, tid, addr, data)
@@ -134,7 +134,7 @@ class SyscallInfo:
     def entry(self) -> tuple[int, tuple[int, int, int, int, int, int]]:
         """(nr, args) of an entry or seccomp stop."""
         values = self.unpack_entry(self.buf, 24)
-        return values[0], values[1:]  # type: ignore[return-value]
+        return values[0], values[1:]
 
     def exit(self) -> tuple[int, bool]:
         """(signed return value, is_error) of an exit stop."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import pyarrow as pa
 
@@ -263,9 +263,8 @@ class SpanBuilder:
         if fd is None:
             obj = None
         else:
-            obj = self._fd_cache.get((proc.tgid, fd), _UNKNOWN)
-            if obj is _UNKNOWN:
-                obj = self._fds.lookup(mem, proc.tgid, tid, fd)
+            cached = self._fd_cache.get((proc.tgid, fd), _UNKNOWN)
+            obj = self._fds.lookup(mem, proc.tgid, tid, fd) if cached is _UNKNOWN else cast("str | None", cached)
             if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
                 # queued now: the reader may return before this call's exit stop is seen
                 self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
@@ -515,6 +514,8 @@ class SpanBuilder:
             self._batch.add(done)
 
     def _unfinished(self, th: Thread, t_ns: int, detached: bool = False) -> None:
+        if th.inflight is None:
+            return
         row, dec, _args, obj = th.inflight
         th.inflight = None
         row.end = max(t_ns, row.start)

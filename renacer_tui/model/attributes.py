@@ -16,7 +16,6 @@ import json
 import threading
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 # --- syscall spans -----------------------------------------------------------------------------
@@ -42,6 +41,10 @@ ATTR_PROCESS_EXECUTABLE_NAME = "process.executable.name"
 ATTR_PROCESS_EXIT_CODE = "process.exit_code"
 ATTR_PROCESS_SIGNAL = "process.signal"
 
+# --- GPU spans (`gpu:<kernel>`) -------------------------------------------------------------------
+ATTR_GPU_COMPUTE_TIME = "gpu.compute_time_nanos"
+ATTR_GPU_TRANSFER_TIME = "gpu.transfer_time_nanos"
+
 # --- resource ------------------------------------------------------------------------------------
 ATTR_SERVICE_NAME = "service.name"
 ATTR_SERVICE_VERSION = "service.version"
@@ -58,9 +61,8 @@ ATTR_RLE_MAX = "renacer.rle.max_duration_ns"
 ATTR_GPU_KIND = "gpu.kind"  # GpuWorkKind: compute | transfer
 #: GPU time of the work from timestamp queries (host wall time when `gpu.timing` is "host").
 ATTR_GPU_TIME = "gpu.time_nanos"
-#: The PCIe detector's two sums: a compute span carries the first, a transfer span the second.
-ATTR_GPU_COMPUTE_TIME = "gpu.compute_time_nanos"
-ATTR_GPU_TRANSFER_TIME = "gpu.transfer_time_nanos"
+#: (ATTR_GPU_COMPUTE_TIME / ATTR_GPU_TRANSFER_TIME above are the PCIe detector's two sums: a
+#: compute span carries the first, a transfer span the second.)
 ATTR_GPU_HOST_TIME = "gpu.host_time_nanos"  # the host's wall time from recording to results
 ATTR_GPU_TIMING = "gpu.timing"  # "timestamp" (GPU timestamp queries) or "host" (no timestamps)
 ATTR_GPU_BYTES = "gpu.transfer.bytes"
@@ -160,6 +162,8 @@ def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType
         raise ValueError(f"attribute_array: unsupported type {type}")
     connection = getattr(_local, "connection", None)
     if connection is None:
+        import duckdb  # here, not at the top: a headless run never loads the SQL engine
+
         connection = _local.connection = duckdb.connect()
     path = "$." + json.dumps(key)
     extract = "json_extract_string" if sql_type == "VARCHAR" else "json_extract"

@@ -1,7 +1,7 @@
 """The anti-patterns screen: findings of `analysis.antipatterns.detect`, most severe first.
 
 Detection runs in a thread worker over the stored trace (thresholds from config.toml `[graph]`
-via `Thresholds.from_config`).  The table colours severities through .tcss component classes;
+via `renacer_tui.thresholds`).  The table colours severities through .tcss component classes;
 the pane below shows the selected finding in full — evidence and fix.  Enter jumps to the
 evidence spans in the span tree (`JumpToSpans`), where n/N walk through them.
 """
@@ -9,7 +9,7 @@ evidence spans in the span tree (`JumpToSpans`), where n/N walk through them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -23,9 +23,14 @@ from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
+from renacer_tui.navigation import navigator
 from renacer_tui.screens.critical_path import one_line
 from renacer_tui.text import escape
+from renacer_tui.thresholds import configured_thresholds
 from renacer_tui.widgets.analysis_tables import FindingsTable, evidence
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 CLEAN = "No anti-patterns found"
 
@@ -49,7 +54,7 @@ class AntipatternsScreen(Screen[None]):
         Binding("t", "span_tree", "Span tree"),
     ]
 
-    def __init__(self, store: Any, trace_id: str, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, store: Store, trace_id: str, thresholds: Thresholds | None = None) -> None:
         super().__init__()
         self.store = store
         self.trace_id = trace_id
@@ -76,7 +81,7 @@ class AntipatternsScreen(Screen[None]):
     @work(thread=True, exclusive=True)
     def _detect(self) -> None:
         try:
-            thresholds = self.thresholds or Thresholds.from_config()
+            thresholds = self.thresholds or configured_thresholds()
             findings = detect(build_graph(load_trace(self.store, self.trace_id)), thresholds)
         except Exception as exc:  # a missing trace or a broken store is a message
             self.post_message(FindingsComputed(None, one_line(exc)))
@@ -145,10 +150,10 @@ class AntipatternsScreen(Screen[None]):
         self.post_message(JumpToSpans(list(finding.span_ids), self.trace_id))
 
     def action_critical_path(self) -> None:
-        self.app.open_analysis("critical_path", self.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_analysis("critical_path", self.trace_id)
 
     def action_span_tree(self) -> None:
-        self.app.open_span_tree(self.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_span_tree(self.trace_id)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

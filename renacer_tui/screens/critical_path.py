@@ -10,7 +10,7 @@ the span tree (`JumpToSpans`).  Failures are notifications and a red status line
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -32,8 +32,12 @@ from renacer_tui.analysis.critical_path import (
 from renacer_tui.analysis.graph import CausalGraph, build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
+from renacer_tui.navigation import navigator
 from renacer_tui.text import escape
 from renacer_tui.widgets.analysis_tables import CriticalPathTable
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 #: Paths longer than this show their longest steps only (in time order).
 MAX_STEPS = 2000
@@ -75,7 +79,7 @@ class CriticalPathScreen(Screen[None]):
         Binding("a", "antipatterns", "Anti-patterns"),
     ]
 
-    def __init__(self, store: Any, trace_id: str) -> None:
+    def __init__(self, store: Store, trace_id: str) -> None:
         super().__init__()
         self.store = store
         self.trace_id = trace_id
@@ -223,10 +227,10 @@ class CriticalPathScreen(Screen[None]):
             table.focus()
 
     def action_span_tree(self) -> None:
-        self.app.open_span_tree(self.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_span_tree(self.trace_id)
 
     def action_antipatterns(self) -> None:
-        self.app.open_analysis("antipatterns", self.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_analysis("antipatterns", self.trace_id)
 
     def action_back(self) -> None:
         if self.query_one("#whatif", Input).has_focus:

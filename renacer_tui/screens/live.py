@@ -26,6 +26,7 @@ from textual.widgets import Button, Footer, Label, Log
 from renacer_tui.live_model import LiveModel
 from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
+from renacer_tui.navigation import navigator
 from renacer_tui.store.feed import FeedReader
 from renacer_tui.text import escape
 from renacer_tui.widgets.live_panes import (
@@ -268,7 +269,7 @@ class LiveScreen(Screen[None]):
         if self.model.trace_id is None:
             self.notify("No spans yet", severity="warning")
             return
-        self.app.open_span_tree(self.model.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_span_tree(self.model.trace_id)
 
     def action_quit_live(self) -> None:
         """Quit; while the program runs, ask whether to kill or detach it."""

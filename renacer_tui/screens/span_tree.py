@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -20,9 +20,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static, Tree
 
+from renacer_tui.navigation import navigator
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import escape, literal
 from renacer_tui.widgets.span_tree_view import SpanTreeView
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 
 @dataclass
@@ -48,7 +52,7 @@ class SpanTreeScreen(Screen[None]):
         Binding("a", "antipatterns", "Anti-patterns"),
     ]
 
-    def __init__(self, store: Any, trace_id: str) -> None:
+    def __init__(self, store: Store, trace_id: str) -> None:
         super().__init__()
         self.store = store
         self.trace_id = trace_id
@@ -116,7 +120,7 @@ class SpanTreeScreen(Screen[None]):
         self.query_one("#tree-status", Static).update(text)
 
     @property
-    def tree(self) -> SpanTreeView | None:
+    def tree_view(self) -> SpanTreeView | None:
         found = self.query(SpanTreeView)
         return found.first() if found else None
 
@@ -150,13 +154,13 @@ class SpanTreeScreen(Screen[None]):
             detail.add_row(*row)
 
     def current_row(self) -> int | None:
-        tree = self.tree
+        tree = self.tree_view
         node = tree.cursor_node if tree else None
         return node.data if node is not None and isinstance(node.data, int) and node.data != ROOT else None
 
     def _go(self, rows: list[int], forward: bool) -> int | None:
         """The next (or previous) row of `rows` after the cursor, wrapping around."""
-        if not rows or self.tree is None:
+        if not rows or self.tree_view is None:
             return None
         here = self.current_row()
         if here is None:
@@ -173,7 +177,7 @@ class SpanTreeScreen(Screen[None]):
         self._reveal(self._go(self.index.error_rows if self.index else [], False), "no error spans")
 
     def _reveal(self, row: int | None, missing: str) -> None:
-        tree = self.tree
+        tree = self.tree_view
         if row is None or tree is None:
             self.notify(missing, severity="warning")
             return
@@ -193,8 +197,8 @@ class SpanTreeScreen(Screen[None]):
             return
         self.matches = self.index.find(event.value)
         self.match_pos = -1
-        if self.tree is not None:
-            self.tree.focus()
+        if self.tree_view is not None:
+            self.tree_view.focus()
         if not self.matches:
             self._status(f"no match for {escape(event.value)}")
             return
@@ -213,18 +217,18 @@ class SpanTreeScreen(Screen[None]):
             return
         self.matches = sorted(self.index.row_of[s] for s in span_ids if s in self.index.row_of)
         self.match_pos = -1
-        if self.matches and self.tree is not None:
-            self.tree.reveal(self.matches[0])
+        if self.matches and self.tree_view is not None:
+            self.tree_view.reveal(self.matches[0])
             self.match_pos = 0
-            self.tree.focus()
+            self.tree_view.focus()
         self._status("" if self.matches else "those spans are not in this trace")
 
     def action_back(self) -> None:
         find = self.query_one("#find", Input)
         if find.display:
             find.display = False
-            if self.tree is not None:
-                self.tree.focus()
+            if self.tree_view is not None:
+                self.tree_view.focus()
             return
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
@@ -232,10 +236,10 @@ class SpanTreeScreen(Screen[None]):
             self.app.exit()
 
     def action_critical_path(self) -> None:
-        self.app.open_analysis("critical_path", self.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_analysis("critical_path", self.trace_id)
 
     def action_antipatterns(self) -> None:
-        self.app.open_analysis("antipatterns", self.trace_id)  # type: ignore[attr-defined]
+        navigator(self.app).open_analysis("antipatterns", self.trace_id)
 
 
 def _shown(value: object) -> str:

@@ -9,7 +9,7 @@ a running query can be cancelled (the store interrupts DuckDB).  Results go to a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from rich.text import Text
@@ -22,6 +22,9 @@ from textual.widgets import DataTable, Footer, Static, TextArea, Tree
 
 from renacer_tui.messages import QueryFinished
 from renacer_tui.text import escape, literal
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 MAX_ROWS = 1000
 DEFAULT_SQL = "SELECT span_name, count(*) AS calls, sum(duration_ns) AS total_ns\nFROM spans GROUP BY span_name ORDER BY total_ns DESC LIMIT 20"
@@ -55,7 +58,7 @@ class SqlConsoleScreen(Screen[None]):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, store: Any, sql: str = DEFAULT_SQL) -> None:
+    def __init__(self, store: Store, sql: str = DEFAULT_SQL) -> None:
         super().__init__()
         self.store = store
         self.initial_sql = sql

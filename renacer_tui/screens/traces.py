@@ -7,7 +7,7 @@ from `store.list_traces` in a worker; search and sort work on that list in memor
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,7 +17,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from renacer_tui.live_model import format_duration
+from renacer_tui.navigation import navigator
 from renacer_tui.text import clip, escape, literal
+
+if TYPE_CHECKING:
+    from renacer_tui.store import Store
 
 LIMIT = 5000
 #: (column key, heading) — the sort keys `s` cycles through.
@@ -76,12 +80,12 @@ class TracesScreen(Screen[None]):
 
     def action_reload(self) -> None:
         """Read the list of traces again (in a worker)."""
-        store = self.app.get_store()  # type: ignore[attr-defined]
+        store = navigator(self.app).get_store()
         if store is not None:
             self._load(store)
 
     @work(thread=True, exclusive=True)
-    def _load(self, store: Any) -> None:
+    def _load(self, store: Store) -> None:
         try:
             rows = store.list_traces(LIMIT).to_pylist()
         except Exception as exc:  # shown in the status line
@@ -150,17 +154,17 @@ class TracesScreen(Screen[None]):
         """Open the selected trace's span tree."""
         trace_id = self.selected_trace()
         if trace_id:
-            self.app.open_span_tree(trace_id)  # type: ignore[attr-defined]
+            navigator(self.app).open_span_tree(trace_id)
 
     def action_critical_path(self) -> None:
         trace_id = self.selected_trace()
         if trace_id:
-            self.app.open_analysis("critical_path", trace_id)  # type: ignore[attr-defined]
+            navigator(self.app).open_analysis("critical_path", trace_id)
 
     def action_antipatterns(self) -> None:
         trace_id = self.selected_trace()
         if trace_id:
-            self.app.open_analysis("antipatterns", trace_id)  # type: ignore[attr-defined]
+            navigator(self.app).open_analysis("antipatterns", trace_id)
 
     def action_back(self) -> None:
         search = self.query_one("#search", Input)

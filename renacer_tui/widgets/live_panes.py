@@ -6,6 +6,8 @@ every batch, the panes only show the latest state, so their cost does not grow w
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
@@ -100,7 +102,7 @@ class LiveTable(SteadyScrollView, can_focus=True):
         """The cells of row `index` as shown."""
         return self.rows[index]
 
-    def replace_rows(self, rows: list[tuple[str | Text, ...]]) -> None:
+    def replace_rows(self, rows: Sequence[tuple[str | Text, ...]]) -> None:
         """Show `rows` (strings or Texts, one per column); an unchanged table is left alone."""
         cells = [tuple(cell if isinstance(cell, Text) else Text(cell) for cell in row) for row in rows]
         if cells == self.rows:

@@ -126,7 +126,7 @@ class SpanLog(SteadyScrollView, can_focus=True):
     def action_page_down(self) -> None:
         super().action_page_down()
 
-    def _on_mouse_scroll_up(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_mouse_scroll_up(self, event) -> None:
         self.follow = False
         super()._on_mouse_scroll_up(event)
 

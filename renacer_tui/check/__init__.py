@@ -1,0 +1,1 @@
+"""Trace assertions: renacer.toml, the condition language, metrics of a stored trace, reports."""
