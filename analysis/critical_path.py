@@ -42,6 +42,10 @@ from renacer_tui.analysis.graph import (
 )
 from renacer_tui.model.attributes import (
     ATTR_FD_OBJECT,
+    ATTR_GPU_BYTES,
+    ATTR_GPU_DIRECTION,
+    ATTR_GPU_KIND,
+    ATTR_GPU_WORKGROUPS,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_PATH,
 )
@@ -127,6 +131,14 @@ class CriticalPath:
 def describe(cg: CausalGraph, i: int) -> str:
     """A short human hint for a span: path or fd, as the spec's example shows."""
     attrs = cg.cols.attrs(i)
+    if is_gpu(cg.cols.name(i)):  # what the GPU did: a kernel's workgroups, a transfer's size
+        groups = attrs.get(ATTR_GPU_WORKGROUPS)
+        if isinstance(groups, list) and groups:
+            return f"{attrs.get(ATTR_GPU_KIND, 'compute')} {'×'.join(str(g) for g in groups)} workgroups"
+        nbytes = attrs.get(ATTR_GPU_BYTES)
+        if isinstance(nbytes, int):
+            return f"{attrs.get(ATTR_GPU_DIRECTION, 'transfer')} {nbytes:,} B"
+        return str(attrs.get(ATTR_GPU_KIND) or "")
     for key in (ATTR_SYSCALL_PATH, ATTR_FD_OBJECT):
         value = attrs.get(key)
         if isinstance(value, str) and value:
