@@ -32,6 +32,9 @@ class RunOptions:
     pin_cpu: int | None = None
     queue_capacity: int = 256
     feed_fd: int | None = None
+    trace_compute: bool = False  # profile a traced Python program's wgpu work (renacer_tui.gpu.hooks)
+    trace_compute_threshold_us: float = 100.0
+    trace_compute_all: bool = False
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -45,6 +48,8 @@ class RunOptions:
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
+        if (self.trace_compute_all or self.trace_compute_threshold_us != 100.0) and not self.trace_compute:
+            return "--trace-compute-threshold and --trace-compute-all need --trace-compute"
         return None
 
     def capture_args(self) -> list[str]:
@@ -85,4 +90,10 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
+        if self.trace_compute:
+            args.append("--trace-compute")
+        if self.trace_compute_threshold_us != 100.0:
+            args.append(f"--trace-compute-threshold={self.trace_compute_threshold_us:g}")
+        if self.trace_compute_all:
+            args.append("--trace-compute-all")
         return args

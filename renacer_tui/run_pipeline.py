@@ -69,10 +69,14 @@ def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
     return name_filter, status_filter
 
 
-def _child_environment(traceparent: str) -> dict[str, str]:
+def _child_environment(traceparent: str, options: RunOptions | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["TRACEPARENT"] = traceparent
     env["RENACER_LOGICAL_CLOCK"] = "0"
+    if options is not None and options.trace_compute:
+        from renacer_tui.gpu.environment import add_trace_compute
+
+        add_trace_compute(env, 0.0 if options.trace_compute_all else options.trace_compute_threshold_us)
     return env
 
 
@@ -98,7 +102,7 @@ def _run(options: RunOptions) -> int:
         attach_pid=options.attach_pid,
         follow=options.follow,
         traced_numbers=traced_numbers,
-        env=_child_environment(traceparent),
+        env=_child_environment(traceparent, options),
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )

@@ -62,11 +62,11 @@ def _exporter() -> Any:
     return HttpExporter()
 
 
-def install_provider_from_environment(service_name: str | None = None) -> Any | None:
-    """Set a global SDK tracer provider exporting to OTEL_EXPORTER_OTLP_ENDPOINT, if there is one.
+def provider_from_environment(service_name: str | None = None) -> Any | None:
+    """An SDK tracer provider exporting to OTEL_EXPORTER_OTLP_ENDPOINT (None when unset).
 
-    Leaves a provider the program already set alone (returns None then, as when no endpoint is
-    set).  The provider is shut down, hence flushed, when the interpreter exits.
+    Shut down, hence flushed, when the interpreter exits.  Not made global: see
+    `install_provider_from_environment` for that.
     """
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if not endpoint:
@@ -75,18 +75,30 @@ def install_provider_from_environment(service_name: str | None = None) -> Any | 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
-        return None
     attributes: dict[str, Any] = {"process.pid": os.getpid()}
     if service_name and not os.environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = service_name
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(BatchSpanProcessor(_exporter()))
-    trace.set_tracer_provider(provider)
-    if trace.get_tracer_provider() is not provider:  # another provider won the race
-        return None
     atexit.register(provider.shutdown)
     return provider
+
+
+def install_provider_from_environment(service_name: str | None = None) -> Any | None:
+    """Make `provider_from_environment()` the global tracer provider, if there is an endpoint.
+
+    Leaves a provider the program already set alone (returns None then, as when no endpoint is
+    set).
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return None
+    provider = provider_from_environment(service_name)
+    if provider is None:
+        return None
+    trace.set_tracer_provider(provider)
+    return provider if trace.get_tracer_provider() is provider else None
 
 
 def tracer() -> trace.Tracer:
