@@ -18,7 +18,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from renacer_tui.analysis.critical_path import CriticalPath, critical_path, format_ns
+from renacer_tui.analysis.critical_path import CriticalPath, critical_path
 from renacer_tui.analysis.graph import CausalGraph
 from renacer_tui.model.attributes import (
     ATTR_FD_OBJECT,
@@ -38,6 +38,7 @@ from renacer_tui.model.syscalls import (
     PATH_LOOKUPS,
     WRITE_CALLS,
 )
+from renacer_tui.model.units import format_duration
 
 SEVERITIES = ("high", "medium", "low")
 #: Every `Finding.kind` the rules below produce (trace assertions name them, with `_` for `-`).
@@ -266,7 +267,7 @@ def _tight_loops(sc: _Syscalls, th: Thresholds) -> list[Finding]:
             Finding(
                 "tight-loop",
                 _grade(n, th.tight_loop_min_calls, th.tight_loop_min_calls, 10 * th.tight_loop_min_calls) or "low",
-                f"Tight loop: syscall:{call} called {n} times back to back in {format_ns(span_ns)}"
+                f"Tight loop: syscall:{call} called {n} times back to back in {format_duration(span_ns)}"
                 + (f" on {one_path}" if one_path else ""),
                 f"hoist the {call} out of the loop or cache its result",
                 sc.ids(members),
@@ -301,7 +302,7 @@ def _blocking_io(cg: CausalGraph, cp: CriticalPath, th: Thresholds) -> list[Find
             Finding(
                 "blocking-io",
                 "high" if single >= 10 * limit else "medium",
-                f"Blocking I/O on the critical path: {name} took {format_ns(single)}"
+                f"Blocking I/O on the critical path: {name} took {format_duration(single)}"
                 + (f" on {target}" if target else (f" on fd {fd}" if fd is not None else "")),
                 "make it asynchronous, prefetch, or move it off the critical path",
                 [cols.id_of(i)],
@@ -435,7 +436,7 @@ def _pcie(cg: CausalGraph, th: Thresholds) -> list[Finding]:
                     Finding(
                         "pcie-bottleneck",
                         "high",
-                        f"PCIe bottleneck: {cols.name(i)} moves data for {format_ns(transfer)} to compute for {format_ns(compute)}",
+                        f"PCIe bottleneck: {cols.name(i)} moves data for {format_duration(transfer)} to compute for {format_duration(compute)}",
                         "keep the data resident on the GPU or batch transfers",
                         [cols.id_of(i)],
                         1,
@@ -458,7 +459,7 @@ def _pcie(cg: CausalGraph, th: Thresholds) -> list[Finding]:
                 "pcie-bottleneck",
                 "high" if total > 2 * th.pcie_ratio * compute else "medium",
                 f"PCIe bottleneck: pid {pid} moves {nbytes / 2**20:.1f} MiB in {len(transfers)} GPU transfers taking "
-                f"{format_ns(total)}, against {format_ns(compute)} of compute ({total / max(compute, 1):.0f}×; "
+                f"{format_duration(total)}, against {format_duration(compute)} of compute ({total / max(compute, 1):.0f}×; "
                 f"threshold {th.pcie_ratio:g}×)",
                 "keep the data resident on the GPU, upload only what the kernels read, or batch transfers",
                 [cols.id_of(i) for _, i in transfers[:_EVIDENCE_IDS]],

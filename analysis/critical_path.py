@@ -50,6 +50,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_PATH,
 )
 from renacer_tui.model.kinds import SpanCategory, category_of, is_gpu, is_syscall
+from renacer_tui.model.units import format_duration
 
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
 _IS_HANDOFF = np.zeros(len(EDGE_KINDS), dtype=bool)  # lookup by edge kind (cheaper than np.isin)
@@ -517,8 +518,8 @@ class WhatIf:
     def sentence(self) -> str:
         what = ", ".join(f"{k} were {_factor_text(v)}× faster" for k, v in self.speedups.items())
         return (
-            f"if {what} the run would take {format_ns(self.after.total_ns)} "
-            f"({self.change * 100:+.1f} %, was {format_ns(self.before.total_ns)})"
+            f"if {what} the run would take {format_duration(self.after.total_ns)} "
+            f"({self.change * 100:+.1f} %, was {format_duration(self.before.total_ns)})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -534,18 +535,6 @@ class WhatIf:
 
 def _factor_text(v: float) -> str:
     return f"{v:g}"
-
-
-def format_ns(ns: int | float) -> str:
-    """Human duration: 1.2s, 143ms, 87µs, 950ns."""
-    ns = float(ns)
-    if ns >= 1e9:
-        return f"{ns / 1e9:.2f}s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.1f}ms" if ns < 1e8 else f"{ns / 1e6:.0f}ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.1f}µs"
-    return f"{ns:.0f}ns"
 
 
 def speedup_factors(cg: CausalGraph, speedups: Mapping[str, float]) -> tuple[np.ndarray, int]:

@@ -21,9 +21,9 @@ from renacer_tui.analysis.critical_path import (
     CriticalPath,
     critical_path,
     describe,
-    format_ns,
 )
 from renacer_tui.analysis.graph import EDGE_KINDS, CausalGraph
+from renacer_tui.model.units import format_duration
 
 #: Beyond this many nodes the DOT holds the critical path's spans and the edges among them.
 DOT_MAX_NODES = 2000
@@ -70,7 +70,7 @@ def to_dot(cg: CausalGraph, max_nodes: int = DOT_MAX_NODES, path: CriticalPath |
     if note:
         lines.append(note.rstrip("\n"))
     for i in nodes.tolist():
-        parts = [cols.name(i), format_ns(int(cols.duration[i]))]
+        parts = [cols.name(i), format_duration(int(cols.duration[i]))]
         source = cols.text("c_source", i) or cols.text("python_source", i) or cols.text("rust_source", i)
         parts += [extra for extra in (describe(cg, i), source) if extra]
         if cols.rle_count[i] > 1:
@@ -116,7 +116,7 @@ def waterfall_svg(cp: CriticalPath, width: int = 1000) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         'font-family="monospace" font-size="12">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="10" y="20" font-size="14" font-weight="bold">{xml_escape(visible("Critical path — total " + format_ns(cp.total_ns) + f" of {format_ns(cp.wall_ns)} wall, {len(cp.node)} steps"))}</text>',
+        f'<text x="10" y="20" font-size="14" font-weight="bold">{xml_escape(visible("Critical path — total " + format_duration(cp.total_ns) + f" of {format_duration(cp.wall_ns)} wall, {len(cp.node)} steps"))}</text>',
     ]
     if len(picked) < len(cp.node):
         out.append(f'<text x="10" y="36" fill="#666666">showing the {len(picked)} longest steps in time order</text>')
@@ -128,7 +128,7 @@ def waterfall_svg(cp: CriticalPath, width: int = 1000) -> str:
         w = max(dur / span * bar_w, 1.0)
         hot = k == bottleneck
         name = visible(cols.name(i))
-        label = f"{name} {format_ns(dur)} ({dur / total:.0%})" + (" BOTTLENECK" if hot else "")
+        label = f"{name} {format_duration(dur)} ({dur / total:.0%})" + (" BOTTLENECK" if hot else "")
         tip = f"{name} span {cols.id_of(i)} {visible(describe(cp.cg, i))}"
         out.append(f'<g><title>{xml_escape(tip)}</title>')
         out.append(f'<text x="10" y="{y + 13}"{" fill=" + quoteattr("#b00000") if hot else ""}>{xml_escape(label[:56])}</text>')

@@ -23,6 +23,8 @@ import numpy as np
 
 from bench.common import base_parser, machine, machine_line, markdown_table, median, report, target_row, targets_table
 
+_KEPT: list[Any] = []
+
 
 def _adapters(wanted: str | None) -> list[Any]:
     import wgpu
@@ -50,19 +52,18 @@ def _plain_dispatch(device: Any, pipeline: Any, group: Any, groups: int, fence: 
     device.queue.read_buffer(fence)  # waits for the kernel, as the profiler's read-back does
 
 
-def _overhead(adapter: Any, size: int, kernels: int) -> dict[str, Any]:
+def _overhead(adapter: Any, device: Any, size: int, kernels: int) -> dict[str, Any]:
     import wgpu
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from renacer_tui.gpu.matmul import SHADER, WORKGROUP
-    from renacer_tui.gpu.profiler import GpuProfiler, timestamp_features
+    from renacer_tui.gpu.profiler import GpuProfiler
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    device = adapter.request_device_sync(required_features=timestamp_features(adapter))
     gpu = GpuProfiler(device, adapter, tracer_provider=provider)
     rng = np.random.default_rng(0)
     a = rng.random((size, size), dtype=np.float32)
@@ -95,11 +96,9 @@ def _overhead(adapter: Any, size: int, kernels: int) -> dict[str, Any]:
             "clock": gpu.clock.source}
 
 
-def _demo(adapter: Any, size: int, batch_mib: int) -> dict[str, Any]:
+def _demo(adapter: Any, device: Any, size: int, batch_mib: int) -> dict[str, Any]:
     from renacer_tui.gpu.matmul import TRANSFER_HEAVY_SIZE, run_matmul
-    from renacer_tui.gpu.profiler import GpuProfiler, timestamp_features
-
-    device = adapter.request_device_sync(required_features=timestamp_features(adapter))
+    from renacer_tui.gpu.profiler import GpuProfiler
     out = {}
     with GpuProfiler(device, adapter) as gpu:
         for variant, n, batch in (("compute-heavy", size, 1),
@@ -118,6 +117,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch-mib", type=int, default=128, help="transfer-heavy demo: MiB per input (128)")
     parser.add_argument("--adapter", default=None, help="only adapters whose name or backend contains this")
     args = parser.parse_args(argv)
+    from renacer_tui.gpu.profiler import timestamp_features
+
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="renacer-xdg-"))
     size = 32 if args.quick else args.size
     kernels = args.kernels or (4 if args.quick else 30)
@@ -130,8 +131,11 @@ def main(argv: list[str]) -> int:
     rows, demo_rows, targets, results = [], [], [], []
     for adapter in adapters:
         name = f"{adapter.info.get('device')} ({adapter.info.get('backend_type')})"
-        overhead = _overhead(adapter, size, kernels)
-        demo = _demo(adapter, size, batch_mib)
+        # one device per adapter, kept to the end: wgpu 0.32 can abort when a dropped device is polled
+        device = adapter.request_device_sync(required_features=timestamp_features(adapter))
+        _KEPT.append(device)
+        overhead = _overhead(adapter, device, size, kernels)
+        demo = _demo(adapter, device, size, batch_mib)
         ratio = median(overhead["on_ms"]) / median(overhead["off_ms"])
         fastest = min(overhead["on_ms"]) / min(overhead["off_ms"])
         results.append({"adapter": name, "overhead": overhead, "demo": demo, "ratio": ratio, "fastest_ratio": fastest})

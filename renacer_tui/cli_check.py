@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -215,13 +215,16 @@ def _baseline_id(store: Any, baseline: str, current: str, command: str) -> str:
 def _report(outcomes: list[Any], trace_id: str, kind: str, output: Optional[Path], code: int) -> None:
     from renacer_tui.check import report
 
-    text = report.to_text(outcomes, trace_id)
-    rendered = {"text": text, "json": lambda: report.to_json(outcomes, trace_id, code), "junit": lambda: report.to_junit(outcomes, trace_id)}[kind]
-    body = rendered if isinstance(rendered, str) else rendered()
+    renderers: dict[str, Callable[[], str]] = {
+        "text": lambda: report.to_text(outcomes, trace_id),
+        "json": lambda: report.to_json(outcomes, trace_id, code),
+        "junit": lambda: report.to_junit(outcomes, trace_id),
+    }
+    body = renderers[kind]()
     if output is not None:
         emit_text(body, output, f"the check report ({kind})")
         if kind != "text":
-            sys.stdout.write(text)
+            sys.stdout.write(report.to_text(outcomes, trace_id))
     else:
         sys.stdout.write(body)
     if os.environ.get("GITHUB_ACTIONS") == "true":

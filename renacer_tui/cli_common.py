@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Optional
 
 from renacer_tui.model.ids import normalize_trace_id as _normalized
+from renacer_tui.model.units import one_line as first_line
 from renacer_tui.text import escape
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ class CliError(Exception):
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's text (its type when empty), escaped for a terminal."""
-    text = str(exc).strip()
-    return escape(text.splitlines()[0] if text else type(exc).__name__)
+    return escape(first_line(exc))
 
 
 def normalize_trace_id(text: str) -> str:

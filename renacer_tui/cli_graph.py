@@ -29,6 +29,7 @@ from renacer_tui.cli_common import (
     open_store,
     print_store_warnings,
 )
+from renacer_tui.model.units import format_duration
 from renacer_tui.text import escape, literal
 
 if TYPE_CHECKING:
@@ -200,16 +201,15 @@ def critical_path_command(
 
 def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Path]) -> None:
     """The spec's §5.2 listing: the chain, then one row per step, the bottleneck marked."""
-    from renacer_tui.analysis.critical_path import format_ns
-
+    
     rows = cp.rows(cp.top(limit) if limit else None)
     b = cp.bottleneck
     to_file = output is not None and str(output) != "-"
     console = literal_console(io.StringIO() if to_file else None, soft_wrap=True)
     wall = max(cp.wall_ns, 1)
     console.print(
-        f"Critical path of trace {trace_id}: {format_ns(cp.total_ns)} in {len(cp.node)} steps "
-        f"({cp.total_ns / wall:.1%} of the {format_ns(cp.wall_ns)} wall time)"
+        f"Critical path of trace {trace_id}: {format_duration(cp.total_ns)} in {len(cp.node)} steps "
+        f"({cp.total_ns / wall:.1%} of the {format_duration(cp.wall_ns)} wall time)"
     )
     if not rows:
         console.print("The trace has no root span: nothing to walk.")
@@ -220,7 +220,7 @@ def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Pa
         if chain.plain:
             chain.append(" → ")
         chain.append_text(literal(row["name"], "bold red" if row["index"] == b else ""))
-        chain.append(f" ({format_ns(row['self_ns'])})")
+        chain.append(f" ({format_duration(row['self_ns'])})")
     if chain.plain:
         console.print(chain)
     if limit and len(rows) < len(cp.node):
@@ -228,7 +228,7 @@ def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Pa
     console.print(f"{'step':>5}  {'duration':>9}  {'share':>6}  span")
     for row in rows:
         hot = row["index"] == b
-        line = Text(f"{row['index'] + 1:>5}  {format_ns(row['self_ns']):>9}  {row['share']:>6.1%}  ", style="bold red" if hot else "")
+        line = Text(f"{row['index'] + 1:>5}  {format_duration(row['self_ns']):>9}  {row['share']:>6.1%}  ", style="bold red" if hot else "")
         line.append_text(literal(row["name"], "bold red" if hot else "bold"))
         if row["calls"] > 1:
             line.append(f" ×{row['calls']}")
@@ -243,7 +243,7 @@ def _print_path(trace_id: str, cp: Any, wi: Any, limit: int, output: Optional[Pa
         top = cp.rows([b])[0]
         line = Text("Bottleneck: ")
         line.append_text(literal(top["name"], "bold red"))
-        line.append(f" {format_ns(top['self_ns'])} ({top['share']:.1%} of the path), span {top['span_id']}")
+        line.append(f" {format_duration(top['self_ns'])} ({top['share']:.1%} of the path), span {top['span_id']}")
         console.print(line)
     if wi is not None:
         console.print(literal(wi.sentence(), "bold"))

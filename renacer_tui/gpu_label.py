@@ -20,6 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_GPU_WORKGROUPS,
 )
 from renacer_tui.model.kinds import GpuWorkKind, TransferDirection
+from renacer_tui.model.units import format_duration
 from renacer_tui.text import escape
 
 GPU_MARK = "◆ "
@@ -42,8 +43,6 @@ def _size(nbytes: Any) -> str:
 
 def gpu_detail(attrs: Mapping[str, Any]) -> str:
     """`compute 16×16×1 wg · gpu 52.1ms / host 55.0ms` for a gpu: span's attributes (escaped)."""
-    from renacer_tui.live_model import format_duration  # live_model shows gpu lines through here
-
     parts: list[str] = []
     kind = attrs.get(ATTR_GPU_KIND)
     if kind == GpuWorkKind.COMPUTE.value:

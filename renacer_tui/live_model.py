@@ -13,7 +13,6 @@ outside the lock.
 from __future__ import annotations
 
 import bisect
-import json
 import signal
 import threading
 import time
@@ -36,10 +35,12 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
     ATTR_THREAD_ID,
+    parse_attributes,
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_gpu
 from renacer_tui.model.schema import STATUS_ERROR
 from renacer_tui.model.syscalls import CREATORS
+from renacer_tui.model.units import format_duration
 from renacer_tui.text import escape
 
 _CLONE_NAMES = frozenset(SYSCALL_PREFIX + name for name in CREATORS)
@@ -85,28 +86,6 @@ def signal_name(value: Any) -> str:
         return signal.Signals(int(value)).name
     except (TypeError, ValueError):
         return escape(value)
-
-
-def format_duration(ns: int) -> str:
-    """Compact human duration: 850ns, 12.3µs, 4.56ms, 1.20s."""
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1_000:.1f}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.2f}ms"
-    return f"{ns / 1_000_000_000:.2f}s"
-
-
-def parse_attributes(text: str | None) -> dict[str, Any]:
-    """The span's attribute JSON as a dict ({} when absent or malformed)."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _quote(value: str) -> str:

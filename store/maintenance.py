@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import SegmentInfo
 from renacer_tui.store.writer import (
     ATTR_RUN_ID,
@@ -224,7 +225,7 @@ def compact(
                 pq.read_table(store.root / p, schema=SPAN_SCHEMA).replace_schema_metadata(None) for p in paths
             )
         except (OSError, pa.ArrowException) as exc:
-            store.warn(f"compaction skipped a group with an unreadable segment ({str(exc).splitlines()[0]})")
+            store.warn(f"compaction skipped a group with an unreadable segment ({one_line(exc)})")
             done += len(group)
             continue
         name = f"compact-{time.time_ns()}-{index:04d}"
@@ -306,7 +307,7 @@ def _check_segment(full: Path, rows: int | None, size_bytes: int | None) -> str 
         if rows is not None and count != rows:
             return f"{count} rows, catalog says {rows}"
     except (OSError, pa.ArrowException) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return one_line(exc)
     return None
 
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.writer import SPANS_DIR
 
@@ -54,9 +55,6 @@ class QueryError(Exception):
     """Bad or forbidden SQL; the message is one line."""
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _sql_str(text: str) -> str:
@@ -114,7 +112,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(_one_line(exc)) from None
+        raise QueryError(one_line(exc)) from None
     if len(statements) != 1:
         raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
     kind = statements[0].type
@@ -403,8 +401,8 @@ class QueryEngine:
                 if culprit is None and not isinstance(exc, _USER_ERRORS):
                     culprit = self._probe(files)
                 if culprit is None:
-                    raise QueryError(_one_line(exc)) from None
-                self._mark_bad(culprit, f"unreadable segment ({_one_line(exc)})")
+                    raise QueryError(one_line(exc)) from None
+                self._mark_bad(culprit, f"unreadable segment ({one_line(exc)})")
                 self._version = None
             finally:
                 with self._lock:

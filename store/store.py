@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pyarrow as pa
 
 from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
 
@@ -185,7 +186,7 @@ class Store:
                 table = pq.read_table(full, filters=[("trace_id", "=", trace_id)], schema=SPAN_SCHEMA)
             except (OSError, pa.ArrowException) as exc:
                 rel = full.relative_to(self.root.resolve()).as_posix()
-                self.engine._mark_bad(rel, f"unreadable segment ({str(exc).splitlines()[0] if str(exc) else exc})")
+                self.engine._mark_bad(rel, f"unreadable segment ({one_line(exc)})")
                 continue
             tables.append(table.replace_schema_metadata(None))
         if not tables:

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR, conform
+from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from renacer_tui.store.config import DatabaseConfig
 
@@ -205,7 +206,7 @@ def write_segment(
         size = final.stat().st_size
     except (OSError, pa.ArrowException, CatalogError) as exc:
         _unlink_quietly(tmp)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
         raise StoreWriteError(f"cannot write segment {final}: {reason}") from None
     return SegmentInfo(
         path=final.relative_to(root).as_posix(),

@@ -32,3 +32,27 @@ def require_adapter() -> None:
     problem = adapter_problem()
     if problem:
         pytest.skip(problem)
+
+
+@functools.cache
+def shared_device() -> tuple[object, object]:
+    """(adapter, device with the timestamp features), one per test process.
+
+    wgpu 0.32 polls every device from a background thread; a device dropped while that thread
+    polls it can abort the interpreter, so the tests share one instead of making one each.
+    """
+    require_adapter()
+    import wgpu
+
+    from renacer_tui.gpu.profiler import timestamp_features
+
+    adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    return adapter, adapter.request_device_sync(required_features=timestamp_features(adapter))
+
+
+def profiler(**options: object) -> object:
+    """A GpuProfiler over the shared device (`options` as GpuProfiler takes them)."""
+    from renacer_tui.gpu.profiler import GpuProfiler
+
+    adapter, device = shared_device()
+    return GpuProfiler(device, adapter, **options)  # type: ignore[arg-type]

@@ -25,7 +25,6 @@ from renacer_tui.analysis.critical_path import (
     CriticalPath,
     SpeedupError,
     critical_path,
-    format_ns,
     parse_speedup,
     replay,
     what_if,
@@ -33,6 +32,7 @@ from renacer_tui.analysis.critical_path import (
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.model.schema import batch_from_rows
+from renacer_tui.model.units import format_duration
 from renacer_tui.store.store import Store
 
 
@@ -241,7 +241,7 @@ def test_parse_speedup_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(("ns", "text"), [(950, "950ns"), (87_000, "87.0µs"), (21 * MS, "21.0ms"), (143 * MS, "143ms"), (1_200_000_000, "1.20s")])
 def test_format_ns(ns: int, text: str) -> None:
-    assert format_ns(ns) == text
+    assert format_duration(ns) == text
 
 
 # ----------------------------------------------------------------------------- real programs

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from gpu_helpers import require_adapter
+from gpu_helpers import profiler, require_adapter
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -39,9 +39,7 @@ def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
 
 
 def _open(provider: TracerProvider | None, **kwargs):
-    from renacer_tui.gpu.profiler import GpuProfiler
-
-    return GpuProfiler.open(tracer_provider=provider, **kwargs)
+    return profiler(tracer_provider=provider, **kwargs)
 
 
 def test_matmul_spans_kinds_times_and_result(spans) -> None:

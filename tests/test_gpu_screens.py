@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from gpu_helpers import require_adapter
+from gpu_helpers import profiler, require_adapter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -34,12 +34,11 @@ def gpu_trace_rows() -> list[dict[str, Any]]:
     """run ⊃ process ⊃ the profiler's real spans of a 32×32 matmul (ids renumbered under the process)."""
     require_adapter()
     from renacer_tui.gpu.matmul import run_matmul
-    from renacer_tui.gpu.profiler import GpuProfiler
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with GpuProfiler.open(tracer_provider=provider) as gpu:
+    with profiler(tracer_provider=provider) as gpu:
         assert run_matmul(gpu, size=32).correct
     spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time)
     t0, t1 = spans[0].start_time - 1000, spans[-1].end_time + 1000

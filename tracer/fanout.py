@@ -20,6 +20,8 @@ from typing import Callable, Protocol, Sequence
 
 import pyarrow as pa
 
+from renacer_tui.model.units import one_line
+
 #: Callback for a failing sink: `on_error(sink_name, one_line_message)`, called at most once per sink.
 ErrorCallback = Callable[[str, str], None]
 
@@ -51,10 +53,6 @@ class SinkStats:
     error: str | None
 
 
-def one_line(exc: BaseException) -> str:
-    """A short single-line description of an exception for the user."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _SinkWorker:
@@ -109,7 +107,7 @@ class _SinkWorker:
         if self.failed:
             return
         self.failed = True
-        self.error = one_line(exc)
+        self.error = one_line(exc, with_type=True)
         if self.on_error is not None:
             try:
                 self.on_error(self.name, self.error)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from renacer_tui.analysis.critical_path import format_ns
 from renacer_tui.check.config import Assertion
 from renacer_tui.check.expression import COMPARISONS, Binary, EvaluationError, Metric, Node, Number, evaluate, metrics_of
 from renacer_tui.check.metrics import TraceMetrics
+from renacer_tui.model.units import format_duration
 from renacer_tui.text import escape
 
 PASS, FAIL, SKIP, UNDECIDED = "pass", "fail", "skip", "undecided"
@@ -58,7 +58,7 @@ def exit_code(outcomes: list[Outcome]) -> int:
 def format_value(metric: str, value: float) -> str:
     """A metric's value in its unit: 347ms, 12.0 MiB, 0.93, 42."""
     if metric.endswith("_ms"):
-        return format_ns(value * 1e6)
+        return format_duration(value * 1e6)
     if metric.endswith("bytes") or metric.startswith("io."):
         for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
             if abs(value) >= size:
@@ -95,13 +95,13 @@ def _bottleneck(metrics: TraceMetrics) -> str | None:
     if b is None:
         return None
     where = f" at {escape(b.source)}" if b.source else (f" on {escape(b.detail)}" if b.detail else "")
-    return f"Bottleneck: {escape(b.name)}{where} ({format_ns(b.self_ns)})"
+    return f"Bottleneck: {escape(b.name)}{where} ({format_duration(b.self_ns)})"
 
 
 def check_one(assertion: Assertion, metrics: TraceMetrics, skip_undecided: bool = False) -> Outcome:
     """Evaluate one assertion on the trace."""
-    base = dict(name=assertion.name, severity=assertion.severity, condition=assertion.condition_text,
-                file=assertion.file, line=assertion.line)
+    base: dict[str, Any] = dict(name=assertion.name, severity=assertion.severity, condition=assertion.condition_text,
+                                file=assertion.file, line=assertion.line)
     if not assertion.enabled:
         return Outcome(status=SKIP, message="disabled", **base)
     if assertion.trace_name_pattern and not re.search(assertion.trace_name_pattern, metrics.command):
@@ -162,9 +162,9 @@ def _directions(assertions: list[Assertion]) -> dict[tuple[str, ...], bool]:
         if not assertion.enabled:
             continue
         node = assertion.condition
-        lower_bounded = isinstance(node, Binary) and node.op in (">", ">=") and isinstance(node.left, Metric)
+        bounded_below = node.left if isinstance(node, Binary) and node.op in (">", ">=") and isinstance(node.left, Metric) else None
         for metric in metrics_of(node):
-            out.setdefault(metric.path, not (lower_bounded and metric is node.left) and not metric.path[-1].endswith("ratio"))
+            out.setdefault(metric.path, metric is not bounded_below and not metric.path[-1].endswith("ratio"))
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -173,54 +173,55 @@ def _quantity(text: str) -> float:
 
 @v_args(meta=True)
 class _Build(Transformer):
-    def number(self, meta, children):  # type: ignore[no-untyped-def]
+    def number(self, meta: Any, children: list[Any]) -> Any:
         token: Token = children[0]
+        column = token.column or 0
         value = _quantity(str(token))
         if not math.isfinite(value):
-            raise ExpressionError(f"number {token!s} is out of range", token.column)
-        return Number(value, str(token), token.column)
+            raise ExpressionError(f"number {token!s} is out of range", column)
+        return Number(value, str(token), column)
 
-    def true(self, meta, children):  # type: ignore[no-untyped-def]
+    def true(self, meta: Any, children: list[Any]) -> Any:
         return Boolean(True, meta.column)
 
-    def false(self, meta, children):  # type: ignore[no-untyped-def]
+    def false(self, meta: Any, children: list[Any]) -> Any:
         return Boolean(False, meta.column)
 
-    def field(self, meta, children):  # type: ignore[no-untyped-def]
+    def field(self, meta: Any, children: list[Any]) -> Any:
         return ":".join(str(c) for c in children)
 
-    def index(self, meta, children):  # type: ignore[no-untyped-def]
+    def index(self, meta: Any, children: list[Any]) -> Any:
         return str(children[0])[1:-1]
 
-    def metric(self, meta, children):  # type: ignore[no-untyped-def]
+    def metric(self, meta: Any, children: list[Any]) -> Any:
         return Metric((str(children[0]), *children[1:]), meta.column)
 
-    def not_(self, meta, children):  # type: ignore[no-untyped-def]
+    def not_(self, meta: Any, children: list[Any]) -> Any:
         return Unary("not", children[1], meta.column)
 
-    def neg(self, meta, children):  # type: ignore[no-untyped-def]
+    def neg(self, meta: Any, children: list[Any]) -> Any:
         return Unary("-", children[1], meta.column)
 
-    def _fold(self, meta, children):  # type: ignore[no-untyped-def]
+    def _fold(self, meta: Any, children: list[Any]) -> Any:
         node, rest = children[0], children[1:]
         while rest:
             op, right, rest = str(rest[0]), rest[1], rest[2:]
             node = Binary(op, node, right, _column(node))
         return node
 
-    def comparison(self, meta, children):  # type: ignore[no-untyped-def]
+    def comparison(self, meta: Any, children: list[Any]) -> Any:
         return Binary(str(children[1]), children[0], children[2], _column(children[0]))
 
     sum = product = _fold
 
-    def or_expr(self, meta, children):  # type: ignore[no-untyped-def]
+    def or_expr(self, meta: Any, children: list[Any]) -> Any:
         return self._join("or", children)
 
-    def and_expr(self, meta, children):  # type: ignore[no-untyped-def]
+    def and_expr(self, meta: Any, children: list[Any]) -> Any:
         return self._join("and", children)
 
     @staticmethod
-    def _join(op: str, children: list) -> Node:  # type: ignore[type-arg]
+    def _join(op: str, children: list[Any]) -> Node:
         node = children[0]
         for right in children[1:]:
             node = Binary(op, node, right, _column(node))
@@ -258,7 +259,8 @@ def parse(text: str) -> Node:
             raise exc.orig_exc from None
         raise
     except UnexpectedCharacters as exc:
-        raise ExpressionError(f"unexpected character {text[exc.pos_in_stream]!r}", exc.column) from None
+        where = exc.pos_in_stream if exc.pos_in_stream is not None else max(0, exc.column - 1)
+        raise ExpressionError(f"unexpected character {text[where]!r}", exc.column) from None
     except UnexpectedToken as exc:
         token = exc.token
         if token.type == "$END":

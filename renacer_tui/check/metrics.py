@@ -173,8 +173,9 @@ class TraceMetrics:
     @cached_property
     def findings(self) -> list[Any]:
         from renacer_tui.analysis.antipatterns import detect
+        from renacer_tui.thresholds import configured_thresholds
 
-        return detect(self.graph, path=self.critical_path)
+        return detect(self.graph, configured_thresholds(), path=self.critical_path)
 
     @cached_property
     def command(self) -> str:
@@ -319,7 +320,7 @@ class TraceMetrics:
         if not len(rows):
             raise MissingMetric("the trace has no GPU spans (gpu:*), so gpu metrics are undefined")
         key = ATTR_GPU_COMPUTE_TIME if what == "compute_time_ms" else ATTR_GPU_TRANSFER_TIME
-        values = self._ints(rows, key)
+        values: list[Any] = self._ints(rows, key).tolist()
         if what == "compute_time_ms":  # a kernel span without the attribute computes for its duration
             moved = self._ints(rows, ATTR_GPU_TRANSFER_TIME)  # …but a transfer span computes nothing
             values = [v if isinstance(v, int) else (0 if isinstance(t, int) else int(cols.duration[i]))

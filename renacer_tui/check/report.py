@@ -64,7 +64,7 @@ def to_junit(outcomes: list[Outcome], trace_id: str) -> str:
             attrs["file"] = str(o.file)
         if o.line:
             attrs["line"] = str(o.line)
-        case = ET.SubElement(suite, "testcase", **attrs)
+        case = ET.SubElement(suite, "testcase", attrs)
         body = "\n".join([headline(o), *o.details, f"condition: {o.condition}"])
         if o.status == SKIP:
             ET.SubElement(case, "skipped", message=o.message)

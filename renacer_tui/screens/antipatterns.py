@@ -23,8 +23,8 @@ from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
+from renacer_tui.model.units import one_line
 from renacer_tui.navigation import navigator
-from renacer_tui.screens.critical_path import one_line
 from renacer_tui.text import escape
 from renacer_tui.thresholds import configured_thresholds
 from renacer_tui.widgets.analysis_tables import FindingsTable, evidence

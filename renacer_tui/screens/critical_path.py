@@ -25,13 +25,13 @@ from renacer_tui.analysis.critical_path import (
     SpeedupError,
     WhatIf,
     critical_path,
-    format_ns,
     parse_speedup,
     what_if,
 )
 from renacer_tui.analysis.graph import CausalGraph, build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
+from renacer_tui.model.units import format_duration, one_line
 from renacer_tui.navigation import navigator
 from renacer_tui.text import escape
 from renacer_tui.widgets.analysis_tables import CriticalPathTable
@@ -61,10 +61,6 @@ class WhatIfComputed(Message):
     error: str | None = None
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for the status bar (the first line of its message)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class CriticalPathScreen(Screen[None]):
@@ -145,13 +141,13 @@ class CriticalPathScreen(Screen[None]):
         line.append(f"{len(path.node):,} steps")
         if picked is not None:
             line.append(f" (showing the {MAX_STEPS:,} longest)")
-        line.append(f"  path {format_ns(path.total_ns)} of {format_ns(path.wall_ns)} wall  bottleneck ")
+        line.append(f"  path {format_duration(path.total_ns)} of {format_duration(path.wall_ns)} wall  bottleneck ")
         line.append(escape(bottleneck["name"]), style="bold")
         if bottleneck["calls"] > 1:
             line.append(f" ×{bottleneck['calls']:,}", style="bold")
         if bottleneck["detail"]:
             line.append(" " + escape(bottleneck["detail"]))
-        line.append(f" {format_ns(bottleneck['self_ns'])} ({bottleneck['share'] * 100:.1f} %)")
+        line.append(f" {format_duration(bottleneck['self_ns'])} ({bottleneck['share'] * 100:.1f} %)")
         status.update(line)
 
     # -- what-if ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static, Tree
 
+from renacer_tui.model.units import one_line
 from renacer_tui.navigation import navigator
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import escape, literal
@@ -82,7 +83,7 @@ class SpanTreeScreen(Screen[None]):
             table = self.store.trace_spans(self.trace_id)
             index = SpanIndex(table)
         except Exception as exc:  # a store error is shown, not raised
-            self.post_message(TraceLoaded(None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            self.post_message(TraceLoaded(None, one_line(exc, with_type=True)))
             return
         self.post_message(TraceLoaded(index))
 

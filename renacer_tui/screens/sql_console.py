@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TextArea, Tree
 
 from renacer_tui.messages import QueryFinished
+from renacer_tui.model.units import one_line
 from renacer_tui.text import escape, literal
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ class SqlConsoleScreen(Screen[None]):
         try:
             table = self.store.query(sql)
         except Exception as exc:  # QueryError and anything DuckDB raises: shown inline
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = one_line(exc)
             self.post_message(QueryFinished(sql, time.perf_counter() - started, error=message))
             return
         self.post_message(QueryFinished(sql, time.perf_counter() - started, table=table))

@@ -14,9 +14,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
-from renacer_tui.analysis.critical_path import format_ns
 from renacer_tui.gpu_label import GPU_MARK, GPU_STYLE
 from renacer_tui.model.kinds import is_gpu
+from renacer_tui.model.units import format_duration
 from renacer_tui.text import clip, escape
 
 BAR_WIDTH = 12
@@ -90,10 +90,10 @@ class CriticalPathTable(DataTable[Any]):
             self.add_row(
                 Text(("▶" if is_bottleneck else "") + str(step["index"] + 1), justify="right", style=bottleneck if is_bottleneck else "dim"),
                 label,
-                Text(format_ns(step["self_ns"]), justify="right", style=style),
+                Text(format_duration(step["self_ns"]), justify="right", style=style),
                 Text(f"{step['share'] * 100:5.1f} %", justify="right", style=style),
                 Text(share_bar(step["share"]), style=bottleneck if is_bottleneck else bar_style),
-                Text(f"+{format_ns(step['start_ns'] - t0)}", justify="right", style="dim"),
+                Text(f"+{format_duration(step['start_ns'] - t0)}", justify="right", style="dim"),
                 Text(str(pids.get(step["span_id"], "")), justify="right", style="dim"),
                 Text(("bottleneck  " if is_bottleneck else "") + clip_head(escape(step["detail"]), 48), no_wrap=True),
                 key=str(k),
