@@ -94,7 +94,7 @@ def install(threshold_ns: int | None = None) -> None:
     _installed = True
     from wgpu.backends.wgpu_native import _api
 
-    from renacer_tui.gpu.profiler import timestamp_features
+    from renacer_tui.gpu.profiler import note_dispatch, timestamp_features
     from renacer_tui.model.kinds import GpuWorkKind, TransferDirection
 
     request_device = _api.GPUAdapter._request_device_async
@@ -116,11 +116,7 @@ def install(threshold_ns: int | None = None) -> None:
 
     def _dispatch_workgroups(self, x: int, y: int = 1, z: int = 1) -> None:
         dispatch(self, x, y, z)
-        measurement = getattr(self, "_renacer_measurement", None)
-        if measurement is not None:
-            measurement.dispatches += 1
-            measurement.workgroups = [measurement.workgroups[0] + int(x), measurement.workgroups[1] + int(y),
-                                      measurement.workgroups[2] + int(z)]
+        note_dispatch(self, (x, y, z))
 
     finish = _api.GPUCommandEncoder.finish
 
@@ -155,7 +151,7 @@ def install(threshold_ns: int | None = None) -> None:
             return write_buffer(self, buffer, buffer_offset, data, data_offset, size)
         nbytes = int(size) if size else memoryview(data).nbytes - int(data_offset)
         profiler = _profiler(self._device)
-        with _inside(), profiler._host_timed(f"write {buffer.label or 'buffer'}", GpuWorkKind.TRANSFER, nbytes,
+        with _inside(), profiler.host_timed(f"write {buffer.label or 'buffer'}", GpuWorkKind.TRANSFER, nbytes,
                                              TransferDirection.HOST_TO_DEVICE):
             write_buffer(self, buffer, buffer_offset, data, data_offset, size)
 
@@ -166,7 +162,7 @@ def install(threshold_ns: int | None = None) -> None:
             return read_buffer(self, buffer, buffer_offset, size)
         nbytes = int(size) if size else buffer.size - int(buffer_offset)
         profiler = _profiler(self._device)
-        with _inside(), profiler._host_timed(f"read {buffer.label or 'buffer'}", GpuWorkKind.TRANSFER, nbytes,
+        with _inside(), profiler.host_timed(f"read {buffer.label or 'buffer'}", GpuWorkKind.TRANSFER, nbytes,
                                              TransferDirection.DEVICE_TO_HOST):
             return read_buffer(self, buffer, buffer_offset, size)
 
@@ -203,7 +199,9 @@ class _PatchOnImport:
                 break
         else:
             return None
-        loader = spec.loader
+        loader: Any = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return None  # not a module we know how to wrap: the import goes on unprofiled
         exec_module = loader.exec_module
 
         def exec_then_install(module: Any) -> None:
@@ -212,7 +210,7 @@ class _PatchOnImport:
                 sys.meta_path.remove(self)
             install()
 
-        loader.exec_module = exec_then_install
+        loader.exec_module = exec_then_install  # this spec's own loader instance
         return spec
 
 

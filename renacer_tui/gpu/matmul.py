@@ -16,8 +16,12 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from renacer_tui.gpu.profiler import GpuProfiler
 
 WORKGROUP = 16
 SHADER = """
@@ -76,7 +80,7 @@ def _inputs_through_a_file(size: int, batch: int, seed: int) -> tuple[np.ndarray
     return np.broadcast_to(a, (batch, size, size)).copy(), np.broadcast_to(b, (batch, size, size)).copy()
 
 
-def run_matmul(gpu, size: int = DEFAULT_SIZE, batch: int = 1, seed: int = 0) -> MatmulResult:
+def run_matmul(gpu: "GpuProfiler", size: int = DEFAULT_SIZE, batch: int = 1, seed: int = 0) -> MatmulResult:
     """Multiply the first pair of `batch` random size×size matrices on `gpu` (a GpuProfiler)."""
     import wgpu
 

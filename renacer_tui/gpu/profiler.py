@@ -166,7 +166,7 @@ class GpuProfiler:
         """Host → device: a mapped staging buffer copied into `buffer` between two timestamps."""
         nbytes = memoryview(data).nbytes
         if not self.encoder_timestamps:
-            with self._host_timed(label, GpuWorkKind.TRANSFER, nbytes, TransferDirection.HOST_TO_DEVICE):
+            with self.host_timed(label, GpuWorkKind.TRANSFER, nbytes, TransferDirection.HOST_TO_DEVICE):
                 self.queue.write_buffer(buffer, offset, data)
                 self.queue.submit([])
                 self._wait()
@@ -243,11 +243,7 @@ class GpuProfiler:
 
     def note_dispatch(self, compute: Any, workgroups: Sequence[int]) -> None:
         """Add one dispatch's workgroup counts to the pass's measurement."""
-        m = getattr(compute, "_renacer_measurement", None)
-        if m is None:
-            return
-        m.dispatches += 1
-        m.workgroups = [a + int(b) for a, b in zip(m.workgroups, (list(workgroups) + [1, 1])[:3])]
+        note_dispatch(compute, workgroups)
 
     def finish(self, encoder: Any) -> list[Measurement]:
         """Resolve the timestamp pairs `encoder` wrote; call before `encoder.finish()`.
@@ -303,7 +299,7 @@ class GpuProfiler:
             return ready
 
     @contextmanager
-    def _host_timed(self, label: str, kind: GpuWorkKind, nbytes: int | None = None,
+    def host_timed(self, label: str, kind: GpuWorkKind, nbytes: int | None = None,
                     direction: TransferDirection | None = None) -> Iterator[Measurement]:
         """Work the GPU cannot timestamp, timed by the host around the block."""
         m = self._record(label, kind, nbytes, direction, timed=False)
@@ -395,6 +391,15 @@ class GpuProfiler:
         span = tracer.start_span(GPU_PREFIX + m.label, context=m.parent, attributes=attributes, start_time=m.start_ns)
         span.end(end_time=max(m.end_ns, m.start_ns))
         self.spans_emitted += 1
+
+
+def note_dispatch(compute: Any, workgroups: Sequence[int]) -> None:
+    """Add one dispatch's workgroup counts to the measurement of the pass `compute` (if profiled)."""
+    m = getattr(compute, "_renacer_measurement", None)
+    if m is None:
+        return
+    m.dispatches += 1
+    m.workgroups = [a + int(b) for a, b in zip(m.workgroups, (list(workgroups) + [1, 1])[:3])]
 
 
 def _pending_of(encoder: Any) -> list[Measurement]:
