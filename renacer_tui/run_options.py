@@ -93,7 +93,7 @@ class RunOptions:
         if self.trace_compute:
             args.append("--trace-compute")
         if self.trace_compute_threshold_us != 100.0:
-            args.append(f"--trace-compute-threshold={self.trace_compute_threshold_us:g}")
+            args.append(f"--trace-compute-threshold={self.trace_compute_threshold_us!r}")  # exact
         if self.trace_compute_all:
             args.append("--trace-compute-all")
         return args

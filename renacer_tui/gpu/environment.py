@@ -23,5 +23,5 @@ def add_trace_compute(env: MutableMapping[str, str], threshold_us: float) -> Mut
     folder = autoload_folder()
     existing = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != folder]
     env["PYTHONPATH"] = os.pathsep.join([folder, *existing])
-    env[THRESHOLD_VARIABLE] = f"{threshold_us:g}"
+    env[THRESHOLD_VARIABLE] = repr(float(threshold_us))
     return env
