@@ -110,3 +110,17 @@ def test_threshold_options_need_trace_compute(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--trace-compute-threshold", "-1", "--", "true"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "non-negative number" in result.stderr
+
+
+def test_autoload_costs_nothing_without_wgpu_and_chains_the_programs_sitecustomize(tmp_path: Path) -> None:
+    from renacer_tui.gpu.environment import add_trace_compute
+
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("import os\nos.environ['OWN_SITECUSTOMIZE'] = 'ran'\n")
+    env = add_trace_compute(dict(os.environ, PYTHONPATH=str(own)), 100.0)
+    assert env["PYTHONPATH"].split(os.pathsep)[1] == str(own)
+    probe = "import os, sys; print('wgpu' in sys.modules, os.environ.get('OWN_SITECUSTOMIZE'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "ran"]
