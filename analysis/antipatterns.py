@@ -32,13 +32,13 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_RESULT,
 )
 from renacer_tui.model.kinds import is_gpu
+from renacer_tui.model.readable import format_duration
 from renacer_tui.model.syscalls import (
     BENIGN_ERRORS,
     BLOCKING_IO,
     PATH_LOOKUPS,
     WRITE_CALLS,
 )
-from renacer_tui.model.units import format_duration
 
 SEVERITIES = ("high", "medium", "low")
 #: Every `Finding.kind` the rules below produce (trace assertions name them, with `_` for `-`).

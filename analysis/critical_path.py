@@ -50,7 +50,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_PATH,
 )
 from renacer_tui.model.kinds import SpanCategory, category_of, is_gpu, is_syscall
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
 _IS_HANDOFF = np.zeros(len(EDGE_KINDS), dtype=bool)  # lookup by edge kind (cheaper than np.isin)

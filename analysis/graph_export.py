@@ -23,7 +23,7 @@ from renacer_tui.analysis.critical_path import (
     describe,
 )
 from renacer_tui.analysis.graph import EDGE_KINDS, CausalGraph
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 
 #: Beyond this many nodes the DOT holds the critical path's spans and the edges among them.
 DOT_MAX_NODES = 2000

@@ -70,7 +70,7 @@ def generate_feed(path: Path, spans: int) -> int:
 async def absorb(feed_path: Path, spans: int, size: tuple[int, int]) -> dict[str, Any]:
     """Pour the feed file through a pipe into the headless app; time it and sample frames."""
     from renacer_tui.app import RenacerApp
-    from renacer_tui.live_model import LiveModel
+    from renacer_tui.live.model import LiveModel
     from renacer_tui.store.feed import FeedReader
 
     gc.collect()
@@ -139,7 +139,7 @@ async def absorb(feed_path: Path, spans: int, size: tuple[int, int]) -> dict[str
 async def tui_capture_once(workload: list[str], size: tuple[int, int]) -> tuple[float, int, int]:
     """Trace `workload` through the TUI's capture child with the app reading; (seconds, exit, spans)."""
     from renacer_tui.app import RenacerApp
-    from renacer_tui.live import CaptureChild
+    from renacer_tui.live.child import CaptureChild
 
     child = CaptureChild(["--no-store"], workload)
     app = RenacerApp(store_enabled=False)

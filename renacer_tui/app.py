@@ -1,7 +1,7 @@
 """The Textual application: wires screens, global keys and the command palette — nothing else.
 
 Screens talk to `store`/`analysis` through the app's lazily opened `Store`; the live screen
-talks to a capture child (`renacer_tui.live`).  Logic lives in those modules, not here.
+talks to a capture child (`renacer_tui.live.child`).  Logic lives in those modules, not here.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class RenacerApp(App[None]):
     # -- start-up ---------------------------------------------------------------------------
     def start_live(self, feed: Iterable[Any], command: list[str], child: Any | None = None, model: Any | None = None) -> None:
         """Open on the live screen for this feed (and capture child, when there is one)."""
-        from renacer_tui.screens.live import LiveScreen
+        from renacer_tui.live.screen import LiveScreen
 
         def make() -> Screen[Any]:
             self.live_screen = LiveScreen(feed, command, child, model)
@@ -150,7 +150,7 @@ class RenacerApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; while a traced program runs, the live screen first asks: kill or detach?"""
-        from renacer_tui.screens.live import QuitDialog
+        from renacer_tui.live.screen import QuitDialog
 
         live = self.live_screen
         if live is not None and live.child is not None and live.running:

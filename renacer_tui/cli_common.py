@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Optional
 
 from renacer_tui.model.ids import normalize_trace_id as _normalized
-from renacer_tui.model.units import one_line as first_line
+from renacer_tui.model.readable import one_line as first_line
 from renacer_tui.text import escape
 
 if TYPE_CHECKING:

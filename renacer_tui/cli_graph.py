@@ -29,7 +29,7 @@ from renacer_tui.cli_common import (
     open_store,
     print_store_warnings,
 )
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import escape, literal
 
 if TYPE_CHECKING:

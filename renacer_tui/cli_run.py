@@ -147,7 +147,7 @@ def run_main(args: list[str]) -> int:
         return 2
     use_tui = not no_tui and options.feed_fd is None and sys.stdout.isatty() and sys.stdin.isatty()
     if use_tui:
-        from renacer_tui.live import run_live_tui
+        from renacer_tui.live.run import run_live_tui
 
         return run_live_tui(options.capture_args(), options.command)
     _without_numpy()

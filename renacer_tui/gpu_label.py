@@ -20,7 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_GPU_WORKGROUPS,
 )
 from renacer_tui.model.kinds import GpuWorkKind, TransferDirection
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import escape
 
 GPU_MARK = "◆ "

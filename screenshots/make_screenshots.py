@@ -50,7 +50,7 @@ async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 60.0
 async def live_and_stored(out: Path) -> str:
     """The live screen on a real capture; then the stored screens on the same trace."""
     from renacer_tui.app import RenacerApp
-    from renacer_tui.live import CaptureChild
+    from renacer_tui.live.child import CaptureChild
     from renacer_tui.screens.help import HelpScreen
     from renacer_tui.screens.span_tree import SpanTreeScreen
     from renacer_tui.screens.sql_console import SqlConsoleScreen

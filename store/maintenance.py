@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
-from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import SegmentInfo
 from renacer_tui.store.writer import (
     ATTR_RUN_ID,

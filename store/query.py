@@ -31,8 +31,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
-from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.writer import SPANS_DIR
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 
+from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
-from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
 

@@ -24,8 +24,8 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from renacer_tui.model.attributes import ATTR_RUN_ID
+from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR, conform
-from renacer_tui.model.units import one_line
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from renacer_tui.store.config import DatabaseConfig
 

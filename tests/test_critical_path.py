@@ -31,8 +31,8 @@ from renacer_tui.analysis.critical_path import (
 )
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
+from renacer_tui.model.readable import format_duration
 from renacer_tui.model.schema import batch_from_rows
-from renacer_tui.model.units import format_duration
 from renacer_tui.store.store import Store
 
 

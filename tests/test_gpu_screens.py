@@ -23,7 +23,7 @@ from renacer_tui.analysis.critical_path import describe
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.app import RenacerApp
 from renacer_tui.gpu_label import GPU_MARK, GPU_STYLE
-from renacer_tui.live_model import span_line
+from renacer_tui.live.model import span_line
 from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.store import Store
 

@@ -143,7 +143,7 @@ def test_path_extraction_round_trips_any_name(path: str, other: dict[str, Any], 
 
 
 def test_one_duration_format_everywhere() -> None:
-    from renacer_tui.model.units import format_duration
+    from renacer_tui.model.readable import format_duration
 
     assert [format_duration(n) for n in (950, 87_000, 12_340_000, 143_000_000, 1_200_000_000)] == [
         "950ns", "87.0µs", "12.3ms", "143ms", "1.20s"]
@@ -155,18 +155,18 @@ def test_one_duration_format_everywhere() -> None:
         if re.search(r"^def (format_duration|format_ns|parse_attributes|one_line|_one_line)\(", path.read_text(), re.M)
     ]
     # cli_common's one_line is the terminal-escaped wrapper of the model's, not a second parser.
-    assert sorted(definitions) == ["renacer_tui/cli_common.py", "renacer_tui/model/attributes.py", "renacer_tui/model/units.py"]
+    assert sorted(definitions) == ["renacer_tui/cli_common.py", "renacer_tui/model/attributes.py", "renacer_tui/model/readable.py"]
 
 
 @given(st.floats(min_value=-1e15, max_value=1e15, allow_nan=False))
 def test_durations_always_read_with_a_unit(ns: float) -> None:
-    from renacer_tui.model.units import format_duration
+    from renacer_tui.model.readable import format_duration
 
     assert re.fullmatch(r"-?\d+(\.\d+)?(ns|µs|ms|s)", format_duration(ns))
 
 
 def test_one_line_is_the_first_line_or_the_type() -> None:
-    from renacer_tui.model.units import one_line
+    from renacer_tui.model.readable import one_line
 
     assert one_line(ValueError("bad\nsecond")) == "bad"
     assert one_line(ValueError("")) == "ValueError"

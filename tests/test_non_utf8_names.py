@@ -15,10 +15,10 @@ from tui_helpers import record, screen_text
 from tui_helpers import wait_until as until
 
 from renacer_tui.app import RenacerApp
-from renacer_tui.live import CaptureChild
+from renacer_tui.live.child import CaptureChild
+from renacer_tui.live.span_log import SpanLog
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.store import Store
-from renacer_tui.widgets.span_log import SpanLog
 
 pytestmark = pytest.mark.asyncio
 

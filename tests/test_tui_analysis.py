@@ -18,19 +18,19 @@ import tui_helpers
 
 from renacer_tui.analysis.antipatterns import Thresholds
 from renacer_tui.app import RenacerApp
-from renacer_tui.live import CaptureChild
-from renacer_tui.live_alerts import LiveAlerts
+from renacer_tui.live.alerts import LiveAlerts
+from renacer_tui.live.child import CaptureChild
+from renacer_tui.live.panes import AlertsPane
+from renacer_tui.live.screen import LiveScreen
 from renacer_tui.model.schema import batch_from_rows
 from renacer_tui.screens.antipatterns import AntipatternsScreen
 from renacer_tui.screens.critical_path import CriticalPathScreen
-from renacer_tui.screens.live import LiveScreen
 from renacer_tui.screens.span_tree import SpanTreeScreen
 from renacer_tui.widgets.analysis_tables import (
     CriticalPathTable,
     FindingsTable,
     share_bar,
 )
-from renacer_tui.widgets.live_panes import AlertsPane
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"
 HOSTILE_SHOWN = "\\x1b[31m[bold]x[/bold]"

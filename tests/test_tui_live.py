@@ -13,13 +13,13 @@ from tui_helpers import screen_text
 from tui_helpers import wait_until as wait_for
 
 from renacer_tui.app import RenacerApp
-from renacer_tui.live import CaptureChild
-from renacer_tui.live_model import LiveModel
+from renacer_tui.live.child import CaptureChild
+from renacer_tui.live.model import LiveModel
+from renacer_tui.live.panes import LiveHeader, ProcessTable, TopSyscalls
+from renacer_tui.live.screen import LiveScreen, QuitDialog
+from renacer_tui.live.span_log import SpanLog
 from renacer_tui.messages import FeedUpdated
-from renacer_tui.screens.live import LiveScreen, QuitDialog
 from renacer_tui.store import Store
-from renacer_tui.widgets.live_panes import LiveHeader, ProcessTable, TopSyscalls
-from renacer_tui.widgets.span_log import SpanLog
 
 pytestmark = pytest.mark.asyncio
 

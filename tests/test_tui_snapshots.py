@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Markdown
 from tui_helpers import wait_until as wait
 
 from renacer_tui.app import RenacerApp
-from renacer_tui.live_model import HISTORY_SECONDS
+from renacer_tui.live.model import HISTORY_SECONDS
 from renacer_tui.messages import QueryFinished
 from renacer_tui.model.schema import STATUS_ERROR, batch_from_rows
 from renacer_tui.screens.help import HelpScreen

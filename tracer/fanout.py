@@ -20,7 +20,7 @@ from typing import Callable, Protocol, Sequence
 
 import pyarrow as pa
 
-from renacer_tui.model.units import one_line
+from renacer_tui.model.readable import one_line
 
 #: Callback for a failing sink: `on_error(sink_name, one_line_message)`, called at most once per sink.
 ErrorCallback = Callable[[str, str], None]

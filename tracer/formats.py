@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import signal
 from functools import lru_cache
 
 from ptrace.syscall.posix_arg import (
@@ -20,6 +19,8 @@ from ptrace.syscall.posix_arg import (
     OPEN_FLAGS_BITMASK,
 )
 from ptrace.tools import readBits
+
+from renacer_tui.model.readable import signal_name
 
 AT_FDCWD = -100
 
@@ -154,14 +155,6 @@ def dirfd(value: int) -> str:
     return "AT_FDCWD" if value == AT_FDCWD else str(value)
 
 
-def signal_name(signo: int) -> str:
-    """`SIGCHLD`; real-time signals as `SIGRT_3`, unknown numbers as digits."""
-    try:
-        return signal.Signals(signo).name
-    except ValueError:
-        if signal.SIGRTMIN <= signo <= signal.SIGRTMAX:
-            return f"SIGRT_{signo - signal.SIGRTMIN}"
-        return str(signo)
 
 
 # Kernel-internal codes a tracer sees when a signal interrupts a call (never returned to the

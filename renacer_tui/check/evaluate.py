@@ -18,7 +18,7 @@ from typing import Any
 from renacer_tui.check.config import Assertion
 from renacer_tui.check.expression import COMPARISONS, Binary, EvaluationError, Metric, Node, Number, evaluate, metrics_of
 from renacer_tui.check.metrics import TraceMetrics
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import escape
 
 PASS, FAIL, SKIP, UNDECIDED = "pass", "fail", "skip", "undecided"

@@ -23,7 +23,7 @@ from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
-from renacer_tui.model.units import one_line
+from renacer_tui.model.readable import one_line
 from renacer_tui.navigation import navigator
 from renacer_tui.text import escape
 from renacer_tui.thresholds import configured_thresholds

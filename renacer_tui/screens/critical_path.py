@@ -31,7 +31,7 @@ from renacer_tui.analysis.critical_path import (
 from renacer_tui.analysis.graph import CausalGraph, build_graph
 from renacer_tui.analysis.loading import load_trace
 from renacer_tui.messages import JumpToSpans
-from renacer_tui.model.units import format_duration, one_line
+from renacer_tui.model.readable import format_duration, one_line
 from renacer_tui.navigation import navigator
 from renacer_tui.text import escape
 from renacer_tui.widgets.analysis_tables import CriticalPathTable

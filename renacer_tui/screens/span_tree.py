@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static, Tree
 
-from renacer_tui.model.units import one_line
+from renacer_tui.model.readable import one_line
 from renacer_tui.navigation import navigator
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import escape, literal

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TextArea, Tree
 
 from renacer_tui.messages import QueryFinished
-from renacer_tui.model.units import one_line
+from renacer_tui.model.readable import one_line
 from renacer_tui.text import escape, literal
 
 if TYPE_CHECKING:

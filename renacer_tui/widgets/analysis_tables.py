@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 
 from renacer_tui.gpu_label import GPU_MARK, GPU_STYLE
 from renacer_tui.model.kinds import is_gpu
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import clip, escape
 
 BAR_WIDTH = 12

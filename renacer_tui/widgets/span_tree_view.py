@@ -16,7 +16,7 @@ from textual.widgets.tree import TreeNode
 
 from renacer_tui.gpu_label import GPU_BAR_STYLE, GPU_MARK, GPU_STYLE, gpu_detail
 from renacer_tui.model.kinds import is_gpu
-from renacer_tui.model.units import format_duration
+from renacer_tui.model.readable import format_duration
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import clip, escape
 

@@ -23,22 +23,23 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Log
 
-from renacer_tui.live_model import LiveModel
-from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
-from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
-from renacer_tui.navigation import navigator
-from renacer_tui.store.feed import FeedReader
-from renacer_tui.text import escape
-from renacer_tui.widgets.live_panes import (
+from renacer_tui.live.model import LiveModel
+from renacer_tui.live.panes import (
     AlertsPane,
     LiveHeader,
     ProcessTable,
     TopSyscalls,
 )
-from renacer_tui.widgets.span_log import SpanLog
+from renacer_tui.live.span_log import SpanLog
+from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
+from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
+from renacer_tui.model.readable import describe_exit
+from renacer_tui.navigation import navigator
+from renacer_tui.store.feed import FeedReader
+from renacer_tui.text import escape
 
 if TYPE_CHECKING:
-    from renacer_tui.live import CaptureChild
+    from renacer_tui.live.child import CaptureChild
 
 #: New alerts shown as notifications per refresh; the rest are summed up in one.
 NOTIFY_AT_ONCE = 3
@@ -78,7 +79,7 @@ class QuitDialog(ModalScreen[str]):
 class LiveScreen(Screen[None]):
     """Header, span pane (follows the tail), process tree, top syscalls and program output."""
 
-    CSS_PATH = "live.tcss"
+    CSS_PATH = "screen.tcss"
     BINDINGS = [
         Binding("q", "quit_live", "Quit"),
         Binding("o", "toggle_output", "Output"),
@@ -185,8 +186,6 @@ class LiveScreen(Screen[None]):
 
     def program_state(self) -> tuple[str, str]:
         """(text, css class) of the traced program's state."""
-        from renacer_tui.live import describe_exit
-
         if self.returncode is not None:
             root = self.model.processes.get(self.model.run_attributes.get(ATTR_ROOT_PID))  # type: ignore[arg-type]
             return describe_exit(self.returncode, root.signal if root else None), "-failed" if self.returncode else "-done"

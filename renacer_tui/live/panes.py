@@ -14,11 +14,11 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widgets import Static
 
-from renacer_tui.live_alerts import Alert
-from renacer_tui.live_model import LiveModel, SyscallStat
-from renacer_tui.model.units import format_duration
+from renacer_tui.live.alerts import Alert
+from renacer_tui.live.model import LiveModel, SyscallStat
+from renacer_tui.live.span_log import SteadyScrollView
+from renacer_tui.model.readable import format_duration
 from renacer_tui.text import clip, escape
-from renacer_tui.widgets.span_log import SteadyScrollView
 
 _SPARK = "▁▂▃▄▅▆▇█"
 

@@ -1,4 +1,4 @@
-"""Process management for the live TUI: the capture child, its feed, the program's output.
+"""The capture child of the live TUI: the process that runs ptrace, its feed, the program's output.
 
 The UI process never runs ptrace itself (the stop loop needs its own interpreter, see
 docs/architecture.md).  It starts `python -m renacer_tui --no-tui --feed-fd W … -- CMD` with the
@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -181,78 +180,3 @@ class CaptureChild:
                 self._proc.send_signal(sig)
             except ProcessLookupError:
                 pass
-
-
-def describe_exit(code: int, signal_name: str | None = None) -> str:
-    """The program state text for an exit code (negative or >128: killed by a signal).
-
-    `signal_name` is what the trace says killed the program (the capture's own exit code is
-    128+N then, which a program could also return on purpose).
-    """
-    if signal_name:
-        return f"killed by {signal_name}"
-    if code < 0:
-        sig = -code
-    elif 128 < code <= 128 + 64:
-        sig = code - 128
-    else:
-        return f"exited with code {code}"
-    try:
-        name = signal.Signals(sig).name
-    except ValueError:
-        name = f"signal {sig}"
-    return f"killed by {name}" if code < 0 else f"exited with code {code} ({name}?)"
-
-
-def run_live_tui(capture_args: list[str], command: list[str]) -> int:
-    """Run CMD under a capture child and show it live; returns the program's exit code."""
-    from renacer_tui.app import RenacerApp
-
-    child = CaptureChild(capture_args, command)
-    try:
-        reader = child.start()
-    except OSError as exc:
-        print(f"{PROG}: cannot start the capture: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    db = _option_value(capture_args, "--db")
-    no_store = "--no-store" in capture_args
-    app = RenacerApp(store_path=None if no_store else (Path(db) if db else None), store_enabled=not no_store)
-    app.start_live(reader, command, child)
-    started = time.monotonic()
-    try:
-        app.run()
-    finally:
-        if child.returncode is None and child.decision is None:
-            child.kill_program(app.live_pids())
-        child.stop_feed()
-        feed_thread = getattr(app.live_screen, "feed_thread", None)
-        if feed_thread is not None:
-            feed_thread.join(5.0)
-    code = child.finish()
-    trace_id = app.live_trace_id()
-    if child.decision == "detach" and not child.attached and child.returncode is None:
-        print(f"{PROG}: detached; capture pid {child.pid} keeps tracing in the background", file=sys.stderr)
-    if trace_id:
-        print(f"{PROG}: trace_id={trace_id} ({time.monotonic() - started:.1f}s)", file=sys.stderr)
-    _report_output(child.log_path, keep=child.decision == "detach")
-    return code
-
-
-def _report_output(path: Path, keep: bool) -> None:
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return
-    if size == 0 and not keep:
-        path.unlink(missing_ok=True)
-    else:
-        print(f"{PROG}: program output in {path}", file=sys.stderr)
-
-
-def _option_value(args: list[str], name: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None

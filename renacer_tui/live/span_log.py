@@ -15,7 +15,7 @@ from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from renacer_tui.live_model import LiveModel
+from renacer_tui.live.model import LiveModel
 
 
 class SteadyScrollView(ScrollView):

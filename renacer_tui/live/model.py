@@ -6,14 +6,13 @@ aggregates them at once (a zero-copy table) with vectorised pyarrow compute (per
 per-process counts, durations, errors) and keeps the batches themselves in a ring bounded by
 row count — the store keeps the whole record, the UI only a window.  Lines are formatted
 lazily, only for the rows a pane shows (toolong's LogLines idea), so a million spans cost what
-fifty do.  The same table goes to the live anti-pattern detector (`renacer_tui.live_alerts`),
+fifty do.  The same table goes to the live anti-pattern detector (`renacer_tui.live.alerts`),
 outside the lock.
 """
 
 from __future__ import annotations
 
 import bisect
-import signal
 import threading
 import time
 from collections import deque
@@ -23,9 +22,10 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 from rich.text import Text
+from textual.cache import LRUCache
 
 from renacer_tui.gpu_label import GPU_MARK, GPU_STYLE, gpu_detail
-from renacer_tui.live_alerts import Alert, LiveAlerts
+from renacer_tui.live.alerts import Alert, LiveAlerts
 from renacer_tui.model.attributes import (
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_SIGNAL,
@@ -38,9 +38,9 @@ from renacer_tui.model.attributes import (
     parse_attributes,
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_gpu
+from renacer_tui.model.readable import format_duration, signal_name
 from renacer_tui.model.schema import STATUS_ERROR
 from renacer_tui.model.syscalls import CREATORS
-from renacer_tui.model.units import format_duration
 from renacer_tui.text import escape
 
 _CLONE_NAMES = frozenset(SYSCALL_PREFIX + name for name in CREATORS)
@@ -80,10 +80,10 @@ class SyscallStat:
     history: deque[int] = field(default_factory=lambda: deque([0] * HISTORY_SECONDS, maxlen=HISTORY_SECONDS))
 
 
-def signal_name(value: Any) -> str:
+def trace_signal(value: Any) -> str:
     """A signal as its name ("SIGKILL"), whether the trace holds the name or the number."""
     try:
-        return signal.Signals(int(value)).name
+        return signal_name(int(value))
     except (TypeError, ValueError):
         return escape(value)
 
@@ -154,7 +154,7 @@ class LiveModel:
         self._lock = threading.Lock()
         self._chunks: deque[tuple[int, pa.RecordBatch]] = deque()  # (global index of row 0, batch)
         self._first = 0  # global index of the oldest row still held
-        self._cache: dict[int, Text] = {}
+        self._cache: LRUCache[int, Text] = LRUCache(CACHED_LINES)  # formatted lines by global row
         self.version = 0
         self.rows = 0  # spans (rows) received
         self.calls = 0  # syscalls, RLE expanded
@@ -279,7 +279,7 @@ class LiveModel:
             if ATTR_PROCESS_EXIT_CODE in attrs and attrs[ATTR_PROCESS_EXIT_CODE] is not None:
                 proc.exit_code = int(attrs[ATTR_PROCESS_EXIT_CODE])
             if ATTR_PROCESS_SIGNAL in attrs and attrs[ATTR_PROCESS_SIGNAL] is not None:
-                proc.signal = signal_name(attrs[ATTR_PROCESS_SIGNAL])
+                proc.signal = trace_signal(attrs[ATTR_PROCESS_SIGNAL])
 
     # -- reader side (UI thread) ------------------------------------------------------------
     @property
@@ -307,8 +307,6 @@ class LiveModel:
             wanted = range(max(first, self._first), min(first + count, self.rows))
             missing = [g for g in wanted if g not in self._cache]
             if missing and self._chunks:
-                if len(self._cache) + len(missing) > CACHED_LINES:
-                    self._cache.clear()
                 starts = [start for start, _ in self._chunks]
                 lo, hi = missing[0], missing[-1] + 1
                 pos = bisect.bisect_right(starts, lo) - 1
@@ -317,7 +315,7 @@ class LiveModel:
                     stop = min(hi, start + batch.num_rows)
                     for offset, row in enumerate(batch.slice(lo - start, stop - lo).to_pylist()):
                         if lo + offset not in self._cache:
-                            self._cache[lo + offset] = span_line(row, self.t0)
+                            self._cache.set(lo + offset, span_line(row, self.t0))
                     lo, pos = stop, pos + 1
             return [self._cache.get(g) if g in wanted else None for g in range(first, first + count)]
 
