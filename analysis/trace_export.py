@@ -42,7 +42,7 @@ def to_jsonl(table: pa.Table | pa.RecordBatch) -> str:
 
 def to_otlp_json(table: pa.Table | pa.RecordBatch, service_name: str | None = None, indent: int | None = None) -> str:
     """The OTLP/JSON encoding of the trace (an `ExportTraceServiceRequest`, hex ids)."""
-    from renacer_tui.store.otlp_convert import (
+    from renacer_tui.sinks.otlp_convert import (
         SpanConverter,
         request_to_otlp_json,
         to_request,

@@ -301,7 +301,7 @@ OBSERVER_CONFIGS = {"none": (), "store": ("store",), "otlp": ("otlp",), "feed": 
 def _traced_with_sinks(head: list[str], workload: list[str], sinks: tuple[str, ...], db: Path, endpoint: str,
                        env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
     """One traced run with the named sinks on; (wall seconds, dropped spans it reported)."""
-    from renacer_tui.store.feed import FeedReader
+    from renacer_tui.sinks.feed import FeedReader
 
     argv = list(head)
     argv += ["--db", str(db)] if "store" in sinks else ["--no-store"]

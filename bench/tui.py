@@ -50,7 +50,7 @@ def generate_feed(path: Path, spans: int) -> int:
     import pyarrow as pa
 
     from bench.store import attribute_pool, synthetic_trace
-    from renacer_tui.store.feed import FeedSink
+    from renacer_tui.sinks.feed import FeedSink
 
     rng = np.random.default_rng(13)
     pool = pa.array(attribute_pool(rng), pa.string())
@@ -71,7 +71,7 @@ async def absorb(feed_path: Path, spans: int, size: tuple[int, int]) -> dict[str
     """Pour the feed file through a pipe into the headless app; time it and sample frames."""
     from renacer_tui.app import RenacerApp
     from renacer_tui.live.model import LiveModel
-    from renacer_tui.store.feed import FeedReader
+    from renacer_tui.sinks.feed import FeedReader
 
     gc.collect()
     rss_before = rss_mib()

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from renacer_tui import __version__
 from renacer_tui.model.attributes import (
@@ -20,6 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_DROPPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PTRACE_STOPS,
+    ATTR_TRACE_FLAGS,
 )
 from renacer_tui.model.ids import new_span_id
 from renacer_tui.run_options import RunOptions
@@ -69,11 +70,9 @@ def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
     return name_filter, status_filter
 
 
-def _child_environment(traceparent: str, options: RunOptions | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["TRACEPARENT"] = traceparent
-    env["RENACER_LOGICAL_CLOCK"] = "0"
-    if options is not None and options.trace_compute:
+def _with_trace_compute(env: dict[str, str], options: RunOptions) -> dict[str, str]:
+    """The program's environment with --trace-compute's hooks armed (when asked for)."""
+    if options.trace_compute:
         from renacer_tui.gpu.environment import add_trace_compute
 
         add_trace_compute(env, 0.0 if options.trace_compute_all else options.trace_compute_threshold_us)
@@ -82,7 +81,7 @@ def _child_environment(traceparent: str, options: RunOptions | None = None) -> d
 
 def _run(options: RunOptions) -> int:
     from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
-    from renacer_tui.tracer.context import format_traceparent, resolve_trace_context
+    from renacer_tui.tracer.context import handoff_environment, resolve_trace_context
 
     problem = options.usage_problem()
     if problem is not None:
@@ -93,7 +92,6 @@ def _run(options: RunOptions) -> int:
     for warning in context.warnings:
         _say(warning)
     run_span_id = new_span_id()
-    traceparent = format_traceparent(context.trace_id, run_span_id, sampled=True)
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
     traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
@@ -102,7 +100,7 @@ def _run(options: RunOptions) -> int:
         attach_pid=options.attach_pid,
         follow=options.follow,
         traced_numbers=traced_numbers,
-        env=_child_environment(traceparent, options),
+        env=_with_trace_compute(handoff_environment(os.environ, context, run_span_id), options),
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )
@@ -118,27 +116,27 @@ def _run(options: RunOptions) -> int:
 
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack) -> int:
-    from renacer_tui.tracer.fanout import Fanout
+    from renacer_tui.sinks.fanout import DropTally, Fanout
     from renacer_tui.tracer.formats import escape_text
     from renacer_tui.tracer.idle import IdleFlusher
     from renacer_tui.tracer.spans import SpanBuilder
 
     command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
-    sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack)
+    tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
+    sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack, tally)
     errors: list[str] = []
 
     def report_sink_error(sink_name: str, message: str) -> None:
         errors.append(sink_name)
         _say(f"{sink_name} sink failed: {message} (other outputs continue)")
 
-    fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error)
-    for sink in sinks:
-        if hasattr(sink, "bind_dropped_counter"):
-            sink.bind_dropped_counter(lambda: fanout.dropped)
+    fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error, tally=tally)
     builder = SpanBuilder(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
         run_span_id=run_span_id,
+        first_clock=context.first_clock,
+        parent_logical_clock=context.parent_logical_clock,
         command=options.command or [command_text],
         on_batch=fanout.offer,
         string_limit=options.string_limit,
@@ -164,6 +162,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             ATTR_PROCESS_EXIT_CODE: result.exit_code,
             ATTR_COMMAND: command_text,
             ATTR_PTRACE_STOPS: result.stops,
+            ATTR_TRACE_FLAGS: f"{context.trace_flags:02x}",
         }
     )
     fanout.close()
@@ -190,14 +189,16 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     return result.exit_code
 
 
-def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack):
-    """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None)."""
-    from renacer_tui.tracer.output import JsonlSink, SummarySink, TextSink
+def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack, dropped: Callable[[], int]):
+    """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None).
+
+    `dropped` returns the fan-out's running dropped count (the live feed sends it to the UI)."""
+    from renacer_tui.sinks.headless import JsonlSink, SummarySink, TextSink
 
     sinks: list[Any] = []
     summary_sink = None
     if options.pin_cpu is not None:  # sink children (store, OTLP) go to the other CPUs
-        from renacer_tui.store.forked import keep_children_off
+        from renacer_tui.sinks.child import keep_children_off
 
         keep_children_off({options.pin_cpu})
     if options.summary:
@@ -221,7 +222,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)
     if options.otlp_endpoint:
-        from renacer_tui.store.otlp_sink import OtlpSink, parse_otlp_headers
+        from renacer_tui.sinks.otlp import OtlpSink, parse_otlp_headers
 
         headers = parse_otlp_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"), options.otlp_headers)
         sinks.append(
@@ -230,12 +231,13 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
                 protocol=options.otlp_protocol,
                 headers=headers,
                 service_name=options.service_name,
+                trace_flags=context.trace_flags,
             )
         )
     if options.feed_fd is not None:
-        from renacer_tui.store.feed import FeedSink
+        from renacer_tui.sinks.feed import FeedSink
 
-        sinks.append(FeedSink(options.feed_fd))
+        sinks.append(FeedSink(options.feed_fd, dropped=dropped))
     return sinks, summary_sink, run_store
 
 
@@ -256,5 +258,9 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
         host=os.uname().nodename,  # gethostname() without importing socket
         started_ns=time.time_ns(),
     )
-    sinks.append(store.segment_sink(run_id, in_child=True))
+    from renacer_tui.sinks.child import can_fork
+    from renacer_tui.sinks.segments import segment_sink_process
+
+    # a forked child writes the segments, unless forking is not safe (threads, gRPC loaded)
+    sinks.append(store.segment_sink(run_id, child=segment_sink_process if can_fork() else None))
     return store, run_id

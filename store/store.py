@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pyarrow as pa
 
@@ -22,9 +22,9 @@ from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
-    from renacer_tui.store.forked import ForkedSink
+    from renacer_tui.model.sink import SpanSink
+    from renacer_tui.store.config import DatabaseConfig
     from renacer_tui.store.query import QueryEngine
-    from renacer_tui.store.writer import SegmentSink
 
 LIST_TRACES_SCHEMA = pa.schema(
     [
@@ -41,6 +41,10 @@ LIST_TRACES_SCHEMA = pa.schema(
 )
 
 
+#: Makes the sink of a run whose segments a child process writes: (store root, run id, config).
+SegmentChild = Callable[[Path, str, "DatabaseConfig"], "SpanSink"]
+
+
 class Store:
     """A span store directory: `catalog.sqlite` + `spans/date=…/*.parquet`."""
 
@@ -50,7 +54,7 @@ class Store:
         self.catalog = Catalog(root)
         self.warnings: list[str] = []
         self._engine: QueryEngine | None = None
-        self._sinks: list[SegmentSink | ForkedSink] = []
+        self._sinks: list[SpanSink] = []
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, config: Config | None = None) -> "Store":
@@ -134,24 +138,20 @@ class Store:
             status if status is not None else ("ok" if exit_code == 0 else "error"),
         )
 
-    def segment_sink(self, run_id: str, *, in_child: bool = False) -> SegmentSink | ForkedSink:
+    def segment_sink(self, run_id: str, *, child: SegmentChild | None = None) -> SpanSink:
         """A sink writing this run's spans as segments (hand it to the fanout).
 
-        `in_child=True` (the tracer): the segments are written by a forked child process
-        (`store.segment_process`), keeping Parquet and catalog work off the capture loop's
-        GIL; where forking is not safe (several threads already) the sink runs in-process.
+        `child` (the tracer passes `sinks.segments.segment_sink_process` when forking is safe)
+        makes the sink whose segments a child process writes, keeping Parquet and catalog work
+        off the capture loop's GIL; without it the sink runs in-process.
         """
-        from renacer_tui.store.forked import can_fork
-
-        sink: SegmentSink | ForkedSink
-        if in_child and self._engine is None and can_fork():
-            from renacer_tui.store.segment_process import segment_sink_process
-
+        sink: SpanSink
+        if child is not None and self._engine is None:
             # SQLite state must not cross a fork (the child would hang on inherited lock
             # bookkeeping): close our connection first, reopen it once the child exists.
             self.catalog.close()
             try:
-                sink = segment_sink_process(self.root, run_id, self.config.database)
+                sink = child(self.root, run_id, self.config.database)
             finally:
                 self.catalog = Catalog(self.root)
         else:

@@ -26,6 +26,7 @@ import pyarrow as pa
 from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR, conform
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
 from renacer_tui.store.config import DatabaseConfig
 
@@ -251,7 +252,7 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80] or "run"
 
 
-class SegmentSink:
+class SegmentSink(SpanSink):
     """Sink protocol (`name`, `write`, `close`) writing one run's spans as segments.
 
     `write()` only buffers unless a flush is due; a timer thread flushes quiet buffers so the

@@ -47,6 +47,8 @@ class ReceivedSpan:
     links: list[tuple[str, str, dict[str, Any]]]
     headers: dict[str, str] = field(default_factory=dict)
     scope: str = ""
+    flags: int = 0  # the span's OTLP flags: bits 0-7 the W3C trace flags, 8-9 the is-remote bits
+    link_flags: list[int] = field(default_factory=list)
 
 
 def any_value(value: AnyValue) -> Any:
@@ -96,6 +98,8 @@ class Receiver:
                             links=[(link.trace_id.hex(), link.span_id.hex(), _attrs(link.attributes)) for link in s.links],
                             headers=dict(headers),
                             scope=ss.scope.name,
+                            flags=s.flags,
+                            link_flags=[link.flags for link in s.links],
                         )
                     )
         with self._lock:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renacer_tui.model.schema import batch_from_rows
-from renacer_tui.tracer.fanout import Fanout
+from renacer_tui.sinks.fanout import Fanout
 
 
 def make_batch(rows: int, start: int = 0) -> pa.RecordBatch:

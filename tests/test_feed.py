@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows
-from renacer_tui.store.feed import FeedClosed, FeedReader, FeedSink
-from renacer_tui.tracer.fanout import Fanout
+from renacer_tui.sinks.fanout import Fanout
+from renacer_tui.sinks.feed import FeedClosed, FeedReader, FeedSink
 
 
 def make_batch(rows: int, start: int = 0) -> pa.RecordBatch:
@@ -114,7 +114,7 @@ def test_killed_writer_process_leaves_a_readable_prefix() -> None:
     code = (
         "import os, sys, time\n"
         "from tests.test_feed import make_batch\n"
-        "from store.feed import FeedSink\n"
+        "from renacer_tui.sinks.feed import FeedSink\n"
         "s = FeedSink(int(sys.argv[1]))\n"
         "for k in range(4): s.write(make_batch(20, 20 * k))\n"
         "os.write(int(sys.argv[1]), b'\\xff\\xff\\xff\\xff\\x10\\x00')\n"  # a torn message header

@@ -297,3 +297,30 @@ def test_traceparent_reaches_the_program_and_the_run_joins_it(tmp_path: Path) ->
     assert run["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
     assert run["parent_span_id"] == "b7ad6b7169203331"  # child of the caller's span
     assert result.stdout.strip() == f"00-{run['trace_id']}-{run['span_id']}-01"
+
+
+def test_summary_counts_calls_whose_arguments_hold_an_attribute_key(tmp_path: Path) -> None:
+    """A file named like an attribute key (`syscall.unfinished`, `renacer.filtered`) is just an
+    argument: its openat is counted by -c and printed by the text output, as strace does."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    files = [tmp_path / "syscall.unfinished", tmp_path / "renacer.filtered", tmp_path / "plain"]
+    for path in files:
+        path.write_text("x\n")
+    command = ["cat", *map(str, files)]
+    report = tmp_path / "strace.txt"
+    subprocess.run(["strace", "-f", "-c", "-e", "trace=openat", "-o", str(report), *command],
+                   check=True, timeout=60, capture_output=True)
+    theirs = {line.split()[-1]: int(line.split()[3]) for line in report.read_text().splitlines()
+              if re.match(r"^\s*\d+\.\d+ ", line) and not line.endswith("total")}
+    result = renacer("-c", "-e", "trace=openat", "--", *command)
+    assert result.returncode == 0, result.stderr
+    ours = {line.split()[-1]: int(line.split()[3]) for line in result.stderr.splitlines()
+            if re.match(r"^\s*\d+\.\d\d ", line) and not line.endswith("total")}
+    assert ours == theirs and ours["openat"] >= len(files)
+    text = tmp_path / "trace.txt"
+    result = renacer("-o", str(text), "-e", "trace=openat", "--", *command)
+    assert result.returncode == 0, result.stderr
+    opened = [m.group(4) for m in call_lines(text.read_text()) if m.group(3) == "openat"]
+    for path in files:
+        assert sum(f'"{path}"' in args for args in opened) == 1

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from renacer_tui.store.feed import FeedReader
+from renacer_tui.sinks.feed import FeedReader
 from renacer_tui.tracer.idle import IdleFlusher
 
 REPO = Path(__file__).resolve().parent.parent

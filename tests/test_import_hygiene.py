@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"model", "tracer", "store", "analysis"}
+LAYERS = {"model", "tracer", "store", "sinks", "analysis"}
 NOT_IN_A_HEADLESS_RUN = ("typer", "click", "textual", "duckdb", "pyarrow.parquet", "opentelemetry.sdk", "grpc")
 
 # Runs renacer-tui in this interpreter and writes the modules the *main* process loaded when it

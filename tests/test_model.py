@@ -117,10 +117,13 @@ def test_no_reader_looks_into_attribute_json_with_a_substring_or_regex() -> None
     regex = re.compile(r"""r['"].*\\?"(syscall|process|renacer|thread)\\?\.""")
     substring = re.compile(r"""['"]\\?"?(ATTR_[A-Z_]+|"(syscall|process|renacer|thread)\.[a-z_.]+")\\?"?['"]?\s+(not\s+)?in\s+\w*(attr|text|raw|json)""")
     fstring_in = re.compile(r"""f['"]\\?"\{ATTR_[A-Z_]+\}\\?"['"]?\s+(not\s+)?in\b""")
+    # a key constant tested against the raw column (`ATTR_X not in row["attributes"]`, `in texts[i]`)
+    constant_in_text = re.compile(r"""\bATTR_[A-Z_]+\s+(not\s+)?in\s+([\w.]+\[['"]attributes['"]\]|\w*(text|raw|json)\w*\b)""")
     for folder in ("tracer", "store", "analysis", "renacer_tui"):
         for path in (ROOT / folder).rglob("*.py"):
             for number, line in enumerate(path.read_text().splitlines(), 1):
-                if regex.search(line) or substring.search(line) or fstring_in.search(line) or "PATTERN = r'\"" in line:
+                if (regex.search(line) or substring.search(line) or fstring_in.search(line)
+                        or constant_in_text.search(line) or "PATTERN = r'\"" in line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
 

@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from renacer_tui.model.schema import batch_from_rows
-from renacer_tui.store.otlp_sink import OtlpSink, parse_otlp_headers
-from renacer_tui.store.otlp_worker import normalize_endpoint
-from renacer_tui.tracer.fanout import Fanout
+from renacer_tui.sinks.fanout import Fanout
+from renacer_tui.sinks.otlp import OtlpSink, parse_otlp_headers
+from renacer_tui.sinks.otlp_worker import normalize_endpoint
 from tests.otlp_receiver import (  # noqa: F401 (fixtures)
     GrpcReceiver,
     HttpReceiver,

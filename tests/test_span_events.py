@@ -12,8 +12,8 @@ import pytest
 
 from renacer_tui.analysis.trace_export import perfetto_events, to_jsonl
 from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows, conform
+from renacer_tui.sinks.otlp_convert import SpanConverter, to_request
 from renacer_tui.store import Store
-from renacer_tui.store.otlp_convert import SpanConverter, to_request
 
 T0 = 1_764_000_000_000_000_000
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -1,4 +1,4 @@
-"""The tracer's sinks in forked children (store.forked): real traced runs through the CLI.
+"""The tracer's sinks in forked children (sinks.child): real traced runs through the CLI.
 
 The capture process forks the segment writer and the OTLP exporter; these tests check what that
 must keep true: every span reaches the store before the run is closed, a killed tracer still
@@ -140,7 +140,7 @@ def test_concurrent_tracers_lose_nothing(db_path: Path) -> None:
 HUNG_CHILD = textwrap.dedent(
     """
     import json, sys, time
-    from renacer_tui.store.forked import ChildGone, ForkedSink, can_fork
+    from renacer_tui.sinks.child import ChildGone, ForkedSink, can_fork
     from tests.test_store_basic import make_batch, trace_hex
 
     def ignores_eof(stream, report):
@@ -163,7 +163,7 @@ HUNG_CHILD = textwrap.dedent(
 REPORTING_CHILD = textwrap.dedent(
     """
     import json
-    from renacer_tui.store.forked import ForkedSink, read_span_stream
+    from renacer_tui.sinks.child import ForkedSink, read_span_stream
     from tests.test_store_basic import make_batch, trace_hex
 
     def picky(stream, report):
@@ -189,8 +189,8 @@ REPORTING_CHILD = textwrap.dedent(
 DYING_CHILDREN = textwrap.dedent(
     """
     import json, os, signal, time
-    from renacer_tui.store.forked import ForkedSink, read_span_stream
-    from renacer_tui.tracer.fanout import Fanout
+    from renacer_tui.sinks.child import ForkedSink, read_span_stream
+    from renacer_tui.sinks.fanout import Fanout
     from tests.test_store_basic import make_batch, trace_hex
 
     def complains_then_drains(stream, report):

@@ -21,7 +21,7 @@ from renacer_tui.analysis.trace_export import (
 )
 from renacer_tui.cli import main as cli_main
 from renacer_tui.model.schema import COLUMN_NAMES, batch_from_rows
-from renacer_tui.store.otlp_convert import otlp_json_to_request
+from renacer_tui.sinks.otlp_convert import otlp_json_to_request
 from tests.test_otlp_export import TRACE, sample_rows
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -319,3 +321,52 @@ async def test_spans_flowing_do_not_relayout_the_screen(cbuild: Callable[..., Pa
         assert spans.virtual_size.height == model.line_count and spans.scroll_y == spans.max_scroll_y
         assert f"spans {model.rows:,}" in screen_text(app)
         assert model.top_syscalls()[0].name.startswith(str(top.get_row_at(0)[0]).rstrip("…"))
+
+
+# Opens ITER distinct missing paths as fast as it can: far more spans than a pipe holds.
+FLOOD = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 1000;
+    char path[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "/nonexistent-renacer/%d", i);
+        open(path, O_RDONLY);
+    }
+    puts("flood done");
+    return 0;
+}
+"""
+
+
+async def test_a_slow_reader_sees_the_dropped_count_in_the_header(cbuild: Callable[..., Path]) -> None:
+    """The UI reads nothing until the program has ended: the capture's one-batch feed queue
+    overflows, and the header shows how many spans were dropped (the count travels on the feed)."""
+    child = CaptureChild(["--no-store", "--queue-capacity", "1"], [str(cbuild("flood", FLOOD)), "30000"])
+    feed = child.start()
+
+    def slow_feed():  # the UI's reader, stuck until the traced program is done
+        deadline = time.monotonic() + 60
+        while b"flood done" not in child.log_path.read_bytes():
+            assert time.monotonic() < deadline, "the traced program did not finish"
+            time.sleep(0.05)
+        yield from feed
+
+    app = RenacerApp(store_enabled=False)
+    app.start_live(slow_feed(), ["flood"], child)
+    try:
+        async with app.run_test(headless=True, size=(160, 40)) as pilot:
+            screen = app.live_screen
+            await wait_for(pilot, lambda: screen.feed_closed, timeout=60)
+            await pilot.pause(0.4)  # one header tick after the last batch
+            model = screen.model
+            assert feed.dropped > 0 and model.dropped == feed.dropped
+            assert model.rows + model.dropped <= 30_000 + 100  # (the process, run and libc-startup spans)
+            assert f"dropped {model.dropped:,}" in screen_text(app)
+        assert child.finish() == 0
+        log = child.log_path.read_text(errors="replace")
+        assert re.search(r"spans \(\d+ rows\) in [\d.]+s, \d+ ptrace stops, (\d+) dropped", log), log
+    finally:
+        child.log_path.unlink(missing_ok=True)

@@ -94,7 +94,12 @@ def _version() -> str:
 
 
 class SpanBuilder:
-    """Builds span rows from capture events and emits `SPAN_SCHEMA` batches via `on_batch`."""
+    """Builds span rows from capture events and emits `SPAN_SCHEMA` batches via `on_batch`.
+
+    `first_clock` is the run span's logical clock (0, or one above `parent_logical_clock`, the
+    launching span's clock that a nested run received in RENACER_LOGICAL_CLOCK); every event
+    of the run gets a later one.
+    """
 
     def __init__(
         self,
@@ -104,6 +109,8 @@ class SpanBuilder:
         run_span_id: str,
         command: list[str],
         on_batch: Callable[[pa.RecordBatch], None],
+        first_clock: int = 0,
+        parent_logical_clock: int | None = None,
         string_limit: int = 64,
         rle: bool = True,
         status_filter: Iterable[str] | None = None,
@@ -126,7 +133,10 @@ class SpanBuilder:
         self.name_filter = name_filter
         self.attached = attached
         self._prefix = new_span_prefix()
-        self._clock = 0
+        # the run span has the first clock (above the launching span's in a nested run); every
+        # event of the run ticks on from it
+        self._run_clock = self._clock = first_clock
+        self._parent_clock = parent_logical_clock
         self._interval_ns = int(batch_interval_s * 1e9)
         self._batch = BatchBuilder(
             trace_id, service_name, service_version or _version(), on_batch, batch_rows, self._interval_ns
@@ -200,7 +210,7 @@ class SpanBuilder:
             row.prev = parent_proc.row
         else:
             row.parent_span_id = self.run_span_id
-            row.prev = 0  # the run span's clock
+            row.prev = self._run_clock
         row.attrs[ATTR_PROCESS_PID] = tgid
         if parent_proc is not None:
             row.attrs[ATTR_PROCESS_PARENT_PID] = parent_proc.tgid
@@ -359,8 +369,9 @@ class SpanBuilder:
         now = time.time_ns()
         self.on_detach(now)
         command = " ".join(F.escape_text(arg) for arg in self.command)  # argv is untrusted text too
-        row = Row(self.run_span_id, 0, f"renacer:run {command}", self._run_start, os.getpid(), os.getpid())
+        row = Row(self.run_span_id, self._run_clock, f"renacer:run {command}", self._run_start, os.getpid(), os.getpid())
         row.parent_span_id = self.parent_span_id
+        row.prev = self._parent_clock  # the launching span's clock (RENACER_LOGICAL_CLOCK), if any
         row.end = max(now, self._run_start)
         row.pname = "renacer"
         row.pcmdline = command

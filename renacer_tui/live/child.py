@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from renacer_tui.store.feed import FeedReader
+from renacer_tui.sinks.feed import FeedReader
 
 PROG = "renacer-tui"
 

@@ -35,7 +35,7 @@ from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
 from renacer_tui.model.readable import describe_exit
 from renacer_tui.navigation import navigator
-from renacer_tui.store.feed import FeedReader
+from renacer_tui.sinks.feed import FeedReader
 from renacer_tui.text import escape
 
 if TYPE_CHECKING:

@@ -29,7 +29,8 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 import pyarrow as pa
 
-from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.model.sink import SpanSink
+from renacer_tui.sinks.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: `child_main(data_stream, report)`: consume the Arrow stream, call `report(line)` for each
 #: problem worth telling the user once; its return value is the child's exit status.
@@ -140,6 +141,36 @@ def fork_sink_child(child_main: ChildMain, stderr_fd: int | None = None) -> tupl
     return pid, data_w, status_r
 
 
+def spawn_sink_child(argv: list[str], env: dict[str, str], stderr_fd: int | None = None) -> tuple[int, int, int]:
+    """Start `argv` (a sink worker run as a program) on a new data pipe as its stdin; returns
+    (pid, data write fd, status read fd), as `fork_sink_child` does.
+
+    For when forking is not safe (several threads, gRPC loaded).  The program inherits the
+    status pipe's write end and holds it until it exits, so the capture side sees the exit as
+    the pipe's EOF exactly as with a forked child; stdout is /dev/null, stderr `stderr_fd`
+    (None: ours, -1: /dev/null).
+    """
+    data_r, data_w = os.pipe()
+    status_r, status_w = os.pipe()
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, data_r, 0),
+                                      (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+    if stderr_fd is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0) if stderr_fd < 0
+                       else (os.POSIX_SPAWN_DUP2, stderr_fd, 2))
+    os.set_inheritable(status_w, True)  # every other descriptor of ours is close-on-exec
+    try:
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    except OSError:
+        for fd in (data_r, data_w, status_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(status_w)
+    os.close(data_r)
+    os.set_blocking(status_r, False)
+    return pid, data_w, status_r
+
+
 def read_span_stream(stream: BinaryIO, on_batch: Callable[[pa.RecordBatch], None]) -> bool:
     """Feed every batch of an Arrow IPC stream to `on_batch`; False when the stream broke off."""
     try:
@@ -156,18 +187,28 @@ def read_span_stream(stream: BinaryIO, on_batch: Callable[[pa.RecordBatch], None
         on_batch(batch)
 
 
-class ForkedProcess:
-    """A `subprocess.Popen`-like handle on a `fork_sink_child` child whose stdin is the data pipe.
+class SinkProcess:
+    """A sink's child process: its pid, the data pipe it reads (`stdin`), its status pipe.
 
-    For callers written against Popen (the OTLP sink): `pid`, `stdin`, `poll`, `wait`,
-    `terminate`, `kill`, `returncode`.  `status_fd` reads what the child reports; it reaches
-    EOF when the child exits, so waiting needs no polling loop.
+    Forked (`fork`, the usual case: no interpreter start-up) or started as a program (`spawn`,
+    where forking is not safe); either way `status_fd` reads what the child reports and reaches
+    EOF when the child exits, so waiting needs no polling loop.  `ChildSink` drives it.
     """
 
-    def __init__(self, child_main: ChildMain, stderr_fd: int | None = None) -> None:
-        self.pid, data_w, self.status_fd = fork_sink_child(child_main, stderr_fd)
+    def __init__(self, pid: int, data_w: int, status_fd: int) -> None:
+        self.pid, self.status_fd = pid, status_fd
         self.stdin = os.fdopen(data_w, "wb", buffering=0)
         self.returncode: int | None = None
+
+    @classmethod
+    def fork(cls, child_main: ChildMain, stderr_fd: int | None = None) -> "SinkProcess":
+        """A forked child running `child_main` (see `fork_sink_child`)."""
+        return cls(*fork_sink_child(child_main, stderr_fd))
+
+    @classmethod
+    def spawn(cls, argv: list[str], env: dict[str, str], stderr_fd: int | None = None) -> "SinkProcess":
+        """A child running the program `argv` (see `spawn_sink_child`)."""
+        return cls(*spawn_sink_child(argv, env, stderr_fd))
 
     def poll(self) -> int | None:
         return self.returncode if self._reap(block=False) else None
@@ -257,33 +298,45 @@ class ChildGone(Exception):
     """The sink's child process exited before the run ended."""
 
 
-class ForkedSink:
-    """Capture-process side of a sink whose work runs in a forked child (`fork_sink_child`).
+class ChildSink(SpanSink):
+    """Capture-process side of a sink whose work runs in a child process: the one owner of
+    that child's life, from the first batch to the reaped exit.
 
     `write` encodes the batch as Arrow IPC and writes it to the child's pipe (blocking only this
     sink's fan-out thread when the child is behind); a problem the child reported is raised
-    from the next `write` or from `close` as `error_type(message)`.
+    from the next `write` or from `close` as `error_type(message)`, and a child gone early as
+    `error_type("<label> exited early")`.  `close` ends the stream, waits up to `close_timeout`
+    for the child to flush and exit, then stops it (SIGTERM, SIGKILL 2 s later) and reaps it;
+    with `timeout_is_error` the overrun is raised too (a child that reports its own problems,
+    like the OTLP worker on SIGTERM, says False).
     """
 
     def __init__(
         self,
         name: str,
-        child_main: ChildMain,
+        process: SinkProcess,
         *,
         close_timeout: float = 8.0,
-        error_type: type[Exception] = ChildGone,
-        stderr_fd: int | None = None,
+        error_type: type[Exception] | None = None,
+        label: str | None = None,
+        timeout_is_error: bool = True,
     ) -> None:
-        self.name = name
+        self._name = name
         self.close_timeout = close_timeout
-        self.error_type = error_type
-        self._proc = ForkedProcess(child_main, stderr_fd)
-        self.pid = self._proc.pid
-        self._pipe = IpcPipeWriter(self._proc.stdin.fileno())
+        self.error_type = error_type or ChildGone
+        self.label = label or f"{name} process"
+        self.timeout_is_error = timeout_is_error
+        self._proc = process
+        self.pid = process.pid
+        self._pipe = IpcPipeWriter(process.stdin.fileno())
         self._messages: list[str] = []
         self._raised = False
         self._child_gone = False
         self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     @property
     def returncode(self) -> int | None:
@@ -317,7 +370,8 @@ class ForkedSink:
             self._proc.wait()
         else:
             self._proc.stop()
-            self._messages.append(f"{self.name} process did not finish within {self.close_timeout:g} s")
+            if self.timeout_is_error:
+                self._messages.append(f"{self.label} did not finish within {self.close_timeout:g} s")
         self._proc.close_status()
         if already_raised:
             return
@@ -329,11 +383,11 @@ class ForkedSink:
     def _guarded(self, send: Callable[..., None], *args: object) -> None:
         try:
             send(*args)
-        except PIPE_GONE as exc:
+        except (*PIPE_GONE, ValueError) as exc:  # ValueError: the pipe's file is already closed
             self._poll()
             self._raise_reported()
             self._raised = True
-            raise self.error_type(f"{self.name} process exited early") from exc
+            raise self.error_type(f"{self.label} exited early") from exc
 
     def _poll(self) -> None:
         """Collect what the child reported so far (non-blocking)."""
@@ -350,6 +404,22 @@ class ForkedSink:
         if self._messages and not self._raised:
             self._raised = True
             raise self.error_type(self._messages[0])
+
+
+class ForkedSink(ChildSink):
+    """A `ChildSink` whose child is forked to run `child_main` on the stream (`fork_sink_child`)."""
+
+    def __init__(
+        self,
+        name: str,
+        child_main: ChildMain,
+        *,
+        close_timeout: float = 8.0,
+        error_type: type[Exception] | None = None,
+        stderr_fd: int | None = None,
+    ) -> None:
+        super().__init__(name, SinkProcess.fork(child_main, stderr_fd), close_timeout=close_timeout,
+                         error_type=error_type or ChildGone)
 
 
 def run_child_sink(sink: Any, stream: BinaryIO, report: Callable[[str], None], describe: Callable[[BaseException], str]) -> int:

@@ -16,30 +16,17 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import pyarrow as pa
 
 from renacer_tui.model.readable import one_line
+from renacer_tui.model.sink import SpanSink
 
 #: Callback for a failing sink: `on_error(sink_name, one_line_message)`, called at most once per sink.
 ErrorCallback = Callable[[str, str], None]
 
 _STOP = object()  # queue sentinel: drain what is before it, then close the sink
-
-
-class SpanSink(Protocol):
-    """Anything the fan-out feeds (segment writer, OTLP exporter, live feed)."""
-
-    name: str
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Consume one batch of `renacer_tui.model.schema.SPAN_SCHEMA` rows (called from the sink's thread)."""
-        ...
-
-    def close(self) -> None:
-        """Flush and release resources; called once, from the sink's thread, after the last write."""
-        ...
 
 
 @dataclass
@@ -60,7 +47,7 @@ class _SinkWorker:
 
     def __init__(self, sink: SpanSink, capacity: int, on_error: ErrorCallback | None) -> None:
         self.sink = sink
-        self.name = str(getattr(sink, "name", type(sink).__name__))
+        self.name = sink.name
         self.queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
         self.on_error = on_error
         self.dropped_full = 0  # written only by the capture thread (offer)
@@ -132,11 +119,29 @@ class _SinkWorker:
         return SinkStats(self.name, self.delivered, self.dropped, self.failed, self.error)
 
 
+class DropTally:
+    """The running count of spans a fan-out dropped, handed to sinks before the fan-out exists.
+
+    A sink that reports drops (the live feed puts the count on every batch it sends) is built
+    before the fan-out that feeds it, so the count cannot be a property of the fan-out read at
+    construction: the run makes one tally, gives it to the sink's constructor and to the
+    fan-out's, and the fan-out fills it in.  Calling it returns the count (0 until then).
+    """
+
+    def __init__(self) -> None:
+        self._workers: Sequence[_SinkWorker] = ()
+
+    def __call__(self) -> int:
+        """Spans dropped so far, summed over sinks (as `Fanout.dropped`)."""
+        return sum(worker.dropped for worker in self._workers)
+
+
 class Fanout:
     """Hand span batches to several sinks without ever blocking the caller.
 
     `capacity_batches` bounds each sink's queue (in batches); with the span builder's batches of
-    ≤ 4096 rows the default holds about a million spans per sink in the worst case.
+    ≤ 4096 rows the default holds about a million spans per sink in the worst case.  `tally`,
+    when given, counts this fan-out's drops for whoever holds it (see `DropTally`).
     """
 
     def __init__(
@@ -144,10 +149,15 @@ class Fanout:
         sinks: Sequence[SpanSink],
         capacity_batches: int = 256,
         on_error: ErrorCallback | None = None,
+        tally: DropTally | None = None,
     ) -> None:
         if capacity_batches < 1:
             raise ValueError("capacity_batches must be at least 1")
         self._workers = [_SinkWorker(sink, capacity_batches, on_error) for sink in sinks]
+        if tally is not None:
+            if tally._workers:
+                raise ValueError("a DropTally counts for one fan-out only")
+            tally._workers = self._workers
         self.offered = 0  # rows offered, written only by the capture thread
         self._closed = False
 

@@ -5,14 +5,17 @@ here, so a span means the same thing on every path: the stored trace id, span id
 (a remote `SpanContext`) are kept, times are the stored epoch nanoseconds, attributes are the
 decoded JSON (lists and objects as JSON text), `renacer.links` and the `links` column become OTLP
 span links, the `events` column becomes span events, and an RLE row stays one span carrying
-`renacer.rle.count`.
+`renacer.rle.count`.  Every span, its parent and its links carry the run's W3C trace flags
+(`renacer.trace_flags` on the run span, or the flags the converter is given for batches that do
+not hold the run span yet), and `to_request` writes them into bits 0-7 of OTLP's `Span.flags` /
+`Link.flags`, which the SDK's encoder leaves empty.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -49,11 +52,13 @@ from renacer_tui.model.attributes import (
     ATTR_SOURCE_PYTHON,
     ATTR_SOURCE_RUST,
     ATTR_THREAD_ID,
+    ATTR_TRACE_FLAGS,
+    parse_attributes,
 )
+from renacer_tui.model.kinds import is_run
 
 #: Attribute carrying an RLE row's call count (the schema's `rle_count` column).
 _SCOPE = InstrumentationScope("renacer-tui", "0.1.0")
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _KINDS = {kind.name: kind for kind in SpanKind}
 _STATUS = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR, "UNSET": StatusCode.UNSET}
 _EXTRA_COLUMNS = (
@@ -93,7 +98,7 @@ def decode_attributes(text: str | None) -> dict[str, Any]:
     return out
 
 
-def _links(trace_id: int, raw: Any) -> list[Link]:
+def _links(trace_id: int, raw: Any, flags: TraceFlags) -> list[Link]:
     """OTLP span links for the happens-before links recorded in `renacer.links`."""
     if isinstance(raw, str):
         try:
@@ -115,11 +120,11 @@ def _links(trace_id: int, raw: Any) -> list[Link]:
         attrs = {ATTR_LINK_TYPE: str(item.get("type", ""))}
         if isinstance(item.get("logical_clock"), int):
             attrs[ATTR_LINK_LOGICAL_CLOCK] = item["logical_clock"]
-        links.append(Link(SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED), attrs))
+        links.append(Link(SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags), attrs))
     return links
 
 
-def _stored_links(raw: Any) -> list[Link]:
+def _stored_links(raw: Any, flags: TraceFlags) -> list[Link]:
     """OTLP span links from the `links` column (edges to spans of this or other traces).
 
     The trace state rides on the SDK link; the SDK's protobuf encoder does not write it, so the
@@ -134,7 +139,7 @@ def _stored_links(raw: Any) -> list[Link]:
         if trace_id == 0 or span_id == 0:
             continue
         state = TraceState.from_header([item["trace_state"]]) if item.get("trace_state") else None
-        context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED, trace_state=state)
+        context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags, trace_state=state)
         links.append(Link(context, decode_attributes(item.get("attributes"))))
     return links
 
@@ -153,10 +158,15 @@ class SpanConverter:
     Each traced process becomes its own OTLP resource (`service.name`, `host.name`,
     `process.pid`, `process.executable.name`, `process.command_line`, plus `resource_attrs`), so
     a backend groups a run's spans by process the way it groups services.
+
+    `trace_flags` are the W3C trace flags of spans whose run span is not in the converted rows
+    (the export worker gets the run span last); a run span's `renacer.trace_flags` wins for its
+    trace.
     """
 
     def __init__(self, service_name: str | None = "renacer", resource_attrs: Mapping[str, Any] | None = None,
-                 host_name: str | None = None) -> None:
+                 host_name: str | None = None, trace_flags: int = TraceFlags.SAMPLED) -> None:
+        self.trace_flags = TraceFlags(trace_flags & 0xFF)
         self.service_name = service_name
         self.resource_attrs = dict(resource_attrs or {})
         self.host_name = host_name or socket.gethostname()
@@ -184,19 +194,38 @@ class SpanConverter:
     def convert(self, table: pa.Table | pa.RecordBatch) -> list[ReadableSpan]:
         """One `ReadableSpan` per row, in row order."""
         cols = {name: table.column(name).to_pylist() for name in table.schema.names}
+        flags = self._run_flags(cols)
         spans: list[ReadableSpan] = []
         for i in range(table.num_rows):
-            spans.append(self._span({name: values[i] for name, values in cols.items()}))
+            row = {name: values[i] for name, values in cols.items()}
+            spans.append(self._span(row, flags.get(row["trace_id"], self.trace_flags)))
         return spans
 
-    def _span(self, row: Mapping[str, Any]) -> ReadableSpan:
+    @staticmethod
+    def _run_flags(cols: Mapping[str, list[Any]]) -> dict[str, TraceFlags]:
+        """trace id → the trace flags its run span recorded, for the run spans among the rows."""
+        out: dict[str, TraceFlags] = {}
+        names = cols.get("span_name") or []
+        for i, name in enumerate(names):
+            if not is_run(name or ""):
+                continue
+            value = parse_attributes(cols["attributes"][i]).get(ATTR_TRACE_FLAGS)
+            try:
+                flags = int(value, 16) if isinstance(value, str) else None
+            except ValueError:
+                flags = None
+            if flags is not None and 0 <= flags <= 0xFF:
+                out[cols["trace_id"][i]] = TraceFlags(flags)
+        return out
+
+    def _span(self, row: Mapping[str, Any], flags: TraceFlags) -> ReadableSpan:
         trace_id = int(row["trace_id"], 16)
-        context = SpanContext(trace_id, int(row["span_id"], 16), is_remote=False, trace_flags=_SAMPLED)
+        context = SpanContext(trace_id, int(row["span_id"], 16), is_remote=False, trace_flags=flags)
         parent = None
         if row.get("parent_span_id"):
-            parent = SpanContext(trace_id, int(row["parent_span_id"], 16), is_remote=True, trace_flags=_SAMPLED)
+            parent = SpanContext(trace_id, int(row["parent_span_id"], 16), is_remote=True, trace_flags=flags)
         attributes = decode_attributes(row.get("attributes"))
-        links = _links(trace_id, attributes.get(ATTR_LINKS)) + _stored_links(row.get("links"))
+        links = _links(trace_id, attributes.get(ATTR_LINKS), flags) + _stored_links(row.get("links"), flags)
         for column, key in _EXTRA_COLUMNS:
             value = row.get(column)
             if value is not None and key not in attributes:
@@ -228,11 +257,33 @@ class SpanConverter:
         )
 
 
-def to_request(spans: Iterable[ReadableSpan]) -> ExportTraceServiceRequest:
-    """The OTLP protobuf request the SDK exporters would send for `spans`."""
+def to_request(sdk_spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+    """The OTLP protobuf request for `sdk_spans`: the SDK encoder's, plus the W3C trace flags.
+
+    It has `encode_spans`'s signature, so the export worker can hand it to the SDK's exporters.
+
+    OTLP's `Span.flags` and `Link.flags` hold the trace flags in bits 0-7 (next to the
+    is-remote bits the SDK sets); without them every exported span would read as unsampled
+    to a collector, whatever the caller's TRACEPARENT said.
+    """
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    return encode_spans(list(spans))
+    spans = list(sdk_spans)
+    request = encode_spans(spans)
+    flags: dict[tuple[int, int], tuple[int, list[int]]] = {}
+    for span in spans:
+        ctx = span.get_span_context()
+        if ctx is not None:
+            flags[(ctx.trace_id, ctx.span_id)] = (int(ctx.trace_flags), [int(link.context.trace_flags) for link in span.links])
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for encoded in scope_spans.spans:
+                key = (int.from_bytes(encoded.trace_id, "big"), int.from_bytes(encoded.span_id, "big"))
+                span_flags, link_flags = flags.get(key, (0, []))
+                encoded.flags |= span_flags & 0xFF
+                for link, link_flag in zip(encoded.links, link_flags):
+                    link.flags |= link_flag & 0xFF
+    return request
 
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")

@@ -15,7 +15,8 @@ from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
-from renacer_tui.store.ipc_pipe import PIPE_GONE, IpcPipeWriter
+from renacer_tui.model.sink import SpanSink
+from renacer_tui.sinks.ipc_pipe import PIPE_GONE, IpcPipeWriter
 
 #: Metadata keys on every batch of the feed (values are decimal text).
 META_DROPPED = "dropped"
@@ -26,11 +27,11 @@ class FeedClosed(Exception):
     """The reader went away (broken pipe); the sink is done, nothing else is wrong."""
 
 
-class FeedSink:
+class FeedSink(SpanSink):
     """Fan-out sink writing an Arrow IPC stream of span batches to a file descriptor.
 
-    `dropped` is a callable returning the fan-out's running dropped count (e.g.
-    `lambda: fanout.dropped`), read when each batch is written.  The sink owns `fd` and closes it.
+    `dropped` is a callable returning the fan-out's running dropped count (the run passes the
+    `sinks.fanout.DropTally` it gives the fan-out), read when each batch is written.  The sink owns `fd` and closes it.
     Each batch is encoded in memory and written with `os.write` (which releases the GIL), so a
     broken pipe never leaves half-flushed Python buffers behind.
     """

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from renacer_tui.sinks.child import ForkedSink, run_child_sink
 from renacer_tui.store.config import DatabaseConfig
-from renacer_tui.store.forked import ForkedSink, run_child_sink
 
 #: How long the end of a run waits for the child's last segment before giving up on it.
 CLOSE_TIMEOUT_S = 8.0

@@ -21,25 +21,35 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
+    parse_attributes,
 )
+from renacer_tui.model.kinds import SYSCALL_PREFIX, is_syscall
+from renacer_tui.model.sink import SpanSink
 from renacer_tui.tracer import formats as F
 
-SYSCALL_PREFIX = "syscall:"
+
+def _syscall_rows(batch: pa.RecordBatch) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The syscall spans the user asked for, as (row, decoded attributes) (process and run spans
+    are not calls; a `renacer.filtered` call is only kept as the parent of the process it created).
+
+    The attributes are decoded, never searched as text: a path argument may well contain a key
+    such as `renacer.filtered`."""
+    out = []
+    for row in batch.to_pylist():
+        if not is_syscall(row["span_name"]):
+            continue
+        attrs = parse_attributes(row["attributes"])
+        if not attrs.get(ATTR_FILTERED):
+            out.append((row, attrs))
+    return out
 
 
-def _syscall_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    """The syscall spans the user asked for, as row dicts (process and run spans are not calls;
-    a `renacer.filtered` call is only kept as the parent of the process it created)."""
-    return [
-        row
-        for row in batch.to_pylist()
-        if row["span_name"].startswith(SYSCALL_PREFIX) and ATTR_FILTERED not in row["attributes"]
-    ]
+def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, Any] | None = None) -> str:
+    """One strace-style line: `[pid  N] name(args) = result <seconds>` (× count for RLE rows).
 
-
-def format_syscall_line(row: dict[str, Any], show_pid: bool) -> str:
-    """One strace-style line: `[pid  N] name(args) = result <seconds>` (× count for RLE rows)."""
-    attrs = json.loads(row["attributes"])
+    `attrs` is the row's decoded attributes when the caller already has them."""
+    if attrs is None:
+        attrs = parse_attributes(row["attributes"])
     name = row["span_name"][len(SYSCALL_PREFIX):]
     prefix = f"[pid {row['thread_id']:>6}] " if show_pid else ""
     call = f"{prefix}{name}({attrs.get(ATTR_SYSCALL_ARGS, '')})"
@@ -58,7 +68,7 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool) -> str:
     return f"{call} = {result} <{seconds:.6f}>{repeat}"
 
 
-class TextSink:
+class TextSink(SpanSink):
     """strace-like text lines, one per syscall (an RLE row is one line marked `×N`)."""
 
     name = "text"
@@ -69,8 +79,8 @@ class TextSink:
 
     def write(self, batch: pa.RecordBatch) -> None:
         # RLE holds a few rows per thread back, so a batch is not in call order: restore it
-        rows = sorted(_syscall_rows(batch), key=lambda row: row["logical_clock"])
-        lines = [format_syscall_line(row, self._show_pid) for row in rows]
+        rows = sorted(_syscall_rows(batch), key=lambda pair: pair[0]["logical_clock"])
+        lines = [format_syscall_line(row, self._show_pid, attrs) for row, attrs in rows]
         if lines:
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
@@ -79,7 +89,7 @@ class TextSink:
         self._stream.flush()
 
 
-class JsonlSink:
+class JsonlSink(SpanSink):
     """One JSON object per span with every column of the span schema (attributes decoded)."""
 
     name = "jsonl"
@@ -109,7 +119,7 @@ class SyscallTotals:
     total_ns: int = 0
 
 
-class SummarySink:
+class SummarySink(SpanSink):
     """Calls, errors and time per syscall that returned; `format_summary()` prints strace -c's table."""
 
     name = "summary"
@@ -123,9 +133,12 @@ class SummarySink:
         status = batch.column("status").to_pylist()
         starts = batch.column("start_time_nanos").to_pylist()
         ends = batch.column("end_time_nanos").to_pylist()
-        attrs = batch.column("attributes").to_pylist()
+        texts = batch.column("attributes").to_pylist()
         for i, name in enumerate(names):
-            if not name.startswith(SYSCALL_PREFIX) or ATTR_SYSCALL_UNFINISHED in attrs[i] or ATTR_FILTERED in attrs[i]:
+            if not is_syscall(name):
+                continue
+            attrs = parse_attributes(texts[i])
+            if attrs.get(ATTR_SYSCALL_UNFINISHED) or attrs.get(ATTR_FILTERED):
                 continue  # strace -c counts calls that returned and were asked for
             totals = self.totals.setdefault(name[len(SYSCALL_PREFIX):], SyscallTotals())
             count = counts[i]
@@ -133,7 +146,7 @@ class SummarySink:
             if status[i] == "ERROR":
                 totals.errors += count
             if count > 1:  # an RLE row: its total call time, not first-start to last-end
-                totals.total_ns += int(json.loads(attrs[i]).get(ATTR_RLE_TOTAL, ends[i] - starts[i]))
+                totals.total_ns += int(attrs.get(ATTR_RLE_TOTAL, ends[i] - starts[i]))
             else:
                 totals.total_ns += ends[i] - starts[i]
 

@@ -2,8 +2,8 @@
 
 Protobuf encoding and gRPC/HTTP I/O are heavy Python work; done in the capture process they
 would compete with the ptrace loop for the GIL and slow the traced program.  So the capture
-side (`store.otlp_sink.OtlpSink`) only forwards Arrow IPC bytes on this process's stdin, and
-this process converts (`store.otlp_convert`) and exports with opentelemetry-sdk's exporters.
+side (`sinks.otlp.OtlpSink`) only forwards Arrow IPC bytes on this process's stdin, and
+this process converts (`sinks.otlp_convert`) and exports with opentelemetry-sdk's exporters.
 
 Configuration comes as JSON in the environment variable `RENACER_OTLP_WORKER` (headers may
 hold secrets: the environment, unlike argv, is private to the user).  A collector that is down
@@ -82,12 +82,29 @@ def make_exporter(config: Mapping[str, Any]) -> Any:
             OTLPSpanExporter,
         )
 
-        return OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"),
-                                headers=headers, timeout=timeout)
+        from renacer_tui.sinks.otlp_convert import to_request
+
+        class GrpcExporter(OTLPSpanExporter):
+            """The SDK's gRPC exporter, encoding with `to_request` (trace flags in `Span.flags`)."""
+
+            def _translate_data(self, data: Any) -> Any:
+                return to_request(data)
+
+        return GrpcExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"),
+                            headers=headers, timeout=timeout)
     if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_trace_exporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter as HttpExporter,
         )
+
+        from renacer_tui.sinks.otlp_convert import to_request
+
+        # The SDK's encoder writes only the is-remote bits of `Span.flags`; OTLP carries the W3C
+        # trace flags in bits 0-7.  The HTTP exporter has no encoding hook (the gRPC one has
+        # `_translate_data`), so this process — the export worker, nothing else runs in it —
+        # points the exporter module's encoder at ours.
+        http_trace_exporter.encode_spans = to_request
 
         if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") or os.environ.get("OTEL_EXPORTER_OTLP_CERTIFICATE"):
             # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's CA file; the
@@ -106,11 +123,12 @@ class Worker:
         self.config = dict(config)
         self.endpoint = normalize_endpoint(str(config["endpoint"]), config.get("protocol", "grpc"))
         self.err = err or sys.stderr
-        from renacer_tui.store.otlp_convert import (
+        from renacer_tui.sinks.otlp_convert import (
             SpanConverter,  # OpenTelemetry SDK: in the worker only
         )
 
-        self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"))
+        self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"),
+                                       trace_flags=int(config.get("trace_flags", 0x01)) & 0xFF)
         self.exporter = make_exporter(config)
         self.exported = 0
         self.failed_spans = 0
@@ -203,7 +221,7 @@ def serve(raw_config: str | None, stream: BinaryIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m renacer_tui.store.otlp_worker` (reads the config from the environment)."""
+    """Entry point of `python -m renacer_tui.sinks.otlp_worker` (reads the config from the environment)."""
     return serve(os.environ.get(CONFIG_ENV), sys.stdin.buffer)
 
 
