@@ -22,6 +22,7 @@ from renacer_tui.analysis.critical_path import CriticalPath, critical_path
 from renacer_tui.analysis.graph import CausalGraph
 from renacer_tui.model.attributes import (
     ATTR_FD_OBJECT,
+    ATTR_GPU_BYTES,
     ATTR_GPU_COMPUTE_TIME,
     ATTR_GPU_TRANSFER_TIME,
     ATTR_RLE_MAX,
@@ -30,6 +31,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_RESULT,
 )
+from renacer_tui.model.kinds import is_gpu
 from renacer_tui.model.readable import format_duration
 from renacer_tui.model.syscalls import (
     BENIGN_ERRORS,
@@ -413,24 +415,60 @@ def _failed_storms(sc: _Syscalls, th: Thresholds) -> list[Finding]:
 
 
 def _pcie(cg: CausalGraph, th: Thresholds) -> list[Finding]:
+    """GPU data movement that dwarfs the GPU's compute, per span or per process.
+
+    A span that carries both sums (`gpu.transfer_time_nanos` and `gpu.compute_time_nanos`) is
+    judged alone.  The profiler (`renacer_tui.gpu`) makes one span per transfer and one per
+    compute pass, so those are summed per process: a program whose uploads and read-backs take
+    more than `pcie_ratio` times its kernels is bound by the bus, not by the GPU.
+    """
     cols = cg.cols
     out = []
-    for i in cols.rows_named(lambda name: name.startswith("gpu:")).tolist():
+    moved: dict[int, list[tuple[float, int]]] = {}
+    computed: dict[int, float] = {}
+    for i in cols.rows_named(is_gpu).tolist():
         attrs = cols.attrs(i)
-        transfer = attrs.get(ATTR_GPU_TRANSFER_TIME)
-        compute = attrs.get(ATTR_GPU_COMPUTE_TIME, int(cols.duration[i]))
-        if not isinstance(transfer, (int, float)) or not isinstance(compute, (int, float)):
-            continue
-        if transfer > th.pcie_ratio * compute:
-            out.append(
-                Finding(
-                    "pcie-bottleneck",
-                    "high",
-                    f"PCIe bottleneck: {cols.name(i)} moves data for {format_duration(transfer)} to compute for {format_duration(compute)}",
-                    "keep the data resident on the GPU or batch transfers",
-                    [cols.id_of(i)],
-                    1,
-                    pid=int(cols.pid[i]),
+        transfer = _number(attrs.get(ATTR_GPU_TRANSFER_TIME))
+        compute = _number(attrs.get(ATTR_GPU_COMPUTE_TIME))
+        if transfer is not None and compute is not None:
+            if transfer > th.pcie_ratio * compute:
+                out.append(
+                    Finding(
+                        "pcie-bottleneck",
+                        "high",
+                        f"PCIe bottleneck: {cols.name(i)} moves data for {format_duration(transfer)} to compute for {format_duration(compute)}",
+                        "keep the data resident on the GPU or batch transfers",
+                        [cols.id_of(i)],
+                        1,
+                        pid=int(cols.pid[i]),
+                    )
                 )
+        elif transfer is not None:
+            moved.setdefault(int(cols.pid[i]), []).append((transfer, i))
+        elif compute is not None:
+            computed[int(cols.pid[i])] = computed.get(int(cols.pid[i]), 0.0) + compute
+    for pid, transfers in moved.items():
+        compute = computed.get(pid)
+        total = sum(t for t, _ in transfers)
+        if compute is None or total <= th.pcie_ratio * compute:
+            continue  # no kernel in the process: nothing for the transfers to starve
+        transfers.sort(key=lambda item: -item[0])
+        nbytes = sum(int(_number(cols.attrs(i).get(ATTR_GPU_BYTES)) or 0) for _, i in transfers)
+        out.append(
+            Finding(
+                "pcie-bottleneck",
+                "high" if total > 2 * th.pcie_ratio * compute else "medium",
+                f"PCIe bottleneck: pid {pid} moves {nbytes / 2**20:.1f} MiB in {len(transfers)} GPU transfers taking "
+                f"{format_duration(total)}, against {format_duration(compute)} of compute ({total / max(compute, 1):.0f}×; "
+                f"threshold {th.pcie_ratio:g}×)",
+                "keep the data resident on the GPU, upload only what the kernels read, or batch transfers",
+                [cols.id_of(i) for _, i in transfers[:_EVIDENCE_IDS]],
+                len(transfers),
+                pid=pid,
             )
+        )
     return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -42,9 +42,14 @@ from renacer_tui.analysis.graph import (
 )
 from renacer_tui.model.attributes import (
     ATTR_FD_OBJECT,
+    ATTR_GPU_BYTES,
+    ATTR_GPU_DIRECTION,
+    ATTR_GPU_KIND,
+    ATTR_GPU_WORKGROUPS,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_PATH,
 )
+from renacer_tui.model.kinds import SpanCategory, category_of, is_gpu, is_syscall
 from renacer_tui.model.readable import format_duration
 
 _HANDOFF_KINDS = (K_WAIT, K_SIGNAL, K_PIPE, K_OBJECT, K_CLOCK)
@@ -127,6 +132,14 @@ class CriticalPath:
 def describe(cg: CausalGraph, i: int) -> str:
     """A short human hint for a span: path or fd, as the spec's example shows."""
     attrs = cg.cols.attrs(i)
+    if is_gpu(cg.cols.name(i)):  # what the GPU did: a kernel's workgroups, a transfer's size
+        groups = attrs.get(ATTR_GPU_WORKGROUPS)
+        if isinstance(groups, list) and groups:
+            return f"{attrs.get(ATTR_GPU_KIND, 'compute')} {'×'.join(str(g) for g in groups)} workgroups"
+        nbytes = attrs.get(ATTR_GPU_BYTES)
+        if isinstance(nbytes, int):
+            return f"{attrs.get(ATTR_GPU_DIRECTION, 'transfer')} {nbytes:,} B"
+        return str(attrs.get(ATTR_GPU_KIND) or "")
     for key in (ATTR_SYSCALL_PATH, ATTR_FD_OBJECT):
         value = attrs.get(key)
         if isinstance(value, str) and value:
@@ -179,6 +192,65 @@ def _orphan_processes(cg: CausalGraph, end: np.ndarray) -> np.ndarray:
     return procs[ok]
 
 
+def _gpu_handoffs(cols: Any, cs: np.ndarray, ce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """gpu: span → each syscall of its process that was running when the GPU work ended.
+
+    The GPU runs beside the host: a thread that sat in a call (a futex, an ioctl, a poll on the
+    driver's fence) while a kernel finished was waiting for it, as a blocked read waits for its
+    writer.  Where no call spans the kernel's end (a driver that spins in user space) there is
+    nothing to hand over and the kernel stays a child of whichever span made it.
+    """
+    gpu = cols.rows_named(is_gpu)
+    if len(gpu) == 0:
+        return _NONE, _NONE
+    calls = cols.rows_named(is_syscall)
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    for pid in np.unique(cols.pid[gpu]).tolist():
+        g = gpu[cols.pid[gpu] == pid]
+        mine = calls[cols.pid[calls] == pid]
+        for tid in np.unique(cols.tid[mine]).tolist():
+            t = mine[cols.tid[mine] == tid]
+            t = t[np.argsort(cs[t], kind="stable")]
+            k = np.searchsorted(cs[t], ce[g], side="left") - 1  # the last call begun before the end
+            hit = k >= 0
+            hit[hit] = ce[t[k[hit]]] >= ce[g[hit]]
+            src.append(g[hit])
+            dst.append(t[k[hit]])
+    if not src:
+        return _NONE, _NONE
+    return np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
+
+
+def _inside_applications(cols: Any, cs: np.ndarray, ce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(application span, syscall) pairs: the calls a process made inside its own span.
+
+    A program's OTLP span hangs beside its syscalls under the process span, not above them; left
+    so, the walk would enter it and never see the openat and read it was waiting on.  Each call
+    goes to the innermost application span of its process that contains it.
+    """
+    apps = cols.rows_named(lambda name: category_of(name) is SpanCategory.APPLICATION)
+    apps = apps[(cols.pid[apps] > 0) & (ce[apps] > cs[apps])]
+    if len(apps) == 0:
+        return _NONE, _NONE
+    calls = cols.rows_named(is_syscall)
+    owner = np.full(len(calls), -1, dtype=np.int64)
+    order = np.lexsort((cs[calls], cols.pid[calls]))
+    calls = calls[order]
+    key_pid, key_start = cols.pid[calls], cs[calls]
+    for a in apps[np.argsort(-(ce[apps] - cs[apps]), kind="stable")].tolist():  # outermost first
+        pid = cols.pid[a]
+        lo = np.searchsorted(key_pid, pid, side="left")
+        hi = np.searchsorted(key_pid, pid, side="right")
+        first = lo + np.searchsorted(key_start[lo:hi], cs[a], side="left")
+        last = lo + np.searchsorted(key_start[lo:hi], ce[a], side="right")
+        inside = np.arange(first, last)
+        inside = inside[ce[calls[inside]] <= ce[a]]
+        owner[inside] = a
+    keep = owner >= 0
+    return owner[keep], calls[keep]
+
+
 def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: bool = False) -> _Structure:
     cols = cg.cols
     n = cols.n
@@ -222,9 +294,16 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: 
     root = _main_root(cg, start, end)
     orphans = _orphan_processes(cg, end) if root >= 0 else np.empty(0, np.int64)
     orphans = orphans[(orphans != root) & (ce[orphans] > cs[root])] if len(orphans) else orphans
-    owner = np.concatenate([kid_parent, np.full(len(orphans), max(root, 0), dtype=np.int64), h_dst])
-    cand = np.concatenate([kids, orphans, h_src])
-    cend = np.concatenate([kid_ce, np.minimum(ce[orphans], ce[max(root, 0)]), np.minimum(ce[h_src], ce[h_dst])])
+    # GPU work: the host call that was waiting when a kernel or transfer finished hands the
+    # path to that gpu: span; an application span owns the syscalls its process made inside it.
+    g_src, g_dst = _gpu_handoffs(cols, cs, ce)
+    h_src, h_dst = np.concatenate([h_src, g_src]), np.concatenate([h_dst, g_dst])
+    a_owner, a_cand = _inside_applications(cols, cs, ce)
+    owner = np.concatenate([kid_parent, np.full(len(orphans), max(root, 0), dtype=np.int64), a_owner, h_dst])
+    cand = np.concatenate([kids, orphans, a_cand, h_src])
+    cend = np.concatenate(
+        [kid_ce, np.minimum(ce[orphans], ce[max(root, 0)]), ce[a_cand], np.minimum(ce[h_src], ce[h_dst])]
+    )
     is_handoff = np.zeros(len(cand), dtype=bool)
     is_handoff[len(cand) - len(h_src) :] = True
     del kids, kid_parent, kid_ce

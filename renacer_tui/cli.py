@@ -1,7 +1,7 @@
 """The `renacer-tui` command: a thin dispatcher over typer sub-applications.
 
 `renacer-tui [OPTIONS] -- CMD …` traces CMD (the `run` command); the other first words
-(`db`, `graph`, `export`, `view`, `check`, `serve`) select a sub-application. Each sub-application lives in
+(`db`, `graph`, `export`, `view`, `demo`, `check`, `serve`) select a sub-application. Each sub-application lives in
 its own module and exposes `register(app)`; this module only wires them together.
 """
 
@@ -23,6 +23,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "export": "renacer_tui.cli_export",
     "graph": "renacer_tui.cli_graph",
     "view": "renacer_tui.cli_view",
+    "demo": "renacer_tui.cli_demo",
     "check": "renacer_tui.cli_check",
     "serve": "renacer_tui.cli_serve",
 }

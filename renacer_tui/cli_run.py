@@ -54,6 +54,16 @@ def _non_negative(text: str) -> int:
 _non_negative.__name__ = "non-negative int"  # argparse names the type in its message
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise ValueError(text)
+    return value
+
+
+_non_negative_float.__name__ = "non-negative number"
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -103,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--queue-capacity", type=_positive, default=256, metavar="N", help="Batches buffered per sink (256).")
     add("--no-receiver", dest="receiver", action="store_false",
         help="Do not receive the program's own OTLP spans (no OTEL_EXPORTER_OTLP_ENDPOINT for it).")
+    add("--trace-compute", action="store_true",
+        help="Profile a traced Python program's wgpu work as gpu: spans, without code changes (see README).")
+    add("--trace-compute-threshold", dest="trace_compute_threshold_us", type=_non_negative_float, default=100.0, metavar="US",
+        help="With --trace-compute: keep GPU work of at least US microseconds (100).")
+    add("--trace-compute-all", action="store_true", help="With --trace-compute: keep every GPU span (threshold 0).")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p

@@ -33,6 +33,9 @@ class RunOptions:
     queue_capacity: int = 256
     feed_fd: int | None = None
     receiver: bool = True  # the loopback OTLP receiver for the program's own spans
+    trace_compute: bool = False  # profile a traced Python program's wgpu work (renacer_tui.gpu.hooks)
+    trace_compute_threshold_us: float = 100.0
+    trace_compute_all: bool = False
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -46,6 +49,8 @@ class RunOptions:
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
+        if (self.trace_compute_all or self.trace_compute_threshold_us != 100.0) and not self.trace_compute:
+            return "--trace-compute-threshold and --trace-compute-all need --trace-compute"
         return None
 
     def capture_args(self) -> list[str]:
@@ -88,4 +93,10 @@ class RunOptions:
             args.append(f"--queue-capacity={self.queue_capacity}")
         if not self.receiver:
             args.append("--no-receiver")
+        if self.trace_compute:
+            args.append("--trace-compute")
+        if self.trace_compute_threshold_us != 100.0:
+            args.append(f"--trace-compute-threshold={self.trace_compute_threshold_us!r}")  # exact
+        if self.trace_compute_all:
+            args.append("--trace-compute-all")
         return args

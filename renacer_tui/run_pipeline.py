@@ -73,6 +73,15 @@ def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
     return name_filter, status_filter
 
 
+def _with_trace_compute(env: dict[str, str], options: RunOptions) -> dict[str, str]:
+    """The program's environment with --trace-compute's hooks armed (when asked for)."""
+    if options.trace_compute:
+        from renacer_tui.gpu.environment import add_trace_compute
+
+        add_trace_compute(env, 0.0 if options.trace_compute_all else options.trace_compute_threshold_us)
+    return env
+
+
 def _run(options: RunOptions) -> int:
     from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
     from renacer_tui.tracer.context import handoff_environment, resolve_trace_context
@@ -98,7 +107,7 @@ def _run(options: RunOptions) -> int:
         attach_pid=options.attach_pid,
         follow=options.follow,
         traced_numbers=traced_numbers,
-        env=env,
+        env=_with_trace_compute(env, options),
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )

@@ -46,6 +46,9 @@ run_options = st.builds(
     pin_cpu=st.none() | st.integers(min_value=0, max_value=255),
     queue_capacity=st.integers(min_value=1, max_value=10_000),
     receiver=st.booleans(),
+    trace_compute=st.booleans(),
+    trace_compute_threshold_us=st.floats(min_value=0, max_value=1e9, allow_nan=False),
+    trace_compute_all=st.booleans(),
 )
 
 

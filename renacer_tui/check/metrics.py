@@ -322,7 +322,9 @@ class TraceMetrics:
         key = ATTR_GPU_COMPUTE_TIME if what == "compute_time_ms" else ATTR_GPU_TRANSFER_TIME
         values: list[Any] = self._ints(rows, key).tolist()
         if what == "compute_time_ms":  # a kernel span without the attribute computes for its duration
-            values = [v if isinstance(v, int) else int(cols.duration[i]) for v, i in zip(values, rows.tolist())]
+            moved = self._ints(rows, ATTR_GPU_TRANSFER_TIME)  # …but a transfer span computes nothing
+            values = [v if isinstance(v, int) else (0 if isinstance(t, int) else int(cols.duration[i]))
+                      for v, t, i in zip(values, moved, rows.tolist())]
         elif all(v is None for v in values):
             raise MissingMetric("no GPU span records a transfer time (gpu.transfer_time_nanos)")
         return sum(int(v or 0) for v in values) / 1e6

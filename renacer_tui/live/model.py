@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from rich.text import Text
 from textual.cache import LRUCache
 
+from renacer_tui.gpu_label import GPU_MARK, GPU_STYLE, gpu_detail
 from renacer_tui.live.alerts import Alert, LiveAlerts
 from renacer_tui.model.attributes import (
     ATTR_PROCESS_EXIT_CODE,
@@ -36,7 +37,7 @@ from renacer_tui.model.attributes import (
     ATTR_THREAD_ID,
     parse_attributes,
 )
-from renacer_tui.model.kinds import SYSCALL_PREFIX
+from renacer_tui.model.kinds import SYSCALL_PREFIX, is_gpu
 from renacer_tui.model.readable import format_duration, signal_name
 from renacer_tui.model.schema import STATUS_ERROR
 from renacer_tui.model.syscalls import CREATORS
@@ -102,6 +103,13 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
     line = Text(no_wrap=True, end="")
     line.append(f"{rel:10.6f} ", style="dim")
     line.append(f"{row['process_pid']:>7} ", style="cyan")
+    if is_gpu(name):  # GPU work: its own marker and colour, what it did, GPU vs host time
+        line.append(GPU_MARK + escape(name), style=GPU_STYLE)
+        detail = gpu_detail(attrs)
+        if detail:
+            line.append(f"  {detail}")
+        line.append(f"  <{dur}>", style="dim")
+        return line
     if not name.startswith("syscall:"):
         line.append(escape(name), style="bold magenta")
         if ATTR_PROCESS_EXIT_CODE in attrs:

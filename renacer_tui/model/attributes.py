@@ -57,6 +57,22 @@ ATTR_RLE_LAST = "renacer.rle.last_timestamp"
 ATTR_RLE_TOTAL = "renacer.rle.total_duration_ns"
 ATTR_RLE_MAX = "renacer.rle.max_duration_ns"
 
+# --- GPU work (gpu:<label> spans from renacer_tui.gpu's profiler) ------------------------------
+ATTR_GPU_KIND = "gpu.kind"  # GpuWorkKind: compute | transfer
+#: GPU time of the work from timestamp queries (host wall time when `gpu.timing` is "host").
+ATTR_GPU_TIME = "gpu.time_nanos"
+#: (ATTR_GPU_COMPUTE_TIME / ATTR_GPU_TRANSFER_TIME above are the PCIe detector's two sums: a
+#: compute span carries the first, a transfer span the second.)
+ATTR_GPU_HOST_TIME = "gpu.host_time_nanos"  # the host's wall time from recording to results
+ATTR_GPU_TIMING = "gpu.timing"  # "timestamp" (GPU timestamp queries) or "host" (no timestamps)
+ATTR_GPU_BYTES = "gpu.transfer.bytes"
+ATTR_GPU_DIRECTION = "gpu.transfer.direction"  # TransferDirection
+ATTR_GPU_WORKGROUPS = "gpu.workgroups"  # [x, y, z] of the dispatches of one compute pass, summed
+ATTR_GPU_DISPATCHES = "gpu.dispatches"
+ATTR_GPU_ADAPTER = "gpu.adapter.name"
+ATTR_GPU_BACKEND = "gpu.adapter.backend"  # Vulkan, OpenGL, Metal, D3D12
+ATTR_GPU_ADAPTER_TYPE = "gpu.adapter.type"  # DiscreteGPU, IntegratedGPU, CPU
+
 # --- renacer's own facts -------------------------------------------------------------------------
 #: Happens-before / data-flow links: list of {"type": LinkKind, "span_id": …, "logical_clock": …}
 #: recorded on the span that is the *effect* of the link.

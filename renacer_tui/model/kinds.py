@@ -60,6 +60,10 @@ def is_container(span_name: str) -> bool:
     return span_name.startswith(PROCESS_PREFIX) or span_name.startswith(RUN_PREFIX)
 
 
+def is_gpu(span_name: str) -> bool:
+    return span_name.startswith(GPU_PREFIX)
+
+
 def syscall_of(span_name: str) -> str:
     """`read` for `syscall:read`; the name unchanged when it is not a syscall span."""
     return span_name.removeprefix(SYSCALL_PREFIX)
@@ -95,3 +99,18 @@ class LinkKind(StrEnum):
     HTTP = "http"  # an HTTP request carrying traceparent
     OTLP = "otlp"  # a link received in an OTLP span
     PROCESS = "process"  # a received span → the process span of the program that sent it
+
+
+class GpuWorkKind(StrEnum):
+    """What a `gpu:` span measured (stored as `gpu.kind`)."""
+
+    COMPUTE = "compute"  # a compute pass: its dispatches between two timestamps
+    TRANSFER = "transfer"  # a buffer upload, copy or read-back
+
+
+class TransferDirection(StrEnum):
+    """Which way a transfer span's bytes went (stored as `gpu.transfer.direction`)."""
+
+    HOST_TO_DEVICE = "host_to_device"
+    DEVICE_TO_HOST = "device_to_host"
+    DEVICE_TO_DEVICE = "device_to_device"

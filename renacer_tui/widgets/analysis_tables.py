@@ -14,6 +14,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
+from renacer_tui.gpu_label import GPU_MARK, GPU_STYLE
+from renacer_tui.model.kinds import is_gpu
 from renacer_tui.model.readable import format_duration
 from renacer_tui.text import clip, escape
 
@@ -78,9 +80,10 @@ class CriticalPathTable(DataTable[Any]):
             is_bottleneck = step["span_id"] == bottleneck_id and self.bottleneck_row < 0
             if is_bottleneck:
                 self.bottleneck_row = k
-            name = escape(step["name"]) + (f" ×{step['calls']:,}" if step.get("calls", 1) > 1 else "")
+            gpu = is_gpu(step["name"])  # GPU work: its own marker and colour
+            name = (GPU_MARK if gpu else "") + escape(step["name"]) + (f" ×{step['calls']:,}" if step.get("calls", 1) > 1 else "")
             depth = _depth(step["name"])
-            style: Style | str = bottleneck if is_bottleneck else (container if depth < 2 else "")
+            style: Style | str = bottleneck if is_bottleneck else (container if depth < 2 else (GPU_STYLE if gpu else ""))
             label = Text("  " * depth + clip(name, STEP_WIDTH - 2 * depth - (6 if depth < 2 else 0)), style=style, no_wrap=True)
             if depth < 2:
                 label.append(" (own)", style="dim")  # time between its children: user-space work

@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from renacer_tui.gpu_label import GPU_BAR_STYLE, GPU_MARK, GPU_STYLE, gpu_detail
+from renacer_tui.model.kinds import is_gpu
 from renacer_tui.model.readable import format_duration
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import clip, escape
@@ -83,16 +85,20 @@ class SpanTreeView(Tree[NodeData]):
     def label_for(self, row: int) -> Text:
         """name (×RLE), a waterfall bar aligned across depths, and the duration."""
         info = self.index.summary(row)
-        name = escape(info.name)
+        gpu = is_gpu(info.name)  # GPU work: its own marker and colour, and what it did
+        name = (GPU_MARK if gpu else "") + escape(info.name)
         if info.rle_count > 1:
             name += f" ×{info.rle_count}"
         expandable = bool(self.index.child_rows(row))
         width = max(8, NAME_WIDTH - self.guide_depth * self.index.depth(row) - (2 if expandable else 0))
         label = Text(no_wrap=True)
-        label.append(clip(name, width).ljust(width), style="bold red" if info.is_error else "")
+        label.append(clip(name, width).ljust(width), style="bold red" if info.is_error else (GPU_STYLE if gpu else ""))
         label.append(" ")
-        label.append(waterfall(info.start, info.end, self.index.t_min, self.index.t_max), style="red" if info.is_error else "blue")
+        bar_style = "red" if info.is_error else (GPU_BAR_STYLE if gpu else "blue")
+        label.append(waterfall(info.start, info.end, self.index.t_min, self.index.t_max), style=bar_style)
         label.append(" " + format_duration(max(0, info.end - info.start)).rjust(8), style="dim")
+        if gpu:
+            label.append("  " + gpu_detail(self.index.row_dict(row)["attributes"]), style="green")
         return label
 
     def _pages(self, parent: int) -> int:

@@ -1,0 +1,1 @@
+"""GPU work as `gpu:<label>` spans: a wgpu profiler that runs inside the traced program."""

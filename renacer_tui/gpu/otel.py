@@ -1,0 +1,106 @@
+"""Where the profiler's spans go: the program's tracer provider, or one made from the environment.
+
+A tracer cannot see another process's GPU work, so GPU spans are made inside the program and
+join the golden thread the way any OpenTelemetry program does: `OTEL_EXPORTER_OTLP_ENDPOINT`
+(which `renacer-tui` hands every traced program) says where to export, and the upper-case
+`TRACEPARENT` / `TRACESTATE` variables carry the parent, as the OpenTelemetry specification
+"environment variables as context propagation carriers" says.  With no endpoint nothing is
+exported and nothing fails: the API's no-op tracer takes the spans.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any, Mapping
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+TRACER_NAME = "renacer_tui.gpu"
+CARRIER_VARIABLES = ("TRACEPARENT", "TRACESTATE")
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class _EnvironmentGetter(Getter[Mapping[str, str]]):
+    """The propagator asks for `traceparent`; the environment carrier holds `TRACEPARENT`."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.upper())
+        return [value] if value else None
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return [name.lower() for name in carrier if name in CARRIER_VARIABLES]
+
+
+def environment_context(environ: Mapping[str, str] | None = None) -> Context | None:
+    """The parent the environment carries (None when TRACEPARENT is absent or invalid)."""
+    carrier = os.environ if environ is None else environ
+    context = _PROPAGATOR.extract(carrier, getter=_EnvironmentGetter())
+    return context if trace.get_current_span(context).get_span_context().is_valid else None
+
+
+def parent_context() -> Context | None:
+    """The program's current span when it has one, else the environment's TRACEPARENT."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return None  # the SDK parents under the current span itself
+    return environment_context()
+
+
+def _exporter() -> Any:
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    ).strip().lower()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter()
+
+
+def provider_from_environment(service_name: str | None = None) -> Any | None:
+    """An SDK tracer provider exporting to OTEL_EXPORTER_OTLP_ENDPOINT (None when unset).
+
+    Shut down, hence flushed, when the interpreter exits.  Not made global: see
+    `install_provider_from_environment` for that.
+    """
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint:
+        return None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    attributes: dict[str, Any] = {"process.pid": os.getpid()}
+    if service_name and not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = service_name
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(BatchSpanProcessor(_exporter()))
+    atexit.register(provider.shutdown)
+    return provider
+
+
+def install_provider_from_environment(service_name: str | None = None) -> Any | None:
+    """Make `provider_from_environment()` the global tracer provider, if there is an endpoint.
+
+    Leaves a provider the program already set alone (returns None then, as when no endpoint is
+    set).
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return None
+    provider = provider_from_environment(service_name)
+    if provider is None:
+        return None
+    trace.set_tracer_provider(provider)
+    return provider if trace.get_tracer_provider() is provider else None
+
+
+def tracer() -> trace.Tracer:
+    """The profiler's tracer from whatever provider is global when a span is made."""
+    return trace.get_tracer(TRACER_NAME)
