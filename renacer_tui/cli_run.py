@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Poll for the next stop this long, yielding the CPU, before blocking (50; 0: block at once).")
     add("--pin-cpu", type=_non_negative, metavar="CPU", help="Pin tracer and program to one CPU.")
     add("--queue-capacity", type=_positive, default=256, metavar="N", help="Batches buffered per sink (256).")
+    add("--capture-payloads", action="store_true",
+        help="Hash (SHA-256) the bytes of every read/write/send/recv, per call and per file; for `renacer-tui diff`.")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p

@@ -32,6 +32,7 @@ class RunOptions:
     pin_cpu: int | None = None
     queue_capacity: int = 256
     feed_fd: int | None = None
+    capture_payloads: bool = False  # hash the bytes of every data syscall (tracer.payload_hash)
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -83,6 +84,8 @@ class RunOptions:
             args.append(f"--spin-us={self.spin_us}")
         if self.pin_cpu is not None:
             args.append(f"--pin-cpu={self.pin_cpu}")
+        if self.capture_payloads:
+            args.append("--capture-payloads")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
         return args

@@ -131,6 +131,11 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     for sink in sinks:
         if hasattr(sink, "bind_dropped_counter"):
             sink.bind_dropped_counter(lambda: fanout.dropped)
+    payloads = None
+    if options.capture_payloads:  # its thread starts after the sink children were forked
+        from renacer_tui.tracer.payload_hash import PayloadHasher
+
+        payloads = PayloadHasher()
     builder = SpanBuilder(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
@@ -145,6 +150,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         service_name=options.service_name,
         service_version=__version__,
         attached=options.attach_pid is not None,
+        payloads=payloads,
     )
     started = time.time_ns()
     try:
