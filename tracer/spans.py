@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 import pyarrow as pa
 
 from renacer_tui.model.attributes import (
+    ATTR_CAPTURE_PAYLOADS,
     ATTR_DETACHED,
     ATTR_FD_OBJECT,
     ATTR_FILTERED,
@@ -26,7 +27,6 @@ from renacer_tui.model.attributes import (
     ATTR_PROCESS_PARENT_PID,
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
-    ATTR_CAPTURE_PAYLOADS,
     ATTR_ROOT_PID,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
@@ -294,7 +294,7 @@ class SpanBuilder:
         if plan.has_outputs and not is_error:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in DATA_CALLS:
-            self._capture_payload(th, row, plan.name, args, obj, ret, t_ns, mem)
+            self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
         reaped = ret
         if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
             reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
@@ -440,9 +440,11 @@ class SpanBuilder:
             add(done)
 
     def _capture_payload(
-        self, th: Thread, row: Row, name: str, args: tuple, obj: str | None, ret: int, t_ns: int, mem: TraceeMemory
+        self, th: Thread, row: Row, name: str, args: tuple, fd: int | None, obj: str | None, ret: int, t_ns: int,
+        mem: TraceeMemory,
     ) -> None:
-        """Copy the bytes the call moved out of the stopped task and queue them for hashing."""
+        """Copy the bytes the call moved out of the stopped task and queue them for hashing
+        (`obj` is the object of the call's decoded `fd`; a second fd is looked up)."""
         payloads = self._payloads
         assert payloads is not None
         proc = th.proc
@@ -451,9 +453,9 @@ class SpanBuilder:
             return
         ref = PayloadRef(moved[0][2], ret)
         row.payload = ref
-        for index, (fd, direction, data, size) in enumerate(moved):
-            target = obj if index == 0 else self._fds.lookup(mem, proc.tgid, th.tid, fd)
-            stream = payloads.stream(target, direction, fd, proc.tgid, th.tid, proc.name, t_ns)
+        for moved_fd, direction, data, size in moved:
+            target = obj if moved_fd == fd else self._fds.lookup(mem, proc.tgid, th.tid, moved_fd)
+            stream = payloads.stream(target, direction, moved_fd, proc.tgid, th.tid, proc.name, t_ns)
             payloads.submit(stream, ref, data, size, t_ns)
 
     def _emit_streams(self) -> None:
