@@ -1,7 +1,7 @@
 """The `renacer-tui` command: a thin dispatcher over typer sub-applications.
 
 `renacer-tui [OPTIONS] -- CMD …` traces CMD (the `run` command); the other first words
-(`db`, `graph`, `export`, `view`) select a sub-application. Each sub-application lives in
+(`db`, `graph`, `export`, `view`, `diff`) select a sub-application. Each sub-application lives in
 its own module and exposes `register(app)`; this module only wires them together.
 """
 
@@ -23,6 +23,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "export": "renacer_tui.cli_export",
     "graph": "renacer_tui.cli_graph",
     "view": "renacer_tui.cli_view",
+    "diff": "renacer_tui.cli_diff",
 }
 SUBCOMMANDS = frozenset(_COMMAND_MODULES)
 
