@@ -63,7 +63,7 @@ def sha(data: bytes) -> str:
 
 def test_one_write_hashes_the_file_per_call_and_per_stream(tmp_path: Path, cbuild) -> None:
     exe = cbuild("one_write", ONE_WRITE)
-    rows = traced_jsonl(tmp_path, str(exe), "out.bin")
+    rows = traced_jsonl(tmp_path, str(exe), "out.bin", str(PATTERN_BYTES))
     written = (tmp_path / "out.bin").read_bytes()
     assert written == pattern()
     stream = streams(rows)[(str(tmp_path / "out.bin"), "write")]
@@ -79,7 +79,7 @@ def test_one_write_hashes_the_file_per_call_and_per_stream(tmp_path: Path, cbuil
 
 
 def test_one_byte_writes_make_the_same_stream_hash(tmp_path: Path) -> None:
-    rows = traced_jsonl(tmp_path, sys.executable, "-c", PY_ONE_BYTE_WRITES, "out.bin")
+    rows = traced_jsonl(tmp_path, sys.executable, "-B", "-c", PY_ONE_BYTE_WRITES, "out.bin", str(PATTERN_BYTES))
     stream = streams(rows)[(str(tmp_path / "out.bin"), "write")]
     assert stream[ATTR_IO_SHA256] == sha(pattern())
     assert stream[ATTR_IO_CALLS] == PATTERN_BYTES and stream[ATTR_IO_BYTES] == PATTERN_BYTES
@@ -121,7 +121,7 @@ def test_iovecs_messages_and_in_kernel_copies(tmp_path: Path) -> None:
 
 def test_without_the_option_nothing_is_hashed(tmp_path: Path, cbuild) -> None:
     exe = cbuild("one_write", ONE_WRITE)
-    rows = traced_jsonl(tmp_path, str(exe), "out.bin", payloads=False)
+    rows = traced_jsonl(tmp_path, str(exe), "out.bin", "10", payloads=False)
     assert not any(is_io_stream(r["span_name"]) for r in rows)
     assert not any(ATTR_IO_SHA256 in r["attributes"] or ATTR_CAPTURE_PAYLOADS in r["attributes"] for r in rows)
 
