@@ -78,68 +78,33 @@ def escape_report(text: str) -> str:
     return "\n".join(escape(line) for line in text.split("\n"))
 
 
-class LoadedTrace:
-    """A stored trace's spans, its run's working directory and a short label."""
-
-    def __init__(self, trace_id: str, table: Any, cwd: str | None) -> None:
-        self.trace_id = trace_id
-        self.table = table
-        self.cwd = cwd
-        self.label = root_process_name(table) or trace_id[:8]
-
-
-def root_process_name(table: Any) -> str | None:
-    """The comm of the trace's first process (the program that was run, after its exec)."""
-    import pyarrow.compute as pc
-
-    from renacer_tui.model.kinds import PROCESS_PREFIX
-
-    procs = table.filter(pc.starts_with(table.column("span_name"), PROCESS_PREFIX))
-    if procs.num_rows == 0:
-        return None
-    first = pc.index(procs.column("logical_clock"), pc.min(procs.column("logical_clock"))).as_py()
-    return str(procs.column("span_name")[first].as_py())[len(PROCESS_PREFIX):]
-
-
-def load_pair(ids: tuple[str, str], db: Optional[Path]) -> tuple[LoadedTrace, LoadedTrace]:
+def load_pair(ids: tuple[str, str], db: Optional[Path]) -> tuple[Any, Any]:
     """Both traces from the store; an unknown id is a usage error (exit 2)."""
+    from renacer_tui.diff_data import TraceMissing, distinct_labels, load_for_diff
+
     store = open_store(db)
     try:
         out = []
         for which, trace_id in zip("AB", ids):
             try:
-                table = store.trace_spans(trace_id)
+                out.append(load_for_diff(store, trace_id))
+            except TraceMissing:
+                raise CliError(f"no trace {trace_id} (trace {which}) in {escape(store.root)}; see `renacer-tui db traces`", 2) from None
             except Exception as exc:
                 raise CliError(f"cannot read trace {trace_id}: {one_line(exc)}", 1) from None
-            if table.num_rows == 0:
-                raise CliError(f"no trace {trace_id} (trace {which}) in {escape(store.root)}; see `renacer-tui db traces`", 2)
-            rows = store.catalog.rows("SELECT cwd FROM runs WHERE trace_id = ? ORDER BY started_ns LIMIT 1", [trace_id])
-            out.append(LoadedTrace(trace_id, table, rows[0]["cwd"] if rows else None))
         print_store_warnings(store)
     finally:
         store.close()
     a, b = out
-    if a.label == b.label:
-        a.label, b.label = f"{a.label} ({a.trace_id[:8]})", f"{b.label} ({b.trace_id[:8]})"
+    distinct_labels(a, b)
     return a, b
 
 
-def compare_loaded(loaded: tuple[LoadedTrace, LoadedTrace], method: str, tolerance: float, maps: list[tuple[str, str]]) -> Any:
-    """The diff report of two loaded traces (CliError exit 2 when a state diff lacks payload hashes)."""
-    from renacer_tui.analysis.diff_ops import diff_ops
-    from renacer_tui.analysis.diff_report import build_report
-    from renacer_tui.analysis.diff_state import diff_state, has_payloads
+def compare_loaded(loaded: tuple[Any, Any], method: str, tolerance: float, maps: list[tuple[str, str]]) -> Any:
+    """The diff report (CliError exit 2 when a state diff lacks payload hashes)."""
+    from renacer_tui.diff_data import NoPayloads, compare
 
-    a, b = loaded
-    state = None
-    if method in ("state", "both"):
-        missing = [f"{which} ({t.trace_id})" for which, t in (("A", a), ("B", b)) if not has_payloads(t.table)]
-        if missing:
-            raise CliError(
-                f"trace {' and '.join(missing)} has no payload hashes: record it with"
-                " `renacer-tui --capture-payloads -- CMD`, or compare with --method operation",
-                2,
-            )
-        state = diff_state(a.table, b.table, a.cwd, b.cwd, maps)
-    ops = diff_ops(a.table, b.table, tolerance)
-    return build_report(a.label, b.label, method, state, ops)
+    try:
+        return compare(*loaded, method, tolerance, maps)
+    except NoPayloads as exc:
+        raise CliError(f"{exc}, or compare with --method operation", 2) from None
