@@ -41,6 +41,9 @@ CHUNK_SIZE = 4096
 CHUNK_DIGEST_BYTES = 8
 
 _sha256 = hashlib.sha256
+#: Submissions are handed to the hashing thread this many calls (or bytes) at a time.
+PENDING_CALLS = 256
+PENDING_BYTES = 1 << 20
 
 
 class PayloadRef:
@@ -70,7 +73,7 @@ class Stream:
 
     __slots__ = (
         "obj", "direction", "fd", "pid", "pname", "inode", "first_ns", "last_ns",
-        "total", "calls", "unhashed", "_hash", "_partial", "_chunks",
+        "total", "calls", "unhashed", "_hash", "_partial", "_chunks", "last_data", "last_digest",
     )
 
     def __init__(self, obj: str, direction: str, fd: int, pid: int, pname: str, inode: int | None, t_ns: int) -> None:
@@ -82,6 +85,10 @@ class Stream:
         self._hash = _sha256()
         self._partial = bytearray()
         self._chunks = bytearray()
+        #: The previous call's bytes and digest: a loop writing one buffer over and over (dd)
+        #: costs one SHA-256 pass per call, the running hash, instead of two.
+        self.last_data: bytes | None = None
+        self.last_digest = b""
 
     def update(self, data: bytes, digest: bytes | None) -> None:
         """Append `data` (whose whole SHA-256 is `digest`, reused when it is exactly one chunk)."""
@@ -139,6 +146,18 @@ def _inode(tid: int, fd: int, obj: str) -> int | None:
         return None
 
 
+def _off_pinned_cpu() -> None:
+    """With --pin-cpu the capture process runs on one CPU; this thread then moves to the others,
+    so hashing does not take turns with the stop loop (as the sink children do)."""
+    try:
+        mine = os.sched_getaffinity(0)
+        others = set(range(os.cpu_count() or 1)) - mine
+        if len(mine) == 1 and others:
+            os.sched_setaffinity(0, others)  # pid 0: this thread only
+    except (AttributeError, OSError):
+        pass
+
+
 class PayloadHasher:
     """Queue of payloads and the thread that hashes them; `close()` returns every stream."""
 
@@ -147,6 +166,8 @@ class PayloadHasher:
         self._streams: dict[tuple[str, str], Stream] = {}
         self.error: BaseException | None = None
         self._closed = False
+        self._pending: list[tuple] = []  # submissions not yet handed to the thread
+        self._pending_bytes = 0
         self._thread = threading.Thread(target=self._work, name="renacer-payload-hash", daemon=True)
         self._thread.start()
 
@@ -160,13 +181,29 @@ class PayloadHasher:
         return found
 
     def submit(self, stream: Stream, ref: PayloadRef, data: bytes | None, size: int, t_ns: int) -> None:
-        """Queue one call's bytes (None: moved inside the kernel) for `stream` and `ref`."""
-        self._queue.put((stream, ref, data, size, t_ns))
+        """Queue one call's bytes (None: moved inside the kernel) for `stream` and `ref`.
+
+        Submissions go to the thread in groups (PENDING_CALLS calls or PENDING_BYTES bytes):
+        waking it once per call cost more than the hashing, in GIL hand-offs and futex calls.
+        """
+        pending = self._pending
+        pending.append((stream, ref, data, size, t_ns))
+        if data is not None:
+            self._pending_bytes += len(data)
+        if len(pending) >= PENDING_CALLS or self._pending_bytes >= PENDING_BYTES:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._queue.put(self._pending)
+            self._pending = []
+            self._pending_bytes = 0
 
     def sync(self) -> None:
         """Return once every payload queued so far is hashed."""
         if self._closed:
             return
+        self._hand_over()
         done = threading.Event()
         self._queue.put(done)
         done.wait()
@@ -175,11 +212,13 @@ class PayloadHasher:
         """Hash what is queued, stop the thread, and return the streams in first-seen order."""
         if not self._closed:
             self._closed = True
+            self._hand_over()
             self._queue.put(None)
             self._thread.join()
         return list(self._streams.values())
 
     def _work(self) -> None:
+        _off_pinned_cpu()
         get = self._queue.get
         while True:
             item = get()
@@ -189,7 +228,8 @@ class PayloadHasher:
                 item.set()
                 continue
             try:
-                self._digest(*item)
+                for submission in item:
+                    self._digest(*submission)
             except Exception as exc:  # a bug here must not hang the builder's sync
                 self.error = exc
 
@@ -201,7 +241,11 @@ class PayloadHasher:
         if data is None:
             stream.unhashed += size
             return
-        digest = _sha256(data).digest()
+        if data == stream.last_data:
+            digest = stream.last_digest
+        else:
+            digest = _sha256(data).digest()
+            stream.last_data, stream.last_digest = data, digest
         ref.digest = digest.hex()
         stream.unhashed += size - len(data)
         stream.update(data, digest)
