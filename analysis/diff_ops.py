@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,10 @@ NOISE = SYSCALL_CLASSES["memory"] | SYSCALL_CLASSES["clock"] | frozenset(
     {"futex", "futex_waitv", "sched_yield", "nanosleep", "clock_nanosleep", "rseq", "set_robust_list"}
 )
 MAX_CYCLE = 4  # longest repeating cycle folded into one step
+#: Steps per side that difflib aligns exactly (after the common head and tail are cut off).
+#: Its cost grows with the square of the steps, so longer middles are compared step by step
+#: (position against position) instead, and the diff says the alignment is approximate.
+EXACT_STEPS = 2_000
 
 EQUAL = "equal"
 REPLACE = "replace"
@@ -36,8 +40,7 @@ DELETE = "delete"  # only in A
 INSERT = "insert"  # only in B
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One step of a sequence: a syscall name (or a cycle `read+write`), its calls, its first span."""
 
     name: str
@@ -45,8 +48,7 @@ class Step:
     span_id: str
 
 
-@dataclass(frozen=True)
-class AlignedStep:
+class AlignedStep(NamedTuple):
     tag: str
     a: Step | None
     b: Step | None
@@ -77,6 +79,7 @@ class OpsDiff:
     similarity: float = 1.0
     calls_a: int = 0
     calls_b: int = 0
+    approximate: bool = False  # the middle was too long for the exact alignment
 
     @property
     def first_divergence(self) -> int | None:
@@ -91,86 +94,149 @@ class OpsDiff:
 
 @dataclass
 class _Calls:
-    """A trace's non-noise syscall rows in logical-clock order."""
+    """A trace's non-noise syscall rows in logical-clock order, names as codes into `names`."""
 
     names: list[str]
+    codes: np.ndarray
     counts: np.ndarray
     durations: np.ndarray
-    span_ids: list[str]
+    span_ids: pa.Array
 
 
 def _calls(table: pa.Table) -> _Calls:
-    rows = table.filter(pc.starts_with(table.column("span_name"), SYSCALL_PREFIX))
-    filtered = attribute_array(rows, ATTR_FILTERED, pa.bool_())
-    rows = rows.filter(pc.invert(pc.fill_null(filtered, False)))
-    rows = rows.take(pc.sort_indices(rows, [("logical_clock", "ascending"), ("start_time_nanos", "ascending")]))
-    names = pc.utf8_slice_codeunits(rows.column("span_name"), len(SYSCALL_PREFIX)).to_pylist()
-    counts = np.maximum(rows.column("rle_count").fill_null(1).to_numpy(), 1).astype(np.int64)
-    spans = (rows.column("end_time_nanos").to_numpy() - rows.column("start_time_nanos").to_numpy()).astype(np.int64)
-    totals = attribute_array(rows, ATTR_RLE_TOTAL, pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
-    durations = np.where((counts > 1) & (totals >= 0), totals, np.maximum(spans, 0))
-    keep = np.array([name not in NOISE for name in names], dtype=bool)
+    """Masks and columns as whole arrays; only the few RLE rows' attributes are read twice."""
+    span_names = table.column("span_name")
+    calls = pc.utf8_slice_codeunits(span_names, len(SYSCALL_PREFIX))
+    wanted = pc.and_(pc.starts_with(span_names, SYSCALL_PREFIX), pc.invert(pc.is_in(calls, pa.array(sorted(NOISE)))))
+    filtered = pc.fill_null(attribute_array(table.select(["attributes"]), ATTR_FILTERED, pa.bool_()), False)
+    index = np.flatnonzero(pc.and_(wanted, pc.invert(filtered)).to_numpy(zero_copy_only=False))
+    clocks = table.column("logical_clock").to_numpy()[index]
+    starts = table.column("start_time_nanos").to_numpy().astype(np.int64)[index]
+    index = index[np.lexsort((starts, clocks))]
+    counts = np.maximum(table.column("rle_count").fill_null(1).to_numpy()[index], 1).astype(np.int64)
+    durations = np.maximum(
+        table.column("end_time_nanos").to_numpy().astype(np.int64)[index] - table.column("start_time_nanos").to_numpy().astype(np.int64)[index],
+        0,
+    )
+    folded = np.flatnonzero(counts > 1)
+    if len(folded):  # an RLE row's own span covers first start → last end; its calls took the total
+        rle_rows = table.select(["attributes"]).take(pa.array(index[folded]))
+        totals = attribute_array(rle_rows, ATTR_RLE_TOTAL, pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+        durations[folded] = np.where(totals >= 0, totals, durations[folded])
+    encoded = pc.dictionary_encode(calls).combine_chunks() if table.num_rows else None
+    if encoded is None or not len(index):
+        return _Calls([], np.empty(0, np.int64), counts, durations, pa.array([], pa.string()))
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)[index]
+    span_ids = table.column("span_id").take(pa.array(index)).combine_chunks()
+    return _Calls(encoded.dictionary.to_pylist(), codes, counts, durations, span_ids)
+
+
+def _runs(codes: np.ndarray) -> np.ndarray:
+    """Start index of every run of equal codes."""
+    if len(codes) == 0:
+        return np.empty(0, np.int64)
+    return np.concatenate(([0], np.flatnonzero(codes[1:] != codes[:-1]) + 1))
+
+
+def _fold_cycles(codes: np.ndarray, counts: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fold repeats of `period`-step cycles: (kept step indices, their calls, their cycle length 1 or `period`)."""
+    n = len(codes)
+    keep = np.ones(n, dtype=bool)
+    length = np.ones(n, dtype=np.int64)
+    calls = counts.copy()
+    if n >= 2 * period:
+        same = codes[:-period] == codes[period:]
+        edges = np.diff(np.concatenate(([0], same.view(np.int8), [0])))
+        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        taken_until = 0
+        cumulative = np.concatenate(([0], np.cumsum(counts)))
+        for start, stop in zip(starts.tolist(), stops.tolist()):
+            start = max(start, taken_until)
+            span = stop - start + period  # steps in the periodic stretch
+            reps = span // period
+            if reps < 2:
+                continue
+            end = start + reps * period
+            for k in range(period):
+                calls[start + k] = cumulative[end] - cumulative[start] if k == 0 else 0
+            keep[start + period : end] = False
+            keep[start + 1 : start + period] = False
+            length[start] = period
+            taken_until = end
     index = np.flatnonzero(keep)
-    ids = rows.column("span_id").to_pylist()
-    return _Calls([names[i] for i in index], counts[index], durations[index], [ids[i] for i in index])
+    return index, calls[index], length[index]
 
 
 def _steps(calls: _Calls) -> list[Step]:
-    """Fold repeats of one call, then repeats of cycles up to MAX_CYCLE calls, into steps."""
-    single: list[Step] = []
-    names, counts, ids = calls.names, calls.counts, calls.span_ids
-    i, n = 0, len(names)
-    while i < n:
-        j = i + 1
-        while j < n and names[j] == names[i]:
-            j += 1
-        single.append(Step(names[i], int(counts[i:j].sum()), ids[i]))
-        i = j
-    out: list[Step] = []
-    i, n = 0, len(single)
-    while i < n:
-        folded = False
-        for period in range(2, MAX_CYCLE + 1):
-            pattern = [s.name for s in single[i : i + period]]
-            if len(pattern) < period or len(set(pattern)) < period:
-                continue
-            end = i + period
-            while end + period <= n and [s.name for s in single[end : end + period]] == pattern:
-                end += period
-            if end > i + period:
-                calls_in = sum(s.calls for s in single[i:end])
-                out.append(Step("+".join(pattern), calls_in, single[i].span_id))
-                i = end
-                folded = True
-                break
-        if not folded:
-            out.append(single[i])
-            i += 1
-    return out
+    """Fold repeats of one call, then repeats of cycles of up to MAX_CYCLE steps, into steps."""
+    starts = _runs(calls.codes)
+    codes = calls.codes[starts]
+    counts = np.add.reduceat(calls.counts, starts) if len(starts) else calls.counts[:0]
+    first = starts  # row of each step's first call
+    names = list(calls.names)  # code → step name; a folded cycle gets a new code
+    cycle_codes: dict[str, int] = {}
+    for period in range(2, MAX_CYCLE + 1):
+        index, counts, length = _fold_cycles(codes, counts, period)
+        folded = codes[index]
+        for new in np.flatnonzero(length > 1).tolist():
+            old = int(index[new])
+            label = "+".join(names[c] for c in codes[old : old + period].tolist())
+            code = cycle_codes.get(label)
+            if code is None:
+                code = cycle_codes[label] = len(names)
+                names.append(label)
+            folded[new] = code
+        codes, first = folded, first[index]
+    ids = calls.span_ids.take(pa.array(first)).to_pylist() if len(first) else []
+    return [Step(names[code], count, span_id) for code, count, span_id in zip(codes.tolist(), counts.tolist(), ids)]
 
 
-def _align(a: list[Step], b: list[Step]) -> tuple[list[AlignedStep], float]:
-    matcher = difflib.SequenceMatcher(None, [s.name for s in a], [s.name for s in b], autojunk=False)
-    steps: list[AlignedStep] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+def _align(a: list[Step], b: list[Step]) -> tuple[list[AlignedStep], float, bool]:
+    """(aligned steps, similarity 0..1, whether the alignment is approximate)."""
+    names_a, names_b = [s.name for s in a], [s.name for s in b]
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and names_a[head] == names_b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and names_a[len(a) - 1 - tail] == names_b[len(b) - 1 - tail]:
+        tail += 1
+    mid_a, mid_b = names_a[head : len(a) - tail], names_b[head : len(b) - tail]
+    approximate = max(len(mid_a), len(mid_b)) > EXACT_STEPS
+    steps: list[AlignedStep] = [AlignedStep(EQUAL, x, y) for x, y in zip(a[:head], b[:head])]
+    same = head + tail
+    if approximate:  # step against step: O(n), where difflib's cost would grow with n²
+        middle_a, middle_b = a[head : len(a) - tail], b[head : len(b) - tail]
+        pairs = [AlignedStep(EQUAL if x.name == y.name else REPLACE, x, y) for x, y in zip(middle_a, middle_b)]
+        same += sum(1 for step in pairs if step.tag == EQUAL)
+        steps += pairs
+        steps.extend(AlignedStep(DELETE, x, None) for x in middle_a[len(pairs):])
+        steps.extend(AlignedStep(INSERT, None, y) for y in middle_b[len(pairs):])
+        opcodes: list[tuple[str, int, int, int, int]] = []
+    else:
+        opcodes = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in opcodes:
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         if tag == "equal":
             steps.extend(AlignedStep(EQUAL, x, y) for x, y in zip(a[i1:i2], b[j1:j2]))
+            same += i2 - i1
             continue
         left, right = a[i1:i2], b[j1:j2]
         paired = min(len(left), len(right)) if tag == "replace" else 0
         steps.extend(AlignedStep(REPLACE, x, y) for x, y in zip(left[:paired], right[:paired]))
         steps.extend(AlignedStep(DELETE, x, None) for x in left[paired:])
         steps.extend(AlignedStep(INSERT, None, y) for y in right[paired:])
-    return steps, matcher.ratio() if (a or b) else 1.0
+    steps.extend(AlignedStep(EQUAL, x, y) for x, y in zip(a[len(a) - tail :], b[len(b) - tail :]))
+    similarity = 2 * same / (len(a) + len(b)) if (a or b) else 1.0
+    return steps, similarity, approximate
 
 
 def _deltas(a: _Calls, b: _Calls) -> list[SyscallDelta]:
     def totals(calls: _Calls) -> dict[str, tuple[int, int]]:
-        out: dict[str, tuple[int, int]] = {}
-        for name, count, duration in zip(calls.names, calls.counts.tolist(), calls.durations.tolist()):
-            c, t = out.get(name, (0, 0))
-            out[name] = (c + count, t + duration)
-        return out
+        size = len(calls.names)
+        per_count = np.bincount(calls.codes, weights=calls.counts, minlength=size) if size else np.zeros(0)
+        per_time = np.bincount(calls.codes, weights=calls.durations, minlength=size) if size else np.zeros(0)
+        return {name: (int(per_count[i]), int(per_time[i])) for i, name in enumerate(calls.names) if per_count[i] > 0}
 
     ta, tb = totals(a), totals(b)
     deltas = [
@@ -184,7 +250,7 @@ def _deltas(a: _Calls, b: _Calls) -> list[SyscallDelta]:
 def diff_ops(table_a: pa.Table, table_b: pa.Table, tolerance: float = 0.05) -> OpsDiff:
     """Align the two traces' normalised syscall sequences and compare counts and times."""
     calls_a, calls_b = _calls(table_a), _calls(table_b)
-    steps, similarity = _align(_steps(calls_a), _steps(calls_b))
+    steps, similarity, approximate = _align(_steps(calls_a), _steps(calls_b))
     return OpsDiff(
         steps=steps,
         deltas=_deltas(calls_a, calls_b),
@@ -192,6 +258,7 @@ def diff_ops(table_a: pa.Table, table_b: pa.Table, tolerance: float = 0.05) -> O
         similarity=similarity,
         calls_a=int(calls_a.counts.sum()),
         calls_b=int(calls_b.counts.sum()),
+        approximate=approximate,
     )
 
 

@@ -194,6 +194,8 @@ def ops_text(ops: OpsDiff, steps_shown: int = 40) -> list[str]:
     count_b = sum(1 for s in ops.steps if s.b is not None)
     lines.append(f"Steps: {count_a} in A, {count_b} in B ({ops.calls_a} and {ops.calls_b} calls without"
                  f" memory/clock/futex noise), similarity {ops.similarity:.2f}")
+    if ops.approximate:
+        lines.append("Alignment: approximate (too many differing steps for an exact one)")
     first = ops.first_divergence
     if first is None:
         lines.append("Sequences: same steps in the same order")
@@ -258,6 +260,7 @@ def report_json(report: DiffReport) -> dict[str, Any]:
         out["operation"] = {
             "equivalent": ops.equivalent, "similarity": ops.similarity, "tolerance": ops.tolerance,
             "first_divergence": ops.first_divergence, "calls_a": ops.calls_a, "calls_b": ops.calls_b,
+            "approximate": ops.approximate,
             "syscalls": [
                 {"name": d.name, "count_a": d.count_a, "count_b": d.count_b, "time_a_ns": d.time_a_ns,
                  "time_b_ns": d.time_b_ns, "count_within_tolerance": d.count_within(ops.tolerance),
