@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -212,7 +212,7 @@ def _align(a: list[Step], b: list[Step]) -> tuple[list[AlignedStep], float, bool
         steps += pairs
         steps.extend(AlignedStep(DELETE, x, None) for x in middle_a[len(pairs):])
         steps.extend(AlignedStep(INSERT, None, y) for y in middle_b[len(pairs):])
-        opcodes: list[tuple[str, int, int, int, int]] = []
+        opcodes: Sequence[tuple[str, int, int, int, int]] = []
     else:
         opcodes = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes()
     for tag, i1, i2, j1, j2 in opcodes:
