@@ -5,7 +5,8 @@ streams are.  Every `io:stream` span (recorded with `--capture-payloads`) is one
 one object; streams of the two traces are matched by a *key*: a file's path after the
 `--map-path` rewrites and relative to its run's working directory (`./out.json`), and for
 objects without a path (pipes, sockets, terminals) their kind and the fd the program used
-(`pipe@fd1`), since their inode numbers differ from run to run.  Matched streams are equal when
+(`pipe@fd1`), since their inode numbers differ from run to run; a socket with a known address is
+matched by it (`tcp to 127.0.0.1:8080`, see `tracer.socket_peer`).  Matched streams are equal when
 their byte counts and SHA-256 agree; otherwise the 4 KiB chunk digests name the first chunk
 that differs.
 
@@ -33,6 +34,7 @@ from renacer_tui.model.attributes import (
     ATTR_IO_DIRECTION,
     ATTR_IO_FD,
     ATTR_IO_OBJECT,
+    ATTR_IO_PEER,
     ATTR_IO_SHA256,
     ATTR_IO_UNHASHED_BYTES,
     parse_attributes,
@@ -145,8 +147,10 @@ def has_payloads(table: pa.Table) -> bool:
     return any(parse_attributes(text).get(ATTR_CAPTURE_PAYLOADS) is True for text in runs.column("attributes").to_pylist())
 
 
-def stream_key(obj: str, fd: int, cwd: str | None, maps: list[tuple[str, str]]) -> str:
+def stream_key(obj: str, fd: int, cwd: str | None, maps: list[tuple[str, str]], peer: str | None = None) -> str:
     """The matching key of a stream's object (see the module docstring)."""
+    if peer:
+        return peer
     if obj.endswith(_DELETED):
         obj = obj[: -len(_DELETED)]
     if not obj.startswith("/"):
@@ -175,7 +179,8 @@ def stream_states(table: pa.Table, cwd: str | None, maps: list[tuple[str, str]])
         if not isinstance(obj, str) or direction not in ("read", "write"):
             continue
         fd = attrs.get(ATTR_IO_FD)
-        key = stream_key(obj, fd if isinstance(fd, int) else -1, cwd, maps)
+        peer = attrs.get(ATTR_IO_PEER)
+        key = stream_key(obj, fd if isinstance(fd, int) else -1, cwd, maps, peer if isinstance(peer, str) else None)
         unique, n = key, 1
         while (unique, direction) in out:
             n += 1

@@ -150,3 +150,40 @@ def test_a_missing_option_is_a_usage_error(traces, capsys, monkeypatch) -> None:
     assert main(["diff", "--trace-a", traces["python"]]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--trace-b" in err
+
+
+TCP_ROUND_TRIP = """
+import socket, sys
+port, parts = int(sys.argv[1]), sys.argv[2].split(",")
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen(1)
+client = socket.create_connection(("127.0.0.1", port))
+conn, _ = server.accept()
+for part in parts:
+    client.sendall(part.encode())
+client.close()
+while conn.recv(100):
+    pass
+"""
+
+
+def test_sockets_are_matched_by_address_not_inode(tmp_path: Path, capsys, monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = tmp_path / "db"
+    script = [sys.executable, "-B", "-c", TCP_ROUND_TRIP, str(port)]
+    traces = {"split": record(store, tmp_path / "a", *script, "hello,world"),
+              "whole": record(store, tmp_path / "b", *script, "helloworld"),
+              "other": record(store, tmp_path / "c", *script, "hellowörld"), "store": store}
+    code, out, _ = diff(traces, capsys, monkeypatch, "split", "whole", "--method", "state")
+    assert code == 0, out
+    assert f"  tcp to 127.0.0.1:{port}:\n    ✓ Writes: SHA256 match (10 bytes total)" in out
+    assert f"  tcp at 127.0.0.1:{port}:\n    ✓ Reads: SHA256 match (10 bytes total)" in out
+    code, out, _ = diff(traces, capsys, monkeypatch, "split", "other", "--method", "state")
+    assert code == 1
+    assert f"  tcp to 127.0.0.1:{port}:\n    ✗ Writes: SHA256 mismatch (A 10 bytes, B 11 bytes)" in out

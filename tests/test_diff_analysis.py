@@ -101,6 +101,10 @@ def test_stream_keys(obj: str, fd: int, cwd: str, maps: list[str], key: str) -> 
     assert stream_key(obj, fd, cwd, parse_path_maps(maps)) == key
 
 
+def test_a_socket_with_an_address_is_keyed_by_it() -> None:
+    assert stream_key("socket:[99]", 5, "/work", [], "tcp to 127.0.0.1:8080") == "tcp to 127.0.0.1:8080"
+
+
 @pytest.mark.parametrize("bad", ["nothing", "=x", "x="])
 def test_bad_path_maps(bad: str) -> None:
     with pytest.raises(PathMapError):

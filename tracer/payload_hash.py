@@ -30,10 +30,12 @@ from renacer_tui.model.attributes import (
     ATTR_IO_FD,
     ATTR_IO_INODE,
     ATTR_IO_OBJECT,
+    ATTR_IO_PEER,
     ATTR_IO_SHA256,
     ATTR_IO_UNHASHED_BYTES,
 )
 from renacer_tui.tracer.formats import escape_text
+from renacer_tui.tracer.socket_peer import socket_peer
 
 #: Bytes per chunk digest.
 CHUNK_SIZE = 4096
@@ -72,12 +74,13 @@ class Stream:
     """
 
     __slots__ = (
-        "obj", "direction", "fd", "pid", "pname", "inode", "first_ns", "last_ns",
+        "obj", "direction", "fd", "pid", "pname", "inode", "peer", "first_ns", "last_ns",
         "total", "calls", "unhashed", "_hash", "_partial", "_chunks", "last_data", "last_digest",
     )
 
     def __init__(self, obj: str, direction: str, fd: int, pid: int, pname: str, inode: int | None, t_ns: int) -> None:
         self.obj, self.direction, self.fd, self.pid, self.pname, self.inode = obj, direction, fd, pid, pname, inode
+        self.peer: str | None = None  # sockets: the address they are known by (tracer.socket_peer)
         self.first_ns = self.last_ns = t_ns
         self.total = 0
         self.calls = 0
@@ -131,6 +134,8 @@ class Stream:
         }
         if self.inode is not None:
             attrs[ATTR_IO_INODE] = self.inode
+        if self.peer is not None:
+            attrs[ATTR_IO_PEER] = escape_text(self.peer)
         if self.unhashed:
             attrs[ATTR_IO_UNHASHED_BYTES] = self.unhashed
         return attrs
@@ -178,6 +183,7 @@ class PayloadHasher:
         found = self._streams.get(key)
         if found is None:
             found = self._streams[key] = Stream(name, direction, fd, tgid, pname, _inode(tid, fd, name), t_ns)
+            found.peer = socket_peer(tid, name)
         return found
 
     def submit(self, stream: Stream, ref: PayloadRef, data: bytes | None, size: int, t_ns: int) -> None:

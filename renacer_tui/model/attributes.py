@@ -51,6 +51,8 @@ ATTR_IO_OBJECT = "io.object"  # the stream's object: a path, "pipe:[ino]", "sock
 ATTR_IO_DIRECTION = "io.direction"  # "read" or "write"
 ATTR_IO_FD = "io.fd"  # the fd of the first call seen on the stream
 ATTR_IO_INODE = "io.inode"  # files: the inode the path had when the stream was first seen
+#: Sockets: the address they are known by across runs ("tcp to 127.0.0.1:8080", "unix /run/x").
+ATTR_IO_PEER = "io.peer"
 ATTR_IO_CALLS = "io.calls"  # calls that moved the stream's bytes
 ATTR_IO_CHUNK_SIZE = "io.chunk_size"
 #: The stream's chunk digests, packed: 16 hex digits (the first 8 bytes of SHA-256) per chunk.
