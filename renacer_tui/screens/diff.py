@@ -27,7 +27,8 @@ from renacer_tui.analysis.diff_report import MARKERS, DiffReport
 from renacer_tui.analysis.diff_state import MATCH, MISMATCH, ONLY_A, ONLY_B, UNVERIFIED, StreamComparison
 from renacer_tui.diff_data import RECORD_HINT, NoPayloads, compare, distinct_labels, load_for_diff
 from renacer_tui.messages import JumpToSpans
-from renacer_tui.text import clip, escape, literal
+from renacer_tui.text import escape, literal
+from renacer_tui.widgets.analysis_tables import clip_head
 
 MAX_STEPS = 5000  # sequence rows shown (the CLI's JSON has them all)
 #: status → (marker and word, style): the words carry the meaning.
@@ -137,9 +138,9 @@ class DiffScreen(Screen[None]):
         self.files = list(report.state.comparisons)
         for c in self.files:
             word, style = _STATUS[c.status]
-            offset = f"chunk at {c.first_difference}" if c.first_difference is not None else ""
+            offset = f"chunk at offset {c.first_difference}" if c.first_difference is not None else ""
             table.add_row(
-                Text(word, style=style), literal(clip(escape(c.key), 60)), c.direction,
+                Text(word, style=style), literal(clip_head(escape(c.key), 60)), c.direction,
                 Text(str(c.a.bytes) if c.a else "—", justify="right"), Text(str(c.b.bytes) if c.b else "—", justify="right"),
                 offset,
             )
