@@ -109,3 +109,35 @@ def test_a_socket_with_an_address_is_keyed_by_it() -> None:
 def test_bad_path_maps(bad: str) -> None:
     with pytest.raises(PathMapError):
         parse_path_maps([bad])
+
+
+_SEGMENT = st.text(alphabet="abcxyz._-ü", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_SEGMENT, min_size=1, max_size=3), st.lists(_SEGMENT, min_size=1, max_size=3),
+       st.lists(_SEGMENT, max_size=3))
+def test_map_path_moves_exactly_what_is_under_old(old: list[str], new: list[str], rest: list[str]) -> None:
+    from renacer_tui.analysis.diff_state import map_path
+
+    old_path, new_path = "/" + "/".join(old), "/" + "/".join(new)
+    maps = parse_path_maps([f"{old_path}={new_path}"])
+    inside = "/".join([old_path, *rest])
+    assert map_path(inside, maps) == "/".join([new_path, *rest])
+    sibling = old_path + "x/" + "/".join(rest)  # shares the prefix text but is not under OLD
+    assert map_path(sibling, maps) == sibling
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.ip_addresses(), st.integers(0, 65535))
+def test_proc_net_addresses_decode(ip, port: int) -> None:
+    import ipaddress
+
+    from renacer_tui.tracer.socket_peer import _address
+
+    packed = ip.packed
+    words = b"".join(packed[i : i + 4][::-1] for i in range(0, len(packed), 4))  # /proc/net: host-order words
+    host, got_port = _address(f"{words.hex().upper()}:{port:04X}")
+    assert got_port == port
+    expected = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+    assert host == (str(expected) if expected.version == 4 else f"[{expected}]")
