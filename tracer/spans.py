@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pyarrow as pa
 
@@ -50,11 +50,12 @@ from renacer_tui.tracer.decode import (
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.filter_spec import SyscallFilter
 from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
-from renacer_tui.tracer.payload_hash import PayloadHasher, PayloadRef
-from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
 from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
+
+if TYPE_CHECKING:
+    from renacer_tui.tracer.payload_hash import PayloadHasher
 
 #: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
 _BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
@@ -147,7 +148,12 @@ class SpanBuilder:
         self._root_pid: int | None = None
         self._finished = False
         self._payloads = payloads  # --capture-payloads: hashes the bytes of data calls
-        if payloads is not None:
+        self._data_calls: frozenset[str] = frozenset()
+        if payloads is not None:  # imported only then: hashlib and friends cost a run start-up time
+            from renacer_tui.tracer.payload_hash import PayloadRef
+            from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
+
+            self._data_calls, self._call_payloads, self._payload_ref = DATA_CALLS, call_payloads, PayloadRef
             self._batch.before_batch = payloads.sync
 
     @staticmethod
@@ -293,7 +299,7 @@ class SpanBuilder:
         plan = dec.plan
         if plan.has_outputs and not is_error:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
-        if self._payloads is not None and not is_error and ret > 0 and plan.name in DATA_CALLS:
+        if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
             self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
         reaped = ret
         if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
@@ -448,10 +454,10 @@ class SpanBuilder:
         payloads = self._payloads
         assert payloads is not None
         proc = th.proc
-        moved = call_payloads(name, args, ret, th.tid, mem)
+        moved = self._call_payloads(name, args, ret, th.tid, mem)
         if not moved:
             return
-        ref = PayloadRef(moved[0][2], ret)
+        ref = self._payload_ref(moved[0][2], ret)
         row.payload = ref
         for moved_fd, direction, data, size in moved:
             target = obj if moved_fd == fd else self._fds.lookup(mem, proc.tgid, th.tid, moved_fd)
