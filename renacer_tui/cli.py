@@ -1,8 +1,9 @@
 """The `renacer-tui` command: a thin dispatcher over typer sub-applications.
 
 `renacer-tui [OPTIONS] -- CMD …` traces CMD (the `run` command); the other first words
-(`db`, `graph`, `export`, `view`, `demo`, `check`, `serve`) select a sub-application. Each sub-application lives in
-its own module and exposes `register(app)`; this module only wires them together.
+(`db`, `graph`, `export`, `view`, `demo`, `check`, `serve`, `diff`) select a sub-application. Each
+sub-application lives in its own module and exposes `register(app)`; this module only wires them
+together.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "demo": "renacer_tui.cli_demo",
     "check": "renacer_tui.cli_check",
     "serve": "renacer_tui.cli_serve",
+    "diff": "renacer_tui.cli_diff",
 }
 SUBCOMMANDS = frozenset(_COMMAND_MODULES)
 

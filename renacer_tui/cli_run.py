@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--trace-compute-threshold", dest="trace_compute_threshold_us", type=_non_negative_float, default=100.0, metavar="US",
         help="With --trace-compute: keep GPU work of at least US microseconds (100).")
     add("--trace-compute-all", action="store_true", help="With --trace-compute: keep every GPU span (threshold 0).")
+    add("--capture-payloads", action="store_true",
+        help="Hash (SHA-256) the bytes of every read/write/send/recv, per call and per file; for `renacer-tui diff`.")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p

@@ -36,6 +36,7 @@ class RunOptions:
     trace_compute: bool = False  # profile a traced Python program's wgpu work (renacer_tui.gpu.hooks)
     trace_compute_threshold_us: float = 100.0
     trace_compute_all: bool = False
+    capture_payloads: bool = False  # hash the bytes of every data syscall (tracer.payload_hash)
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -89,6 +90,8 @@ class RunOptions:
             args.append(f"--spin-us={self.spin_us}")
         if self.pin_cpu is not None:
             args.append(f"--pin-cpu={self.pin_cpu}")
+        if self.capture_payloads:
+            args.append("--capture-payloads")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
         if not self.receiver:

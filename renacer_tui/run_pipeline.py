@@ -175,6 +175,11 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         _say(f"{sink_name} sink failed: {message} (other outputs continue)")
 
     fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error, tally=tally)
+    payloads = None
+    if options.capture_payloads:  # its thread starts after the sink children were forked
+        from renacer_tui.tracer.payload_hash import PayloadHasher
+
+        payloads = PayloadHasher()
     builder = SpanBuilder(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
@@ -191,6 +196,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         service_name=options.service_name,
         service_version=__version__,
         attached=options.attach_pid is not None,
+        payloads=payloads,
     )
     receiver = _start_receiver(reserved, fanout.offer, context, run_span_id, builder) if reserved else None
     started = time.time_ns()

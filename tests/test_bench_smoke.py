@@ -83,10 +83,16 @@ def test_tui_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert data["slowdown"]["calls_seen_by_ui"][0] > 100
 
 
+def test_diff_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = run_bench("diff", tmp_path, capsys)
+    assert data["rows_a"] > 20_000 and data["steps"] > 0
+    assert data["payloads"]["median_ratio"] > 0 and len(data["payloads"]["seconds"]["on"]) == 1
+
+
 def test_dispatcher_lists_the_benches() -> None:
     proc = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
-    for name in ("analysis", "store", "tracer", "tui"):
+    for name in ("analysis", "diff", "store", "tracer", "tui"):
         assert name in proc.stderr
     machine = subprocess.run([sys.executable, "-m", "bench", "common"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert machine.returncode == 0 and machine.stdout.startswith("nproc=")

@@ -13,13 +13,13 @@ from typing import Any, Callable
 from rich.console import Console
 
 
-def record(*command: str, cwd: Path | None = None, check: bool = False) -> str:
+def record(*command: str, cwd: Path | None = None, check: bool = False, flags: tuple[str, ...] = ()) -> str:
     """Trace COMMAND headless into the store (RENACER_DB) and return its trace id.
 
-    `check=True` also requires the traced program to exit 0.
+    `check=True` also requires the traced program to exit 0; `flags` go to renacer-tui.
     """
     result = subprocess.run(
-        [sys.executable, "-m", "renacer_tui", "--no-tui", "-o", "/dev/null", "--", *command],
+        [sys.executable, "-m", "renacer_tui", "--no-tui", *flags, "-o", "/dev/null", "--", *command],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd,
     )
     if check:

@@ -41,7 +41,7 @@ class Row:
     __slots__ = (
         "span_id", "parent_span_id", "start", "end", "name", "status", "status_message",
         "pid", "pname", "pcmdline", "tid", "clock", "prev", "attrs", "links", "key",
-        "count", "total", "max", "last_start", "alias", "keep", "linked", "call",
+        "count", "total", "max", "last_start", "alias", "keep", "linked", "call", "payload",
     )
 
     def __init__(self, span_id: str, clock: int, name: str, start: int, tid: int, pid: int) -> None:
@@ -71,6 +71,7 @@ class Row:
         # a finished syscall's (name, args text, result, errno name, fd, fd object, path, flags):
         # its attributes, built only when the row is emitted
         self.call: tuple | None = None
+        self.payload: Any = None  # --capture-payloads: the call's tracer.payload_hash.PayloadRef
 
     def resolve(self) -> "Row":
         row = self
@@ -138,6 +139,8 @@ class BatchBuilder:
         self.emitted = 0
         self.represented = 0
         self.syscalls_represented = 0
+        #: Called before a batch's attributes are built (the payload hasher's `sync`).
+        self.before_batch: Callable[[], None] | None = None
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -153,6 +156,8 @@ class BatchBuilder:
         if not self.rows:
             return
         rows, self.rows = self.rows, []
+        if self.before_batch is not None:
+            self.before_batch()
         batch = self._to_batch(rows)
         self.emitted += len(rows)
         for row in rows:
@@ -172,6 +177,9 @@ class BatchBuilder:
                 if attrs:
                     built.update(attrs)
                 attrs = built
+            if row.payload is not None:
+                attrs = dict(attrs)
+                attrs.update(row.payload.attributes())
             if row.count > 1:
                 attrs = dict(attrs)
                 attrs[ATTR_RLE_FIRST] = row.start

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterable, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
 
 import pyarrow as pa
 
 from renacer_tui.model.attributes import (
+    ATTR_CAPTURE_PAYLOADS,
     ATTR_DETACHED,
     ATTR_FD_OBJECT,
     ATTR_FILTERED,
@@ -35,7 +36,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_UNFINISHED,
 )
 from renacer_tui.model.ids import new_span_prefix
-from renacer_tui.model.kinds import LinkKind
+from renacer_tui.model.kinds import IO_PREFIX, LinkKind
 from renacer_tui.model.syscalls import CREATORS, FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.decode import (
@@ -52,6 +53,9 @@ from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
 from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
+
+if TYPE_CHECKING:
+    from renacer_tui.tracer.payload_hash import PayloadHasher
 
 #: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
 _BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
@@ -121,6 +125,7 @@ class SpanBuilder:
         attached: bool = False,
         batch_rows: int = 4096,
         batch_interval_s: float = 0.1,
+        payloads: PayloadHasher | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -153,6 +158,14 @@ class SpanBuilder:
         self._run_start = time.time_ns()
         self._root_pid: int | None = None
         self._finished = False
+        self._payloads = payloads  # --capture-payloads: hashes the bytes of data calls
+        self._data_calls: frozenset[str] = frozenset()
+        if payloads is not None:  # imported only then: hashlib and friends cost a run start-up time
+            from renacer_tui.tracer.payload_hash import PayloadRef
+            from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
+
+            self._data_calls, self._call_payloads, self._payload_ref = DATA_CALLS, call_payloads, PayloadRef
+            self._batch.before_batch = payloads.sync
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -306,6 +319,8 @@ class SpanBuilder:
         plan = dec.plan
         if plan.has_outputs and not is_error:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
+        if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
+            self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
         reaped = ret
         if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
             reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
@@ -379,6 +394,7 @@ class SpanBuilder:
         self._finished = True
         now = time.time_ns()
         self.on_detach(now)
+        self._emit_streams()
         command = " ".join(F.escape_text(arg) for arg in self.command)  # argv is untrusted text too
         row = Row(self.run_span_id, self._run_clock, f"renacer:run {command}", self._run_start, os.getpid(), os.getpid())
         row.parent_span_id = self.parent_span_id
@@ -389,6 +405,8 @@ class SpanBuilder:
         row.attrs = {ATTR_PROCESS_COMMAND_ARGS: [F.utf8_text(arg) for arg in self.command], **run_attributes}
         if self._root_pid is not None:
             row.attrs.setdefault(ATTR_ROOT_PID, self._root_pid)
+        if self._payloads is not None:
+            row.attrs[ATTR_CAPTURE_PAYLOADS] = True
         code = run_attributes.get(ATTR_PROCESS_EXIT_CODE)
         if isinstance(code, int) and code != 0:
             row.status, row.status_message = "ERROR", f"exit code {code}"
@@ -430,6 +448,8 @@ class SpanBuilder:
         if not is_error and name in SIGNAL_SENDS:
             self._note_signal(name, args, row)
         row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj)
+        if row.payload is not None and row.key is not None:
+            row.key += (row.payload.data,)  # calls fold only when their bytes are the same
         th.proc.last_row = row
         if not self.rle:
             self._batch.add(row)
@@ -445,6 +465,40 @@ class SpanBuilder:
         add = self._batch.add
         for done in rle.push(row):
             add(done)
+
+    def _capture_payload(
+        self, th: Thread, row: Row, name: str, args: tuple, fd: int | None, obj: str | None, ret: int, t_ns: int,
+        mem: TraceeMemory,
+    ) -> None:
+        """Copy the bytes the call moved out of the stopped task and queue them for hashing
+        (`obj` is the object of the call's decoded `fd`; a second fd is looked up)."""
+        payloads = self._payloads
+        assert payloads is not None
+        proc = th.proc
+        moved = self._call_payloads(name, args, ret, th.tid, mem)
+        if not moved:
+            return
+        ref = self._payload_ref(moved[0][2], ret)
+        row.payload = ref
+        for moved_fd, direction, data, size in moved:
+            target = obj if moved_fd == fd else self._fds.lookup(mem, proc.tgid, th.tid, moved_fd)
+            stream = payloads.stream(target, direction, moved_fd, proc.tgid, th.tid, proc.name, t_ns)
+            payloads.submit(stream, ref, data, size, t_ns)
+
+    def _emit_streams(self) -> None:
+        """One `io:stream <object>` span per stream, under the run span (after every call)."""
+        payloads = self._payloads
+        if payloads is None:
+            return
+        for stream in payloads.close():
+            clock, span_id = self._tick()
+            row = Row(span_id, clock, f"{IO_PREFIX}stream {F.escape_text(stream.obj)}", stream.first_ns, stream.pid, stream.pid)
+            row.parent_span_id = self.run_span_id
+            row.end = max(stream.last_ns, stream.first_ns)
+            row.pname = stream.pname
+            row.status = "OK"
+            row.attrs = stream.attributes()
+            self._batch.add(row)
 
     def _bookkeep(
         self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool, reaped: int

@@ -44,6 +44,25 @@ ATTR_PROCESS_SIGNAL = "process.signal"
 # --- GPU spans (`gpu:<kernel>`) -------------------------------------------------------------------
 ATTR_GPU_COMPUTE_TIME = "gpu.compute_time_nanos"
 ATTR_GPU_TRANSFER_TIME = "gpu.transfer_time_nanos"
+# --- payloads (--capture-payloads) -----------------------------------------------------------------
+#: On a data syscall: the SHA-256 (hex) of the bytes it moved and their count. On an `io:stream`
+#: span: the same for the whole stream of one object in one direction.
+ATTR_IO_SHA256 = "io.sha256"
+ATTR_IO_BYTES = "io.bytes"
+ATTR_IO_OBJECT = "io.object"  # the stream's object: a path, "pipe:[ino]", "socket:[ino]"
+ATTR_IO_DIRECTION = "io.direction"  # "read" or "write"
+ATTR_IO_FD = "io.fd"  # the fd of the first call seen on the stream
+ATTR_IO_INODE = "io.inode"  # files: the inode the path had when the stream was first seen
+#: Sockets: the address they are known by across runs ("tcp to 127.0.0.1:8080", "unix /run/x").
+ATTR_IO_PEER = "io.peer"
+ATTR_IO_CALLS = "io.calls"  # calls that moved the stream's bytes
+ATTR_IO_CHUNK_SIZE = "io.chunk_size"
+#: The stream's chunk digests, packed: 16 hex digits (the first 8 bytes of SHA-256) per chunk.
+ATTR_IO_CHUNK_SHA256 = "io.chunk_sha256"
+#: Bytes the kernel moved itself (sendfile, splice, copy_file_range) or that were unreadable.
+ATTR_IO_UNHASHED_BYTES = "io.unhashed_bytes"
+#: On the run span: the run was recorded with --capture-payloads.
+ATTR_CAPTURE_PAYLOADS = "renacer.capture_payloads"
 
 # --- resource ------------------------------------------------------------------------------------
 ATTR_SERVICE_NAME = "service.name"

@@ -21,6 +21,8 @@ class SpanCategory(StrEnum):
     PROCESS = "process:"
     SYSCALL = "syscall:"
     GPU = "gpu:"
+    #: `io:stream <object>`: one direction of one object's bytes, summarised (--capture-payloads)
+    IO = "io:"
     APPLICATION = ""
 
     @property
@@ -28,11 +30,12 @@ class SpanCategory(StrEnum):
         return self.value
 
 
-_PREFIXED = (SpanCategory.RUN, SpanCategory.PROCESS, SpanCategory.SYSCALL, SpanCategory.GPU)
+_PREFIXED = (SpanCategory.RUN, SpanCategory.PROCESS, SpanCategory.SYSCALL, SpanCategory.GPU, SpanCategory.IO)
 RUN_PREFIX = SpanCategory.RUN.value
 PROCESS_PREFIX = SpanCategory.PROCESS.value
 SYSCALL_PREFIX = SpanCategory.SYSCALL.value
 GPU_PREFIX = SpanCategory.GPU.value
+IO_PREFIX = SpanCategory.IO.value
 
 
 def category_of(span_name: str) -> SpanCategory:
@@ -53,6 +56,10 @@ def is_process(span_name: str) -> bool:
 
 def is_run(span_name: str) -> bool:
     return span_name.startswith(RUN_PREFIX)
+
+
+def is_io_stream(span_name: str) -> bool:
+    return span_name.startswith(IO_PREFIX)
 
 
 def is_container(span_name: str) -> bool:

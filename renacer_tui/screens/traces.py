@@ -1,6 +1,7 @@
 """The traces browser (`renacer-tui view`): stored traces, searchable and sortable.
 
-Enter opens a trace in the span tree; `c` and `a` open the analysis screens.  The list comes
+Enter opens a trace in the span tree; `c` and `a` open the analysis screens; `m` marks up to two
+traces (A, then B) and `d` opens the diff screen on them.  The list comes
 from `store.list_traces` in a worker; search and sort work on that list in memory.
 """
 
@@ -53,6 +54,8 @@ class TracesScreen(Screen[None]):
         Binding("enter", "open", "Open", show=False),
         Binding("c", "critical_path", "Critical path"),
         Binding("a", "antipatterns", "Anti-patterns"),
+        Binding("m", "mark", "Mark for diff"),
+        Binding("d", "diff", "Diff marked"),
         Binding("r", "reload", "Reload"),
         Binding("q", "back", "Quit"),
         Binding("escape", "back", "Back", show=False),
@@ -64,6 +67,7 @@ class TracesScreen(Screen[None]):
         self.shown: list[dict[str, Any]] = []
         self.sort_column = 0
         self.descending = True
+        self.marked: list[str] = []  # trace ids marked for the diff: [A] or [A, B]
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search trace id or command (/)", id="search")
@@ -106,11 +110,16 @@ class TracesScreen(Screen[None]):
         table = self.query_one("#traces", DataTable)
         table.clear()
         for row in shown:
-            table.add_row(*_cells(row), key=row["trace_id"])
+            table.add_row(*_cells(row, self._mark_of(row["trace_id"])), key=row["trace_id"])
         arrow = "↓" if self.descending else "↑"
+        marks = " · ".join(f"{label}={trace_id[:8]}" for label, trace_id in zip("AB", self.marked))
         self._status(
-            Text(f"{len(shown):,} of {len(self.rows):,} traces · sorted by {COLUMNS[self.sort_column][1]} {arrow} · enter opens")
+            Text(f"{len(shown):,} of {len(self.rows):,} traces · sorted by {COLUMNS[self.sort_column][1]} {arrow} · enter opens"
+                 + (f" · marked {marks} (d: diff)" if marks else " · m marks two traces to diff"))
         )
+
+    def _mark_of(self, trace_id: str) -> str:
+        return "AB"[self.marked.index(trace_id)] if trace_id in self.marked else ""
 
     def _status(self, text: Text) -> None:
         self.query_one("#traces-status", Static).update(text)
@@ -166,6 +175,35 @@ class TracesScreen(Screen[None]):
         if trace_id:
             navigator(self.app).open_analysis("antipatterns", trace_id)
 
+    def action_mark(self) -> None:
+        """Mark the selected trace as A, then B (a third mark replaces B); again to unmark."""
+        trace_id = self.selected_trace()
+        if not trace_id:
+            return
+        if trace_id in self.marked:
+            self.marked.remove(trace_id)
+        else:
+            self.marked = (self.marked[:1] + [trace_id]) if len(self.marked) >= 1 else [trace_id]
+        table = self.query_one("#traces", DataTable)
+        row = table.cursor_row
+        self._refill()
+        table.move_cursor(row=min(row + 1, max(0, table.row_count - 1)))
+
+    def action_diff(self) -> None:
+        """Open the diff of the two marked traces (or of the one marked and the selected one)."""
+        pair = list(self.marked)
+        selected = self.selected_trace()
+        if len(pair) == 1 and selected and selected != pair[0]:
+            pair.append(selected)
+        if len(pair) != 2:
+            self.notify("Mark two traces with m first", severity="warning")
+            return
+        store = self.app.get_store()  # type: ignore[attr-defined]
+        if store is not None:
+            from renacer_tui.screens.diff import DiffScreen
+
+            self.app.push_screen(DiffScreen(store, pair[0], pair[1]))
+
     def action_back(self) -> None:
         search = self.query_one("#search", Input)
         if search.has_focus and search.value:
@@ -177,12 +215,12 @@ class TracesScreen(Screen[None]):
             self.app.exit()
 
 
-def _cells(row: dict[str, Any]) -> tuple[Any, ...]:
+def _cells(row: dict[str, Any], mark: str = "") -> tuple[Any, ...]:
     started = dt.datetime.fromtimestamp(row["started_ns"] / 1e9).strftime("%m-%d %H:%M:%S") if row["started_ns"] else "?"
     errors = row["errors"] or 0
     return (
         started,
-        Text(row["trace_id"][:12] + "…", style="cyan"),
+        Text(f"[{mark}] " if mark else "    ", style="bold") + Text(row["trace_id"][:12] + "…", style="cyan"),
         literal(clip(escape(row["command"]), 40)),
         format_duration(max(0, row["duration_ns"] or 0)),
         Text(str(row["processes"] or 0), justify="right"),
