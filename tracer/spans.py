@@ -27,6 +27,7 @@ from renacer_tui.model.attributes import (
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
     ATTR_ROOT_PID,
+    ATTR_STACK,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_FLAGS,
@@ -52,6 +53,7 @@ from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
 from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
+from renacer_tui.tracer.symbols.stacks import StackSampler
 
 #: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
 _BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
@@ -114,6 +116,7 @@ class SpanBuilder:
         attached: bool = False,
         batch_rows: int = 4096,
         batch_interval_s: float = 0.1,
+        stacks: StackSampler | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -142,6 +145,7 @@ class SpanBuilder:
         self._run_start = time.time_ns()
         self._root_pid: int | None = None
         self._finished = False
+        self._stacks = stacks  # --source: each call's user stack, as addresses
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -254,6 +258,8 @@ class SpanBuilder:
         row.parent_span_id = proc.row.span_id
         row.pname = proc.name
         row.pcmdline = proc.cmdline
+        if self._stacks is not None:
+            row.attrs[ATTR_STACK] = self._stacks.sample(tid, proc.tgid, mem)
         if th.links:
             row.links, th.links = th.links, []
             row.prev = row.links[-1][1]
@@ -325,6 +331,8 @@ class SpanBuilder:
         name, cmdline = read_proc_identity(tgid)
         proc.name, proc.cmdline = name, cmdline
         self._fds.forget_process(tgid)
+        if self._stacks is not None:
+            self._stacks.forget(tgid)
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
         th = self._threads.get(tid)
@@ -407,7 +415,7 @@ class SpanBuilder:
             return
         if not is_error and name in SIGNAL_SENDS:
             self._note_signal(name, args, row)
-        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj)
+        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj, row.attrs.get(ATTR_STACK))
         th.proc.last_row = row
         if not self.rle:
             self._batch.add(row)

@@ -1,0 +1,121 @@
+"""The user stack of a stopped task, as addresses: what `--source` records at each syscall stop.
+
+Why it is shaped like this: it runs while the traced program waits, so it only reads registers
+(one PTRACE_GETREGS), a few stack words (process_vm_readv through the loop's memory reader) and
+cached tables — no DWARF.  Each frame is left by the `.eh_frame` rule of its address where the
+object has one (the C library's syscall wrappers keep no frame pointer, so the call site in the
+program is found only this way), else by the frame-pointer chain (rbp → saved rbp, return
+address).  A frame is stored as "<object>+0x<ELF vaddr>", independent of the load address, so
+the symboliser needs no mappings after the process is gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.ptrace_raw import ptrace
+from renacer_tui.tracer.symbols.elf import REG_RSP, ElfImage, ImageCache
+from renacer_tui.tracer.symbols.maps import AddressSpace, read_maps
+from renacer_tui.tracer.symbols.symbolise import format_frame
+
+PTRACE_GETREGS = 12
+#: struct user_regs_struct (x86-64): 27 unsigned longs; rbp, rip, rsp at these indexes.
+_REGS = struct.Struct("<27Q")
+_RBP, _RIP, _RSP = 4, 16, 19
+_WORD = struct.Struct("<Q")
+#: Frames recorded per call (the innermost ones); a bound, so a corrupt chain costs little.
+DEFAULT_MAX_FRAMES = 16
+_MAX_FRAME_BYTES = 8 << 20  # a frame larger than this is taken for a broken chain
+
+
+class StackSampler:
+    """Records the stacks of stopped tasks; one per capture, used from the stop loop only."""
+
+    def __init__(self, max_frames: int = DEFAULT_MAX_FRAMES) -> None:
+        self.max_frames = max(1, max_frames)
+        self._regs = (ctypes.c_ubyte * _REGS.size)()
+        self._regs_addr = ctypes.addressof(self._regs)
+        self._spaces: dict[int, AddressSpace] = {}
+        self._images = ImageCache()
+        #: per process: absolute pc → (image, frame text) or None (outside any known object)
+        self._pcs: dict[int, dict[int, tuple[ElfImage, int, str] | None]] = {}
+
+    def forget(self, tgid: int) -> None:
+        """The process exec'd or exited: its mappings are no longer what they were."""
+        self._spaces.pop(tgid, None)
+        self._pcs.pop(tgid, None)
+
+    def sample(self, tid: int, tgid: int, mem: TraceeMemory) -> tuple[str, ...]:
+        """The stopped task's stack, innermost frame first (empty when registers are unreadable)."""
+        if ptrace(PTRACE_GETREGS, tid, 0, self._regs_addr) == -1:
+            return ()
+        regs = _REGS.unpack_from(self._regs, 0)
+        pc, sp, bp = regs[_RIP], regs[_RSP], regs[_RBP]
+        frames: list[str] = []
+        read = mem.read_bytes
+        unpack = _WORD.unpack
+        for depth in range(self.max_frames):
+            where = self._locate(tgid, pc)
+            if where is None:
+                break
+            image, vaddr, text = where
+            frames.append(text)
+            rule = image.cfa_rule(vaddr if depth == 0 else vaddr - 1)
+            if rule is not None:
+                base = sp if rule.reg == REG_RSP else bp
+                cfa = base + rule.offset
+                raw = read(tid, cfa - 8, 8)
+                if len(raw) < 8:
+                    break
+                ret = unpack(raw)[0]
+                if rule.rbp_offset is not None:
+                    saved = read(tid, cfa + rule.rbp_offset, 8)
+                    if len(saved) < 8:
+                        break
+                    bp = unpack(saved)[0]
+                if cfa <= sp and depth:
+                    break  # the stack grows down: a caller's frame is above its callee's
+                sp = cfa
+            else:
+                if bp < sp or bp - sp > _MAX_FRAME_BYTES:
+                    break
+                raw = read(tid, bp, 16)
+                if len(raw) < 16:
+                    break
+                next_bp, ret = struct.unpack("<QQ", raw)
+                sp = bp + 16
+                bp = next_bp
+            if ret == 0:
+                break
+            pc = ret
+        return tuple(frames)
+
+    def _locate(self, tgid: int, pc: int) -> tuple[ElfImage, int, str] | None:
+        """(image, ELF vaddr, frame text) of an absolute address in process `tgid`."""
+        known = self._pcs.get(tgid)
+        if known is None:
+            known = self._pcs[tgid] = {}
+        elif pc in known:
+            return known[pc]
+        found = self._resolve(tgid, pc, refresh=False)
+        if found is None:
+            found = self._resolve(tgid, pc, refresh=True)  # mapped since we last read (dlopen)
+        known[pc] = found
+        return found
+
+    def _resolve(self, tgid: int, pc: int, refresh: bool) -> tuple[ElfImage, int, str] | None:
+        space = self._spaces.get(tgid)
+        if space is None or refresh:
+            space = self._spaces[tgid] = AddressSpace(read_maps(tgid))
+        mapping = space.find(pc)
+        if mapping is None:
+            return None
+        image = self._images.get(mapping.path)
+        if image is None:
+            return None
+        vaddr = image.vaddr_of_offset(pc - mapping.start + mapping.offset)
+        if vaddr is None:
+            return None
+        return image, vaddr, format_frame(mapping.path, vaddr)
