@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Poll for the next stop this long, yielding the CPU, before blocking (50; 0: block at once).")
     add("--pin-cpu", type=_non_negative, metavar="CPU", help="Pin tracer and program to one CPU.")
     add("--queue-capacity", type=_positive, default=256, metavar="N", help="Batches buffered per sink (256).")
+    add("--source", action="store_true", help="Record each call's user stack and fill c_source/rust_source (DWARF).")
+    add("-k", "--stack-trace", dest="stack_trace", action="store_true",
+        help="Print the symbolised stack under each call, like strace -k (implies --source).")
+    add("--transpiler-map", dest="transpiler_maps", action="append", default=[], metavar="FILE",
+        help="renacer JSON v1 source map: generated lines to python_source (implies --source; repeatable).")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p

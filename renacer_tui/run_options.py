@@ -32,6 +32,14 @@ class RunOptions:
     pin_cpu: int | None = None
     queue_capacity: int = 256
     feed_fd: int | None = None
+    source: bool = False  # --source: user stacks → c_source / rust_source / code.*
+    stack_trace: bool = False  # -k: the symbolised stack under each text line
+    transpiler_maps: list[str] = field(default_factory=list)
+
+    @property
+    def wants_source(self) -> bool:
+        """Whether stacks are recorded: --source, or an option that needs them (-k, a map)."""
+        return self.source or self.stack_trace or bool(self.transpiler_maps)
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -45,6 +53,13 @@ class RunOptions:
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
+        if self.transpiler_maps:
+            from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError, TranspilerMaps
+
+            try:
+                TranspilerMaps.load(self.transpiler_maps)
+            except TranspilerMapError as exc:
+                return f"--transpiler-map {exc}"
         return None
 
     def capture_args(self) -> list[str]:
@@ -85,4 +100,9 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
+        if self.source:
+            args.append("--source")
+        if self.stack_trace:
+            args.append("--stack-trace")
+        args += [f"--transpiler-map={path}" for path in self.transpiler_maps]
         return args

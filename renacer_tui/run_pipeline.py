@@ -131,12 +131,13 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     for sink in sinks:
         if hasattr(sink, "bind_dropped_counter"):
             sink.bind_dropped_counter(lambda: fanout.dropped)
+    sampler, stage = _source_capture(options, fanout)
     builder = SpanBuilder(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
         run_span_id=run_span_id,
         command=options.command or [command_text],
-        on_batch=fanout.offer,
+        on_batch=stage.offer if stage is not None else fanout.offer,
         string_limit=options.string_limit,
         rle=options.rle,
         status_filter=status_filter,
@@ -145,6 +146,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         service_name=options.service_name,
         service_version=__version__,
         attached=options.attach_pid is not None,
+        stacks=sampler,
     )
     started = time.time_ns()
     try:
@@ -152,6 +154,8 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         with IdleFlusher(session.lock, builder.flush_idle):
             result = session.run(builder)
     except BaseException:
+        if stage is not None:
+            stage.close()
         fanout.close()  # what was captured still reaches the outputs before the error is reported
         raise
     builder.finish(
@@ -162,6 +166,10 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             ATTR_PTRACE_STOPS: result.stops,
         }
     )
+    if stage is not None:
+        stage.close()
+        if stage.error is not None:
+            _say(f"source correlation stopped: {stage.error} (spans kept without source)")
     fanout.close()
     dropped = fanout.dropped
     if run_store is not None:
@@ -184,6 +192,19 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
     return result.exit_code
+
+
+def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
+    """(stack sampler, symbolising stage) for --source / -k / --transpiler-map, else (None, None)."""
+    if not options.wants_source:
+        return None, None
+    from renacer_tui.tracer.symbols.annotate import start_source_capture
+    from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError
+
+    try:
+        return start_source_capture(options.transpiler_maps, fanout.offer)
+    except TranspilerMapError as exc:
+        raise UsageError(f"--transpiler-map {exc}") from None
 
 
 def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack):
@@ -212,7 +233,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
             if options.output_format == "jsonl":
                 sinks.append(JsonlSink(stream))
             else:
-                sinks.append(TextSink(stream, show_pid=options.follow))
+                sinks.append(TextSink(stream, show_pid=options.follow, stack_trace=options.stack_trace))
     run_store = None
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)

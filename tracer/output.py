@@ -21,6 +21,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
+    parse_attributes,
 )
 from renacer_tui.tracer import formats as F
 
@@ -58,19 +59,33 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool) -> str:
     return f"{call} = {result} <{seconds:.6f}>{repeat}"
 
 
+def _with_stacks(rows: list[dict[str, Any]], lines: list[str]) -> list[str]:
+    """Each line followed by its call's stack, as strace -k prints it."""
+    from renacer_tui.tracer.symbols.annotate import stack_lines
+
+    out: list[str] = []
+    for row, line in zip(rows, lines):
+        out.append(line)
+        out.extend(stack_lines(parse_attributes(row["attributes"])))
+    return out
+
+
 class TextSink:
     """strace-like text lines, one per syscall (an RLE row is one line marked `×N`)."""
 
     name = "text"
 
-    def __init__(self, stream: IO[str], show_pid: bool = True) -> None:
+    def __init__(self, stream: IO[str], show_pid: bool = True, stack_trace: bool = False) -> None:
         self._stream = stream
         self._show_pid = show_pid
+        self._stack_trace = stack_trace  # -k: the symbolised stack under each line
 
     def write(self, batch: pa.RecordBatch) -> None:
         # RLE holds a few rows per thread back, so a batch is not in call order: restore it
         rows = sorted(_syscall_rows(batch), key=lambda row: row["logical_clock"])
         lines = [format_syscall_line(row, self._show_pid) for row in rows]
+        if self._stack_trace:
+            lines = _with_stacks(rows, lines)
         if lines:
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()

@@ -146,6 +146,7 @@ class SpanBuilder:
         self._root_pid: int | None = None
         self._finished = False
         self._stacks = stacks  # --source: each call's user stack, as addresses
+        self._preexec = not attached  # a launched root runs the tracer's own image until its exec
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -258,7 +259,7 @@ class SpanBuilder:
         row.parent_span_id = proc.row.span_id
         row.pname = proc.name
         row.pcmdline = proc.cmdline
-        if self._stacks is not None:
+        if self._stacks is not None and not (self._preexec and proc.tgid == self._root_pid):
             row.attrs[ATTR_STACK] = self._stacks.sample(tid, proc.tgid, mem)
         if th.links:
             row.links, th.links = th.links, []
@@ -333,6 +334,8 @@ class SpanBuilder:
         self._fds.forget_process(tgid)
         if self._stacks is not None:
             self._stacks.forget(tgid)
+        if tgid == self._root_pid:
+            self._preexec = False
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
         th = self._threads.get(tid)

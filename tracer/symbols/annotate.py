@@ -1,0 +1,132 @@
+"""The stage between the span builder and the sinks that turns recorded stacks into source.
+
+Why a stage with its own thread: symbolising can take a second on a new object (a line table
+to build), and the builder hands batches out from inside the stop loop; here they wait in a
+queue instead while the program runs on.  Batches leave in the order they came, each with
+`c_source`/`rust_source` (by the program frame's language), `python_source` (through the
+transpiler maps) and the `code.*` attributes filled in.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from renacer_tui.model.attributes import (
+    ATTR_CODE_FILEPATH,
+    ATTR_CODE_FUNCTION,
+    ATTR_CODE_LINENO,
+    ATTR_CODE_STACKTRACE,
+    ATTR_PYTHON_FUNCTION,
+    ATTR_STACK,
+    attribute_column,
+    parse_attributes,
+)
+from renacer_tui.tracer.formats import escape_text
+from renacer_tui.tracer.symbols.stacks import StackSampler
+from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, source_column
+from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
+
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_SOURCE_COLUMNS = ("c_source", "rust_source", "python_source")
+
+
+class SourceAnnotator:
+    """Fills the source columns and code.* attributes of the rows that carry a stack."""
+
+    def __init__(self, symboliser: Symboliser | None = None, maps: TranspilerMaps | None = None) -> None:
+        self.symboliser = symboliser if symboliser is not None else Symboliser()
+        self.maps = maps
+
+    def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        stacks = attribute_column(batch, ATTR_STACK)
+        if not any(stacks):
+            return batch
+        texts = batch.column("attributes").to_pylist()
+        columns: dict[str, list[Any]] = {name: batch.column(name).to_pylist() for name in _SOURCE_COLUMNS}
+        for i, stack in enumerate(stacks):
+            if not stack or not isinstance(stack, list):
+                continue
+            frames = self.symboliser.stack(stack)
+            if not frames:
+                continue
+            attrs = parse_attributes(texts[i])
+            attrs[ATTR_CODE_STACKTRACE] = "\n".join(frame.describe() for frame in frames)
+            frame = program_frame(frames)
+            if frame is not None and frame.file is not None and frame.line is not None:
+                attrs[ATTR_CODE_FILEPATH] = frame.file
+                attrs[ATTR_CODE_LINENO] = frame.line
+                if frame.function:
+                    attrs[ATTR_CODE_FUNCTION] = frame.function
+                column = source_column(frame)
+                if column is not None:
+                    columns[column][i] = frame.location
+                if self.maps is not None:
+                    hit = self.maps.lookup(frame.file, frame.line)
+                    if hit is not None:
+                        columns["python_source"][i] = hit[0]
+                        if hit[1].python_function:
+                            attrs[ATTR_PYTHON_FUNCTION] = hit[1].python_function
+            texts[i] = _encode_json(attrs)
+        arrays = []
+        for field in batch.schema:
+            if field.name == "attributes":
+                arrays.append(pa.array(texts, field.type))
+            elif field.name in columns:
+                arrays.append(pa.array(columns[field.name], field.type))
+            else:
+                arrays.append(batch.column(field.name))
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+class SymbolisingStage:
+    """A thread that annotates batches in order and hands them on (`offer` never blocks)."""
+
+    def __init__(self, annotator: SourceAnnotator, downstream: Callable[[pa.RecordBatch], None]) -> None:
+        self.annotator = annotator
+        self.downstream = downstream
+        self.error: str | None = None
+        self._queue: queue.SimpleQueue[pa.RecordBatch | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="renacer-symbols", daemon=True)
+        self._thread.start()
+
+    def offer(self, batch: pa.RecordBatch) -> None:
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Drain what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self.error is None:
+                try:
+                    batch = self.annotator.annotate(batch)
+                except Exception as exc:  # a broken object file must not lose the spans
+                    self.error = f"{type(exc).__name__}: {exc}"
+            self.downstream(batch)
+
+
+def stack_lines(attributes: dict[str, Any]) -> list[str]:
+    """The ` > frame` lines -k prints under a call (strace's layout), from code.stacktrace."""
+    text = attributes.get(ATTR_CODE_STACKTRACE)
+    if not isinstance(text, str) or not text:
+        return []
+    return [f" > {escape_text(line)}" for line in text.split("\n")]
+
+
+def start_source_capture(
+    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None]
+) -> tuple[StackSampler, SymbolisingStage]:
+    """What `--source` adds to a run: the sampler for the span builder and the stage its
+    batches go through. Raises TranspilerMapError for a bad map (before anything starts)."""
+    maps = TranspilerMaps.load(map_paths) if map_paths else None
+    return StackSampler(), SymbolisingStage(SourceAnnotator(maps=maps), downstream)
