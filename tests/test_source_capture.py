@@ -1,0 +1,190 @@
+"""`--source`, `-k` and `--transpiler-map` on real traced programs, checked in the store.
+
+The lines a call should be attributed to are found by marker comments in the C source, and the
+stored frames are checked against binutils addr2line, so the tests know nothing of the symboliser.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from renacer_tui.model.attributes import (
+    ATTR_CODE_FILEPATH,
+    ATTR_CODE_FUNCTION,
+    ATTR_CODE_LINENO,
+    ATTR_CODE_STACKTRACE,
+    ATTR_PYTHON_FUNCTION,
+    ATTR_STACK,
+    ATTR_SYSCALL_PATH,
+    parse_attributes,
+)
+from renacer_tui.store import Store
+
+SIM = r"""#include <fcntl.h>
+#include <unistd.h>
+static char buf[64];
+int load(const char *path) {
+    int fd = open(path, O_RDONLY);             /* OPEN */
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        n += (int)pread(fd, buf, 8, i);        /* PREAD */
+    close(fd);                                 /* CLOSE */
+    return n;
+}
+int main(void) {
+    int n = load("/etc/hostname");             /* LOAD */
+    n += (int)write(1, "ok\n", 3);             /* WRITE */
+    return n > 0 ? 0 : 1;
+}
+"""
+
+BUILDS = {
+    "frame pointers -O0": ("-g", "-O0", "-fno-omit-frame-pointer"),
+    "frame pointers -O2": ("-g", "-O2", "-fno-omit-frame-pointer", "-fno-inline"),
+    "no frame pointers (CFI)": ("-g", "-O2", "-fomit-frame-pointer", "-fno-inline"),
+    "no unwind tables (frame pointers only)": (
+        "-g", "-O0", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
+    ),
+}
+
+
+def line_of(marker: str) -> int:
+    return next(i for i, text in enumerate(SIM.splitlines(), 1) if f"/* {marker} */" in text)
+
+
+def trace(*args: str, env_home: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "renacer_tui", "--no-tui", *args],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+
+
+def spans(db_path: Path, where: str = "") -> list[dict]:
+    store = Store.open(db_path)
+    table = store.query(
+        "SELECT span_name, c_source, rust_source, python_source, attributes, rle_count FROM spans"
+        f" WHERE span_name LIKE 'syscall:%' {where} ORDER BY logical_clock"
+    )
+    return table.to_pylist()
+
+
+@pytest.fixture()
+def sim_exe(cbuild, request: pytest.FixtureRequest) -> Path:
+    return cbuild("sim", SIM, flags=BUILDS[request.param])
+
+
+@pytest.mark.parametrize("sim_exe", sorted(BUILDS), indirect=True)
+def test_each_call_is_attributed_to_the_line_that_made_it(sim_exe: Path, db_path: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    done = trace("--source", "--", str(sim_exe))
+    assert done.returncode == 0, done.stderr
+    rows = {row["span_name"]: row for row in spans(db_path)}
+    expect = {"syscall:openat": ("OPEN", "load"), "syscall:pread64": ("PREAD", "load"),
+              "syscall:close": ("CLOSE", "load"), "syscall:write": ("WRITE", "main")}
+    src_name = f"{sim_exe.name}.c"
+    for name, (marker, function) in expect.items():
+        row = rows[name]
+        assert row["c_source"] == f"{src_name}:{line_of(marker)}", (name, parse_attributes(row["attributes"]))
+        assert row["rust_source"] is None and row["python_source"] is None
+        attrs = parse_attributes(row["attributes"])
+        assert attrs[ATTR_CODE_LINENO] == line_of(marker)
+        assert attrs[ATTR_CODE_FUNCTION] == function
+        assert attrs[ATTR_CODE_FILEPATH].endswith(src_name)
+        assert attrs[ATTR_STACK] and attrs[ATTR_CODE_STACKTRACE]
+
+
+@pytest.mark.skipif(shutil.which("addr2line") is None, reason="binutils addr2line is not installed")
+def test_stored_frames_are_what_addr2line_reads_at_those_addresses(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    assert trace("--source", "--", str(exe)).returncode == 0
+    row = next(r for r in spans(db_path) if parse_attributes(r["attributes"]).get(ATTR_SYSCALL_PATH) == "/etc/hostname")
+    frames = parse_attributes(row["attributes"])[ATTR_STACK]
+    own = [f for f in frames if f.startswith(str(exe) + "+0x")]
+    assert len(own) >= 3  # load ← main ← _start: the PIE bias was taken off every one
+    addresses = [int(f.rpartition("+0x")[2], 16) - 1 for f in own[:2]]  # return addresses: the call
+    lines = subprocess.run(["addr2line", "-e", str(exe), *map(hex, addresses)], capture_output=True, text=True).stdout
+    assert [line.split(" (")[0].rpartition(":")[2] for line in lines.splitlines()] == [
+        str(line_of("OPEN")), str(line_of("LOAD"))
+    ]
+
+
+def write_map(tmp_path: Path, exe: Path) -> Path:
+    mapping = {
+        "version": 1,
+        "source_language": "python",
+        "source_file": "sim.py",
+        "generated_file": f"{exe.name}.c",
+        "mappings": [
+            {"rust_line": line_of("OPEN"), "rust_function": "load", "python_line": 41, "python_function": "load"},
+            {"rust_line": line_of("PREAD"), "rust_function": "load", "python_line": 42,
+             "python_context": "chunk = f.read(8)"},
+            {"rust_line": line_of("WRITE"), "rust_function": "main", "python_line": 50},
+        ],
+        "function_map": {"load": "load_file", "main": "main"},
+    }
+    path = tmp_path / "sim.map.json"
+    path.write_text(json.dumps(mapping))
+    return path
+
+
+def test_the_spec_query_returns_exactly_the_syscalls_of_the_python_line(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    done = trace("--transpiler-map", str(write_map(tmp_path, exe)), "--", str(exe))
+    assert done.returncode == 0, done.stderr
+    query = subprocess.run(
+        [sys.executable, "-m", "renacer_tui", "db", "query", "--format", "json",
+         "SELECT span_name, c_source, python_source, attributes->>'python.function' AS fn"
+         " FROM spans WHERE python_source LIKE 'sim.py:42%'"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert query.returncode == 0, query.stderr
+    got = json.loads(query.stdout)
+    # the three preads of line PREAD, nothing else
+    assert [r["span_name"] for r in got] == ["syscall:pread64"] * 3
+    assert {r["c_source"] for r in got} == {f"{exe.name}.c:{line_of('PREAD')}"}
+    assert {r["fn"] for r in got} == {"load_file"}  # through function_map
+    rows = {r["span_name"]: r for r in spans(db_path)}
+    assert rows["syscall:openat"]["python_source"] == "sim.py:41"
+    assert parse_attributes(rows["syscall:openat"]["attributes"])[ATTR_PYTHON_FUNCTION] == "load"
+    assert rows["syscall:write"]["python_source"] == "sim.py:50"
+    assert rows["syscall:close"]["python_source"] is None  # its line is not in the map
+    # the same rows DuckDB reads from the segments directly
+    direct = duckdb.connect().execute(
+        f"SELECT sum(rle_count) FROM read_parquet('{db_path}/spans/**/*.parquet') WHERE python_source = 'sim.py:42'"
+    ).fetchone()
+    assert direct == (3,)
+
+
+def test_k_prints_the_stack_under_each_line(cbuild, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    out = tmp_path / "trace.txt"
+    done = trace("--no-store", "-k", "-o", str(out), "--", str(exe))
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split("] ", 1)[-1].startswith("openat(") and "hostname" in line)
+    stack = []
+    for line in lines[at + 1:]:
+        if not line.startswith(" > "):
+            break
+        stack.append(line)
+    assert any(f"{exe.name}.c:{line_of('OPEN')}" in line and "(load)" in line for line in stack)
+    assert any(f"{exe.name}.c:{line_of('LOAD')}" in line and "(main)" in line for line in stack)
+    assert all(line.startswith(" > ") for line in stack) and len(stack) >= 3
+
+
+def test_without_source_nothing_is_recorded(cbuild, db_path: Path) -> None:
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    assert trace("--", str(exe)).returncode == 0
+    for row in spans(db_path):
+        assert row["c_source"] is None
+        assert ATTR_STACK not in parse_attributes(row["attributes"])
