@@ -188,3 +188,48 @@ def test_without_source_nothing_is_recorded(cbuild, db_path: Path) -> None:
     for row in spans(db_path):
         assert row["c_source"] is None
         assert ATTR_STACK not in parse_attributes(row["attributes"])
+
+
+@pytest.mark.asyncio
+async def test_the_span_detail_pane_shows_the_source_line_and_the_stack(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    from textual.widgets import DataTable
+
+    from renacer_tui.app import RenacerApp
+    from renacer_tui.screens.span_tree import SpanTreeScreen
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    source = tmp_path / "sim.c"
+    source.write_text(SIM)
+    exe = tmp_path / "sim"
+    subprocess.run(["gcc", *BUILDS["frame pointers -O0"], "-o", str(exe), str(source)], check=True)
+    done = trace("--source", "-o", "/dev/null", "--", str(exe))
+    assert done.returncode == 0, done.stderr
+    trace_id = done.stderr.strip().splitlines()[-1].partition("=")[2]
+    store = Store.open(db_path)
+    app = RenacerApp(store=store)
+    app.start_trace(trace_id)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            for _ in range(600):
+                if isinstance(app.screen, SpanTreeScreen) and app.screen.tree_view is not None:
+                    break
+                await pilot.pause(0.05)
+            screen = app.screen
+            assert isinstance(screen, SpanTreeScreen) and screen.index is not None
+            index = screen.index
+            row = next(
+                r for r in range(len(index.names))
+                if index.names[r] == "syscall:write"
+            )
+            screen.jump_to([index.row_dict(row)["span_id"]])
+            await pilot.pause(0.2)
+            table = screen.query_one("#detail", DataTable)
+            cells = [(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1])) for i in range(table.row_count)]
+            fields = dict(cells)
+            assert fields["c_source"] == f"sim.c:{line_of('WRITE')}"
+            assert fields["code.function"] == "main"
+            assert fields["source line"] == f"{line_of('WRITE')}: " + SIM.splitlines()[line_of("WRITE") - 1].strip()
+            frames = [value for key, value in cells if key == "frame"]
+            assert any(f"sim.c:{line_of('WRITE')}" in frame for frame in frames) and len(frames) >= 3
+    finally:
+        store.close()
