@@ -233,3 +233,26 @@ async def test_the_span_detail_pane_shows_the_source_line_and_the_stack(cbuild, 
             assert any(f"sim.c:{line_of('WRITE')}" in frame for frame in frames) and len(frames) >= 3
     finally:
         store.close()
+
+
+def test_pagerank_by_source_and_the_critical_path_name_source_lines(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    done = trace("--transpiler-map", str(write_map(tmp_path, exe)), "-o", "/dev/null", "--", str(exe))
+    assert done.returncode == 0, done.stderr
+
+    def graph(*args: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-m", "renacer_tui", "graph", *args, "--format", "json"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    spots = graph("pagerank", "--by", "source", "--top", "50")["hot_spots"]
+    names = json.dumps(spots)
+    # the Python line where a map gave one, the C line elsewhere
+    assert "sim.py:42" in names and f"{exe.name}.c:{line_of('CLOSE')}" in names
+    path = graph("critical-path", "--limit", "0")
+    details = [segment["detail"] for segment in path["segments"]]
+    assert any(detail.endswith("@ sim.py:41") for detail in details), details
