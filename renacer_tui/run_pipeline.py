@@ -202,7 +202,7 @@ def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
     from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError
 
     try:
-        return start_source_capture(options.transpiler_maps, fanout.offer)
+        return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace)
     except TranspilerMapError as exc:
         raise UsageError(f"--transpiler-map {exc}") from None
 

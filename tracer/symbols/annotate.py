@@ -23,16 +23,16 @@ from renacer_tui.model.attributes import (
     ATTR_CODE_STACKTRACE,
     ATTR_PYTHON_FUNCTION,
     ATTR_STACK,
-    attribute_column,
     parse_attributes,
 )
 from renacer_tui.tracer.formats import escape_text
-from renacer_tui.tracer.symbols.stacks import StackSampler
+from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
 from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, source_column
 from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
 
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SOURCE_COLUMNS = ("c_source", "rust_source", "python_source")
+_STACK_CACHE = 65536  # distinct stacks remembered; a program with more starts the cache over
 
 
 class SourceAnnotator:
@@ -41,37 +41,34 @@ class SourceAnnotator:
     def __init__(self, symboliser: Symboliser | None = None, maps: TranspilerMaps | None = None) -> None:
         self.symboliser = symboliser if symboliser is not None else Symboliser()
         self.maps = maps
+        self._by_stack: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = {}
 
     def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        stacks = attribute_column(batch, ATTR_STACK)
-        if not any(stacks):
-            return batch
         texts = batch.column("attributes").to_pylist()
-        columns: dict[str, list[Any]] = {name: batch.column(name).to_pylist() for name in _SOURCE_COLUMNS}
-        for i, stack in enumerate(stacks):
+        columns: dict[str, list[Any]] | None = None
+        for i, text in enumerate(texts):
+            attrs = parse_attributes(text)  # one parse per row: the stack is a key like any other
+            stack = attrs.get(ATTR_STACK)
             if not stack or not isinstance(stack, list):
                 continue
-            frames = self.symboliser.stack(stack)
-            if not frames:
+            found = self._source(stack)
+            if found is None:
                 continue
-            attrs = parse_attributes(texts[i])
-            attrs[ATTR_CODE_STACKTRACE] = "\n".join(frame.describe() for frame in frames)
-            frame = program_frame(frames)
-            if frame is not None and frame.file is not None and frame.line is not None:
-                attrs[ATTR_CODE_FILEPATH] = frame.file
-                attrs[ATTR_CODE_LINENO] = frame.line
-                if frame.function:
-                    attrs[ATTR_CODE_FUNCTION] = frame.function
-                column = source_column(frame)
-                if column is not None:
-                    columns[column][i] = frame.location
-                if self.maps is not None:
-                    hit = self.maps.lookup(frame.file, frame.line)
-                    if hit is not None:
-                        columns["python_source"][i] = hit[0]
-                        if hit[1].python_function:
-                            attrs[ATTR_PYTHON_FUNCTION] = hit[1].python_function
-            texts[i] = _encode_json(attrs)
+            added, cells = found
+            # the row's object text with the new keys appended: they are keys the builder never
+            # writes, so nothing is duplicated and the row is not encoded again
+            body = text.rstrip()
+            if body.endswith("}"):
+                texts[i] = f"{body[:-1]},{added}"
+            else:
+                attrs.update(parse_attributes("{" + added))
+                texts[i] = _encode_json(attrs)
+            if columns is None:
+                columns = {name: batch.column(name).to_pylist() for name in _SOURCE_COLUMNS}
+            for name, value in cells:
+                columns[name][i] = value
+        if columns is None:
+            return batch
         arrays = []
         for field in batch.schema:
             if field.name == "attributes":
@@ -81,6 +78,48 @@ class SourceAnnotator:
             else:
                 arrays.append(batch.column(field.name))
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def _source(self, stack: list[Any]) -> tuple[str, list[tuple[str, str]]] | None:
+        """(encoded attributes to add, without the opening brace; (column, value) cells) for one
+        stored stack, cached by the stack: a loop makes the same few stacks over and over."""
+        try:
+            key: tuple[Any, ...] | None = tuple(stack)
+            found = self._by_stack.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a frame that is not text (a foreign writer): not cached
+            key, found = None, None
+        if found is not None:
+            return found
+        computed = self._compute(stack)
+        found = None if computed is None else (_encode_json(computed[0])[1:], computed[1])
+        if key is not None and found is not None:
+            if len(self._by_stack) >= _STACK_CACHE:
+                self._by_stack.clear()
+            self._by_stack[key] = found
+        return found
+
+    def _compute(self, stack: list[Any]) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
+        frames = self.symboliser.stack(stack)
+        if not frames:
+            return None
+        added: dict[str, Any] = {ATTR_CODE_STACKTRACE: "\n".join(frame.describe() for frame in frames)}
+        cells: list[tuple[str, str]] = []
+        frame = program_frame(frames)
+        if frame is not None and frame.file is not None and frame.line is not None:
+            added[ATTR_CODE_FILEPATH] = frame.file
+            added[ATTR_CODE_LINENO] = frame.line
+            if frame.function:
+                added[ATTR_CODE_FUNCTION] = frame.function
+            column = source_column(frame)
+            location = frame.location
+            if column is not None and location is not None:
+                cells.append((column, location))
+            if self.maps is not None:
+                hit = self.maps.lookup(frame.file, frame.line)
+                if hit is not None:
+                    cells.append(("python_source", hit[0]))
+                    if hit[1].python_function:
+                        added[ATTR_PYTHON_FUNCTION] = hit[1].python_function
+        return added, cells
 
 
 class SymbolisingStage:
@@ -124,9 +163,11 @@ def stack_lines(attributes: dict[str, Any]) -> list[str]:
 
 
 def start_source_capture(
-    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None]
+    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None], whole_stacks: bool = False
 ) -> tuple[StackSampler, SymbolisingStage]:
     """What `--source` adds to a run: the sampler for the span builder and the stage its
-    batches go through. Raises TranspilerMapError for a bad map (before anything starts)."""
+    batches go through; `whole_stacks` (-k) walks every frame, not only up to the program's.
+    Raises TranspilerMapError for a bad map (before anything starts)."""
     maps = TranspilerMaps.load(map_paths) if map_paths else None
-    return StackSampler(), SymbolisingStage(SourceAnnotator(maps=maps), downstream)
+    sampler = StackSampler(program_frames=None if whole_stacks else SOURCE_PROGRAM_FRAMES)
+    return sampler, SymbolisingStage(SourceAnnotator(maps=maps), downstream)

@@ -18,7 +18,7 @@ from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.ptrace_raw import ptrace
 from renacer_tui.tracer.symbols.elf import REG_RSP, ElfImage, ImageCache
 from renacer_tui.tracer.symbols.maps import AddressSpace, read_maps
-from renacer_tui.tracer.symbols.symbolise import format_frame
+from renacer_tui.tracer.symbols.symbolise import format_frame, is_runtime_object
 
 PTRACE_GETREGS = 12
 #: struct user_regs_struct (x86-64): 27 unsigned longs; rbp, rip, rsp at these indexes.
@@ -27,64 +27,90 @@ _RBP, _RIP, _RSP = 4, 16, 19
 _WORD = struct.Struct("<Q")
 #: Frames recorded per call (the innermost ones); a bound, so a corrupt chain costs little.
 DEFAULT_MAX_FRAMES = 16
+#: Without -k: frames kept past the C runtime (a shim without line info may come first).
+SOURCE_PROGRAM_FRAMES = 3
+_USER_TOP = 1 << 47  # x86-64 user addresses are below this
 _MAX_FRAME_BYTES = 8 << 20  # a frame larger than this is taken for a broken chain
+#: Stack bytes read at once from the stack pointer: the frames near the top of the stack are
+#: then read from this copy, one process_vm_readv for most stacks instead of one per word.
+_WINDOW = 8192
 
 
 class StackSampler:
     """Records the stacks of stopped tasks; one per capture, used from the stop loop only."""
 
-    def __init__(self, max_frames: int = DEFAULT_MAX_FRAMES) -> None:
+    def __init__(self, max_frames: int = DEFAULT_MAX_FRAMES, program_frames: int | None = None) -> None:
+        """`program_frames`: stop once this many frames outside the C runtime are recorded
+        (the first with a line fills c_source; -k wants the whole stack: None)."""
         self.max_frames = max(1, max_frames)
+        self.program_frames = program_frames
         self._regs = (ctypes.c_ubyte * _REGS.size)()
         self._regs_addr = ctypes.addressof(self._regs)
         self._spaces: dict[int, AddressSpace] = {}
         self._images = ImageCache()
-        #: per process: absolute pc → (image, frame text) or None (outside any known object)
-        self._pcs: dict[int, dict[int, tuple[ElfImage, int, str] | None]] = {}
+        self._space_images: dict[int, dict[str, ElfImage | None]] = {}
+        self._may_refresh = True
+        #: per process: absolute pc → (image, vaddr, frame text, in the program's own objects)
+        #: or None (outside any known object)
+        self._pcs: dict[int, dict[int, tuple[ElfImage, int, str, bool] | None]] = {}
 
     def forget(self, tgid: int) -> None:
         """The process exec'd or exited: its mappings are no longer what they were."""
         self._spaces.pop(tgid, None)
         self._pcs.pop(tgid, None)
+        self._space_images.pop(tgid, None)
 
     def sample(self, tid: int, tgid: int, mem: TraceeMemory) -> tuple[str, ...]:
         """The stopped task's stack, innermost frame first (empty when registers are unreadable)."""
         if ptrace(PTRACE_GETREGS, tid, 0, self._regs_addr) == -1:
             return ()
         regs = _REGS.unpack_from(self._regs, 0)
+        self._may_refresh = True
         pc, sp, bp = regs[_RIP], regs[_RSP], regs[_RBP]
         frames: list[str] = []
-        read = mem.read_bytes
-        unpack = _WORD.unpack
+        window = mem.read_bytes(tid, sp, _WINDOW - (sp & 0xFFF))  # to a page boundary
+        low, high = sp, sp + len(window)
+        unpack_from = _WORD.unpack_from
+
+        def word(addr: int) -> int | None:
+            if low <= addr and addr + 8 <= high:
+                return unpack_from(window, addr - low)[0]
+            raw = mem.read_bytes(tid, addr, 8)
+            return _WORD.unpack(raw)[0] if len(raw) == 8 else None
+
+        left = self.program_frames if self.program_frames is not None else self.max_frames
         for depth in range(self.max_frames):
             where = self._locate(tgid, pc)
             if where is None:
                 break
-            image, vaddr, text = where
+            image, vaddr, text, own = where
             frames.append(text)
+            if own:
+                left -= 1
+                if left <= 0:
+                    break
             rule = image.cfa_rule(vaddr if depth == 0 else vaddr - 1)
             if rule is not None:
                 base = sp if rule.reg == REG_RSP else bp
                 cfa = base + rule.offset
-                raw = read(tid, cfa - 8, 8)
-                if len(raw) < 8:
-                    break
-                ret = unpack(raw)[0]
-                if rule.rbp_offset is not None:
-                    saved = read(tid, cfa + rule.rbp_offset, 8)
-                    if len(saved) < 8:
-                        break
-                    bp = unpack(saved)[0]
                 if cfa <= sp and depth:
                     break  # the stack grows down: a caller's frame is above its callee's
+                ret = word(cfa - 8)
+                if ret is None:
+                    break
+                if rule.rbp_offset is not None:
+                    saved = word(cfa + rule.rbp_offset)
+                    if saved is None:
+                        break
+                    bp = saved
                 sp = cfa
             else:
                 if bp < sp or bp - sp > _MAX_FRAME_BYTES:
                     break
-                raw = read(tid, bp, 16)
-                if len(raw) < 16:
+                next_bp, ret_word = word(bp), word(bp + 8)
+                if next_bp is None or ret_word is None:
                     break
-                next_bp, ret = struct.unpack("<QQ", raw)
+                ret = ret_word
                 sp = bp + 16
                 bp = next_bp
             if ret == 0:
@@ -92,7 +118,7 @@ class StackSampler:
             pc = ret
         return tuple(frames)
 
-    def _locate(self, tgid: int, pc: int) -> tuple[ElfImage, int, str] | None:
+    def _locate(self, tgid: int, pc: int) -> tuple[ElfImage, int, str, bool] | None:
         """(image, ELF vaddr, frame text) of an absolute address in process `tgid`."""
         known = self._pcs.get(tgid)
         if known is None:
@@ -100,22 +126,28 @@ class StackSampler:
         elif pc in known:
             return known[pc]
         found = self._resolve(tgid, pc, refresh=False)
-        if found is None:
+        if found is None and self._may_refresh and 0x1000 <= pc < _USER_TOP:
+            self._may_refresh = False  # one re-read per stack: a broken chain ends in garbage
             found = self._resolve(tgid, pc, refresh=True)  # mapped since we last read (dlopen)
         known[pc] = found
         return found
 
-    def _resolve(self, tgid: int, pc: int, refresh: bool) -> tuple[ElfImage, int, str] | None:
+    def _resolve(self, tgid: int, pc: int, refresh: bool) -> tuple[ElfImage, int, str, bool] | None:
         space = self._spaces.get(tgid)
         if space is None or refresh:
             space = self._spaces[tgid] = AddressSpace(read_maps(tgid))
+            self._space_images.pop(tgid, None)
         mapping = space.find(pc)
         if mapping is None:
             return None
-        image = self._images.get(mapping.path)
+        images = self._space_images.setdefault(tgid, {})
+        if mapping.path in images:  # stat once per path and image, not once per address
+            image = images[mapping.path]
+        else:
+            image = images[mapping.path] = self._images.get(mapping.path)
         if image is None:
             return None
         vaddr = image.vaddr_of_offset(pc - mapping.start + mapping.offset)
         if vaddr is None:
             return None
-        return image, vaddr, format_frame(mapping.path, vaddr)
+        return image, vaddr, format_frame(mapping.path, vaddr), not is_runtime_object(mapping.path)
