@@ -112,8 +112,10 @@ class ElfImage:
 
 
 def _build_id(elf: ELFFile) -> str | None:
+    from elftools.elf.sections import NoteSection
+
     for section in elf.iter_sections():
-        if section["sh_type"] != "SHT_NOTE":
+        if not isinstance(section, NoteSection):
             continue
         for note in section.iter_notes():
             if note["n_type"] == "NT_GNU_BUILD_ID":
