@@ -45,6 +45,9 @@ run_options = st.builds(
     spin_us=st.none() | small,
     pin_cpu=st.none() | st.integers(min_value=0, max_value=255),
     queue_capacity=st.integers(min_value=1, max_value=10_000),
+    source=st.booleans(),
+    stack_trace=st.booleans(),
+    transpiler_maps=st.lists(arg_text, max_size=2),
 )
 
 

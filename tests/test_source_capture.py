@@ -256,3 +256,35 @@ def test_pagerank_by_source_and_the_critical_path_name_source_lines(cbuild, db_p
     path = graph("critical-path", "--limit", "0")
     details = [segment["detail"] for segment in path["segments"]]
     assert any(detail.endswith("@ sim.py:41") for detail in details), details
+
+
+def test_otlp_and_perfetto_exports_carry_the_code_keys(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    done = trace("--source", "-o", "/dev/null", "--", str(exe))
+    assert done.returncode == 0, done.stderr
+    trace_id = done.stderr.strip().splitlines()[-1].partition("=")[2]
+
+    def export(fmt: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "renacer_tui", "export", "--trace-id", trace_id, "--format", fmt],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    otlp = json.loads(export("otlp-json"))
+    found = {}
+    for resource in otlp["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                keys = {a["key"]: a["value"] for a in span.get("attributes", [])}
+                if span["name"] == "syscall:write":
+                    found = keys
+    assert found[ATTR_CODE_FUNCTION] == {"stringValue": "main"}
+    assert int(found[ATTR_CODE_LINENO]["intValue"]) == line_of("WRITE")
+    assert found["renacer.source.c"] == {"stringValue": f"{exe.name}.c:{line_of('WRITE')}"}
+    perfetto = json.loads(export("perfetto"))
+    events = perfetto["traceEvents"] if isinstance(perfetto, dict) else perfetto
+    write = next(e for e in events if e.get("name") == "syscall:write")
+    assert json.dumps(write.get("args", {})).count(f"{exe.name}.c:{line_of('WRITE')}") >= 1

@@ -573,6 +573,8 @@ class SpanBuilder:
             row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
             row.status = "OK"
         row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
+        if self._stacks is not None:
+            self._stacks.forget(proc.tgid)
         self._batch.add(row)
         self._exited[proc.tgid] = proc.last_row or row
 
