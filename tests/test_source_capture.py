@@ -288,3 +288,20 @@ def test_otlp_and_perfetto_exports_carry_the_code_keys(cbuild, db_path: Path, tm
     events = perfetto["traceEvents"] if isinstance(perfetto, dict) else perfetto
     write = next(e for e in events if e.get("name") == "syscall:write")
     assert json.dumps(write.get("args", {})).count(f"{exe.name}.c:{line_of('WRITE')}") >= 1
+
+
+def test_the_span_tree_finds_the_calls_of_a_source_line(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    from renacer_tui.span_index import SpanIndex
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    done = trace("--transpiler-map", str(write_map(tmp_path, exe)), "-o", "/dev/null", "--", str(exe))
+    assert done.returncode == 0, done.stderr
+    trace_id = done.stderr.strip().splitlines()[-1].partition("=")[2]
+    store = Store.open(db_path)
+    try:
+        index = SpanIndex(store.trace_spans(trace_id))
+    finally:
+        store.close()
+    assert [index.names[r] for r in index.find("sim.py:42")] == ["syscall:pread64"] * 3
+    assert [index.names[r] for r in index.find(f"{exe.name}.c:{line_of('CLOSE')}")] == ["syscall:close"]
