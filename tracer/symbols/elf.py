@@ -32,6 +32,10 @@ class CfaRule:
     rbp_offset: int | None
 
 
+#: The rule of an outermost frame (its return address is undefined): the walk ends there.
+OUTERMOST = CfaRule(-1, 0, None)
+
+
 @dataclass
 class ElfImage:
     """What the sampler and symboliser need of one object file, read once per file."""
@@ -104,7 +108,9 @@ class ElfImage:
                 saved = line.get(REG_RBP)
                 rbp_offset = saved.arg if saved is not None and saved.type == "OFFSET" else None
                 ra = line.get(REG_RA)
-                if ra is None or (ra.type == "OFFSET" and ra.arg == -8):
+                if ra is not None and ra.type == "UNDEFINED":
+                    rule = OUTERMOST  # _start, clone's child: the stack ends here
+                elif ra is None or (ra.type == "OFFSET" and ra.arg == -8):
                     rule = CfaRule(cfa.reg, cfa.offset, rbp_offset)
             rows.append((line["pc"], rule))
         rows.append((start + header["address_range"], None))

@@ -16,7 +16,7 @@ import struct
 
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.ptrace_raw import ptrace
-from renacer_tui.tracer.symbols.elf import REG_RSP, ElfImage, ImageCache
+from renacer_tui.tracer.symbols.elf import OUTERMOST, REG_RSP, ElfImage, ImageCache
 from renacer_tui.tracer.symbols.maps import AddressSpace, read_maps
 from renacer_tui.tracer.symbols.symbolise import format_frame, is_runtime_object
 
@@ -90,6 +90,8 @@ class StackSampler:
                 if left <= 0:
                     break
             rule = image.cfa_rule(vaddr if depth == 0 else vaddr - 1)
+            if rule is OUTERMOST:
+                break
             if rule is not None:
                 base = sp if rule.reg == REG_RSP else bp
                 cfa = base + rule.offset
