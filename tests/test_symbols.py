@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from renacer_tui.tracer.symbols.elf import REG_RBP, REG_RSP, load_image
-from renacer_tui.tracer.symbols.lines import LANG_C, LANG_RUST, build_table, cache_dir, load_table
+from renacer_tui.tracer.symbols.lines import (
+    LANG_C,
+    LANG_RUST,
+    LazyLineTable,
+    build_table,
+    cache_dir,
+    load_table,
+    load_whole_table,
+)
 from renacer_tui.tracer.symbols.maps import AddressSpace, parse_maps, read_maps
 from renacer_tui.tracer.symbols.symbolise import Symboliser, is_runtime_object, parse_frame
 
@@ -64,7 +72,9 @@ def test_every_text_address_maps_to_the_line_addr2line_gives(cbuild, build: str)
     assert data is not None
     from renacer_tui.tracer.symbols.lines import LineTable
 
-    table = LineTable(data)
+    whole = LineTable(data)
+    lazy = load_table(str(exe), None, None)
+    assert isinstance(lazy, LazyLineTable)  # gcc writes .debug_aranges: one unit at a time
     addresses = list(text_range(exe))
     theirs = addr2line(exe, addresses)
     compared = 0
@@ -72,10 +82,11 @@ def test_every_text_address_maps_to_the_line_addr2line_gives(cbuild, build: str)
         where = line.split(" (discriminator")[0]
         if where.endswith(":?") or where.startswith("??"):
             continue  # no line information (crt code): nothing to agree on
-        info = table.line(address)
-        assert info is not None, hex(address)
-        assert f"{info.file}:{info.line}" == where, hex(address)
-        assert info.language == LANG_C
+        for table in (whole, lazy):
+            info = table.line(address)
+            assert info is not None, hex(address)
+            assert f"{info.file}:{info.line}" == where, hex(address)
+            assert info.language == LANG_C
         compared += 1
     assert compared > 20
 
@@ -109,7 +120,8 @@ def test_line_tables_are_cached_per_build_id(cbuild, tmp_path: Path, monkeypatch
     exe = cbuild("sym-O2", PROGRAM, flags=BUILDS["O2"])
     image = load_image(str(exe))
     assert image is not None and image.build_id
-    first = load_table(str(exe), image.build_id)
+    first = load_whole_table(str(exe), image.build_id)
+    assert first is not None
     cached = cache_dir() / f"{image.build_id}.json"
     assert cached.is_file()
     assert json.loads(cached.read_text())["addresses"] == first.addresses
@@ -117,14 +129,27 @@ def test_line_tables_are_cached_per_build_id(cbuild, tmp_path: Path, monkeypatch
     data = json.loads(cached.read_text())
     data["funcs"].append([1 << 40, 4, "from_the_cache"])
     cached.write_text(json.dumps(data))
-    again = load_table(str(exe), image.build_id)
+    again = load_whole_table(str(exe), image.build_id)
     assert again is not None and again.function((1 << 40) + 1) == "from_the_cache"
+    # per unit: the units a lookup needed are cached under the build-id, and read back
+    lazy = load_table(str(exe), image.build_id)
+    assert isinstance(lazy, LazyLineTable)
+    main = next(s for s, n in zip(lazy.func_starts, lazy.func_names) if n == "main")
+    found = lazy.line(main)
+    assert found is not None and found.file.endswith(".c")
+    units = sorted((cache_dir() / image.build_id).glob("cu-*.json"))
+    assert len(units) == 1 and (cache_dir() / image.build_id / "funcs.json").is_file()
+    unit = json.loads(units[0].read_text())
+    unit["line"] = [n + 1000 if n else 0 for n in unit["line"]]
+    units[0].write_text(json.dumps(unit))
+    reread = load_table(str(exe), image.build_id)
+    assert reread is not None and reread.line(main).line == found.line + 1000  # type: ignore[union-attr]
 
 
 def test_the_entry_of_a_function_unwinds_by_the_stack_pointer_and_its_body_by_the_frame_pointer(cbuild) -> None:
     exe = cbuild("sym-O0", PROGRAM, flags=BUILDS["O0"])
     image = load_image(str(exe))
-    table = load_table(str(exe), None)
+    table = load_whole_table(str(exe), None)
     assert image is not None and table is not None
     start = next(s for s, n in zip(table.func_starts, table.func_names) if n == "helper")
     entry = image.cfa_rule(start)
@@ -175,9 +200,13 @@ def test_a_rust_binary_is_rust_source(tmp_path: Path) -> None:
     src.write_text(RUST)
     exe = tmp_path / "hello"
     subprocess.run([rustc, "-g", "-C", "opt-level=0", "-o", str(exe), str(src)], check=True, timeout=300)
-    table = load_table(str(exe), None, tmp_path / "cache")
+    table = load_whole_table(str(exe), None, tmp_path / "cache")
     assert table is not None
     rows = [i for i, f in enumerate(table.rows_file) if table.files[f].endswith("hello.rs") and table.rows_line[i] == 5]
     assert rows
     info = table.line(table.addresses[rows[0]])
     assert info is not None and info.language == LANG_RUST and info.file.endswith("hello.rs")
+    lazy = load_table(str(exe), None, tmp_path / "cache")
+    assert lazy is not None
+    again = lazy.line(table.addresses[rows[0]])
+    assert again == info

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,49 +135,86 @@ def _line_rows(dwarf: Any, rows: list[tuple[int, int, int, int, int]], files: li
     addr2line); an end_sequence row has order -1 and line 0."""
     order = 0
     for cu in dwarf.iter_CUs():
-        top = cu.get_top_DIE()
-        lang_attr = top.attributes.get("DW_AT_language")
-        langs.append(language_of(lang_attr.value if lang_attr is not None else None))
-        cu_index = len(langs) - 1
-        lineprog = dwarf.line_program_for_CU(cu)
-        if lineprog is None:
+        order = _unit_rows(dwarf, cu, rows, files, file_index, langs, order)
+
+
+def _unit_rows(
+    dwarf: Any,
+    cu: Any,
+    rows: list[tuple[int, int, int, int, int]],
+    files: list[str],
+    file_index: dict[str, int],
+    langs: list[str],
+    order: int,
+) -> int:
+    """Append one compile unit's rows (see `_line_rows`); returns the tie-break counter."""
+    top = cu.get_top_DIE()
+    lang_attr = top.attributes.get("DW_AT_language")
+    langs.append(language_of(lang_attr.value if lang_attr is not None else None))
+    cu_index = len(langs) - 1
+    lineprog = dwarf.line_program_for_CU(cu)
+    if lineprog is None:
+        return order
+    names = _file_names(lineprog)
+    local: dict[int, int] = {}
+    for entry in lineprog.get_entries():
+        state = entry.state
+        if state is None:
             continue
-        names = _file_names(lineprog)
-        local: dict[int, int] = {}
-        for entry in lineprog.get_entries():
-            state = entry.state
-            if state is None:
-                continue
-            order += 1
-            if state.end_sequence:
-                # sorts before a sequence that starts at the same address: that one wins
-                rows.append((state.address, -1, 0, 0, cu_index))
-                continue
-            fi = local.get(state.file)
+        order += 1
+        if state.end_sequence:
+            # sorts before a sequence that starts at the same address: that one wins
+            rows.append((state.address, -1, 0, 0, cu_index))
+            continue
+        fi = local.get(state.file)
+        if fi is None:
+            name = names[state.file] if 0 <= state.file < len(names) else "?"
+            fi = file_index.get(name)
             if fi is None:
-                name = names[state.file] if 0 <= state.file < len(names) else "?"
-                fi = file_index.get(name)
-                if fi is None:
-                    fi = file_index[name] = len(files)
-                    files.append(name)
-                local[state.file] = fi
-            rows.append((state.address, order, fi, state.line, cu_index))
+                fi = file_index[name] = len(files)
+                files.append(name)
+            local[state.file] = fi
+        rows.append((state.address, order, fi, state.line, cu_index))
+    return order
+
+
+_SYM64 = struct.Struct("<IBBHQQ")  # Elf64_Sym: name, info, other, shndx, value, size
+_STT_FUNC = 2
 
 
 def _functions(elf: ELFFile) -> list[list[Any]]:
-    """[start, size, name] of every function symbol, sorted by start."""
+    """[start, size, name] of every function symbol, sorted by start.
+
+    The symbol tables are read with `struct` (pyelftools builds an object per symbol: 0.25 s for
+    libc's); a 32-bit object falls back to pyelftools."""
     out: dict[int, list[Any]] = {}
     for name in (".symtab", ".dynsym"):
         section = elf.get_section_by_name(name)
         if section is None or not hasattr(section, "iter_symbols"):
             continue
-        for sym in section.iter_symbols():
-            if sym["st_info"]["type"] != "STT_FUNC" or not sym["st_value"] or not sym.name:
+        if elf.elfclass != 64 or not elf.little_endian or section["sh_entsize"] != _SYM64.size:
+            symbols = (
+                (sym.name, sym["st_info"]["type"] == "STT_FUNC", sym["st_value"], sym["st_size"])
+                for sym in section.iter_symbols()
+            )
+        else:
+            strtab = elf.get_section(section["sh_link"]).data()
+            symbols = _raw_symbols(section.data(), strtab)
+        for sym_name, is_func, start, size in symbols:
+            if not is_func or not start or not sym_name:
                 continue
-            start = sym["st_value"]
-            if start not in out or (out[start][1] == 0 and sym["st_size"]):
-                out[start] = [start, sym["st_size"], sym.name]
+            if start not in out or (out[start][1] == 0 and size):
+                out[start] = [start, size, sym_name]
     return [out[k] for k in sorted(out)]
+
+
+def _raw_symbols(data: bytes, strtab: bytes) -> Any:
+    """(name, is a function, value, size) of each Elf64_Sym in `data`."""
+    for st_name, st_info, _other, _shndx, value, size in _SYM64.iter_unpack(data[: len(data) - len(data) % _SYM64.size]):
+        if st_info & 0xF != _STT_FUNC or not value:
+            continue
+        end = strtab.find(b"\0", st_name)
+        yield strtab[st_name:end if end >= 0 else len(strtab)].decode("utf-8", "replace"), True, value, size
 
 
 def cache_dir() -> Path:
@@ -185,8 +223,137 @@ def cache_dir() -> Path:
     return Path(base) / "renacer" / "symbols"
 
 
-def load_table(path: str, build_id: str | None, directory: Path | None = None) -> LineTable | None:
-    """The line table of `path`, from the on-disk cache when its build-id is known there."""
+class LazyLineTable:
+    """The line table of an object with `.debug_aranges`, one compile unit at a time.
+
+    Why: a std-linked Rust binary or a debug build of libpython has hundreds of thousands of line
+    rows, but a trace touches a few compile units; aranges say which unit holds an address, so
+    only those units' line programs are decoded (and cached on disk per build-id and unit).
+    """
+
+    def __init__(self, path: str, stream: Any, elf: ELFFile, dwarf: Any, aranges: Any, cache: Path | None) -> None:
+        self.path = path
+        self._stream = stream
+        self._dwarf = dwarf
+        self._aranges = aranges
+        self._cache = cache
+        self._units: dict[int, tuple[list[int], list[str], list[int], str] | None] = {}
+        funcs = self._cached("funcs")
+        if not isinstance(funcs, list):
+            funcs = _functions(elf)
+            self._save("funcs", funcs)
+        self.func_starts = [f[0] for f in funcs]
+        self.func_ends = [f[0] + max(f[1], 1) for f in funcs]
+        self.func_names = [f[2] for f in funcs]
+
+    def _cached(self, name: str) -> Any:
+        if self._cache is None:
+            return None
+        try:
+            return json.loads((self._cache / f"{name}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, name: str, data: Any) -> None:
+        if self._cache is not None:
+            _store(self._cache / f"{name}.json", data)
+
+    def _unit(self, offset: int) -> tuple[list[int], list[str], list[int], str] | None:
+        """(addresses, file per row, line per row, language) of the unit at `offset`."""
+        if offset in self._units:
+            return self._units[offset]
+        data = self._cached(f"cu-{offset}")
+        if not (isinstance(data, dict) and data.get("version") == _CACHE_VERSION):
+            data = self._decode(offset)
+            if data is not None:
+                self._save(f"cu-{offset}", data)
+        unit = None
+        if data is not None:
+            files = data["files"]
+            unit = (data["addresses"], [files[i] for i in data["file"]], data["line"], data["lang"])
+        self._units[offset] = unit
+        return unit
+
+    def _decode(self, offset: int) -> dict[str, Any] | None:
+        try:
+            cu = self._dwarf.get_CU_at(offset)
+            rows: list[tuple[int, int, int, int, int]] = []
+            files: list[str] = []
+            langs: list[str] = []
+            _unit_rows(self._dwarf, cu, rows, files, {}, langs, 0)
+        except (ELFError, DWARFError, OSError, ValueError, KeyError, AssertionError):
+            return None
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return {
+            "version": _CACHE_VERSION,
+            "lang": langs[0] if langs else LANG_OTHER,
+            "files": files,
+            "addresses": [r[0] for r in rows],
+            "file": [r[2] for r in rows],
+            "line": [r[3] for r in rows],
+        }
+
+    def line(self, vaddr: int) -> LineInfo | None:
+        try:
+            offset = self._aranges.cu_offset_at_addr(vaddr)
+        except IndexError:
+            return None
+        if offset is None:
+            return None
+        unit = self._unit(offset)
+        if unit is None:
+            return None
+        addresses, files, lines, lang = unit
+        i = bisect.bisect_right(addresses, vaddr) - 1
+        if i < 0 or lines[i] <= 0:
+            return None
+        return LineInfo(files[i], lines[i], lang)
+
+    def function(self, vaddr: int) -> str | None:
+        i = bisect.bisect_right(self.func_starts, vaddr) - 1
+        if i < 0 or vaddr >= self.func_ends[i]:
+            return None
+        return self.func_names[i]
+
+
+def _lazy(path: str, build_id: str | None, directory: Path) -> LazyLineTable | None:
+    """A LazyLineTable when `path` has DWARF with aranges (None: read it whole)."""
+    try:
+        stream = open(path, "rb")
+    except OSError:
+        return None
+    try:
+        elf = ELFFile(stream)
+        if elf.get_section_by_name(".debug_aranges") is None or not elf.has_dwarf_info():
+            stream.close()
+            return None
+        dwarf = elf.get_dwarf_info()
+        aranges = dwarf.get_aranges()
+        if aranges is None or not aranges.entries:
+            stream.close()
+            return None
+        cache = directory / build_id if build_id else None
+        return LazyLineTable(path, stream, elf, dwarf, aranges, cache)
+    except (ELFError, DWARFError, OSError, ValueError, KeyError, AssertionError):
+        stream.close()
+        return None
+
+
+Lines = LineTable | LazyLineTable
+
+
+def load_table(path: str, build_id: str | None, directory: Path | None = None) -> Lines | None:
+    """The line table of `path`: per compile unit where `.debug_aranges` allows, else whole;
+    from the on-disk cache when its build-id is known there."""
+    directory = directory if directory is not None else cache_dir()
+    lazy = _lazy(path, build_id, directory)
+    if lazy is not None:
+        return lazy
+    return load_whole_table(path, build_id, directory)
+
+
+def load_whole_table(path: str, build_id: str | None, directory: Path | None = None) -> LineTable | None:
+    """The whole line table of `path` (every unit), cached on disk per build-id."""
     directory = directory if directory is not None else cache_dir()
     cached = directory / f"{build_id}.json" if build_id else None
     if cached is not None:

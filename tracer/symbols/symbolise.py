@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renacer_tui.tracer.symbols.elf import ImageCache
-from renacer_tui.tracer.symbols.lines import LANG_C, LANG_RUST, LineTable, load_table
+from renacer_tui.tracer.symbols.lines import LANG_C, LANG_RUST, Lines, load_table
 
 #: Objects that are the runtime, not the program: their frames never name "the line that made
 #: the call" (the C library, the dynamic loader and the compiler runtimes).
@@ -72,11 +72,11 @@ class Symboliser:
 
     def __init__(self, cache_directory: Path | None = None) -> None:
         self._images = ImageCache()
-        self._tables: dict[str, LineTable | None] = {}
+        self._tables: dict[str, Lines | None] = {}
         self._frames: dict[tuple[str, int, bool], SourceFrame] = {}
         self._cache_directory = cache_directory
 
-    def table(self, path: str) -> LineTable | None:
+    def table(self, path: str) -> Lines | None:
         if path in self._tables:
             return self._tables[path]
         image = self._images.get(path)
