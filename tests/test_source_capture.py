@@ -221,11 +221,20 @@ async def test_the_span_detail_pane_shows_the_source_line_and_the_stack(cbuild, 
                 r for r in range(len(index.names))
                 if index.names[r] == "syscall:write"
             )
-            screen.jump_to([index.row_dict(row)["span_id"]])
-            await pilot.pause(0.2)
+            span_id = index.row_dict(row)["span_id"]
+            screen.jump_to([span_id])
             table = screen.query_one("#detail", DataTable)
-            cells = [(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1])) for i in range(table.row_count)]
+
+            def shown() -> list[tuple[str, str]]:
+                return [(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1])) for i in range(table.row_count)]
+
+            for _ in range(400):  # the pane follows the cursor a message later
+                if dict(shown()).get("span_id") == span_id:
+                    break
+                await pilot.pause(0.05)
+            cells = shown()
             fields = dict(cells)
+            assert fields.get("span_id") == span_id, fields
             assert fields["c_source"] == f"sim.c:{line_of('WRITE')}"
             assert fields["code.function"] == "main"
             assert fields["source line"] == f"{line_of('WRITE')}: " + SIM.splitlines()[line_of("WRITE") - 1].strip()
