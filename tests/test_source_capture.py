@@ -314,3 +314,37 @@ def test_the_span_tree_finds_the_calls_of_a_source_line(cbuild, db_path: Path, t
         store.close()
     assert [index.names[r] for r in index.find("sim.py:42")] == ["syscall:pread64"] * 3
     assert [index.names[r] for r in index.find(f"{exe.name}.c:{line_of('CLOSE')}")] == ["syscall:close"]
+
+
+TWO_CALLERS = r"""#include <unistd.h>
+static void say(const char *s) {
+    write(1, s, 1);                            /* SAY */
+}
+int main(void) {
+    for (int i = 0; i < 5; i++) {
+        say("a");                              /* FIRST */
+        say("a");                              /* SECOND */
+    }
+    return 0;
+}
+"""
+
+
+def test_the_same_call_from_two_lines_keeps_two_stacks(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    """Same registers at the write, different return addresses above it: never confused (the
+    walk cache compares the stack bytes it read), and RLE keeps the two call sites apart."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("two", TWO_CALLERS, flags=BUILDS["frame pointers -O0"])
+    out = tmp_path / "trace.txt"
+    done = trace("-k", "-o", str(out), "--", str(exe))
+    assert done.returncode == 0, done.stderr
+    lines = [i for i, text in enumerate(TWO_CALLERS.splitlines(), 1) if "/* FIRST */" in text or "/* SECOND */" in text]
+    rows = [r for r in spans(db_path) if r["span_name"] == "syscall:write"]
+    assert sum(r["rle_count"] for r in rows) == 10
+    callers = []
+    for row in rows:
+        frames = parse_attributes(row["attributes"])[ATTR_CODE_STACKTRACE].split("\n")
+        main = next(frame for frame in frames if "(main)" in frame)  # libc's write ← say ← main
+        callers += [int(main.rpartition(":")[2])] * row["rle_count"]
+        assert row["c_source"] == f"{exe.name}.c:3"
+    assert sorted(callers) == [lines[0]] * 5 + [lines[1]] * 5  # RLE folds the pair as a cycle

@@ -29,6 +29,7 @@ _WORD = struct.Struct("<Q")
 DEFAULT_MAX_FRAMES = 16
 #: Without -k: frames kept past the C runtime (a shim without line info may come first).
 SOURCE_PROGRAM_FRAMES = 3
+_WALK_CACHE = 4096  # remembered walks per process
 _USER_TOP = 1 << 47  # x86-64 user addresses are below this
 _MAX_FRAME_BYTES = 8 << 20  # a frame larger than this is taken for a broken chain
 #: Stack bytes read at once from the stack pointer: the frames near the top of the stack are
@@ -50,6 +51,8 @@ class StackSampler:
         self._images = ImageCache()
         self._space_images: dict[int, dict[str, ElfImage | None]] = {}
         self._may_refresh = True
+        #: per process: (pc, sp, bp) → (the stack bytes the walk read, its frames)
+        self._walks: dict[int, dict[tuple[int, int, int], tuple[bytes, tuple[str, ...]]]] = {}
         #: per process: absolute pc → (image, vaddr, frame text, in the program's own objects)
         #: or None (outside any known object)
         self._pcs: dict[int, dict[int, tuple[ElfImage, int, str, bool] | None]] = {}
@@ -59,6 +62,7 @@ class StackSampler:
         self._spaces.pop(tgid, None)
         self._pcs.pop(tgid, None)
         self._space_images.pop(tgid, None)
+        self._walks.pop(tgid, None)
 
     def sample(self, tid: int, tgid: int, mem: TraceeMemory) -> tuple[str, ...]:
         """The stopped task's stack, innermost frame first (empty when registers are unreadable)."""
@@ -67,14 +71,40 @@ class StackSampler:
         regs = _REGS.unpack_from(self._regs, 0)
         self._may_refresh = True
         pc, sp, bp = regs[_RIP], regs[_RSP], regs[_RBP]
-        frames: list[str] = []
         window = mem.read_bytes(tid, sp, _WINDOW - (sp & 0xFFF))  # to a page boundary
+        # A loop's calls come back with the same registers and the same stack words: the walk
+        # depends on nothing else, so its frames are reused when the bytes it read are unchanged.
+        walks = self._walks.get(tgid)
+        if walks is None:
+            walks = self._walks[tgid] = {}
+        key = (pc, sp, bp)
+        seen = walks.get(key)
+        if seen is not None and window.startswith(seen[0]):
+            return seen[1]
+        frames, used = self._walk(tid, tgid, pc, sp, bp, window, mem)
+        if used >= 0:
+            if len(walks) >= _WALK_CACHE:
+                walks.clear()
+            walks[key] = (window[:used], frames)
+        return frames
+
+    def _walk(
+        self, tid: int, tgid: int, pc: int, sp: int, bp: int, window: bytes, mem: TraceeMemory
+    ) -> tuple[tuple[str, ...], int]:
+        """(frames, bytes of `window` the walk depended on; -1: it read elsewhere or ended on an
+        unknown address, so it may come out differently next time)."""
+        frames: list[str] = []
         low, high = sp, sp + len(window)
         unpack_from = _WORD.unpack_from
+        used = 0
+        outside = False
 
         def word(addr: int) -> int | None:
+            nonlocal used, outside
             if low <= addr and addr + 8 <= high:
+                used = max(used, addr + 8 - low)
                 return unpack_from(window, addr - low)[0]
+            outside = True
             raw = mem.read_bytes(tid, addr, 8)
             return _WORD.unpack(raw)[0] if len(raw) == 8 else None
 
@@ -82,6 +112,7 @@ class StackSampler:
         for depth in range(self.max_frames):
             where = self._locate(tgid, pc)
             if where is None:
+                outside = True
                 break
             image, vaddr, text, own = where
             frames.append(text)
@@ -118,7 +149,7 @@ class StackSampler:
             if ret == 0:
                 break
             pc = ret
-        return tuple(frames)
+        return tuple(frames), -1 if outside else used
 
     def _locate(self, tgid: int, pc: int) -> tuple[ElfImage, int, str, bool] | None:
         """(image, ELF vaddr, frame text) of an absolute address in process `tgid`."""
