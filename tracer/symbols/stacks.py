@@ -32,9 +32,10 @@ SOURCE_PROGRAM_FRAMES = 3
 _WALK_CACHE = 4096  # remembered walks per process
 _USER_TOP = 1 << 47  # x86-64 user addresses are below this
 _MAX_FRAME_BYTES = 8 << 20  # a frame larger than this is taken for a broken chain
-#: Stack bytes read at once from the stack pointer: the frames near the top of the stack are
-#: then read from this copy, one process_vm_readv for most stacks instead of one per word.
-_WINDOW = 8192
+#: The stack is copied once from the stack pointer to the end of its page (the next page too
+#: when fewer than this many bytes are left): the frames near the top are read from the copy,
+#: one process_vm_readv for most stacks instead of one per word.
+_MIN_WINDOW = 1024
 
 
 class StackSampler:
@@ -71,7 +72,8 @@ class StackSampler:
         regs = _REGS.unpack_from(self._regs, 0)
         self._may_refresh = True
         pc, sp, bp = regs[_RIP], regs[_RSP], regs[_RBP]
-        window = mem.read_bytes(tid, sp, _WINDOW - (sp & 0xFFF))  # to a page boundary
+        size = 4096 - (sp & 0xFFF)  # to the end of the page: one iovec, the reader's fast path
+        window = mem.read_bytes(tid, sp, size if size >= _MIN_WINDOW else size + 4096)
         # A loop's calls come back with the same registers and the same stack words: the walk
         # depends on nothing else, so its frames are reused when the bytes it read are unchanged.
         walks = self._walks.get(tgid)
