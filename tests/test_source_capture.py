@@ -7,6 +7,7 @@ stored frames are checked against binutils addr2line, so the tests know nothing 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -348,3 +349,35 @@ def test_the_same_call_from_two_lines_keeps_two_stacks(cbuild, db_path: Path, tm
         callers += [int(main.rpartition(":")[2])] * row["rle_count"]
         assert row["c_source"] == f"{exe.name}.c:3"
     assert sorted(callers) == [lines[0]] * 5 + [lines[1]] * 5  # RLE folds the pair as a cycle
+
+
+def test_the_stage_reads_stacks_from_the_batch_metadata_and_drops_it(cbuild, tmp_path, monkeypatch) -> None:
+    """The builder hands the stacks beside the JSON; annotating from them equals annotating from
+    the rows' attributes, and what reaches the sinks has the plain span schema."""
+    from renacer_tui.model.schema import SPAN_SCHEMA
+    from renacer_tui.tracer.capture import CaptureOptions, run_capture
+    from renacer_tui.tracer.rows import STACKS_METADATA
+    from renacer_tui.tracer.spans import SpanBuilder
+    from renacer_tui.tracer.symbols.annotate import SourceAnnotator
+    from renacer_tui.tracer.symbols.stacks import StackSampler
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    batches: list = []
+    builder = SpanBuilder(
+        trace_id="1" * 32, parent_span_id=None, run_span_id="2" * 16, command=[str(exe)],
+        on_batch=batches.append, stacks=StackSampler(),
+    )
+    with open(os.devnull, "w") as null:
+        run_capture(CaptureOptions(argv=[str(exe)], stdout=null.fileno()), builder)
+    builder.finish({})
+    carried = [b for b in batches if b.schema.metadata and STACKS_METADATA in b.schema.metadata]
+    assert carried
+    annotator = SourceAnnotator()
+    for batch in carried:
+        via_metadata = annotator.annotate(batch)
+        via_rows = annotator.annotate(batch.replace_schema_metadata(None))
+        assert via_metadata.schema.metadata is None and via_metadata.schema.equals(SPAN_SCHEMA)
+        assert via_metadata.to_pylist() == via_rows.to_pylist()
+    sources = [v for b in carried for v in annotator.annotate(b).column("c_source").to_pylist() if v]
+    assert f"{exe.name}.c:{line_of('WRITE')}" in sources

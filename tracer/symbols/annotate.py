@@ -26,6 +26,7 @@ from renacer_tui.model.attributes import (
     parse_attributes,
 )
 from renacer_tui.tracer.formats import escape_text
+from renacer_tui.tracer.rows import STACKS_METADATA
 from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
 from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, source_column
 from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
@@ -44,23 +45,36 @@ class SourceAnnotator:
         self._by_stack: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = {}
 
     def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with its source columns and code.* attributes filled in (and the builder's
+        stack metadata dropped: the stored schema is the span schema)."""
+        metadata = batch.schema.metadata or {}
+        carried = metadata.get(STACKS_METADATA)
+        if metadata:
+            batch = batch.replace_schema_metadata(None)
         texts = batch.column("attributes").to_pylist()
+        if carried is not None:
+            stacks = _carried_stacks(carried, len(texts))
+        else:  # a batch from elsewhere: the stacks are in the rows' attributes
+            stacks = [parse_attributes(text).get(ATTR_STACK) for text in texts]
         columns: dict[str, list[Any]] | None = None
-        for i, text in enumerate(texts):
-            attrs = parse_attributes(text)  # one parse per row: the stack is a key like any other
-            stack = attrs.get(ATTR_STACK)
+        local: dict[int, Any] = {}  # by the stack object: the carried rows share their table's lists
+        for i, stack in enumerate(stacks):
             if not stack or not isinstance(stack, list):
                 continue
-            found = self._source(stack)
+            found = local.get(id(stack), local)
+            if found is local:
+                found = local[id(stack)] = self._source(stack)
             if found is None:
                 continue
             added, cells = found
             # the row's object text with the new keys appended: they are keys the builder never
-            # writes, so nothing is duplicated and the row is not encoded again
-            body = text.rstrip()
-            if body.endswith("}"):
+            # writes, so nothing is duplicated and the row is not parsed or encoded again
+            text = texts[i]
+            body = text.rstrip() if isinstance(text, str) else ""
+            if body.endswith("}") and body != "{}":
                 texts[i] = f"{body[:-1]},{added}"
             else:
+                attrs = parse_attributes(text)
                 attrs.update(parse_attributes("{" + added))
                 texts[i] = _encode_json(attrs)
             if columns is None:
@@ -152,6 +166,18 @@ class SymbolisingStage:
                 except Exception as exc:  # a broken object file must not lose the spans
                     self.error = f"{type(exc).__name__}: {exc}"
             self.downstream(batch)
+
+
+def _carried_stacks(carried: bytes, n: int) -> list[Any]:
+    """Per-row stacks from the builder's batch metadata (`tracer.rows.encode_stacks`)."""
+    try:
+        data = json.loads(carried)
+        table, index = data["stacks"], data["rows"]
+        if len(index) == n:
+            return [table[k] if isinstance(k, int) and 0 <= k < len(table) else None for k in index]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return [None] * n
 
 
 def stack_lines(attributes: dict[str, Any]) -> list[str]:
