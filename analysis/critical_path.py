@@ -130,7 +130,8 @@ class CriticalPath:
 
 
 def describe(cg: CausalGraph, i: int) -> str:
-    """A short human hint for a span: path or fd, as the spec's example shows."""
+    """A short human hint for a span: path or fd, as the spec's example shows, and the source
+    line that made the call when source correlation recorded one (`@ sim.py:42`)."""
     attrs = cg.cols.attrs(i)
     if is_gpu(cg.cols.name(i)):  # what the GPU did: a kernel's workgroups, a transfer's size
         groups = attrs.get(ATTR_GPU_WORKGROUPS)
@@ -140,12 +141,28 @@ def describe(cg: CausalGraph, i: int) -> str:
         if isinstance(nbytes, int):
             return f"{attrs.get(ATTR_GPU_DIRECTION, 'transfer')} {nbytes:,} B"
         return str(attrs.get(ATTR_GPU_KIND) or "")
+    hint = ""
     for key in (ATTR_SYSCALL_PATH, ATTR_FD_OBJECT):
         value = attrs.get(key)
         if isinstance(value, str) and value:
+            hint = value
+            break
+    else:
+        fd = attrs.get(ATTR_SYSCALL_FD)
+        hint = f"fd={fd}" if isinstance(fd, int) else ""
+    source = source_of(cg, i)
+    if source is None:
+        return hint
+    return f"{hint} @ {source}" if hint else f"@ {source}"
+
+
+def source_of(cg: CausalGraph, i: int) -> str | None:
+    """The call's source line: the Python line when a transpiler map gave one, else C or Rust."""
+    for column in ("python_source", "c_source", "rust_source"):
+        value = cg.cols.text(column, i)
+        if value:
             return value
-    fd = attrs.get(ATTR_SYSCALL_FD)
-    return f"fd={fd}" if isinstance(fd, int) else ""
+    return None
 
 
 @dataclass

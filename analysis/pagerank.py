@@ -20,7 +20,8 @@ import rustworkx as rx
 
 from renacer_tui.analysis.graph import CausalGraph
 
-_SOURCE_COLUMNS = ("c_source", "python_source", "rust_source")
+#: The Python line first: where a transpiler map gave one, it is the line the user wrote.
+_SOURCE_COLUMNS = ("python_source", "c_source", "rust_source")
 
 
 @dataclass

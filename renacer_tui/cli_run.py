@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--trace-compute-all", action="store_true", help="With --trace-compute: keep every GPU span (threshold 0).")
     add("--capture-payloads", action="store_true",
         help="Hash (SHA-256) the bytes of every read/write/send/recv, per call and per file; for `renacer-tui diff`.")
+    add("--source", action="store_true", help="Record each call's user stack and fill c_source/rust_source (DWARF).")
+    add("-k", "--stack-trace", dest="stack_trace", action="store_true",
+        help="Print the symbolised stack under each call, like strace -k (implies --source).")
+    add("--transpiler-map", dest="transpiler_maps", action="append", default=[], metavar="FILE",
+        help="renacer JSON v1 source map: generated lines to python_source (implies --source; repeatable).")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p

@@ -37,6 +37,14 @@ class RunOptions:
     trace_compute_threshold_us: float = 100.0
     trace_compute_all: bool = False
     capture_payloads: bool = False  # hash the bytes of every data syscall (tracer.payload_hash)
+    source: bool = False  # --source: user stacks → c_source / rust_source / code.*
+    stack_trace: bool = False  # -k: the symbolised stack under each text line
+    transpiler_maps: list[str] = field(default_factory=list)
+
+    @property
+    def wants_source(self) -> bool:
+        """Whether stacks are recorded: --source, or an option that needs them (-k, a map)."""
+        return self.source or self.stack_trace or bool(self.transpiler_maps)
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -52,6 +60,13 @@ class RunOptions:
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
         if (self.trace_compute_all or self.trace_compute_threshold_us != 100.0) and not self.trace_compute:
             return "--trace-compute-threshold and --trace-compute-all need --trace-compute"
+        if self.transpiler_maps:
+            from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError, TranspilerMaps
+
+            try:
+                TranspilerMaps.load(self.transpiler_maps)
+            except TranspilerMapError as exc:
+                return f"--transpiler-map {exc}"
         return None
 
     def capture_args(self) -> list[str]:
@@ -102,4 +117,9 @@ class RunOptions:
             args.append(f"--trace-compute-threshold={self.trace_compute_threshold_us!r}")  # exact
         if self.trace_compute_all:
             args.append("--trace-compute-all")
+        if self.source:
+            args.append("--source")
+        if self.stack_trace:
+            args.append("--stack-trace")
+        args += [f"--transpiler-map={path}" for path in self.transpiler_maps]
         return args

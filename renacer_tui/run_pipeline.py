@@ -180,6 +180,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         from renacer_tui.tracer.payload_hash import PayloadHasher
 
         payloads = PayloadHasher()
+    sampler, stage = _source_capture(options, fanout)
     builder = SpanBuilder(
         trace_id=context.trace_id,
         parent_span_id=context.parent_span_id,
@@ -187,7 +188,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         first_clock=context.first_clock,
         parent_logical_clock=context.parent_logical_clock,
         command=options.command or [command_text],
-        on_batch=fanout.offer,
+        on_batch=stage.offer if stage is not None else fanout.offer,
         string_limit=options.string_limit,
         rle=options.rle,
         status_filter=status_filter,
@@ -197,6 +198,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         service_version=__version__,
         attached=options.attach_pid is not None,
         payloads=payloads,
+        stacks=sampler,
     )
     receiver = _start_receiver(reserved, fanout.offer, context, run_span_id, builder) if reserved else None
     started = time.time_ns()
@@ -207,6 +209,8 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     except BaseException:
         if receiver is not None:
             receiver.close()
+        if stage is not None:
+            stage.close()
         fanout.close()  # what was captured still reaches the outputs before the error is reported
         raise
     receiver_attributes: dict[str, object] = {}
@@ -228,6 +232,10 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             **receiver_attributes,
         }
     )
+    if stage is not None:
+        stage.close()
+        if stage.error is not None:
+            _say(f"source correlation stopped: {stage.error} (spans kept without source)")
     fanout.close()
     dropped = fanout.dropped
     if run_store is not None:
@@ -251,6 +259,19 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
     return result.exit_code
+
+
+def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
+    """(stack sampler, symbolising stage) for --source / -k / --transpiler-map, else (None, None)."""
+    if not options.wants_source:
+        return None, None
+    from renacer_tui.tracer.symbols.annotate import start_source_capture
+    from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError
+
+    try:
+        return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace)
+    except TranspilerMapError as exc:
+        raise UsageError(f"--transpiler-map {exc}") from None
 
 
 def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack, dropped: Callable[[], int]):
@@ -281,7 +302,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
             if options.output_format == "jsonl":
                 sinks.append(JsonlSink(stream))
             else:
-                sinks.append(TextSink(stream, show_pid=options.follow))
+                sinks.append(TextSink(stream, show_pid=options.follow, stack_trace=options.stack_trace))
     run_store = None
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)

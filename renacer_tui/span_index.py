@@ -19,6 +19,10 @@ from renacer_tui.model.attributes import attribute_column, parse_attributes_keep
 from renacer_tui.model.schema import STATUS_ERROR
 
 ROOT = -1  # the synthetic trace node
+#: Text searched by `find` ("sim.py:42" finds the calls of that line when --source recorded it).
+_FIND_COLUMNS = (
+    "span_name", "attributes", "process_name", "status_message", "span_id", "python_source", "c_source", "rust_source",
+)
 _ATTRIBUTE_QUERY = re.compile(r"^([A-Za-z_][\w.\-]*)=(.*)$", re.S)
 
 
@@ -96,7 +100,7 @@ class SpanIndex:
         return values
 
     def find(self, query: str) -> list[int]:
-        """Rows matching `query`: `key=value` on an attribute, else text in name/attributes/process."""
+        """Rows matching `query`: `key=value` on an attribute, else text in name/attributes/process/source."""
         query = query.strip()
         if not query or not self.size:
             return []
@@ -104,7 +108,7 @@ class SpanIndex:
         if attribute:  # key=value, the value may hold spaces ("syscall.pathname=/tmp/a b")
             return self._find_attribute(attribute.group(1), attribute.group(2))
         hits = None
-        for column in ("span_name", "attributes", "process_name", "status_message", "span_id"):
+        for column in _FIND_COLUMNS:
             match = pc.fill_null(pc.match_substring(self.table.column(column), query, ignore_case=True), False)
             hits = match if hits is None else pc.or_(hits, match)
         return pc.indices_nonzero(hits).to_pylist()

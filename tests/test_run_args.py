@@ -49,6 +49,9 @@ run_options = st.builds(
     trace_compute=st.booleans(),
     trace_compute_threshold_us=st.floats(min_value=0, max_value=1e9, allow_nan=False),
     trace_compute_all=st.booleans(),
+    source=st.booleans(),
+    stack_trace=st.booleans(),
+    transpiler_maps=st.lists(arg_text, max_size=2),
 )
 
 

@@ -20,6 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_RLE_LAST,
     ATTR_RLE_MAX,
     ATTR_RLE_TOTAL,
+    ATTR_STACK,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_FD,
@@ -33,6 +34,19 @@ from renacer_tui.tracer.formats import escape_text
 
 #: One encoder for every row: json.dumps with non-default options builds a new one per call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+#: Schema metadata key of a batch whose rows carry stacks (see `encode_stacks`).
+STACKS_METADATA = b"renacer.stacks"
+
+
+def encode_stacks(stacks: list[Any]) -> bytes:
+    """Every row's stack as `{"stacks": [distinct stacks], "rows": [index or -1 per row]}`:
+    the symbolising stage reads the stacks of a batch from this one small document instead of
+    parsing every row's attributes (a loop's rows share a few stacks)."""
+    table: dict[tuple[str, ...], int] = {}
+    index = [table.setdefault(tuple(stack), len(table)) if stack else -1 for stack in stacks]
+    return _encode_json({"stacks": [list(stack) for stack in table], "rows": index}).encode("utf-8")
 
 
 class Row:
@@ -170,8 +184,10 @@ class BatchBuilder:
         n = len(rows)
         attributes: list[str] = []
         parent_clocks: list[int | None] = []
+        stacks: list[Any] = []  # --source: each row's stack, also handed on beside the JSON
         for row in rows:
             attrs = row.attrs
+            stacks.append(attrs.get(ATTR_STACK))
             if row.call is not None:
                 built = call_attributes(row.call)
                 if attrs:
@@ -199,7 +215,7 @@ class BatchBuilder:
                 prev = row.prev = prev.resolve().clock
             parent_clocks.append(prev)
         no_text = pa.nulls(n, pa.string())
-        return batch_from_columns(
+        batch = batch_from_columns(
             {
                 "trace_id": pa.array([self.trace_id] * n, pa.string()),
                 "span_id": [r.span_id for r in rows],
@@ -227,3 +243,6 @@ class BatchBuilder:
                 "links": pa.nulls(n, LINKS_TYPE),
             }
         )
+        if any(stacks):
+            batch = batch.replace_schema_metadata({STACKS_METADATA: encode_stacks(stacks)})
+        return batch

@@ -28,6 +28,7 @@ from renacer_tui.model.attributes import (
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
     ATTR_ROOT_PID,
+    ATTR_STACK,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_FLAGS,
@@ -53,6 +54,7 @@ from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
 from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
+from renacer_tui.tracer.symbols.stacks import StackSampler
 
 if TYPE_CHECKING:
     from renacer_tui.tracer.payload_hash import PayloadHasher
@@ -126,6 +128,7 @@ class SpanBuilder:
         batch_rows: int = 4096,
         batch_interval_s: float = 0.1,
         payloads: PayloadHasher | None = None,
+        stacks: StackSampler | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -166,6 +169,8 @@ class SpanBuilder:
 
             self._data_calls, self._call_payloads, self._payload_ref = DATA_CALLS, call_payloads, PayloadRef
             self._batch.before_batch = payloads.sync
+        self._stacks = stacks  # --source: each call's user stack, as addresses
+        self._preexec = not attached  # a launched root runs the tracer's own image until its exec
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -288,6 +293,8 @@ class SpanBuilder:
         row.parent_span_id = proc.row.span_id
         row.pname = proc.name
         row.pcmdline = proc.cmdline
+        if self._stacks is not None and not (self._preexec and proc.tgid == self._root_pid):
+            row.attrs[ATTR_STACK] = self._stacks.sample(tid, proc.tgid, mem)
         if th.links:
             row.links, th.links = th.links, []
             row.prev = row.links[-1][1]
@@ -361,6 +368,10 @@ class SpanBuilder:
         name, cmdline = read_proc_identity(tgid)
         proc.name, proc.cmdline = name, cmdline
         self._fds.forget_process(tgid)
+        if self._stacks is not None:
+            self._stacks.forget(tgid)
+        if tgid == self._root_pid:
+            self._preexec = False
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
         th = self._threads.get(tid)
@@ -447,7 +458,7 @@ class SpanBuilder:
             return
         if not is_error and name in SIGNAL_SENDS:
             self._note_signal(name, args, row)
-        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj)
+        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj, row.attrs.get(ATTR_STACK))
         if row.payload is not None and row.key is not None:
             row.key += (row.payload.data,)  # calls fold only when their bytes are the same
         th.proc.last_row = row
@@ -638,6 +649,8 @@ class SpanBuilder:
             row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
             row.status = "OK"
         row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
+        if self._stacks is not None:
+            self._stacks.forget(proc.tgid)
         self._batch.add(row)
         self._exited[proc.tgid] = proc.last_row or row
 

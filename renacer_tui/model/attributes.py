@@ -32,6 +32,19 @@ ATTR_SYSCALL_UNFINISHED = "syscall.unfinished"  # the call had not returned at e
 ATTR_FD_OBJECT = "syscall.fd_object"
 ATTR_THREAD_ID = "thread.id"
 
+# --- source correlation (--source, --transpiler-map) ----------------------------------------------
+#: The call's user stack as captured at its entry stop: "<object path>+0x<ELF vaddr>" per frame,
+#: innermost first (addresses only; symbolised off the stop loop).
+ATTR_STACK = "renacer.stack"
+#: OpenTelemetry's code.* keys, from the first frame in the program's own objects.
+ATTR_CODE_FILEPATH = "code.filepath"
+ATTR_CODE_LINENO = "code.lineno"
+ATTR_CODE_FUNCTION = "code.function"
+#: The whole symbolised stack, one frame a line (what -k prints).
+ATTR_CODE_STACKTRACE = "code.stacktrace"
+#: The Python function a transpiler source map names for the call's generated line.
+ATTR_PYTHON_FUNCTION = "python.function"
+
 # --- process spans -------------------------------------------------------------------------------
 ATTR_PROCESS_PID = "process.pid"
 ATTR_PROCESS_PARENT_PID = "process.parent_pid"

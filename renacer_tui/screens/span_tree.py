@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static, Tree
 
+from renacer_tui.model.attributes import ATTR_CODE_FILEPATH, ATTR_CODE_LINENO, ATTR_CODE_STACKTRACE
 from renacer_tui.model.readable import one_line
 from renacer_tui.navigation import navigator
 from renacer_tui.span_index import ROOT, SpanIndex
@@ -137,7 +138,11 @@ class SpanTreeScreen(Screen[None]):
         for key, value in values.items():
             if key == "attributes" and isinstance(value, dict):
                 for attr, attr_value in value.items():
-                    rows.append((literal(attr, "cyan"), literal(_shown(attr_value))))
+                    if attr == ATTR_CODE_STACKTRACE and isinstance(attr_value, str):
+                        rows.extend((literal("frame", "cyan"), literal(frame)) for frame in attr_value.split("\n"))
+                    else:
+                        rows.append((literal(attr, "cyan"), literal(_shown(attr_value))))
+                rows.extend(_source_rows(value))
             elif key == "events" and value:
                 for item in value:  # offset from the span's start, then the event's own attributes
                     offset = (item["time_unix_nano"] - values["start_time_nanos"]) / 1e6
@@ -241,6 +246,17 @@ class SpanTreeScreen(Screen[None]):
 
     def action_antipatterns(self) -> None:
         navigator(self.app).open_analysis("antipatterns", self.trace_id)
+
+
+def _source_rows(attributes: dict[str, Any]) -> list[tuple[Text, Text]]:
+    """The text of the call's source line, when code.filepath is a readable file."""
+    from renacer_tui.tracer.symbols.source_text import source_line
+
+    path, line = attributes.get(ATTR_CODE_FILEPATH), attributes.get(ATTR_CODE_LINENO)
+    if not isinstance(path, str) or not isinstance(line, int):
+        return []
+    text = source_line(path, line)
+    return [] if text is None else [(literal("source line", "green"), literal(f"{line}: {text}"))]
 
 
 def _shown(value: object) -> str:

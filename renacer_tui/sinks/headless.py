@@ -68,19 +68,33 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
     return f"{call} = {result} <{seconds:.6f}>{repeat}"
 
 
+def _with_stacks(rows: list[tuple[dict[str, Any], dict[str, Any]]], lines: list[str]) -> list[str]:
+    """Each line followed by its call's stack, as strace -k prints it (rows: (row, attributes))."""
+    from renacer_tui.tracer.symbols.annotate import stack_lines
+
+    out: list[str] = []
+    for (_row, attrs), line in zip(rows, lines):
+        out.append(line)
+        out.extend(stack_lines(attrs))
+    return out
+
+
 class TextSink(SpanSink):
     """strace-like text lines, one per syscall (an RLE row is one line marked `×N`)."""
 
     name = "text"
 
-    def __init__(self, stream: IO[str], show_pid: bool = True) -> None:
+    def __init__(self, stream: IO[str], show_pid: bool = True, stack_trace: bool = False) -> None:
         self._stream = stream
         self._show_pid = show_pid
+        self._stack_trace = stack_trace  # -k: the symbolised stack under each line
 
     def write(self, batch: pa.RecordBatch) -> None:
         # RLE holds a few rows per thread back, so a batch is not in call order: restore it
         rows = sorted(_syscall_rows(batch), key=lambda pair: pair[0]["logical_clock"])
         lines = [format_syscall_line(row, self._show_pid, attrs) for row, attrs in rows]
+        if self._stack_trace:
+            lines = _with_stacks(rows, lines)
         if lines:
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()

@@ -1,0 +1,199 @@
+"""The stage between the span builder and the sinks that turns recorded stacks into source.
+
+Why a stage with its own thread: symbolising can take a second on a new object (a line table
+to build), and the builder hands batches out from inside the stop loop; here they wait in a
+queue instead while the program runs on.  Batches leave in the order they came, each with
+`c_source`/`rust_source` (by the program frame's language), `python_source` (through the
+transpiler maps) and the `code.*` attributes filled in.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from renacer_tui.model.attributes import (
+    ATTR_CODE_FILEPATH,
+    ATTR_CODE_FUNCTION,
+    ATTR_CODE_LINENO,
+    ATTR_CODE_STACKTRACE,
+    ATTR_PYTHON_FUNCTION,
+    ATTR_STACK,
+    parse_attributes,
+)
+from renacer_tui.tracer.formats import escape_text
+from renacer_tui.tracer.rows import STACKS_METADATA
+from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
+from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, source_column
+from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
+
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_SOURCE_COLUMNS = ("c_source", "rust_source", "python_source")
+_STACK_CACHE = 65536  # distinct stacks remembered; a program with more starts the cache over
+
+
+class SourceAnnotator:
+    """Fills the source columns and code.* attributes of the rows that carry a stack."""
+
+    def __init__(self, symboliser: Symboliser | None = None, maps: TranspilerMaps | None = None) -> None:
+        self.symboliser = symboliser if symboliser is not None else Symboliser()
+        self.maps = maps
+        self._by_stack: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = {}
+
+    def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with its source columns and code.* attributes filled in (and the builder's
+        stack metadata dropped: the stored schema is the span schema)."""
+        metadata = batch.schema.metadata or {}
+        carried = metadata.get(STACKS_METADATA)
+        if metadata:
+            batch = batch.replace_schema_metadata(None)
+        texts = batch.column("attributes").to_pylist()
+        if carried is not None:
+            stacks = _carried_stacks(carried, len(texts))
+        else:  # a batch from elsewhere: the stacks are in the rows' attributes
+            stacks = [parse_attributes(text).get(ATTR_STACK) for text in texts]
+        columns: dict[str, list[Any]] | None = None
+        local: dict[int, Any] = {}  # by the stack object: the carried rows share their table's lists
+        for i, stack in enumerate(stacks):
+            if not stack or not isinstance(stack, list):
+                continue
+            found = local.get(id(stack), local)
+            if found is local:
+                found = local[id(stack)] = self._source(stack)
+            if found is None:
+                continue
+            added, cells = found
+            # the row's object text with the new keys appended: they are keys the builder never
+            # writes, so nothing is duplicated and the row is not parsed or encoded again
+            text = texts[i]
+            body = text.rstrip() if isinstance(text, str) else ""
+            if body.endswith("}") and body != "{}":
+                texts[i] = f"{body[:-1]},{added}"
+            else:
+                attrs = parse_attributes(text)
+                attrs.update(parse_attributes("{" + added))
+                texts[i] = _encode_json(attrs)
+            if columns is None:
+                columns = {name: batch.column(name).to_pylist() for name in _SOURCE_COLUMNS}
+            for name, value in cells:
+                columns[name][i] = value
+        if columns is None:
+            return batch
+        arrays = []
+        for field in batch.schema:
+            if field.name == "attributes":
+                arrays.append(pa.array(texts, field.type))
+            elif field.name in columns:
+                arrays.append(pa.array(columns[field.name], field.type))
+            else:
+                arrays.append(batch.column(field.name))
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def _source(self, stack: list[Any]) -> tuple[str, list[tuple[str, str]]] | None:
+        """(encoded attributes to add, without the opening brace; (column, value) cells) for one
+        stored stack, cached by the stack: a loop makes the same few stacks over and over."""
+        try:
+            key: tuple[Any, ...] | None = tuple(stack)
+            found = self._by_stack.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a frame that is not text (a foreign writer): not cached
+            key, found = None, None
+        if found is not None:
+            return found
+        computed = self._compute(stack)
+        found = None if computed is None else (_encode_json(computed[0])[1:], computed[1])
+        if key is not None and found is not None:
+            if len(self._by_stack) >= _STACK_CACHE:
+                self._by_stack.clear()
+            self._by_stack[key] = found
+        return found
+
+    def _compute(self, stack: list[Any]) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
+        frames = self.symboliser.stack(stack)
+        if not frames:
+            return None
+        added: dict[str, Any] = {ATTR_CODE_STACKTRACE: "\n".join(frame.describe() for frame in frames)}
+        cells: list[tuple[str, str]] = []
+        frame = program_frame(frames)
+        if frame is not None and frame.file is not None and frame.line is not None:
+            added[ATTR_CODE_FILEPATH] = frame.file
+            added[ATTR_CODE_LINENO] = frame.line
+            if frame.function:
+                added[ATTR_CODE_FUNCTION] = frame.function
+            column = source_column(frame)
+            location = frame.location
+            if column is not None and location is not None:
+                cells.append((column, location))
+            if self.maps is not None:
+                hit = self.maps.lookup(frame.file, frame.line)
+                if hit is not None:
+                    cells.append(("python_source", hit[0]))
+                    if hit[1].python_function:
+                        added[ATTR_PYTHON_FUNCTION] = hit[1].python_function
+        return added, cells
+
+
+class SymbolisingStage:
+    """A thread that annotates batches in order and hands them on (`offer` never blocks)."""
+
+    def __init__(self, annotator: SourceAnnotator, downstream: Callable[[pa.RecordBatch], None]) -> None:
+        self.annotator = annotator
+        self.downstream = downstream
+        self.error: str | None = None
+        self._queue: queue.SimpleQueue[pa.RecordBatch | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="renacer-symbols", daemon=True)
+        self._thread.start()
+
+    def offer(self, batch: pa.RecordBatch) -> None:
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Drain what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self.error is None:
+                try:
+                    batch = self.annotator.annotate(batch)
+                except Exception as exc:  # a broken object file must not lose the spans
+                    self.error = f"{type(exc).__name__}: {exc}"
+            self.downstream(batch)
+
+
+def _carried_stacks(carried: bytes, n: int) -> list[Any]:
+    """Per-row stacks from the builder's batch metadata (`tracer.rows.encode_stacks`)."""
+    try:
+        data = json.loads(carried)
+        table, index = data["stacks"], data["rows"]
+        if len(index) == n:
+            return [table[k] if isinstance(k, int) and 0 <= k < len(table) else None for k in index]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return [None] * n
+
+
+def stack_lines(attributes: dict[str, Any]) -> list[str]:
+    """The ` > frame` lines -k prints under a call (strace's layout), from code.stacktrace."""
+    text = attributes.get(ATTR_CODE_STACKTRACE)
+    if not isinstance(text, str) or not text:
+        return []
+    return [f" > {escape_text(line)}" for line in text.split("\n")]
+
+
+def start_source_capture(
+    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None], whole_stacks: bool = False
+) -> tuple[StackSampler, SymbolisingStage]:
+    """What `--source` adds to a run: the sampler for the span builder and the stage its
+    batches go through; `whole_stacks` (-k) walks every frame, not only up to the program's.
+    Raises TranspilerMapError for a bad map (before anything starts)."""
+    maps = TranspilerMaps.load(map_paths) if map_paths else None
+    sampler = StackSampler(program_frames=None if whole_stacks else SOURCE_PROGRAM_FRAMES)
+    return sampler, SymbolisingStage(SourceAnnotator(maps=maps), downstream)
