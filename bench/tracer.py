@@ -5,7 +5,7 @@ CPU): the untraced program, `strace -f -o /dev/null`, `strace -f --seccomp-bpf -
 renacer-tui headless (`--no-tui --no-store -c`, the fastest honest headless mode: every syscall is
 decoded into a span and summarised, nothing is written) and renacer-tui filtered (`-e trace=%file`,
 seccomp in the kernel), renacer-tui full with `--spin-us 0` (no polling for the next stop: the
-scheduling lever), and the bare stop loop (`python -m renacer_tui.tracer.capture`: no span building).  Cases are interleaved within each repetition so load bursts hit them
+scheduling lever), and the bare stop loop (`bench/bare_loop.py`: no span building).  Cases are interleaved within each repetition so load bursts hit them
 alike; figures are medians and ratios of medians.  It also checks that renacer's syscall count
 equals `strace -f -c`'s, and reports renacer's start-up (tracing `true`) on its own, because
 Python's import time is part of what a user pays.
@@ -64,7 +64,7 @@ def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
         "strace seccomp %file": pin + ["strace", "-f", "--seccomp-bpf", "-e", FILE_FILTER, "-o", "/dev/null"],
         "renacer full": renacer_argv(ours_pin),
         # the stop loop alone (no span building): how much of renacer's cost is the loop itself
-        "renacer bare loop": [sys.executable, "-m", "renacer_tui.tracer.capture", *ours_pin, "--"],
+        "renacer bare loop": [sys.executable, str(Path(__file__).with_name("bare_loop.py")), *ours_pin, "--"],
         "renacer %file": renacer_argv(ours_pin + ["-e", FILE_FILTER]),
     }
     if spin_us >= 0:  # the scheduling lever: renacer full with another spin than its default 50 µs

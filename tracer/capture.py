@@ -548,8 +548,3 @@ def run_capture(options: CaptureOptions, listener) -> CaptureResult:
     session.start()
     return session.run(listener)
 
-
-if __name__ == "__main__":
-    from renacer_tui.tracer.capture_main import main
-
-    raise SystemExit(main())

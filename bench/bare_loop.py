@@ -1,7 +1,7 @@
-"""`python -m renacer_tui.tracer.capture [OPTIONS] -- CMD`: the raw capture loop with a counting listener.
+"""`python bench/bare_loop.py [OPTIONS] -- CMD`: the raw capture loop with a counting listener.
 
-Exists to measure the loop alone (bench/tracer.py) and to poke at it by hand; the real
-command line is `renacer-tui`, which adds span building and sinks.
+A bench harness, not part of the product: it measures the loop alone (bench/tracer.py) and lets
+one poke at it by hand; the real command line is `renacer-tui`, which adds span building and sinks.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def syscall_numbers(spec: str) -> frozenset[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m renacer_tui.tracer.capture", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python bench/bare_loop.py", description=__doc__.splitlines()[0])
     parser.add_argument("-p", dest="pid", type=int, help="attach to a running process")
     parser.add_argument("--trace", help="comma list of syscall names: a seccomp filter")
     parser.add_argument("--no-follow", action="store_true")
