@@ -1,7 +1,7 @@
 """`renacer-tui export --trace-id ID --format jsonl|otlp-json|perfetto [-o FILE] [--db PATH]`.
 
 Thin: reads the trace's stored rows through `store.Store`, formats them with
-`analysis.trace_export`, writes stdout or FILE.  Problems are one line on stderr (exit 1 for an
+`exporters.trace_files`, writes stdout or FILE.  Problems are one line on stderr (exit 1 for an
 unknown trace or an unreadable store, 2 for bad arguments), never a traceback.
 """
 
@@ -49,7 +49,7 @@ def export_command(
 
 
 def _export(trace_id: str, fmt: str, output: Optional[Path], db: Optional[Path], service_name: Optional[str]) -> None:
-    from renacer_tui.analysis.trace_export import FORMATS, export_trace
+    from renacer_tui.exporters.trace_files import FORMATS, export_trace
 
     if fmt not in FORMATS:
         raise CliError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", 2)

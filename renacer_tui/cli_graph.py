@@ -187,7 +187,7 @@ def critical_path_command(
                 doc["what_if"] = wi.to_dict()
             emit_text(json.dumps(doc, ensure_ascii=False, indent=2), output, "the critical path (json)")
         elif kind == "svg":
-            from renacer_tui.analysis.graph_export import waterfall_svg
+            from renacer_tui.exporters.graph_drawing import waterfall_svg
 
             emit_text(waterfall_svg(cp), output, "the critical path (svg)")
             if wi is not None:
@@ -355,7 +355,7 @@ def export_command(
     """DOT always; SVG through Graphviz when `dot` is installed, else the built-in waterfall."""
 
     def body() -> int:
-        from renacer_tui.analysis.graph_export import to_dot, to_svg
+        from renacer_tui.exporters.graph_drawing import to_dot, to_svg
 
         kind = check_format(fmt, ("dot", "svg"))
         tid, cg = _load_graph("export", trace_id, db)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from renacer_tui.analysis.trace_export import perfetto_events, to_jsonl
+from renacer_tui.exporters.trace_files import perfetto_events, to_jsonl
 from renacer_tui.model.schema import SPAN_SCHEMA, batch_from_rows, conform
 from renacer_tui.sinks.otlp_convert import SpanConverter, to_request
 from renacer_tui.store import Store

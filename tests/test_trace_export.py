@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renacer_tui.analysis.trace_export import (
+from renacer_tui.cli import main as cli_main
+from renacer_tui.exporters.trace_files import (
     export_trace,
     perfetto_events,
     to_jsonl,
     to_otlp_json,
     to_perfetto,
 )
-from renacer_tui.cli import main as cli_main
 from renacer_tui.model.schema import COLUMN_NAMES, batch_from_rows
 from renacer_tui.sinks.otlp_convert import otlp_json_to_request
 from tests.test_otlp_export import TRACE, sample_rows
