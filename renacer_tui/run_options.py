@@ -45,6 +45,10 @@ class RunOptions:
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
+        if self.trace_id is not None or self.trace_parent is not None:
+            from renacer_tui.tracer.context import check_trace_options
+
+            return check_trace_options(self.trace_id, self.trace_parent)
         return None
 
     def capture_args(self) -> list[str]:
