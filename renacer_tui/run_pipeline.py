@@ -164,19 +164,24 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     )
     fanout.close()
     dropped = fanout.dropped
+    where = ""
     if run_store is not None:
         store, run_id = run_store
-        store.end_run(
-            run_id,
-            exit_code=result.exit_code,
-            ended_ns=time.time_ns(),
-            dropped_spans=dropped,
-            spans_represented=builder.spans_represented,
-        )
+        try:
+            store.end_run(
+                run_id,
+                exit_code=result.exit_code,
+                ended_ns=time.time_ns(),
+                dropped_spans=dropped,
+                spans_represented=builder.spans_represented,
+            )
+            where = store.run_storage(run_id, builder.spans_emitted).summary()
+        except Exception as exc:  # CatalogError on a full disk: say so, the exit code is the program's
+            _say(f"the store could not record the end of the run ({exc})")
+            where = f"; the store at {store.root} could not confirm what it holds"
     if summary_sink is not None:
         print(summary_sink.format_summary(), file=sys.stderr)
     elapsed = (time.time_ns() - started) / 1e9
-    where = f" into {run_store[0].root}" if run_store is not None else ""
     _say(
         f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
         f" {result.stops} ptrace stops"
@@ -238,19 +243,22 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
 def _open_store_sink(options: RunOptions, context, command_text: str, sinks: list[Any]):
     from renacer_tui.store import Store
 
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
+    store = None
     try:
         store = Store.open(options.db)
-    except Exception as exc:  # unusable location or config: trace anyway, without the store
+        store.begin_run(
+            run_id,
+            trace_id=context.trace_id,
+            command=command_text,
+            cwd=os.getcwd(),
+            host=os.uname().nodename,  # gethostname() without importing socket
+            started_ns=time.time_ns(),
+        )
+    except Exception as exc:  # unusable location, config, read-only or full store: trace anyway
+        if store is not None:
+            store.close()
         _say(f"store unavailable ({exc}); tracing without it")
         return None
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
-    store.begin_run(
-        run_id,
-        trace_id=context.trace_id,
-        command=command_text,
-        cwd=os.getcwd(),
-        host=os.uname().nodename,  # gethostname() without importing socket
-        started_ns=time.time_ns(),
-    )
     sinks.append(store.segment_sink(run_id, in_child=True))
     return store, run_id

@@ -12,11 +12,18 @@ Readers use the catalog to prune: a trace id maps to the few segment files that 
 shorter than its catalog size is truncated, detected without opening it).  `tombstones`
 remembers files that compaction/vacuum removed from the catalog so a crash between the
 catalog commit and the unlink never resurrects them as "orphans".
+
+Reading must not need write access: a store copied read-only, on a read-only mount, or on a
+full disk (where SQLite cannot grow its `-shm` file) still answers queries.  When the folder or
+the file is not writable the catalog opens with `mode=ro`; when even that fails (WAL without a
+usable `-shm`) it opens `immutable=1`, which reads the file as it is without locks — right for a
+store nobody can write.  A read-only catalog refuses writes with one `CatalogError` line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import quote
 
 import pyarrow as pa
 
@@ -73,13 +81,62 @@ class SegmentInfo:
         return sum(t.errors for t in self.traces)
 
 
+def writable(root: Path) -> bool:
+    """Whether a catalog in `root` can be written (folder and, when it exists, the file)."""
+    path = root / CATALOG_NAME
+    return os.access(root, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 class Catalog:
     """Thread-safe handle on `catalog.sqlite` (one connection, one lock)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, read_only: bool = False) -> None:
+        """Open (creating when writable) the catalog of `root`; `read_only` never writes it."""
         self.path = root / CATALOG_NAME
         self._lock = threading.RLock()
         self._local_changes = 0
+        #: Why the catalog is read-only ("" when it is writable); writes raise CatalogError then.
+        self.read_only_reason = ""
+        if read_only or (not writable(root) and self.path.exists()):
+            self._open_read_only("opened read-only" if read_only else "the store is not writable")
+            return
+        try:
+            self._open_writable()
+        except CatalogError as exc:
+            if not self.path.exists():
+                raise
+            # a full disk (no room for -shm/-wal), a read-only mount that access() missed…
+            self._open_read_only(f"opened read-only: {str(exc).split(': ', 1)[-1]}", first_error=exc)
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.read_only_reason)
+
+    def _open_read_only(self, reason: str, first_error: CatalogError | None = None) -> None:
+        """`mode=ro`, else `immutable=1`; the schema must already be there."""
+        uri = "file:" + quote(str(self.path.resolve()))
+        problem: Exception | None = first_error
+        for mode in ("mode=ro", "immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(
+                    f"{uri}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+                )
+                self.conn = conn
+                missing = _TABLES - self._table_names()  # the first read: WAL problems show up here
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                problem = exc
+                continue
+            if missing:
+                conn.close()
+                raise CatalogError(f"catalog {self.path} lacks tables {', '.join(sorted(missing))} and cannot be written")
+            self.read_only_reason = reason
+            return
+        raise CatalogError(f"cannot open catalog {self.path}: {problem}")
+
+    def _open_writable(self) -> None:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             conn = None
@@ -166,6 +223,8 @@ class Catalog:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, writer lock taken up front; rolls back on any error."""
+        if self.read_only:
+            raise CatalogError(f"catalog {self.path} is read-only ({self.read_only_reason})")
         with self._lock:
             conn = self.conn
             try:

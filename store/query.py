@@ -314,7 +314,8 @@ class QueryEngine:
             ":memory:", config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
         )
         spans_dir = root / SPANS_DIR
-        spans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not spans_dir.is_dir() and not catalog.read_only:
+            spans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.con.execute("SET parquet_metadata_cache = true")
         self.con.execute(f"SET allowed_directories = [{_sql_str(str(spans_dir.resolve()) + '/')}]")
         self.con.execute("SET enable_external_access = false")

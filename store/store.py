@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
 
+from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
@@ -40,6 +42,46 @@ LIST_TRACES_SCHEMA = pa.schema(
 )
 
 
+@dataclass(frozen=True)
+class RunStorage:
+    """Where a run's rows ended up: catalogued (queryable), on disk only, or not in the store."""
+
+    root: Path
+    sent: int
+    catalogued: int
+    uncatalogued: int
+
+    @property
+    def missing(self) -> int:
+        return max(self.sent - self.catalogued - self.uncatalogued, 0)
+
+    def summary(self) -> str:
+        """` into ROOT` when everything is there, else the honest count (for the run's summary line)."""
+        if self.catalogued >= self.sent:
+            return f" into {self.root}"
+        parts = [f"; the store at {self.root} holds {self.catalogued} of these rows"]
+        if self.uncatalogued:
+            parts.append(
+                f", {self.uncatalogued} more in segments written but not catalogued"
+                " (recovered when the store is next opened writable)"
+            )
+        if self.missing:
+            parts.append(f", {self.missing} not stored")
+        return "".join(parts)
+
+
+def _segment_rows(full: Path, run_id: str) -> int:
+    """Rows of one segment file of `run_id` (0 when unreadable or another run's)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(full)
+    except (OSError, pa.ArrowException):
+        return 0
+    stored_run = (meta.metadata or {}).get(ATTR_RUN_ID.encode(), b"").decode("utf-8", "replace")
+    return int(meta.num_rows) if stored_run == run_id else 0
+
+
 class Store:
     """A span store directory: `catalog.sqlite` + `spans/date=…/*.parquet`."""
 
@@ -57,6 +99,10 @@ class Store:
         cfg = config if config is not None else load_config()
         root = ensure_db_dir(resolve_db_path(path, cfg))
         store = cls(root, cfg)
+        if store.catalog.read_only:
+            if store.catalog.read_only_reason != "the store is not writable":  # a failure, not a choice
+                store.warn(f"catalog {store.catalog.read_only_reason}; reads only")
+            return store  # orphans are recovered by the next writable open
         if store._has_orphans():
             from renacer_tui.store.maintenance import recover_orphans
 
@@ -159,6 +205,26 @@ class Store:
             sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
         self._sinks.append(sink)
         return sink
+
+    def run_storage(self, run_id: str, rows_sent: int) -> "RunStorage":
+        """What of a run's `rows_sent` rows the store really holds, for the end-of-run summary.
+
+        A segment written but not catalogued (the disk filled between the Parquet file and
+        the SQLite row) is on disk and recovered by the next writable open, but no query sees
+        it yet; the summary must not call it stored.  Files are looked for only when the
+        catalog holds fewer rows than were sent (the common case costs one indexed query).
+        """
+        rows = self.catalog.rows("SELECT COALESCE(SUM(rows), 0) AS n FROM segments WHERE run_id = ?", [run_id])
+        catalogued = int(rows[0]["n"])
+        pending = 0
+        if catalogued < rows_sent:
+            from renacer_tui.store.writer import SEGMENT_SUFFIX, SPANS_DIR, safe_name
+
+            known = {r["path"] for r in self.catalog.rows("SELECT path FROM segments WHERE run_id = ?", [run_id])}
+            for full in (self.root / SPANS_DIR).glob(f"date=*/{safe_name(run_id)}-*{SEGMENT_SUFFIX}"):
+                if full.relative_to(self.root).as_posix() not in known:
+                    pending += _segment_rows(full, run_id)
+        return RunStorage(self.root, rows_sent, catalogued, pending)
 
     # -- read side ----------------------------------------------------------------------
     @property
