@@ -247,6 +247,8 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
     store = None
     try:
         store = Store.open(options.db)
+        for warning in store.warnings:  # a store folder made private, a catalog opened read-only
+            _say(f"note: {warning}")
         store.begin_run(
             run_id,
             trace_id=context.trace_id,

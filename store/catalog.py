@@ -137,6 +137,7 @@ class Catalog:
         raise CatalogError(f"cannot open catalog {self.path}: {problem}")
 
     def _open_writable(self) -> None:
+        created = not self.path.exists()
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             conn = None
@@ -149,6 +150,8 @@ class Catalog:
                         conn.execute("PRAGMA journal_mode = wal")
                     conn.execute("PRAGMA synchronous = NORMAL")
                     self._create_schema()
+                if created:  # SQLite makes it 0644 & ~umask, and its -wal/-shm copy that mode
+                    os.chmod(self.path, 0o600)
                 return
             except (sqlite3.Error, CatalogError) as exc:
                 if conn is not None:

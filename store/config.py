@@ -150,6 +150,25 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None, config: Conf
     return Path(DEFAULT_DB).expanduser()
 
 
+def private_mkdir(path: Path, top: Path) -> None:
+    """Create `path` and every missing folder between it and `top` with mode 0700.
+
+    `Path.mkdir(parents=True)` makes the missing parents with the default mode, which under
+    umask 000 is 0777; each level is made here with 0700 instead (a umask can only narrow it).
+    """
+    missing = []
+    current = path
+    while not current.is_dir() and current != top and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+
+
 def ensure_db_dir(path: Path) -> Path:
     """Create the directory (mode 0700: traces hold paths and arguments) and return it."""
     try:
@@ -159,6 +178,27 @@ def ensure_db_dir(path: Path) -> Path:
     if not path.is_dir():
         raise ConfigError(f"database path {path} is not a directory")
     return path
+
+
+def tighten_db_dir(path: Path) -> str | None:
+    """Make an existing store folder private (0700); a note saying so, or why it could not be.
+
+    Traces hold commands, working directories, hosts and arguments: a store made by an older
+    version or by hand at 0755 would let every local user read them.  Only the owner's own
+    folder is changed; None when it already was private.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    mode = info.st_mode & 0o777
+    if not mode & 0o077 or info.st_uid != os.geteuid():
+        return None
+    try:
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        return f"store folder {path} is readable by others (mode {mode:04o}) and could not be made private: {exc.strerror or exc}"
+    return f"store folder {path} was readable by others (mode {mode:04o}); its mode is now 0700"
 
 
 def _section(data: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:

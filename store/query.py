@@ -33,7 +33,11 @@ import pyarrow.parquet as pq
 
 from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
+from renacer_tui.store.config import private_mkdir
 from renacer_tui.store.writer import SPANS_DIR
+
+#: DuckDB's spill folder, inside the store (created by DuckDB only when a query spills).
+QUERY_TMP_DIR = ".query-tmp"
 
 #: Read-only PRAGMAs (everything else, e.g. `PRAGMA threads`, changes state).
 _READ_PRAGMAS = frozenset(
@@ -315,8 +319,13 @@ class QueryEngine:
         )
         spans_dir = root / SPANS_DIR
         if not spans_dir.is_dir() and not catalog.read_only:
-            spans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_mkdir(spans_dir, root)
         self.con.execute("SET parquet_metadata_cache = true")
+        # DuckDB's default spill folder is <cwd>/.tmp, and it joins the allowed directories: SQL
+        # could read whatever lies there.  Spill inside the (private) store, or not at all when
+        # the store cannot be written.
+        spill = "" if catalog.read_only else str((root / QUERY_TMP_DIR).resolve())
+        self.con.execute(f"SET temp_directory = {_sql_str(spill)}")
         self.con.execute(f"SET allowed_directories = [{_sql_str(str(spans_dir.resolve()) + '/')}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")

@@ -20,7 +20,7 @@ import pyarrow as pa
 from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
-from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
+from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path, tighten_db_dir
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
     from renacer_tui.store.forked import ForkedSink
@@ -98,7 +98,10 @@ class Store:
         """Open (creating if needed, mode 0700) the store at `path` or the configured location."""
         cfg = config if config is not None else load_config()
         root = ensure_db_dir(resolve_db_path(path, cfg))
+        note = tighten_db_dir(root)
         store = cls(root, cfg)
+        if note is not None:
+            store.warn(note)
         if store.catalog.read_only:
             if store.catalog.read_only_reason != "the store is not writable":  # a failure, not a choice
                 store.warn(f"catalog {store.catalog.read_only_reason}; reads only")
