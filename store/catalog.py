@@ -39,7 +39,9 @@ CATALOG_NAME = "catalog.sqlite"
 BUSY_TIMEOUT_S = 30.0
 
 
-_TABLES = {"runs", "traces", "segments", "segment_traces", "tombstones", "pending"}
+_TABLES = {"runs", "traces", "segments", "segment_traces", "tombstones", "pending", "segment_checks"}
+#: Tables added after the first release: a read-only catalog made before them still reads.
+_LATER_TABLES = {"segment_checks"}
 
 
 class CatalogError(Exception):
@@ -123,7 +125,7 @@ class Catalog:
                     f"{uri}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
                 )
                 self.conn = conn
-                missing = _TABLES - self._table_names()  # the first read: WAL problems show up here
+                missing = _TABLES - _LATER_TABLES - self._table_names()  # the first read: WAL problems show up
             except sqlite3.Error as exc:
                 if conn is not None:
                     conn.close()
@@ -219,6 +221,10 @@ class Catalog:
                 db.table("tombstones").create({"path": str, "removed_ns": int}, pk="path")
             if "pending" not in tables:  # files a compaction is about to rename into place
                 db.table("pending").create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
+            if "segment_checks" not in tables:  # full reads of segments altered after writing
+                db.table("segment_checks").create(
+                    {"path": str, "mtime_ns": int, "size": int, "problem": str, "checked_ns": int}, pk="path"
+                )
 
     def _table_names(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -430,6 +436,30 @@ class Catalog:
             return runs, traces
 
         return self._write(apply)
+
+    def segment_checks(self) -> dict[str, tuple[int, int, str]]:
+        """Verdicts of full segment reads: path → (mtime_ns, size, problem; "" when readable)."""
+        if self.read_only and "segment_checks" not in self._table_names():
+            return {}
+        return {
+            r["path"]: (int(r["mtime_ns"]), int(r["size"]), r["problem"] or "")
+            for r in self.rows("SELECT path, mtime_ns, size, problem FROM segment_checks")
+        }
+
+    def record_segment_check(self, path: str, mtime_ns: int, size: int, problem: str) -> None:
+        """Remember a verdict so every reader skips the same segments; silently kept in memory
+        only when the catalog cannot be written (read-only, full disk)."""
+        if self.read_only:
+            return
+        try:
+            self._write(
+                lambda conn: conn.execute(
+                    "INSERT OR REPLACE INTO segment_checks (path, mtime_ns, size, problem, checked_ns) VALUES (?,?,?,?,?)",
+                    (path, mtime_ns, size, problem, time.time_ns()),
+                )
+            )
+        except CatalogError:
+            pass  # the reader that found it still skips it; the next one finds it again
 
     def forget_tombstones(self, paths: Sequence[str]) -> None:
         self._write(lambda conn: conn.executemany("DELETE FROM tombstones WHERE path = ?", [(p,) for p in paths]))
