@@ -29,6 +29,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "graph": "renacer_tui.cli_graph",
     "view": "renacer_tui.cli_view",
     "check": "renacer_tui.cli_check",
+    "config": "renacer_tui.cli_config",
 }
 SUBCOMMANDS = frozenset(_COMMAND_MODULES)
 

@@ -42,6 +42,11 @@ LIST_TRACES_SCHEMA = pa.schema(
 )
 
 
+#: When `database.retention_days` was last applied (the file's mtime).
+RETENTION_MARKER = ".retention-checked"
+RETENTION_PERIOD_S = 86400.0
+
+
 @dataclass(frozen=True)
 class RunStorage:
     """Where a run's rows ended up: catalogued (queryable), on disk only, or not in the store."""
@@ -89,7 +94,7 @@ class Store:
         self.root = root
         self.config = config
         self.catalog = Catalog(root)
-        self.warnings: list[str] = []
+        self.warnings: list[str] = list(config.warnings)  # unknown config keys, with file and line
         self._engine: QueryEngine | None = None
         self._sinks: list[SegmentSink | ForkedSink] = []
 
@@ -110,7 +115,39 @@ class Store:
             from renacer_tui.store.maintenance import recover_orphans
 
             recover_orphans(store)
+        store._apply_retention()
         return store
+
+    def _apply_retention(self) -> None:
+        """`database.retention_days`, applied at most once a day: drop segments older than that.
+
+        The check is one indexed catalog query; the marker file's mtime says when it last ran,
+        so a tracer's start-up pays for it once a day and a vacuum only when something expired.
+        A failure (busy, full disk) is a warning: retention must never stop a run or a read.
+        """
+        marker = self.root / RETENTION_MARKER
+        now = time.time()
+        try:
+            if now - marker.stat().st_mtime < RETENTION_PERIOD_S:
+                return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        days = self.config.database.retention_days
+        cutoff = time.time_ns() - days * 86400 * 10**9
+        try:
+            expired = self.catalog.rows("SELECT COUNT(*) AS n FROM segments WHERE max_end_ns < ?", [cutoff])[0]["n"]
+            if expired:
+                from renacer_tui.store.maintenance import vacuum
+
+                removed = vacuum(self, days * 86400.0)
+                self.warn(f"retention: removed {removed['segments']} segment(s) older than {days} days (database.retention_days)")
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            os.utime(marker)
+        except Exception as exc:  # CatalogError, OSError: say it, keep going
+            self.warn(f"retention not applied: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 
     def _has_orphans(self) -> bool:
         """Segment files on disk the catalog does not list (a crash, an unfinished removal).
