@@ -157,9 +157,9 @@ def resolve_trace_context(
         warnings += [note] if note else []
         return TraceContext(value, None, True, SOURCE_TRACE_ID, warnings)
     if trace_parent_opt is not None:
-        parsed, note = user_trace_parent(trace_parent_opt)
+        joined, note = user_trace_parent(trace_parent_opt)
         warnings += [note] if note else []
-        return TraceContext(parsed[0], parsed[1], parsed[2], SOURCE_TRACE_PARENT, warnings)
+        return TraceContext(joined[0], joined[1], joined[2], SOURCE_TRACE_PARENT, warnings)
     env_value = env.get("TRACEPARENT")
     if env_value is not None and env_value != "":
         parsed = parse_traceparent(env_value)
