@@ -164,7 +164,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
     )
     fanout.close()
     dropped = fanout.dropped
-    where = ""
+    where = shortfall = ""
     if run_store is not None:
         store, run_id = run_store
         try:
@@ -175,10 +175,11 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
                 dropped_spans=dropped,
                 spans_represented=builder.spans_represented,
             )
-            where = store.run_storage(run_id, builder.spans_emitted).summary()
+            storage = store.run_storage(run_id, builder.spans_emitted)
+            where, shortfall = (storage.summary(), "") if storage.complete else ("", storage.summary())
         except Exception as exc:  # CatalogError on a full disk: say so, the exit code is the program's
             _say(f"the store could not record the end of the run ({exc})")
-            where = f"; the store at {store.root} could not confirm what it holds"
+            shortfall = f"; the store at {store.root} could not confirm what it holds"
     if summary_sink is not None:
         print(summary_sink.format_summary(), file=sys.stderr)
     elapsed = (time.time_ns() - started) / 1e9
@@ -186,6 +187,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
         f" {result.stops} ptrace stops"
         + (f", {dropped} dropped" if dropped else "")
+        + shortfall
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
     return result.exit_code

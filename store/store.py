@@ -57,12 +57,17 @@ class RunStorage:
     uncatalogued: int
 
     @property
+    def complete(self) -> bool:
+        """Every row sent is in a catalogued segment (what a query will see)."""
+        return self.catalogued >= self.sent
+
+    @property
     def missing(self) -> int:
         return max(self.sent - self.catalogued - self.uncatalogued, 0)
 
     def summary(self) -> str:
         """` into ROOT` when everything is there, else the honest count (for the run's summary line)."""
-        if self.catalogued >= self.sent:
+        if self.complete:
             return f" into {self.root}"
         parts = [f"; the store at {self.root} holds {self.catalogued} of these rows"]
         if self.uncatalogued:
