@@ -38,6 +38,7 @@ from renacer_tui.model.syscalls import (
     BLOCKING_IO,
     PATH_LOOKUPS,
     WRITE_CALLS,
+    waits_on_storage,
 )
 
 SEVERITIES = ("high", "medium", "low")
@@ -297,6 +298,8 @@ def _blocking_io(cg: CausalGraph, cp: CriticalPath, th: Thresholds) -> list[Find
             continue
         attrs = cols.attrs(i)
         target = attrs.get(ATTR_SYSCALL_PATH) or attrs.get(ATTR_FD_OBJECT)
+        if waits_on_storage(name[8:], attrs.get(ATTR_FD_OBJECT) or attrs.get(ATTR_SYSCALL_PATH)):
+            continue  # the disk's latency, not the program's design: a slow machine is no anti-pattern
         fd = attrs.get(ATTR_SYSCALL_FD)
         out.append(
             Finding(

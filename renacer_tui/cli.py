@@ -1,9 +1,14 @@
 """The `renacer-tui` command: a thin dispatcher over typer sub-applications.
 
 `renacer-tui [OPTIONS] -- CMD …` traces CMD (the `run` command); the other first words
-(`db`, `graph`, `export`, `view`, `demo`, `check`, `serve`, `diff`) select a sub-application. Each
-sub-application lives in its own module and exposes `register(app)`; this module only wires them
-together.
+(`db`, `graph`, `export`, `view`, `demo`, `check`, `serve`, `diff`, `config`) select a
+sub-application. Each sub-application lives in its own module and exposes `register(app)`; this
+module only wires them together.
+
+A first word that is neither is a program to trace, which makes a typo of a sub-command
+(`renacer-tui chek`) a surprise.  So a first word close to a sub-command name (difflib, ratio
+≥ 0.75) is refused with "did you mean" when no such program is on PATH, and traced with a
+one-line note when there is one; after `--` every word is a program, with no note.
 """
 
 from __future__ import annotations
@@ -28,8 +33,13 @@ _COMMAND_MODULES: dict[str, str] = {
     "check": "renacer_tui.cli_check",
     "serve": "renacer_tui.cli_serve",
     "diff": "renacer_tui.cli_diff",
+    "config": "renacer_tui.cli_config",
 }
 SUBCOMMANDS = frozenset(_COMMAND_MODULES)
+
+#: How close (difflib's ratio) a first word must be to a sub-command name to count as a typo of it.
+NEAR_MISS_RATIO = 0.75
+_LONGEST_SUBCOMMAND = max(len(name) for name in SUBCOMMANDS)
 
 
 def build_app() -> "typer.Typer":
@@ -80,7 +90,50 @@ def _usage_line(exc: Exception) -> str:
     message = " ".join(exc.format_message().split()) if hasattr(exc, "format_message") else str(exc)
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else "renacer-tui"
+    if not message:  # a group given no sub-command: click printed its help and says nothing
+        names = getattr(ctx.command, "list_commands", None) if ctx is not None else None
+        listed = f": {', '.join(names(ctx))}" if names is not None else ""
+        message = f"missing a sub-command{listed}"
     return escape(f"{where}: {message} (see {where} -h)")
+
+
+def near_miss(word: str) -> str | None:
+    """The sub-command `word` is probably a typo of (`chek` → `check`), or None.
+
+    Paths (`./db`) are never typos; the length bound skips difflib (2 ms of import) for the
+    long names a ratio of 0.75 could not match anyway.
+    """
+    if "/" in word or word in SUBCOMMANDS or len(word) > 2 * _LONGEST_SUBCOMMAND:
+        return None
+    import difflib
+
+    matches = difflib.get_close_matches(word, sorted(SUBCOMMANDS), n=1, cutoff=NEAR_MISS_RATIO)
+    return matches[0] if matches else None
+
+
+def _first_word_problem(word: str) -> tuple[str, int] | None:
+    """(message, exit code 2 or 0 for a note) when the first word looks like a mistyped sub-command."""
+    from renacer_tui.text import escape
+
+    wanted = near_miss(word)
+    if wanted is None:
+        return None
+    import shutil
+
+    shown = escape(repr(word))
+    if shutil.which(word) is None:
+        return (
+            f"renacer-tui: {shown} is not a sub-command (did you mean {wanted!r}?); "
+            f"to trace a program of that name: renacer-tui -- {escape(word)}",
+            2,
+        )
+    return (f"renacer-tui: note: {shown} is not a sub-command (did you mean {wanted!r}?); tracing the program {shown}", 0)
+
+
+def _nothing_to_do() -> str:
+    """The line for a bare `renacer-tui`: what it can do, since it was given nothing."""
+    names = ", ".join(name for name in _COMMAND_MODULES if name != "run")
+    return f"renacer-tui: nothing to do: trace a program (renacer-tui [OPTIONS] -- CMD) or give a sub-command ({names}) (see renacer-tui -h)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +148,16 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"renacer-tui {__version__}")
         return 0
-    if args and args[0] not in SUBCOMMANDS and args[0] not in ("-h", "--help"):
+    if not args:
+        print(_nothing_to_do(), file=sys.stderr)
+        return 2
+    if args[0] not in SUBCOMMANDS and args[0] not in ("-h", "--help"):
+        if not args[0].startswith("-"):
+            problem = _first_word_problem(args[0])
+            if problem is not None:
+                print(problem[0], file=sys.stderr)
+                if problem[1]:
+                    return problem[1]
         args = ["run", *args]
     try:
         if args[:1] == ["run"]:

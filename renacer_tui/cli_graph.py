@@ -263,9 +263,20 @@ def antipatterns_command(
 
     def body() -> int:
         from renacer_tui.analysis.antipatterns import detect
-        from renacer_tui.thresholds import configured_thresholds
+        from renacer_tui.store.config import ConfigError, load_config
+        from renacer_tui.thresholds import configured_thresholds, graph_key_warnings
 
         kind = check_format(fmt, ("text", "json"))
+        try:
+            config = load_config()
+        except ConfigError as exc:
+            raise CliError(one_line(exc), 2) from None
+        for warning in graph_key_warnings(config):
+            print(f"renacer-tui: warning: {escape(warning)}", file=sys.stderr)
+        if not config.graph.enable_antipattern_detection:
+            where = config.source or "config.toml"
+            print(f"anti-pattern detection is off (enable_antipattern_detection = false in {escape(where)})")
+            return 0
         try:
             thresholds = configured_thresholds()
         except (TypeError, ValueError) as exc:

@@ -67,6 +67,10 @@ class RunOptions:
                 TranspilerMaps.load(self.transpiler_maps)
             except TranspilerMapError as exc:
                 return f"--transpiler-map {exc}"
+        if self.trace_id is not None or self.trace_parent is not None:
+            from renacer_tui.tracer.context import check_trace_options
+
+            return check_trace_options(self.trace_id, self.trace_parent)
         return None
 
     def capture_args(self) -> list[str]:

@@ -238,24 +238,31 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
             _say(f"source correlation stopped: {stage.error} (spans kept without source)")
     fanout.close()
     dropped = fanout.dropped
+    where = shortfall = ""
     if run_store is not None:
         store, run_id = run_store
-        store.end_run(
-            run_id,
-            exit_code=result.exit_code,
-            ended_ns=time.time_ns(),
-            dropped_spans=dropped,
-            spans_represented=builder.spans_represented,
-        )
+        try:
+            store.end_run(
+                run_id,
+                exit_code=result.exit_code,
+                ended_ns=time.time_ns(),
+                dropped_spans=dropped,
+                spans_represented=builder.spans_represented,
+            )
+            storage = store.run_storage(run_id, builder.spans_emitted)
+            where, shortfall = (storage.summary(), "") if storage.complete else ("", storage.summary())
+        except Exception as exc:  # CatalogError on a full disk: say so, the exit code is the program's
+            _say(f"the store could not record the end of the run ({exc})")
+            shortfall = f"; the store at {store.root} could not confirm what it holds"
     if summary_sink is not None:
         print(summary_sink.format_summary(), file=sys.stderr)
     elapsed = (time.time_ns() - started) / 1e9
-    where = f" into {run_store[0].root}" if run_store is not None else ""
     _say(
         f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
         f" {result.stops} ptrace stops"
         + (f", {received} received over OTLP" if received else "")
         + (f", {dropped} dropped" if dropped else "")
+        + shortfall
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
     return result.exit_code
@@ -329,20 +336,25 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
 def _open_store_sink(options: RunOptions, context, command_text: str, sinks: list[Any]):
     from renacer_tui.store import Store
 
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
+    store = None
     try:
         store = Store.open(options.db)
-    except Exception as exc:  # unusable location or config: trace anyway, without the store
+        for warning in store.warnings:  # a store folder made private, a catalog opened read-only
+            _say(f"note: {warning}")
+        store.begin_run(
+            run_id,
+            trace_id=context.trace_id,
+            command=command_text,
+            cwd=os.getcwd(),
+            host=os.uname().nodename,  # gethostname() without importing socket
+            started_ns=time.time_ns(),
+        )
+    except Exception as exc:  # unusable location, config, read-only or full store: trace anyway
+        if store is not None:
+            store.close()
         _say(f"store unavailable ({exc}); tracing without it")
         return None
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
-    store.begin_run(
-        run_id,
-        trace_id=context.trace_id,
-        command=command_text,
-        cwd=os.getcwd(),
-        host=os.uname().nodename,  # gethostname() without importing socket
-        started_ns=time.time_ns(),
-    )
     from renacer_tui.sinks.child import can_fork
     from renacer_tui.sinks.segments import segment_sink_process
 

@@ -3,10 +3,11 @@ layer, so the analyses stay pure functions of a trace and their arguments."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Mapping
 
 from renacer_tui.analysis.antipatterns import Thresholds
-from renacer_tui.store.config import ConfigError, load_config
+from renacer_tui.store.config import KNOWN_KEYS, Config, ConfigError, load_config
 
 
 def configured_thresholds(overrides: Mapping[str, Any] | None = None) -> Thresholds:
@@ -17,3 +18,22 @@ def configured_thresholds(overrides: Mapping[str, Any] | None = None) -> Thresho
     except ConfigError:
         graph = None
     return Thresholds.from_config(graph, overrides)
+
+
+def antipattern_detection_enabled() -> bool:
+    """`[graph] enable_antipattern_detection` (true unless the file turns it off; unreadable: true)."""
+    try:
+        return load_config().graph.enable_antipattern_detection
+    except ConfigError:
+        return True
+
+
+def graph_key_warnings(config: Config) -> list[str]:
+    """`FILE:LINE: unknown key graph.x` for `[graph]` keys that are neither spec keys nor thresholds."""
+    known = KNOWN_KEYS["graph"] | {f.name for f in fields(Thresholds)}
+    where = str(config.source) if config.source else "config"
+    return [
+        f"{where}:{config.origins.get(f'graph.{key}', '?')}: unknown key graph.{key} (ignored)"
+        for key in config.graph.extra
+        if key not in known
+    ]

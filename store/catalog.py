@@ -12,11 +12,18 @@ Readers use the catalog to prune: a trace id maps to the few segment files that 
 shorter than its catalog size is truncated, detected without opening it).  `tombstones`
 remembers files that compaction/vacuum removed from the catalog so a crash between the
 catalog commit and the unlink never resurrects them as "orphans".
+
+Reading must not need write access: a store copied read-only, on a read-only mount, or on a
+full disk (where SQLite cannot grow its `-shm` file) still answers queries.  When the folder or
+the file is not writable the catalog opens with `mode=ro`; when even that fails (WAL without a
+usable `-shm`) it opens `immutable=1`, which reads the file as it is without locks — right for a
+store nobody can write.  A read-only catalog refuses writes with one `CatalogError` line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import quote
 
 import pyarrow as pa
 
@@ -31,7 +39,9 @@ CATALOG_NAME = "catalog.sqlite"
 BUSY_TIMEOUT_S = 30.0
 
 
-_TABLES = {"runs", "traces", "segments", "segment_traces", "tombstones", "pending"}
+_TABLES = {"runs", "traces", "segments", "segment_traces", "tombstones", "pending", "segment_checks"}
+#: Tables added after the first release: a read-only catalog made before them still reads.
+_LATER_TABLES = {"segment_checks"}
 
 
 class CatalogError(Exception):
@@ -73,13 +83,63 @@ class SegmentInfo:
         return sum(t.errors for t in self.traces)
 
 
+def writable(root: Path) -> bool:
+    """Whether a catalog in `root` can be written (folder and, when it exists, the file)."""
+    path = root / CATALOG_NAME
+    return os.access(root, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 class Catalog:
     """Thread-safe handle on `catalog.sqlite` (one connection, one lock)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, read_only: bool = False) -> None:
+        """Open (creating when writable) the catalog of `root`; `read_only` never writes it."""
         self.path = root / CATALOG_NAME
         self._lock = threading.RLock()
         self._local_changes = 0
+        #: Why the catalog is read-only ("" when it is writable); writes raise CatalogError then.
+        self.read_only_reason = ""
+        if read_only or (not writable(root) and self.path.exists()):
+            self._open_read_only("opened read-only" if read_only else "the store is not writable")
+            return
+        try:
+            self._open_writable()
+        except CatalogError as exc:
+            if not self.path.exists():
+                raise
+            # a full disk (no room for -shm/-wal), a read-only mount that access() missed…
+            self._open_read_only(f"opened read-only: {str(exc).split(': ', 1)[-1]}", first_error=exc)
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.read_only_reason)
+
+    def _open_read_only(self, reason: str, first_error: CatalogError | None = None) -> None:
+        """`mode=ro`, else `immutable=1`; the schema must already be there."""
+        uri = "file:" + quote(str(self.path.resolve()))
+        problem: Exception | None = first_error
+        for mode in ("mode=ro", "immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(
+                    f"{uri}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+                )
+                self.conn = conn
+                missing = _TABLES - _LATER_TABLES - self._table_names()  # the first read: WAL problems show up
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                problem = exc
+                continue
+            if missing:
+                conn.close()
+                raise CatalogError(f"catalog {self.path} lacks tables {', '.join(sorted(missing))} and cannot be written")
+            self.read_only_reason = reason
+            return
+        raise CatalogError(f"cannot open catalog {self.path}: {problem}")
+
+    def _open_writable(self) -> None:
+        created = not self.path.exists()
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             conn = None
@@ -92,6 +152,8 @@ class Catalog:
                         conn.execute("PRAGMA journal_mode = wal")
                     conn.execute("PRAGMA synchronous = NORMAL")
                     self._create_schema()
+                if created:  # SQLite makes it 0644 & ~umask, and its -wal/-shm copy that mode
+                    os.chmod(self.path, 0o600)
                 return
             except (sqlite3.Error, CatalogError) as exc:
                 if conn is not None:
@@ -159,6 +221,10 @@ class Catalog:
                 db.table("tombstones").create({"path": str, "removed_ns": int}, pk="path")
             if "pending" not in tables:  # files a compaction is about to rename into place
                 db.table("pending").create({"path": str, "pid": int, "host": str, "created_ns": int}, pk="path")
+            if "segment_checks" not in tables:  # full reads of segments altered after writing
+                db.table("segment_checks").create(
+                    {"path": str, "mtime_ns": int, "size": int, "problem": str, "checked_ns": int}, pk="path"
+                )
 
     def _table_names(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -166,6 +232,8 @@ class Catalog:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, writer lock taken up front; rolls back on any error."""
+        if self.read_only:
+            raise CatalogError(f"catalog {self.path} is read-only ({self.read_only_reason})")
         with self._lock:
             conn = self.conn
             try:
@@ -368,6 +436,30 @@ class Catalog:
             return runs, traces
 
         return self._write(apply)
+
+    def segment_checks(self) -> dict[str, tuple[int, int, str]]:
+        """Verdicts of full segment reads: path → (mtime_ns, size, problem; "" when readable)."""
+        if self.read_only and "segment_checks" not in self._table_names():
+            return {}
+        return {
+            r["path"]: (int(r["mtime_ns"]), int(r["size"]), r["problem"] or "")
+            for r in self.rows("SELECT path, mtime_ns, size, problem FROM segment_checks")
+        }
+
+    def record_segment_check(self, path: str, mtime_ns: int, size: int, problem: str) -> None:
+        """Remember a verdict so every reader skips the same segments; silently kept in memory
+        only when the catalog cannot be written (read-only, full disk)."""
+        if self.read_only:
+            return
+        try:
+            self._write(
+                lambda conn: conn.execute(
+                    "INSERT OR REPLACE INTO segment_checks (path, mtime_ns, size, problem, checked_ns) VALUES (?,?,?,?,?)",
+                    (path, mtime_ns, size, problem, time.time_ns()),
+                )
+            )
+        except CatalogError:
+            pass  # the reader that found it still skips it; the next one finds it again
 
     def forget_tombstones(self, paths: Sequence[str]) -> None:
         self._write(lambda conn: conn.executemany("DELETE FROM tombstones WHERE path = ?", [(p,) for p in paths]))

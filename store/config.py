@@ -4,13 +4,18 @@ Resolution order for the database directory: an explicit path (`--db`) > `RENACE
 `database.path` in the config file > `~/.renacer/db`.  The config file itself is
 `~/.renacer/config.toml` unless `RENACER_CONFIG` names another one.  A malformed file is a
 `ConfigError` with one line that names the file and the key; nothing here prints.
+
+Every key the file sets is remembered with its line (`Config.origins`, for `renacer-tui
+config`), and a key no section knows is a warning naming the file and line (`Config.warnings`,
+printed with the store's warnings) rather than silently ignored.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -51,19 +56,31 @@ class OtlpConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+#: The analysis's name for the threshold the spec calls `tight_loop_threshold`.
+TIGHT_LOOP_FIELD = "tight_loop_min_calls"
+
+
 @dataclass(frozen=True)
 class GraphConfig:
-    """`[graph]`: analysis switches and thresholds; unknown keys stay in `extra`."""
+    """`[graph]`: analysis switches and thresholds; other threshold keys stay in `extra`.
+
+    `tight_loop_threshold` (the spec's key) is the number of back-to-back identical calls of
+    one thread that make a tight loop; None when the file does not set it, so the analysis
+    keeps its own default (1000: the spec's example of 5 flags every program's start-up).
+    """
 
     enable_antipattern_detection: bool = True
     god_process_threshold: int = 100
-    tight_loop_threshold: int = 5
+    tight_loop_threshold: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def threshold(self, name: str, default: Any) -> Any:
-        """A threshold by name, known or added later by the analysis (`extra`)."""
+        """A threshold by the analysis's name, known or added later by the analysis (`extra`)."""
+        if name == TIGHT_LOOP_FIELD and self.tight_loop_threshold is not None:
+            return self.tight_loop_threshold
         if hasattr(self, name) and name != "extra":
-            return getattr(self, name)
+            value = getattr(self, name)
+            return default if value is None else value
         return self.extra.get(name, default)
 
 
@@ -76,6 +93,70 @@ class Config:
     graph: GraphConfig = field(default_factory=GraphConfig)
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    #: "section.key" → line number in `source`, for every key the file sets.
+    origins: Mapping[str, int] = field(default_factory=dict)
+    #: One line each: unknown sections and keys (`FILE:LINE: …`).
+    warnings: tuple[str, ...] = ()
+
+
+#: Keys of each section this module reads (the spec's Appendix B plus the tuning keys).
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "database": frozenset(
+        {"path", "retention_days", "compression", "compression_level", "row_group_size", "flush_interval_s", "flush_rows"}
+    ),
+    "otlp": frozenset({"enabled", "endpoint", "protocol", "batch_size", "batch_delay_ms", "headers"}),
+    #: `[graph]` also takes any threshold of the analysis by name; the UI layer, which knows
+    #: those names, checks the rest (renacer_tui/thresholds.py).
+    "graph": frozenset({"enable_antipattern_detection", "god_process_threshold", "tight_loop_threshold"}),
+    #: read by the sampling work, not here; known so they are not called unknown
+    "sampling": frozenset({"threshold_us", "sample_rate"}),
+}
+
+_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*(\.|=)")
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """"section.key" → 1-based line of each top-level key assignment under a `[section]` header.
+
+    Enough for the flat tables of config.toml (dotted and inline-table keys count under their
+    first part); used for messages only, never for values, which come from tomllib.
+    """
+    lines: dict[str, int] = {}
+    section = ""
+    in_multiline = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.count('"""') % 2 or line.count("'''") % 2:
+            in_multiline = not in_multiline
+            continue
+        if in_multiline:
+            continue
+        header = _HEADER.match(line)
+        if header:
+            section = header.group(1).strip().strip("\"'")
+            lines.setdefault(section, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            name = key.group(1).strip("\"'")
+            lines.setdefault(f"{section}.{name}" if section else name, number)
+    return lines
+
+
+def unknown_key_warnings(data: Mapping[str, Any], lines: Mapping[str, int], where: str) -> tuple[str, ...]:
+    """`FILE:LINE: unknown key graph.x (ignored)` for each section or key this module does not read."""
+    out = []
+    for section, value in data.items():
+        known = KNOWN_KEYS.get(section)
+        if known is None:
+            out.append(f"{where}:{lines.get(section, '?')}: unknown section [{section}] (ignored)")
+            continue
+        if section == "graph" or not isinstance(value, dict):
+            continue  # [graph] thresholds are checked where their names are known
+        for key in value:
+            if key not in known:
+                out.append(f"{where}:{lines.get(f'{section}.{key}', '?')}: unknown key {section}.{key} (ignored)")
+    return tuple(out)
 
 
 def config_file() -> Path:
@@ -88,14 +169,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     source = Path(path).expanduser() if path is not None else config_file()
     try:
         with open(source, "rb") as fh:
-            data = tomllib.load(fh)
+            raw = fh.read()
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         return Config()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: invalid TOML: not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    return parse_config(data, source)
+    lines = key_lines(text)
+    config = parse_config(data, source)
+    return replace(config, origins=lines, warnings=unknown_key_warnings(data, lines, str(source)))
 
 
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
@@ -131,7 +218,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     graph_cfg = GraphConfig(
         enable_antipattern_detection=_get(graph, "enable_antipattern_detection", bool, True, where, "graph"),
         god_process_threshold=_get(graph, "god_process_threshold", int, 100, where, "graph", minimum=1),
-        tight_loop_threshold=_get(graph, "tight_loop_threshold", int, 5, where, "graph", minimum=1),
+        tight_loop_threshold=_get(graph, "tight_loop_threshold", int, None, where, "graph", minimum=1),
         extra={k: v for k, v in graph.items() if k not in known},
     )
     return Config(database=database, otlp=otlp_cfg, graph=graph_cfg, sections=dict(data), source=source)
@@ -150,6 +237,25 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None, config: Conf
     return Path(DEFAULT_DB).expanduser()
 
 
+def private_mkdir(path: Path, top: Path) -> None:
+    """Create `path` and every missing folder between it and `top` with mode 0700.
+
+    `Path.mkdir(parents=True)` makes the missing parents with the default mode, which under
+    umask 000 is 0777; each level is made here with 0700 instead (a umask can only narrow it).
+    """
+    missing = []
+    current = path
+    while not current.is_dir() and current != top and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+
+
 def ensure_db_dir(path: Path) -> Path:
     """Create the directory (mode 0700: traces hold paths and arguments) and return it."""
     try:
@@ -159,6 +265,27 @@ def ensure_db_dir(path: Path) -> Path:
     if not path.is_dir():
         raise ConfigError(f"database path {path} is not a directory")
     return path
+
+
+def tighten_db_dir(path: Path) -> str | None:
+    """Make an existing store folder private (0700); a note saying so, or why it could not be.
+
+    Traces hold commands, working directories, hosts and arguments: a store made by an older
+    version or by hand at 0755 would let every local user read them.  Only the owner's own
+    folder is changed; None when it already was private.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    mode = info.st_mode & 0o777
+    if not mode & 0o077 or info.st_uid != os.geteuid():
+        return None
+    try:
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        return f"store folder {path} is readable by others (mode {mode:04o}) and could not be made private: {exc.strerror or exc}"
+    return f"store folder {path} was readable by others (mode {mode:04o}); its mode is now 0700"
 
 
 def _section(data: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:

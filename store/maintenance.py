@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import SegmentInfo
+from renacer_tui.store.config import private_mkdir
 from renacer_tui.store.writer import (
     ATTR_RUN_ID,
     SEGMENT_SUFFIX,
@@ -316,7 +317,7 @@ def _fix(store: "Store", problems: list[Problem]) -> None:
     for p in problems:
         if p.kind in ("corrupt", "orphan"):
             target = qdir / p.path
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_mkdir(target.parent, store.root)
             shutil.move(str(store.root / p.path), target)
             if p.kind == "corrupt":
                 store.catalog.replace_segments([p.path])

@@ -22,6 +22,7 @@ configuration is locked, so even a crafted SELECT cannot read or write elsewhere
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -34,7 +35,16 @@ import pyarrow.parquet as pq
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
+from renacer_tui.store.config import private_mkdir
 from renacer_tui.store.writer import SPANS_DIR
+
+#: A segment file modified this long after it was catalogued was altered (copied without
+#: keeping times, edited, damaged): it is read in full before use.  Written files are never
+#: modified after `created_ns`, and file times are never later than the clock.
+ALTERED_SLACK_NS = 1_000_000_000
+
+#: DuckDB's spill folder, inside the store (created by DuckDB only when a query spills).
+QUERY_TMP_DIR = ".query-tmp"
 
 #: Read-only PRAGMAs (everything else, e.g. `PRAGMA threads`, changes state).
 _READ_PRAGMAS = frozenset(
@@ -312,8 +322,14 @@ class QueryEngine:
             ":memory:", config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
         )
         spans_dir = root / SPANS_DIR
-        spans_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not spans_dir.is_dir() and not catalog.read_only:
+            private_mkdir(spans_dir, root)
         self.con.execute("SET parquet_metadata_cache = true")
+        # DuckDB's default spill folder is <cwd>/.tmp, and it joins the allowed directories: SQL
+        # could read whatever lies there.  Spill inside the (private) store, or not at all when
+        # the store cannot be written.
+        spill = "" if catalog.read_only else str((root / QUERY_TMP_DIR).resolve())
+        self.con.execute(f"SET temp_directory = {_sql_str(spill)}")
         self.con.execute(f"SET allowed_directories = [{_sql_str(str(spans_dir.resolve()) + '/')}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
@@ -341,35 +357,72 @@ class QueryEngine:
             self._version = version
 
     def usable_files(self, paths: Sequence[str], rows: Sequence[dict[str, Any]] | None = None) -> list[Path]:
-        """Absolute files for these segments, minus missing/truncated/known-bad ones (warned)."""
-        sizes = {r["path"]: r["bytes"] for r in rows} if rows is not None else {}
+        """Absolute files for these segments, minus missing/truncated/unreadable ones (warned).
+
+        Every query must skip the same segments, whichever columns it reads: a damaged data page
+        fails a query that reads it while `COUNT(*)` (footer row counts) would still count the
+        rows.  So a segment whose file changed after it was catalogued (mtime later than its
+        `created_ns`) is read in full once before any query uses it, and the verdict is kept in
+        the catalog's `segment_checks` with the file's mtime and size, as is any segment a query
+        found unreadable: other readers, later processes too, skip it from their first query.
+        """
         if rows is None:
             marks = ",".join("?" * len(paths))
-            sizes = {
-                r["path"]: r["bytes"]
-                for r in (self.catalog.rows(f"SELECT path, bytes FROM segments WHERE path IN ({marks})", paths) if paths else [])
-            }
+            rows = (
+                self.catalog.rows(f"SELECT path, bytes, created_ns FROM segments WHERE path IN ({marks})", paths)
+                if paths else []
+            )
+        known = {r["path"]: r for r in rows}
+        checks = self.catalog.segment_checks() if paths else {}
         out = []
         for rel in paths:
             if rel in self.bad:
                 continue
             full = self.root / rel
             try:
-                size = full.stat().st_size
+                st = full.stat()
             except OSError:
                 self._mark_bad(rel, "missing segment")
                 continue
-            expected = sizes.get(rel)
-            if expected is not None and size != expected:
-                self._mark_bad(rel, f"truncated or altered segment ({size} of {expected} bytes)")
+            row = known.get(rel, {})
+            expected = row.get("bytes")
+            if expected is not None and st.st_size != expected:
+                self._mark_bad(rel, f"truncated or altered segment ({st.st_size} of {expected} bytes)")
+                continue
+            problem = self._checked(rel, full, st, row.get("created_ns"), checks.get(rel))
+            if problem:
+                self._mark_bad(rel, problem, record=False)
                 continue
             out.append(full.resolve())
         return out
 
-    def _mark_bad(self, rel: str, why: str) -> None:
+    def _checked(
+        self, rel: str, full: Path, st: os.stat_result, created_ns: int | None, verdict: tuple[int, int, str] | None
+    ) -> str:
+        """Why this segment must be skipped ("" when it may be read): a recorded or a fresh verdict."""
+        if verdict is not None and verdict[:2] == (st.st_mtime_ns, st.st_size):
+            return verdict[2]
+        if created_ns is None or st.st_mtime_ns <= created_ns + ALTERED_SLACK_NS:
+            return ""  # as written: its readers find damage themselves (and record it)
+        try:
+            pq.read_table(full)
+            problem = ""
+        except (OSError, pa.ArrowException) as exc:
+            problem = f"unreadable segment, altered after it was written ({one_line(exc)})"
+        self.catalog.record_segment_check(rel, st.st_mtime_ns, st.st_size, problem)
+        return problem
+
+    def _mark_bad(self, rel: str, why: str, record: bool = True) -> None:
+        """Skip `rel` from now on and say so; `record` keeps the verdict for every reader."""
         if rel not in self.bad:
             self.bad.add(rel)
             self._warn(f"skipping {why}: {self.root / rel}")
+            if record and why.startswith("unreadable"):
+                try:
+                    st = (self.root / rel).stat()
+                except OSError:
+                    return
+                self.catalog.record_segment_check(rel, st.st_mtime_ns, st.st_size, why)
 
     # -- queries ------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pyarrow as pa
 
+from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
 from renacer_tui.store.catalog import Catalog
-from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path
+from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path, tighten_db_dir
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
     from renacer_tui.model.sink import SpanSink
@@ -43,6 +45,54 @@ LIST_TRACES_SCHEMA = pa.schema(
 
 #: Makes the sink of a run whose segments a child process writes: (store root, run id, config).
 SegmentChild = Callable[[Path, str, "DatabaseConfig"], "SpanSink"]
+#: When `database.retention_days` was last applied (the file's mtime).
+RETENTION_MARKER = ".retention-checked"
+RETENTION_PERIOD_S = 86400.0
+
+
+@dataclass(frozen=True)
+class RunStorage:
+    """Where a run's rows ended up: catalogued (queryable), on disk only, or not in the store."""
+
+    root: Path
+    sent: int
+    catalogued: int
+    uncatalogued: int
+
+    @property
+    def complete(self) -> bool:
+        """Every row sent is in a catalogued segment (what a query will see)."""
+        return self.catalogued >= self.sent
+
+    @property
+    def missing(self) -> int:
+        return max(self.sent - self.catalogued - self.uncatalogued, 0)
+
+    def summary(self) -> str:
+        """` into ROOT` when everything is there, else the honest count (for the run's summary line)."""
+        if self.complete:
+            return f" into {self.root}"
+        parts = [f"; the store at {self.root} holds {self.catalogued} of these rows"]
+        if self.uncatalogued:
+            parts.append(
+                f", {self.uncatalogued} more in segments written but not catalogued"
+                " (recovered when the store is next opened writable)"
+            )
+        if self.missing:
+            parts.append(f", {self.missing} not stored")
+        return "".join(parts)
+
+
+def _segment_rows(full: Path, run_id: str) -> int:
+    """Rows of one segment file of `run_id` (0 when unreadable or another run's)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(full)
+    except (OSError, pa.ArrowException):
+        return 0
+    stored_run = (meta.metadata or {}).get(ATTR_RUN_ID.encode(), b"").decode("utf-8", "replace")
+    return int(meta.num_rows) if stored_run == run_id else 0
 
 
 class Store:
@@ -52,7 +102,7 @@ class Store:
         self.root = root
         self.config = config
         self.catalog = Catalog(root)
-        self.warnings: list[str] = []
+        self.warnings: list[str] = list(config.warnings)  # unknown config keys, with file and line
         self._engine: QueryEngine | None = None
         self._sinks: list[SpanSink] = []
 
@@ -61,12 +111,51 @@ class Store:
         """Open (creating if needed, mode 0700) the store at `path` or the configured location."""
         cfg = config if config is not None else load_config()
         root = ensure_db_dir(resolve_db_path(path, cfg))
+        note = tighten_db_dir(root)
         store = cls(root, cfg)
+        if note is not None:
+            store.warn(note)
+        if store.catalog.read_only:
+            if store.catalog.read_only_reason != "the store is not writable":  # a failure, not a choice
+                store.warn(f"catalog {store.catalog.read_only_reason}; reads only")
+            return store  # orphans are recovered by the next writable open
         if store._has_orphans():
             from renacer_tui.store.maintenance import recover_orphans
 
             recover_orphans(store)
+        store._apply_retention()
         return store
+
+    def _apply_retention(self) -> None:
+        """`database.retention_days`, applied at most once a day: drop segments older than that.
+
+        The check is one indexed catalog query; the marker file's mtime says when it last ran,
+        so a tracer's start-up pays for it once a day and a vacuum only when something expired.
+        A failure (busy, full disk) is a warning: retention must never stop a run or a read.
+        """
+        marker = self.root / RETENTION_MARKER
+        now = time.time()
+        try:
+            if now - marker.stat().st_mtime < RETENTION_PERIOD_S:
+                return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        days = self.config.database.retention_days
+        cutoff = time.time_ns() - days * 86400 * 10**9
+        try:
+            expired = self.catalog.rows("SELECT COUNT(*) AS n FROM segments WHERE max_end_ns < ?", [cutoff])[0]["n"]
+            if expired:
+                from renacer_tui.store.maintenance import vacuum
+
+                removed = vacuum(self, days * 86400.0)
+                self.warn(f"retention: removed {removed['segments']} segment(s) older than {days} days (database.retention_days)")
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            os.utime(marker)
+        except Exception as exc:  # CatalogError, OSError: say it, keep going
+            self.warn(f"retention not applied: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 
     def _has_orphans(self) -> bool:
         """Segment files on disk the catalog does not list (a crash, an unfinished removal).
@@ -160,6 +249,26 @@ class Store:
             sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
         self._sinks.append(sink)
         return sink
+
+    def run_storage(self, run_id: str, rows_sent: int) -> "RunStorage":
+        """What of a run's `rows_sent` rows the store really holds, for the end-of-run summary.
+
+        A segment written but not catalogued (the disk filled between the Parquet file and
+        the SQLite row) is on disk and recovered by the next writable open, but no query sees
+        it yet; the summary must not call it stored.  Files are looked for only when the
+        catalog holds fewer rows than were sent (the common case costs one indexed query).
+        """
+        rows = self.catalog.rows("SELECT COALESCE(SUM(rows), 0) AS n FROM segments WHERE run_id = ?", [run_id])
+        catalogued = int(rows[0]["n"])
+        pending = 0
+        if catalogued < rows_sent:
+            from renacer_tui.store.writer import SEGMENT_SUFFIX, SPANS_DIR, safe_name
+
+            known = {r["path"] for r in self.catalog.rows("SELECT path FROM segments WHERE run_id = ?", [run_id])}
+            for full in (self.root / SPANS_DIR).glob(f"date=*/{safe_name(run_id)}-*{SEGMENT_SUFFIX}"):
+                if full.relative_to(self.root).as_posix() not in known:
+                    pending += _segment_rows(full, run_id)
+        return RunStorage(self.root, rows_sent, catalogued, pending)
 
     # -- read side ----------------------------------------------------------------------
     @property

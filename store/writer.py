@@ -28,7 +28,7 @@ from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR, conform
 from renacer_tui.model.sink import SpanSink
 from renacer_tui.store.catalog import Catalog, CatalogError, SegmentInfo, TraceStats
-from renacer_tui.store.config import DatabaseConfig
+from renacer_tui.store.config import DatabaseConfig, private_mkdir
 
 SPANS_DIR = "spans"
 #: Parquet key-value metadata naming the run, so an orphan segment can be recatalogued.
@@ -186,13 +186,14 @@ def write_segment(
     final = directory / f"{name}{SEGMENT_SUFFIX}"
     tmp = directory / f"{name}{TMP_SUFFIX}"
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_mkdir(directory, root)
         seq = 1
         while final.exists():  # never overwrite an immutable segment
             final = directory / f"{name}.{seq}{SEGMENT_SUFFIX}"
             tmp = directory / f"{name}.{seq}{TMP_SUFFIX}"
             seq += 1
-        with open(tmp, "wb") as fh:
+        # 0600 whatever the umask: a segment holds the traced program's arguments and paths
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as fh:
             options = parquet_write_options(config, table)
             row_group_size = options.pop("row_group_size")
             with pq.ParquetWriter(fh, SPAN_SCHEMA, **options) as parquet:

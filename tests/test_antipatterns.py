@@ -265,6 +265,31 @@ def test_blocking_io_only_counts_on_the_critical_path() -> None:
     assert detect_rows(base() + [span(3, 2, 100, 900, "syscall:nanosleep")]) == []
 
 
+def test_storage_latency_is_not_blocking_io() -> None:
+    """A cold-cache directory read or file read is the machine's speed, not the program's design.
+
+    `ls -lR` on a fresh machine spent 233 ms in one getdents64 and was told to "make it
+    asynchronous" (test_clean_programs_raise_no_alert[ls-lR] failed); waits on another party
+    (pipes, sockets, terminals) on the critical path still are blocking I/O.
+    """
+    slow = [
+        span(3, 2, 100, 900, "syscall:getdents64", syscall__fd=3, syscall__fd_object="/usr/share/zoneinfo"),
+        span(3, 2, 100, 900, "syscall:openat", syscall__pathname="/usr/lib/big.so"),
+        span(3, 2, 100, 900, "syscall:read", syscall__fd=3, syscall__fd_object="/var/lib/data.bin"),
+        span(3, 2, 100, 900, "syscall:pread64", syscall__fd=3, syscall__fd_object="/var/lib/data.bin"),
+    ]
+    for row in slow:
+        assert "blocking-io" not in kinds(detect_rows(base() + [row])), row["span_name"]
+    waits = [
+        span(3, 2, 100, 900, "syscall:read", syscall__fd=0, syscall__fd_object="pipe:[9]"),
+        span(3, 2, 100, 900, "syscall:recvfrom", syscall__fd=4, syscall__fd_object="socket:[77]"),
+        span(3, 2, 100, 900, "syscall:read", syscall__fd=0, syscall__fd_object="/dev/pts/0"),
+        span(3, 2, 100, 900, "syscall:fsync", syscall__fd=3, syscall__fd_object="/var/lib/data.bin"),
+    ]
+    for row in waits:
+        assert kinds(detect_rows(base() + [row])) == ["blocking-io"], row["span_name"]
+
+
 def test_pcie_bottleneck_from_gpu_spans() -> None:
     rows = base() + [
         span(3, 2, 10, 20, "gpu:matmul", gpu__transfer_time_nanos=9 * MS, gpu__compute_time_nanos=1 * MS),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from renacer_tui.model.ids import new_span_id, new_trace_id
 from renacer_tui.tracer.context import (
+    TraceOptionError,
     format_traceparent,
     parse_traceparent,
     resolve_trace_context,
@@ -59,8 +61,8 @@ def test_invalid_values_fall_through_with_warnings() -> None:
         assert ctx.source == "new", value
         assert len(ctx.warnings) == 1 and "\n" not in ctx.warnings[0]
         assert "\x1b" not in ctx.warnings[0]
-    ctx = resolve_trace_context("0" * 32, "garbage", {"TRACEPARENT": GOOD})
-    assert ctx.source == "TRACEPARENT" and ctx.trace_id == TID and len(ctx.warnings) == 2
+    ctx = resolve_trace_context(None, None, {"TRACEPARENT": GOOD})
+    assert ctx.source == "TRACEPARENT" and ctx.trace_id == TID and not ctx.warnings
 
 
 def test_future_version_with_extra_fields_is_accepted() -> None:
@@ -99,23 +101,30 @@ def test_new_ids_are_valid_w3c_ids() -> None:
 
 
 @given(st.text(max_size=80))
-def test_arbitrary_traceparent_never_raises(value: str) -> None:
-    ctx = resolve_trace_context(None, value, {"TRACEPARENT": value})
+def test_arbitrary_traceparent_is_joined_or_refused(value: str) -> None:
+    """From the environment a bad value is ignored with a warning; as an option it is refused."""
+    ctx = resolve_trace_context(None, None, {"TRACEPARENT": value})
     assert valid_trace_id(ctx.trace_id)
     assert ctx.parent_span_id is None or valid_span_id(ctx.parent_span_id)
-    if ctx.source == "new":
-        # An empty TRACEPARENT counts as unset; an empty --trace-parent is still a bad value.
-        assert len(ctx.warnings) == (2 if value else 1)
+    if ctx.source == "new":  # an empty TRACEPARENT counts as unset
+        assert len(ctx.warnings) == (1 if value else 0)
     assert all("\n" not in w for w in ctx.warnings)
+    try:
+        ctx = resolve_trace_context(None, value, {})
+    except TraceOptionError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert ctx.source == "--trace-parent" and valid_span_id(ctx.parent_span_id)
 
 
 @given(st.text(max_size=40))
 def test_arbitrary_trace_id_option(value: str) -> None:
-    ctx = resolve_trace_context(value, None, {})
-    if valid_trace_id(value.strip()):
-        assert ctx.trace_id == value.strip() and ctx.source == "--trace-id"
+    if valid_trace_id(value.strip().lower()):
+        ctx = resolve_trace_context(value, None, {})
+        assert ctx.trace_id == value.strip().lower() and ctx.source == "--trace-id"
     else:
-        assert ctx.source == "new" and len(ctx.warnings) == 1
+        with pytest.raises(TraceOptionError):
+            resolve_trace_context(value, None, {})
 
 
 def test_new_ids_are_distinct() -> None:

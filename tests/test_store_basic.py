@@ -296,7 +296,7 @@ def test_config_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     )
     cfg = load_config()
     assert cfg.database.retention_days == 7 and cfg.otlp.enabled and cfg.graph.god_process_threshold == 50
-    assert cfg.graph.threshold("fan_out_threshold", 1) == 9 and cfg.graph.threshold("tight_loop_threshold", 0) == 5
+    assert cfg.graph.threshold("fan_out_threshold", 1) == 9 and cfg.graph.threshold("tight_loop_threshold", 0) == 0  # unset: the analysis's default
     assert Store.open().root == home / "traces"
     monkeypatch.setenv("RENACER_DB", str(tmp_path / "env"))
     assert Store.open().root == tmp_path / "env"

@@ -3,8 +3,14 @@
 A run joins the caller's trace when the caller has one (`--trace-id`, `--trace-parent`, or the
 `TRACEPARENT` environment variable a CI job or parent process exported), so every tool in a
 pipeline lands in one trace.  Parsing uses OpenTelemetry's W3C propagator, so what we accept is
-exactly what every OpenTelemetry SDK accepts; an invalid value is ignored with a warning and the
-next source is tried, as the W3C rules say.
+exactly what every OpenTelemetry SDK accepts.
+
+The two kinds of source are treated differently on purpose.  A `TRACEPARENT` inherited from the
+environment is a header someone else set: an invalid one is ignored with a warning and a new trace
+starts, as the W3C rules say for a receiver.  `--trace-id` / `--trace-parent` are what the user
+asked for: a run with another id would be filed where nobody looks, so an invalid value is a
+`TraceOptionError` (the CLI's one-line usage error, exit 2).  Upper-case hex typed by a person is
+the same id and is lower-cased, with a note saying so.
 
 opentelemetry.trace is imported only when there is a value to parse: it pulls in asyncio, ~15 ms
 of every run's start-up.  Formatting an id is `format(x, "032x")`, which is all OpenTelemetry's
@@ -16,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from renacer_tui.model.ids import is_valid_span_id, is_valid_trace_id, new_trace_id
+from renacer_tui.model.ids import TRACE_ID_HEX, is_valid_span_id, is_valid_trace_id, new_trace_id
 
 #: The checks and the generator live in the model (one copy for every layer); these names stay
 #: for the tracer's callers.
@@ -37,6 +43,10 @@ SOURCE_TRACE_ID = "--trace-id"
 SOURCE_TRACE_PARENT = "--trace-parent"
 SOURCE_ENV = "TRACEPARENT"
 SOURCE_NEW = "new"
+
+
+class TraceOptionError(ValueError):
+    """A `--trace-id` or `--trace-parent` the user gave that is not a valid W3C value."""
 
 
 @dataclass(frozen=True)
@@ -129,23 +139,77 @@ def _shown(value: str) -> str:
     return ascii(text)
 
 
+def _trace_id_problem(value: str) -> str:
+    """Why `value` (stripped, lower-cased) is not a trace id, in a few words."""
+    if len(value) != TRACE_ID_HEX:
+        return f"expected 32 hex digits, got {len(value)} characters"
+    if not all(c in "0123456789abcdef" for c in value):
+        return "expected 32 hex digits, found a character that is not hex"
+    return "an all-zero trace id is invalid (W3C)"
+
+
+def user_trace_id(text: str) -> tuple[str, str | None]:
+    """(trace id, note) for a `--trace-id` a person typed; TraceOptionError when it is not one.
+
+    The note is set when the id was written in upper case (or with spaces) and was normalised.
+    """
+    value = text.strip().lower()
+    if not valid_trace_id(value):
+        raise TraceOptionError(f"bad --trace-id {_shown(text)}: {_trace_id_problem(value)}")
+    note = None if value == text else f"note: --trace-id {_shown(text)} used as {value} (W3C ids are lower-case hex)"
+    return value, note
+
+
+def user_trace_parent(text: str) -> tuple[tuple[str, str, int], str | None]:
+    """(trace id, parent span id, trace flags byte), note, for a `--trace-parent` a person typed.
+
+    TraceOptionError when it is not a valid W3C traceparent even once lower-cased.
+    """
+    value = text.strip().lower()
+    parsed = parse_traceparent(value)
+    if parsed is None:
+        raise TraceOptionError(
+            f"bad --trace-parent {_shown(text)}: expected 00-<32 hex>-<16 hex>-<2 hex>, ids not all zero"
+        )
+    note = None if value == text else f"note: --trace-parent {_shown(text)} used as {value} (W3C is lower-case hex)"
+    return parsed, note
+
+
+def check_trace_options(trace_id_opt: str | None, trace_parent_opt: str | None) -> str | None:
+    """What is wrong with the user's `--trace-id` / `--trace-parent`, in one line (None: nothing).
+
+    Both are checked even when `--trace-id` wins: a value the user typed is never silently dropped.
+    """
+    try:
+        if trace_id_opt is not None:
+            user_trace_id(trace_id_opt)
+        if trace_parent_opt is not None:
+            user_trace_parent(trace_parent_opt)
+    except TraceOptionError as exc:
+        return str(exc)
+    return None
+
+
 def resolve_trace_context(
     trace_id_opt: str | None, trace_parent_opt: str | None, env: Mapping[str, str]
 ) -> TraceContext:
-    """Pick the run's trace id: --trace-id > --trace-parent > env TRACEPARENT > new random."""
+    """Pick the run's trace id: --trace-id > --trace-parent > env TRACEPARENT > new random.
+
+    Raises TraceOptionError for an invalid `--trace-id` or `--trace-parent` (the user's own
+    request); an invalid environment TRACEPARENT only adds a warning.
+    """
+    problem = check_trace_options(trace_id_opt, trace_parent_opt)
+    if problem is not None:
+        raise TraceOptionError(problem)
     warnings: list[str] = []
     if trace_id_opt is not None:
-        value = trace_id_opt.strip()
-        if valid_trace_id(value):
-            return TraceContext(value, None, FLAG_SAMPLED, SOURCE_TRACE_ID, warnings)
-        warnings.append(
-            f"warning: ignoring --trace-id {_shown(trace_id_opt)}: expected 32 lower-case hex digits, not all zero"
-        )
+        value, note = user_trace_id(trace_id_opt)
+        warnings += [note] if note else []
+        return TraceContext(value, None, FLAG_SAMPLED, SOURCE_TRACE_ID, warnings)
     if trace_parent_opt is not None:
-        parsed = parse_traceparent(trace_parent_opt)
-        if parsed:
-            return TraceContext(parsed[0], parsed[1], parsed[2], SOURCE_TRACE_PARENT, warnings)
-        warnings.append(f"warning: ignoring invalid --trace-parent {_shown(trace_parent_opt)}")
+        joined, note = user_trace_parent(trace_parent_opt)
+        warnings += [note] if note else []
+        return TraceContext(joined[0], joined[1], joined[2], SOURCE_TRACE_PARENT, warnings)
     env_value = env.get("TRACEPARENT")
     if env_value is not None and env_value != "":
         parsed = parse_traceparent(env_value)

@@ -27,7 +27,7 @@ from renacer_tui.analysis.antipatterns import Thresholds
 from renacer_tui.model.attributes import ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT, attribute_array
 from renacer_tui.model.schema import STATUS_ERROR
 from renacer_tui.model.syscalls import BENIGN_ERRORS, PATH_LOOKUPS, WRITE_CALLS
-from renacer_tui.thresholds import configured_thresholds
+from renacer_tui.thresholds import antipattern_detection_enabled, configured_thresholds
 
 _WRITE_NAMES = pa.array(sorted(f"syscall:{name}" for name in WRITE_CALLS))
 _BENIGN_ERRORS = pa.array(sorted(BENIGN_ERRORS))
@@ -94,8 +94,10 @@ class _Tally:
 class LiveAlerts:
     """Incremental detector; `absorb(batch)` returns the alerts that batch raised (each once)."""
 
-    def __init__(self, thresholds: Thresholds | None = None, max_keys: int = 4096) -> None:
+    def __init__(self, thresholds: Thresholds | None = None, max_keys: int = 4096, enabled: bool | None = None) -> None:
         self.thresholds = thresholds or configured_thresholds()
+        #: config.toml `[graph] enable_antipattern_detection = false` silences the live alerts too
+        self.enabled = antipattern_detection_enabled() if enabled is None else enabled
         self.alerts: list[Alert] = []
         self._raised: set[tuple[Any, ...]] = set()
         self._paths = _Tally(["name", "pid", "path"], ["calls"], max_keys)
@@ -109,7 +111,7 @@ class LiveAlerts:
 
     def absorb(self, batch: pa.RecordBatch | pa.Table) -> list[Alert]:
         """Fold one SPAN_SCHEMA batch (or a table of several) into the counters; the alerts newly raised."""
-        if batch.num_rows == 0:
+        if batch.num_rows == 0 or not self.enabled:
             return []
         rows = batch.filter(pc.starts_with(batch.column("span_name"), "syscall:"))
         if rows.num_rows == 0:

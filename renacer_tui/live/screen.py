@@ -59,10 +59,13 @@ class QuitDialog(ModalScreen[str]):
         self.attached = attached
 
     def compose(self) -> ComposeResult:
-        detach = "detach (the process keeps running untraced)" if self.attached else "detach (it runs on, still traced and stored, in the background)"
+        # One line per choice, each wrapping inside the dialog: on one line they were clipped at 80×24.
+        detach = "the process keeps running, untraced" if self.attached else "it runs on in the background, traced and stored"
         with Vertical(id="quit-dialog"):
             yield Label("The traced program is still running.", id="quit-title")
-            yield Label(f"[b]k[/b] kill it (SIGKILL)   [b]d[/b] {detach}   [b]esc[/b] stay")
+            yield Label("[b]k[/b]    kill it (SIGKILL)", classes="quit-choice")
+            yield Label(f"[b]d[/b]    detach: {detach}", classes="quit-choice")
+            yield Label("[b]esc[/b]  stay", classes="quit-choice")
             with Horizontal(id="quit-buttons"):
                 yield Button("Kill", id="kill", variant="error")
                 yield Button("Detach", id="detach", variant="warning")

@@ -164,6 +164,27 @@ BLOCKING_IO = READ_CALLS | WRITE_CALLS | frozenset(
      "flock", "fcntl", "ioctl", "recvmmsg", "io_getevents", "io_uring_enter"}
 )
 
+#: Calls whose time is the storage's latency (a cold page cache, a slow disk), not a wait on
+#: another party: a 233 ms `getdents64` of a cold directory says how fast the machine is, not
+#: how the program is built, and "make it asynchronous" is no fix for `ls`.  Reads and writes
+#: count here too when their fd is a regular file (see `waits_on_storage`).
+STORAGE_CALLS = frozenset({"getdents", "getdents64", "open", "openat", "openat2"})
+
+
+def waits_on_storage(call: str, target: object) -> bool:
+    """Whether a slow `call` on `target` (its fd object or path) only waited for local storage.
+
+    Pipes, sockets, terminals and devices (`/dev/…`) are waits on another party and stay
+    blocking I/O; so does a call whose target is unknown.  `fsync` and friends are a
+    durability wait the program chose, never storage latency here.
+    """
+    if call in STORAGE_CALLS:
+        return True
+    if call not in READ_CALLS and call not in WRITE_CALLS:
+        return False
+    return isinstance(target, str) and target.startswith("/") and not target.startswith("/dev/")
+
+
 #: Errors that answer a question rather than report a failure: `getxattr` → ENODATA is how every
 #: `ls -l` learns a file has no ACL, thousands of times on a clean run.  The live alerts share it.
 BENIGN_ERRORS = frozenset({"ENODATA"})
