@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--trace-compute-all", action="store_true", help="With --trace-compute: keep every GPU span (threshold 0).")
     add("--capture-payloads", action="store_true",
         help="Hash (SHA-256) the bytes of every read/write/send/recv, per call and per file; for `renacer-tui diff`.")
+    add("--trace-transpiler-decisions", action="store_true",
+        help="Record the program's [DECISION] category::name input=<json> and [RESULT] name = <json> stderr lines"
+             " as events of its process span.")
+    add("--decisions", type=Path, metavar="FILE",
+        help="Add the decisions of a JSON decision manifest (see docs/golden-thread.md) as events of the run span.")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p

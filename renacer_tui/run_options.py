@@ -37,6 +37,8 @@ class RunOptions:
     trace_compute_threshold_us: float = 100.0
     trace_compute_all: bool = False
     capture_payloads: bool = False  # hash the bytes of every data syscall (tracer.payload_hash)
+    trace_transpiler_decisions: bool = False  # [DECISION]/[RESULT] stderr lines → span events
+    decisions: Path | None = None  # a decision manifest (JSON) → events of the run span
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -92,6 +94,10 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.capture_payloads:
             args.append("--capture-payloads")
+        if self.trace_transpiler_decisions:
+            args.append("--trace-transpiler-decisions")
+        if self.decisions is not None:
+            args.append(f"--decisions={self.decisions}")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
         if not self.receiver:

@@ -126,6 +126,8 @@ class SpanBuilder:
         batch_rows: int = 4096,
         batch_interval_s: float = 0.1,
         payloads: PayloadHasher | None = None,
+        decisions: bool = False,
+        run_events: list[tuple[str, int, dict[str, Any]]] | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -166,6 +168,17 @@ class SpanBuilder:
 
             self._data_calls, self._call_payloads, self._payload_ref = DATA_CALLS, call_payloads, PayloadRef
             self._batch.before_batch = payloads.sync
+        # --trace-transpiler-decisions' stderr lines and HTTP trace context in socket data
+        from renacer_tui.tracer.app_watch import AppWatch
+
+        recorder = None
+        if decisions:
+            from renacer_tui.tracer.decisions import DecisionRecorder
+
+            recorder = DecisionRecorder()
+        self._watch = AppWatch(recorder)
+        self._watch_calls = self._watch.calls | ({"write", "writev"} if decisions else frozenset())
+        self._run_events = list(run_events or ())  # --decisions FILE: events of the run span
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -321,6 +334,8 @@ class SpanBuilder:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
             self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
+        if not is_error and ret > 0 and plan.name in self._watch_calls:
+            self._watch.call(plan.name, args, dec.fd, obj, ret, th, row, t_ns, mem)
         reaped = ret
         if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
             reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
@@ -361,6 +376,8 @@ class SpanBuilder:
         name, cmdline = read_proc_identity(tgid)
         proc.name, proc.cmdline = name, cmdline
         self._fds.forget_process(tgid)
+        if self._watch.decisions is not None:  # a new image: its decisions start afresh
+            self._watch.decisions.forget(tgid)
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
         th = self._threads.get(tid)
@@ -407,6 +424,8 @@ class SpanBuilder:
             row.attrs.setdefault(ATTR_ROOT_PID, self._root_pid)
         if self._payloads is not None:
             row.attrs[ATTR_CAPTURE_PAYLOADS] = True
+        if self._run_events:
+            row.events = self._run_events
         code = run_attributes.get(ATTR_PROCESS_EXIT_CODE)
         if isinstance(code, int) and code != 0:
             row.status, row.status_message = "ERROR", f"exit code {code}"
@@ -638,6 +657,8 @@ class SpanBuilder:
             row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
             row.status = "OK"
         row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
+        if self._watch.decisions is not None:
+            self._watch.decisions.forget(proc.tgid)
         self._batch.add(row)
         self._exited[proc.tgid] = proc.last_row or row
 
