@@ -43,7 +43,7 @@ def _host(value: str) -> tuple[str | None, int | None]:
         port_text = rest[1:] if rest.startswith(":") else ""
     else:
         host, _sep, port_text = value.partition(":")
-    port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else None
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536 else None
     return (host or None), port
 
 
