@@ -49,6 +49,8 @@ run_options = st.builds(
     trace_compute=st.booleans(),
     trace_compute_threshold_us=st.floats(min_value=0, max_value=1e9, allow_nan=False),
     trace_compute_all=st.booleans(),
+    trace_transpiler_decisions=st.booleans(),
+    decisions=st.none() | arg_text.filter(bool).map(Path),
 )
 
 
