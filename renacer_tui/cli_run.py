@@ -158,6 +158,16 @@ def run_main(args: list[str]) -> int:
     if use_tui:
         from renacer_tui.live.run import run_live_tui
 
+        if options.decisions is not None:  # refused here, not by the capture child inside the TUI
+            from renacer_tui.text import escape
+            from renacer_tui.tracer.decision_manifest import ManifestError, load_manifest
+
+            try:
+                load_manifest(options.decisions, 0)
+            except ManifestError as exc:
+                print(escape(f"{PROG}: {exc}"), file=sys.stderr)
+                return 2
+
         return run_live_tui(options.capture_args(), options.command)
     _without_numpy()
     from renacer_tui.run_pipeline import run_traced

@@ -154,3 +154,21 @@ def test_arbitrary_stderr_bytes_never_break_the_recorder(data: bytes) -> None:
     for cut in (0, len(data) // 2, len(data)):
         recorder.feed(1, data[:cut], 1, events)
     assert recorder.decisions == len(events)
+
+
+def test_the_tui_refuses_a_bad_manifest_before_it_opens(db_path: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    manifest = tmp_path / "decisions.json"
+    manifest.write_text("{bad")
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "renacer_tui", "--decisions", str(manifest), "--", "true"],
+                                stdin=follower, stdout=follower, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert "not JSON" in result.stderr and len(result.stderr.strip().splitlines()) == 1
