@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Print the symbolised stack under each call, like strace -k (implies --source).")
     add("--transpiler-map", dest="transpiler_maps", action="append", default=[], metavar="FILE",
         help="renacer JSON v1 source map: generated lines to python_source (implies --source; repeatable).")
+    add("--trace-transpiler-decisions", action="store_true",
+        help="Record the program's [DECISION] category::name input=<json> and [RESULT] name = <json> stderr lines"
+             " as events of its process span.")
+    add("--decisions", type=Path, metavar="FILE",
+        help="Add the decisions of a JSON decision manifest (see docs/golden-thread.md) as events of the run span.")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p
@@ -157,6 +162,16 @@ def run_main(args: list[str]) -> int:
     use_tui = not no_tui and options.feed_fd is None and sys.stdout.isatty() and sys.stdin.isatty()
     if use_tui:
         from renacer_tui.live.run import run_live_tui
+
+        if options.decisions is not None:  # refused here, not by the capture child inside the TUI
+            from renacer_tui.text import escape
+            from renacer_tui.tracer.decision_manifest import ManifestError, load_manifest
+
+            try:
+                load_manifest(options.decisions, 0)
+            except ManifestError as exc:
+                print(escape(f"{PROG}: {exc}"), file=sys.stderr)
+                return 2
 
         return run_live_tui(options.capture_args(), options.command)
     _without_numpy()

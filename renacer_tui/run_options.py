@@ -45,6 +45,8 @@ class RunOptions:
     def wants_source(self) -> bool:
         """Whether stacks are recorded: --source, or an option that needs them (-k, a map)."""
         return self.source or self.stack_trace or bool(self.transpiler_maps)
+    trace_transpiler_decisions: bool = False  # [DECISION]/[RESULT] stderr lines → span events
+    decisions: Path | None = None  # a decision manifest (JSON) → events of the run span
 
     def usage_problem(self) -> str | None:
         """What makes these options unusable, in one line (None: nothing).
@@ -111,6 +113,10 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.capture_payloads:
             args.append("--capture-payloads")
+        if self.trace_transpiler_decisions:
+            args.append("--trace-transpiler-decisions")
+        if self.decisions is not None:
+            args.append(f"--decisions={self.decisions}")
         if self.queue_capacity != 256:
             args.append(f"--queue-capacity={self.queue_capacity}")
         if not self.receiver:

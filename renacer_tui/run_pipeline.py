@@ -90,6 +90,7 @@ def _run(options: RunOptions) -> int:
     if problem is not None:
         raise UsageError(problem)
     name_filter, status_filter = _parse_filters(options)
+    run_events = _decision_manifest(options)
 
     context = resolve_trace_context(options.trace_id, options.trace_parent, os.environ)
     for warning in context.warnings:
@@ -123,7 +124,20 @@ def _run(options: RunOptions) -> int:
     with ExitStack() as stack:
         if reserved is not None:
             stack.callback(reserved.release)
-        return _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack, reserved)
+        return _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack, reserved,
+                              run_events)
+
+
+def _decision_manifest(options: RunOptions) -> list[Any] | None:
+    """The events of the --decisions manifest (read before the program starts: a bad one is refused)."""
+    if options.decisions is None:
+        return None
+    from renacer_tui.tracer.decision_manifest import ManifestError, load_manifest
+
+    try:
+        return load_manifest(options.decisions, time.time_ns())
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _reserve_receiver(options: RunOptions):  # noqa: ANN202 (receiver types load lazily)
@@ -159,7 +173,7 @@ def _start_receiver(reserved, offer, context, run_span_id: str, builder):  # noq
 
 
 def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
-                   reserved=None) -> int:  # noqa: ANN001
+                   reserved=None, run_events=None) -> int:  # noqa: ANN001
     from renacer_tui.sinks.fanout import DropTally, Fanout
     from renacer_tui.tracer.formats import escape_text
     from renacer_tui.tracer.idle import IdleFlusher
@@ -199,6 +213,8 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         attached=options.attach_pid is not None,
         payloads=payloads,
         stacks=sampler,
+        decisions=options.trace_transpiler_decisions,
+        run_events=run_events,
     )
     receiver = _start_receiver(reserved, fanout.offer, context, run_span_id, builder) if reserved else None
     started = time.time_ns()

@@ -52,6 +52,8 @@ run_options = st.builds(
     source=st.booleans(),
     stack_trace=st.booleans(),
     transpiler_maps=st.lists(arg_text, max_size=2),
+    trace_transpiler_decisions=st.booleans(),
+    decisions=st.none() | arg_text.filter(bool).map(Path),
 )
 
 

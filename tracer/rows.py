@@ -56,6 +56,7 @@ class Row:
         "span_id", "parent_span_id", "start", "end", "name", "status", "status_message",
         "pid", "pname", "pcmdline", "tid", "clock", "prev", "attrs", "links", "key",
         "count", "total", "max", "last_start", "alias", "keep", "linked", "call", "payload",
+        "events", "otel_links",
     )
 
     def __init__(self, span_id: str, clock: int, name: str, start: int, tid: int, pid: int) -> None:
@@ -81,11 +82,15 @@ class Row:
         self.last_start = start
         self.alias: Row | None = None
         self.keep = False  # structural (e.g. created a process): survives filters
-        self.linked = False  # another span links to this one: never folded by RLE
+        self.linked = False  # a link's source or a span with OTLP links: never folded by RLE
         # a finished syscall's (name, args text, result, errno name, fd, fd object, path, flags):
         # its attributes, built only when the row is emitted
         self.call: tuple | None = None
         self.payload: Any = None  # --capture-payloads: the call's tracer.payload_hash.PayloadRef
+        # OpenTelemetry span events [(name, time_unix_nano, attributes)] and links
+        # [(trace id, span id, trace state, attributes)]: None for nearly every row
+        self.events: list[tuple[str, int, dict[str, Any]]] | None = None
+        self.otel_links: list[tuple[str, str, str | None, dict[str, Any]]] | None = None
 
     def resolve(self) -> "Row":
         row = self
@@ -239,10 +244,41 @@ class BatchBuilder:
                 "logical_clock": [r.clock for r in rows],
                 "parent_logical_clock": parent_clocks,
                 "rle_count": [r.count for r in rows],
-                "events": pa.nulls(n, EVENTS_TYPE),
-                "links": pa.nulls(n, LINKS_TYPE),
+                "events": _events_column(rows),
+                "links": _links_column(rows),
             }
         )
         if any(stacks):
             batch = batch.replace_schema_metadata({STACKS_METADATA: encode_stacks(stacks)})
         return batch
+
+
+def _events_column(rows: list[Row]) -> pa.Array:
+    """The `events` column: all null unless a row has events (decision traces)."""
+    if all(r.events is None for r in rows):
+        return pa.nulls(len(rows), EVENTS_TYPE)
+    return pa.array(
+        [
+            None if r.events is None
+            else [{"name": name, "time_unix_nano": t, "attributes": _encode_json(attrs)} for name, t, attrs in r.events]
+            for r in rows
+        ],
+        EVENTS_TYPE,
+    )
+
+
+def _links_column(rows: list[Row]) -> pa.Array:
+    """The `links` column: all null unless a row has OTLP links (an HTTP request's traceparent)."""
+    if all(r.otel_links is None for r in rows):
+        return pa.nulls(len(rows), LINKS_TYPE)
+    return pa.array(
+        [
+            None if r.otel_links is None
+            else [
+                {"trace_id": trace_id, "span_id": span_id, "trace_state": state, "attributes": _encode_json(attrs)}
+                for trace_id, span_id, state, attrs in r.otel_links
+            ]
+            for r in rows
+        ],
+        LINKS_TYPE,
+    )

@@ -129,6 +129,8 @@ class SpanBuilder:
         batch_interval_s: float = 0.1,
         payloads: PayloadHasher | None = None,
         stacks: StackSampler | None = None,
+        decisions: bool = False,
+        run_events: list[tuple[str, int, dict[str, Any]]] | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -171,6 +173,17 @@ class SpanBuilder:
             self._batch.before_batch = payloads.sync
         self._stacks = stacks  # --source: each call's user stack, as addresses
         self._preexec = not attached  # a launched root runs the tracer's own image until its exec
+        # --trace-transpiler-decisions' stderr lines and HTTP trace context in socket data
+        from renacer_tui.tracer.app_watch import AppWatch
+
+        recorder = None
+        if decisions:
+            from renacer_tui.tracer.decisions import DecisionRecorder
+
+            recorder = DecisionRecorder()
+        self._watch = AppWatch(recorder)
+        self._watch_calls = self._watch.calls | ({"write", "writev"} if decisions else frozenset())
+        self._run_events = list(run_events or ())  # --decisions FILE: events of the run span
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -328,6 +341,8 @@ class SpanBuilder:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
             self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
+        if not is_error and ret > 0 and plan.name in self._watch_calls:
+            self._watch.call(plan.name, args, dec.fd, obj, ret, th, row, t_ns, mem)
         reaped = ret
         if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
             reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
@@ -372,6 +387,8 @@ class SpanBuilder:
             self._stacks.forget(tgid)
         if tgid == self._root_pid:
             self._preexec = False
+        if self._watch.decisions is not None:  # a new image: its decisions start afresh
+            self._watch.decisions.forget(tgid)
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
         th = self._threads.get(tid)
@@ -418,6 +435,8 @@ class SpanBuilder:
             row.attrs.setdefault(ATTR_ROOT_PID, self._root_pid)
         if self._payloads is not None:
             row.attrs[ATTR_CAPTURE_PAYLOADS] = True
+        if self._run_events:
+            row.events = self._run_events
         code = run_attributes.get(ATTR_PROCESS_EXIT_CODE)
         if isinstance(code, int) and code != 0:
             row.status, row.status_message = "ERROR", f"exit code {code}"
@@ -651,6 +670,8 @@ class SpanBuilder:
         row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
         if self._stacks is not None:
             self._stacks.forget(proc.tgid)
+        if self._watch.decisions is not None:
+            self._watch.decisions.forget(proc.tgid)
         self._batch.add(row)
         self._exited[proc.tgid] = proc.last_row or row
 

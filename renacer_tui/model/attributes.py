@@ -228,3 +228,23 @@ ATTR_SCOPE_NAME = "otel.scope.name"
 ATTR_SCOPE_VERSION = "otel.scope.version"
 ATTR_PROCESS_COMMAND = "process.command"
 ATTR_PROCESS_EXECUTABLE_PATH = "process.executable.path"
+
+# --- decision traces (--trace-transpiler-decisions, --decisions FILE) ------------------------------
+#: On a `decision:<category>::<name>` span event: what the traced program (a transpiler) decided.
+#: Input and result are JSON text as the program wrote it (re-encoded compactly when valid).
+ATTR_DECISION_ID = "decision.id"
+ATTR_DECISION_CATEGORY = "decision.category"
+ATTR_DECISION_NAME = "decision.name"
+ATTR_DECISION_INPUT = "decision.input"
+ATTR_DECISION_RESULT = "decision.result"
+ATTR_DECISION_SOURCE_FILE = "decision.source.file"  # manifest entries: where the decision is made
+ATTR_DECISION_SOURCE_LINE = "decision.source.line"
+ATTR_DECISION_ORIGIN = "decision.origin"  # "stderr" (a [DECISION] line) or "manifest"
+
+# --- HTTP requests seen in socket data (OpenTelemetry HTTP semantic conventions) -------------------
+ATTR_HTTP_REQUEST_METHOD = "http.request.method"
+ATTR_URL_PATH = "url.path"
+ATTR_SERVER_ADDRESS = "server.address"
+ATTR_SERVER_PORT = "server.port"
+#: "client" (the span wrote the request) or "server" (the span read it).
+ATTR_HTTP_ROLE = "renacer.http.role"
