@@ -107,7 +107,7 @@ class _SinkWorker:
             self._write_kept()
             if item is _STOP:
                 break
-            self._write(item)  # type: ignore[arg-type]
+            self._write(item)
         self._write_kept()
         try:
             self.sink.close()
