@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 from renacer_tui.run_options import RunOptions
 
+#: `sinks.otlp.END_BOUND_S`, spelled here so `--help` does not load pyarrow (a test keeps them equal).
+_OTLP_END_BOUND_S = 4.0
+
 if TYPE_CHECKING:
     import typer
 
@@ -103,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-store", dest="store", action="store_false", help="Do not write spans to the store.")
     add("--db", type=Path, metavar="PATH", help="Store location (default: RENACER_DB or ~/.renacer/db).")
     add("--no-rle", dest="rle", action="store_false", help="Keep every span (no run-length encoding).")
-    add("--otlp-endpoint", metavar="URL", help="Export spans over OTLP to URL.")
+    add("--otlp-endpoint", metavar="URL", help=(
+        "Export spans over OTLP to URL.  An unreachable collector is reported once, and the end "
+        f"of the run waits at most {_OTLP_END_BOUND_S:g} s for the exporter."))
     add("--otlp-protocol", default="grpc", metavar="PROTO", help="grpc or http/protobuf.")
     add("--otlp-header", dest="otlp_headers", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
     add("--service-name", default="renacer", metavar="NAME", help="OTLP resource service.name (renacer).")

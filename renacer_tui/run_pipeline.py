@@ -264,6 +264,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
                 ended_ns=time.time_ns(),
                 dropped_spans=dropped,
                 spans_represented=builder.spans_represented,
+                dropped_by_sink=fanout.dropped_per_sink,
             )
             storage = store.run_storage(run_id, builder.spans_emitted)
             where, shortfall = (storage.summary(), "") if storage.complete else ("", storage.summary())
@@ -277,7 +278,7 @@ def _trace_started(options, session, context, run_span_id, name_filter, status_f
         f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
         f" {result.stops} ptrace stops"
         + (f", {received} received over OTLP" if received else "")
-        + (f", {dropped} dropped" if dropped else "")
+        + (f", {dropped} dropped ({_per_sink(fanout.dropped_per_sink)})" if dropped else "")
         + shortfall
     )
     print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
@@ -295,6 +296,11 @@ def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
         return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace)
     except TranspilerMapError as exc:
         raise UsageError(f"--transpiler-map {exc}") from None
+
+
+def _per_sink(dropped: dict[str, int]) -> str:
+    """`otlp 91339, store 12`: which sink lost how many spans (those that lost none left out)."""
+    return ", ".join(f"{name} {count}" for name, count in dropped.items() if count)
 
 
 def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack, dropped: Callable[[], int]):

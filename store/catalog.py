@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -225,6 +225,8 @@ class Catalog:
                 db.table("segment_checks").create(
                     {"path": str, "mtime_ns": int, "size": int, "problem": str, "checked_ns": int}, pk="path"
                 )
+            if "run_drops" not in tables:  # which sink lost how many of a run's spans (runs.dropped_spans: the sum)
+                db.table("run_drops").create({"run_id": str, "sink": str, "spans": int}, pk=("run_id", "sink"))
 
     def _table_names(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -297,8 +299,12 @@ class Catalog:
         dropped_spans: int,
         spans_represented: int | None,
         status: str,
+        dropped_by_sink: Mapping[str, int] | None = None,
     ) -> None:
-        """Record a run's end; spans_represented defaults to what its segments hold."""
+        """Record a run's end; spans_represented defaults to what its segments hold.
+
+        `dropped_by_sink` (sink name → spans it lost) goes to `run_drops`, one row per sink that
+        lost any, so "dropped 3000" can be read as "otlp lost 3000, the store none"."""
 
         def apply(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT trace_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -314,11 +320,22 @@ class Catalog:
                 "status = ? WHERE run_id = ?",
                 (ended_ns, exit_code, dropped_spans, represented, status, run_id),
             )
+            for sink, spans in (dropped_by_sink or {}).items():
+                if spans:
+                    conn.execute("INSERT OR REPLACE INTO run_drops (run_id, sink, spans) VALUES (?,?,?)",
+                                 (run_id, sink, int(spans)))
             conn.execute(
                 "UPDATE traces SET ended_ns = MAX(COALESCE(ended_ns, 0), ?) WHERE trace_id = ?", (ended_ns, row[0])
             )
 
         self._write(apply)
+
+    def dropped_by_sink(self, run_id: str) -> dict[str, int]:
+        """Spans each sink lost for `run_id` (sinks that lost none are absent)."""
+        if "run_drops" not in self._table_names():
+            return {}
+        rows = self.conn.execute("SELECT sink, spans FROM run_drops WHERE run_id = ? ORDER BY sink", (run_id,))
+        return {str(sink): int(spans) for sink, spans in rows}
 
     def set_run_status(self, run_id: str, status: str) -> None:
         """Mark a run (e.g. `interrupted` when its tracer died without end_run)."""

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -216,6 +216,7 @@ class Store:
         *,
         ended_ns: int | None = None,
         status: str | None = None,
+        dropped_by_sink: Mapping[str, int] | None = None,
     ) -> None:
         """Record the run's end; status defaults to `ok` (exit 0) or `error`."""
         self.catalog.end_run(
@@ -225,6 +226,7 @@ class Store:
             dropped_spans,
             spans_represented,
             status if status is not None else ("ok" if exit_code == 0 else "error"),
+            dropped_by_sink,
         )
 
     def segment_sink(self, run_id: str, *, child: SegmentChild | None = None) -> SpanSink:

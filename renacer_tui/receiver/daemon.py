@@ -116,4 +116,5 @@ class ServeDaemon:
     def _end(self, status: str) -> None:
         self.fanout.close(timeout=60.0)
         self.store.end_run(self.run_id, exit_code=0 if status == "ok" else 1, dropped_spans=self.fanout.dropped,
-                           spans_represented=self._represented, status=status)
+                           spans_represented=self._represented, status=status,
+                           dropped_by_sink=self.fanout.dropped_per_sink)

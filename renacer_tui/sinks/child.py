@@ -308,7 +308,9 @@ class ChildSink(SpanSink):
     `error_type("<label> exited early")`.  `close` ends the stream, waits up to `close_timeout`
     for the child to flush and exit, then stops it (SIGTERM, SIGKILL 2 s later) and reaps it;
     with `timeout_is_error` the overrun is raised too (a child that reports its own problems,
-    like the OTLP worker on SIGTERM, says False).
+    like the OTLP worker on SIGTERM, says False).  Such a child cannot report once it is killed
+    by a signal (SIGKILL, or SIGTERM before its handler is set): `killed_message` is raised then,
+    so the problem is always told once, by the child or for it.
     """
 
     def __init__(
@@ -320,8 +322,10 @@ class ChildSink(SpanSink):
         error_type: type[Exception] | None = None,
         label: str | None = None,
         timeout_is_error: bool = True,
+        killed_message: str | None = None,
     ) -> None:
         self._name = name
+        self.killed_message = killed_message
         self.close_timeout = close_timeout
         self.error_type = error_type or ChildGone
         self.label = label or f"{name} process"
@@ -372,6 +376,8 @@ class ChildSink(SpanSink):
             self._proc.stop()
             if self.timeout_is_error:
                 self._messages.append(f"{self.label} did not finish within {self.close_timeout:g} s")
+            elif self.killed_message is not None and (self._proc.returncode or 0) < 0:
+                self._messages.append(self.killed_message)
         self._proc.close_status()
         if already_raised:
             return

@@ -6,6 +6,12 @@ a slow sink (a collector far away, a slow disk) only loses *its own* batches —
 silently — while the others keep up.  A sink whose `write` raises is reported once through
 `on_error` and disabled; its later batches are counted as dropped.
 
+The spans the rest of a trace hangs on — the `renacer:run` root, `process:` spans and spans
+carrying links — are never dropped for a full queue: when a batch does not fit, those rows are
+cut out of it (`keep_rows`) and put on the sink's side list, which its thread writes before the
+next queued batch and before closing.  The capture loop never waits for them; only a failed or
+abandoned sink can still lose them (counted like any other).
+
 Counters are split by writer thread (offers count queue-full drops under the fan-out's one
 offer lock, the sink thread counts drops after a failure), so offers from the capture loop and
 from the OTLP receiver's threads never race.
@@ -13,6 +19,7 @@ from the OTLP receiver's threads never race.
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -20,7 +27,9 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from renacer_tui.model.kinds import PROCESS_PREFIX, RUN_PREFIX
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.sink import SpanSink
 
@@ -41,6 +50,21 @@ class SinkStats:
     error: str | None
 
 
+def keep_rows(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+    """The rows of `batch` that must survive a full queue (run, process and link-carrying spans)."""
+    names = batch.schema.get_field_index("span_name")
+    if names < 0:
+        return None
+    column = batch.column(names)
+    mask = pc.or_(pc.starts_with(column, RUN_PREFIX), pc.starts_with(column, PROCESS_PREFIX))
+    links = batch.schema.get_field_index("links")
+    if links >= 0:
+        with_links = pc.fill_null(pc.greater(pc.list_value_length(batch.column(links)), 0), False)
+        mask = pc.or_(mask, with_links)
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return None
+    return batch.filter(mask)
 
 
 class _SinkWorker:
@@ -57,6 +81,9 @@ class _SinkWorker:
         self.failed = False
         self.error: str | None = None
         self.closed_cleanly = False
+        # rows cut from batches that did not fit: appended by the offering thread, taken by the
+        # sink thread (deque append/popleft are atomic)
+        self.kept: collections.deque[pa.RecordBatch] = collections.deque()
         self.thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self.thread.start()
 
@@ -67,29 +94,42 @@ class _SinkWorker:
         try:
             self.queue.put_nowait(batch)
         except queue.Full:
+            kept = keep_rows(batch)
+            if kept is not None:
+                self.kept.append(kept)
+                rows -= kept.num_rows
             self.dropped_full += rows
 
     def _run(self) -> None:
         while True:
+            self._write_kept()
             item = self.queue.get()
+            self._write_kept()
             if item is _STOP:
                 break
-            batch: pa.RecordBatch = item
-            if self.failed:
-                self.dropped_failed += batch.num_rows
-                continue
-            try:
-                self.sink.write(batch)
-            except Exception as exc:  # a failing sink is reported once, then disabled
-                self.dropped_failed += batch.num_rows
-                self._fail(exc)
-            else:
-                self.delivered += batch.num_rows
+            self._write(item)
+        self._write_kept()
         try:
             self.sink.close()
         except Exception as exc:
             self._fail(exc)
         self.closed_cleanly = True
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        if self.failed:
+            self.dropped_failed += batch.num_rows
+            return
+        try:
+            self.sink.write(batch)
+        except Exception as exc:  # a failing sink is reported once, then disabled
+            self.dropped_failed += batch.num_rows
+            self._fail(exc)
+        else:
+            self.delivered += batch.num_rows
+
+    def _write_kept(self) -> None:
+        while self.kept:
+            self._write(self.kept.popleft())
 
     def _fail(self, exc: BaseException) -> None:
         if self.failed:
@@ -225,6 +265,8 @@ class Fanout:
             if worker.thread.is_alive():
                 ok = False
                 worker.dropped_full += _drain_rows(worker.queue)
+                while worker.kept:
+                    worker.dropped_full += worker.kept.popleft().num_rows
         return ok
 
     def __enter__(self) -> "Fanout":

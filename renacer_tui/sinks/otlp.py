@@ -21,6 +21,11 @@ from renacer_tui.sinks.child import ChildSink, SinkProcess, can_fork
 from renacer_tui.sinks.otlp_worker import CONFIG_ENV, PROTOCOLS
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout, for a worker run from source
+#: Seconds the end of a run waits for the exporter to flush before it is told to stop (SIGTERM).
+CLOSE_TIMEOUT_S = 2.0
+#: The most the end of a run waits for OTLP: the flush wait, then SIGTERM's grace before SIGKILL
+#: (`SinkProcess.stop`); `--help` states it.  A dead collector cannot stall a run for longer.
+END_BOUND_S = CLOSE_TIMEOUT_S + 2.0
 
 
 class OtlpWorkerGone(Exception):
@@ -97,7 +102,7 @@ class OtlpSink(ChildSink):
         service_name: str = "renacer",
         resource_attrs: Mapping[str, Any] | None = None,
         timeout: float = 5.0,
-        close_timeout: float = 5.0,
+        close_timeout: float = CLOSE_TIMEOUT_S,
         stderr: Any = None,
         trace_flags: int = 0x01,
     ) -> None:
@@ -122,4 +127,5 @@ class OtlpSink(ChildSink):
             error_type=OtlpWorkerGone,
             label="OTLP exporter process",
             timeout_is_error=False,
+            killed_message="OTLP exporter process was stopped before it could report; unsent spans are lost",
         )
