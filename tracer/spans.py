@@ -689,15 +689,9 @@ class SpanBuilder:
             self._flush_idle(now_ns)
 
     def _flush_idle(self, now_ns: int) -> None:
-        """Send runs that have been idle for a batch interval, then the batch itself.
-
-        A run still repeating but open for longer than a batch interval goes out too, as a
-        partial row (the loop's next calls start a new one): held only in this process, an
-        open run would die with a SIGKILLed tracer, taking every call it folded with it.
-        """
+        """Send runs that have been idle for a batch interval, then the batch itself."""
         limit = now_ns - self._interval_ns
         for th in self._threads.values():
-            rle = th.rle
-            if rle and (th.last_ns <= limit or (rle.cycle is not None and rle.cycle[0].start <= limit)):
+            if th.rle and th.last_ns <= limit:
                 self._end_rle(th)
         self._batch.flush(now_ns)
