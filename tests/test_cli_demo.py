@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from gpu_helpers import require_adapter
-from test_cli_run import assert_no_traceback, trace_id_of
+from test_cli_run import assert_no_traceback, renacer, trace_id_of
+from test_cli_run import query_json as query
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def renacer(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "renacer_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def query(sql: str) -> list[dict]:
-    result = renacer("db", "query", "--format", "json", "--sql", sql)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def test_demo_gpu_runs_the_matmul_under_the_tracer(db_path: Path) -> None:

@@ -29,6 +29,13 @@ def renacer(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     )
 
 
+def query_json(sql: str) -> list[dict]:
+    """`renacer-tui db query --format json` on the store RENACER_DB names, as rows."""
+    result = renacer("db", "query", "--format", "json", "--sql", sql)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def trace_id_of(result: subprocess.CompletedProcess) -> str:
     match = TRACE_ID_LINE.search(result.stderr)
     assert match, f"no trace_id line in stderr: {result.stderr[-500:]}"

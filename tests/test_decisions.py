@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_cli_run import assert_no_traceback, trace_id_of
+from test_cli_run import assert_no_traceback, renacer, trace_id_of
+from test_cli_run import query_json as query
 
 from renacer_tui.model.attributes import parse_attributes
 from renacer_tui.tracer.decision_manifest import ManifestError, load_manifest
@@ -32,17 +33,6 @@ print('[DECISION] ownership::borrow input={"var": "y"}', file=sys.stderr)
 print("[DECISION] not a decision", file=sys.stderr)
 os.write(2, b'[DECISION] codegen::emit input=[1]\n' + b'x' * 3000 + b'\n[RESULT] emit = true\n')
 '''
-
-
-def renacer(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "renacer_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def query(sql: str) -> list[dict]:
-    result = renacer("db", "query", "--format", "json", "--sql", sql)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def decision_events(trace_id: str) -> list[dict]:

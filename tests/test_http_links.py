@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_cli_run import assert_no_traceback, trace_id_of
+from test_cli_run import assert_no_traceback, renacer, trace_id_of
+from test_cli_run import query_json as query
 
 from renacer_tui.model.attributes import parse_attributes
 from renacer_tui.tracer.http_context import looks_like_request, parse_request_head
@@ -43,17 +42,6 @@ assert conn.getresponse().read() == b"ok"
 conn.request("GET", "/plain")  # no traceparent: attributes, but no link
 conn.close()
 '''
-
-
-def renacer(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "renacer_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def query(sql: str) -> list[dict]:
-    result = renacer("db", "query", "--format", "json", "--sql", sql)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def test_a_traceparent_request_links_both_the_client_and_the_server_span(db_path: Path, tmp_path: Path) -> None:
