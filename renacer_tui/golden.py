@@ -23,48 +23,17 @@ import os
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, MutableMapping
+from typing import Any, Iterator
 
 from opentelemetry import trace
-from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-#: The carrier variables this helper reads and sets (the specification's upper-case names).
-CARRIER_VARIABLES = ("TRACEPARENT", "TRACESTATE")
-_PROPAGATOR = TraceContextTextMapPropagator()
+from renacer_tui.otel_env import CARRIER_VARIABLES, extract_environment, inject_environment, span_exporter
+
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
-
-
-class _EnvironmentGetter(Getter[MutableMapping[str, str]]):
-    """Reads a propagator's lower-case field (`traceparent`) from its upper-case variable."""
-
-    def get(self, carrier: MutableMapping[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key.upper())
-        return [value] if value else None
-
-    def keys(self, carrier: MutableMapping[str, str]) -> list[str]:
-        return [name.lower() for name in carrier if name in CARRIER_VARIABLES]
-
-
-class _EnvironmentSetter(Setter[MutableMapping[str, str]]):
-    def set(self, carrier: MutableMapping[str, str], key: str, value: str) -> None:
-        carrier[key.upper()] = value
-
-
-def _exporter() -> Any:
-    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "http/protobuf").strip().lower()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter()
 
 
 def _tool_name(argv0: str) -> str:
@@ -93,7 +62,7 @@ def provider() -> TracerProvider:
     with _lock:
         if _provider is None:
             made = TracerProvider(resource=_resource())
-            made.add_span_processor(BatchSpanProcessor(_exporter()))
+            made.add_span_processor(BatchSpanProcessor(span_exporter()))
             atexit.register(made.shutdown)
             _provider = made
         return _provider
@@ -145,11 +114,11 @@ def span(name: str, **attributes: Any) -> Iterator[GoldenSpan]:
     if trace.get_current_span().get_span_context().is_valid:
         parent = None  # nested: the SDK's current span is the parent
     else:
-        parent = _PROPAGATOR.extract(os.environ, getter=_EnvironmentGetter())
+        parent = extract_environment()
     with tracer.start_as_current_span(name, context=parent, attributes=_attributes(attributes)) as sdk_span:
         saved = {variable: os.environ.get(variable) for variable in CARRIER_VARIABLES}
         os.environ.pop("TRACESTATE", None)
-        _PROPAGATOR.inject(os.environ, setter=_EnvironmentSetter())  # children join under this span
+        inject_environment(os.environ)  # children join under this span
         try:
             yield GoldenSpan(sdk_span)
         finally:

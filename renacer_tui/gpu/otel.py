@@ -16,29 +16,15 @@ from typing import Any, Mapping
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from renacer_tui.otel_env import extract_environment, span_exporter
 
 TRACER_NAME = "renacer_tui.gpu"
-CARRIER_VARIABLES = ("TRACEPARENT", "TRACESTATE")
-_PROPAGATOR = TraceContextTextMapPropagator()
-
-
-class _EnvironmentGetter(Getter[Mapping[str, str]]):
-    """The propagator asks for `traceparent`; the environment carrier holds `TRACEPARENT`."""
-
-    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key.upper())
-        return [value] if value else None
-
-    def keys(self, carrier: Mapping[str, str]) -> list[str]:
-        return [name.lower() for name in carrier if name in CARRIER_VARIABLES]
 
 
 def environment_context(environ: Mapping[str, str] | None = None) -> Context | None:
     """The parent the environment carries (None when TRACEPARENT is absent or invalid)."""
-    carrier = os.environ if environ is None else environ
-    context = _PROPAGATOR.extract(carrier, getter=_EnvironmentGetter())
+    context = extract_environment(environ)
     return context if trace.get_current_span(context).get_span_context().is_valid else None
 
 
@@ -47,19 +33,6 @@ def parent_context() -> Context | None:
     if trace.get_current_span().get_span_context().is_valid:
         return None  # the SDK parents under the current span itself
     return environment_context()
-
-
-def _exporter() -> Any:
-    protocol = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
-    ).strip().lower()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter()
 
 
 def provider_from_environment(service_name: str | None = None) -> Any | None:
@@ -79,7 +52,7 @@ def provider_from_environment(service_name: str | None = None) -> Any | None:
     if service_name and not os.environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = service_name
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(BatchSpanProcessor(_exporter()))
+    provider.add_span_processor(BatchSpanProcessor(span_exporter()))
     atexit.register(provider.shutdown)
     return provider
 
