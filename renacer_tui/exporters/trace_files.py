@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from renacer_tui.model.attributes import ATTR_LINKS, parse_attributes_keeping_raw
+from renacer_tui.sinks.headless import json_line
 
 FORMATS = ("jsonl", "otlp-json", "perfetto")
 
@@ -30,14 +31,7 @@ def _rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
 
 def to_jsonl(table: pa.Table | pa.RecordBatch) -> str:
     """One JSON object per stored row, every column, `attributes` decoded into an object."""
-    lines = []
-    for row in _rows(table):
-        row["attributes"] = parse_attributes_keeping_raw(row.get("attributes"))
-        for column in ("events", "links"):
-            for item in row.get(column) or ():
-                item["attributes"] = parse_attributes_keeping_raw(item.get("attributes"))
-        lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
-    return "".join(line + "\n" for line in lines)
+    return "".join(json_line(row) + "\n" for row in _rows(table))
 
 
 def to_otlp_json(table: pa.Table | pa.RecordBatch, service_name: str | None = None, indent: int | None = None) -> str:

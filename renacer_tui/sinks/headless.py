@@ -22,6 +22,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
     parse_attributes,
+    parse_attributes_keeping_raw,
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_syscall
 from renacer_tui.model.sink import SpanSink
@@ -103,6 +104,16 @@ class TextSink(SpanSink):
         self._stream.flush()
 
 
+def json_line(row: dict[str, Any]) -> str:
+    """One stored row as a JSON Lines object: every column, the span's and its events' and links'
+    attributes decoded (text that is not a JSON object kept under `renacer.attributes_raw`)."""
+    row["attributes"] = parse_attributes_keeping_raw(row.get("attributes"))
+    for column in ("events", "links"):
+        for item in row.get(column) or ():
+            item["attributes"] = parse_attributes_keeping_raw(item.get("attributes"))
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+
 class JsonlSink(SpanSink):
     """One JSON object per span with every column of the span schema (attributes decoded)."""
 
@@ -112,10 +123,7 @@ class JsonlSink(SpanSink):
         self._stream = stream
 
     def write(self, batch: pa.RecordBatch) -> None:
-        out = []
-        for row in batch.to_pylist():
-            row["attributes"] = json.loads(row["attributes"])
-            out.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
+        out = [json_line(row) for row in batch.to_pylist()]
         if out:
             self._stream.write("\n".join(out) + "\n")
             self._stream.flush()
