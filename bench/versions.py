@@ -10,12 +10,11 @@ For refactors that must not move the stop loop: set up the old build with
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
+
+from bench.common import machine, machine_line, markdown_table, median, ratio, run_command
 
 
 def main(argv: list[str]) -> int:
@@ -36,15 +35,16 @@ def main(argv: list[str]) -> int:
     for rep in range(args.reps):
         order = list(cases.items()) if rep % 2 == 0 else list(reversed(cases.items()))
         for name, command in order:
-            started = time.perf_counter()
             # run outside any checkout: `-m renacer_tui` must import each build's own installed code
-            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=db)
-            times[name].append(time.perf_counter() - started)
+            run = run_command(command, cwd=Path(db))
+            if run.returncode != 0:
+                print(f"{name} failed ({run.returncode}): {run.stderr[-500:]}", file=sys.stderr)
+                return 1
+            times[name].append(run.seconds)
     stops = 2 * args.count
-    base = statistics.median(times["strace -f"])
-    print(f"load {os.getloadavg()[0]:.2f}; {' '.join(work)} (~{stops:,} stops); medians of {args.reps}")
-    print("| build | wall | per stop | / strace |\n|---|---|---|---|")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"| {name} | {median:.3f} s | {median / stops * 1e6:.2f} µs | {median / base:.2f} × |")
+    base = median(times["strace -f"])
+    print(f"{machine_line(machine())}; {' '.join(work)} (~{stops:,} stops); medians of {args.reps}")
+    rows = [(name, f"{median(t):.3f} s", f"{median(t) / stops * 1e6:.2f} µs", f"{ratio(median(t), base):.2f} ×")
+            for name, t in times.items()]
+    print(markdown_table(["build", "wall", "per stop", "/ strace"], rows))
     return 0
