@@ -185,23 +185,30 @@ class Decoded:
     flags: str | None
 
 
+def fetch_string(mem: TraceeMemory, tid: int, addr: int, limit: int) -> tuple[bytes, bool] | None:
+    """The NUL-terminated bytes at a non-NULL `addr` as (data, truncated); None: unreadable."""
+    data, truncated = mem.read_cstring(tid, addr, limit)
+    if not data and not truncated and not mem.read_bytes(tid, addr, 1):
+        return None
+    return data, truncated
+
+
 def _read_string(mem: TraceeMemory, tid: int, addr: int, limit: int) -> str:
     if addr == 0:
         return "NULL"
-    data, truncated = mem.read_cstring(tid, addr, limit)
-    if not data and not truncated:
-        probe = mem.read_bytes(tid, addr, 1)
-        if not probe:
-            return F.pointer(addr)
-    return F.quote(data, truncated)
+    got = fetch_string(mem, tid, addr, limit)
+    return F.pointer(addr) if got is None else F.quote(*got)
+
+
+def fetch_buffer(mem: TraceeMemory, tid: int, addr: int, size: int, limit: int) -> bytes:
+    """The first `limit` of the `size` bytes at a non-NULL `addr`."""
+    return mem.read_bytes(tid, addr, min(size, limit)) if size > 0 else b""
 
 
 def _read_buffer(mem: TraceeMemory, tid: int, addr: int, size: int, limit: int) -> str:
     if addr == 0:
         return "NULL"
-    size = max(0, size)
-    data = mem.read_bytes(tid, addr, min(size, limit)) if size else b""
-    return F.quote(data, size > limit)
+    return F.quote(fetch_buffer(mem, tid, addr, size, limit), size > limit)
 
 
 def _read_pointers(mem: TraceeMemory, tid: int, addr: int, max_items: int) -> list[int]:
@@ -226,6 +233,12 @@ def _argv(mem: TraceeMemory, tid: int, addr: int, limit: int) -> str:
     ptrs = _read_pointers(mem, tid, addr, 33)
     shown = [_read_string(mem, tid, p, limit) for p in ptrs[:32]]
     return "[" + ", ".join(shown) + ("..." if len(ptrs) > 32 else "") + "]"
+
+
+def _fetch_argv(mem: TraceeMemory, tid: int, addr: int, limit: int) -> None:
+    for p in _read_pointers(mem, tid, addr, 33)[:32]:
+        if p:
+            fetch_string(mem, tid, p, limit)
 
 
 def _envp(mem: TraceeMemory, tid: int, addr: int) -> str:
