@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--decisions", type=Path, metavar="FILE",
         help="Add the decisions of a JSON decision manifest (see docs/golden-thread.md) as events of the run span.")
     add("--feed-fd", type=int, help=argparse.SUPPRESS)  # the live feed's fd, set by the TUI
+    # decode on the stop loop, as before the decoder process (for the equivalence test)
+    add("--inline-decode", action="store_true", help=argparse.SUPPRESS)
     add("command", nargs=argparse.REMAINDER, metavar="CMD", help="The program and its arguments (after --).")
     return p
 

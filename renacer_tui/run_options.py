@@ -40,6 +40,7 @@ class RunOptions:
     source: bool = False  # --source: user stacks → c_source / rust_source / code.*
     stack_trace: bool = False  # -k: the symbolised stack under each text line
     transpiler_maps: list[str] = field(default_factory=list)
+    inline_decode: bool = False  # decode on the stop loop (no decoder process): the old path, for tests
 
     @property
     def wants_source(self) -> bool:
@@ -113,6 +114,8 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.capture_payloads:
             args.append("--capture-payloads")
+        if self.inline_decode:
+            args.append("--inline-decode")
         if self.trace_transpiler_decisions:
             args.append("--trace-transpiler-decisions")
         if self.decisions is not None:

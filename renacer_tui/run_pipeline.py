@@ -20,6 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_DROPPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PTRACE_STOPS,
+    ATTR_RAW_DROPPED,
     ATTR_RECEIVED_SPANS,
     ATTR_RECEIVER_ENDPOINT,
     ATTR_RECEIVER_REJECTED,
@@ -172,116 +173,166 @@ def _start_receiver(reserved, offer, context, run_span_id: str, builder):  # noq
         return None
 
 
-def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
-                   reserved=None, run_events=None) -> int:  # noqa: ANN001
-    from renacer_tui.sinks.fanout import DropTally, Fanout
-    from renacer_tui.tracer.formats import escape_text
-    from renacer_tui.tracer.idle import IdleFlusher
-    from renacer_tui.tracer.spans import SpanBuilder
+class _Outputs:
+    """Everything a run feeds: sinks behind the fan-out, the source stage, the span builder and
+    the OTLP receiver; built in the process that decodes (the capture process itself with
+    --inline-decode or --source, else the decoder process)."""
 
-    command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
-    tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
-    sinks, summary_sink, run_store = _open_sinks(options, context, command_text, stack, tally)
-    errors: list[str] = []
+    def __init__(self, options: RunOptions, context: Any, run_span_id: str, name_filter: Any, status_filter: Any,
+                 stack: ExitStack, run_events: Any, replayed: Any = None) -> None:
+        from renacer_tui.sinks.fanout import DropTally, Fanout
+        from renacer_tui.tracer.formats import escape_text
+        from renacer_tui.tracer.spans import SpanBuilder
 
-    def report_sink_error(sink_name: str, message: str) -> None:
-        errors.append(sink_name)
+        self.options = options
+        self.context = context
+        self.command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
+        tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
+        self.sinks, self.summary_sink, self.run_store = _open_sinks(options, context, self.command_text, stack, tally)
+        self.fanout = Fanout(self.sinks, capacity_batches=options.queue_capacity, on_error=self._sink_error, tally=tally)
+        payloads = None
+        if options.capture_payloads:  # its thread starts after the sink children were forked
+            from renacer_tui.tracer.payload_hash import PayloadHasher
+
+            payloads = PayloadHasher(replayed.stream_facts if replayed is not None else None)
+        self.sampler, self.stage = _source_capture(options, self.fanout)
+        # in the decoder process, /proc facts come from the capture's records (tracer.raw_replay)
+        extra: dict[str, Any] = {} if replayed is None else {"identity": replayed.identity}
+        self.builder = SpanBuilder(
+            trace_id=context.trace_id,
+            parent_span_id=context.parent_span_id,
+            run_span_id=run_span_id,
+            first_clock=context.first_clock,
+            parent_logical_clock=context.parent_logical_clock,
+            command=options.command or [self.command_text],
+            on_batch=self.stage.offer if self.stage is not None else self.fanout.offer,
+            string_limit=options.string_limit,
+            rle=options.rle,
+            status_filter=status_filter,
+            path_filter=options.trace_paths or None,
+            name_filter=name_filter,  # seccomp also lets the lifecycle calls through: drop them here
+            service_name=options.service_name,
+            service_version=__version__,
+            attached=options.attach_pid is not None,
+            payloads=payloads,
+            stacks=self.sampler,
+            decisions=options.trace_transpiler_decisions,
+            run_events=run_events,
+            **extra,
+        )
+        self.run_span_id = run_span_id
+        self.receiver: Any = None
+        self.started = time.time_ns()
+
+    @staticmethod
+    def _sink_error(sink_name: str, message: str) -> None:
         _say(f"{sink_name} sink failed: {message} (other outputs continue)")
 
-    fanout = Fanout(sinks, capacity_batches=options.queue_capacity, on_error=report_sink_error, tally=tally)
-    payloads = None
-    if options.capture_payloads:  # its thread starts after the sink children were forked
-        from renacer_tui.tracer.payload_hash import PayloadHasher
+    def start_receiver(self, reserved: Any) -> None:
+        if reserved is not None:
+            self.receiver = _start_receiver(reserved, self.fanout.offer, self.context, self.run_span_id, self.builder)
 
-        payloads = PayloadHasher()
-    sampler, stage = _source_capture(options, fanout)
-    builder = SpanBuilder(
-        trace_id=context.trace_id,
-        parent_span_id=context.parent_span_id,
-        run_span_id=run_span_id,
-        first_clock=context.first_clock,
-        parent_logical_clock=context.parent_logical_clock,
-        command=options.command or [command_text],
-        on_batch=stage.offer if stage is not None else fanout.offer,
-        string_limit=options.string_limit,
-        rle=options.rle,
-        status_filter=status_filter,
-        path_filter=options.trace_paths or None,
-        name_filter=name_filter,  # seccomp also lets the lifecycle calls through: drop them here
-        service_name=options.service_name,
-        service_version=__version__,
-        attached=options.attach_pid is not None,
-        payloads=payloads,
-        stacks=sampler,
-        decisions=options.trace_transpiler_decisions,
-        run_events=run_events,
-    )
-    receiver = _start_receiver(reserved, fanout.offer, context, run_span_id, builder) if reserved else None
-    started = time.time_ns()
-    try:
-        # a program blocked in a long call still gets its latest spans out within ~0.1 s
-        with IdleFlusher(session.lock, builder.flush_idle):
-            result = session.run(builder)
-    except BaseException:
+    def abort(self) -> None:
+        """The capture failed: what was captured still reaches the outputs before the error is reported."""
+        if self.receiver is not None:
+            self.receiver.close()
+        if self.stage is not None:
+            self.stage.close()
+        self.fanout.close()
+
+    def conclude(self, result: Any, raw_dropped: int = 0) -> None:
+        """The run span, the catalog's end of the run, and the closing lines on stderr."""
+        context, builder, fanout = self.context, self.builder, self.fanout
+        receiver = self.receiver
+        receiver_attributes: dict[str, object] = {}
+        received = 0
         if receiver is not None:
-            receiver.close()
+            endpoint = receiver.grpc_endpoint or receiver.http_endpoint
+            receiver.close()  # the program has exited: what it sent is in the fan-out
+            received = receiver.intake.spans
+            receiver_attributes = {ATTR_RECEIVED_SPANS: received, ATTR_RECEIVER_ENDPOINT: endpoint}
+            if receiver.intake.rejected:
+                receiver_attributes[ATTR_RECEIVER_REJECTED] = dict(receiver.intake.rejected)
+        if raw_dropped:
+            receiver_attributes[ATTR_RAW_DROPPED] = raw_dropped
+        builder.finish(
+            {
+                ATTR_DROPPED: fanout.dropped,  # after the receiver's last offer
+                ATTR_PROCESS_EXIT_CODE: result.exit_code,
+                ATTR_COMMAND: self.command_text,
+                ATTR_PTRACE_STOPS: result.stops,
+                ATTR_TRACE_FLAGS: f"{context.trace_flags:02x}",
+                **receiver_attributes,
+            }
+        )
+        stage = self.stage
         if stage is not None:
             stage.close()
-        fanout.close()  # what was captured still reaches the outputs before the error is reported
+            if stage.error is not None:
+                _say(f"source correlation stopped: {stage.error} (spans kept without source)")
+        fanout.close()
+        dropped = fanout.dropped
+        where = shortfall = ""
+        if self.run_store is not None:
+            store, run_id = self.run_store
+            try:
+                store.end_run(
+                    run_id,
+                    exit_code=result.exit_code,
+                    ended_ns=time.time_ns(),
+                    dropped_spans=dropped,
+                    spans_represented=builder.spans_represented,
+                    dropped_by_sink=fanout.dropped_per_sink,
+                )
+                storage = store.run_storage(run_id, builder.spans_emitted)
+                where, shortfall = (storage.summary(), "") if storage.complete else ("", storage.summary())
+            except Exception as exc:  # CatalogError on a full disk: say so, the exit code is the program's
+                _say(f"the store could not record the end of the run ({exc})")
+                shortfall = f"; the store at {store.root} could not confirm what it holds"
+        if self.summary_sink is not None:
+            print(self.summary_sink.format_summary(), file=sys.stderr)
+        elapsed = (time.time_ns() - self.started) / 1e9
+        _say(
+            f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
+            f" {result.stops} ptrace stops"
+            + (f", {received} received over OTLP" if received else "")
+            + (f", {dropped} dropped ({_per_sink(fanout.dropped_per_sink)})" if dropped else "")
+            + (f", {raw_dropped} syscalls not recorded (the decoder fell behind)" if raw_dropped else "")
+            + shortfall
+        )
+        print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
+
+
+def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
+                   reserved=None, run_events=None) -> int:  # noqa: ANN001
+    """Capture and decode: in a decoder process (the default), or on the stop loop itself when
+    stacks are sampled (they are read from the stopped task by the sampler) or --inline-decode."""
+    from renacer_tui.sinks.child import can_fork
+
+    if options.wants_source or options.inline_decode or not can_fork():
+        return _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack, reserved,
+                             run_events)
+    from renacer_tui.run_split import run_split
+
+    return run_split(options, session, reserved,
+                     lambda stack, replayed: _Outputs(options, context, run_span_id, name_filter, status_filter, stack,
+                                                      run_events, replayed), stack)
+
+
+def _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
+                  reserved=None, run_events=None) -> int:  # noqa: ANN001
+    from renacer_tui.tracer.idle import IdleFlusher
+
+    outputs = _Outputs(options, context, run_span_id, name_filter, status_filter, stack, run_events)
+    outputs.start_receiver(reserved)
+    try:
+        # a program blocked in a long call still gets its latest spans out within ~0.1 s
+        with IdleFlusher(session.lock, outputs.builder.flush_idle):
+            result = session.run(outputs.builder)
+    except BaseException:
+        outputs.abort()
         raise
-    receiver_attributes: dict[str, object] = {}
-    received = 0
-    if receiver is not None:
-        endpoint = receiver.grpc_endpoint or receiver.http_endpoint
-        receiver.close()  # the program has exited: what it sent is in the fan-out
-        received = receiver.intake.spans
-        receiver_attributes = {ATTR_RECEIVED_SPANS: received, ATTR_RECEIVER_ENDPOINT: endpoint}
-        if receiver.intake.rejected:
-            receiver_attributes[ATTR_RECEIVER_REJECTED] = dict(receiver.intake.rejected)
-    builder.finish(
-        {
-            ATTR_DROPPED: fanout.dropped,  # after the receiver's last offer
-            ATTR_PROCESS_EXIT_CODE: result.exit_code,
-            ATTR_COMMAND: command_text,
-            ATTR_PTRACE_STOPS: result.stops,
-            ATTR_TRACE_FLAGS: f"{context.trace_flags:02x}",
-            **receiver_attributes,
-        }
-    )
-    if stage is not None:
-        stage.close()
-        if stage.error is not None:
-            _say(f"source correlation stopped: {stage.error} (spans kept without source)")
-    fanout.close()
-    dropped = fanout.dropped
-    where = shortfall = ""
-    if run_store is not None:
-        store, run_id = run_store
-        try:
-            store.end_run(
-                run_id,
-                exit_code=result.exit_code,
-                ended_ns=time.time_ns(),
-                dropped_spans=dropped,
-                spans_represented=builder.spans_represented,
-                dropped_by_sink=fanout.dropped_per_sink,
-            )
-            storage = store.run_storage(run_id, builder.spans_emitted)
-            where, shortfall = (storage.summary(), "") if storage.complete else ("", storage.summary())
-        except Exception as exc:  # CatalogError on a full disk: say so, the exit code is the program's
-            _say(f"the store could not record the end of the run ({exc})")
-            shortfall = f"; the store at {store.root} could not confirm what it holds"
-    if summary_sink is not None:
-        print(summary_sink.format_summary(), file=sys.stderr)
-    elapsed = (time.time_ns() - started) / 1e9
-    _say(
-        f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
-        f" {result.stops} ptrace stops"
-        + (f", {received} received over OTLP" if received else "")
-        + (f", {dropped} dropped ({_per_sink(fanout.dropped_per_sink)})" if dropped else "")
-        + shortfall
-    )
-    print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
+    outputs.conclude(result)
     return result.exit_code
 
 

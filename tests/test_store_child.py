@@ -95,7 +95,13 @@ def test_killed_tracer_still_gets_received_spans_flushed(db_path: Path, tmp_path
             break
         time.sleep(0.1)
     assert count == 300
-    assert store.query("SELECT status FROM runs").to_pylist() == [{"status": "running"}]
+    # the decoder process saw EOF without the capture's result: it ends the run as the program's
+    # fate under PTRACE_O_EXITKILL (killed, 137), with the run span
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and store.query("SELECT status FROM runs").to_pylist() == [{"status": "running"}]:
+        time.sleep(0.1)
+    assert store.query("SELECT status, exit_code FROM runs").to_pylist() == [{"status": "error", "exit_code": 137}]
+    assert store.query("SELECT COUNT(*) AS n FROM spans WHERE span_name LIKE 'renacer:run%'").to_pylist() == [{"n": 1}]
     store.close()
     # The next run works and the killed one's segment stays readable.
     again = renacer("--", "true")

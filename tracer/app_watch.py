@@ -39,30 +39,24 @@ class AppWatch:
 
     def __init__(self, decisions: DecisionRecorder | None) -> None:
         self.decisions = decisions
-        self.calls = _SOCKET_SENDS | _SOCKET_RECEIVES  # the names `call` wants to see
+        self.calls = watched_calls(decisions is not None)  # the names `call` wants to see
         self.http_requests = 0
 
     def call(self, name: str, args: tuple, fd: int | None, obj: str | None, ret: int, th: Thread, row: Row,
              t_ns: int, mem: TraceeMemory) -> None:
         """Look at the `ret` bytes a successful call `name` moved (`obj`: its fd's object)."""
-        if fd == _STDERR and self.decisions is not None and name in _STDERR_WRITES:
-            moved = call_payloads(name, args, min(ret, _LINE_LIMIT), th.tid, mem)
-            if moved and moved[0][2]:
-                proc_row = th.proc.row
-                if proc_row.events is None:
-                    proc_row.events = []
-                self.decisions.feed(th.proc.tgid, moved[0][2], t_ns, proc_row.events)
+        seen = watched_bytes(name, args, fd, obj, ret, th.tid, mem, self.decisions is not None)
+        if seen is None:
             return
-        if obj is None or not obj.startswith("socket:"):
-            return
-        from renacer_tui.tracer.http_context import HEAD_LIMIT, PEEK_BYTES, looks_like_request
-
-        peek = call_payloads(name, args, min(ret, PEEK_BYTES), th.tid, mem)
-        if not peek or not peek[0][2] or not looks_like_request(peek[0][2]):
-            return
-        moved = call_payloads(name, args, min(ret, HEAD_LIMIT), th.tid, mem)
-        if moved and moved[0][2]:
-            self._request(moved[0][2], "client" if name in _SOCKET_SENDS else "server", row)
+        what, data = seen
+        if what == _DECISION:
+            assert self.decisions is not None
+            proc_row = th.proc.row
+            if proc_row.events is None:
+                proc_row.events = []
+            self.decisions.feed(th.proc.tgid, data, t_ns, proc_row.events)
+        else:
+            self._request(data, "client" if name in _SOCKET_SENDS else "server", row)
 
     def _request(self, data: bytes, role: str, row: Row) -> None:
         from renacer_tui.tracer.http_context import parse_request_head
@@ -86,3 +80,30 @@ class AppWatch:
                  {ATTR_LINK_TYPE: LinkKind.HTTP.value, ATTR_HTTP_ROLE: role})
             )
             row.linked = True  # RLE must not fold the span that carries the link
+
+
+_DECISION, _HTTP = "decision", "http"
+
+
+def watched_calls(decisions: bool) -> frozenset[str]:
+    """The calls whose successful exits `watched_bytes` reads from."""
+    return _SOCKET_SENDS | _SOCKET_RECEIVES | (_STDERR_WRITES if decisions else frozenset())
+
+
+def watched_bytes(name: str, args: tuple, fd: int | None, obj: str | None, ret: int, tid: int, mem: TraceeMemory,
+                  decisions: bool) -> tuple[str, bytes] | None:
+    """The bytes `AppWatch.call` looks at, read from the stopped task: ("decision", stderr
+    line bytes), ("http", a request head), or None.  The capture process calls it too, to ship
+    exactly these reads to the decoder process."""
+    if fd == _STDERR and decisions and name in _STDERR_WRITES:
+        moved = call_payloads(name, args, min(ret, _LINE_LIMIT), tid, mem)
+        return (_DECISION, moved[0][2]) if moved and moved[0][2] else None
+    if obj is None or not obj.startswith("socket:"):
+        return None
+    from renacer_tui.tracer.http_context import HEAD_LIMIT, PEEK_BYTES, looks_like_request
+
+    peek = call_payloads(name, args, min(ret, PEEK_BYTES), tid, mem)
+    if not peek or not peek[0][2] or not looks_like_request(peek[0][2]):
+        return None
+    moved = call_payloads(name, args, min(ret, HEAD_LIMIT), tid, mem)
+    return (_HTTP, moved[0][2]) if moved and moved[0][2] else None

@@ -351,6 +351,49 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
     return texts
 
 
+# -- the bytes each kind needs, read while the task is stopped ---------------------------------
+# The capture process runs these (tracer.raw_recorder) and ships what they read; the decoder
+# process renders from those bytes with the functions above.  Both sides go through the same
+# fetch_* calls with the same sizes, so what is read is exactly what is rendered.
+
+
+def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int) -> None:
+    """Make the reads `decode_plan` will make for this call's inputs."""
+    for i, (kind, _arg) in enumerate(plan.kinds):
+        if kind not in _MEMORY_KINDS:
+            continue
+        addr = args[i]
+        if addr == 0:
+            continue
+        if kind == "path":
+            fetch_string(mem, tid, addr, PATH_MAX)
+        elif kind == "str":
+            fetch_string(mem, tid, addr, string_limit)
+        elif kind == "wbuf":
+            fetch_buffer(mem, tid, addr, args[2], string_limit)
+        elif kind == "argv":
+            _fetch_argv(mem, tid, addr, string_limit)
+        else:  # envp
+            _read_pointers(mem, tid, addr, 4096)
+
+
+def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, tid: int, mem: TraceeMemory,
+                  string_limit: int) -> None:
+    """Make the reads `decode_exit` will make for this call's outputs."""
+    if not plan.has_outputs or is_error:
+        return
+    for i, kind in plan.outputs:
+        addr = args[i]
+        if not addr:
+            continue
+        if kind == "rbuf":
+            fetch_buffer(mem, tid, addr, ret, string_limit)
+        elif kind == "pipefds":
+            mem.read_bytes(tid, addr, 8)
+        elif kind == "wstatus" and ret > 0:
+            mem.read_bytes(tid, addr, 4)
+
+
 def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: bool, tid: int,
                 mem: TraceeMemory, string_limit: int = 64) -> None:
     """Fill in the outputs (read buffers, pipe fds, wait status) at the exit stop."""
@@ -370,6 +413,20 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
             raw = mem.read_bytes(tid, addr, 4)
             if len(raw) == 4:
                 decoded.texts[i] = F.wait_status(int.from_bytes(raw, "little"))
+
+
+_CLD_EXITED, _CLD_DUMPED = 1, 3
+
+
+def waitid_reaped(mem: TraceeMemory, tid: int, args: tuple[int, ...]) -> int:
+    """The pid a successful waitid reported as exited/killed (siginfo: si_code at 8, si_pid at 16)."""
+    infop = args[2]
+    raw = mem.read_bytes(tid, infop, 20) if infop else b""
+    if len(raw) < 20:
+        return 0
+    code = int.from_bytes(raw[8:12], "little", signed=True)
+    pid = int.from_bytes(raw[16:20], "little", signed=True)
+    return pid if _CLD_EXITED <= code <= _CLD_DUMPED else 0
 
 
 def pipe_fds(text: str) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ import hashlib
 import os
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from renacer_tui.model.attributes import (
     ATTR_IO_BYTES,
@@ -151,6 +151,16 @@ def _inode(tid: int, fd: int, obj: str) -> int | None:
         return None
 
 
+def stream_facts(tid: int, fd: int, name: str) -> tuple[int | None, str | None]:
+    """(inode, socket peer) of a stream's object, read from /proc while its task is stopped."""
+    return _inode(tid, fd, name), socket_peer(tid, name)
+
+
+def stream_name(obj: str | None, tgid: int, fd: int) -> str:
+    """A stream's object: the fd's /proc target, or `fd:<tgid>:<fd>` when it had none."""
+    return obj if obj is not None else f"fd:{tgid}:{fd}"
+
+
 def _off_pinned_cpu() -> None:
     """With --pin-cpu the capture process runs on one CPU; this thread then moves to the others,
     so hashing does not take turns with the stop loop (as the sink children do)."""
@@ -166,7 +176,8 @@ def _off_pinned_cpu() -> None:
 class PayloadHasher:
     """Queue of payloads and the thread that hashes them; `close()` returns every stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, facts: Callable[[int, int, str], tuple[int | None, str | None]] | None = None) -> None:
+        self._facts = facts or stream_facts  # the decoder process gets them from the capture's records
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._streams: dict[tuple[str, str], Stream] = {}
         self.error: BaseException | None = None
@@ -178,12 +189,13 @@ class PayloadHasher:
 
     def stream(self, obj: str | None, direction: str, fd: int, tgid: int, tid: int, pname: str, t_ns: int) -> Stream:
         """The stream of `obj` in `direction`, made on first sight (capture thread only)."""
-        name = obj if obj is not None else f"fd:{tgid}:{fd}"
+        name = stream_name(obj, tgid, fd)
         key = (name, direction)
         found = self._streams.get(key)
         if found is None:
-            found = self._streams[key] = Stream(name, direction, fd, tgid, pname, _inode(tid, fd, name), t_ns)
-            found.peer = socket_peer(tid, name)
+            inode, peer = self._facts(tid, fd, name)
+            found = self._streams[key] = Stream(name, direction, fd, tgid, pname, inode, t_ns)
+            found.peer = peer
         return found
 
     def submit(self, stream: Stream, ref: PayloadRef, data: bytes | None, size: int, t_ns: int) -> None:

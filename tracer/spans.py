@@ -47,6 +47,7 @@ from renacer_tui.tracer.decode import (
     decode_plan,
     pipe_fds,
     plan_for,
+    waitid_reaped,
 )
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.filter_spec import SyscallFilter
@@ -65,18 +66,6 @@ _UNKNOWN = object()  # fd-cache miss marker
 
 
 _WNOWAIT = 0x01000000
-_CLD_EXITED, _CLD_DUMPED = 1, 3
-
-
-def _waitid_reaped(mem: TraceeMemory, tid: int, args: tuple) -> int:
-    """The pid a successful waitid reported as exited/killed (siginfo: si_code at 8, si_pid at 16)."""
-    infop = args[2]
-    raw = mem.read_bytes(tid, infop, 20) if infop else b""
-    if len(raw) < 20:
-        return 0
-    code = int.from_bytes(raw[8:12], "little", signed=True)
-    pid = int.from_bytes(raw[16:20], "little", signed=True)
-    return pid if _CLD_EXITED <= code <= _CLD_DUMPED else 0
 
 
 def _link_source(row: Row) -> Row:
@@ -131,6 +120,7 @@ class SpanBuilder:
         stacks: StackSampler | None = None,
         decisions: bool = False,
         run_events: list[tuple[str, int, dict[str, Any]]] | None = None,
+        identity: Callable[[int], tuple[str, str]] = read_proc_identity,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -182,8 +172,9 @@ class SpanBuilder:
 
             recorder = DecisionRecorder()
         self._watch = AppWatch(recorder)
-        self._watch_calls = self._watch.calls | ({"write", "writev"} if decisions else frozenset())
+        self._watch_calls = self._watch.calls
         self._run_events = list(run_events or ())  # --decisions FILE: events of the run span
+        self._identity = identity  # (comm, cmdline) of a tgid: /proc, or what the capture process read
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -231,7 +222,7 @@ class SpanBuilder:
         elif tgid == self._root_pid and not self.attached:
             name, cmdline = self._launched_identity()
         else:
-            name, cmdline = read_proc_identity(tgid)
+            name, cmdline = self._identity(tgid)
         row = Row(span_id, clock, "", t_ns, tgid, tgid)
         if parent is not None:
             row.parent_span_id = parent.span_id
@@ -345,7 +336,7 @@ class SpanBuilder:
             self._watch.call(plan.name, args, dec.fd, obj, ret, th, row, t_ns, mem)
         reaped = ret
         if plan.name == "waitid":  # returns 0; the child is in the siginfo it filled in
-            reaped = 0 if is_error else _waitid_reaped(mem, tid, args)
+            reaped = 0 if is_error else waitid_reaped(mem, tid, args)
         self._complete(th, row, dec, args, obj, ret, is_error, reaped)
         if t_ns - self._batch.last_emit_ns >= self._interval_ns:
             self._flush_idle(t_ns)
@@ -380,7 +371,7 @@ class SpanBuilder:
             self._threads[tid] = th
         th = self._thread(tid, tgid, t_ns)
         proc = th.proc
-        name, cmdline = read_proc_identity(tgid)
+        name, cmdline = self._identity(tgid)
         proc.name, proc.cmdline = name, cmdline
         self._fds.forget_process(tgid)
         if self._stacks is not None:

@@ -113,6 +113,8 @@ ATTR_LINK_TYPE = "renacer.link.type"  # OTLP export of one renacer.links entry
 ATTR_LINK_LOGICAL_CLOCK = "renacer.link.logical_clock"
 ATTR_FILTERED = "renacer.filtered"  # kept only for the tree's sake; not a call the user asked for
 ATTR_DROPPED = "renacer.dropped_spans"
+#: Syscalls the capture process did not record because the decoder process fell too far behind.
+ATTR_RAW_DROPPED = "renacer.dropped_syscalls"
 ATTR_PTRACE_STOPS = "renacer.ptrace_stops"
 ATTR_DETACHED = "renacer.detached"
 ATTR_ROOT_PID = "renacer.root_pid"

@@ -56,8 +56,9 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and "grpc" not in sys.modules
 
 
-def _become_child(keep: tuple[int, ...], stderr_fd: int | None) -> None:
-    """Leave the capture process's signal handling and descriptors behind."""
+def become_child(keep: tuple[int, ...], stderr_fd: int | None) -> None:
+    """Leave the capture process's signal handling and descriptors behind (sink children and
+    the decoder process): only `keep`, stderr and /dev/null on stdin/stdout stay open."""
     # Ctrl-C reaches the whole foreground group: the child ends on EOF, after flushing.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
@@ -117,7 +118,7 @@ def fork_sink_child(child_main: ChildMain, stderr_fd: int | None = None) -> tupl
     if pid == 0:  # the child: never returns
         code = 70
         try:
-            _become_child((data_r, status_w), stderr_fd)
+            become_child((data_r, status_w), stderr_fd)
 
             def report(line: str) -> None:
                 os.write(status_w, (" ".join(str(line).split()) + "\n").encode("utf-8", "replace"))

@@ -1,0 +1,316 @@
+"""The capture process's listener: each stop becomes one raw record on the decoder's pipe.
+
+Why: every microsecond of Python on the stop loop is a microsecond the traced program waits.
+Decoding, span building, links, RLE and batching run in the decoder process
+(`tracer.raw_replay`); here a stop costs a struct pack, the tracee reads the decoder will need
+and an append to a buffer.  Which bytes to read comes from the decoder's own functions
+(`decode.prefetch_entry` / `prefetch_exit`, `payload_read.call_payloads`,
+`app_watch.watched_bytes`, `decode.waitid_reaped`) run against a `RecordingMemory`, so the two
+sides make the same reads by construction.
+
+fd targets (/proc/<pid>/fd/N) must also be read while the fd still means what it meant at the
+stop.  The recorder keeps its own (tgid, fd) cache and ships a target whenever that cache has
+no entry; it forgets at least every time the span builder's cache does (close, dup2/dup3 onto
+the number, a returned fd, pipe fds, close_range, exec, process exit), so the builder never
+misses one it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+from typing import Any
+
+from renacer_tui.model.syscalls import EXEC_NUMBERS, FD_CREATORS, LIFECYCLE_NUMBERS
+from renacer_tui.tracer import raw_format as R
+from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
+from renacer_tui.tracer.decode import PLANS, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
+from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
+from renacer_tui.tracer.processes import read_raw_identity
+
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux); the stdlib names it only from Python 3.10 on some builds
+_PIPE_BYTES = 1 << 20
+_FLUSH_AT = 64 * 1024
+_UNREADABLE_ARG = 0xFFFFFFFF
+_DROPPED = object()  # an entry that was not recorded: its exit is not recorded either
+_FD_FORGETS = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS
+_KEEP_NUMBERS = LIFECYCLE_NUMBERS | EXEC_NUMBERS  # never dropped: the process tree hangs off them
+
+
+def _int32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+class RecordingMemory:
+    """The capture's `TraceeMemory`, keeping each read as a region of the record being built."""
+
+    __slots__ = ("_mem", "regions")
+
+    def __init__(self, mem: TraceeMemory) -> None:
+        self._mem = mem
+        self.regions: list[tuple[int, int, int, bytes]] = []
+
+    def read_bytes(self, tid: int, addr: int, size: int) -> bytes:
+        data = self._mem.read_bytes(tid, addr, size)
+        if size > 0 and addr > 0:
+            self.regions.append((addr, min(size, _UNREADABLE_ARG), R.R_BYTES, data))
+        return data
+
+    def read_cstring(self, tid: int, addr: int, limit: int) -> tuple[bytes, bool]:
+        data, cut = self._mem.read_cstring(tid, addr, limit)
+        if addr > 0 and limit > 0:
+            self.regions.append((addr, min(limit, _UNREADABLE_ARG), R.R_CSTRING_CUT if cut else R.R_CSTRING, data))
+        return data, cut
+
+    def fd_target(self, tid: int, fd: int) -> str | None:
+        return self._mem.fd_target(tid, fd)
+
+
+class RecordWriter:
+    """The buffered, non-blocking write end of the decoder's pipe.
+
+    The traced program must never wait for the decoder for long: writes never block; a backlog
+    above `high_water` gets one bounded wait (`wait_s`) for the decoder to catch up, and if it
+    is still behind, syscall records are dropped (counted in `dropped`) until the backlog is
+    half gone.  Lifecycle records are always kept, so the process tree survives a drop.
+    """
+
+    def __init__(self, fd: int, high_water: int = 64 << 20, wait_s: float = 0.2) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+        self.high_water = high_water
+        self.wait_s = wait_s
+        self.dropped = 0
+        self.dropping = False
+        self.broken = False  # the decoder is gone: records are discarded
+        os.set_blocking(fd, False)
+        try:
+            import fcntl
+
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        except OSError:
+            pass  # the system's pipe limit: the backlog buffer absorbs bursts instead
+
+    def write_out(self) -> None:
+        """Write what the pipe takes now; decide whether to drop."""
+        buf = self.buf
+        self._write_available()
+        if self.dropping:
+            if len(buf) < self.high_water // 2:
+                self.dropping = False
+        elif len(buf) > self.high_water:
+            select.select([], [self.fd], [], self.wait_s)
+            self._write_available()
+            self.dropping = len(buf) > self.high_water
+
+    def _write_available(self) -> None:
+        buf = self.buf
+        while buf:
+            try:
+                written = os.write(self.fd, buf)
+            except BlockingIOError:
+                return
+            except OSError:  # EPIPE: the decoder died; the program runs on untraced by it
+                self.broken = True
+                buf.clear()
+                return
+            del buf[:written]
+
+    def close(self) -> None:
+        """Write everything (blocking: the traced program is gone) and close the pipe."""
+        if not self.broken:
+            os.set_blocking(self.fd, True)
+            try:
+                while self.buf:
+                    written = os.write(self.fd, self.buf)
+                    del self.buf[:written]
+            except OSError:
+                self.broken = True
+        self.buf.clear()
+        os.close(self.fd)
+
+
+class RawRecorder:
+    """A `CaptureListener` that records stops for the decoder process instead of decoding them."""
+
+    def __init__(self, writer: RecordWriter, *, string_limit: int = 64, payloads: bool = False,
+                 decisions: bool = False, attached: bool = False) -> None:
+        self._writer = writer
+        self._buf = writer.buf  # the same bytearray for the whole run
+        self._limit = max(0, string_limit)
+        self._payloads = payloads
+        self._decisions = decisions
+        self._watch_calls = watched_calls(decisions)
+        self._attached = attached
+        self._inflight: dict[int, Any] = {}  # tid -> (plan, args, tgid) or _DROPPED
+        self._fds: dict[tuple[int, int], str | None] = {}
+        self._tids: set[int] = set()
+        self._known: set[int] = set()  # tgids whose identity the builder has
+        self._streams: set[tuple[str, str]] = set()  # payload streams whose facts were shipped
+        self._rmem: RecordingMemory | None = None
+
+    # -- shipping --------------------------------------------------------------------------------
+    def _emit(self, header: bytes, regions: list[tuple[int, int, int, bytes]] | None) -> None:
+        buf = self._buf
+        buf += header
+        if regions:
+            buf += R.pack_regions(regions)
+        if len(buf) >= _FLUSH_AT:
+            self._writer.write_out()
+
+    def flush(self) -> None:
+        """Send what is buffered (the idle flusher calls this between stops)."""
+        if self._buf:
+            self._writer.write_out()
+
+    def _memory(self, mem: TraceeMemory) -> RecordingMemory:
+        rmem = self._rmem
+        if rmem is None:
+            rmem = self._rmem = RecordingMemory(mem)
+        rmem.regions = []
+        return rmem
+
+    def _identity(self, tgid: int, regions: list[tuple[int, int, int, bytes]]) -> None:
+        comm, cmdline = read_raw_identity(tgid)
+        regions.append((tgid, 0 if comm is None else 1, R.R_COMM, comm or b""))
+        regions.append((tgid, 1, R.R_CMDLINE, cmdline))
+        self._known.add(tgid)
+
+    def _fd(self, tid: int, tgid: int, fd: int, regions: list[tuple[int, int, int, bytes]], mem: TraceeMemory) -> None:
+        key = (tgid, fd)
+        if fd < 0 or key in self._fds:
+            return
+        target = self._fds[key] = mem.fd_target(tid, fd)
+        if target is None:
+            regions.append((fd, 0, R.R_FD_GONE, b""))
+        else:
+            regions.append((fd, 0, R.R_FD, os.fsencode(target)))
+
+    def _stream(self, tid: int, tgid: int, fd: int, direction: str, regions: list[tuple[int, int, int, bytes]]) -> None:
+        """A payload stream's /proc facts, the first time the decoder's hasher will see it."""
+        from renacer_tui.tracer.payload_hash import stream_facts, stream_name
+
+        name = stream_name(self._fds.get((tgid, fd)), tgid, fd)
+        if (name, direction) in self._streams:
+            return
+        self._streams.add((name, direction))
+        regions.append((fd, 0, R.R_STREAM, json.dumps(stream_facts(tid, fd, name)).encode()))
+
+    def _forget_process(self, tgid: int) -> None:
+        for key in [k for k in self._fds if k[0] == tgid]:
+            del self._fds[key]
+
+    # -- CaptureListener -------------------------------------------------------------------------
+    def on_start(self, tid: int, t_ns: int) -> None:
+        regions: list[tuple[int, int, int, bytes]] = []
+        if self._attached:
+            self._identity(tid, regions)
+        self._known.add(tid)
+        self._tids.add(tid)
+        self._emit(R.START_REC.pack(R.START, len(regions), tid, t_ns), regions)
+
+    def on_syscall_entry(self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int,
+                         mem: TraceeMemory) -> None:
+        writer = self._writer
+        if (writer.dropping or writer.broken) and nr not in _KEEP_NUMBERS:
+            writer.dropped += 1
+            self._inflight[tid] = _DROPPED
+            return
+        plan = PLANS.get(nr) or plan_for(nr)
+        rmem = self._memory(mem)
+        regions = rmem.regions
+        if not plan.pure:
+            prefetch_entry(plan, args, tid, rmem, self._limit)
+        if plan.fd_index is not None:
+            fd = _int32(args[plan.fd_index])
+            if fd >= 0 and (tgid, fd) not in self._fds:
+                self._fd(tid, tgid, fd, regions, mem)
+        if tgid not in self._known:
+            self._identity(tgid, regions)
+        self._tids.add(tid)
+        self._inflight[tid] = (plan, args, tgid)
+        self._emit(R.ENTRY_REC.pack(R.ENTRY, len(regions), tid, t_ns, tgid, nr, *args), regions)
+
+    def on_syscall_exit(self, tid: int, ret: int, is_error: bool, t_ns: int, mem: TraceeMemory) -> None:
+        inflight = self._inflight.pop(tid, None)
+        if inflight is _DROPPED:
+            return
+        if inflight is None:  # no entry was seen: the builder ignores it too, but order is kept
+            self._emit(R.EXIT_REC.pack(R.EXIT, 0, tid, t_ns, 0, ret, is_error), None)
+            return
+        plan, args, tgid = inflight
+        regions = None
+        if not is_error:
+            rmem = self._memory(mem)
+            regions = rmem.regions
+            if plan.has_outputs:
+                prefetch_exit(plan, args, ret, is_error, tid, rmem, self._limit)
+            name = plan.name
+            if name == "waitid":
+                waitid_reaped(rmem, tid, args)
+            if ret > 0:
+                fd = _int32(args[plan.fd_index]) if plan.fd_index is not None else None
+                if self._payloads and name in DATA_CALLS:
+                    for moved_fd, direction, _data, _size in call_payloads(name, args, ret, tid, rmem):
+                        self._fd(tid, tgid, moved_fd, regions, mem)
+                        self._stream(tid, tgid, moved_fd, direction, regions)
+                if name in self._watch_calls:
+                    obj = self._fds.get((tgid, fd)) if fd is not None else None
+                    watched_bytes(name, args, fd, obj, ret, tid, rmem, self._decisions)
+            if name in _FD_FORGETS:
+                self._forget_fds(name, args, ret, tgid, rmem)
+        self._emit(R.EXIT_REC.pack(R.EXIT, len(regions) if regions else 0, tid, t_ns, tgid, ret, is_error), regions)
+
+    def _forget_fds(self, name: str, args: tuple[int, ...], ret: int, tgid: int, rmem: RecordingMemory) -> None:
+        fds = self._fds
+        if name == "close":
+            fds.pop((tgid, _int32(args[0])), None)
+        elif name in ("dup2", "dup3"):
+            fds.pop((tgid, _int32(args[1])), None)
+        elif name in ("pipe", "pipe2", "socketpair", "close_range"):
+            self._forget_process(tgid)
+        if name in FD_CREATORS and ret >= 0:
+            fds.pop((tgid, ret), None)
+
+    def on_new_task(self, tid: int, tgid: int, parent_tid: int, is_thread: bool, t_ns: int) -> None:
+        regions: list[tuple[int, int, int, bytes]] = []
+        if parent_tid not in self._tids and tgid not in self._known:
+            self._identity(tgid, regions)
+        self._known.add(tgid)
+        self._tids.add(tid)
+        self._inflight.pop(tid, None)
+        self._emit(R.NEW_TASK_REC.pack(R.NEW_TASK, len(regions), tid, t_ns, tgid, parent_tid, is_thread), regions)
+
+    def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
+        inflight = self._inflight
+        if former_tid != tid and former_tid in inflight:
+            inflight[tid] = inflight.pop(former_tid)  # the exec's own call returns on the new tid
+        self._tids.discard(former_tid)
+        self._tids.add(tid)
+        self._forget_process(tgid)
+        regions: list[tuple[int, int, int, bytes]] = []
+        self._identity(tgid, regions)
+        self._emit(R.EXEC_REC.pack(R.EXEC, len(regions), tid, t_ns, tgid, former_tid), regions)
+
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
+        self._emit(R.SIGNAL_REC.pack(R.SIGNAL, 0, tid, t_ns, signo, sender_pid), None)
+
+    def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
+        self._inflight.pop(tid, None)
+        self._tids.discard(tid)
+        self._forget_process(tid)  # a leader's exit: its numbers may be reused by a new process
+        self._emit(R.TASK_EXIT_REC.pack(R.TASK_EXIT, 0, tid, t_ns, wait_status), None)
+
+    def on_detach(self, t_ns: int) -> None:
+        self._emit(R.DETACH_REC.pack(R.DETACH, 0, 0, t_ns), None)
+
+    # -- the end ---------------------------------------------------------------------------------
+    def finish(self, t_ns: int, outcome: dict[str, Any]) -> None:
+        """The END record (how the capture ended, as JSON), then close the pipe."""
+        outcome = {**outcome, "raw_dropped": self._writer.dropped}
+        body = json.dumps(outcome).encode()
+        self._buf += R.END_REC.pack(R.END, 0, 0, t_ns, len(body)) + body
+        self._writer.close()
