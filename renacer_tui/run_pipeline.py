@@ -84,7 +84,6 @@ def _with_trace_compute(env: dict[str, str], options: RunOptions) -> dict[str, s
 
 
 def _run(options: RunOptions) -> int:
-    from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
     from renacer_tui.tracer.context import handoff_environment, resolve_trace_context
 
     problem = options.usage_problem()
@@ -102,6 +101,16 @@ def _run(options: RunOptions) -> int:
     if reserved is not None:
         env = reserved.program_environment(env)
 
+    decoder = None
+    if _decodes_apart(options):  # forked first: its imports run while the program is launched
+        from renacer_tui.run_split import DecoderProcess
+
+        decoder = DecoderProcess.fork(
+            options, reserved,
+            lambda stack, replayed: _Outputs(options, context, run_span_id, name_filter, status_filter, stack,
+                                             run_events, replayed))
+    from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
+
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
     traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
     capture_options = CaptureOptions(
@@ -113,10 +122,12 @@ def _run(options: RunOptions) -> int:
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )
-    session = CaptureSession(capture_options)
     try:
+        session = CaptureSession(capture_options)
         session.start()  # fork/attach first: no sink thread exists yet
     except CaptureError as exc:
+        if decoder is not None:
+            decoder.abort(exc.message)
         print(exc.message, file=sys.stderr, flush=True)
         if reserved is not None:
             reserved.release()
@@ -125,8 +136,19 @@ def _run(options: RunOptions) -> int:
     with ExitStack() as stack:
         if reserved is not None:
             stack.callback(reserved.release)
-        return _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack, reserved,
-                              run_events)
+        if decoder is not None:
+            return decoder.run(options, session)
+        return _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack, reserved,
+                             run_events)
+
+
+def _decodes_apart(options: RunOptions) -> bool:
+    """Whether spans are built in a decoder process (the default) rather than on the stop loop:
+    not when stacks are sampled (the sampler reads the stopped task itself) or with
+    --inline-decode, nor where forking is unsafe."""
+    from renacer_tui.sinks.forking import can_fork
+
+    return not (options.wants_source or options.inline_decode) and can_fork()
 
 
 def _decision_manifest(options: RunOptions) -> list[Any] | None:
@@ -303,22 +325,6 @@ class _Outputs:
         print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
 
 
-def _trace_started(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
-                   reserved=None, run_events=None) -> int:  # noqa: ANN001
-    """Capture and decode: in a decoder process (the default), or on the stop loop itself when
-    stacks are sampled (they are read from the stopped task by the sampler) or --inline-decode."""
-    from renacer_tui.sinks.child import can_fork
-
-    if options.wants_source or options.inline_decode or not can_fork():
-        return _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack, reserved,
-                             run_events)
-    from renacer_tui.run_split import run_split
-
-    return run_split(options, session, reserved,
-                     lambda stack, replayed: _Outputs(options, context, run_span_id, name_filter, status_filter, stack,
-                                                      run_events, replayed), stack)
-
-
 def _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
                   reserved=None, run_events=None) -> int:  # noqa: ANN001
     from renacer_tui.tracer.idle import IdleFlusher
@@ -363,7 +369,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
     sinks: list[Any] = []
     summary_sink = None
     if options.pin_cpu is not None:  # sink children (store, OTLP) go to the other CPUs
-        from renacer_tui.sinks.child import keep_children_off
+        from renacer_tui.sinks.forking import keep_children_off
 
         keep_children_off({options.pin_cpu})
     if options.summary:
@@ -428,7 +434,7 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
             store.close()
         _say(f"store unavailable ({exc}); tracing without it")
         return None
-    from renacer_tui.sinks.child import can_fork
+    from renacer_tui.sinks.forking import can_fork
     from renacer_tui.sinks.segments import segment_sink_process
 
     # a forked child writes the segments, unless forking is not safe (threads, gRPC loaded)

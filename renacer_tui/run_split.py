@@ -7,10 +7,12 @@ RLE, batching, sinks, the OTLP receiver) runs in a forked decoder process that r
 records in order (`tracer.raw_replay`), on another CPU when there is one (`--pin-cpu` keeps it
 off the program's CPU).
 
-The decoder is forked after the program was launched (stopped at its execve) and before any
-thread exists; it ignores SIGINT/SIGTERM and ends when the capture's END record (or, if the
-capture process was killed, EOF) arrives, after its outputs are complete.  The capture process
-waits for it, so the store and the closing lines are done when the command returns.
+The decoder is forked before the program is launched, while the capture process has one thread
+and has imported little, so its imports (pyarrow, the sinks) overlap the launch.  It opens its
+outputs only when the LAUNCHED record says the program started (a command that cannot be run
+leaves no run in the store), ignores SIGINT/SIGTERM, and ends at the capture's END record — or
+at EOF, if the capture process was killed — after its outputs are complete.  The capture
+process waits for it, so the store and the closing lines are done when the command returns.
 """
 
 from __future__ import annotations
@@ -24,58 +26,96 @@ from contextlib import ExitStack
 from typing import Any, Callable
 
 PROG = "renacer-tui"
-_READY_TIMEOUT_S = 30.0  # the decoder's set-up (sinks, receiver) before the program may run
+_READY_TIMEOUT_S = 30.0  # the decoder's set-up (sinks, gRPC receiver) before the program may run
+
+#: (ExitStack, ReplayMemory) -> the run's outputs (run_pipeline._Outputs), built in the decoder
+MakeOutputs = Callable[[ExitStack, Any], Any]
 
 
 def _say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
-def run_split(options: Any, session: Any, reserved: Any, make_outputs: Callable[[ExitStack, Any], Any],
-              stack: ExitStack) -> int:
-    """Fork the decoder, run the stop loop with a RawRecorder; the program's exit code."""
-    from renacer_tui.tracer.capture import CaptureError
-    from renacer_tui.tracer.idle import IdleFlusher
-    from renacer_tui.tracer.raw_recorder import RawRecorder, RecordWriter
+class DecoderProcess:
+    """The decoder process, seen from the capture process."""
 
-    read_fd, write_fd = os.pipe()
-    ready_r, ready_w = os.pipe() if reserved is not None else (-1, -1)
-    for stream in (sys.stdout, sys.stderr):  # or the child would write pending output a second time
-        stream.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.close(write_fd)
-        if ready_r >= 0:
-            os.close(ready_r)
-        _decoder_main(options, read_fd, ready_w, reserved, make_outputs)  # never returns
-    os.close(read_fd)
-    if reserved is not None:
-        os.close(ready_w)
-        reserved.release()  # the decoder holds the ports now
-        select.select([ready_r], [], [], _READY_TIMEOUT_S)  # its receiver listens before the program runs
-        os.close(ready_r)
-    recorder = RawRecorder(RecordWriter(write_fd), string_limit=options.string_limit, payloads=options.capture_payloads,
-                           decisions=options.trace_transpiler_decisions, attached=options.attach_pid is not None)
-    try:
-        with IdleFlusher(session.lock, recorder.flush):  # a program blocked in a long call still shows up
-            result = session.run(recorder)
-    except CaptureError as exc:
-        recorder.finish(time.time_ns(), {"error": exc.message})
-        _wait(pid, {})
-        raise
-    except BaseException as exc:
-        recorder.finish(time.time_ns(), {"error": f"{type(exc).__name__}: {exc}"})
-        _wait(pid, {})
-        raise
-    recorder.finish(time.time_ns(), {
-        "exit_code": result.exit_code, "root_pid": result.root_pid, "tasks_seen": result.tasks_seen,
-        "stops": result.stops, "detached": result.detached,
-        "foreign_exits": {str(k): v for k, v in result.foreign_exits.items() if k != pid},
-    })
-    status = _wait(pid, result.foreign_exits)
-    if status is not None and status != 0:
-        _say("the decoder process failed; the outputs may be incomplete")
-    return int(result.exit_code)
+    def __init__(self, pid: int, writer: Any, ready_r: int) -> None:
+        self.pid = pid
+        self._writer = writer
+        self._ready_r = ready_r
+
+    @classmethod
+    def fork(cls, options: Any, reserved: Any, make_outputs: MakeOutputs) -> "DecoderProcess":
+        """Fork the decoder; it waits for the LAUNCHED (or END) record."""
+        from renacer_tui.tracer.raw_recorder import RecordWriter
+
+        read_fd, write_fd = os.pipe()
+        if reserved is not None and reserved.http_port is not None:
+            reserved.placeholders[0].listen(128)  # a program's early export waits in the backlog, not refused
+        # gRPC listens on its own socket, made in the decoder: the program may start only after that
+        wait_ready = reserved is not None and reserved.grpc_port is not None
+        ready_r, ready_w = os.pipe() if wait_ready else (-1, -1)
+        for stream in (sys.stdout, sys.stderr):  # or the child would write pending output a second time
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(write_fd)
+            if ready_r >= 0:
+                os.close(ready_r)
+            _decoder_main(options, read_fd, ready_w, reserved, make_outputs)  # never returns
+        os.close(read_fd)
+        if ready_w >= 0:
+            os.close(ready_w)
+        if reserved is not None:
+            reserved.release()  # the decoder holds the ports now
+        return cls(pid, RecordWriter(write_fd), ready_r)
+
+    def abort(self, message: str) -> None:
+        """The program could not be started: the decoder ends without opening any output."""
+        from renacer_tui.tracer.raw_recorder import write_end
+
+        write_end(self._writer, time.time_ns(), {"error": message})
+        self._close_ready()
+        _wait(self.pid, {})
+
+    def _close_ready(self) -> None:
+        if self._ready_r >= 0:
+            os.close(self._ready_r)
+            self._ready_r = -1
+
+    def run(self, options: Any, session: Any) -> int:
+        """Run the stop loop with a RawRecorder; the program's exit code."""
+        from renacer_tui.tracer.capture import CaptureError
+        from renacer_tui.tracer.idle import IdleFlusher
+        from renacer_tui.tracer.raw_recorder import RawRecorder
+
+        recorder = RawRecorder(self._writer, string_limit=options.string_limit, payloads=options.capture_payloads,
+                               decisions=options.trace_transpiler_decisions, attached=options.attach_pid is not None)
+        recorder.launched()
+        if self._ready_r >= 0:
+            select.select([self._ready_r], [], [], _READY_TIMEOUT_S)  # its receiver listens before the program runs
+            self._close_ready()
+        pid = self.pid
+        try:
+            with IdleFlusher(session.lock, recorder.flush):  # a program blocked in a long call still shows up
+                result = session.run(recorder)
+        except CaptureError as exc:
+            recorder.finish(time.time_ns(), {"error": exc.message})
+            _wait(pid, {})
+            raise
+        except BaseException as exc:
+            recorder.finish(time.time_ns(), {"error": f"{type(exc).__name__}: {exc}"})
+            _wait(pid, {})
+            raise
+        recorder.finish(time.time_ns(), {
+            "exit_code": result.exit_code, "root_pid": result.root_pid, "tasks_seen": result.tasks_seen,
+            "stops": result.stops, "detached": result.detached,
+            "foreign_exits": {str(k): v for k, v in result.foreign_exits.items() if k != pid},
+        })
+        status = _wait(pid, result.foreign_exits)
+        if status is not None and status != 0:
+            _say("the decoder process failed; the outputs may be incomplete")
+        return int(result.exit_code)
 
 
 def _wait(pid: int, reaped: dict[int, int]) -> int | None:
@@ -87,12 +127,11 @@ def _wait(pid: int, reaped: dict[int, int]) -> int | None:
         return None if status is None else os.waitstatus_to_exitcode(status)
 
 
-def _decoder_main(options: Any, read_fd: int, ready_w: int, reserved: Any,
-                  make_outputs: Callable[[ExitStack, Any], Any]) -> None:
+def _decoder_main(options: Any, read_fd: int, ready_w: int, reserved: Any, make_outputs: MakeOutputs) -> None:
     """The decoder process: replay the records onto the span builder and its outputs."""
     code = 70
     try:
-        from renacer_tui.sinks.child import become_child
+        from renacer_tui.sinks.forking import become_child, move_off
 
         keep = [read_fd, 1]  # stdout stays: `-o /dev/stdout` is the program's stdout, as with strace
         if ready_w >= 0:
@@ -104,12 +143,7 @@ def _decoder_main(options: Any, read_fd: int, ready_w: int, reserved: Any,
         become_child(tuple(keep), None)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it ends on END or EOF, after flushing
         if options.pin_cpu is not None:
-            others = set(range(os.cpu_count() or 1)) - {options.pin_cpu}
-            try:
-                if others:
-                    os.sched_setaffinity(0, others)
-            except OSError:
-                pass
+            move_off({options.pin_cpu})
         code = _decode(options, read_fd, ready_w, reserved, make_outputs)
     except BaseException as exc:  # one line, never a traceback
         try:
@@ -124,11 +158,14 @@ def _decoder_main(options: Any, read_fd: int, ready_w: int, reserved: Any,
             os._exit(code)
 
 
-def _decode(options: Any, read_fd: int, ready_w: int, reserved: Any,
-            make_outputs: Callable[[ExitStack, Any], Any]) -> int:
+def _decode(options: Any, read_fd: int, ready_w: int, reserved: Any, make_outputs: MakeOutputs) -> int:
     from renacer_tui.tracer.capture import CaptureResult
-    from renacer_tui.tracer.raw_replay import ReplayMemory, replay
+    from renacer_tui.tracer.raw_replay import ReplayMemory, replay, wait_launched
 
+    _preload(options)  # while the capture process launches the program
+    first = wait_launched(read_fd)
+    if first is None:  # the program did not start (the capture process says why), or the capture died
+        return 0
     mem = ReplayMemory()
     with ExitStack() as stack:
         outputs = make_outputs(stack, mem)
@@ -138,7 +175,7 @@ def _decode(options: Any, read_fd: int, ready_w: int, reserved: Any,
             os.close(ready_w)
         builder = outputs.builder
         try:
-            outcome = replay(read_fd, builder, mem, idle=builder.flush_idle)
+            outcome = replay(read_fd, builder, mem, idle=builder.flush_idle, initial=first)
         except BaseException:
             outputs.abort()
             raise
@@ -159,3 +196,13 @@ def _decode(options: Any, read_fd: int, ready_w: int, reserved: Any,
             raw_dropped = int(outcome.get("raw_dropped", 0))
         outputs.conclude(result, raw_dropped)
     return 0
+
+
+def _preload(options: Any) -> None:
+    """Import what the outputs will need now, while the program is being launched."""
+    import renacer_tui.sinks.fanout  # noqa: F401  (pyarrow)
+    import renacer_tui.sinks.headless  # noqa: F401
+    import renacer_tui.tracer.spans  # noqa: F401
+
+    if options.store:
+        import renacer_tui.store  # noqa: F401

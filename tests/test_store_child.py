@@ -146,7 +146,8 @@ def test_concurrent_tracers_lose_nothing(db_path: Path) -> None:
 HUNG_CHILD = textwrap.dedent(
     """
     import json, sys, time
-    from renacer_tui.sinks.child import ChildGone, ForkedSink, can_fork
+    from renacer_tui.sinks.child import ChildGone, ForkedSink
+    from renacer_tui.sinks.forking import can_fork
     from tests.test_store_basic import make_batch, trace_hex
 
     def ignores_eof(stream, report):

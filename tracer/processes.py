@@ -1,4 +1,4 @@
-"""Per-process and per-thread state of the span builder, and /proc identity reads.
+"""Per-process and per-thread state of the span builder.
 
 A process owns its `process:<comm>` row (kept open until its last thread exits, so exec can
 rename it) and the set of its live threads; a thread owns its in-flight syscall, its
@@ -9,35 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from renacer_tui.tracer.formats import escape_bytes
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import Row
-
-
-def read_proc_identity(pid: int) -> tuple[str, str]:
-    """(comm, cmdline) of a live process, escaped for display; ("?", "") when gone."""
-    return identity_from_raw(*read_raw_identity(pid))
-
-
-def read_raw_identity(pid: int) -> tuple[bytes | None, bytes]:
-    """/proc/<pid>/comm (without its newline; None when gone) and /proc/<pid>/cmdline, as bytes."""
-    try:
-        with open(f"/proc/{pid}/comm", "rb") as fh:
-            comm: bytes | None = fh.read().rstrip(b"\n")
-    except OSError:
-        comm = None
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        raw = b""
-    return comm, raw
-
-
-def identity_from_raw(comm: bytes | None, cmdline: bytes) -> tuple[str, str]:
-    """(comm, cmdline) for display from the bytes `read_raw_identity` returned."""
-    parts = [escape_bytes(p) for p in cmdline.rstrip(b"\0").split(b"\0")] if cmdline else []
-    return ("?" if comm is None else escape_bytes(comm)), " ".join(parts)
 
 
 class Proc:

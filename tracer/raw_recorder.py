@@ -27,8 +27,8 @@ from renacer_tui.tracer import raw_format as R
 from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
 from renacer_tui.tracer.decode import PLANS, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
 from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.identity import read_raw_identity
 from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
-from renacer_tui.tracer.processes import read_raw_identity
 
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux); the stdlib names it only from Python 3.10 on some builds
 _PIPE_BYTES = 1 << 20
@@ -307,10 +307,19 @@ class RawRecorder:
     def on_detach(self, t_ns: int) -> None:
         self._emit(R.DETACH_REC.pack(R.DETACH, 0, 0, t_ns), None)
 
-    # -- the end ---------------------------------------------------------------------------------
+    # -- the ends --------------------------------------------------------------------------------
+    def launched(self) -> None:
+        """Tell the decoder the program started: it opens its outputs now."""
+        self._buf += R.LAUNCHED_REC.pack(R.LAUNCHED, 0, 0, 0)
+        self._writer.write_out()
+
     def finish(self, t_ns: int, outcome: dict[str, Any]) -> None:
-        """The END record (how the capture ended, as JSON), then close the pipe."""
-        outcome = {**outcome, "raw_dropped": self._writer.dropped}
-        body = json.dumps(outcome).encode()
-        self._buf += R.END_REC.pack(R.END, 0, 0, t_ns, len(body)) + body
-        self._writer.close()
+        """The END record (how the capture ended), then close the pipe."""
+        write_end(self._writer, t_ns, {**outcome, "raw_dropped": self._writer.dropped})
+
+
+def write_end(writer: RecordWriter, t_ns: int, outcome: dict[str, Any]) -> None:
+    """Append the END record (`outcome` as JSON) and close the pipe, waiting for it to drain."""
+    body = json.dumps(outcome).encode()
+    writer.buf += R.END_REC.pack(R.END, 0, 0, t_ns, len(body)) + body
+    writer.close()

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable
 
 from renacer_tui.tracer import raw_format as R
-from renacer_tui.tracer.processes import identity_from_raw, read_proc_identity
+from renacer_tui.tracer.identity import identity_from_raw, read_proc_identity
 
 Region = tuple[int, int, int, bytes]
 
@@ -125,13 +125,27 @@ class ReplayMemory:
         return read_proc_identity(tgid)
 
 
-def replay(fd: int, listener: Any, mem: ReplayMemory, idle: Callable[[], None] | None = None,
-           idle_s: float = 0.05, on_start: Callable[[], None] | None = None) -> dict[str, Any] | None:
-    """Feed every record on `fd` to `listener` until END (returns its outcome) or EOF (None:
-    the capture process died; the listener has what arrived).  `idle()` runs when the pipe has
-    been quiet for `idle_s` and at least that often while records stream; `on_start()` runs
-    after the START record was replayed."""
+def wait_launched(fd: int) -> bytes | None:
+    """Block until the LAUNCHED record: the bytes after it (None: END or EOF came first — the
+    program could not be started, or the capture process died before it was)."""
     data = b""
+    while len(data) < R.LAUNCHED_REC.size:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return None
+        data += chunk
+    if data[0] != R.LAUNCHED:
+        return None
+    return data[R.LAUNCHED_REC.size :]
+
+
+def replay(fd: int, listener: Any, mem: ReplayMemory, idle: Callable[[], None] | None = None,
+           idle_s: float = 0.05, initial: bytes = b"") -> dict[str, Any] | None:
+    """Feed every record on `fd` (after `initial`, bytes already read from it) to `listener`
+    until END (returns its outcome) or EOF (None: the capture process died; the listener has
+    what arrived).  `idle()` runs when the pipe has been quiet for `idle_s` and at least that
+    often while records stream."""
+    data = initial
     pos = 0
     unpack_entry = R.ENTRY_REC.unpack_from
     unpack_exit = R.EXIT_REC.unpack_from
@@ -146,18 +160,21 @@ def replay(fd: int, listener: Any, mem: ReplayMemory, idle: Callable[[], None] |
     clear = mem.clear
     clock = time.monotonic
     next_idle = clock() + idle_s
+    fresh = bool(data)
     while True:
-        ready, _, _ = select.select([fd], [], [], idle_s)
-        if not ready:
-            if idle is not None:
-                idle()
-            next_idle = clock() + idle_s
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return None
-        data = data[pos:] + chunk if pos < len(data) else chunk
-        pos = 0
+        if not fresh:
+            ready, _, _ = select.select([fd], [], [], idle_s)
+            if not ready:
+                if idle is not None:
+                    idle()
+                next_idle = clock() + idle_s
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            data = data[pos:] + chunk if pos < len(data) else chunk
+            pos = 0
+        fresh = False
         end = len(data)
         while pos < end:
             kind = data[pos]
@@ -206,8 +223,6 @@ def replay(fd: int, listener: Any, mem: ReplayMemory, idle: Callable[[], None] |
                         break
                     return json.loads(body)
                 _dispatch(kind, fields, regions, listener, mem)
-                if kind == R.START and on_start is not None:
-                    on_start()
             pos = cursor
         if idle is not None and clock() >= next_idle:
             idle()

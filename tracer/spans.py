@@ -51,14 +51,15 @@ from renacer_tui.tracer.decode import (
 )
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.filter_spec import SyscallFilter
+from renacer_tui.tracer.identity import read_proc_identity
 from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
-from renacer_tui.tracer.processes import Proc, Thread, read_proc_identity
+from renacer_tui.tracer.processes import Proc, Thread
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
-from renacer_tui.tracer.symbols.stacks import StackSampler
 
 if TYPE_CHECKING:
     from renacer_tui.tracer.payload_hash import PayloadHasher
+    from renacer_tui.tracer.symbols.stacks import StackSampler  # elftools: only --source needs it
 
 #: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
 _BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the capture process imports the keys; pyarrow (~70 ms with numpy) only the helpers
+    import pyarrow as pa
 
 # --- syscall spans -----------------------------------------------------------------------------
 ATTR_SYSCALL_NAME = "syscall.name"
@@ -181,17 +182,20 @@ def attribute_column(data: pa.Table | pa.RecordBatch, key: str) -> list[Any]:
     return out
 
 
-_SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}  # by str(type)
 _local = threading.local()
 
 
-def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType = pa.string()) -> pa.Array:
+def attribute_array(data: pa.Table | pa.RecordBatch, key: str, type: pa.DataType | None = None) -> pa.Array:
     """`key`'s value in every row as an Arrow array of `type` (null where absent or unreadable).
 
     Vectorised for the live screen's rates: DuckDB parses the JSON in C++, one pass per call,
     with the key as a quoted JSON path so a dotted key is one member, never a path.
     """
-    sql_type = _SQL_TYPES.get(type)
+    import pyarrow as pa
+
+    type = pa.string() if type is None else type
+    sql_type = _SQL_TYPES.get(str(type))
     if sql_type is None:
         raise ValueError(f"attribute_array: unsupported type {type}")
     connection = getattr(_local, "connection", None)

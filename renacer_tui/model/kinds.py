@@ -9,9 +9,10 @@ reads those prefixes.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:  # the capture process imports this module; pyarrow.compute alone costs it ~45 ms
+    import pyarrow as pa
 
 
 class SpanCategory(StrEnum):
@@ -85,6 +86,9 @@ def span_name(category: SpanCategory, detail: str) -> str:
 
 def categories(names: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Each name's category value (the prefix text, "" for application spans), vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     out = pa.array([""] * len(names), type=pa.string())
     for category in reversed(_PREFIXED):
         out = pc.if_else(pc.starts_with(names, category.value), category.value, out)
@@ -93,6 +97,8 @@ def categories(names: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def syscall_mask(names: pa.Array | pa.ChunkedArray) -> pa.Array:
     """True where the span is a syscall span, vectorised."""
+    import pyarrow.compute as pc
+
     return pc.starts_with(names, SYSCALL_PREFIX)
 
 

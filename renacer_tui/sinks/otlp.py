@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
-from renacer_tui.sinks.child import ChildSink, SinkProcess, can_fork
+from renacer_tui.sinks.child import ChildSink, SinkProcess
+from renacer_tui.sinks.forking import can_fork
 from renacer_tui.sinks.otlp_worker import CONFIG_ENV, PROTOCOLS
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout, for a worker run from source
