@@ -211,6 +211,8 @@ class _Outputs:
         self.command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
         tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
         self.sinks, self.summary_sink, self.run_store = _open_sinks(options, context, self.command_text, stack, tally)
+        if self.run_store is not None:  # its catalog checkpointed and closed (the decoder ends with os._exit)
+            stack.callback(_close_store, self.run_store[0])
         self.fanout = Fanout(self.sinks, capacity_batches=options.queue_capacity, on_error=self._sink_error, tally=tally)
         payloads = None
         if options.capture_payloads:  # its thread starts after the sink children were forked
@@ -353,6 +355,13 @@ def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
         return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace)
     except TranspilerMapError as exc:
         raise UsageError(f"--transpiler-map {exc}") from None
+
+
+def _close_store(store: Any) -> None:
+    try:
+        store.close()
+    except Exception as exc:  # the run is recorded; only the closing failed (a full disk): one line
+        _say(f"the store could not be closed cleanly ({exc})")
 
 
 def _per_sink(dropped: dict[str, int]) -> str:

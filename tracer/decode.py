@@ -156,6 +156,7 @@ def _build_plan(nr: int) -> Plan:
 _PLANS: dict[int, Plan] = {}
 PLANS = _PLANS  #: the plans built so far, by number (hot callers try this before `plan_for`)
 _MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp"})
+MEMORY_KINDS = _MEMORY_KINDS  #: argument kinds read from memory at entry (the recorder plans its reads by them)
 #: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
 #: Bounded, because pointers and sizes vary without end in some programs.
 _PURE_CACHE: dict[tuple[int, tuple[int, ...]], tuple[tuple[str, ...], int | None, str | None]] = {}

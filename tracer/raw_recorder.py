@@ -25,7 +25,7 @@ from typing import Any
 from renacer_tui.model.syscalls import EXEC_NUMBERS, FD_CREATORS, LIFECYCLE_NUMBERS
 from renacer_tui.tracer import raw_format as R
 from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
-from renacer_tui.tracer.decode import PLANS, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
+from renacer_tui.tracer.decode import MEMORY_KINDS, PLANS, Plan, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.identity import read_raw_identity
 from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
@@ -37,6 +37,35 @@ _UNREADABLE_ARG = 0xFFFFFFFF
 _DROPPED = object()  # an entry that was not recorded: its exit is not recorded either
 _FD_FORGETS = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS
 _KEEP_NUMBERS = LIFECYCLE_NUMBERS | EXEC_NUMBERS  # never dropped: the process tree hangs off them
+
+
+_BUFFER, _GENERIC = 1, 2  # how a recipe reads: one buffer (write's at entry, read's at exit), or the general way
+_ENTRY_PACK = R.ENTRY_REC.pack
+_EXIT_PACK = R.EXIT_REC.pack
+_REGION_PACK = R.REGION.pack
+
+
+class _Recipe:
+    """What the recorder does for one syscall number, worked out once from its decode plan."""
+
+    __slots__ = ("plan", "entry", "entry_index", "exit", "exit_index", "fd_index", "watch")
+
+    def __init__(self, plan: Plan, payloads: bool, watch_calls: frozenset[str]) -> None:
+        self.plan = plan
+        self.fd_index = plan.fd_index
+        self.watch = plan.name in watch_calls
+        reads = [(i, kind) for i, (kind, _arg) in enumerate(plan.kinds) if kind in MEMORY_KINDS]
+        self.entry, self.entry_index = 0, 0
+        if reads:
+            # a write buffer whose size is the next argument: write, pwrite64, send, sendto
+            simple = len(reads) == 1 and reads[0][1] == "wbuf" and reads[0][0] == 1
+            self.entry, self.entry_index = (_BUFFER, 1) if simple else (_GENERIC, 0)
+        special = (plan.name == "waitid" or plan.name in _FD_FORGETS or (payloads and plan.name in DATA_CALLS))
+        self.exit, self.exit_index = 0, 0
+        if special or (plan.outputs and [kind for _i, kind in plan.outputs] != ["rbuf"]):
+            self.exit = _GENERIC
+        elif plan.outputs:  # one read buffer filled with `ret` bytes: read, pread64, recvfrom, getrandom…
+            self.exit, self.exit_index = _BUFFER, plan.outputs[0][0]
 
 
 def _int32(value: int) -> int:
@@ -140,17 +169,18 @@ class RawRecorder:
                  decisions: bool = False, attached: bool = False) -> None:
         self._writer = writer
         self._buf = writer.buf  # the same bytearray for the whole run
-        self._limit = max(0, string_limit)
+        self._limit = min(max(0, string_limit), _UNREADABLE_ARG)  # a region's size is 32 bits
         self._payloads = payloads
         self._decisions = decisions
         self._watch_calls = watched_calls(decisions)
         self._attached = attached
         self._inflight: dict[int, Any] = {}  # tid -> (plan, args, tgid) or _DROPPED
         self._fds: dict[tuple[int, int], str | None] = {}
-        self._tids: set[int] = set()
+        self._tids: set[int] = set()  # tasks met at start, fork or exec (a fork's parent is one)
         self._known: set[int] = set()  # tgids whose identity the builder has
         self._streams: set[tuple[str, str]] = set()  # payload streams whose facts were shipped
         self._rmem: RecordingMemory | None = None
+        self._recipes: dict[int, _Recipe] = {}
 
     # -- shipping --------------------------------------------------------------------------------
     def _emit(self, header: bytes, regions: list[tuple[int, int, int, bytes]] | None) -> None:
@@ -212,57 +242,123 @@ class RawRecorder:
         self._tids.add(tid)
         self._emit(R.START_REC.pack(R.START, len(regions), tid, t_ns), regions)
 
+    def _recipe(self, nr: int) -> _Recipe:
+        recipe = self._recipes[nr] = _Recipe(PLANS.get(nr) or plan_for(nr), self._payloads, self._watch_calls)
+        return recipe
+
     def on_syscall_entry(self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int,
                          mem: TraceeMemory) -> None:
+        # The hot path: a syscall whose only memory input is a write buffer, or none, costs one
+        # pack, at most one read and one append (no RecordingMemory, no region list).
+        recipe = self._recipes.get(nr) or self._recipe(nr)
         writer = self._writer
-        if (writer.dropping or writer.broken) and nr not in _KEEP_NUMBERS:
-            writer.dropped += 1
-            self._inflight[tid] = _DROPPED
-            return
-        plan = PLANS.get(nr) or plan_for(nr)
-        rmem = self._memory(mem)
-        regions = rmem.regions
-        if not plan.pure:
-            prefetch_entry(plan, args, tid, rmem, self._limit)
-        if plan.fd_index is not None:
-            fd = _int32(args[plan.fd_index])
-            if fd >= 0 and (tgid, fd) not in self._fds:
+        if writer.dropping or writer.broken:
+            if nr not in _KEEP_NUMBERS:
+                writer.dropped += 1
+                self._inflight[tid] = _DROPPED
+                return
+        way = recipe.entry
+        tail = b""
+        nregions = 0
+        regions = None
+        if way == _BUFFER:
+            index = recipe.entry_index
+            addr = args[index]
+            want = min(args[index + 1], self._limit)
+            if addr and want > 0:
+                data = mem.read_bytes(tid, addr, want)
+                tail = _REGION_PACK(addr, want, R.R_BYTES, len(data)) + data
+                nregions = 1
+        elif way == _GENERIC:
+            rmem = self._memory(mem)
+            regions = rmem.regions
+            prefetch_entry(recipe.plan, args, tid, rmem, self._limit)
+        fd_index = recipe.fd_index
+        if fd_index is not None:
+            fd = args[fd_index] & 0xFFFFFFFF
+            if fd < 0x80000000 and (tgid, fd) not in self._fds:
+                if regions is None:
+                    regions = []
                 self._fd(tid, tgid, fd, regions, mem)
         if tgid not in self._known:
+            if regions is None:
+                regions = []
             self._identity(tgid, regions)
-        self._tids.add(tid)
-        self._inflight[tid] = (plan, args, tgid)
-        self._emit(R.ENTRY_REC.pack(R.ENTRY, len(regions), tid, t_ns, tgid, nr, *args), regions)
+        if regions:
+            tail += R.pack_regions(regions)
+            nregions += len(regions)
+        self._inflight[tid] = (recipe, args, tgid)
+        buf = self._buf
+        buf += _ENTRY_PACK(R.ENTRY, nregions, tid, t_ns, tgid, nr, *args)
+        if tail:
+            buf += tail
+        if len(buf) >= _FLUSH_AT:
+            writer.write_out()
 
     def on_syscall_exit(self, tid: int, ret: int, is_error: bool, t_ns: int, mem: TraceeMemory) -> None:
         inflight = self._inflight.pop(tid, None)
         if inflight is _DROPPED:
             return
+        buf = self._buf
         if inflight is None:  # no entry was seen: the builder ignores it too, but order is kept
-            self._emit(R.EXIT_REC.pack(R.EXIT, 0, tid, t_ns, 0, ret, is_error), None)
+            buf += _EXIT_PACK(R.EXIT, 0, tid, t_ns, 0, ret, is_error)
             return
-        plan, args, tgid = inflight
-        regions = None
+        recipe, args, tgid = inflight
+        tail = b""
+        nregions = 0
         if not is_error:
-            rmem = self._memory(mem)
-            regions = rmem.regions
-            if plan.has_outputs:
-                prefetch_exit(plan, args, ret, is_error, tid, rmem, self._limit)
-            name = plan.name
-            if name == "waitid":
-                waitid_reaped(rmem, tid, args)
-            if ret > 0:
-                fd = _int32(args[plan.fd_index]) if plan.fd_index is not None else None
-                if self._payloads and name in DATA_CALLS:
-                    for moved_fd, direction, _data, _size in call_payloads(name, args, ret, tid, rmem):
-                        self._fd(tid, tgid, moved_fd, regions, mem)
-                        self._stream(tid, tgid, moved_fd, direction, regions)
-                if name in self._watch_calls:
-                    obj = self._fds.get((tgid, fd)) if fd is not None else None
-                    watched_bytes(name, args, fd, obj, ret, tid, rmem, self._decisions)
-            if name in _FD_FORGETS:
-                self._forget_fds(name, args, ret, tgid, rmem)
-        self._emit(R.EXIT_REC.pack(R.EXIT, len(regions) if regions else 0, tid, t_ns, tgid, ret, is_error), regions)
+            way = recipe.exit
+            if way == _BUFFER:
+                addr = args[recipe.exit_index]
+                want = min(ret, self._limit)
+                if addr and want > 0:
+                    data = mem.read_bytes(tid, addr, want)
+                    tail = _REGION_PACK(addr, want, R.R_BYTES, len(data)) + data
+                    nregions = 1
+            elif way == _GENERIC:
+                prefetch_exit(recipe.plan, args, ret, is_error, tid, self._memory(mem), self._limit)
+                regions = self._exit_reads(recipe, args, ret, tid, tgid, mem)
+                if regions:
+                    tail = R.pack_regions(regions)
+                    nregions = len(regions)
+            if recipe.watch and ret > 0 and way != _GENERIC:
+                fd_index = recipe.fd_index
+                fd = _int32(args[fd_index]) if fd_index is not None else None
+                obj = self._fds.get((tgid, fd)) if fd is not None else None
+                if (obj is not None and obj.startswith("socket:")) or (fd == 2 and self._decisions):
+                    rmem = self._memory(mem)
+                    watched_bytes(recipe.plan.name, args, fd, obj, ret, tid, rmem, self._decisions)
+                    if rmem.regions:
+                        tail += R.pack_regions(rmem.regions)
+                        nregions += len(rmem.regions)
+        buf += _EXIT_PACK(R.EXIT, nregions, tid, t_ns, tgid, ret, is_error)
+        if tail:
+            buf += tail
+        if len(buf) >= _FLUSH_AT:
+            self._writer.write_out()
+
+    def _exit_reads(self, recipe: _Recipe, args: tuple[int, ...], ret: int, tid: int, tgid: int,
+                    mem: TraceeMemory) -> list[tuple[int, int, int, bytes]]:
+        """The rarer exit reads (wait statuses, payloads, watched bytes) and the fd-cache upkeep,
+        after `prefetch_exit` filled the recording memory."""
+        rmem = self._rmem
+        assert rmem is not None
+        regions = rmem.regions
+        name = recipe.plan.name
+        if name == "waitid":
+            waitid_reaped(rmem, tid, args)
+        if ret > 0:
+            fd = _int32(args[recipe.fd_index]) if recipe.fd_index is not None else None
+            if self._payloads and name in DATA_CALLS:
+                for moved_fd, direction, _data, _size in call_payloads(name, args, ret, tid, rmem):
+                    self._fd(tid, tgid, moved_fd, regions, mem)
+                    self._stream(tid, tgid, moved_fd, direction, regions)
+            if recipe.watch:
+                obj = self._fds.get((tgid, fd)) if fd is not None else None
+                watched_bytes(name, args, fd, obj, ret, tid, rmem, self._decisions)
+        if name in _FD_FORGETS:
+            self._forget_fds(name, args, ret, tgid, rmem)
+        return regions
 
     def _forget_fds(self, name: str, args: tuple[int, ...], ret: int, tgid: int, rmem: RecordingMemory) -> None:
         fds = self._fds
