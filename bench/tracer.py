@@ -1,4 +1,4 @@
-"""`python -m bench tracer`: renacer-tui's capture against strace on the same workloads (issue 2).
+"""`python -m bench tracer`: renacer-tui's capture against strace on the same workloads (issues 2, 10).
 
 One run measures, per workload and per scheduling (default, and tracer + program pinned to one
 CPU): the untraced program, `strace -f -o /dev/null`, `strace -f --seccomp-bpf -e trace=%file`,
@@ -8,7 +8,11 @@ seccomp in the kernel), renacer-tui full with `--spin-us 0` (no polling for the 
 scheduling lever), and the bare stop loop (`bench/bare_loop.py`: no span building).  Cases are interleaved within each repetition so load bursts hit them
 alike; figures are medians and ratios of medians.  It also checks that renacer's syscall count
 equals `strace -f -c`'s, and reports renacer's start-up (tracing `true`) on its own, because
-Python's import time is part of what a user pays.
+Python's import time is part of what a user pays, against the same interpreter's bare start
+(`-c pass`).  "renacer inline" is the old path (`--inline-decode`: spans built on the stop loop)
+beside the default one (raw records, spans built in the decoder process).  The filtered case is
+also run on a long dd (`--filter-dd-count`) where start-up is amortised, and the capture and
+decoder processes' peak RSS is read from /proc while a very long dd runs (`--rss-count`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from bench.common import (
 )
 
 FILE_FILTER = "trace=%file"
+#: Issue 10's targets for renacer full / strace -f (the rest: 1.2×).
+_FULL_TARGETS = {("dd", "pinned"): 1.0, ("dd", "default"): 0.5}
 
 
 def workloads(quick: bool, dd_count: int, loop_count: int) -> dict[str, list[str]]:
@@ -63,6 +69,7 @@ def cases(sched: str, cpu: int, spin_us: int) -> dict[str, list[str]]:
         "strace": pin + ["strace", "-f", "-o", "/dev/null"],
         "strace seccomp %file": pin + ["strace", "-f", "--seccomp-bpf", "-e", FILE_FILTER, "-o", "/dev/null"],
         "renacer full": renacer_argv(ours_pin),
+        "renacer inline": renacer_argv(ours_pin + ["--inline-decode"]),  # the old path: spans built on the loop
         # the stop loop alone (no span building): how much of renacer's cost is the loop itself
         "renacer bare loop": [sys.executable, str(Path(__file__).with_name("bare_loop.py")), *ours_pin, "--"],
         "renacer %file": renacer_argv(ours_pin + ["-e", FILE_FILTER]),
@@ -132,13 +139,16 @@ def measure(args: Any) -> dict[str, Any]:
                         if own:
                             captures.setdefault((wname, sched, cname), []).append(float(own.group(1)))
     # Start-up: renacer tracing `true` against strace tracing `true`.
-    startup: dict[str, list[float]] = {"true untraced": [], "strace true": [], "renacer true": []}
-    for _ in range(reps if args.quick else max(reps, 3)):
+    startup: dict[str, list[float]] = {"true untraced": [], "strace true": [], "renacer true": [], "python -c pass": []}
+    for _ in range(reps if args.quick else max(reps, 5)):
         startup["true untraced"].append(run_command(["true"], env=env).seconds)
         startup["strace true"].append(run_command(["strace", "-f", "-o", "/dev/null", "true"], env=env).seconds)
         startup["renacer true"].append(run_command(renacer_argv([]) + ["true"], env=env).seconds)
+        startup["python -c pass"].append(run_command([sys.executable, "-c", "pass"], env=env).seconds)
     startup_med = {k: median(v) for k, v in startup.items()}
     results["startup_s"] = startup_med
+    results["filtered"] = _filtered_long_dd(args, env, reps)
+    results["rss"] = _peak_rss(args, env) if args.rss_count > 0 else None
     results["failures"] = failures
     # Span counts against strace -f -c (full and filtered), each run as often as renacer ran.
     count_rows = []
@@ -173,15 +183,69 @@ def measure(args: Any) -> dict[str, Any]:
                     # Its own time from the first stop to the end (start-up excluded) against strace's wall.
                     row["x_strace_capture_only"] = ratio(row["own_capture_s"], base)
                 rows.append(row)
-            target_rows.append(target_row(f"{wname} {sched}: full / strace", ratio(med["renacer full"], med["strace"]), 1.0, "×"))
-            target_rows.append(target_row(f"{wname} {sched}: %file / strace --seccomp-bpf",
-                                          ratio(med["renacer %file"], med["strace seccomp %file"]), 1.5, "×"))
-            if sched == "default":  # the stretch goal: beat the VM's wake-up cost
-                target_rows.append(target_row(f"{wname} {sched}: full / strace (stretch)",
-                                              ratio(med["renacer full"], med["strace"]), 0.5, "×"))
+            target = _FULL_TARGETS.get((wname, sched), 1.2)
+            target_rows.append(target_row(f"{wname} {sched}: full / strace -f", ratio(med["renacer full"], med["strace"]),
+                                          target, "×"))
+    f = results["filtered"]
+    target_rows.append(target_row(f"%file on dd count={f['dd_count']}, pinned / strace --seccomp-bpf",
+                                  ratio(f["renacer %file"], f["strace seccomp %file"]), 1.5, "×"))
+    target_rows.append(target_row("start-up: `--no-tui -- true` minus the same interpreter's `-c pass`",
+                                  (startup_med["renacer true"] - startup_med["python -c pass"]) * 1000, 60.0, "ms"))
     results["rows"] = rows
     results["targets"] = target_rows
     return results
+
+
+def _filtered_long_dd(args: Any, env: dict[str, str], reps: int) -> dict[str, float]:
+    """`-e trace=%file` where start-up is amortised: a long dd, pinned, against strace --seccomp-bpf."""
+    count = 100 if args.quick else args.filter_dd_count
+    dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+    pinned = cases("pinned", args.cpu, -1)
+    times: dict[str, list[float]] = {"strace seccomp %file": [], "renacer %file": []}
+    for _ in range(reps):
+        for name in times:
+            times[name].append(run_command(pinned[name] + dd, env=env).seconds)
+    return {"dd_count": count, **{name: median(values) for name, values in times.items()}}
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _peak_rss(args: Any, env: dict[str, str]) -> dict[str, Any]:
+    """Peak RSS of the capture process and of the decoder process (its child) over a long dd,
+    read from /proc/PID/status VmHWM every 50 ms (the last reading before each exits)."""
+    import subprocess
+    import time
+
+    count = 1000 if args.quick else args.rss_count
+    argv = renacer_argv(["--pin-cpu", str(args.cpu)]) + ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    capture = decoder = 0
+    decoder_pid = None
+    while proc.poll() is None:
+        capture = max(capture, _vm_hwm_kib(proc.pid) or 0)
+        if decoder_pid is None:
+            try:
+                children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            except OSError:
+                children = []
+            for child in children:  # the decoder is the renacer child that is not dd
+                if "renacer_tui" in Path(f"/proc/{child}/cmdline").read_bytes().decode("utf-8", "replace"):
+                    decoder_pid = int(child)
+        if decoder_pid is not None:
+            decoder = max(decoder, _vm_hwm_kib(decoder_pid) or 0)
+        time.sleep(0.05)
+    proc.communicate()
+    return {"dd_count": count, "capture_mib": capture / 1024, "decoder_mib": decoder / 1024,
+            "seconds": time.perf_counter() - t0, "returncode": proc.returncode}
 
 
 def _times(value: float | None) -> str:
@@ -206,9 +270,16 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
     out.append("")
     s = results["startup_s"]
     out.append(f"Start-up (tracing `true`): untraced {s['true untraced'] * 1000:.1f} ms, strace {s['strace true'] * 1000:.1f} ms, "
-               f"renacer {s['renacer true'] * 1000:.1f} ms (Python and its imports). \"renacer capture s (own)\" is the time renacer "
-               f"reports from its first ptrace stop to the end (start-up excluded, 10 ms resolution); \"× strace, capture only\" "
-               f"divides it by strace's whole wall time.")
+               f"renacer {s['renacer true'] * 1000:.1f} ms, the same interpreter's `-c pass` {s['python -c pass'] * 1000:.1f} ms. "
+               f"Filtered on a long dd, pinned: renacer %file {results['filtered']['renacer %file']:.3f} s, "
+               f"strace --seccomp-bpf {results['filtered']['strace seccomp %file']:.3f} s. ")
+    rss = results.get("rss")
+    if rss:
+        out.append(f"Peak RSS over dd count={rss['dd_count']:,} pinned ({rss['seconds']:.1f} s): capture process "
+                   f"{rss['capture_mib']:.1f} MiB, decoder process {rss['decoder_mib']:.1f} MiB. ")
+    out.append("\"renacer capture s (own)\" is the time renacer "
+               "reports from its first ptrace stop to the end (start-up excluded, 10 ms resolution); \"× strace, capture only\" "
+               "divides it by strace's whole wall time.")
     out.append("")
     out.append(markdown_table(["workload", "strace -f -c calls", "renacer calls", "equal", "strace %file", "renacer %file", "equal %file"],
                               [[c["workload"], c["strace"], c["renacer"], c["equal"], c["strace %file"], c["renacer %file"], c["equal %file"]]
@@ -226,6 +297,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dd-count", type=int, default=20000, help="dd bs=1 count (syscall-heavy workload)")
     parser.add_argument("--loop-count", type=int, default=200, help="iterations of the fork-heavy sh loop")
     parser.add_argument("--cpu", type=int, default=0, help="CPU for the pinned runs")
+    parser.add_argument("--filter-dd-count", type=int, default=200000, help="dd count for the filtered (%%file) target")
+    parser.add_argument("--rss-count", type=int, default=2000000, help="dd count of the RSS run (0: skip it)")
     parser.add_argument("--spin-us", type=int, default=0,
                         help="also run renacer full with --spin-us N, against its default 50 (0: no spin; -1: skip)")
     args = parser.parse_args(argv)
