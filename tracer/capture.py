@@ -415,6 +415,7 @@ class CaptureSession:
                         continue
                 if event:
                     if event == PTRACE_EVENT_STOP:
+                        awaiting.discard(pid)  # a child announced by its creator's event: its first stop
                         if sig in _STOP_SIGNALS:
                             pt(PTRACE_LISTEN, pid, 0, 0)  # group-stop: stay stopped, keep tracing
                         else:
@@ -436,6 +437,7 @@ class CaptureSession:
                         former = get_event_msg(pid)
                         if former > 0 and former != pid:
                             tgids.pop(former, None)
+                            awaiting.discard(former)  # its tid is gone: no exit will ever be reported
                             if former in in_sys:
                                 in_sys.discard(former)
                                 in_sys.add(pid)
