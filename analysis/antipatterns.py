@@ -103,13 +103,29 @@ class Finding:
         return asdict(self)
 
 
-def _grade(count: float, low: float, medium: float, high: float) -> str | None:
-    if count >= high:
-        return "high"
-    if count >= medium:
-        return "medium"
-    if count >= low:
-        return "low"
+#: Per rule: the threshold it is measured against and the multiples of it at which a finding is
+#: rated low, medium and high.  The live alerts read the same table, so a pattern the report
+#: rates low never interrupts a live run.
+GRADES: dict[str, tuple[str, float, float, float]] = {
+    "god-process": ("god_process_threshold", 1, 5, 50),
+    "tight-loop": ("tight_loop_min_calls", 1, 1, 10),
+    "small-writes": ("small_writes_min", 1, 4, 40),
+    "redundant-lookup": ("redundant_lookup_min", 1, 10, 100),
+    "failed-storm": ("failed_storm_min", 1, 5, 50),
+}
+
+
+def level_count(kind: str, severity: str, th: Thresholds) -> float:
+    """The count at which a finding of `kind` is rated `severity`."""
+    key, low, medium, high = GRADES[kind]
+    return {"low": low, "medium": medium, "high": high}[severity] * getattr(th, key)
+
+
+def grade(kind: str, count: float, th: Thresholds) -> str | None:
+    """The severity of a `kind` finding over `count` calls; None under the rule's threshold."""
+    for severity in SEVERITIES:  # most severe first
+        if count >= level_count(kind, severity, th):
+            return severity
     return None
 
 
@@ -227,7 +243,7 @@ def _god_process(sc: _Syscalls, th: Thresholds) -> list[Finding]:
         if share < th.god_process_share:
             continue
         n = int(counts[j])
-        sev = _grade(n, th.god_process_threshold, 5 * th.god_process_threshold, 50 * th.god_process_threshold)
+        sev = grade("god-process", n, th)
         members = np.flatnonzero(inverse == j).tolist()
         name = cols.text("process_name", int(sc.rows[last[j]])) or "?"
         out.append(
@@ -267,7 +283,7 @@ def _tight_loops(sc: _Syscalls, th: Thresholds) -> list[Finding]:
         out.append(
             Finding(
                 "tight-loop",
-                _grade(n, th.tight_loop_min_calls, th.tight_loop_min_calls, 10 * th.tight_loop_min_calls) or "low",
+                grade("tight-loop", n, th) or "low",
                 f"Tight loop: syscall:{call} called {n} times back to back in {format_duration(span_ns)}"
                 + (f" on {one_path}" if one_path else ""),
                 f"hoist the {call} out of the loop or cache its result",
@@ -341,7 +357,7 @@ def _small_writes(sc: _Syscalls, th: Thresholds) -> list[Finding]:
         out.append(
             Finding(
                 "small-writes",
-                _grade(n, th.small_writes_min, 4 * th.small_writes_min, 40 * th.small_writes_min) or "low",
+                grade("small-writes", n, th) or "low",
                 f"Small writes: {n} writes under {th.small_write_bytes} B ({nbytes} B in all) to {key[1]}",
                 "buffer the output (e.g. setvbuf/BufWriter) and write it in one call",
                 sc.ids(members),
@@ -364,7 +380,7 @@ def _redundant_lookups(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     out = []
     for p, members in groups.items():
         n = int(sc.weight[members].sum())
-        sev = _grade(n, th.redundant_lookup_min, 10 * th.redundant_lookup_min, 100 * th.redundant_lookup_min)
+        sev = grade("redundant-lookup", n, th)
         if sev is None:
             continue
         calls = sorted({sc.call[k] for k in members})
@@ -393,7 +409,7 @@ def _failed_storms(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     out = []
     for (call, err), members in groups.items():
         n = int(sc.weight[members].sum())
-        sev = _grade(n, th.failed_storm_min, 5 * th.failed_storm_min, 50 * th.failed_storm_min)
+        sev = grade("failed-storm", n, th)
         if sev is None:
             continue
         paths = [sc.attrs[k].get(ATTR_SYSCALL_PATH) for k in members]

@@ -170,7 +170,12 @@ def test_split_path_counts_equal_strace_and_keep_the_exit_code(cbuild, tmp_path:
     theirs = subprocess.run(["strace", "-f", "-c", "-o", str(tmp_path / "s.txt"), str(exe)], capture_output=True,
                             timeout=120)
     assert theirs.returncode == 3
-    assert _calls(ours.stderr) == _calls((tmp_path / "s.txt").read_text())
+    # pthread_join makes a futex call only when the worker has not exited yet: a race in the
+    # program, not in the tracer, so futex is left out of both counts
+    mine, strace = _calls(ours.stderr), _calls((tmp_path / "s.txt").read_text())
+    mine.pop("futex", None)
+    strace.pop("futex", None)
+    assert mine == strace and len(mine) > 20
 
 
 def _calls(summary: str) -> dict[str, int]:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
+import pytest
 import tui_helpers
 
-from renacer_tui.analysis.antipatterns import Thresholds
+from renacer_tui.analysis.antipatterns import Thresholds, grade
 from renacer_tui.app import RenacerApp
 from renacer_tui.live.alerts import LiveAlerts
 from renacer_tui.live.child import CaptureChild
@@ -280,7 +281,9 @@ def test_live_screen_alerts_a_tight_loop_while_the_program_runs(db_path: Path, c
                 assert screen.running  # seen while the program still sleeps after its loop
                 alert = pane.alerts[0]
                 assert alert.kind == "tight-loop"
-                assert "repeated 3,000 times" in alert.title
+                # raised by the batch that crossed the threshold: it counts the calls seen by then
+                seen = re.search(r"repeated ([\d,]+) times", alert.title)
+                assert seen and Thresholds().tight_loop_min_calls <= int(seen[1].replace(",", "")) <= 3000
                 shown = str(pane.render())
                 assert "Tight loop" in shown and HOSTILE_SHOWN in shown and "\x1b" not in shown
                 assert not pane.has_class("-empty")
@@ -344,7 +347,8 @@ def _batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
 
 
 def test_live_alerts_fire_once_across_batches_and_not_on_a_quiet_stream() -> None:
-    th = Thresholds(tight_loop_min_calls=100, failed_storm_min=50, small_writes_min=40)
+    # live alerts fire where the report rates a pattern medium: 100 stats, 5 × 10 failures, 4 × 10 small writes
+    th = Thresholds(tight_loop_min_calls=100, failed_storm_min=10, small_writes_min=10)
     alerts = LiveAlerts(th)
     stat = {"span_name": "syscall:newfstatat", "attributes": {"syscall.pathname": "/etc/hosts", "syscall.result": 0}}
     write = {"span_name": "syscall:write", "attributes": {"syscall.fd": 1, "syscall.result": 1}}
@@ -371,6 +375,27 @@ def test_live_alerts_fire_once_across_batches_and_not_on_a_quiet_stream() -> Non
     # Big writes to one fd are not small writes.
     big = LiveAlerts(th)
     assert big.absorb(_batch([{"span_name": "syscall:write", "attributes": {"syscall.fd": 1, "syscall.result": 4096}}] * 300)) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "row"),
+    [
+        ("failed-storm", {"span_name": "syscall:openat", "status": "ERROR", "status_message": "ENOENT", "attributes": {"syscall.result": -2}}),
+        ("small-writes", {"span_name": "syscall:write", "attributes": {"syscall.fd": 1, "syscall.result": 1}}),
+        ("tight-loop", {"span_name": "syscall:newfstatat", "attributes": {"syscall.pathname": "/etc/hosts", "syscall.result": 0}}),
+    ],
+)
+def test_live_alerts_grade_as_the_report_does(kind: str, row: dict[str, Any]) -> None:
+    """A live alert fires once the report would rate the pattern medium, with the report's severity."""
+    th = Thresholds()
+    offline = {"failed-storm": th.failed_storm_min, "small-writes": th.small_writes_min, "tight-loop": th.tight_loop_min_calls}[kind]
+    for count in (offline, 2 * offline, 5 * offline, 12 * offline, 60 * offline):
+        rated = grade(kind, count, th)
+        raised = LiveAlerts(th).absorb(_batch([{**row, "rle_count": count}]))
+        if rated in ("medium", "high"):
+            assert [(a.kind, a.severity) for a in raised] == [(kind, rated)], count
+        else:
+            assert rated == "low" and raised == [], count
 
 
 def test_live_alert_counters_stay_bounded() -> None:

@@ -14,7 +14,9 @@ from textual.widgets import Log
 from tui_helpers import screen_text
 from tui_helpers import wait_until as wait_for
 
+from renacer_tui.analysis.antipatterns import Thresholds
 from renacer_tui.app import RenacerApp
+from renacer_tui.live.alerts import LiveAlerts
 from renacer_tui.live.child import CaptureChild
 from renacer_tui.live.model import LiveModel
 from renacer_tui.live.panes import LiveHeader, ProcessTable, TopSyscalls
@@ -268,14 +270,19 @@ async def test_batches_taken_together_count_every_span(cbuild: Callable[..., Pat
     """Absorbing waiting batches as one group gives the model exactly what one by one gives."""
     pieces = real_feed([str(cbuild("ticker", TICKER)), "300"])
     assert len(pieces) > 20
-    one_by_one, grouped = LiveModel(capacity=10_000), LiveModel(capacity=10_000)
+    # 300 ENOENT opens: the report rates them low, so the default live alerts stay quiet; with a
+    # threshold of 50 the report rates them medium and the live detector must see the groups too
+    storm = Thresholds(failed_storm_min=50)
+    one_by_one, grouped = LiveModel(capacity=10_000, alerts=LiveAlerts(storm)), LiveModel(capacity=10_000, alerts=LiveAlerts(storm))
+    quiet = LiveModel(capacity=10_000)
     for piece in pieces:
         one_by_one.absorb(piece)
     for i in range(0, len(pieces), 7):
         grouped.absorb_group(pieces[i : i + 7])
+        quiet.absorb_group(pieces[i : i + 7])
     assert model_state(grouped) == model_state(one_by_one)
     assert one_by_one.calls >= 900 and one_by_one.errors >= 300  # open, getppid, nanosleep; ENOENT each loop
-    assert [a.kind for a in grouped.alerts] == ["failed-storm"]  # 300 ENOENT opens: the detector saw the groups too
+    assert [a.kind for a in grouped.alerts] == ["failed-storm"] and quiet.alerts == []
     assert grouped.processes and all(not p.alive for p in grouped.processes.values())
     # the visible rows, formatted in one slice across batch boundaries, read as row by row
     count = grouped.line_count

@@ -4,7 +4,9 @@ The offline detector (`analysis.antipatterns`) builds the causal graph of a fini
 live screen cannot afford that at 100 k spans/s.  So each batch is folded into a few bounded
 counters with vectorised pyarrow (group-bys over the batch; `attribute_array` reads the one
 or two attribute keys a rule needs), and an alert fires once when a counter crosses the
-same threshold the offline rule uses (`Thresholds`, config.toml `[graph]`):
+count at which the offline rule rates that pattern medium (`GRADES`, `Thresholds`, config.toml
+`[graph]`), graded the same way: what the report calls low is left to the report, so a plain
+shell loop of failing `ls` calls does not interrupt a live run.
 
 - tight loop: one process repeating one open/stat-like call on one path (thousands of `stat`s);
 - failed-syscall storm: one syscall failing with one errno again and again (ENODATA, the
@@ -23,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from renacer_tui.analysis.antipatterns import Thresholds
+from renacer_tui.analysis.antipatterns import Thresholds, grade, level_count
 from renacer_tui.model.attributes import ATTR_SYSCALL_FD, ATTR_SYSCALL_PATH, ATTR_SYSCALL_RESULT, attribute_array
 from renacer_tui.model.schema import STATUS_ERROR
 from renacer_tui.model.syscalls import BENIGN_ERRORS, PATH_LOOKUPS, WRITE_CALLS
@@ -82,7 +84,7 @@ class _Tally:
         self.table = kept
         return merged
 
-    def crossed(self, batch: pa.Table, limit: int) -> list[dict[str, Any]]:
+    def crossed(self, batch: pa.Table, limit: float) -> list[dict[str, Any]]:
         """Merge `batch`; the keys whose first value total reached `limit` with this batch."""
         merged = self.merge(batch)
         first = self.values[0]
@@ -140,14 +142,13 @@ class LiveAlerts:
         table = table.filter(pc.fill_null(pc.not_equal(table.column("path"), ""), False))
         if table.num_rows == 0:
             return
-        limit = self.thresholds.tight_loop_min_calls
-        for row in self._paths.crossed(table, limit):
+        for row in self._paths.crossed(table, level_count("tight-loop", "medium", self.thresholds)):
             total, call = row["calls"], row["name"].removeprefix("syscall:")
             self._raise(
                 new,
                 Alert(
                     "tight-loop",
-                    "high" if total >= 10 * limit else "medium",
+                    grade("tight-loop", total, self.thresholds) or "medium",
                     f"Tight loop: {call} on {row['path']} repeated {total:,} times (pid {row['pid']})",
                     ("tight-loop", row["name"], row["pid"], row["path"]),
                 ),
@@ -163,14 +164,13 @@ class LiveAlerts:
         table = pa.table(
             {"name": rows.column("span_name"), "err": pc.fill_null(rows.column("status_message"), "error"), "calls": calls}
         ).filter(failed)
-        limit = self.thresholds.failed_storm_min
-        for row in self._failures.crossed(table, limit):
+        for row in self._failures.crossed(table, level_count("failed-storm", "medium", self.thresholds)):
             total, call = row["calls"], row["name"].removeprefix("syscall:")
             self._raise(
                 new,
                 Alert(
                     "failed-storm",
-                    "high" if total >= 5 * limit else "medium",
+                    grade("failed-storm", total, self.thresholds) or "medium",
                     f"Failed-syscall storm: {call} failed with {row['err']} {total:,} times",
                     ("failed-storm", row["name"], row["err"]),
                 ),
@@ -192,7 +192,7 @@ class LiveAlerts:
                 "calls": write_calls,
             }
         )
-        limit = self.thresholds.small_writes_min
+        limit = level_count("small-writes", "medium", self.thresholds)
 
         def fires(small_n: Any, total_n: Any) -> Any:
             return pc.and_(pc.greater_equal(small_n, limit), pc.greater_equal(pc.multiply(small_n, 2), total_n))
@@ -205,7 +205,7 @@ class LiveAlerts:
                 new,
                 Alert(
                     "small-writes",
-                    "medium",
+                    grade("small-writes", row["small"], self.thresholds) or "medium",
                     f"Small writes: {row['small']:,} of {row['calls']:,} writes to fd {fd} under "
                     f"{self.thresholds.small_write_bytes} B (pid {row['pid']})",
                     ("small-writes", row["pid"], row["fd"]),
