@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--trace-compute-all", action="store_true", help="With --trace-compute: keep every GPU span (threshold 0).")
     add("--capture-payloads", action="store_true",
         help="Hash (SHA-256) the bytes of every read/write/send/recv, per call and per file; for `renacer-tui diff`.")
+    add("--store-payloads", action="store_true", default=None,
+        help="Keep the bytes of read/write buffers (the first -s) in the store and OTLP export; by default only"
+             " the text output and the live screen show them ([database] store_payloads).")
     add("--source", action="store_true", help="Record each call's user stack and fill c_source/rust_source (DWARF).")
     add("-k", "--stack-trace", dest="stack_trace", action="store_true",
         help="Print the symbolised stack under each call, like strace -k (implies --source).")

@@ -37,6 +37,8 @@ class RunOptions:
     trace_compute_threshold_us: float = 100.0
     trace_compute_all: bool = False
     capture_payloads: bool = False  # hash the bytes of every data syscall (tracer.payload_hash)
+    #: Keep buffer contents in the store and OTLP export (None: `[database] store_payloads`).
+    store_payloads: bool | None = None
     source: bool = False  # --source: user stacks → c_source / rust_source / code.*
     stack_trace: bool = False  # -k: the symbolised stack under each text line
     transpiler_maps: list[str] = field(default_factory=list)
@@ -114,6 +116,8 @@ class RunOptions:
             args.append(f"--pin-cpu={self.pin_cpu}")
         if self.capture_payloads:
             args.append("--capture-payloads")
+        if self.store_payloads:
+            args.append("--store-payloads")
         if self.inline_decode:
             args.append("--inline-decode")
         if self.trace_transpiler_decisions:

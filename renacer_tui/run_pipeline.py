@@ -412,6 +412,7 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
                 headers=headers,
                 service_name=options.service_name,
                 trace_flags=context.trace_flags,
+                store_payloads=_stores_payloads(options),
             )
         )
     if options.feed_fd is not None:
@@ -419,6 +420,18 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
 
         sinks.append(FeedSink(options.feed_fd, dropped=dropped))
     return sinks, summary_sink, run_store
+
+
+def _stores_payloads(options: RunOptions) -> bool:
+    """--store-payloads, else `[database] store_payloads` (a bad config file: the default, off)."""
+    if options.store_payloads is not None:
+        return options.store_payloads
+    from renacer_tui.store.config import ConfigError, load_config
+
+    try:
+        return load_config().database.store_payloads
+    except ConfigError:
+        return False
 
 
 def _open_store_sink(options: RunOptions, context, command_text: str, sinks: list[Any]):
@@ -447,5 +460,6 @@ def _open_store_sink(options: RunOptions, context, command_text: str, sinks: lis
     from renacer_tui.sinks.segments import segment_sink_process
 
     # a forked child writes the segments, unless forking is not safe (threads, gRPC loaded)
-    sinks.append(store.segment_sink(run_id, child=segment_sink_process if can_fork() else None))
+    sinks.append(store.segment_sink(run_id, child=segment_sink_process if can_fork() else None,
+                                    store_payloads=options.store_payloads))
     return store, run_id

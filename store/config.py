@@ -42,6 +42,9 @@ class DatabaseConfig:
     flush_interval_s: float = 2.0
     #: …or as soon as this many rows are buffered.
     flush_rows: int = 262_144
+    #: Keep the bytes of read/write buffers in `syscall.args` (`--store-payloads`); off, the
+    #: store and OTLP get `<not stored>` in their place (model.payload_privacy).
+    store_payloads: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ class Config:
 #: Keys of each section this module reads (the spec's Appendix B plus the tuning keys).
 KNOWN_KEYS: dict[str, frozenset[str]] = {
     "database": frozenset(
-        {"path", "retention_days", "compression", "compression_level", "row_group_size", "flush_interval_s", "flush_rows"}
+        {"path", "retention_days", "compression", "compression_level", "row_group_size", "flush_interval_s", "flush_rows",
+         "store_payloads"}
     ),
     "otlp": frozenset({"enabled", "endpoint", "protocol", "batch_size", "batch_delay_ms", "headers"}),
     #: `[graph]` also takes any threshold of the analysis by name; the UI layer, which knows
@@ -200,6 +204,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         row_group_size=_get(db, "row_group_size", int, 10_000, where, "database", minimum=1),
         flush_interval_s=float(_get(db, "flush_interval_s", (int, float), 2.0, where, "database", minimum=0)),
         flush_rows=_get(db, "flush_rows", int, 262_144, where, "database", minimum=1),
+        store_payloads=_get(db, "store_payloads", bool, False, where, "database"),
     )
     if database.compression not in _COMPRESSIONS:
         raise ConfigError(f"{where}: database.compression must be one of {', '.join(_COMPRESSIONS)}")

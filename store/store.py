@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -229,26 +229,30 @@ class Store:
             dropped_by_sink,
         )
 
-    def segment_sink(self, run_id: str, *, child: SegmentChild | None = None) -> SpanSink:
+    def segment_sink(self, run_id: str, *, child: SegmentChild | None = None, store_payloads: bool | None = None) -> SpanSink:
         """A sink writing this run's spans as segments (hand it to the fanout).
 
         `child` (the tracer passes `sinks.segments.segment_sink_process` when forking is safe)
         makes the sink whose segments a child process writes, keeping Parquet and catalog work
-        off the capture loop's GIL; without it the sink runs in-process.
+        off the capture loop's GIL; without it the sink runs in-process.  `store_payloads`
+        overrides `[database] store_payloads` for this run (`--store-payloads`).
         """
+        database = self.config.database
+        if store_payloads is not None:
+            database = replace(database, store_payloads=store_payloads)
         sink: SpanSink
         if child is not None and self._engine is None:
             # SQLite state must not cross a fork (the child would hang on inherited lock
             # bookkeeping): close our connection first, reopen it once the child exists.
             self.catalog.close()
             try:
-                sink = child(self.root, run_id, self.config.database)
+                sink = child(self.root, run_id, database)
             finally:
                 self.catalog = Catalog(self.root)
         else:
             from renacer_tui.store.writer import SegmentSink
 
-            sink = SegmentSink(self.root, self.catalog, run_id, self.config.database)
+            sink = SegmentSink(self.root, self.catalog, run_id, database)
         self._sinks.append(sink)
         return sink
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from renacer_tui.model.attributes import ATTR_RUN_ID
+from renacer_tui.model.payload_privacy import redact_batch
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA, STATUS_ERROR, conform
 from renacer_tui.model.sink import SpanSink
@@ -301,6 +302,8 @@ class SegmentSink(SpanSink):
             batch = table.to_batches()[0]
         if batch.num_rows == 0:
             return
+        if not self.config.store_payloads:
+            batch = redact_batch(batch)
         with self._buf_lock:
             if not self._buffer:
                 self._first_at = time.monotonic()

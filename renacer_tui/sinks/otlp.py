@@ -106,6 +106,7 @@ class OtlpSink(ChildSink):
         close_timeout: float = CLOSE_TIMEOUT_S,
         stderr: Any = None,
         trace_flags: int = 0x01,
+        store_payloads: bool = False,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown OTLP protocol {protocol!r} (use grpc or http/protobuf)")
@@ -120,6 +121,7 @@ class OtlpSink(ChildSink):
             "resource_attrs": dict(resource_attrs or {}),
             "timeout": timeout,
             "trace_flags": int(trace_flags),
+            "store_payloads": bool(store_payloads),  # else the worker leaves buffer contents out
         }
         super().__init__(
             "otlp",

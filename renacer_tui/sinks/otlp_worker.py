@@ -23,6 +23,8 @@ from typing import Any, BinaryIO, Mapping
 
 import pyarrow as pa
 
+from renacer_tui.model.payload_privacy import redact_batch
+
 CONFIG_ENV = "RENACER_OTLP_WORKER"
 PROTOCOLS = ("grpc", "http/protobuf")
 #: Spans per export request: keeps every request far below gRPC's default 4 MiB message limit.
@@ -130,6 +132,7 @@ class Worker:
         self.converter = SpanConverter(config.get("service_name") or "renacer", config.get("resource_attrs"),
                                        trace_flags=int(config.get("trace_flags", 0x01)) & 0xFF)
         self.exporter = make_exporter(config)
+        self.store_payloads = bool(config.get("store_payloads", False))
         self.exported = 0
         self.failed_spans = 0
         self.reported = False
@@ -158,6 +161,8 @@ class Worker:
         return self.finish()
 
     def export_batch(self, batch: pa.RecordBatch) -> None:
+        if not self.store_payloads:
+            batch = redact_batch(batch)  # a collector keeps what it is sent: no buffer contents
         for offset in range(0, batch.num_rows, CHUNK_SPANS):
             chunk = batch.slice(offset, CHUNK_SPANS)
             if self.stopping or time.monotonic() < self._pause_until:
