@@ -37,7 +37,7 @@ class CountingListener:
     def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
         pass
 
-    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         self.signals += 1
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:

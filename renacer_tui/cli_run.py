@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from renacer_tui import __version__
 from renacer_tui.run_options import RunOptions
+from renacer_tui.sinks.summary_order import SUMMARY_SORTS
 
 #: `sinks.otlp.END_BOUND_S`, spelled here so `--help` does not load pyarrow (a test keeps them equal).
 _OTLP_END_BOUND_S = 4.0
@@ -99,7 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("-s", "--string-limit", type=_non_negative, default=64, metavar="N", help="Max bytes of strings to capture (64).")
     add("-o", "--output", type=Path, metavar="FILE", help="Write the headless trace to FILE.")
     add("--format", dest="output_format", default="text", metavar="FMT", help="Headless output format: text or jsonl.")
-    add("-c", "--summary", action="store_true", help="Print a per-syscall summary table (like strace -c).")
+    add("-c", "--summary", action="store_true",
+        help="Count time, calls and errors per syscall and print the table instead of the trace (with -o, into FILE).")
+    add("-C", "--summary-and-trace", dest="summary_and_trace", action="store_true",
+        help="Like -c, but print the trace too (the table after it).")
+    add("-S", "--summary-sort", dest="summary_sort", default="time", choices=SUMMARY_SORTS, metavar="SORTBY",
+        help="Sort the -c table by time (default), calls, errors, name, avgtime or nothing.")
+    add("-t", "--timestamps", dest="timestamps", action="count", default=0,
+        help="Prefix each line with the wall-clock time: -t seconds, -tt microseconds, -ttt since the epoch.")
+    add("-r", "--relative-timestamps", dest="relative_timestamps", action="store_true",
+        help="Prefix each line with the time since the previous call's entry.")
+    add("-z", "--successful-only", dest="status_only", action="append_const", const="status=successful",
+        help="Only calls that returned without an error (-e status=successful).")
+    add("-Z", "--failed-only", dest="status_only", action="append_const", const="status=failed",
+        help="Only calls that returned an error (-e status=failed).")
+    add("-V", "--version", action="version", version=f"renacer-tui -- version {__version__}", help="Print the version and exit.")
     add("--trace-id", metavar="HEX32", help="Use this 32-hex trace id (invalid: exit 2).")
     add("--trace-parent", metavar="TRACEPARENT", help="Join this W3C traceparent (invalid: exit 2).")
     add("--no-tui", action="store_true", help="Run headless even on a terminal.")
@@ -149,6 +165,11 @@ def parse_run_args(args: list[str]) -> tuple[RunOptions, bool]:
     """(options, whether the TUI was turned off) from the command line; raises _UsageError."""
     fields = vars(build_parser().parse_args(args))
     no_tui = fields.pop("no_tui")
+    status_only = fields.pop("status_only") or []
+    if len(set(status_only)) > 1:  # as strace 6: the last one counts, with the same notice
+        print(f"{PROG}: only the last of -z/--successful-only/-Z/--failed-only takes effect", file=sys.stderr)
+    if status_only:
+        fields["expressions"] = [*fields["expressions"], status_only[-1]]
     if fields["command"][:1] == ["--"]:
         fields["command"] = fields["command"][1:]
     return RunOptions(**fields), no_tui

@@ -19,6 +19,10 @@ class RunOptions:
     output: Path | None = None
     output_format: str = "text"
     summary: bool = False
+    summary_and_trace: bool = False  # -C: the table and the trace
+    summary_sort: str = "time"  # -S
+    timestamps: int = 0  # -t, -tt, -ttt
+    relative_timestamps: bool = False  # -r
     trace_id: str | None = None
     trace_parent: str | None = None
     store: bool = True
@@ -95,6 +99,11 @@ class RunOptions:
             args.append(f"--string-limit={self.string_limit}")
         if self.output is not None:
             args += [f"--output={self.output}", f"--format={self.output_format}"]
+        if self.summary_sort != "time":
+            args.append(f"--summary-sort={self.summary_sort}")
+        args += ["--timestamps"] * self.timestamps
+        if self.relative_timestamps:
+            args.append("--relative-timestamps")
         if self.trace_id is not None:
             args.append(f"--trace-id={self.trace_id}")
         if self.trace_parent is not None:

@@ -314,7 +314,7 @@ class _Outputs:
                 _say(f"the store could not record the end of the run ({exc})")
                 shortfall = f"; the store at {store.root} could not confirm what it holds"
         if self.summary_sink is not None:
-            print(self.summary_sink.format_summary(), file=sys.stderr)
+            print(self.summary_sink.format_summary(), file=self.summary_sink.stream, flush=True)
         elapsed = (time.time_ns() - self.started) / 1e9
         _say(
             f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
@@ -381,23 +381,23 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
         from renacer_tui.sinks.forking import keep_children_off
 
         keep_children_off({options.pin_cpu})
-    if options.summary:
-        summary_sink = SummarySink()
+    stream: IO[str] = sys.stderr
+    if options.output is not None:
+        try:
+            stream = stack.enter_context(open(options.output, "w", encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            raise UsageError(f"cannot write {options.output}: {exc.strerror}") from None
+    if options.summary or options.summary_and_trace:
+        summary_sink = SummarySink(options.summary_sort, stream)
         sinks.append(summary_sink)
-    if options.output is not None or not options.summary:
-        stream: IO[str]
-        if options.output is not None:
-            try:
-                stream = stack.enter_context(open(options.output, "w", encoding="utf-8", errors="replace"))
-            except OSError as exc:
-                raise UsageError(f"cannot write {options.output}: {exc.strerror}") from None
-        else:
-            stream = sys.stderr
+    # -c prints the table instead of the trace (into -o FILE when given, as strace); -C prints both
+    if not options.summary or options.summary_and_trace:
         if options.feed_fd is None or options.output is not None:
             if options.output_format == "jsonl":
                 sinks.append(JsonlSink(stream))
             else:
-                sinks.append(TextSink(stream, show_pid=options.follow, stack_trace=options.stack_trace))
+                sinks.append(TextSink(stream, show_pid=options.follow, stack_trace=options.stack_trace,
+                                      timestamps=options.timestamps, relative=options.relative_timestamps))
     run_store = None
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)

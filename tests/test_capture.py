@@ -105,7 +105,7 @@ class Recorder:
     def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
         self.execs.append((tid, tgid))
 
-    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         self.signals.append((tid, signo))
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:

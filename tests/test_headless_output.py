@@ -3,13 +3,13 @@ hostile names shown literally, and TRACEPARENT values that must never break a ru
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import redirect_stderr
 from pathlib import Path
 
@@ -46,11 +46,16 @@ def renacer(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+EVENT_LINE = re.compile(r"(\[pid +\d+\] )?(--- SIG[A-Z0-9_]+ \{si_signo=.*\} ---|\+\+\+ (exited with \d+|killed by SIG[A-Z0-9_]+( \(core dumped\))?) \+\+\+)$")
+
+
 def call_lines(text: str) -> list[re.Match]:
     """The syscall lines of a text trace (the summary and trace_id lines are not calls)."""
     out = []
     for line in text.splitlines():
         if line.startswith(("renacer-tui:", "trace_id=")):
+            continue
+        if EVENT_LINE.match(line):  # strace's signal and exit lines are not calls
             continue
         match = LINE.match(line)
         assert match, f"not a strace-like line: {line!r}"
@@ -251,19 +256,29 @@ _LOOSE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def _run_with_traceparent(value: str) -> tuple[int, str]:
-    """A real (in-process) headless run of /bin/true with TRACEPARENT=value; (exit code, stderr)."""
+    """A real (in-process) headless run of /bin/true with TRACEPARENT=value; (exit code, stderr).
+
+    Stderr is caught on descriptor 2, not in a StringIO: the run's last lines come from the
+    decoder process when the run forks one, and from this process when it decodes inline.
+    """
     saved = os.environ.get("TRACEPARENT")
     os.environ["TRACEPARENT"] = value
-    err = io.StringIO()
-    try:
-        with redirect_stderr(err):
-            code = run_traced(RunOptions(command=["/bin/true"], store=False, output=Path(os.devnull)))
-    finally:
-        if saved is None:
-            os.environ.pop("TRACEPARENT", None)
-        else:
-            os.environ["TRACEPARENT"] = saved
-    return code, err.getvalue()
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            with open(2, "w", encoding="utf-8", closefd=False) as fd2, redirect_stderr(fd2):
+                code = run_traced(RunOptions(command=["/bin/true"], store=False, output=Path(os.devnull)))
+        finally:
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            if saved is None:
+                os.environ.pop("TRACEPARENT", None)
+            else:
+                os.environ["TRACEPARENT"] = saved
+        caught.seek(0)
+        return code, caught.read().decode("utf-8", "replace")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -66,6 +66,7 @@ from renacer_tui.tracer.ptrace_raw import (
     PTRACE_O_TRACESYSGOOD,
     PTRACE_O_TRACEVFORK,
     PTRACE_SYSCALL,
+    SIGINFO_BYTES,
     SigInfo,
     SyscallInfo,
     check_platform,
@@ -290,6 +291,7 @@ class CaptureSession:
         unpack_exit = info.unpack_exit
         buf = info.buf
         fetch_sig = siginfo.fetch
+        raw_sig = siginfo.raw
         on_entry = listener.on_syscall_entry
         on_exit_sc = listener.on_syscall_exit
         on_new_task = listener.on_new_task
@@ -458,7 +460,7 @@ class CaptureSession:
                 # si_pid is meaningful for kill/tgkill/sigqueue (si_code <= 0) and SIGCHLD only;
                 # faults carry an address there instead.
                 sender = got[2] if got is not None and (got[1] <= 0 or sig == SIGCHLD) else 0
-                on_signal(pid, sig, sender, t)
+                on_signal(pid, sig, sender, t, b"" if got is None else raw_sig(SIGINFO_BYTES))
                 pt(resume, pid, 0, sig)
             finished = True
         except BaseException:

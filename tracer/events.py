@@ -57,8 +57,9 @@ class CaptureListener(Protocol):
         """execve succeeded in `tgid` (the kernel may have changed the tid: `former_tid`)."""
         ...
 
-    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
-        """A signal is being delivered to `tid` (signal-delivery-stop)."""
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
+        """A signal is being delivered to `tid` (signal-delivery-stop); `siginfo` is the head of its
+        siginfo_t as PTRACE_GETSIGINFO filled it (empty when that failed)."""
         ...
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:

@@ -31,7 +31,7 @@ class Proc:
 class Thread:
     """A traced task."""
 
-    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns")
+    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns", "signals")
 
     def __init__(self, tid: int, proc: Proc, rle: ThreadRle) -> None:
         self.tid = tid
@@ -41,3 +41,5 @@ class Thread:
         self.prev: Row | int | None = None
         self.links: list[tuple[str, Row]] = []
         self.last_ns = 0
+        #: span events of signals delivered since the thread's last kept call (they go on the next)
+        self.signals: list[tuple[str, int, dict[str, Any]]] = []

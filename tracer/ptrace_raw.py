@@ -146,6 +146,11 @@ class SyscallInfo:
         return int.from_bytes(bytes(self.buf[4:8]), "little")
 
 
+#: How many bytes of a delivered signal's siginfo_t the capture keeps: the head and the union
+#: members `tracer.siginfo` decodes.
+SIGINFO_BYTES = 48
+
+
 class SigInfo:
     """A reusable siginfo_t buffer for PTRACE_GETSIGINFO (si_signo, si_errno, si_code, si_pid)."""
 
@@ -164,6 +169,10 @@ class SigInfo:
             return None
         signo, _err, code, pid, _uid = self._HEAD.unpack_from(self.buf, 0)
         return signo, code, pid
+
+    def raw(self, size: int) -> bytes:
+        """The first `size` bytes of the last siginfo fetched (decoded later, by `tracer.siginfo`)."""
+        return ctypes.string_at(self.addr, size)
 
 
 _eventmsg = ctypes.c_ulong()

@@ -391,8 +391,9 @@ class RawRecorder:
         self._identity(tgid, regions)
         self._emit(R.EXEC_REC.pack(R.EXEC, len(regions), tid, t_ns, tgid, former_tid), regions)
 
-    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
-        self._emit(R.SIGNAL_REC.pack(R.SIGNAL, 0, tid, t_ns, signo, sender_pid), None)
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
+        regions = [(0, len(siginfo), R.R_BYTES, siginfo)] if siginfo else None
+        self._emit(R.SIGNAL_REC.pack(R.SIGNAL, 1 if siginfo else 0, tid, t_ns, signo, sender_pid), regions)
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         self._inflight.pop(tid, None)

@@ -239,7 +239,7 @@ def _dispatch(kind: int, fields: tuple, regions: list[Region], listener: Any, me
         mem.load(fields[4], regions)
         listener.on_exec(tid, fields[4], fields[5], t_ns)
     elif kind == R.SIGNAL:
-        listener.on_signal(tid, fields[4], fields[5], t_ns)
+        listener.on_signal(tid, fields[4], fields[5], t_ns, regions[0][3] if regions else b"")
     elif kind == R.TASK_EXIT:
         listener.on_exit(tid, fields[4], t_ns)
     elif kind == R.START:

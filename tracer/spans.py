@@ -23,11 +23,13 @@ from renacer_tui.model.attributes import (
     ATTR_FILTERED,
     ATTR_PROCESS_COMMAND_ARGS,
     ATTR_PROCESS_COMMAND_LINE,
+    ATTR_PROCESS_CORE_DUMPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_PARENT_PID,
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
     ATTR_ROOT_PID,
+    ATTR_SIGNAL_INFO,
     ATTR_STACK,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
@@ -35,6 +37,10 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_UNFINISHED,
+    ATTR_THREAD_ID,
+    EVENT_EXITED,
+    EVENT_KILLED,
+    EVENT_SIGNAL,
 )
 from renacer_tui.model.ids import new_span_prefix
 from renacer_tui.model.kinds import IO_PREFIX, LinkKind
@@ -56,6 +62,7 @@ from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
 from renacer_tui.tracer.processes import Proc, Thread
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row
+from renacer_tui.tracer.siginfo import decode_siginfo
 
 if TYPE_CHECKING:
     from renacer_tui.tracer.payload_hash import PayloadHasher
@@ -382,10 +389,14 @@ class SpanBuilder:
         if self._watch.decisions is not None:  # a new image: its decisions start afresh
             self._watch.decisions.forget(tgid)
 
-    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int) -> None:
+    def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         th = self._threads.get(tid)
         if th is None:
             return
+        attrs, text = decode_siginfo(signo, siginfo)
+        attrs[ATTR_SIGNAL_INFO] = text
+        attrs[ATTR_THREAD_ID] = tid
+        th.signals.append((EVENT_SIGNAL, t_ns, attrs))
         src = self._signals.delivered(tid, th.proc.tgid, signo)
         if src is not None:
             th.links.append((LinkKind.SIGNAL, _link_source(src)))
@@ -469,7 +480,10 @@ class SpanBuilder:
             return
         if not is_error and name in SIGNAL_SENDS:
             self._note_signal(name, args, row)
-        row.key = None if (row.links or row.linked) else (row.name, args_text, ret, is_error, obj, row.attrs.get(ATTR_STACK))
+        if th.signals and not row.attrs.get(ATTR_FILTERED):  # see `_emit`
+            row.events, th.signals = th.signals, []
+        row.key = None if (row.links or row.linked or row.events) else (
+            row.name, args_text, ret, is_error, obj, row.attrs.get(ATTR_STACK))
         if row.payload is not None and row.key is not None:
             row.key += (row.payload.data,)  # calls fold only when their bytes are the same
         th.proc.last_row = row
@@ -605,6 +619,12 @@ class SpanBuilder:
             self._signals.sent(target, signo, row)
 
     def _emit(self, th: Thread, row: Row) -> None:
+        if th.signals and not row.attrs.get(ATTR_FILTERED):
+            # strace prints a delivery before the thread's next call: the event rides on that
+            # call's span, which then stands alone (a folded run would lose where it fell);
+            # `_complete` does the same on its inlined path
+            row.events, th.signals = th.signals, []
+            row.key = None
         if not self.rle:
             self._batch.add(row)
             return
@@ -637,6 +657,9 @@ class SpanBuilder:
             self._unfinished(th, t_ns, detached)
         self._end_rle(th)
         proc = th.proc
+        if th.signals:  # delivered after the thread's last call (the one that killed it, say)
+            proc.row.events = (proc.row.events or []) + th.signals
+            th.signals = []
         proc.threads.discard(th.tid)
         if not proc.threads and not detached:
             self._end_process(proc, t_ns)
@@ -656,9 +679,12 @@ class SpanBuilder:
             row.attrs[ATTR_PROCESS_SIGNAL] = sig
             row.attrs[ATTR_PROCESS_EXIT_CODE] = 128 + os.WTERMSIG(status)
             row.status, row.status_message = "ERROR", sig
+            ending: dict[str, Any] = {ATTR_PROCESS_SIGNAL: sig, ATTR_PROCESS_CORE_DUMPED: os.WCOREDUMP(status)}
+            row.events = (row.events or []) + [(EVENT_KILLED, row.end, ending)]
         elif status is not None and os.WIFEXITED(status):
             row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
             row.status = "OK"
+            row.events = (row.events or []) + [(EVENT_EXITED, row.end, {ATTR_PROCESS_EXIT_CODE: os.WEXITSTATUS(status)})]
         row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
         if self._stacks is not None:
             self._stacks.forget(proc.tgid)

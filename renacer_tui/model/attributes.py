@@ -247,6 +247,25 @@ ATTR_DECISION_SOURCE_FILE = "decision.source.file"  # manifest entries: where th
 ATTR_DECISION_SOURCE_LINE = "decision.source.line"
 ATTR_DECISION_ORIGIN = "decision.origin"  # "stderr" (a [DECISION] line) or "manifest"
 
+# --- signals and exits (span events) --------------------------------------------------------------
+#: A signal delivered to a thread: an event of that thread's next recorded call (strace prints the
+#: `--- SIG… ---` line before it), or of its process span when the thread makes no call after it.
+EVENT_SIGNAL = "signal"
+#: The end of a process, on its process span: exited with a code, or killed by a signal.
+EVENT_EXITED = "process.exited"
+EVENT_KILLED = "process.killed"
+#: On a signal event: `signal.name`, `signal.number`, `signal.code` (si_code's name), the sender
+#: or child pid, and strace's rendering of the siginfo (`{si_signo=SIGCHLD, si_code=CLD_EXITED, …}`).
+ATTR_SIGNAL_NAME = "signal.name"
+ATTR_SIGNAL_NUMBER = "signal.number"
+ATTR_SIGNAL_CODE = "signal.code"
+ATTR_SIGNAL_SENDER_PID = "signal.sender_pid"  # si_pid: the sender, or the child for SIGCHLD
+ATTR_SIGNAL_CHILD_STATUS = "signal.child_status"  # SIGCHLD: the exit code or the killing signal
+ATTR_SIGNAL_ADDRESS = "signal.address"  # SIGSEGV, SIGBUS, …: the faulting address
+ATTR_SIGNAL_INFO = "signal.info"
+#: On a process.killed event: whether the kernel wrote a core dump.
+ATTR_PROCESS_CORE_DUMPED = "process.core_dumped"
+
 # --- HTTP requests seen in socket data (OpenTelemetry HTTP semantic conventions) -------------------
 ATTR_HTTP_REQUEST_METHOD = "http.request.method"
 ATTR_URL_PATH = "url.path"

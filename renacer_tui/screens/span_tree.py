@@ -146,7 +146,7 @@ class SpanTreeScreen(Screen[None]):
             elif key == "events" and value:
                 for item in value:  # offset from the span's start, then the event's own attributes
                     offset = (item["time_unix_nano"] - values["start_time_nanos"]) / 1e6
-                    rows.append((literal("event", "magenta"), literal(f"+{offset:.3f} ms  {item['name']}  {item['attributes']}")))
+                    rows.append((literal("event", "magenta"), literal(f"{offset:+.3f} ms  {item['name']}  {item['attributes']}")))
             elif key == "links" and value:
                 for link in value:
                     rows.append((literal("link", "magenta"), literal(f"{link['trace_id']}/{link['span_id']}  {link['attributes']}")))

@@ -9,6 +9,7 @@ layout.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -16,33 +17,77 @@ import pyarrow as pa
 
 from renacer_tui.model.attributes import (
     ATTR_FILTERED,
+    ATTR_PROCESS_CORE_DUMPED,
+    ATTR_PROCESS_EXIT_CODE,
+    ATTR_PROCESS_SIGNAL,
     ATTR_RLE_TOTAL,
+    ATTR_SIGNAL_INFO,
+    ATTR_SIGNAL_NAME,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
+    ATTR_THREAD_ID,
+    EVENT_EXITED,
+    EVENT_KILLED,
+    EVENT_SIGNAL,
     parse_attributes,
     parse_attributes_keeping_raw,
 )
-from renacer_tui.model.kinds import SYSCALL_PREFIX, is_syscall
+from renacer_tui.model.kinds import SYSCALL_PREFIX, is_process, is_syscall
 from renacer_tui.model.sink import SpanSink
+from renacer_tui.sinks.summary_order import summary_key
 from renacer_tui.tracer import formats as F
 
 
-def _syscall_rows(batch: pa.RecordBatch) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """The syscall spans the user asked for, as (row, decoded attributes) (process and run spans
-    are not calls; a `renacer.filtered` call is only kept as the parent of the process it created).
+def _text_rows(batch: pa.RecordBatch) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The rows the text output shows, as (row, decoded attributes), in the order strace prints
+    them: the syscalls the user asked for at their entry, a process at its end (its `+++` line).
 
-    The attributes are decoded, never searched as text: a path argument may well contain a key
-    such as `renacer.filtered`."""
+    A `renacer.filtered` call is only kept as the parent of the process it created.  RLE holds a
+    few rows per thread back, so a batch is not in call order: it is restored here.  The
+    attributes are decoded, never searched as text: a path argument may well contain a key such
+    as `renacer.filtered`."""
     out = []
     for row in batch.to_pylist():
-        if not is_syscall(row["span_name"]):
-            continue
-        attrs = parse_attributes(row["attributes"])
-        if not attrs.get(ATTR_FILTERED):
-            out.append((row, attrs))
+        name = row["span_name"]
+        if is_syscall(name):
+            attrs = parse_attributes(row["attributes"])
+            if not attrs.get(ATTR_FILTERED):
+                out.append(((row["start_time_nanos"], row["logical_clock"]), row, attrs))
+        elif is_process(name):
+            out.append(((row["end_time_nanos"], row["logical_clock"]), row, parse_attributes(row["attributes"])))
+    out.sort(key=lambda entry: entry[0])
+    return [(row, attrs) for _order, row, attrs in out]
+
+
+def signal_lines(row: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """(time, thread, `--- SIGCHLD {si_signo=…} ---`) for each signal event of the span."""
+    out = []
+    for event in row.get("events") or ():
+        if event["name"] == EVENT_SIGNAL:
+            attrs = parse_attributes(event["attributes"])
+            text = f"--- {attrs.get(ATTR_SIGNAL_NAME, '?')} {attrs.get(ATTR_SIGNAL_INFO, '')} ---"
+            out.append((int(event["time_unix_nano"]), int(attrs.get(ATTR_THREAD_ID, row["thread_id"])), text))
     return out
+
+
+def exit_line(row: dict[str, Any]) -> str | None:
+    """A process span's `+++ exited with 0 +++` / `+++ killed by SIGKILL (core dumped) +++`."""
+    for event in row.get("events") or ():
+        if event["name"] == EVENT_EXITED:
+            code = parse_attributes(event["attributes"]).get(ATTR_PROCESS_EXIT_CODE)
+            return f"+++ exited with {code} +++"
+        if event["name"] == EVENT_KILLED:
+            attrs = parse_attributes(event["attributes"])
+            core = " (core dumped)" if attrs.get(ATTR_PROCESS_CORE_DUMPED) else ""
+            return f"+++ killed by {attrs.get(ATTR_PROCESS_SIGNAL)}{core} +++"
+    return None
+
+
+def pid_prefix(tid: int) -> str:
+    """strace -f's `[pid  1234] ` before a line."""
+    return f"[pid {tid:>6}] "
 
 
 def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, Any] | None = None) -> str:
@@ -52,7 +97,7 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
     if attrs is None:
         attrs = parse_attributes(row["attributes"])
     name = row["span_name"][len(SYSCALL_PREFIX):]
-    prefix = f"[pid {row['thread_id']:>6}] " if show_pid else ""
+    prefix = pid_prefix(int(row["thread_id"])) if show_pid else ""
     call = f"{prefix}{name}({attrs.get(ATTR_SYSCALL_ARGS, '')})"
     count = int(row["rle_count"])
     seconds = (row["end_time_nanos"] - row["start_time_nanos"]) / 1e9
@@ -69,39 +114,70 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
     return f"{call} = {result} <{seconds:.6f}>{repeat}"
 
 
-def _with_stacks(rows: list[tuple[dict[str, Any], dict[str, Any]]], lines: list[str]) -> list[str]:
-    """Each line followed by its call's stack, as strace -k prints it (rows: (row, attributes))."""
-    from renacer_tui.tracer.symbols.annotate import stack_lines
-
-    out: list[str] = []
-    for (_row, attrs), line in zip(rows, lines):
-        out.append(line)
-        out.extend(stack_lines(attrs))
-    return out
-
-
 class TextSink(SpanSink):
-    """strace-like text lines, one per syscall (an RLE row is one line marked `×N`)."""
+    """strace-like text lines: one per syscall (an RLE row is one line marked `×N`), strace's
+    `--- SIG… {…} ---` line before the call a signal was delivered ahead of, and `+++ exited
+    with N +++` / `+++ killed by SIG… +++` at each process's end."""
 
     name = "text"
 
-    def __init__(self, stream: IO[str], show_pid: bool = True, stack_trace: bool = False) -> None:
+    def __init__(self, stream: IO[str], show_pid: bool = True, stack_trace: bool = False, timestamps: int = 0,
+                 relative: bool = False) -> None:
         self._stream = stream
         self._show_pid = show_pid
         self._stack_trace = stack_trace  # -k: the symbolised stack under each line
+        self._timestamps = timestamps  # -t / -tt / -ttt
+        self._relative = relative  # -r
+        self._previous_ns: int | None = None  # the previous line's entry, for -r
 
     def write(self, batch: pa.RecordBatch) -> None:
-        # RLE holds a few rows per thread back, so a batch is not in call order: restore it
-        rows = sorted(_syscall_rows(batch), key=lambda pair: pair[0]["logical_clock"])
-        lines = [format_syscall_line(row, self._show_pid, attrs) for row, attrs in rows]
-        if self._stack_trace:
-            lines = _with_stacks(rows, lines)
+        lines: list[str] = []
+        for row, attrs in _text_rows(batch):
+            for t_ns, tid, text in signal_lines(row):
+                lines.append(self._line(tid, t_ns, text))
+            if is_process(row["span_name"]):
+                ending = exit_line(row)
+                if ending is not None:
+                    lines.append(self._line(int(row["process_pid"]), int(row["end_time_nanos"]), ending))
+                continue
+            call = format_syscall_line(row, False, attrs)
+            lines.append(self._line(int(row["thread_id"]), int(row["start_time_nanos"]), call))
+            if self._stack_trace:  # -k: the symbolised stack under the line
+                from renacer_tui.tracer.symbols.annotate import stack_lines
+
+                lines.extend(stack_lines(attrs))
         if lines:
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
 
+    def _line(self, tid: int, t_ns: int, text: str) -> str:
+        """`text` after strace's prefixes: `[pid N]` (-f), then the time (-t/-tt/-ttt, -r)."""
+        if self._relative:
+            text = f"{time_stamp_relative(t_ns - (t_ns if self._previous_ns is None else self._previous_ns))} {text}"
+            self._previous_ns = t_ns
+        elif self._timestamps:
+            text = f"{time_stamp(t_ns, self._timestamps)} {text}"
+        return f"{pid_prefix(tid)}{text}" if self._show_pid else text
+
     def close(self) -> None:
         self._stream.flush()
+
+
+def time_stamp(epoch_ns: int, level: int) -> str:
+    """strace's -t (`HH:MM:SS`), -tt (`HH:MM:SS.uuuuuu`) and -ttt (`SECONDS.uuuuuu`) prefixes, local time."""
+    import time
+
+    seconds, micros = divmod(epoch_ns // 1000, 1_000_000)
+    if level >= 3:
+        return f"{seconds}.{micros:06d}"
+    clock = time.strftime("%H:%M:%S", time.localtime(seconds))
+    return clock if level == 1 else f"{clock}.{micros:06d}"
+
+
+def time_stamp_relative(delta_ns: int) -> str:
+    """strace's -r prefix: seconds since the previous call's entry, `%6d.%06d`."""
+    seconds, micros = divmod(max(0, delta_ns) // 1000, 1_000_000)
+    return f"{seconds:6d}.{micros:06d}"
 
 
 def json_line(row: dict[str, Any]) -> str:
@@ -146,8 +222,11 @@ class SummarySink(SpanSink):
 
     name = "summary"
 
-    def __init__(self) -> None:
-        self.totals: dict[str, SyscallTotals] = {}
+    def __init__(self, sort_by: str = "time", stream: IO[str] | None = None) -> None:
+        #: where the run prints the table at its end (-o FILE, else stderr)
+        self.stream: IO[str] = stream if stream is not None else sys.stderr
+        self.totals: dict[str, SyscallTotals] = {}  # in first-seen order (-S nothing)
+        self._key = summary_key(sort_by)
 
     def write(self, batch: pa.RecordBatch) -> None:
         names = batch.column("span_name").to_pylist()
@@ -176,12 +255,13 @@ class SummarySink(SpanSink):
         """Nothing to release: the table is printed by the run when the trace ends."""
 
     def format_summary(self) -> str:
-        """The table, sorted by total time like `strace -c`."""
+        """The table, sorted by total time like `strace -c` (or as `-S` asked)."""
         header = f"{'% time':>6} {'seconds':>11} {'usecs/call':>11} {'calls':>9} {'errors':>9} syscall"
         rule = f"{'-' * 6} {'-' * 11} {'-' * 11} {'-' * 9} {'-' * 9} {'-' * 16}"
         grand_ns = sum(t.total_ns for t in self.totals.values())
         lines = [header, rule]
-        ordered = sorted(self.totals.items(), key=lambda item: (-item[1].total_ns, -item[1].calls, item[0]))
+        items = list(self.totals.items())
+        ordered = items if self._key is None else sorted(items, key=self._key)
         for name, t in ordered:
             share = 100.0 * t.total_ns / grand_ns if grand_ns else 0.0
             per_call = t.total_ns / 1000 / t.calls if t.calls else 0.0

@@ -1,0 +1,142 @@
+"""strace's output options on real programs, against strace 6.1 where it has an answer:
+-c/-C/-S (the table, where it goes, its order), -z/-Z, -t/-tt/-ttt/-r, -V."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.test_decoder_process import _calls
+
+needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+
+MISSES = r"""
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+    for (int i = 0; i < 3; i++) open("/nonexistent-renacer/x", O_RDONLY);   /* ENOENT ×3 */
+    int fd = open("/etc/hostname", O_RDONLY);
+    char b[8];
+    read(fd, b, sizeof b);
+    close(fd);
+    close(99);                                                              /* EBADF */
+    for (int i = 0; i < 5; i++) getppid();
+    return 0;
+}
+"""
+
+TIME_PREFIX = {
+    "-t": r"\d\d:\d\d:\d\d",
+    "-tt": r"\d\d:\d\d:\d\d\.\d{6}",
+    "-ttt": r"\d{10}\.\d{6}",
+    "-r": r" *\d+\.\d{6}",
+}
+
+
+def renacer(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", *args],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def strace(cwd: Path, *args: str) -> str:
+    out = cwd / "strace.txt"
+    subprocess.run(["strace", "-f", "-o", str(out), *args], capture_output=True, timeout=120, check=True, cwd=cwd)
+    return out.read_text()
+
+
+def call_names(lines: list[str]) -> Counter[str]:
+    """Calls per syscall name (ours: `[pid N] name(…` with `×N` for a folded run; strace -f -o: `N name(`)."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        repeat = re.search(r" ×(\d+)$", line)
+        counts[re.match(r"(?:\[pid +\d+\] |\d+ +)?([a-z_0-9]+)\(", line)[1]] += int(repeat[1]) if repeat else 1
+    return counts
+
+
+def trace_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if re.match(r"(\[pid +\d+\] )?\S", line) and "(" in line and " = " in line]
+
+
+@needs_strace
+def test_summary_into_the_output_file_sorted_by_calls_as_strace(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("misses", MISSES))
+    ours = renacer(tmp_path, "-c", "-S", "calls", "-o", "ours.txt", "--", exe)
+    assert ours.returncode == 0, ours.stderr
+    table = (tmp_path / "ours.txt").read_text()
+    assert "% time" in table and not trace_lines(table)  # -c -o FILE: the table, no trace, in FILE
+    assert "% time" not in ours.stderr
+    theirs = strace(tmp_path, "-c", "-S", "calls", exe)
+    assert _calls(table) == _calls(theirs)
+    counts = list(_calls(table).values())
+    assert counts == sorted(counts, reverse=True) and counts[0] >= 5
+    by_name = renacer(tmp_path, "-c", "-S", "name", "--", exe)
+    assert list(_calls(by_name.stderr)) == sorted(_calls(by_name.stderr))
+
+
+@needs_strace
+def test_failed_only_counts_and_lines_equal_strace(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("misses", MISSES))
+    lines = trace_lines(renacer(tmp_path, "-Z", "--", exe).stderr)
+    assert lines and all(" = -1 E" in line for line in lines)
+    assert call_names(lines) == call_names(trace_lines(strace(tmp_path, "-Z", exe)))
+    # our -c table counts what the filter kept (strace 6.1's counts every call whatever -Z says)
+    failed = _calls(renacer(tmp_path, "-Z", "-c", "--", exe).stderr)
+    assert failed == call_names(lines) and failed["openat"] == 3 and failed["close"] == 1
+    ok_lines = trace_lines(renacer(tmp_path, "-z", "--", exe).stderr)
+    assert call_names(ok_lines)["getppid"] == 5
+    assert ok_lines and not any(" = -1 E" in line for line in ok_lines)
+    # strace: "Only the last of -z/--successful-only/-Z/--failed-only options will take effect"
+    for flags, failing in ((("-Z", "-z"), False), (("-z", "-Z"), True)):
+        both = renacer(tmp_path, *flags, "--", exe)
+        chosen = trace_lines(both.stderr)
+        assert chosen and all((" = -1 E" in line) == failing for line in chosen)
+        assert call_names(chosen) == call_names(trace_lines(strace(tmp_path, *flags, exe)))
+        assert "only the last of -z" in both.stderr
+
+
+def test_summary_and_trace(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("misses", MISSES))
+    result = renacer(tmp_path, "-C", "-o", "both.txt", "--", exe)
+    text = (tmp_path / "both.txt").read_text()
+    lines = trace_lines(text)
+    assert any("getppid()" in line for line in lines)
+    assert text.index("% time") > text.index(lines[-1])  # the table after the trace
+    assert _calls(text)["getppid"] == 5 and result.returncode == 0
+
+
+@pytest.mark.parametrize("flag", ["-t", "-tt", "-ttt", "-r"])
+def test_time_prefixes(tmp_path: Path, cbuild, flag: str) -> None:
+    exe = str(cbuild("misses", MISSES))
+    before = time.time()
+    lines = trace_lines(renacer(tmp_path, flag, "--", exe).stderr)
+    after = time.time()
+    stamps = []
+    for line in lines:
+        found = re.match(rf"\[pid +\d+\] ({TIME_PREFIX[flag]}) [a-z_0-9]+\(", line)
+        assert found, line
+        stamps.append(found[1])
+    if flag == "-ttt":
+        values = [float(s) for s in stamps]
+        assert before - 1 <= values[0] <= values[-1] <= after + 1 and values == sorted(values)
+    if flag == "-r":
+        deltas = [float(s) for s in stamps]
+        assert deltas[0] == 0.0 and all(d >= 0 for d in deltas) and sum(deltas) <= after - before
+    if flag == "-t":
+        now = time.strftime("%H:%M:%S", time.localtime(after))
+        assert stamps[-1] <= now or now < "00:00:05"  # local wall time, not later than now (midnight aside)
+
+
+def test_version_and_bad_sort(tmp_path: Path) -> None:
+    version = renacer(tmp_path, "-V")
+    assert version.returncode == 0 and re.fullmatch(r"renacer-tui -- version \d+\.\d+\.\d+\n", version.stdout)
+    bad = renacer(tmp_path, "-c", "-S", "bogus", "--", "true")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "bogus" in bad.stderr
