@@ -95,8 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("-h", "--help", action="help", help="Show this message and exit.")
     add("-f", "--follow", dest="follow", action="store_true", default=True, help="Follow forks, clones and execs (default).")
     add("--no-follow", dest="follow", action="store_false", help="Trace the first process only.")
-    add("-p", "--attach", dest="attach_pid", type=int, metavar="PID", help="Attach to a running PID and its threads.")
+    add("-p", "--attach", dest="attach_pids", type=int, action="append", default=[], metavar="PID",
+        help="Attach to a running PID and its threads (repeatable: one trace of them all).")
     add("-e", "--expr", dest="expressions", action="append", default=[], metavar="EXPR", help="strace-style filter: trace=SPEC or status=LIST.")
+    add("-E", "--env", dest="env_edits", action="append", default=[], metavar="VAR=VAL|VAR",
+        help="Start the program with VAR=VAL in its environment, or without VAR (repeatable, as strace -E).")
     add("-P", "--trace-path", dest="trace_paths", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
     add("-s", "--string-limit", type=_non_negative, default=64, metavar="N", help="Max bytes of strings to capture (64).")
     add("-o", "--output", type=Path, metavar="FILE", help="Write the headless trace to FILE.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,9 +13,10 @@ class RunOptions:
 
     command: list[str] = field(default_factory=list)
     follow: bool = True
-    attach_pid: int | None = None
+    attach_pids: list[int] = field(default_factory=list)  # -p PID, repeatable
     expressions: list[str] = field(default_factory=list)
     trace_paths: list[str] = field(default_factory=list)
+    env_edits: list[str] = field(default_factory=list)  # -E VAR=VAL / -E VAR, in order
     string_limit: int = 64
     output: Path | None = None
     output_format: str = "text"
@@ -49,6 +51,11 @@ class RunOptions:
     inline_decode: bool = False  # decode on the stop loop (no decoder process): the old path, for tests
 
     @property
+    def attach_pid(self) -> int | None:
+        """The first -p PID (its process is the run's root), None when a command is launched."""
+        return self.attach_pids[0] if self.attach_pids else None
+
+    @property
     def wants_source(self) -> bool:
         """Whether stacks are recorded: --source, or an option that needs them (-k, a map)."""
         return self.source or self.stack_trace or bool(self.transpiler_maps)
@@ -63,6 +70,11 @@ class RunOptions:
         """
         if not self.command and self.attach_pid is None:
             return "nothing to trace: give a command after -- or -p PID"
+        if self.env_edits and self.attach_pid is not None:
+            return "-E sets the environment of a program renacer-tui starts, not of -p PID"
+        bad = next((edit for edit in self.env_edits if not edit.partition("=")[0]), None)
+        if bad is not None:
+            return f"-E {bad!r}: expected VAR=VALUE or VAR"
         if self.output_format not in ("text", "jsonl"):
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
@@ -82,6 +94,17 @@ class RunOptions:
             return check_trace_options(self.trace_id, self.trace_parent)
         return None
 
+    def program_environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` with the -E edits applied in order: `VAR=VAL` sets, a bare `VAR` removes."""
+        env = dict(base)
+        for edit in self.env_edits:
+            name, eq, value = edit.partition("=")
+            if eq:
+                env[name] = value
+            else:
+                env.pop(name, None)
+        return env
+
     def capture_args(self) -> list[str]:
         """The options as command-line flags (without the command), for a capture child process.
 
@@ -91,10 +114,10 @@ class RunOptions:
         args: list[str] = []
         if not self.follow:
             args.append("--no-follow")
-        if self.attach_pid is not None:
-            args.append(f"--attach={self.attach_pid}")
+        args += [f"--attach={pid}" for pid in self.attach_pids]
         args += [f"--expr={expression}" for expression in self.expressions]
         args += [f"--trace-path={path}" for path in self.trace_paths]
+        args += [f"--env={edit}" for edit in self.env_edits]
         if self.string_limit != 64:
             args.append(f"--string-limit={self.string_limit}")
         if self.output is not None:

@@ -92,12 +92,13 @@ def _run(options: RunOptions) -> int:
     name_filter, status_filter = _parse_filters(options)
     run_events = _decision_manifest(options)
 
-    context = resolve_trace_context(options.trace_id, options.trace_parent, os.environ)
+    base_env = options.program_environment(os.environ)  # -E edits; a TRACEPARENT set there is joined
+    context = resolve_trace_context(options.trace_id, options.trace_parent, base_env)
     for warning in context.warnings:
         _say(warning)
     run_span_id = new_span_id()
-    reserved = _reserve_receiver(options)
-    env = handoff_environment(os.environ, context, run_span_id)
+    reserved = _reserve_receiver(options, base_env)
+    env = handoff_environment(base_env, context, run_span_id)
     if reserved is not None:
         env = reserved.program_environment(env)
 
@@ -116,6 +117,7 @@ def _run(options: RunOptions) -> int:
     capture_options = CaptureOptions(
         argv=options.command or None,
         attach_pid=options.attach_pid,
+        also_attach=tuple(options.attach_pids[1:]),
         follow=options.follow,
         traced_numbers=traced_numbers,
         env=_with_trace_compute(env, options),
@@ -163,7 +165,7 @@ def _decision_manifest(options: RunOptions) -> list[Any] | None:
         raise UsageError(str(exc)) from None
 
 
-def _reserve_receiver(options: RunOptions):  # noqa: ANN202 (receiver types load lazily)
+def _reserve_receiver(options: RunOptions, env: dict[str, str]):  # noqa: ANN202 (receiver types load lazily)
     """The ports of the run's OTLP receiver, held before the program is forked (None: no receiver).
 
     Off with --no-receiver, with -p (an attached program's environment is already set), and
@@ -174,7 +176,7 @@ def _reserve_receiver(options: RunOptions):  # noqa: ANN202 (receiver types load
     from renacer_tui.receiver.service import reserve_endpoints
 
     try:
-        return reserve_endpoints(os.environ)
+        return reserve_endpoints(env)
     except OSError as exc:
         _say(f"OTLP receiver unavailable ({exc.strerror or exc}); tracing without it")
         return None
@@ -208,7 +210,7 @@ class _Outputs:
 
         self.options = options
         self.context = context
-        self.command_text = " ".join(map(escape_text, options.command)) if options.command else f"-p {options.attach_pid}"
+        self.command_text = " ".join(map(escape_text, options.command)) if options.command else " ".join(f"-p {pid}" for pid in options.attach_pids)
         tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
         self.sinks, self.summary_sink, self.run_store = _open_sinks(options, context, self.command_text, stack, tally)
         if self.run_store is not None:  # its catalog checkpointed and closed (the decoder ends with os._exit)

@@ -173,6 +173,50 @@ def test_attach_errors_are_one_line() -> None:
         assert result.returncode == code and len(lines) == 1 and lines[0].startswith("renacer-tui: attach")
 
 
+@pytest.fixture()
+def two_spinners(cbuild) -> Iterator[list[subprocess.Popen]]:
+    exe = cbuild("spinner", SPINNER)
+    procs = [subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+             for _ in range(2)]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline() == "ready\n"
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_repeated_p_traces_every_process_in_one_trace(two_spinners, tmp_path: Path) -> None:
+    first, second = two_spinners
+    out = tmp_path / "both.jsonl"
+    # strace -p A -p B; naming a process twice (or by a thread id) attaches it once
+    result = attach_for(first.pid, 0.3, out, "-p", str(second.pid), "-p", str(max(tids_of(second.pid))))
+    assert result.returncode == 0, result.stderr
+    for proc in two_spinners:
+        assert_running_untraced(proc)
+    spans = read_spans(out)
+    calls = [s for s in spans if s["span_name"].startswith("syscall:")]
+    assert {s["process_pid"] for s in calls} == {first.pid, second.pid}
+    assert {s["thread_id"] for s in calls} == tids_of(first.pid) | tids_of(second.pid)
+    processes = [s for s in spans if s["span_name"].startswith("process:")]
+    assert sorted(s["process_pid"] for s in processes) == sorted([first.pid, second.pid])
+    assert len({s["trace_id"] for s in spans}) == 1
+    ids = {s["span_id"] for s in spans}
+    assert all(s["parent_span_id"] in ids for s in spans if s["parent_span_id"] is not None)
+
+
+def test_a_bad_pid_among_good_ones_leaves_the_good_ones_untraced(spinner) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-p", str(spinner.pid), "-p", "999999999"],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and lines == ["renacer-tui: attach: no such process: 999999999"]
+    assert_running_untraced(spinner)
+
+
 def test_sigint_right_after_attach_detaches_cleanly(spinner, tmp_path: Path) -> None:
     """A Ctrl-C while the tracer is still setting up (sinks, imports) must not be lost."""
     result = attach_for(spinner.pid, 0.0, tmp_path / "early.jsonl", wait_spans=False)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -140,3 +141,34 @@ def test_version_and_bad_sort(tmp_path: Path) -> None:
     assert version.returncode == 0 and re.fullmatch(r"renacer-tui -- version \d+\.\d+\.\d+\n", version.stdout)
     bad = renacer(tmp_path, "-c", "-S", "bogus", "--", "true")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "bogus" in bad.stderr
+
+
+@needs_strace
+def test_env_edits_equal_strace(tmp_path: Path) -> None:
+    edits = ["-E", "RENACER_SET=a=b", "-E", "RENACER_GONE", "-E", "HOME", "-E", "RENACER_NEVER_SET"]
+    env = {**os.environ, "RENACER_GONE": "x", "HOME": str(tmp_path)}
+
+    def program_env(argv: list[str]) -> dict[str, str]:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+        assert run.returncode == 0, run.stderr
+        return dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
+
+    ours = program_env([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-o", os.devnull, *edits,
+                        "--", "env"])
+    theirs = program_env(["strace", "-o", os.devnull, *edits, "env"])
+    assert theirs["RENACER_SET"] == "a=b" and "HOME" not in theirs and "RENACER_GONE" not in theirs
+    # the same environment, plus the golden thread's hand-off (TRACEPARENT, the run span's
+    # logical clock, the OTLP endpoint of the run's receiver)
+    assert {k: v for k, v in ours.items() if k in theirs} == theirs
+    assert set(ours) - set(theirs) <= {"TRACEPARENT", "RENACER_LOGICAL_CLOCK", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                        "OTEL_EXPORTER_OTLP_PROTOCOL"}
+
+
+def test_env_edit_of_traceparent_is_joined_and_bad_edits_are_refused(tmp_path: Path) -> None:
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    joined = renacer(tmp_path, "-o", os.devnull, "-E", f"TRACEPARENT={incoming}", "--", "true")
+    assert joined.returncode == 0 and joined.stderr.splitlines()[-1] == "trace_id=0af7651916cd43dd8448eb211c80319c"
+    for args in (["-E", "=x", "--", "true"], ["-E", "X=1", "-p", "1"]):
+        refused = renacer(tmp_path, *args)
+        lines = refused.stderr.splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and "-E" in lines[0], refused.stderr

@@ -15,6 +15,7 @@ import os
 
 from renacer_tui.tracer.launch import PTRACE_REFUSED_HINT, CaptureError
 from renacer_tui.tracer.ptrace_raw import (
+    PTRACE_DETACH,
     PTRACE_INTERRUPT,
     PTRACE_SEIZE,
     PtraceError,
@@ -74,3 +75,14 @@ def attach(pid: int, options_mask: int) -> tuple[int, list[int]]:
     if not seized:
         raise CaptureError(f"renacer-tui: attach: no such process: {pid}", 1)
     return tgid, seized
+
+
+def release(tids: list[int]) -> None:
+    """Detach tasks `attach` seized (a later -p failed): each is waited for at its interrupt
+    stop, then let go, untouched."""
+    for tid in tids:
+        try:
+            os.waitpid(tid, 0x40000000)  # __WALL: the PTRACE_EVENT_STOP the interrupt caused
+            ptrace_checked(PTRACE_DETACH, tid, 0, 0)
+        except (ChildProcessError, PtraceError):
+            pass  # gone already

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 from renacer_tui.model.syscalls import EXEC_NUMBERS, LIFECYCLE_NUMBERS
-from renacer_tui.tracer.attach import attach
+from renacer_tui.tracer.attach import attach, release
 from renacer_tui.tracer.launch import (
     CaptureError,
     Launched,
@@ -97,6 +97,8 @@ class CaptureOptions:
 
     argv: list[str] | None = None
     attach_pid: int | None = None
+    #: More processes to attach besides `attach_pid` (strace's repeated -p); one trace holds all
+    also_attach: tuple[int, ...] = ()
     follow: bool = True
     traced_numbers: frozenset[int] | None = None  # None: every syscall, no seccomp filter
     env: dict[str, str] | None = None
@@ -169,10 +171,18 @@ class CaptureSession:
             except (OSError, ValueError) as exc:
                 raise CaptureError(f"renacer-tui: --pin-cpu {opts.pin_cpu}: {exc}", 2) from None
         if opts.attach_pid is not None:
-            tgid, tids = attach(opts.attach_pid, self._options_mask())
-            self.root_pid = tgid
-            for tid in tids:
-                self.tgids[tid] = tgid
+            for pid in (opts.attach_pid, *opts.also_attach):
+                if pid in self.tgids:  # named twice, or a thread of a process already attached
+                    continue
+                try:
+                    tgid, tids = attach(pid, self._options_mask())
+                except CaptureError:
+                    release(list(self.tgids))  # leave the ones already seized as they were
+                    self.tgids.clear()
+                    raise
+                self.root_pid = self.root_pid or tgid
+                for tid in tids:
+                    self.tgids[tid] = tgid
             self._detach_flag = []  # from now on a SIGINT means detach, even before run()
             self._relay = SignalRelay(self._request_detach)
             return

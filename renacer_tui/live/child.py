@@ -82,7 +82,7 @@ class CaptureChild:
     def __init__(self, capture_args: list[str], command: list[str], log_path: Path | None = None) -> None:
         self.capture_args = list(capture_args)
         self.command = list(command)
-        self.attached = "-p" in capture_args or "--attach" in capture_args
+        self.attached = any(arg == "-p" or arg.startswith("--attach") for arg in capture_args)
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="renacer-output-", suffix=".log")
             os.close(fd)
