@@ -49,6 +49,21 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
+class _Follow(argparse.Action):
+    """-f follows children (the default); given twice (-ff), with -o FILE, each task's lines go
+    to FILE.TID, as strace."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        namespace.follow = True
+        if option_string == "-f" and getattr(namespace, "_seen_f", False):
+            namespace.per_task_files = True
+        namespace._seen_f = option_string == "-f" or getattr(namespace, "_seen_f", False)
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -93,11 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = p.add_argument
     add("-h", "--help", action="help", help="Show this message and exit.")
-    add("-f", "--follow", dest="follow", action="store_true", default=True, help="Follow forks, clones and execs (default).")
+    add("-f", "--follow", dest="follow", action=_Follow, default=True,
+        help="Follow forks, clones and execs (default); -ff with -o FILE: one file per task, FILE.TID.")
+    add("--per-task-files", dest="per_task_files", action="store_true", help=argparse.SUPPRESS)  # -ff, forwarded
     add("--no-follow", dest="follow", action="store_false", help="Trace the first process only.")
     add("-p", "--attach", dest="attach_pids", type=int, action="append", default=[], metavar="PID",
         help="Attach to a running PID and its threads (repeatable: one trace of them all).")
-    add("-e", "--expr", dest="expressions", action="append", default=[], metavar="EXPR", help="strace-style filter: trace=SPEC or status=LIST.")
+    add("-e", "--expr", dest="expressions", action="append", default=[], metavar="EXPR",
+        help="strace-style filter: trace=SPEC (names, /regex/, !negation, classes %%file %%process %%network "
+             "%%signal %%ipc %%desc %%memory %%creds %%clock %%stat %%lstat %%fstat %%statfs %%fstatfs %%pure), "
+             "status=successful,failed,unfinished,unavailable,detached, or signal=SET (SIGCHLD,usr1,!SIGPIPE, all, none).")
     add("-E", "--env", dest="env_edits", action="append", default=[], metavar="VAR=VAL|VAR",
         help="Start the program with VAR=VAL in its environment, or without VAR (repeatable, as strace -E).")
     add("-P", "--trace-path", dest="trace_paths", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
@@ -118,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Only calls that returned without an error (-e status=successful).")
     add("-Z", "--failed-only", dest="status_only", action="append_const", const="status=failed",
         help="Only calls that returned an error (-e status=failed).")
+    add("-q", "--quiet", action="count", default=0,
+        help="-q: no 'Process N attached/detached' notes; -qq: no '+++ exited with N +++' lines either.")
     add("-V", "--version", action="version", version=f"renacer-tui -- version {__version__}", help="Print the version and exit.")
     add("--trace-id", metavar="HEX32", help="Use this 32-hex trace id (invalid: exit 2).")
     add("--trace-parent", metavar="TRACEPARENT", help="Join this W3C traceparent (invalid: exit 2).")
@@ -168,6 +190,7 @@ def parse_run_args(args: list[str]) -> tuple[RunOptions, bool]:
     """(options, whether the TUI was turned off) from the command line; raises _UsageError."""
     fields = vars(build_parser().parse_args(args))
     no_tui = fields.pop("no_tui")
+    fields.pop("_seen_f", None)
     status_only = fields.pop("status_only") or []
     if len(set(status_only)) > 1:  # as strace 6: the last one counts, with the same notice
         print(f"{PROG}: only the last of -z/--successful-only/-Z/--failed-only takes effect", file=sys.stderr)

@@ -20,11 +20,13 @@ class RunOptions:
     string_limit: int = 64
     output: Path | None = None
     output_format: str = "text"
+    per_task_files: bool = False  # -ff: with -o FILE, one file per task (FILE.TID)
     summary: bool = False
     summary_and_trace: bool = False  # -C: the table and the trace
     summary_sort: str = "time"  # -S
     timestamps: int = 0  # -t, -tt, -ttt
     relative_timestamps: bool = False  # -r
+    quiet: int = 0  # -q: no attach/detach notes; -qq: no `+++ exited` lines either
     trace_id: str | None = None
     trace_parent: str | None = None
     store: bool = True
@@ -75,6 +77,10 @@ class RunOptions:
         bad = next((edit for edit in self.env_edits if not edit.partition("=")[0]), None)
         if bad is not None:
             return f"-E {bad!r}: expected VAR=VALUE or VAR"
+        if self.per_task_files and (self.output is None or str(self.output).startswith(("|", "!"))):
+            return "-ff needs -o FILE (each task's lines go to FILE.TID)"
+        if self.per_task_files and self.output_format != "text":
+            return "-ff writes text files; it cannot be used with --format jsonl"
         if self.output_format not in ("text", "jsonl"):
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
@@ -127,6 +133,9 @@ class RunOptions:
         args += ["--timestamps"] * self.timestamps
         if self.relative_timestamps:
             args.append("--relative-timestamps")
+        args += ["--quiet"] * self.quiet
+        if self.per_task_files:
+            args.append("--per-task-files")
         if self.trace_id is not None:
             args.append(f"--trace-id={self.trace_id}")
         if self.trace_parent is not None:

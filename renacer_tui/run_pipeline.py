@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, NamedTuple
 
 from renacer_tui import __version__
 from renacer_tui.model.attributes import (
@@ -27,6 +27,7 @@ from renacer_tui.model.attributes import (
     ATTR_TRACE_FLAGS,
 )
 from renacer_tui.model.ids import new_span_id
+from renacer_tui.model.readable import signal_name
 from renacer_tui.run_options import RunOptions
 
 PROG = "renacer-tui"
@@ -56,22 +57,26 @@ def run_traced(options: RunOptions) -> int:
         return 130
 
 
-def _parse_filters(options: RunOptions) -> tuple[Any, Any]:
-    """(syscall name filter or None, status filter or None) from the -e expressions."""
+class _Filters(NamedTuple):
+    """What the -e expressions keep (None: everything): syscall names, statuses, signals."""
+
+    names: Any = None
+    statuses: Any = None
+    signals: Any = None
+
+
+def _parse_filters(options: RunOptions) -> _Filters:
+    """The -e expressions, parsed (the last of each qualifier counts, as in strace)."""
     from renacer_tui.tracer.filter_spec import FilterSpecError, parse_expression
 
-    name_filter = None
-    status_filter = None
+    found: dict[str, Any] = {}
     for text in options.expressions:
         try:
             kind, value = parse_expression(text)
         except FilterSpecError as exc:
             raise UsageError(str(exc)) from None
-        if kind == "trace":
-            name_filter = value
-        else:
-            status_filter = value
-    return name_filter, status_filter
+        found[kind] = value
+    return _Filters(found.get("trace"), found.get("status"), found.get("signal"))
 
 
 def _with_trace_compute(env: dict[str, str], options: RunOptions) -> dict[str, str]:
@@ -89,7 +94,8 @@ def _run(options: RunOptions) -> int:
     problem = options.usage_problem()
     if problem is not None:
         raise UsageError(problem)
-    name_filter, status_filter = _parse_filters(options)
+    filters = _parse_filters(options)
+    name_filter = filters.names
     run_events = _decision_manifest(options)
 
     base_env = options.program_environment(os.environ)  # -E edits; a TRACEPARENT set there is joined
@@ -108,7 +114,7 @@ def _run(options: RunOptions) -> int:
 
         decoder = DecoderProcess.fork(
             options, reserved,
-            lambda stack, replayed: _Outputs(options, context, run_span_id, name_filter, status_filter, stack,
+            lambda stack, replayed: _Outputs(options, context, run_span_id, filters, stack,
                                              run_events, replayed))
     from renacer_tui.tracer.capture import CaptureError, CaptureOptions, CaptureSession
 
@@ -134,13 +140,16 @@ def _run(options: RunOptions) -> int:
         if reserved is not None:
             reserved.release()
         return exc.exit_code
+    if options.attach_pids and not options.quiet:  # as strace; -q leaves it out
+        for tgid in dict.fromkeys(session.tgids.values()):
+            _say(f"Process {tgid} attached")
 
     with ExitStack() as stack:
         if reserved is not None:
             stack.callback(reserved.release)
         if decoder is not None:
             return decoder.run(options, session)
-        return _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack, reserved,
+        return _trace_inline(options, session, context, run_span_id, filters, stack, reserved,
                              run_events)
 
 
@@ -202,7 +211,7 @@ class _Outputs:
     the OTLP receiver; built in the process that decodes (the capture process itself with
     --inline-decode or --source, else the decoder process)."""
 
-    def __init__(self, options: RunOptions, context: Any, run_span_id: str, name_filter: Any, status_filter: Any,
+    def __init__(self, options: RunOptions, context: Any, run_span_id: str, filters: _Filters,
                  stack: ExitStack, run_events: Any, replayed: Any = None) -> None:
         from renacer_tui.sinks.fanout import DropTally, Fanout
         from renacer_tui.tracer.formats import escape_text
@@ -212,7 +221,8 @@ class _Outputs:
         self.context = context
         self.command_text = " ".join(map(escape_text, options.command)) if options.command else " ".join(f"-p {pid}" for pid in options.attach_pids)
         tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
-        self.sinks, self.summary_sink, self.run_store = _open_sinks(options, context, self.command_text, stack, tally)
+        self.sinks, self.summary_sink, self.run_store = _open_sinks(options, filters, context, self.command_text,
+                                                                    stack, tally)
         if self.run_store is not None:  # its catalog checkpointed and closed (the decoder ends with os._exit)
             stack.callback(_close_store, self.run_store[0])
         self.fanout = Fanout(self.sinks, capacity_batches=options.queue_capacity, on_error=self._sink_error, tally=tally)
@@ -234,9 +244,10 @@ class _Outputs:
             on_batch=self.stage.offer if self.stage is not None else self.fanout.offer,
             string_limit=options.string_limit,
             rle=options.rle,
-            status_filter=status_filter,
+            status_filter=filters.statuses,
             path_filter=options.trace_paths or None,
-            name_filter=name_filter,  # seccomp also lets the lifecycle calls through: drop them here
+            name_filter=filters.names,
+            signal_filter=filters.signals,  # seccomp also lets the lifecycle calls through: drop them here
             service_name=options.service_name,
             service_version=__version__,
             attached=options.attach_pid is not None,
@@ -297,6 +308,9 @@ class _Outputs:
             if stage.error is not None:
                 _say(f"source correlation stopped: {stage.error} (spans kept without source)")
         fanout.close()
+        if result.detached and not self.options.quiet:  # after the last call's line, as strace
+            for pid in dict.fromkeys(self.options.attach_pids):
+                _say(f"Process {pid} detached")
         dropped = fanout.dropped
         where = shortfall = ""
         if self.run_store is not None:
@@ -329,11 +343,11 @@ class _Outputs:
         print(f"trace_id={context.trace_id}", file=sys.stderr, flush=True)
 
 
-def _trace_inline(options, session, context, run_span_id, name_filter, status_filter, stack: ExitStack,
+def _trace_inline(options, session, context, run_span_id, filters, stack: ExitStack,
                   reserved=None, run_events=None) -> int:  # noqa: ANN001
     from renacer_tui.tracer.idle import IdleFlusher
 
-    outputs = _Outputs(options, context, run_span_id, name_filter, status_filter, stack, run_events)
+    outputs = _Outputs(options, context, run_span_id, filters, stack, run_events)
     outputs.start_receiver(reserved)
     try:
         # a program blocked in a long call still gets its latest spans out within ~0.1 s
@@ -371,7 +385,8 @@ def _per_sink(dropped: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in dropped.items() if count)
 
 
-def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStack, dropped: Callable[[], int]):
+def _open_sinks(options: RunOptions, filters: _Filters, context, command_text: str, stack: ExitStack,  # noqa: ANN001
+                dropped: Callable[[], int]):
     """Build the sinks the options ask for; returns (sinks, summary sink or None, (store, run_id) or None).
 
     `dropped` returns the fan-out's running dropped count (the live feed sends it to the UI)."""
@@ -384,11 +399,14 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
 
         keep_children_off({options.pin_cpu})
     stream: IO[str] = sys.stderr
-    if options.output is not None:
-        try:
-            stream = stack.enter_context(open(options.output, "w", encoding="utf-8", errors="replace"))
-        except OSError as exc:
-            raise UsageError(f"cannot write {options.output}: {exc.strerror}") from None
+    per_task = None
+    if options.per_task_files and options.output is not None:  # -ff: FILE.TID files; the table on stderr
+        from renacer_tui.sinks.headless import TaskFiles
+
+        per_task = TaskFiles(options.output)
+        stack.callback(per_task.close)
+    elif options.output is not None:
+        stream = _open_output(str(options.output), stack)
     if options.summary or options.summary_and_trace:
         summary_sink = SummarySink(options.summary_sort, stream)
         sinks.append(summary_sink)
@@ -399,7 +417,10 @@ def _open_sinks(options: RunOptions, context, command_text: str, stack: ExitStac
                 sinks.append(JsonlSink(stream))
             else:
                 sinks.append(TextSink(stream, show_pid=options.follow, stack_trace=options.stack_trace,
-                                      timestamps=options.timestamps, relative=options.relative_timestamps))
+                                      timestamps=options.timestamps, relative=options.relative_timestamps,
+                                      exits=options.quiet < 2, per_task=per_task,
+                                      signals=None if filters.signals is None else frozenset(
+                                          map(signal_name, filters.signals))))
     run_store = None
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)
@@ -434,6 +455,34 @@ def _stores_payloads(options: RunOptions) -> bool:
         return load_config().database.store_payloads
     except ConfigError:
         return False
+
+
+def _open_output(target: str, stack: ExitStack) -> IO[str]:
+    """The -o stream: a file, or (`|cmd`, `!cmd`, as strace) the stdin of a shell command the
+    run waits for at its end."""
+    if target.startswith(("|", "!")):
+        import subprocess
+
+        try:
+            command = subprocess.Popen(target[1:], shell=True, stdin=subprocess.PIPE, text=True,
+                                       encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UsageError(f"cannot run -o {target!r}: {exc.strerror}") from None
+        assert command.stdin is not None
+        stack.callback(command.wait)
+        stack.callback(_close_quietly, command.stdin)  # a command that stopped reading is no error
+        return command.stdin
+    try:
+        return stack.enter_context(open(target, "w", encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+
+
+def _close_quietly(stream: IO[str]) -> None:
+    try:
+        stream.close()
+    except BrokenPipeError:
+        pass
 
 
 def _open_store_sink(options: RunOptions, context, command_text: str, sinks: list[Any]):

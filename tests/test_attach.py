@@ -207,6 +207,15 @@ def test_repeated_p_traces_every_process_in_one_trace(two_spinners, tmp_path: Pa
     assert all(s["parent_span_id"] in ids for s in spans if s["parent_span_id"] is not None)
 
 
+def test_attach_and_detach_notes_as_strace_and_q_leaves_them_out(spinner, tmp_path: Path) -> None:
+    loud = attach_for(spinner.pid, 0.1, tmp_path / "loud.jsonl")
+    notes = [line for line in loud.stderr.splitlines() if line.startswith("renacer-tui: Process")]
+    assert notes == [f"renacer-tui: Process {spinner.pid} attached", f"renacer-tui: Process {spinner.pid} detached"]
+    quiet = attach_for(spinner.pid, 0.1, tmp_path / "quiet.jsonl", "-q")
+    assert quiet.returncode == 0 and "Process" not in quiet.stderr
+    assert_running_untraced(spinner)
+
+
 def test_a_bad_pid_among_good_ones_leaves_the_good_ones_untraced(spinner) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-p", str(spinner.pid), "-p", "999999999"],

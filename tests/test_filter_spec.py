@@ -1,6 +1,8 @@
-"""strace `-e trace=`/`status=` parsing against python-ptrace's real syscall tables."""
+"""strace `-e trace=`/`status=`/`signal=` parsing against python-ptrace's real syscall tables."""
 
 from __future__ import annotations
+
+import signal
 
 import pytest
 from hypothesis import given, settings
@@ -8,10 +10,12 @@ from hypothesis import strategies as st
 
 from renacer_tui.tracer.filter_spec import (
     ALL_NAMES,
+    ALL_SIGNALS,
     SYSCALL_CLASSES,
     SYSCALL_NUMBERS,
     FilterSpecError,
     parse_expression,
+    parse_signal_spec,
     parse_status_spec,
     parse_trace_spec,
 )
@@ -116,3 +120,33 @@ def test_garbage_raises_only_filter_spec_error(text: str) -> None:
         assert "\n" not in str(exc) or "\n" in text
     else:
         assert f.names <= ALL_NAMES
+
+
+SIGNAL_NAMES = sorted(sig.name for sig in signal.Signals if sig.name.startswith("SIG") and not sig.name.startswith("SIG_"))
+
+
+@given(st.lists(st.sampled_from(SIGNAL_NAMES), min_size=1, max_size=5), st.booleans(), st.booleans())
+def test_signal_sets_name_the_stdlib_signals(names: list[str], short: bool, negate: bool) -> None:
+    words = [name.removeprefix("SIG").lower() if short else name for name in names]
+    numbers = {int(signal.Signals[name]) for name in names}
+    parsed = parse_signal_spec(("!" if negate else "") + ",".join(words))
+    assert parsed == (ALL_SIGNALS - numbers if negate else numbers)
+    assert parse_expression("signal=" + ",".join(words)) == ("signal", parse_signal_spec(",".join(words)))
+
+
+def test_signal_set_words() -> None:
+    assert parse_signal_spec("all") == ALL_SIGNALS and parse_signal_spec("none") == frozenset()
+    assert parse_signal_spec("9,SIGRTMIN,SIGRT_1") == {9, signal.SIGRTMIN, signal.SIGRTMIN + 1}
+    for bad in ("SIGNOPE", "0", "65", "", "!", "SIGCHLD,,SIGUSR1"):
+        with pytest.raises(FilterSpecError):
+            parse_signal_spec(bad)
+
+
+@given(st.text(max_size=30))
+def test_any_signal_spec_parses_or_is_refused_with_a_message(text: str) -> None:
+    try:
+        parsed = parse_signal_spec(text)
+    except FilterSpecError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert parsed <= ALL_SIGNALS

@@ -29,6 +29,9 @@ run_options = st.builds(
     follow=st.booleans(),
     attach_pids=st.lists(st.integers(min_value=1, max_value=4_000_000), max_size=3),
     env_edits=st.lists(arg_text, max_size=2),
+    quiet=st.integers(min_value=0, max_value=3),
+    timestamps=st.integers(min_value=0, max_value=3),
+    relative_timestamps=st.booleans(),
     expressions=st.lists(arg_text, max_size=2),
     trace_paths=st.lists(arg_text, max_size=2),
     string_limit=small,
@@ -94,6 +97,16 @@ def test_run_help_lists_every_option() -> None:
     for flag in ("--no-follow", "--attach", "--expr", "--trace-path", "--string-limit", "--output", "--format",
                  "--summary", "--trace-id", "--trace-parent", "--no-tui", "--no-store", "--db", "--no-rle",
                  "--otlp-endpoint", "--otlp-protocol", "--otlp-header", "--service-name", "--spin-us", "--pin-cpu",
-                 "--queue-capacity", "--no-receiver"):
+                 "--queue-capacity", "--no-receiver", "--summary-and-trace", "--summary-sort", "--timestamps",
+                 "--relative-timestamps", "--successful-only", "--failed-only", "--env", "--quiet", "--version"):
         assert flag in result.stdout, flag
     assert "--feed-fd" not in result.stdout  # internal: the TUI's capture child only
+    assert "--per-task-files" not in result.stdout  # internal: -ff forwarded to the capture child
+    # -h names every syscall class -e trace= takes (`net` is strace's alias of %network)
+    from renacer_tui.tracer.filter_spec import SYSCALL_CLASSES
+
+    listed = " ".join(result.stdout.split())
+    for name in SYSCALL_CLASSES:
+        if not name.startswith("%") and name != "net":
+            assert f"%{name}" in listed, name
+    assert "signal=SET" in listed and "status=" in listed

@@ -32,17 +32,23 @@ static void on_signal(int s) { (void)s; }
 int main(void) {
     struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_handler = on_signal;
     sigaction(SIGUSR1, &sa, 0); sigaction(SIGUSR2, &sa, 0); sigaction(SIGCHLD, &sa, 0);
+    /* SIGCHLD stays blocked but where it is let through: it is delivered at the same call in
+       every run, not wherever the child's exit happens to fall */
+    sigset_t chld; sigemptyset(&chld); sigaddset(&chld, SIGCHLD); sigprocmask(SIG_BLOCK, &chld, 0);
     kill(getpid(), SIGUSR1);                                        /* SI_USER */
     syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR2);    /* SI_TKILL */
     pid_t c = fork();
     if (c == 0) _exit(3);                                           /* CLD_EXITED, status 3 */
     waitpid(c, 0, 0);
+    sigprocmask(SIG_UNBLOCK, &chld, 0); sigprocmask(SIG_BLOCK, &chld, 0);
     c = fork();
     if (c == 0) { kill(getpid(), SIGKILL); pause(); }               /* CLD_KILLED, SIGKILL */
     waitpid(c, 0, 0);
+    sigprocmask(SIG_UNBLOCK, &chld, 0); sigprocmask(SIG_BLOCK, &chld, 0);
     c = fork();
     if (c == 0) { *(volatile int *)0 = 1; _exit(0); }               /* SEGV_MAPERR at NULL */
     waitpid(c, 0, 0);
+    sigprocmask(SIG_UNBLOCK, &chld, 0); sigprocmask(SIG_BLOCK, &chld, 0);
     sigqueue(getpid(), SIGUSR1, (union sigval){.sival_int = 7});    /* SI_QUEUE with a value */
     return 4;
 }
@@ -152,3 +158,21 @@ def test_any_siginfo_bytes_render_as_one_brace_group(signo: int, raw: bytes) -> 
     attrs, text = decode_siginfo(signo, raw)
     assert text.startswith("{si_signo=") and text.endswith("}") and "\n" not in text
     assert text.count("{") == 1 and attrs["signal.number"] == signo
+
+
+@needs_strace
+@pytest.mark.parametrize("spec", ["SIGCHLD", "!SIGCHLD,usr2", "none", "10"])
+def test_signal_qualifier_keeps_the_signals_strace_keeps(tmp_path: Path, cbuild, spec: str) -> None:
+    exe = str(cbuild("signals", SIGNALS))
+    result = _renacer(tmp_path, "--no-store", "-e", f"signal={spec}", "-o", "ours.txt", "--", exe)
+    assert result.returncode == 4
+    subprocess.run(["strace", "-f", "-e", f"signal={spec}", "-o", "theirs.txt", exe], capture_output=True,
+                   timeout=120, cwd=tmp_path)
+    ours = _per_process((tmp_path / "ours.txt").read_text(), True)
+    assert ours == _per_process((tmp_path / "theirs.txt").read_text(), False)
+
+
+def test_unknown_signal_is_refused_in_one_line(tmp_path: Path) -> None:
+    result = _renacer(tmp_path, "--no-store", "-e", "signal=SIGNOPE", "--", "true")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "renacer-tui: unknown signal 'SIGNOPE'"]

@@ -172,3 +172,68 @@ def test_env_edit_of_traceparent_is_joined_and_bad_edits_are_refused(tmp_path: P
         refused = renacer(tmp_path, *args)
         lines = refused.stderr.splitlines()
         assert refused.returncode == 2 and len(lines) == 1 and "-E" in lines[0], refused.stderr
+
+
+THREADED = r"""
+#include <pthread.h>
+#include <unistd.h>
+static void *worker(void *a) { for (int i = 0; i < 3; i++) getppid(); return a; }
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, worker, 0);
+    pthread_join(t, 0);
+    if (fork() == 0) { getpid(); _exit(0); }
+    return 0;
+}
+"""
+
+
+def _task_calls(path: Path) -> list[str]:
+    """The call names of one -ff file, RLE rows expanded; futex is left out (pthread_join's wait
+    races the worker's exit, so whether it blocks differs from run to run)."""
+    names = []
+    for line in trace_lines(path.read_text()):
+        repeat = re.search(r" ×(\d+)$", line)
+        name = re.match(r"([a-z_0-9]+)\(", line)[1]
+        names += [name] * (int(repeat[1]) if repeat else 1)
+    return [name for name in names if name != "futex"]
+
+
+@needs_strace
+def test_ff_writes_one_file_per_task_like_strace(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("threaded", THREADED))
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    result = renacer(tmp_path, "-ff", "-o", "ours/t", "--", exe)
+    assert result.returncode == 0
+    subprocess.run(["strace", "-ff", "-o", "theirs/t", exe], capture_output=True, timeout=120, check=True, cwd=tmp_path)
+
+    def by_task(folder: str) -> list[list[str]]:
+        files = sorted((tmp_path / folder).iterdir(), key=lambda f: int(f.suffix[1:]))
+        return [_task_calls(f) for f in files]
+
+    ours, theirs = by_task("ours"), by_task("theirs")
+    assert len(ours) == 3 and ours == theirs  # main thread, worker, child: the same calls each
+    assert not any(re.match(r"\[pid", line) for f in (tmp_path / "ours").iterdir() for line in f.read_text().splitlines())
+    assert not (tmp_path / "ours" / "t").exists()
+    refused = renacer(tmp_path, "-ff", "--", exe)
+    assert refused.returncode == 2 and "-ff needs -o FILE" in refused.stderr
+
+
+def test_output_to_a_pipe_command(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("misses", MISSES))
+    renacer(tmp_path, "-o", "file.txt", "--", exe)
+    piped = renacer(tmp_path, "-o", "|cat > piped.txt", "--", exe)
+    assert piped.returncode == 0
+    assert call_names(trace_lines((tmp_path / "piped.txt").read_text())) == call_names(
+        trace_lines((tmp_path / "file.txt").read_text()))
+    # a command that stops reading at once costs the run nothing
+    early = renacer(tmp_path, "-o", "!true", "--", exe)
+    assert early.returncode == 0 and early.stderr.splitlines()[-1].startswith("trace_id=")
+
+
+def test_qq_leaves_out_exit_lines(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("threaded", THREADED))
+    loud = renacer(tmp_path, "--", exe).stderr
+    quiet = renacer(tmp_path, "-qq", "--", exe).stderr
+    assert loud.count("+++ exited with 0 +++") == 2 and "+++" not in quiet

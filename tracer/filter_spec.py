@@ -1,4 +1,5 @@
-"""strace's `-e trace=` / `-e status=` expressions, parsed into sets of x86-64 syscalls.
+"""strace's `-e trace=` / `-e status=` / `-e signal=` expressions, parsed into sets of x86-64
+syscalls, statuses and signal numbers.
 
 The capture loop needs syscall *numbers* (for the seccomp-bpf filter, so untraced calls never
 stop the program) and the span builder needs a name predicate (for `-p`, where seccomp cannot be
@@ -13,6 +14,7 @@ list cross-checked with strace's `syscallent` flags fills in.
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -134,11 +136,53 @@ def parse_status_spec(text: str) -> frozenset[str]:
     return frozenset(STATUS_VALUES - kept) if negate else frozenset(kept)
 
 
+#: Every signal number Linux delivers (1–31 and the real-time ones).
+ALL_SIGNALS = frozenset(range(1, signal.SIGRTMAX + 1))
+
+
+def _signal_number(word: str) -> int:
+    if word.isdigit():
+        number = int(word)
+        if number in ALL_SIGNALS:
+            return number
+        raise FilterSpecError(f"unknown signal {word!r}")
+    name = word.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    realtime = re.fullmatch(r"SIGRT(?:MIN)?(?:_|\+)?(\d*)", name)
+    if realtime and name != "SIGRTMAX" and (realtime[1] or name == "SIGRTMIN"):
+        number = signal.SIGRTMIN + int(realtime[1] or 0)
+        if number <= signal.SIGRTMAX:
+            return number
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise FilterSpecError(f"unknown signal {word!r}") from None
+
+
+def parse_signal_spec(text: str) -> frozenset[int]:
+    """Parse `-e signal=` into the signal numbers whose deliveries are recorded (names with or
+    without SIG, numbers, `all`, `none`, `!` as strace)."""
+    spec = text.strip()
+    negate = spec.startswith("!")
+    if negate:
+        spec = spec[1:].strip()
+    if not spec:
+        raise FilterSpecError("empty signal set in signal= expression")
+    kept: set[int] = set()
+    for raw in spec.split(","):
+        word = raw.strip()
+        if word == "all":
+            kept |= ALL_SIGNALS
+        elif word != "none":
+            kept.add(_signal_number(word))
+    return frozenset(ALL_SIGNALS - kept) if negate else frozenset(kept)
+
+
 class Expression(NamedTuple):
     """One parsed `-e` argument; unpacks as `(qualifier, value)`."""
 
-    qualifier: str  # "trace" | "status"
-    value: SyscallFilter | frozenset[str]
+    qualifier: str  # "trace" | "status" | "signal"
+    value: SyscallFilter | frozenset[str] | frozenset[int]
 
 
 def parse_expression(text: str) -> Expression:
@@ -151,4 +195,6 @@ def parse_expression(text: str) -> Expression:
         return Expression("trace", parse_trace_spec(value))
     if qualifier == "status":
         return Expression("status", parse_status_spec(value))
-    raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace= or status=)")
+    if qualifier in ("signal", "signals", "s"):
+        return Expression("signal", parse_signal_spec(value))
+    raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace=, status= or signal=)")

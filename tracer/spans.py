@@ -119,6 +119,7 @@ class SpanBuilder:
         status_filter: Iterable[str] | None = None,
         path_filter: Iterable[str] | None = None,
         name_filter: SyscallFilter | None = None,
+        signal_filter: Iterable[int] | None = None,
         service_name: str = "renacer",
         service_version: str | None = None,
         attached: bool = False,
@@ -139,6 +140,8 @@ class SpanBuilder:
         self.status_filter = frozenset(status_filter) if status_filter is not None else None
         self.path_filter = self._paths(path_filter)
         self.name_filter = name_filter
+        #: -e signal=: the signals whose deliveries become events (None: all)
+        self.signal_filter = frozenset(signal_filter) if signal_filter is not None else None
         self.attached = attached
         self._prefix = new_span_prefix()
         # the run span has the first clock (above the launching span's in a nested run); every
@@ -393,10 +396,11 @@ class SpanBuilder:
         th = self._threads.get(tid)
         if th is None:
             return
-        attrs, text = decode_siginfo(signo, siginfo)
-        attrs[ATTR_SIGNAL_INFO] = text
-        attrs[ATTR_THREAD_ID] = tid
-        th.signals.append((EVENT_SIGNAL, t_ns, attrs))
+        if self.signal_filter is None or signo in self.signal_filter:
+            attrs, text = decode_siginfo(signo, siginfo)
+            attrs[ATTR_SIGNAL_INFO] = text
+            attrs[ATTR_THREAD_ID] = tid
+            th.signals.append((EVENT_SIGNAL, t_ns, attrs))
         src = self._signals.delivered(tid, th.proc.tgid, signo)
         if src is not None:
             th.links.append((LinkKind.SIGNAL, _link_source(src)))

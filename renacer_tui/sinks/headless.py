@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
@@ -72,14 +74,17 @@ def signal_lines(row: dict[str, Any]) -> list[tuple[int, int, str]]:
     return out
 
 
-def exit_line(row: dict[str, Any]) -> str | None:
-    """A process span's `+++ exited with 0 +++` / `+++ killed by SIGKILL (core dumped) +++`."""
+def exit_line(row: dict[str, Any], killers: frozenset[str] | None = None) -> str | None:
+    """A process span's `+++ exited with 0 +++` / `+++ killed by SIGKILL (core dumped) +++`
+    (a kill only when its signal is in `killers`, the -e signal= set, as strace)."""
     for event in row.get("events") or ():
         if event["name"] == EVENT_EXITED:
             code = parse_attributes(event["attributes"]).get(ATTR_PROCESS_EXIT_CODE)
             return f"+++ exited with {code} +++"
         if event["name"] == EVENT_KILLED:
             attrs = parse_attributes(event["attributes"])
+            if killers is not None and attrs.get(ATTR_PROCESS_SIGNAL) not in killers:
+                return None
             core = " (core dumped)" if attrs.get(ATTR_PROCESS_CORE_DUMPED) else ""
             return f"+++ killed by {attrs.get(ATTR_PROCESS_SIGNAL)}{core} +++"
     return None
@@ -122,33 +127,50 @@ class TextSink(SpanSink):
     name = "text"
 
     def __init__(self, stream: IO[str], show_pid: bool = True, stack_trace: bool = False, timestamps: int = 0,
-                 relative: bool = False) -> None:
+                 relative: bool = False, exits: bool = True,
+                 per_task: Callable[[int], IO[str]] | None = None, signals: frozenset[str] | None = None) -> None:
         self._stream = stream
-        self._show_pid = show_pid
+        self._show_pid = show_pid and per_task is None
         self._stack_trace = stack_trace  # -k: the symbolised stack under each line
         self._timestamps = timestamps  # -t / -tt / -ttt
         self._relative = relative  # -r
+        self._exits = exits  # the `+++ exited with N +++` lines (-qq leaves them out)
         self._previous_ns: int | None = None  # the previous line's entry, for -r
+        #: -ff: the stream of each task's own file (FILE.TID); every line then goes to its task's
+        self._per_task = per_task
+        self._signals = signals  # -e signal=: the names whose kills get a `+++ killed by` line
 
     def write(self, batch: pa.RecordBatch) -> None:
-        lines: list[str] = []
+        lines: list[tuple[int, str]] = []  # (task, line)
         for row, attrs in _text_rows(batch):
             for t_ns, tid, text in signal_lines(row):
-                lines.append(self._line(tid, t_ns, text))
+                lines.append((tid, self._line(tid, t_ns, text)))
             if is_process(row["span_name"]):
-                ending = exit_line(row)
+                ending = exit_line(row, self._signals) if self._exits else None
                 if ending is not None:
-                    lines.append(self._line(int(row["process_pid"]), int(row["end_time_nanos"]), ending))
+                    pid = int(row["process_pid"])
+                    lines.append((pid, self._line(pid, int(row["end_time_nanos"]), ending)))
                 continue
+            tid = int(row["thread_id"])
             call = format_syscall_line(row, False, attrs)
-            lines.append(self._line(int(row["thread_id"]), int(row["start_time_nanos"]), call))
+            lines.append((tid, self._line(tid, int(row["start_time_nanos"]), call)))
             if self._stack_trace:  # -k: the symbolised stack under the line
                 from renacer_tui.tracer.symbols.annotate import stack_lines
 
-                lines.extend(stack_lines(attrs))
-        if lines:
-            self._stream.write("\n".join(lines) + "\n")
+                lines.extend((tid, frame) for frame in stack_lines(attrs))
+        if not lines:
+            return
+        if self._per_task is None:
+            self._stream.write("\n".join(line for _tid, line in lines) + "\n")
             self._stream.flush()
+            return
+        by_task: dict[int, list[str]] = {}
+        for tid, line in lines:
+            by_task.setdefault(tid, []).append(line)
+        for tid, task_lines in by_task.items():
+            stream = self._per_task(tid)
+            stream.write("\n".join(task_lines) + "\n")
+            stream.flush()
 
     def _line(self, tid: int, t_ns: int, text: str) -> str:
         """`text` after strace's prefixes: `[pid N]` (-f), then the time (-t/-tt/-ttt, -r)."""
@@ -161,6 +183,25 @@ class TextSink(SpanSink):
 
     def close(self) -> None:
         self._stream.flush()
+
+
+class TaskFiles:
+    """strace -ff's files: `FILE.TID`, one per traced task, opened at its first line."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._open: dict[int, IO[str]] = {}
+
+    def __call__(self, tid: int) -> IO[str]:
+        stream = self._open.get(tid)
+        if stream is None:
+            stream = self._open[tid] = open(f"{self._base}.{tid}", "w", encoding="utf-8", errors="replace")
+        return stream
+
+    def close(self) -> None:
+        for stream in self._open.values():
+            stream.close()
+        self._open.clear()
 
 
 def time_stamp(epoch_ns: int, level: int) -> str:
