@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
              "status=successful,failed,unfinished,unavailable,detached, or signal=SET (SIGCHLD,usr1,!SIGPIPE, all, none).")
     add("-E", "--env", dest="env_edits", action="append", default=[], metavar="VAR=VAL|VAR",
         help="Start the program with VAR=VAL in its environment, or without VAR (repeatable, as strace -E).")
+    add("--stdin", dest="stdin_file", type=Path, metavar="FILE",
+        help="The program reads FILE as its stdin (in the TUI it would otherwise read an empty one).")
     add("-P", "--trace-path", dest="trace_paths", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
     add("-s", "--string-limit", type=_non_negative, default=64, metavar="N", help="Max bytes of strings to capture (64).")
     add("-o", "--output", type=Path, metavar="FILE", help="Write the headless trace to FILE.")

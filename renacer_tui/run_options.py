@@ -17,6 +17,7 @@ class RunOptions:
     expressions: list[str] = field(default_factory=list)
     trace_paths: list[str] = field(default_factory=list)
     env_edits: list[str] = field(default_factory=list)  # -E VAR=VAL / -E VAR, in order
+    stdin_file: Path | None = None  # --stdin FILE: the launched program's stdin
     string_limit: int = 64
     output: Path | None = None
     output_format: str = "text"
@@ -72,6 +73,8 @@ class RunOptions:
         """
         if not self.command and self.attach_pid is None:
             return "nothing to trace: give a command after -- or -p PID"
+        if self.stdin_file is not None and self.attach_pid is not None:
+            return "--stdin gives a program renacer-tui starts its input, not -p PID"
         if self.env_edits and self.attach_pid is not None:
             return "-E sets the environment of a program renacer-tui starts, not of -p PID"
         bad = next((edit for edit in self.env_edits if not edit.partition("=")[0]), None)
@@ -124,6 +127,8 @@ class RunOptions:
         args += [f"--expr={expression}" for expression in self.expressions]
         args += [f"--trace-path={path}" for path in self.trace_paths]
         args += [f"--env={edit}" for edit in self.env_edits]
+        if self.stdin_file is not None:
+            args.append(f"--stdin={self.stdin_file}")
         if self.string_limit != 64:
             args.append(f"--string-limit={self.string_limit}")
         if self.output is not None:

@@ -130,16 +130,30 @@ def _run(options: RunOptions) -> int:
         spin_us=options.spin_us,
         pin_cpu=options.pin_cpu,
     )
+    stdin_fd = None
+    if options.stdin_file is not None:
+        try:
+            stdin_fd = os.open(options.stdin_file, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            problem = f"--stdin {options.stdin_file}: {exc.strerror}"
+            if decoder is not None:
+                decoder.abort(problem)
+            raise UsageError(problem) from None
+        capture_options.stdin = stdin_fd
     try:
         session = CaptureSession(capture_options)
         session.start()  # fork/attach first: no sink thread exists yet
     except CaptureError as exc:
+        if stdin_fd is not None:
+            os.close(stdin_fd)
         if decoder is not None:
             decoder.abort(exc.message)
         print(exc.message, file=sys.stderr, flush=True)
         if reserved is not None:
             reserved.release()
         return exc.exit_code
+    if stdin_fd is not None:
+        os.close(stdin_fd)  # the program has its own copy
     if options.attach_pids and not options.quiet:  # as strace; -q leaves it out
         for tgid in dict.fromkeys(session.tgids.values()):
             _say(f"Process {tgid} attached")

@@ -339,3 +339,13 @@ def test_summary_counts_calls_whose_arguments_hold_an_attribute_key(tmp_path: Pa
     opened = [m.group(4) for m in call_lines(text.read_text()) if m.group(3) == "openat"]
     for path in files:
         assert sum(f'"{path}"' in args for args in opened) == 1
+
+
+def test_stdin_file_is_the_programs_input_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    given = tmp_path / "input.txt"
+    given.write_bytes(b"abc\x00def\n")
+    result = renacer("--stdin", str(given), "--", "cat")
+    assert result.returncode == 0 and result.stdout == "abc\x00def\n"
+    missing = renacer("--stdin", str(tmp_path / "none"), "--", "cat")
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        f"renacer-tui: --stdin {tmp_path / 'none'}: No such file or directory")

@@ -377,3 +377,41 @@ async def test_a_slow_reader_sees_the_dropped_count_in_the_header(cbuild: Callab
         assert re.search(r"spans \(\d+ rows\) in [\d.]+s, \d+ ptrace stops, (\d+) dropped", log), log
     finally:
         child.log_path.unlink(missing_ok=True)
+
+
+async def test_stdin_file_feeds_the_program_in_the_tui(db_path: Path, tmp_path: Path) -> None:
+    given = tmp_path / "input.txt"
+    given.write_text("line one from --stdin\n")
+    app, child = live_app(["cat"], [f"--stdin={given}"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        screen = app.screen
+        assert isinstance(screen, LiveScreen)
+        output = "\n".join(str(line) for line in screen.query_one(Log).lines)
+        assert "line one from --stdin" in output  # cat read the file, not an empty stdin
+        model = screen.model
+        lines = [model.line(i).plain for i in range(model.line_count)]
+        assert any('read(0, "line one from --stdin' in line for line in lines)
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 0
+
+
+async def test_at_80x24_a_long_call_keeps_its_result_and_duration(db_path: Path, tmp_path: Path) -> None:
+    """The arguments are cut (`…`), not the end of the line: what the call returned stays visible."""
+    long_name = tmp_path / ("d" * 120)
+    command = ["sh", "-c", f"printf %0200d 0 > {long_name}; exec cat {long_name} > /dev/null"]
+    app, child = live_app(command)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)
+        span_pane = app.screen.query_one(SpanLog)
+        region = span_pane.content_region
+        rows = screen_text(app).splitlines()[region.y: region.y + region.height]
+        shown = [row[region.x: region.x + region.width].rstrip() for row in rows]
+        cut = [line for line in shown if "…" in line]
+        assert cut, shown  # the long openat/read/write lines were shortened
+        assert all(re.search(r"\) = (-?\d+|0x[0-9a-f]+)( [A-Z]+)?.*<[^>]+>$", line) for line in cut), cut
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 0

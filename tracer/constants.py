@@ -22,7 +22,7 @@ from collections.abc import Callable
 from renacer_tui.tracer import formats as F
 
 
-def _names(module: object, prefix: str, skip: tuple[str, ...] = ()) -> dict[int, str]:
+def _names(module: object, prefix: str | tuple[str, ...], skip: tuple[str, ...] = ()) -> dict[int, str]:
     """value → name for a module's constants with `prefix` (the first name of a value wins)."""
     table: dict[int, str] = {}
     for name in sorted(dir(module)):
@@ -55,7 +55,7 @@ _FCNTL_NO_ARG = frozenset({fcntl.F_GETFD, fcntl.F_GETFL, fcntl.F_GETOWN, fcntl.F
                            fcntl.F_GETPIPE_SZ, fcntl.F_GET_SEALS})
 
 _IOCTLS = _names(termios, ("TC", "TIOC", "FIO"), ("TCSA", "TCOO", "TCIO", "TCIF", "TCOF", "TCION", "TCOOF",
-                                                   "TIOCM_", "TIOCPKT_", "TIOCSER_"))  # type: ignore[arg-type]
+                                                   "TIOCM_", "TIOCPKT_", "TIOCSER_"))
 _IOCTLS.update({0x5401: "TCGETS", 0x5402: "TCSETS", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ",
                 0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x541B: "FIONREAD", 0x5421: "FIONBIO",
                 0x5451: "FIOCLEX", 0x5450: "FIONCLEX", 0x80045430: "TIOCGPTN", 0x40045431: "TIOCSPTLCK"})
@@ -90,7 +90,8 @@ _WAIT_OPTIONS = ((os.WNOHANG, "WNOHANG"), (os.WUNTRACED, "WSTOPPED"), (os.WEXITE
                  (0x40000000, "__WALL"), (0x80000000, "__WCLONE"))
 _SOL = {socket.SOL_SOCKET: "SOL_SOCKET", socket.SOL_IP: "SOL_IP", socket.SOL_TCP: "SOL_TCP",
         socket.SOL_UDP: "SOL_UDP", 41: "SOL_IPV6"}
-_SO = _names(socket, "SO_", ("SO_TYPE_",))
+_SO = _names(socket, "SO_", ("SO_J1939", "SO_VM", "SO_TYPE_"))  # J1939 and vsock options reuse the numbers
+_SO.update({20: "SO_RCVTIMEO_OLD", 21: "SO_SNDTIMEO_OLD", 29: "SO_TIMESTAMP_OLD"})  # strace's names
 _TCP = _names(socket, "TCP_")
 _FACCESSAT2_FLAGS = ((0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS"), (0x1000, "AT_EMPTY_PATH"))
 _FD_FLAGS = ((fcntl.FD_CLOEXEC, "FD_CLOEXEC"),)
@@ -145,6 +146,7 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "fcntl_cmd": lambda v, a: _named(_FCNTL_CMDS, F.to_int32(v)),
     "fcntl_arg": fcntl_arg,
     "ioctl_cmd": lambda v, a: _IOCTLS.get(v & 0xFFFFFFFF, hex(v & 0xFFFFFFFF)),
+    "address": lambda v, a: F.pointer(v),  # a struct strace would decode; its address until then
     "futex_op": lambda v, a: futex_op(v),
     "futex_val3": lambda v, a: "FUTEX_BITSET_MATCH_ANY" if v & 0xFFFFFFFF == _FUTEX_BITSET_MATCH_ANY else str(v),
     "arch_prctl": lambda v, a: _ARCH_PRCTL.get(F.to_int32(v), hex(F.to_int32(v))),
@@ -163,7 +165,8 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "sockopt": lambda v, a: _named(_SO if F.to_int32(a[1]) == socket.SOL_SOCKET else
                                    _TCP if F.to_int32(a[1]) == socket.SOL_TCP else {}, F.to_int32(v)),
     "faccessat2_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, _FACCESSAT2_FLAGS),
-    "octal": lambda v, a: f"0{v & 0o7777:03o}",
+    "octal": lambda v, a: F.open_mode(v),
+    "epoll_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, ((0o2000000, "EPOLL_CLOEXEC"),)),
 }
 
 #: (syscall, argument name) → kind, for the arguments above
@@ -172,7 +175,7 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("socket", "domain"): "family", ("socket", "type"): "socktype", ("socket", "protocol"): "protocol",
     ("socketpair", "domain"): "family", ("socketpair", "type"): "socktype", ("socketpair", "protocol"): "protocol",
     ("fcntl", "cmd"): "fcntl_cmd", ("fcntl", "arg"): "fcntl_arg",
-    ("ioctl", "cmd"): "ioctl_cmd",
+    ("ioctl", "cmd"): "ioctl_cmd", ("ioctl", "arg"): "address",
     ("futex", "op"): "futex_op", ("futex", "val3"): "futex_val3",
     ("arch_prctl", "code"): "arch_prctl",
     ("prlimit64", "resource"): "rlimit", ("getrlimit", "resource"): "rlimit", ("setrlimit", "resource"): "rlimit",
@@ -188,6 +191,7 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("getsockopt", "level"): "sol", ("getsockopt", "optname"): "sockopt",
     ("faccessat2", "flags"): "faccessat2_flags",
     ("umask", "mask"): "octal",
+    ("epoll_create1", "flags"): "epoll_flags",
 }
 
 
@@ -202,6 +206,22 @@ def _futex_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
         return [*texts[:4], texts[5]]
     return texts[:count]
 
+
+def result_text(name: str, args: tuple[int, ...], ret: int) -> str | None:
+    """strace's rendering of a successful result that is not a plain number (None: it is)."""
+    if name == "umask":
+        return F.open_mode(ret)
+    if name == "fcntl":
+        cmd = F.to_int32(args[1])
+        if cmd == fcntl.F_GETFL:
+            return f"{ret:#x} (flags {F.open_flags(ret)})"
+        if cmd == fcntl.F_GETFD and ret:
+            return f"{ret:#x} (flags {F.bits(ret, _FD_FLAGS)})"
+    return None
+
+
+#: the calls whose result `result_text` may render
+RESULT_TEXTS = frozenset({"umask", "fcntl"})
 
 #: syscall → the arguments strace shows, given the call's values
 SHAPES: dict[str, Callable[[list[str], tuple[int, ...]], list[str]]] = {

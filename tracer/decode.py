@@ -16,6 +16,9 @@ from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTO
 
 from renacer_tui.model.syscalls import SYSCALL_NAMES
 from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.constants import ARGUMENTS as CONSTANT_ARGUMENTS
+from renacer_tui.tracer.constants import RENDERERS as CONSTANT_RENDERERS
+from renacer_tui.tracer.constants import SHAPES
 from renacer_tui.tracer.events import TraceeMemory
 
 # Prototypes python-ptrace lacks (newer syscalls), from the kernel's include/linux/syscalls.h.
@@ -56,6 +59,7 @@ _WRITE_BUFFERS = frozenset({"write", "pwrite64", "sendto", "send"})
 _O_CREATE_ANY = 0o100 | 0o20000000  # O_CREAT | __O_TMPFILE
 _HEX_RESULTS = frozenset({"mmap", "brk", "mremap", "shmat"})
 PATH_MAX = 4096
+_SIGSET_BYTES = 8  # the kernel's sigset_t on x86-64 (rt_sigprocmask's sigsetsize)
 
 # Special-cased (syscall, argument) → kind.
 _SPECIAL: dict[tuple[str, str], str] = {
@@ -68,13 +72,14 @@ _SPECIAL: dict[tuple[str, str], str] = {
     ("clone", "flags"): "clone", ("access", "mode"): "access", ("faccessat", "mode"): "access",
     ("faccessat2", "mode"): "access",
     ("newfstatat", "flag"): "atflags", ("statx", "flags"): "atflags", ("unlinkat", "flag"): "atflags",
-    ("fchownat", "flag"): "atflags", ("linkat", "flags"): "atflags", ("faccessat2", "flags"): "atflags",
+    ("fchownat", "flag"): "atflags", ("linkat", "flags"): "atflags",
     ("execve", "argv"): "argv", ("execve", "envp"): "envp",
     ("execveat", "argv"): "argv", ("execveat", "envp"): "envp",
-    ("pipe", "fildes"): "pipefds", ("pipe2", "fildes"): "pipefds", ("pipe2", "flags"): "oflags_nomode",
+    ("pipe", "fildes"): "pipefds", ("pipe2", "fildes"): "pipefds", ("socketpair", "sv"): "pipefds", ("pipe2", "flags"): "oflags_nomode",
     ("wait4", "stat_addr"): "wstatus", ("kill", "sig"): "signal", ("tkill", "sig"): "signal",
     ("tgkill", "sig"): "signal", ("pidfd_send_signal", "sig"): "signal",
-    ("dup3", "flags"): "oflags_nomode",
+    ("dup3", "flags"): "oflags_nomode", ("rt_sigprocmask", "set"): "sigset",
+    **CONSTANT_ARGUMENTS,
 }
 
 
@@ -155,7 +160,7 @@ def _build_plan(nr: int) -> Plan:
 
 _PLANS: dict[int, Plan] = {}
 PLANS = _PLANS  #: the plans built so far, by number (hot callers try this before `plan_for`)
-_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp"})
+_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp", "sigset"})
 MEMORY_KINDS = _MEMORY_KINDS  #: argument kinds read from memory at entry (the recorder plans its reads by them)
 #: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
 #: Bounded, because pointers and sizes vary without end in some programs.
@@ -251,6 +256,9 @@ def _envp(mem: TraceeMemory, tid: int, addr: int) -> str:
 
 def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, ...], tid: int,
                   mem: TraceeMemory, limit: int) -> str:
+    constant = CONSTANT_RENDERERS.get(kind)
+    if constant is not None:
+        return constant(value, args)
     if kind == "int":
         return str(F.to_int64(value))
     if kind == "int32":
@@ -291,6 +299,11 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
     if kind == "wbuf":
         count_index = 2
         return _read_buffer(mem, tid, value, args[count_index], limit)
+    if kind == "sigset":
+        if value == 0:
+            return "NULL"
+        raw = mem.read_bytes(tid, value, _SIGSET_BYTES)
+        return F.sigset(int.from_bytes(raw, "little")) if len(raw) == _SIGSET_BYTES else F.pointer(value)
     if kind == "argv":
         return _argv(mem, tid, value, limit)
     if kind == "envp":
@@ -349,7 +362,8 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
             texts.append(_render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit))
     if plan.name in ("open", "openat") and plan.flags_index is not None and not args[plan.flags_index] & _O_CREATE_ANY:
         texts.pop()  # strace shows the mode only when the call can create a file
-    return texts
+    shape = SHAPES.get(plan.name)
+    return texts if shape is None else shape(texts, args)
 
 
 # -- the bytes each kind needs, read while the task is stopped ---------------------------------
@@ -374,6 +388,8 @@ def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
             fetch_buffer(mem, tid, addr, args[2], string_limit)
         elif kind == "argv":
             _fetch_argv(mem, tid, addr, string_limit)
+        elif kind == "sigset":
+            mem.read_bytes(tid, addr, _SIGSET_BYTES)
         else:  # envp
             _read_pointers(mem, tid, addr, 4096)
 
@@ -403,7 +419,9 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
         return
     for i, kind in plan.outputs:
         addr = args[i]
-        if kind == "rbuf":
+        if kind == "rbuf" and plan.name == "getrandom" and addr:  # strace: random bytes in hex
+            decoded.texts[i] = F.quote_hex(fetch_buffer(mem, tid, addr, ret, string_limit), ret > string_limit)
+        elif kind == "rbuf":
             decoded.texts[i] = _read_buffer(mem, tid, addr, ret, string_limit)
         elif kind == "pipefds" and addr:
             raw = mem.read_bytes(tid, addr, 8)

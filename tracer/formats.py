@@ -11,12 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 from functools import lru_cache
 
 from ptrace.syscall.posix_arg import (
     CLONE_FLAGS_BITMASK,
     MMAP_PROT_BITMASK,
-    OPEN_FLAGS_BITMASK,
 )
 from ptrace.tools import readBits
 
@@ -63,6 +63,26 @@ def quote(data: bytes, truncated: bool = False) -> str:
     return f'"{escape_bytes(data)}"' + ("..." if truncated else "")
 
 
+def _mask_name(signo: int) -> str:
+    """A signal in a mask as strace writes it: `CHLD`, `RTMIN`, `RT_1`."""
+    if signo >= signal.SIGRTMIN:
+        return "RTMIN" if signo == signal.SIGRTMIN else f"RT_{signo - signal.SIGRTMIN}"
+    return signal_name(signo).removeprefix("SIG")
+
+
+def sigset(mask: int, size: int = 64) -> str:
+    """`[CHLD USR1]`, or `~[KILL STOP]` when more than half the signals are in the mask (strace)."""
+    members = [n for n in range(1, size + 1) if mask >> (n - 1) & 1]
+    if len(members) * 2 > size:
+        return "~[" + " ".join(_mask_name(n) for n in range(1, size + 1) if not mask >> (n - 1) & 1) + "]"
+    return "[" + " ".join(_mask_name(n) for n in members) + "]"
+
+
+def quote_hex(data: bytes, truncated: bool = False) -> str:
+    """`"\\x22\\x2e"`: every byte in hex, as strace prints random bytes (getrandom)."""
+    return '"' + "".join(f"\\x{b:02x}" for b in data) + '"' + ("..." if truncated else "")
+
+
 def escape_text(text: str) -> str:
     """Make an already-decoded str printable (for /proc contents and similar)."""
     return escape_bytes(text.encode("utf-8", errors="surrogateescape"))
@@ -82,19 +102,30 @@ def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]],
     return "|".join(n if not n.isdigit() else hex(int(n)) for n in names)
 
 
-# python-ptrace's table lists O_TMPFILE as one multi-bit mask (it includes O_DIRECTORY); order it
-# first so readBits names it before O_DIRECTORY swallows half of it.
-_OPEN_TABLE = sorted(OPEN_FLAGS_BITMASK, key=lambda item: -bin(item[0]).count("1"))
+#: open(2) flags in strace's order (its `open_mode_flags` table; python-ptrace's table has another
+#: order and names O_TMPFILE whenever O_DIRECTORY alone is set).  O_SYNC and O_TMPFILE are
+#: several bits each and are named only when all of them are set.
+OPEN_FLAGS = (
+    (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"), (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"),
+    (0o10000000, "O_PATH"), (0o20200000, "O_TMPFILE"), (0o200000, "O_DIRECTORY"), (0o20000, "FASYNC"),
+)
 
 
 @lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def open_flags(value: int) -> str:
     """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag)."""
     value &= 0xFFFFFFFF
-    access = value & 3
+    names = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]]
     rest = value & ~3
-    head = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[access]
-    return head if not rest else head + "|" + bits(rest, _OPEN_TABLE)
+    for mask, name in OPEN_FLAGS:
+        if rest & mask == mask:
+            names.append(name)
+            rest &= ~mask
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names)
 
 
 def open_mode(value: int) -> str:

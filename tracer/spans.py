@@ -36,6 +36,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_FLAGS,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
+    ATTR_SYSCALL_RESULT_TEXT,
     ATTR_SYSCALL_UNFINISHED,
     ATTR_THREAD_ID,
     EVENT_EXITED,
@@ -46,6 +47,7 @@ from renacer_tui.model.ids import new_span_prefix
 from renacer_tui.model.kinds import IO_PREFIX, LinkKind
 from renacer_tui.model.syscalls import CREATORS, FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS
 from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.constants import RESULT_TEXTS, result_text
 from renacer_tui.tracer.decode import (
     PLANS,
     Decoded,
@@ -464,6 +466,10 @@ class SpanBuilder:
         else:
             errname = None
             row.status = "OK"
+            if name in RESULT_TEXTS:
+                shown = result_text(name, args, ret)
+                if shown is not None:
+                    row.attrs[ATTR_SYSCALL_RESULT_TEXT] = shown
         # attributes are built only for rows that are emitted (RLE folds most of a loop's calls)
         row.call = (name, args_text, ret, errname, dec.fd, obj, dec.path, dec.flags)
         if not is_error and (name in _BOOKKEEPING or (obj is not None and name in PIPE_READS and obj.startswith("pipe:"))):

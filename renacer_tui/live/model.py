@@ -93,6 +93,26 @@ def _quote(value: str) -> str:
     return '"' + escape(value).replace('"', '\\"') + '"'
 
 
+class SpanLine(Text):
+    """A span's line, knowing where its call's arguments are: a pane narrower than the line
+    cuts them (`fitted`), never the result and the duration at its end."""
+
+    args_at: tuple[int, int] | None = None  # [start, end) of the arguments in the plain text
+
+    def fitted(self, width: int) -> Text:
+        """The line in `width` cells: the arguments shortened to `…` when it does not fit."""
+        if self.args_at is None or self.cell_len <= width:
+            return self
+        start, end = self.args_at
+        keep = (end - start) - (self.cell_len - width) - 1  # room for the arguments, less the "…"
+        if keep < 0:
+            return self  # not even the tail fits: the pane crops the end as before
+        fitted = self[: start + keep]
+        fitted.append("…", style="dim")
+        fitted.append_text(self[end:])
+        return fitted
+
+
 def span_line(row: Mapping[str, Any], t0: int) -> Text:
     """One strace-like line for a span row: time, pid, call(args) = result <duration>."""
     name = row["span_name"]
@@ -100,7 +120,7 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
     rel = (row["start_time_nanos"] - t0) / 1e9 if t0 else 0.0
     dur = format_duration(max(0, row["end_time_nanos"] - row["start_time_nanos"]))
     is_error = row.get("status") == STATUS_ERROR
-    line = Text(no_wrap=True, end="")
+    line = SpanLine(no_wrap=True, end="")
     line.append(f"{rel:10.6f} ", style="dim")
     line.append(f"{row['process_pid']:>7} ", style="cyan")
     if is_gpu(name):  # GPU work: its own marker and colour, what it did, GPU vs host time
@@ -128,7 +148,11 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
             if key.startswith("syscall.") and key not in _NOT_ARGS
         ]
     line.append(escape(call), style="bold")
-    line.append("(" + ", ".join(args) + ")")
+    line.append("(")
+    start = len(line.plain)
+    line.append(", ".join(args))
+    line.args_at = (start, len(line.plain))
+    line.append(")")
     rle = row.get("rle_count") or 1
     if rle > 1:
         line.append(f" ×{rle}", style="yellow")

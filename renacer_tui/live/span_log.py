@@ -15,7 +15,7 @@ from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from renacer_tui.live.model import LiveModel
+from renacer_tui.live.model import LiveModel, SpanLine
 
 
 class SteadyScrollView(ScrollView):
@@ -86,6 +86,8 @@ class SpanLog(SteadyScrollView, can_focus=True):
         style = self._line_style if texts else self.rich_style
         if text is None:
             return Strip.blank(width, style)
+        if isinstance(text, SpanLine) and not self.scroll_x:  # the result and duration stay in view
+            text = text.fitted(width)
         segments = list(text.render(self.app.console, end=""))
         strip = Strip(segments).apply_style(style)
         return strip.crop(int(self.scroll_x), int(self.scroll_x) + width).extend_cell_length(width, style)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the capture process imports the keys; pyarrow (~70 ms with 
 # --- syscall spans -----------------------------------------------------------------------------
 ATTR_SYSCALL_NAME = "syscall.name"
 ATTR_SYSCALL_RESULT = "syscall.result"
+#: A result strace renders as more than its number (`0x8002 (flags O_RDWR|O_LARGEFILE)`, umask's `022`).
+ATTR_SYSCALL_RESULT_TEXT = "syscall.result_text"
 ATTR_SYSCALL_ERRNO = "syscall.errno"
 ATTR_SYSCALL_FD = "syscall.fd"
 ATTR_SYSCALL_PATH = "syscall.pathname"

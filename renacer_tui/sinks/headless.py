@@ -28,6 +28,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_RESULT,
+    ATTR_SYSCALL_RESULT_TEXT,
     ATTR_SYSCALL_UNFINISHED,
     ATTR_THREAD_ID,
     EVENT_EXITED,
@@ -114,7 +115,8 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
         result = F.error_result(code) if code is not None else f"-1 {errname} ({errname})"
     else:
         value = attrs.get(ATTR_SYSCALL_RESULT, "?")
-        result = f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value)
+        result = attrs.get(ATTR_SYSCALL_RESULT_TEXT) or (
+            f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value))
     repeat = f" ×{count}" if count > 1 else ""
     return f"{call} = {result} <{seconds:.6f}>{repeat}"
 

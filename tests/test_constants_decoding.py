@@ -1,0 +1,158 @@
+"""Named constants in the text output, against strace 6.1 line by line: a C program making the
+calls whose arguments are enums and flag words (lseek, fcntl, ioctl, socket, futex, clocks,
+rlimits, umask…) is traced by both, and each of its lines must read the same once addresses,
+struct contents (not decoded yet) and timings are set aside."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.constants import RENDERERS, futex_op, socket_type
+from tests.test_strace_options import needs_strace
+
+CONSTANTS = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+#include <time.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/file.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+#include <termios.h>
+int main(void) {
+    int fd = open("/etc/hostname", O_RDONLY);
+    lseek(fd, 1, SEEK_CUR); lseek(fd, 0, SEEK_END);
+    fcntl(fd, F_GETFL); fcntl(fd, F_GETFD); fcntl(fd, F_SETFD, FD_CLOEXEC); fcntl(fd, F_SETFL, O_NONBLOCK);
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 10); close(d);
+    struct termios t; tcgetattr(fd, &t);
+    struct winsize w; ioctl(fd, TIOCGWINSZ, &w);
+    flock(fd, LOCK_EX | LOCK_NB); flock(fd, LOCK_UN);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    close(fd);
+    int dir = open("/tmp", O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_DIRECTORY); close(dir);
+    syscall(SYS_faccessat2, AT_FDCWD, "/etc/hostname", R_OK, AT_EACCESS);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+    int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    shutdown(s, SHUT_RDWR); close(s);
+    s = socket(AF_UNIX, SOCK_DGRAM, 0); close(s);
+    int sv[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, sv); close(sv[0]); close(sv[1]);
+    int ep = epoll_create1(EPOLL_CLOEXEC); struct epoll_event ev = {0}; ev.events = EPOLLIN;
+    int p[2]; pipe(p); epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev); epoll_ctl(ep, EPOLL_CTL_DEL, p[0], &ev);
+    close(ep); close(p[0]); close(p[1]);
+    struct timespec ts = {0, 1000}; clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, 0);
+    clock_gettime(CLOCK_REALTIME, &ts); clock_gettime(CLOCK_BOOTTIME, &ts);
+    char b[4]; getrandom(b, sizeof b, GRND_NONBLOCK);
+    umask(022); umask(0);
+    struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl); prlimit(0, RLIMIT_STACK, 0, &rl);
+    sigset_t set; sigemptyset(&set); sigprocmask(SIG_BLOCK, &set, 0); sigprocmask(SIG_SETMASK, &set, 0);
+    void *m = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(m, 4096, MADV_DONTNEED); munmap(m, 4096);
+    int f = 0; syscall(SYS_futex, &f, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+    syscall(SYS_futex, &f, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME, 1, 0, 0, FUTEX_BITSET_MATCH_ANY);
+    pid_t c = fork(); if (c == 0) _exit(0);
+    waitpid(c, 0, 0); waitpid(c, 0, WNOHANG | __WALL);                   /* the second: ECHILD */
+    return 0;
+}
+"""
+
+#: The calls of main() (the loader's and libc's start-up calls are not the program's).
+_FIRST = 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)'
+_STRUCT = re.compile(r"\{[^{}]*\}|\[[0-9]+\]")  # a decoded struct (strace) / array
+_ADDRESS = re.compile(r"0x7f[0-9a-f]+")
+
+
+def _normalised(line: str) -> tuple[str, str]:
+    """(call with its arguments, result) with addresses as ADDR and structs as STRUCT."""
+    call, _, result = line.rpartition(" = ")
+    call = _ADDRESS.sub("PTR", call).replace("NULL", "PTR")
+    while _STRUCT.search(call):  # innermost first: epoll_event's {events=…, data={…}}
+        call = _STRUCT.sub("PTR", call)
+    call = re.sub(r"\s+", " ", call).strip()
+    result = _ADDRESS.sub("PTR", re.sub(r" <\d+\.\d+>$", "", result)).strip()
+    child = re.match(r"wait4\((\d+),", call)  # the child's pid differs from run to run
+    if child:
+        call = call.replace(child[0], "wait4(CHILD,")
+        result = "CHILD" if result == child[1] else result
+    if call.startswith("getrandom("):  # random bytes: only their form (all hex, as strace) is compared
+        call = re.sub(r'^getrandom\("(\\x[0-9a-f]{2})+"', 'getrandom("HEX"', call)
+    return call, result
+
+
+def _program_lines(text: str, ours: bool) -> list[tuple[str, str]]:
+    lines = [re.sub(r"^\[pid +\d+\] ", "", line) if ours else line for line in text.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith(_FIRST))
+    out = []
+    for line in lines[start:]:
+        if line.startswith(("---", "+++", "renacer-tui", "trace_id")) or " = " not in line:
+            continue
+        if line.startswith(("clone(", "exit_group(")):  # the child's birth and the end: other tests
+            continue
+        out.append(_normalised(line))
+    return out
+
+
+@needs_strace
+@pytest.mark.parametrize("decode", ["apart", "inline"])
+def test_constants_read_as_in_strace(tmp_path: Path, cbuild, decode: str) -> None:
+    exe = str(cbuild("constants", CONSTANTS))
+    extra = ["--inline-decode"] if decode == "inline" else []
+    ours_run = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-follow", *extra,
+                               "-o", "ours.txt", "--", exe], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert ours_run.returncode == 0, ours_run.stderr
+    subprocess.run(["strace", "-o", "theirs.txt", exe], capture_output=True, timeout=120, check=True, cwd=tmp_path)
+    ours = _program_lines((tmp_path / "ours.txt").read_text(), True)
+    theirs = _program_lines((tmp_path / "theirs.txt").read_text(), False)
+    assert [call.split("(")[0] for call, _ in ours] == [call.split("(")[0] for call, _ in theirs]
+    mismatched = [(o, t) for o, t in zip(ours, theirs) if o != t]
+    assert not mismatched, "\n".join(f"ours:   {o}\ntheirs: {t}" for o, t in mismatched)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_socket_type_names_the_base_type_and_both_flags(value: int) -> None:
+    text = socket_type(value)
+    assert text.split("|")[0] in {"SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET",
+                                  "SOCK_DCCP", "SOCK_PACKET"} or text.split("|")[0].isdigit()
+    assert ("SOCK_CLOEXEC" in text) == bool(value & 0o2000000)
+    assert ("SOCK_NONBLOCK" in text) == bool(value & 0o4000)
+
+
+@given(st.integers(-(2**31), 2**31 - 1))
+def test_futex_op_is_one_name_with_its_modifiers_or_the_number(value: int) -> None:
+    text = futex_op(value)
+    assert text == str(value) or (text.startswith("FUTEX_") and text.count("|") <= 1)
+
+
+@pytest.mark.parametrize("kind", sorted(RENDERERS))
+def test_every_renderer_takes_any_word(kind: str) -> None:
+    for value in (0, 1, 7, 0x80, 0xFFFFFFFF, 2**64 - 1):
+        text = RENDERERS[kind](value, (value, value, value, 0, 0, 0))
+        assert text and "\n" not in text
+
+
+def test_o_directory_is_not_o_tmpfile() -> None:
+    import os
+
+    assert F.open_flags(os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_DIRECTORY) == (
+        "O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY")
+    assert F.open_flags(os.O_RDWR | os.O_TMPFILE) == "O_RDWR|O_TMPFILE"
