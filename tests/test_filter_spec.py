@@ -137,7 +137,7 @@ def test_signal_sets_name_the_stdlib_signals(names: list[str], short: bool, nega
 def test_signal_set_words() -> None:
     assert parse_signal_spec("all") == ALL_SIGNALS and parse_signal_spec("none") == frozenset()
     assert parse_signal_spec("9,SIGRTMIN,SIGRT_1") == {9, signal.SIGRTMIN, signal.SIGRTMIN + 1}
-    for bad in ("SIGNOPE", "0", "65", "", "!", "SIGCHLD,,SIGUSR1"):
+    for bad in ("SIGNOPE", "0", "65", "", "!", "SIGCHLD,,SIGUSR1", "¹", "SIGRT_99"):
         with pytest.raises(FilterSpecError):
             parse_signal_spec(bad)
 

@@ -19,7 +19,9 @@ from renacer_tui.store.config import Config, DatabaseConfig
 from renacer_tui.store.writer import write_segment
 
 FAST = Config(database=DatabaseConfig(flush_rows=400, flush_interval_s=0.2))
-CTX = multiprocessing.get_context("fork")
+#: Children start fresh ("spawn"): a fork of the test process copies grpc's and other threads'
+#: state, and a child once died of it in garbage collection (SIGSEGV) before writing anything.
+CTX = multiprocessing.get_context("spawn")
 
 
 def _writer(db: str, worker: int, runs: int, per_run: int) -> None:

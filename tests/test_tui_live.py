@@ -415,3 +415,4 @@ async def test_at_80x24_a_long_call_keeps_its_result_and_duration(db_path: Path,
         await pilot.press("q")
         await pilot.pause()
     assert child.finish() == 0
+

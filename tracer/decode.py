@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
@@ -20,6 +21,7 @@ from renacer_tui.tracer.constants import ARGUMENTS as CONSTANT_ARGUMENTS
 from renacer_tui.tracer.constants import RENDERERS as CONSTANT_RENDERERS
 from renacer_tui.tracer.constants import SHAPES
 from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.structs import RESULT_STRUCTS, STRUCTS, poll_result
 
 # Prototypes python-ptrace lacks (newer syscalls), from the kernel's include/linux/syscalls.h.
 _EXTRA_PROTOTYPES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -101,6 +103,9 @@ class Plan:
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
+    struct_kind = STRUCTS.get((name, arg))
+    if struct_kind is not None:
+        return "struct_out" if struct_kind.output else "struct_in"
     special = _SPECIAL.get((name, arg))
     if special:
         return special
@@ -148,10 +153,10 @@ def _build_plan(nr: int) -> Plan:
     flag_kinds = [i for i, (k, _) in enumerate(kinds) if k in ("oflags", "oflags_nomode", "mapflags", "clone", "atflags")]
     flag_kinds += [i for i, (k, _) in enumerate(kinds) if k == "prot"]
     flags_index = flag_kinds[0] if flag_kinds else None
-    has_outputs = any(k in ("rbuf", "pipefds", "wstatus") for k, _ in kinds)
+    has_outputs = any(k in ("rbuf", "pipefds", "wstatus", "struct_out") for k, _ in kinds) or name in RESULT_STRUCTS
     pure = not any(k in _MEMORY_KINDS for k, _ in kinds)
     renderers = tuple(_FAST_RENDER.get(k) for k, _ in kinds)
-    outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in ("rbuf", "pipefds", "wstatus"))
+    outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in ("rbuf", "pipefds", "wstatus", "struct_out"))
     return Plan(
         name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name,
         renderers, outputs,
@@ -160,7 +165,7 @@ def _build_plan(nr: int) -> Plan:
 
 _PLANS: dict[int, Plan] = {}
 PLANS = _PLANS  #: the plans built so far, by number (hot callers try this before `plan_for`)
-_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp", "sigset"})
+_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp", "sigset", "struct_in"})
 MEMORY_KINDS = _MEMORY_KINDS  #: argument kinds read from memory at entry (the recorder plans its reads by them)
 #: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
 #: Bounded, because pointers and sizes vary without end in some programs.
@@ -189,6 +194,10 @@ class Decoded:
     fd: int | None
     path: str | None
     flags: str | None
+    #: attributes a decoded struct adds (a connect's network.peer.address, …)
+    extra: dict[str, Any] | None = None
+    #: the result as strace renders it from memory (poll's ready fds), when not a plain number
+    result: str | None = None
 
 
 def fetch_string(mem: TraceeMemory, tid: int, addr: int, limit: int) -> tuple[bytes, bool] | None:
@@ -334,14 +343,14 @@ def decode_plan(plan: Plan, nr: int, args: tuple[int, ...], tid: int, mem: Trace
         key = (nr, args)
         hit = _PURE_CACHE.get(key)
         if hit is None:
-            texts = _render_inputs(plan, args, tid, mem, string_limit)
+            texts, _extra = _render_inputs(plan, args, tid, mem, string_limit)
             fd = F.to_int32(args[plan.fd_index]) if plan.fd_index is not None else None
             flags = texts[plan.flags_index] if plan.flags_index is not None else None
             if len(_PURE_CACHE) >= _PURE_CACHE_MAX:
                 _PURE_CACHE.clear()
             hit = _PURE_CACHE[key] = (tuple(texts), fd, flags)
         return Decoded(plan, list(hit[0]), hit[1], None, hit[2])
-    texts = _render_inputs(plan, args, tid, mem, string_limit)
+    texts, extra = _render_inputs(plan, args, tid, mem, string_limit)
     fd = F.to_int32(args[plan.fd_index]) if plan.fd_index is not None else None
     path = None
     if plan.path_index is not None:
@@ -349,21 +358,38 @@ def decode_plan(plan: Plan, nr: int, args: tuple[int, ...], tid: int, mem: Trace
         if text.startswith('"'):
             path = text[1 : text.rindex('"')]
     flags = texts[plan.flags_index] if plan.flags_index is not None else None
-    return Decoded(plan, texts, fd, path, flags)
+    return Decoded(plan, texts, fd, path, flags, extra)
 
 
-def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int) -> list[str]:
+def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemory,
+                   string_limit: int) -> tuple[list[str], dict[str, Any] | None]:
+    """The arguments' texts, and the attributes their structs add (None: none)."""
     texts = []
+    extra: dict[str, Any] | None = None
     for i, render in enumerate(plan.renderers):
         if render is not None:
             texts.append(render(args[i], args, tid, mem, string_limit))
+            continue
+        kind, arg = plan.kinds[i]
+        if kind == "struct_in" and args[i]:
+            text, attrs = _render_struct(plan.name, arg, args[i], args, 0, tid, mem)
+            texts.append(text)
+            if attrs:
+                extra = {**(extra or {}), **attrs}
         else:
-            kind, arg = plan.kinds[i]
             texts.append(_render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit))
     if plan.name in ("open", "openat") and plan.flags_index is not None and not args[plan.flags_index] & _O_CREATE_ANY:
         texts.pop()  # strace shows the mode only when the call can create a file
     shape = SHAPES.get(plan.name)
-    return texts if shape is None else shape(texts, args)
+    return (texts if shape is None else shape(texts, args)), extra
+
+
+def _render_struct(name: str, arg: str, addr: int, args: tuple[int, ...], ret: int, tid: int,
+                   mem: TraceeMemory) -> tuple[str, dict[str, Any]]:
+    """A struct argument's text (its address when it could not be read) and attributes."""
+    kind = STRUCTS[(name, arg)]
+    text, attrs = kind.render(kind.fetch(mem, tid, addr, args, ret), args, ret)
+    return (text or F.pointer(addr)), attrs
 
 
 # -- the bytes each kind needs, read while the task is stopped ---------------------------------
@@ -390,6 +416,9 @@ def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
             _fetch_argv(mem, tid, addr, string_limit)
         elif kind == "sigset":
             mem.read_bytes(tid, addr, _SIGSET_BYTES)
+        elif kind == "struct_in":
+            struct_kind = STRUCTS[(plan.name, _arg)]
+            struct_kind.fetch(mem, tid, addr, args, 0)
         else:  # envp
             _read_pointers(mem, tid, addr, 4096)
 
@@ -399,11 +428,16 @@ def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, t
     """Make the reads `decode_exit` will make for this call's outputs."""
     if not plan.has_outputs or is_error:
         return
+    if plan.name in RESULT_STRUCTS and args[RESULT_STRUCTS[plan.name]]:
+        STRUCTS[(plan.name, plan.kinds[RESULT_STRUCTS[plan.name]][1])].fetch(
+            mem, tid, args[RESULT_STRUCTS[plan.name]], args, ret)
     for i, kind in plan.outputs:
         addr = args[i]
         if not addr:
             continue
-        if kind == "rbuf":
+        if kind == "struct_out":
+            STRUCTS[(plan.name, plan.kinds[i][1])].fetch(mem, tid, addr, args, ret)
+        elif kind == "rbuf":
             fetch_buffer(mem, tid, addr, ret, string_limit)
         elif kind == "pipefds":
             mem.read_bytes(tid, addr, 8)
@@ -417,9 +451,18 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
     plan = decoded.plan
     if not plan.has_outputs or is_error:
         return
+    if plan.name in RESULT_STRUCTS and args[RESULT_STRUCTS[plan.name]]:
+        index = RESULT_STRUCTS[plan.name]
+        kind_of = STRUCTS[(plan.name, plan.kinds[index][1])]
+        decoded.result = poll_result(kind_of.fetch(mem, tid, args[index], args, ret), ret)
     for i, kind in plan.outputs:
         addr = args[i]
-        if kind == "rbuf" and plan.name == "getrandom" and addr:  # strace: random bytes in hex
+        if kind == "struct_out" and addr:
+            text, attrs = _render_struct(plan.name, plan.kinds[i][1], addr, args, ret, tid, mem)
+            decoded.texts[i] = text
+            if attrs:
+                decoded.extra = {**(decoded.extra or {}), **attrs}
+        elif kind == "rbuf" and plan.name == "getrandom" and addr:  # strace: random bytes in hex
             decoded.texts[i] = F.quote_hex(fetch_buffer(mem, tid, addr, ret, string_limit), ret > string_limit)
         elif kind == "rbuf":
             decoded.texts[i] = _read_buffer(mem, tid, addr, ret, string_limit)

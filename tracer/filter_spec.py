@@ -141,7 +141,7 @@ ALL_SIGNALS = frozenset(range(1, signal.SIGRTMAX + 1))
 
 
 def _signal_number(word: str) -> int:
-    if word.isdigit():
+    if word.isascii() and word.isdigit():  # `str.isdigit` also takes "¹"
         number = int(word)
         if number in ALL_SIGNALS:
             return number

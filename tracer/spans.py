@@ -466,10 +466,11 @@ class SpanBuilder:
         else:
             errname = None
             row.status = "OK"
-            if name in RESULT_TEXTS:
-                shown = result_text(name, args, ret)
-                if shown is not None:
-                    row.attrs[ATTR_SYSCALL_RESULT_TEXT] = shown
+            shown = dec.result or (result_text(name, args, ret) if name in RESULT_TEXTS else None)
+            if shown is not None:
+                row.attrs[ATTR_SYSCALL_RESULT_TEXT] = shown
+        if dec.extra:  # what a decoded struct says (a connect's peer address, …)
+            row.attrs.update(dec.extra)
         # attributes are built only for rows that are emitted (RLE folds most of a loop's calls)
         row.call = (name, args_text, ret, errname, dec.fd, obj, dec.path, dec.flags)
         if not is_error and (name in _BOOKKEEPING or (obj is not None and name in PIPE_READS and obj.startswith("pipe:"))):

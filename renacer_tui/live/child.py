@@ -141,10 +141,12 @@ class CaptureChild:
             return None
 
     def kill_program(self, pids: Iterable[int]) -> None:
-        """SIGKILL the traced processes (the capture sees them die and finishes normally)."""
+        """SIGKILL the traced processes (the capture sees them die and finishes normally):
+        those the feed has shown, and every process the capture is tracing now (a child born
+        since the last batch, not on screen yet, would otherwise keep the run alive)."""
         self.decision = "kill"
         sent = False
-        for pid in pids:
+        for pid in {*pids, *self._traced_now()}:
             if pid != self.pid:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -153,6 +155,26 @@ class CaptureChild:
                     pass
         if not sent:
             self._signal_capture(signal.SIGTERM)
+
+    def _traced_now(self) -> list[int]:
+        """The processes whose tracer is the capture child (/proc's TracerPid)."""
+        if self._proc is None:
+            return []
+        tracer = str(self._proc.pid)
+        traced = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/status", "rb") as fh:
+                    for line in fh:
+                        if line.startswith(b"TracerPid:"):
+                            if line.split()[1].decode() == tracer:
+                                traced.append(int(name))
+                            break
+            except OSError:
+                continue  # gone meanwhile
+        return traced
 
     def detach(self) -> None:
         """Leave the program running: SIGINT detaches a `-p` capture; a launched one runs on."""

@@ -268,6 +268,15 @@ ATTR_SIGNAL_INFO = "signal.info"
 #: On a process.killed event: whether the kernel wrote a core dump.
 ATTR_PROCESS_CORE_DUMPED = "process.core_dumped"
 
+# --- socket addresses a call names (OpenTelemetry's network.* names) ------------------------------
+#: connect/sendto/accept/getpeername/recvfrom: the other end; bind/getsockname: this end.  A Unix
+#: socket's address is its path (`@name` for an abstract one) with network.transport "unix".
+ATTR_NETWORK_PEER_ADDRESS = "network.peer.address"
+ATTR_NETWORK_PEER_PORT = "network.peer.port"
+ATTR_NETWORK_LOCAL_ADDRESS = "network.local.address"
+ATTR_NETWORK_LOCAL_PORT = "network.local.port"
+ATTR_NETWORK_TRANSPORT = "network.transport"
+
 # --- HTTP requests seen in socket data (OpenTelemetry HTTP semantic conventions) -------------------
 ATTR_HTTP_REQUEST_METHOD = "http.request.method"
 ATTR_URL_PATH = "url.path"

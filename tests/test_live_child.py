@@ -1,0 +1,32 @@
+"""The live TUI's capture child, driven directly (no screen): what its kill reaches."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+from renacer_tui.live.child import CaptureChild
+from tests.test_tui_live import _reap
+
+
+def test_kill_reaches_processes_the_feed_has_not_shown(db_path: Path) -> None:
+    """The UI's kill takes every process the capture traces, not only those on screen."""
+    child = CaptureChild(["--no-store"], ["sh", "-c", "sleep 30 & sleep 30"])
+    feed = child.start()
+    reader = threading.Thread(target=lambda: [None for _ in feed], daemon=True)  # as the UI, drain it
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(child._traced_now()) < 3 and time.monotonic() < deadline:  # sh and both sleeps
+            time.sleep(0.05)
+        assert len(child._traced_now()) >= 3
+        started = time.monotonic()
+        child.kill_program([])  # nothing shown yet
+        assert child.finish() == 128 + signal.SIGKILL
+        assert time.monotonic() - started < 5  # ended by the kill, not by the SIGTERM fallback
+    finally:
+        _reap(child)
+        reader.join(10)
+        child.log_path.unlink(missing_ok=True)

@@ -1,0 +1,336 @@
+"""Structs a syscall reads or fills in, rendered as strace 6.1 prints them (x86-64 layouts).
+
+`{st_mode=S_IFREG|0644, st_size=3, ...}`, `{tv_sec=0, tv_nsec=1000}`, `{sa_family=AF_INET,
+sin_port=htons(80), sin_addr=inet_addr("127.0.0.1")}`, `{sa_handler=SIG_DFL, sa_mask=[], …}`,
+`{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}`, poll's `[{fd=3, events=POLLIN}]`…
+
+Each kind has a `fetch` that makes the memory reads (the capture process runs it while the task
+is stopped and ships what was read; the decoder process runs it again on the replayed memory, so
+both read exactly the same addresses and sizes) and a `render` that turns the bytes into text.
+Input structs are read at the call's entry, output structs at its exit, and only when it
+succeeded (strace prints the address of a struct a failed call did not fill in).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import select
+import socket
+import stat
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from renacer_tui.model.attributes import (
+    ATTR_NETWORK_LOCAL_ADDRESS,
+    ATTR_NETWORK_LOCAL_PORT,
+    ATTR_NETWORK_PEER_ADDRESS,
+    ATTR_NETWORK_PEER_PORT,
+    ATTR_NETWORK_TRANSPORT,
+)
+from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.events import TraceeMemory
+
+#: What a fetch returns: the byte strings read, in order.
+Fetched = tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StructKind:
+    """How to read and render one struct argument."""
+
+    fetch: Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]  # (mem, tid, addr, args, ret)
+    render: Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]  # → (text, attributes)
+    output: bool  # filled in by the call (read at exit) rather than read by it (at entry)
+
+
+def _fixed(size: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]:
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+        return (mem.read_bytes(tid, addr, size),)
+    return fetch
+
+
+# -- stat -------------------------------------------------------------------------------------
+_STAT = struct.Struct("<QQQIIIxxxxQq")  # dev, ino, nlink, mode, uid, gid, (pad), rdev, size
+_FILE_TYPES = ((stat.S_IFREG, "S_IFREG"), (stat.S_IFDIR, "S_IFDIR"), (stat.S_IFCHR, "S_IFCHR"),
+               (stat.S_IFBLK, "S_IFBLK"), (stat.S_IFIFO, "S_IFIFO"), (stat.S_IFLNK, "S_IFLNK"),
+               (stat.S_IFSOCK, "S_IFSOCK"))
+
+
+def file_mode(mode: int) -> str:
+    """`S_IFREG|0644` (the type, then the permission bits in octal)."""
+    kind = next((name for bits, name in _FILE_TYPES if stat.S_IFMT(mode) == bits), None)
+    perms = f"0{mode & 0o7777:o}" if mode & 0o7777 else "000"
+    return f"{kind}|{perms}" if kind else perms
+
+
+def _makedev(dev: int) -> str:
+    major = ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)
+    minor = (dev & 0xFF) | ((dev >> 12) & ~0xFF)
+    return f"makedev({major:#x}, {minor:#x})"
+
+
+def _render_stat(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    if len(raw) < _STAT.size:
+        return "", {}
+    _dev, _ino, _nlink, mode, _uid, _gid, rdev, size = _STAT.unpack_from(raw)
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return f"{{st_mode={file_mode(mode)}, st_rdev={_makedev(rdev)}, ...}}", {}
+    return f"{{st_mode={file_mode(mode)}, st_size={size}, ...}}", {}
+
+
+# -- timespec ---------------------------------------------------------------------------------
+_TIMESPEC = struct.Struct("<qq")
+
+
+def _render_timespec(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    if len(data[0]) < _TIMESPEC.size:
+        return "", {}
+    sec, nsec = _TIMESPEC.unpack_from(data[0])
+    return f"{{tv_sec={sec}, tv_nsec={nsec}}}", {}
+
+
+# -- sockaddr ---------------------------------------------------------------------------------
+_SOCKADDR_MAX = 128  # sizeof(struct sockaddr_storage)
+
+
+def _fetch_sockaddr_in(length_index: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]:
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+        length = F.to_int32(args[length_index])
+        return (mem.read_bytes(tid, addr, min(max(length, 0), _SOCKADDR_MAX)),)
+    return fetch
+
+
+def _fetch_sockaddr_out(length_index: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]:
+    """The length the kernel wrote back (an `int *`), then that many bytes of the address."""
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+        length_addr = args[length_index]
+        raw_length = mem.read_bytes(tid, length_addr, 4) if length_addr else b""
+        length = int.from_bytes(raw_length, "little", signed=True) if len(raw_length) == 4 else 0
+        return raw_length, mem.read_bytes(tid, addr, min(max(length, 0), _SOCKADDR_MAX))
+    return fetch
+
+
+def sockaddr(raw: bytes) -> tuple[str, str | None, int | None, str | None]:
+    """(strace's text, address, port, transport) of a socket address."""
+    if len(raw) < 2:
+        return "{}", None, None, None
+    family = int.from_bytes(raw[:2], "little")
+    name = _FAMILY_NAMES.get(family, str(family))
+    if family == socket.AF_UNIX:
+        path = raw[2:]
+        if not path:
+            return "{sa_family=AF_UNIX}", None, None, "unix"
+        abstract = path[:1] == b"\0"
+        shown = path[1:] if abstract else path.split(b"\0", 1)[0]
+        text = ("@" if abstract else "") + F.quote(shown)
+        address = ("@" if abstract else "") + F.escape_bytes(shown)
+        return f"{{sa_family=AF_UNIX, sun_path={text}}}", address, None, "unix"
+    if family == socket.AF_INET and len(raw) >= 8:
+        port = int.from_bytes(raw[2:4], "big")
+        host = str(ipaddress.IPv4Address(raw[4:8]))
+        return f'{{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr("{host}")}}', host, port, None
+    if family == socket.AF_INET6 and len(raw) >= 28:
+        port = int.from_bytes(raw[2:4], "big")
+        flow = int.from_bytes(raw[4:8], "big")
+        host = str(ipaddress.IPv6Address(raw[8:24]))
+        scope = int.from_bytes(raw[24:28], "little")
+        text = (f"{{sa_family=AF_INET6, sin6_port=htons({port}), sin6_flowinfo=htonl({flow}), "
+                f'inet_pton(AF_INET6, "{host}", &sin6_addr), sin6_scope_id={scope}}}')
+        return text, host, port, None
+    if family == socket.AF_NETLINK and len(raw) >= 12:
+        pid = int.from_bytes(raw[4:8], "little")
+        groups = int.from_bytes(raw[8:12], "little")
+        return f"{{sa_family=AF_NETLINK, nl_pid={pid}, nl_groups={groups:08x}}}", None, None, None
+    return f"{{sa_family={name}, sa_data={F.quote(raw[2:])}}}", None, None, None
+
+
+_FAMILY_NAMES = {int(family): family.name for family in socket.AddressFamily}
+_FAMILY_NAMES[socket.AF_UNIX] = "AF_UNIX"
+
+
+def _address_attributes(address: str | None, port: int | None, transport: str | None, local: bool) -> dict[str, Any]:
+    """OpenTelemetry's network.* attributes of the address the call names."""
+    attrs: dict[str, Any] = {}
+    if address is not None:
+        attrs[ATTR_NETWORK_LOCAL_ADDRESS if local else ATTR_NETWORK_PEER_ADDRESS] = address
+    if port is not None:
+        attrs[ATTR_NETWORK_LOCAL_PORT if local else ATTR_NETWORK_PEER_PORT] = port
+    if transport is not None:
+        attrs[ATTR_NETWORK_TRANSPORT] = transport
+    return attrs
+
+
+def _render_sockaddr_in(local: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
+    def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+        text, address, port, transport = sockaddr(data[0])
+        return text, _address_attributes(address, port, transport, local)
+    return render
+
+
+def _render_sockaddr_out(local: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
+    def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+        text, address, port, transport = sockaddr(data[1])
+        return text, _address_attributes(address, port, transport, local)
+    return render
+
+
+# -- the address length of accept/getsockname/recvfrom: `[16]` ---------------------------------
+def _render_int_out(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    return (f"[{int.from_bytes(raw, 'little', signed=True)}]", {}) if len(raw) == 4 else ("", {})
+
+
+def _fetch_int(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+    return (mem.read_bytes(tid, addr, 4),)
+
+
+def _fetch_optval(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+    """setsockopt's value when it is an int (optlen 4); other sizes stay an address."""
+    return (mem.read_bytes(tid, addr, 4),) if F.to_int32(args[4]) == 4 else (b"",)
+
+
+# -- utsname ----------------------------------------------------------------------------------
+_UTS_FIELD = 65
+
+
+def _render_utsname(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    if len(raw) < 2 * _UTS_FIELD:
+        return "", {}
+    sysname, nodename = (raw[i * _UTS_FIELD:(i + 1) * _UTS_FIELD].split(b"\0", 1)[0] for i in range(2))
+    return f"{{sysname={F.quote(sysname)}, nodename={F.quote(nodename)}, ...}}", {}
+
+
+# -- sigaction (the kernel's layout for rt_sigaction) ------------------------------------------
+_SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
+_SA_RESTORER = 0x04000000
+_SA_FLAGS = ((_SA_RESTORER, "SA_RESTORER"), (0x08000000, "SA_ONSTACK"), (0x10000000, "SA_RESTART"),
+             (0x40000000, "SA_NODEFER"), (0x80000000, "SA_RESETHAND"), (4, "SA_SIGINFO"),
+             (1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"))
+
+
+def _render_sigaction(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    if len(raw) < _SIGACTION.size:
+        return "", {}
+    handler, flags, restorer, mask = _SIGACTION.unpack_from(raw)
+    shown = {0: "SIG_DFL", 1: "SIG_IGN"}.get(handler, F.pointer(handler))
+    text = f"{{sa_handler={shown}, sa_mask={F.sigset(mask)}, sa_flags={F.bits(flags & 0xFFFFFFFF, _SA_FLAGS)}"
+    if flags & _SA_RESTORER:
+        text += f", sa_restorer={F.pointer(restorer)}"
+    return text + "}", {}
+
+
+# -- rlimit -----------------------------------------------------------------------------------
+_RLIMIT = struct.Struct("<QQ")
+_RLIM_INFINITY = 2**64 - 1
+
+
+def _limit(value: int) -> str:
+    if value == _RLIM_INFINITY:
+        return "RLIM64_INFINITY"
+    return f"{value // 1024}*1024" if value > 1024 and value % 1024 == 0 else str(value)
+
+
+def _render_rlimit(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    if len(data[0]) < _RLIMIT.size:
+        return "", {}
+    cur, high = _RLIMIT.unpack_from(data[0])
+    return f"{{rlim_cur={_limit(cur)}, rlim_max={_limit(high)}}}", {}
+
+
+# -- pollfd arrays ----------------------------------------------------------------------------
+_POLLFD = struct.Struct("<ihh")
+_POLL_MAX = 32  # strace shows at most this many elements, then "..."
+_POLL_EVENTS = tuple((getattr(select, name), name) for name in (
+    "POLLIN", "POLLPRI", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL", "POLLRDNORM", "POLLRDBAND",
+    "POLLWRNORM", "POLLWRBAND", "POLLMSG", "POLLRDHUP") if hasattr(select, name))
+
+
+def _fetch_pollfds(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+    count = min(args[1] & 0xFFFFFFFF, _POLL_MAX)
+    return (mem.read_bytes(tid, addr, count * _POLLFD.size),)
+
+
+def _pollfds(raw: bytes) -> list[tuple[int, int, int]]:
+    return [_POLLFD.unpack_from(raw, i) for i in range(0, len(raw) - len(raw) % _POLLFD.size, _POLLFD.size)]
+
+
+def _render_pollfds(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    entries = [f"{{fd={fd}, events={F.bits(events & 0xFFFF, _POLL_EVENTS)}}}" for fd, events, _r in _pollfds(data[0])]
+    more = ", ..." if args[1] & 0xFFFFFFFF > _POLL_MAX else ""
+    return "[" + ", ".join(entries) + more + "]", {}
+
+
+def poll_result(data: Fetched, ret: int) -> str:
+    """poll's result as strace writes it: `2 ([{fd=3, revents=POLLIN}, …])`, `0 (Timeout)`."""
+    if ret == 0:
+        return "0 (Timeout)"
+    ready = [f"{{fd={fd}, revents={F.bits(revents & 0xFFFF, _POLL_EVENTS)}}}"
+             for fd, _e, revents in _pollfds(data[0]) if revents]
+    return f"{ret} ([{', '.join(ready)}])"
+
+
+# -- epoll_event (packed on x86-64: events u32, data u64) -------------------------------------
+_EPOLL_EVENT = struct.Struct("<IQ")
+_EPOLL_EVENTS = _POLL_EVENTS[:6] + ((0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"), (1 << 29, "EPOLLWAKEUP"),
+                                    (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET"))
+
+
+def _fetch_epoll_event(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+    """The event of EPOLL_CTL_ADD / _MOD (EPOLL_CTL_DEL ignores it: strace shows the address)."""
+    return (mem.read_bytes(tid, addr, _EPOLL_EVENT.size),) if F.to_int32(args[1]) in (1, 3) else (b"",)
+
+
+def _render_epoll_event(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    if len(data[0]) < _EPOLL_EVENT.size:
+        return "", {}
+    events, value = _EPOLL_EVENT.unpack_from(data[0])
+    names = F.bits(events, tuple((bits, "EPOLL" + name.removeprefix("POLL")) if name.startswith("POLL") else (bits, name)
+                                 for bits, name in _EPOLL_EVENTS))
+    return f"{{events={names}, data={{u32={value & 0xFFFFFFFF}, u64={value}}}}}", {}
+
+
+def _render_optval(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    return (f"[{int.from_bytes(raw, 'little', signed=True)}]", {}) if len(raw) == 4 else ("", {})
+
+
+_STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
+_TIMESPEC_IN = StructKind(_fixed(_TIMESPEC.size), _render_timespec, False)
+_RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
+_RLIMIT_OUT = StructKind(_fixed(_RLIMIT.size), _render_rlimit, True)
+_SIGACTION_IN = StructKind(_fixed(_SIGACTION.size), _render_sigaction, False)
+_SIGACTION_OUT = StructKind(_fixed(_SIGACTION.size), _render_sigaction, True)
+_LENGTH_OUT = StructKind(_fetch_int, _render_int_out, True)
+
+#: (syscall, argument name) → how to read and render it
+STRUCTS: dict[tuple[str, str], StructKind] = {
+    ("newfstatat", "statbuf"): _STAT_KIND, ("fstat", "statbuf"): _STAT_KIND, ("stat", "statbuf"): _STAT_KIND,
+    ("lstat", "statbuf"): _STAT_KIND,
+    ("nanosleep", "rqtp"): _TIMESPEC_IN, ("clock_nanosleep", "rqtp"): _TIMESPEC_IN,
+    ("connect", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr_in(False), False),
+    ("bind", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr_in(True), False),
+    ("sendto", "dest_addr"): StructKind(_fetch_sockaddr_in(5), _render_sockaddr_in(False), False),
+    ("accept", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(False), True),
+    ("accept4", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(False), True),
+    ("getpeername", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(False), True),
+    ("getsockname", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(True), True),
+    ("recvfrom", "src_addr"): StructKind(_fetch_sockaddr_out(5), _render_sockaddr_out(False), True),
+    ("accept", "addrlen"): _LENGTH_OUT, ("accept4", "addrlen"): _LENGTH_OUT,
+    ("getpeername", "addrlen"): _LENGTH_OUT, ("getsockname", "addrlen"): _LENGTH_OUT,
+    ("recvfrom", "addrlen"): _LENGTH_OUT,
+    ("uname", "buf"): StructKind(_fixed(6 * _UTS_FIELD), _render_utsname, True),
+    ("rt_sigaction", "act"): _SIGACTION_IN, ("rt_sigaction", "oldact"): _SIGACTION_OUT,
+    ("prlimit64", "new_rlim"): _RLIMIT_IN, ("prlimit64", "old_rlim"): _RLIMIT_OUT,
+    ("setrlimit", "rlim"): _RLIMIT_IN, ("getrlimit", "rlim"): _RLIMIT_OUT,
+    ("poll", "ufds"): StructKind(_fetch_pollfds, _render_pollfds, False),
+    ("epoll_ctl", "event"): StructKind(_fetch_epoll_event, _render_epoll_event, False),
+    ("setsockopt", "optval"): StructKind(_fetch_optval, _render_optval, False),
+}
+
+#: calls whose result is rendered from memory at exit (`poll_result`): name → argument index
+RESULT_STRUCTS = {"poll": 0}
