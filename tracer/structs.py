@@ -13,7 +13,6 @@ succeeded (strace prints the address of a struct a failed call did not fill in).
 
 from __future__ import annotations
 
-import ipaddress
 import select
 import socket
 import stat
@@ -117,6 +116,8 @@ def sockaddr(raw: bytes) -> tuple[str, str | None, int | None, str | None]:
     """(strace's text, address, port, transport) of a socket address."""
     if len(raw) < 2:
         return "{}", None, None, None
+    import ipaddress  # the decoder's work; the capture process only reads the bytes
+
     family = int.from_bytes(raw[:2], "little")
     name = _FAMILY_NAMES.get(family, str(family))
     if family == socket.AF_UNIX:
