@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from renacer_tui.model.syscalls import (
     ALL_NAMES,
@@ -25,6 +26,8 @@ from renacer_tui.model.syscalls import (
     SYSCALL_NAMES,
     SYSCALL_NUMBERS,
 )
+
+T = TypeVar("T")
 
 
 class FilterSpecError(ValueError):
@@ -112,28 +115,33 @@ def parse_trace_spec(text: str) -> SyscallFilter:
 STATUS_VALUES = frozenset({"successful", "failed", "unfinished", "unavailable", "detached"})
 
 
-def parse_status_spec(text: str) -> frozenset[str]:
-    """Parse `-e status=` into the set of kept statuses (`all`, `none`, `!` as strace)."""
+def _parse_set(text: str, qualifier: str, universe: frozenset[T], word: Callable[[str], T]) -> frozenset[T]:
+    """strace's set syntax: comma-separated words, `all`, `none`, `!` before the whole list."""
     spec = text.strip()
     negate = spec.startswith("!")
     if negate:
         spec = spec[1:].strip()
     if not spec:
-        raise FilterSpecError("empty status set in status= expression")
-    kept: set[str] = set()
+        raise FilterSpecError(f"empty {qualifier} set in {qualifier}= expression")
+    kept: set[T] = set()
     for raw in spec.split(","):
-        word = raw.strip()
-        if word == "all":
-            kept |= STATUS_VALUES
-        elif word == "none":
-            continue
-        elif word in STATUS_VALUES:
-            kept.add(word)
-        else:
-            raise FilterSpecError(
-                f"unknown status {word!r} (expected successful, failed, unfinished, unavailable, detached)"
-            )
-    return frozenset(STATUS_VALUES - kept) if negate else frozenset(kept)
+        item = raw.strip()
+        if item == "all":
+            kept |= universe
+        elif item != "none":
+            kept.add(word(item))
+    return frozenset(universe - kept) if negate else frozenset(kept)
+
+
+def _status_word(word: str) -> str:
+    if word not in STATUS_VALUES:
+        raise FilterSpecError(f"unknown status {word!r} (expected successful, failed, unfinished, unavailable, detached)")
+    return word
+
+
+def parse_status_spec(text: str) -> frozenset[str]:
+    """Parse `-e status=` into the set of kept statuses (`all`, `none`, `!` as strace)."""
+    return _parse_set(text, "status", STATUS_VALUES, _status_word)
 
 
 #: Every signal number Linux delivers (1–31 and the real-time ones).
@@ -162,20 +170,7 @@ def _signal_number(word: str) -> int:
 def parse_signal_spec(text: str) -> frozenset[int]:
     """Parse `-e signal=` into the signal numbers whose deliveries are recorded (names with or
     without SIG, numbers, `all`, `none`, `!` as strace)."""
-    spec = text.strip()
-    negate = spec.startswith("!")
-    if negate:
-        spec = spec[1:].strip()
-    if not spec:
-        raise FilterSpecError("empty signal set in signal= expression")
-    kept: set[int] = set()
-    for raw in spec.split(","):
-        word = raw.strip()
-        if word == "all":
-            kept |= ALL_SIGNALS
-        elif word != "none":
-            kept.add(_signal_number(word))
-    return frozenset(ALL_SIGNALS - kept) if negate else frozenset(kept)
+    return _parse_set(text, "signal", ALL_SIGNALS, _signal_number)
 
 
 class Expression(NamedTuple):
