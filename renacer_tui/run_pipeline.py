@@ -233,7 +233,8 @@ class _Outputs:
 
         self.options = options
         self.context = context
-        self.command_text = " ".join(map(escape_text, options.command)) if options.command else " ".join(f"-p {pid}" for pid in options.attach_pids)
+        self.command_text = (" ".join(map(escape_text, options.command)) if options.command
+                             else " ".join(f"-p {pid}" for pid in options.attach_pids))
         tally = DropTally()  # the live feed reports it on every batch; the fan-out counts into it
         self.sinks, self.summary_sink, self.run_store = _open_sinks(options, filters, context, self.command_text,
                                                                     stack, tally)
@@ -260,8 +261,8 @@ class _Outputs:
             rle=options.rle,
             status_filter=filters.statuses,
             path_filter=options.trace_paths or None,
-            name_filter=filters.names,
-            signal_filter=filters.signals,  # seccomp also lets the lifecycle calls through: drop them here
+            name_filter=filters.names,  # seccomp also lets the lifecycle calls through: drop them here
+            signal_filter=filters.signals,
             service_name=options.service_name,
             service_version=__version__,
             attached=options.attach_pid is not None,
