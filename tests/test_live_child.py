@@ -1,4 +1,5 @@
-"""The live TUI's capture child, driven directly (no screen): what its kill reaches."""
+"""The live TUI's capture child and its feed, driven directly (no screen): what its kill reaches,
+what the live lines say of a real program."""
 
 from __future__ import annotations
 
@@ -30,3 +31,18 @@ def test_kill_reaches_processes_the_feed_has_not_shown(db_path: Path) -> None:
         _reap(child)
         reader.join(10)
         child.log_path.unlink(missing_ok=True)
+
+
+def test_live_lines_mark_the_call_after_a_signal(cbuild) -> None:  # noqa: ANN001
+    from renacer_tui.live.model import LiveModel
+    from tests.test_signal_records import SIGNALS
+    from tests.test_tui_live import real_feed
+
+    model = LiveModel(capacity=10_000)
+    for piece in real_feed([str(cbuild("signals", SIGNALS))], exit_code=4):
+        model.absorb(piece)
+    lines = [model.line(i).plain for i in range(model.line_count)]
+    marked = [line for line in lines if "(after SIG" in line]
+    assert [line.rsplit("(after ", 1)[1] for line in marked] == [
+        "SIGUSR1)", "SIGUSR2)", "SIGCHLD)", "SIGCHLD)", "SIGCHLD)", "SIGUSR1)"]
+    assert all(" rt_sigreturn(" in line for line in marked)

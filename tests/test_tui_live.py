@@ -249,12 +249,12 @@ async def test_program_killed_by_a_signal(db_path: Path) -> None:
     assert child.finish() == 128 + signal.SIGKILL
 
 
-def real_feed(command: list[str]) -> list:
+def real_feed(command: list[str], exit_code: int = 0) -> list:
     """The live feed of a real traced run, as the UI receives it, cut into 32-row batches."""
     child = CaptureChild(["--no-store"], command)
     try:
         batches = [batch for batch, _ in child.start()]
-        assert child.finish() == 0
+        assert child.finish() == exit_code
     finally:
         child.log_path.unlink(missing_ok=True)
     return [piece for batch in batches for piece in (batch.slice(i, 32) for i in range(0, batch.num_rows, 32))]
@@ -415,4 +415,5 @@ async def test_at_80x24_a_long_call_keeps_its_result_and_duration(db_path: Path,
         await pilot.press("q")
         await pilot.pause()
     assert child.finish() == 0
+
 

@@ -29,12 +29,14 @@ from renacer_tui.live.alerts import Alert, LiveAlerts
 from renacer_tui.model.attributes import (
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_SIGNAL,
+    ATTR_SIGNAL_NAME,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_UNFINISHED,
     ATTR_THREAD_ID,
+    EVENT_SIGNAL,
     parse_attributes,
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_gpu
@@ -165,6 +167,10 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
     elif result is not None:
         line.append(f" = {escape(result)}")
     line.append(f"  <{dur}>", style="dim")
+    delivered = [parse_attributes(e["attributes"]).get(ATTR_SIGNAL_NAME, "?")
+                 for e in row.get("events") or () if e["name"] == EVENT_SIGNAL]
+    if delivered:  # the thread's next call after a signal's delivery (strace's `--- SIG… ---` line)
+        line.append(f"  (after {', '.join(map(escape, delivered))})", style="yellow")
     return line
 
 
