@@ -37,6 +37,9 @@ class CountingListener:
     def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
         pass
 
+    def on_injected(self, tid: int) -> None:
+        pass
+
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         self.signals += 1
 

@@ -63,6 +63,7 @@ class _Filters(NamedTuple):
     names: Any = None
     statuses: Any = None
     signals: Any = None
+    injections: tuple[Any, ...] = ()  # every -e inject= (they add up, as in strace)
 
 
 def _parse_filters(options: RunOptions) -> _Filters:
@@ -70,13 +71,19 @@ def _parse_filters(options: RunOptions) -> _Filters:
     from renacer_tui.tracer.filter_spec import FilterSpecError, parse_expression
 
     found: dict[str, Any] = {}
+    injections: list[Any] = []
     for text in options.expressions:
         try:
             kind, value = parse_expression(text)
         except FilterSpecError as exc:
             raise UsageError(str(exc)) from None
-        found[kind] = value
-    return _Filters(found.get("trace"), found.get("status"), found.get("signal"))
+        if kind == "inject":
+            injections.append(value)
+        else:
+            found[kind] = value
+    if injections and options.attach_pid is not None:
+        raise UsageError("-e inject= needs a program renacer-tui starts, not -p PID")
+    return _Filters(found.get("trace"), found.get("status"), found.get("signal"), tuple(injections))
 
 
 def _with_trace_compute(env: dict[str, str], options: RunOptions) -> dict[str, str]:
@@ -120,10 +127,13 @@ def _run(options: RunOptions) -> int:
 
     # Seccomp can only be installed in a program we launch; with -p the builder filters.
     traced_numbers = name_filter.numbers if (name_filter is not None and options.attach_pid is None) else None
+    if traced_numbers is not None:  # an injected call must stop the program, traced or not
+        traced_numbers = traced_numbers.union(*(injection.numbers for injection in filters.injections))
     capture_options = CaptureOptions(
         argv=options.command or None,
         attach_pid=options.attach_pid,
         also_attach=tuple(options.attach_pids[1:]),
+        injections=filters.injections,
         follow=options.follow,
         traced_numbers=traced_numbers,
         env=_with_trace_compute(env, options),

@@ -105,6 +105,9 @@ class Recorder:
     def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
         self.execs.append((tid, tgid))
 
+    def on_injected(self, tid: int) -> None:
+        pass
+
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         self.signals.append((tid, signo))
 

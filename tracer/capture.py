@@ -33,9 +33,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from renacer_tui.model.syscalls import EXEC_NUMBERS, LIFECYCLE_NUMBERS
 from renacer_tui.tracer.attach import attach, release
+from renacer_tui.tracer.events import CaptureListener
 from renacer_tui.tracer.launch import (
     CaptureError,
     Launched,
@@ -67,15 +69,22 @@ from renacer_tui.tracer.ptrace_raw import (
     PTRACE_O_TRACEVFORK,
     PTRACE_SYSCALL,
     SIGINFO_BYTES,
+    USER_ORIG_RAX,
+    USER_RAX,
+    PtraceError,
     SigInfo,
     SyscallInfo,
     check_platform,
     get_event_msg,
+    poke_user,
     ptrace,
     ptrace_fast,
 )
 from renacer_tui.tracer.seccomp import SeccompFilter
 from renacer_tui.tracer.signals import SignalRelay
+
+if TYPE_CHECKING:  # the run imports it only when -e inject= is given
+    from renacer_tui.tracer.inject import Injection
 
 __all__ = ["CaptureError", "CaptureOptions", "CaptureResult", "CaptureSession", "LIFECYCLE_NUMBERS", "run_capture"]
 
@@ -99,6 +108,8 @@ class CaptureOptions:
     attach_pid: int | None = None
     #: More processes to attach besides `attach_pid` (strace's repeated -p); one trace holds all
     also_attach: tuple[int, ...] = ()
+    #: -e inject=: calls to fail, fake or follow with a signal (`tracer.inject`)
+    injections: tuple[Injection, ...] = ()
     follow: bool = True
     traced_numbers: frozenset[int] | None = None  # None: every syscall, no seccomp filter
     env: dict[str, str] | None = None
@@ -123,6 +134,29 @@ class CaptureResult:
     stops: int
     detached: bool
     foreign_exits: dict[int, int] = field(default_factory=dict)  # reaped non-traced children
+
+
+def _injections_by_number(injections: tuple[Injection, ...]) -> dict[int, list[Injection]]:
+    by_number: dict[int, list[Injection]] = {}
+    for injection in injections:
+        for nr in injection.numbers:
+            by_number.setdefault(nr, []).append(injection)
+    return by_number
+
+
+def _injection_at_exit(tid: int, injection: Injection, rval: int, is_error: int,
+                       listener: CaptureListener) -> tuple[int, int]:
+    """Set the injected result of a call that did not run (error=, retval=) and tell the
+    listener; a signal= alone leaves the call's own result (strace marks neither INJECTED)."""
+    if not injection.replaces_call:
+        return rval, is_error
+    rval = injection.result()
+    try:
+        poke_user(tid, USER_RAX, rval)
+    except PtraceError:
+        pass  # gone: its exit is reported next
+    listener.on_injected(tid)
+    return rval, int(injection.error is not None)
 
 
 class CaptureSession:
@@ -289,6 +323,8 @@ class CaptureSession:
         awaiting: set[int] = set()  # announced tasks whose first stop has not arrived yet
         in_sys: set[int] = set()  # filtered mode: tasks between a traced entry and its exit
         foreign: dict[int, int] = {}
+        inject = _injections_by_number(opts.injections) or None  # None: the hot path tests one local
+        injecting: dict[int, Injection] = {}  # tid → the injection its call in flight gets
         mem = ProcMemory()
         info = SyscallInfo()
         siginfo = SigInfo()
@@ -371,6 +407,8 @@ class CaptureSession:
                     op = info_buf[0] if pt(GET_INFO, pid, INFO_SIZE, info_arg) > 0 else 0  # info.fetch, inlined
                     if op == OP_ENTRY:
                         values = unpack_entry(buf, 24)
+                        if inject is not None and values[0] in inject:
+                            self._injection_at_entry(pid, values[0], inject, injecting)
                         on_entry(pid, tgid, values[0], values[1:], t, mem)
                         if filtered:
                             in_sys.add(pid)
@@ -378,6 +416,15 @@ class CaptureSession:
                     else:
                         if op == OP_EXIT:
                             rval, is_error = unpack_exit(buf, 24)
+                            if injecting and pid in injecting:
+                                injection = injecting.pop(pid)
+                                rval, is_error = _injection_at_exit(pid, injection, rval, is_error, listener)
+                                on_exit_sc(pid, rval, is_error != 0, t, mem)
+                                if filtered:
+                                    in_sys.discard(pid)
+                                # signal=: resumed with it, as strace does (delivered as from the kernel)
+                                pt(after_exit, pid, 0, injection.signal or 0)
+                                continue
                             on_exit_sc(pid, rval, is_error != 0, t, mem)
                             if filtered:
                                 in_sys.discard(pid)
@@ -386,6 +433,8 @@ class CaptureSession:
                 if status == _SECCOMP_STOP and tgid is not None:
                     if fetch(pid) == OP_SECCOMP:
                         values = unpack_entry(buf, 24)
+                        if inject is not None and values[0] in inject:
+                            self._injection_at_entry(pid, values[0], inject, injecting)
                         on_entry(pid, tgid, values[0], values[1:], t, mem)
                         in_sys.add(pid)
                         pt(PTRACE_SYSCALL, pid, 0, 0)
@@ -500,6 +549,27 @@ class CaptureSession:
         else:
             exit_code = os.WEXITSTATUS(root_status)
         return CaptureResult(exit_code, root, tasks_seen, stops, detached, foreign)
+
+    # -- fault injection (-e inject=) ---------------------------------------------------------
+    _inject_counts: dict[tuple[int, int], int] | None = None
+
+    def _injection_at_entry(self, tid: int, nr: int, inject: dict[int, list[Injection]],
+                            injecting: dict[int, Injection]) -> None:
+        """Count this call of `nr` in its task; when an injection applies, skip the call (its
+        number becomes -1) or just remember it (signal= only)."""
+        counts = self._inject_counts
+        if counts is None:
+            counts = self._inject_counts = {}
+        count = counts[(tid, nr)] = counts.get((tid, nr), 0) + 1
+        chosen = next((injection for injection in inject[nr] if injection.applies(count)), None)
+        if chosen is None:
+            return
+        if chosen.replaces_call:
+            try:
+                poke_user(tid, USER_ORIG_RAX, -1)
+            except PtraceError:
+                return  # the task is gone
+        injecting[tid] = chosen
 
     # -- endings ---------------------------------------------------------------------------------
     def _drain_detach(self, pid: int, status: int, early: dict[int, int], awaiting: set[int]) -> None:

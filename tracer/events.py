@@ -57,6 +57,11 @@ class CaptureListener(Protocol):
         """execve succeeded in `tgid` (the kernel may have changed the tid: `former_tid`)."""
         ...
 
+    def on_injected(self, tid: int) -> None:
+        """The call `tid` is in was injected (-e inject=): its exit, reported next, is the one
+        the capture set (or, for signal=, the call ran and a signal follows)."""
+        ...
+
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         """A signal is being delivered to `tid` (signal-delivery-stop); `siginfo` is the head of its
         siginfo_t as PTRACE_GETSIGINFO filled it (empty when that failed)."""

@@ -17,7 +17,7 @@ import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from renacer_tui.model.syscalls import (
     ALL_NAMES,
@@ -148,7 +148,8 @@ def parse_status_spec(text: str) -> frozenset[str]:
 ALL_SIGNALS = frozenset(range(1, signal.SIGRTMAX + 1))
 
 
-def _signal_number(word: str) -> int:
+def signal_number(word: str) -> int:
+    """A signal named as strace takes it: `SIGUSR1`, `usr1`, `10`, `SIGRTMIN`, `SIGRT_2`."""
     if word.isascii() and word.isdigit():  # `str.isdigit` also takes "¹"
         number = int(word)
         if number in ALL_SIGNALS:
@@ -170,14 +171,14 @@ def _signal_number(word: str) -> int:
 def parse_signal_spec(text: str) -> frozenset[int]:
     """Parse `-e signal=` into the signal numbers whose deliveries are recorded (names with or
     without SIG, numbers, `all`, `none`, `!` as strace)."""
-    return _parse_set(text, "signal", ALL_SIGNALS, _signal_number)
+    return _parse_set(text, "signal", ALL_SIGNALS, signal_number)
 
 
 class Expression(NamedTuple):
     """One parsed `-e` argument; unpacks as `(qualifier, value)`."""
 
-    qualifier: str  # "trace" | "status" | "signal"
-    value: SyscallFilter | frozenset[str] | frozenset[int]
+    qualifier: str  # "trace" | "status" | "signal" | "inject"
+    value: Any  # SyscallFilter, a set of statuses or signal numbers, an Injection
 
 
 def parse_expression(text: str) -> Expression:
@@ -192,4 +193,8 @@ def parse_expression(text: str) -> Expression:
         return Expression("status", parse_status_spec(value))
     if qualifier in ("signal", "signals", "s"):
         return Expression("signal", parse_signal_spec(value))
-    raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace=, status= or signal=)")
+    if qualifier == "inject":
+        from renacer_tui.tracer.inject import parse_inject_spec  # it builds on this module
+
+        return Expression("inject", parse_inject_spec(value))
+    raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace=, status=, signal= or inject=)")

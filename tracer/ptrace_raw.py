@@ -46,6 +46,7 @@ __all__ = [
     "PTRACE_O_TRACESECCOMP", "PTRACE_O_EXITKILL", "PTRACE_EVENT_SECCOMP", "PTRACE_EVENT_STOP",
     "WALL", "OP_NONE", "OP_ENTRY", "OP_EXIT", "OP_SECCOMP", "SyscallInfo", "SigInfo",
     "PtraceError", "check_platform", "ptrace", "ptrace_checked", "ptrace_fast", "libc",
+    "PTRACE_POKEUSER", "USER_RAX", "USER_ORIG_RAX", "poke_user",
 ]
 
 # Requests and options python-ptrace does not define (linux/ptrace.h).
@@ -53,6 +54,10 @@ PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
 PTRACE_GET_SYSCALL_INFO = 0x420E
+PTRACE_POKEUSER = 6
+#: Offsets in struct user (user_regs_struct first) of rax and orig_rax, x86-64
+USER_RAX = 10 * 8
+USER_ORIG_RAX = 15 * 8
 PTRACE_O_TRACESECCOMP = 0x80
 PTRACE_O_EXITKILL = 0x100000
 PTRACE_EVENT_SECCOMP = 7
@@ -149,6 +154,11 @@ class SyscallInfo:
 #: How many bytes of a delivered signal's siginfo_t the capture keeps: the head and the union
 #: members `tracer.siginfo` decodes.
 SIGINFO_BYTES = 48
+
+
+def poke_user(tid: int, offset: int, value: int) -> None:
+    """Write one register of a stopped task (PTRACE_POKEUSER); raises PtraceError."""
+    ptrace_checked(PTRACE_POKEUSER, tid, offset, value & 0xFFFFFFFFFFFFFFFF)
 
 
 class SigInfo:

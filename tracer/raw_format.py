@@ -21,7 +21,8 @@ START, ENTRY, EXIT, NEW_TASK, EXEC, SIGNAL, TASK_EXIT, DETACH, END, LAUNCHED = r
 
 #: kind, nregions, tid, t_ns, then the kind's own fields
 ENTRY_REC = struct.Struct("<BHiqiQ6Q")  # + tgid, nr, args
-EXIT_REC = struct.Struct("<BHiqiqB")  # + tgid, ret, is_error
+EXIT_REC = struct.Struct("<BHiqiqB")  # + tgid, ret, flags (1: is_error, EXIT_INJECTED)
+EXIT_INJECTED = 2  # the call was injected (-e inject=)
 NEW_TASK_REC = struct.Struct("<BHiqiiB")  # + tgid, parent_tid, is_thread
 EXEC_REC = struct.Struct("<BHiqii")  # + tgid, former_tid
 SIGNAL_REC = struct.Struct("<BHiqii")  # + signo, sender_pid; one R_BYTES region: the siginfo head

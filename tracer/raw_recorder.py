@@ -175,6 +175,7 @@ class RawRecorder:
         self._watch_calls = watched_calls(decisions)
         self._attached = attached
         self._inflight: dict[int, Any] = {}  # tid -> (plan, args, tgid) or _DROPPED
+        self._injected: set[int] = set()  # tasks whose call in flight was injected (-e inject=)
         self._fds: dict[tuple[int, int], str | None] = {}
         self._tids: set[int] = set()  # tasks met at start, fork or exec (a fork's parent is one)
         self._known: set[int] = set()  # tgids whose identity the builder has
@@ -331,7 +332,11 @@ class RawRecorder:
                     if rmem.regions:
                         tail += R.pack_regions(rmem.regions)
                         nregions += len(rmem.regions)
-        buf += _EXIT_PACK(R.EXIT, nregions, tid, t_ns, tgid, ret, is_error)
+        flags = int(is_error)
+        if self._injected and tid in self._injected:
+            self._injected.discard(tid)
+            flags |= R.EXIT_INJECTED
+        buf += _EXIT_PACK(R.EXIT, nregions, tid, t_ns, tgid, ret, flags)
         if tail:
             buf += tail
         if len(buf) >= _FLUSH_AT:
@@ -390,6 +395,9 @@ class RawRecorder:
         regions: list[tuple[int, int, int, bytes]] = []
         self._identity(tgid, regions)
         self._emit(R.EXEC_REC.pack(R.EXEC, len(regions), tid, t_ns, tgid, former_tid), regions)
+
+    def on_injected(self, tid: int) -> None:
+        self._injected.add(tid)  # the next exit record of `tid` says so
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         regions = [(0, len(siginfo), R.R_BYTES, siginfo)] if siginfo else None

@@ -209,12 +209,14 @@ def replay(fd: int, listener: Any, mem: ReplayMemory, idle: Callable[[], None] |
                     clear()
                 on_entry(fields[2], fields[4], fields[5], fields[6:], fields[3], mem)
             elif kind == EXIT:
-                _k, _n, tid, t_ns, tgid, ret, is_error = unpack_exit(data, pos)
+                _k, _n, tid, t_ns, tgid, ret, flags = unpack_exit(data, pos)
                 if regions:
                     load(tgid, regions)
                 else:
                     clear()
-                on_exit_sc(tid, ret, is_error != 0, t_ns, mem)
+                if flags & R.EXIT_INJECTED:
+                    listener.on_injected(tid)
+                on_exit_sc(tid, ret, flags & 1 != 0, t_ns, mem)
             else:
                 fields = R.LAYOUTS[kind].unpack_from(data, pos)
                 if kind == R.END:

@@ -34,6 +34,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_FLAGS,
+    ATTR_SYSCALL_INJECTED,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_RESULT_TEXT,
@@ -393,6 +394,11 @@ class SpanBuilder:
             self._preexec = False
         if self._watch.decisions is not None:  # a new image: its decisions start afresh
             self._watch.decisions.forget(tgid)
+
+    def on_injected(self, tid: int) -> None:
+        th = self._threads.get(tid)
+        if th is not None and th.inflight is not None:
+            th.inflight[0].attrs[ATTR_SYSCALL_INJECTED] = True
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         th = self._threads.get(tid)

@@ -24,6 +24,8 @@ ATTR_SYSCALL_NAME = "syscall.name"
 ATTR_SYSCALL_RESULT = "syscall.result"
 #: A result strace renders as more than its number (`0x8002 (flags O_RDWR|O_LARGEFILE)`, umask's `022`).
 ATTR_SYSCALL_RESULT_TEXT = "syscall.result_text"
+#: The call was injected (-e inject=): it did not run and returned what was asked, or a signal followed it.
+ATTR_SYSCALL_INJECTED = "syscall.injected"
 ATTR_SYSCALL_ERRNO = "syscall.errno"
 ATTR_SYSCALL_FD = "syscall.fd"
 ATTR_SYSCALL_PATH = "syscall.pathname"

@@ -27,6 +27,7 @@ from renacer_tui.model.attributes import (
     ATTR_SIGNAL_NAME,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_INJECTED,
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_RESULT_TEXT,
     ATTR_SYSCALL_UNFINISHED,
@@ -118,7 +119,8 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
         result = attrs.get(ATTR_SYSCALL_RESULT_TEXT) or (
             f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value))
     repeat = f" ×{count}" if count > 1 else ""
-    return f"{call} = {result} <{seconds:.6f}>{repeat}"
+    injected = " (INJECTED)" if attrs.get(ATTR_SYSCALL_INJECTED) else ""
+    return f"{call} = {result}{injected} <{seconds:.6f}>{repeat}"
 
 
 class TextSink(SpanSink):
