@@ -120,7 +120,7 @@ int main(void) {
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", '}
-_ADDRESS = re.compile(r"0x(7f|5[56])[0-9a-f]{10}")  # the stack, mappings and the PIE program: ASLR
+_ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 
 def _normalised(line: str) -> tuple[str, str]:

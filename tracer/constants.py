@@ -2,7 +2,7 @@
 `SOCK_STREAM|SOCK_CLOEXEC`, `F_GETFL`, `TCGETS`, `FUTEX_WAKE_PRIVATE`, `RLIMIT_STACK`…).
 
 Names come from the stdlib where it has them (`os`, `socket`, `fcntl`, `termios`, `resource`,
-`time`, `signal`); the few Linux has and Python does not are listed here once.  Each renderer
+`time`); the few Linux has and Python does not are listed here once.  Each renderer
 takes the argument's value and the call's six arguments (some constants depend on another
 argument: the protocol on the domain, fcntl's third argument on its command), and returns
 strace's text, a number when the value has no name.  `shape` then drops the arguments strace
@@ -44,7 +44,7 @@ _FAMILIES[socket.AF_UNIX] = "AF_UNIX"  # not AF_FILE (strace's spelling)
 _SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET",
                6: "SOCK_DCCP", 10: "SOCK_PACKET"}
 _SOCK_CLOEXEC, _SOCK_NONBLOCK = 0o2000000, 0o4000
-_IPPROTO = {value: name for value, name in _names(socket, "IPPROTO_", ("IPPROTO_MAX",)).items()}
+_IPPROTO = _names(socket, "IPPROTO_", ("IPPROTO_MAX",))
 _IPPROTO[0] = "IPPROTO_IP"
 _INET = (socket.AF_INET, socket.AF_INET6)
 
