@@ -18,6 +18,7 @@ from renacer_tui.tracer.ptrace_raw import (
     PTRACE_DETACH,
     PTRACE_INTERRUPT,
     PTRACE_SEIZE,
+    WALL,
     PtraceError,
     ptrace_checked,
 )
@@ -82,7 +83,7 @@ def release(tids: list[int]) -> None:
     stop, then let go, untouched."""
     for tid in tids:
         try:
-            os.waitpid(tid, 0x40000000)  # __WALL: the PTRACE_EVENT_STOP the interrupt caused
+            os.waitpid(tid, WALL)  # the PTRACE_EVENT_STOP the interrupt caused
             ptrace_checked(PTRACE_DETACH, tid, 0, 0)
         except (ChildProcessError, PtraceError):
             pass  # gone already

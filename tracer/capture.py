@@ -144,19 +144,37 @@ def _injections_by_number(injections: tuple[Injection, ...]) -> dict[int, list[I
     return by_number
 
 
+def _injection_at_entry(tid: int, nr: int, inject: dict[int, list[Injection]], counts: dict[tuple[int, int], int],
+                        injecting: dict[int, Injection]) -> None:
+    """Count this call of `nr` in its task; when an injection applies, skip the call (its number
+    becomes -1) or just remember it (signal= only)."""
+    count = counts[(tid, nr)] = counts.get((tid, nr), 0) + 1
+    chosen = next((injection for injection in inject[nr] if injection.applies(count)), None)
+    if chosen is None:
+        return
+    if chosen.replaces_call:
+        try:
+            poke_user(tid, USER_ORIG_RAX, -1)
+        except PtraceError:
+            return  # the task is gone
+    injecting[tid] = chosen
+
+
 def _injection_at_exit(tid: int, injection: Injection, rval: int, is_error: int,
-                       listener: CaptureListener) -> tuple[int, int]:
-    """Set the injected result of a call that did not run (error=, retval=) and tell the
-    listener; a signal= alone leaves the call's own result (strace marks neither INJECTED)."""
+                       listener: CaptureListener) -> tuple[int, int, int]:
+    """(result, is_error, signal to resume with) of an injected call: the result set for a call
+    that did not run (error=, retval=; the listener is told), the call's own for a signal= alone
+    (strace marks it not INJECTED); the signal is delivered as from the kernel, as strace does."""
+    resume_sig = injection.signal or 0
     if not injection.replaces_call:
-        return rval, is_error
+        return rval, is_error, resume_sig
     rval = injection.result()
     try:
         poke_user(tid, USER_RAX, rval)
     except PtraceError:
         pass  # gone: its exit is reported next
     listener.on_injected(tid)
-    return rval, int(injection.error is not None)
+    return rval, int(injection.error is not None), resume_sig
 
 
 class CaptureSession:
@@ -325,6 +343,7 @@ class CaptureSession:
         foreign: dict[int, int] = {}
         inject = _injections_by_number(opts.injections) or None  # None: the hot path tests one local
         injecting: dict[int, Injection] = {}  # tid → the injection its call in flight gets
+        inject_counts: dict[tuple[int, int], int] = {}  # (tid, nr) → calls so far, for when=
         mem = ProcMemory()
         info = SyscallInfo()
         siginfo = SigInfo()
@@ -408,33 +427,28 @@ class CaptureSession:
                     if op == OP_ENTRY:
                         values = unpack_entry(buf, 24)
                         if inject is not None and values[0] in inject:
-                            self._injection_at_entry(pid, values[0], inject, injecting)
+                            _injection_at_entry(pid, values[0], inject, inject_counts, injecting)
                         on_entry(pid, tgid, values[0], values[1:], t, mem)
                         if filtered:
                             in_sys.add(pid)
                         pt(PTRACE_SYSCALL, pid, 0, 0)
                     else:
+                        resume_sig = 0
                         if op == OP_EXIT:
                             rval, is_error = unpack_exit(buf, 24)
                             if injecting and pid in injecting:
-                                injection = injecting.pop(pid)
-                                rval, is_error = _injection_at_exit(pid, injection, rval, is_error, listener)
-                                on_exit_sc(pid, rval, is_error != 0, t, mem)
-                                if filtered:
-                                    in_sys.discard(pid)
-                                # signal=: resumed with it, as strace does (delivered as from the kernel)
-                                pt(after_exit, pid, 0, injection.signal or 0)
-                                continue
+                                rval, is_error, resume_sig = _injection_at_exit(pid, injecting.pop(pid), rval,
+                                                                                is_error, listener)
                             on_exit_sc(pid, rval, is_error != 0, t, mem)
                             if filtered:
                                 in_sys.discard(pid)
-                        pt(after_exit, pid, 0, 0)
+                        pt(after_exit, pid, 0, resume_sig)
                     continue
                 if status == _SECCOMP_STOP and tgid is not None:
                     if fetch(pid) == OP_SECCOMP:
                         values = unpack_entry(buf, 24)
                         if inject is not None and values[0] in inject:
-                            self._injection_at_entry(pid, values[0], inject, injecting)
+                            _injection_at_entry(pid, values[0], inject, inject_counts, injecting)
                         on_entry(pid, tgid, values[0], values[1:], t, mem)
                         in_sys.add(pid)
                         pt(PTRACE_SYSCALL, pid, 0, 0)
@@ -549,27 +563,6 @@ class CaptureSession:
         else:
             exit_code = os.WEXITSTATUS(root_status)
         return CaptureResult(exit_code, root, tasks_seen, stops, detached, foreign)
-
-    # -- fault injection (-e inject=) ---------------------------------------------------------
-    _inject_counts: dict[tuple[int, int], int] | None = None
-
-    def _injection_at_entry(self, tid: int, nr: int, inject: dict[int, list[Injection]],
-                            injecting: dict[int, Injection]) -> None:
-        """Count this call of `nr` in its task; when an injection applies, skip the call (its
-        number becomes -1) or just remember it (signal= only)."""
-        counts = self._inject_counts
-        if counts is None:
-            counts = self._inject_counts = {}
-        count = counts[(tid, nr)] = counts.get((tid, nr), 0) + 1
-        chosen = next((injection for injection in inject[nr] if injection.applies(count)), None)
-        if chosen is None:
-            return
-        if chosen.replaces_call:
-            try:
-                poke_user(tid, USER_ORIG_RAX, -1)
-            except PtraceError:
-                return  # the task is gone
-        injecting[tid] = chosen
 
     # -- endings ---------------------------------------------------------------------------------
     def _drain_detach(self, pid: int, status: int, early: dict[int, int], awaiting: set[int]) -> None:

@@ -21,7 +21,7 @@ from renacer_tui.tracer.constants import ARGUMENTS as CONSTANT_ARGUMENTS
 from renacer_tui.tracer.constants import RENDERERS as CONSTANT_RENDERERS
 from renacer_tui.tracer.constants import SHAPES
 from renacer_tui.tracer.events import TraceeMemory
-from renacer_tui.tracer.structs import RESULT_STRUCTS, STRUCTS, poll_result
+from renacer_tui.tracer.structs import RESULT_STRUCTS, STRUCTS, StructKind, poll_result
 
 # Prototypes python-ptrace lacks (newer syscalls), from the kernel's include/linux/syscalls.h.
 _EXTRA_PROTOTYPES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -61,7 +61,6 @@ _WRITE_BUFFERS = frozenset({"write", "pwrite64", "sendto", "send"})
 _O_CREATE_ANY = 0o100 | 0o20000000  # O_CREAT | __O_TMPFILE
 _HEX_RESULTS = frozenset({"mmap", "brk", "mremap", "shmat"})
 PATH_MAX = 4096
-_SIGSET_BYTES = 8  # the kernel's sigset_t on x86-64 (rt_sigprocmask's sigsetsize)
 
 # Special-cased (syscall, argument) → kind.
 _SPECIAL: dict[tuple[str, str], str] = {
@@ -80,7 +79,7 @@ _SPECIAL: dict[tuple[str, str], str] = {
     ("pipe", "fildes"): "pipefds", ("pipe2", "fildes"): "pipefds", ("socketpair", "sv"): "pipefds", ("pipe2", "flags"): "oflags_nomode",
     ("wait4", "stat_addr"): "wstatus", ("kill", "sig"): "signal", ("tkill", "sig"): "signal",
     ("tgkill", "sig"): "signal", ("pidfd_send_signal", "sig"): "signal",
-    ("dup3", "flags"): "oflags_nomode", ("rt_sigprocmask", "set"): "sigset",
+    ("dup3", "flags"): "oflags_nomode",
     **CONSTANT_ARGUMENTS,
 }
 
@@ -100,6 +99,8 @@ class Plan:
     span_name: str  # "syscall:<name>"
     renderers: tuple  # per argument: a fast renderer for common kinds, or None (use _render_input)
     outputs: tuple[tuple[int, str], ...]  # (index, kind) of the arguments decode_exit fills in
+    structs: tuple[StructKind | None, ...]  # per argument: how to read and render its struct
+    result_struct: int | None  # the argument whose struct the result is rendered from (poll)
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -157,15 +158,16 @@ def _build_plan(nr: int) -> Plan:
     pure = not any(k in _MEMORY_KINDS for k, _ in kinds)
     renderers = tuple(_FAST_RENDER.get(k) for k, _ in kinds)
     outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in ("rbuf", "pipefds", "wstatus", "struct_out"))
+    structs = tuple(STRUCTS.get((name, arg)) for _kind_of, arg in kinds)
     return Plan(
         name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name,
-        renderers, outputs,
+        renderers, outputs, structs, RESULT_STRUCTS.get(name),
     )
 
 
 _PLANS: dict[int, Plan] = {}
 PLANS = _PLANS  #: the plans built so far, by number (hot callers try this before `plan_for`)
-_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp", "sigset", "struct_in"})
+_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp", "struct_in"})
 MEMORY_KINDS = _MEMORY_KINDS  #: argument kinds read from memory at entry (the recorder plans its reads by them)
 #: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
 #: Bounded, because pointers and sizes vary without end in some programs.
@@ -308,11 +310,6 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
     if kind == "wbuf":
         count_index = 2
         return _read_buffer(mem, tid, value, args[count_index], limit)
-    if kind == "sigset":
-        if value == 0:
-            return "NULL"
-        raw = mem.read_bytes(tid, value, _SIGSET_BYTES)
-        return F.sigset(int.from_bytes(raw, "little")) if len(raw) == _SIGSET_BYTES else F.pointer(value)
     if kind == "argv":
         return _argv(mem, tid, value, limit)
     if kind == "envp":
@@ -372,7 +369,7 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
             continue
         kind, arg = plan.kinds[i]
         if kind == "struct_in" and args[i]:
-            text, attrs = _render_struct(plan.name, arg, args[i], args, 0, tid, mem)
+            text, attrs = _render_struct(_struct_at(plan, i), args[i], args, 0, tid, mem)
             texts.append(text)
             if attrs:
                 extra = {**(extra or {}), **attrs}
@@ -384,10 +381,9 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
     return (texts if shape is None else shape(texts, args)), extra
 
 
-def _render_struct(name: str, arg: str, addr: int, args: tuple[int, ...], ret: int, tid: int,
+def _render_struct(kind: StructKind, addr: int, args: tuple[int, ...], ret: int, tid: int,
                    mem: TraceeMemory) -> tuple[str, dict[str, Any]]:
     """A struct argument's text (its address when it could not be read) and attributes."""
-    kind = STRUCTS[(name, arg)]
     text, attrs = kind.render(kind.fetch(mem, tid, addr, args, ret), args, ret)
     return (text or F.pointer(addr)), attrs
 
@@ -414,13 +410,17 @@ def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
             fetch_buffer(mem, tid, addr, args[2], string_limit)
         elif kind == "argv":
             _fetch_argv(mem, tid, addr, string_limit)
-        elif kind == "sigset":
-            mem.read_bytes(tid, addr, _SIGSET_BYTES)
         elif kind == "struct_in":
-            struct_kind = STRUCTS[(plan.name, _arg)]
-            struct_kind.fetch(mem, tid, addr, args, 0)
+            _struct_at(plan, i).fetch(mem, tid, addr, args, 0)
         else:  # envp
             _read_pointers(mem, tid, addr, 4096)
+
+
+def _struct_at(plan: Plan, index: int) -> StructKind:
+    """The struct of argument `index` (one of STRUCTS: its kind is struct_in/out, or RESULT_STRUCTS names it)."""
+    kind = plan.structs[index]
+    assert kind is not None
+    return kind
 
 
 def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, tid: int, mem: TraceeMemory,
@@ -428,15 +428,15 @@ def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, t
     """Make the reads `decode_exit` will make for this call's outputs."""
     if not plan.has_outputs or is_error:
         return
-    if plan.name in RESULT_STRUCTS and args[RESULT_STRUCTS[plan.name]]:
-        STRUCTS[(plan.name, plan.kinds[RESULT_STRUCTS[plan.name]][1])].fetch(
-            mem, tid, args[RESULT_STRUCTS[plan.name]], args, ret)
+    result_at = plan.result_struct
+    if result_at is not None and args[result_at]:
+        _struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret)
     for i, kind in plan.outputs:
         addr = args[i]
         if not addr:
             continue
         if kind == "struct_out":
-            STRUCTS[(plan.name, plan.kinds[i][1])].fetch(mem, tid, addr, args, ret)
+            _struct_at(plan, i).fetch(mem, tid, addr, args, ret)
         elif kind == "rbuf":
             fetch_buffer(mem, tid, addr, ret, string_limit)
         elif kind == "pipefds":
@@ -451,14 +451,13 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
     plan = decoded.plan
     if not plan.has_outputs or is_error:
         return
-    if plan.name in RESULT_STRUCTS and args[RESULT_STRUCTS[plan.name]]:
-        index = RESULT_STRUCTS[plan.name]
-        kind_of = STRUCTS[(plan.name, plan.kinds[index][1])]
-        decoded.result = poll_result(kind_of.fetch(mem, tid, args[index], args, ret), ret)
+    result_at = plan.result_struct
+    if result_at is not None and args[result_at]:
+        decoded.result = poll_result(_struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret), ret)
     for i, kind in plan.outputs:
         addr = args[i]
         if kind == "struct_out" and addr:
-            text, attrs = _render_struct(plan.name, plan.kinds[i][1], addr, args, ret, tid, mem)
+            text, attrs = _render_struct(_struct_at(plan, i), addr, args, ret, tid, mem)
             decoded.texts[i] = text
             if attrs:
                 decoded.extra = {**(decoded.extra or {}), **attrs}

@@ -9,10 +9,10 @@ and every one after), `3+2` (every second from the third), `3..5`, `3..9+2`.
 
 from __future__ import annotations
 
-import errno
 import re
 from dataclasses import dataclass
 
+from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.filter_spec import FilterSpecError, parse_trace_spec, signal_number
 
 _WHEN = re.compile(r"(\d+)(?:\.\.(\d+))?(?:\+(\d*))?")
@@ -77,8 +77,8 @@ def parse_inject_spec(text: str) -> Injection:
 def _errno(word: str) -> int:
     if word.isascii() and word.isdigit() and 0 < int(word) < 4096:
         return int(word)
-    code = getattr(errno, word, None)
-    if isinstance(code, int) and word.startswith("E"):
+    code = F.errno_code(word) if word.startswith("E") else None
+    if code is not None:
         return code
     raise FilterSpecError(f"inject= error={word!r}: not an errno name or number (1-4095)")
 

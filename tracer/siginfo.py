@@ -22,12 +22,12 @@ from renacer_tui.model.attributes import (
     ATTR_SIGNAL_SENDER_PID,
 )
 from renacer_tui.model.readable import signal_name
+from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.ptrace_raw import SIGINFO_BYTES
 
 _HEAD = struct.Struct("<iii4x")
 _PID_UID = struct.Struct("<iI")  # at 16: kill, sigqueue, SIGCHLD
 _CHILD = struct.Struct("<iIi4xqq")  # at 16: pid, uid, status at 24, (pad) utime at 32, stime at 40
-_CHILD_STATUS = struct.Struct("<i")
 _SIGVAL = struct.Struct("<Q")  # at 24: sigval (si_int is its low half, si_ptr the whole)
 _TIMER = struct.Struct("<ii")  # at 16: timerid, overrun
 _ADDR = struct.Struct("<Q")  # at 16: fault address, SIGSYS call address
@@ -64,10 +64,6 @@ def code_name(signo: int, code: int) -> str:
     return _GENERIC.get(code, str(code))
 
 
-def _address(value: int) -> str:
-    return "NULL" if value == 0 else f"{value:#x}"
-
-
 def decode_siginfo(signo: int, raw: bytes) -> tuple[dict[str, Any], str]:
     """(span event attributes, strace's `{si_signo=…}` text) of one delivered signal.
 
@@ -82,9 +78,7 @@ def decode_siginfo(signo: int, raw: bytes) -> tuple[dict[str, Any], str]:
     attrs[ATTR_SIGNAL_CODE] = code_text
     fields = [f"si_signo={name}", f"si_code={code_text}"]
     if errno_:
-        import errno as errno_names
-
-        fields.append(f"si_errno={errno_names.errorcode.get(errno_, errno_)}")
+        fields.append(f"si_errno={F.errno_name(errno_)}")
     if signo == signal.SIGCHLD and 0 < code <= 6:
         pid, uid, status, utime, stime = _CHILD.unpack_from(raw, 16)
         shown = signal_name(status) if code in (2, 3) else str(status)  # CLD_KILLED, CLD_DUMPED: a signal
@@ -92,8 +86,8 @@ def decode_siginfo(signo: int, raw: bytes) -> tuple[dict[str, Any], str]:
         attrs.update({ATTR_SIGNAL_SENDER_PID: pid, ATTR_SIGNAL_CHILD_STATUS: shown})
     elif signo in _FAULTS and 0 < code < 0x80:
         (addr,) = _ADDR.unpack_from(raw, 16)
-        fields.append(f"si_addr={_address(addr)}")
-        attrs[ATTR_SIGNAL_ADDRESS] = _address(addr)
+        fields.append(f"si_addr={F.pointer(addr)}")
+        attrs[ATTR_SIGNAL_ADDRESS] = F.pointer(addr)
     elif signo == signal.SIGIO and 0 < code < 0x80:
         band, fd = _POLL.unpack_from(raw, 16)
         fields += [f"si_band={band}", f"si_fd={fd}"]
@@ -101,7 +95,7 @@ def decode_siginfo(signo: int, raw: bytes) -> tuple[dict[str, Any], str]:
         (addr,) = _ADDR.unpack_from(raw, 16)
         nr, arch = _SYS.unpack_from(raw, 24)
         arch_text = "AUDIT_ARCH_X86_64" if arch == _AUDIT_ARCH_X86_64 else f"{arch:#x}"
-        fields += [f"si_call_addr={_address(addr)}", f"si_syscall={nr}", f"si_arch={arch_text}"]
+        fields += [f"si_call_addr={F.pointer(addr)}", f"si_syscall={nr}", f"si_arch={arch_text}"]
     elif code == -2:  # SI_TIMER
         timer, overrun = _TIMER.unpack_from(raw, 16)
         (value,) = _SIGVAL.unpack_from(raw, 24)

@@ -164,28 +164,18 @@ def _address_attributes(address: str | None, port: int | None, transport: str | 
     return attrs
 
 
-def _render_sockaddr_in(local: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
+def _render_sockaddr(local: bool, output: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
+    """An address read at entry (`_fetch_sockaddr_in`) or after its length at exit (`_out`)."""
     def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
-        text, address, port, transport = sockaddr(data[0])
+        text, address, port, transport = sockaddr(data[1] if output else data[0])
         return text, _address_attributes(address, port, transport, local)
     return render
 
 
-def _render_sockaddr_out(local: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
-    def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
-        text, address, port, transport = sockaddr(data[1])
-        return text, _address_attributes(address, port, transport, local)
-    return render
-
-
-# -- the address length of accept/getsockname/recvfrom: `[16]` ---------------------------------
-def _render_int_out(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+# -- an int behind a pointer: `[16]` (address lengths, setsockopt's value) -----------------------
+def _render_int(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
     raw = data[0]
     return (f"[{int.from_bytes(raw, 'little', signed=True)}]", {}) if len(raw) == 4 else ("", {})
-
-
-def _fetch_int(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
-    return (mem.read_bytes(tid, addr, 4),)
 
 
 def _fetch_optval(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
@@ -277,8 +267,12 @@ def poll_result(data: Fetched, ret: int) -> str:
 
 # -- epoll_event (packed on x86-64: events u32, data u64) -------------------------------------
 _EPOLL_EVENT = struct.Struct("<IQ")
-_EPOLL_EVENTS = _POLL_EVENTS[:6] + ((0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"), (1 << 29, "EPOLLWAKEUP"),
-                                    (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET"))
+_EPOLL_EVENTS = (
+    (select.EPOLLIN, "EPOLLIN"), (select.EPOLLPRI, "EPOLLPRI"), (select.EPOLLOUT, "EPOLLOUT"),
+    (select.EPOLLERR, "EPOLLERR"), (select.EPOLLHUP, "EPOLLHUP"), (0x20, "EPOLLNVAL"),
+    (select.EPOLLRDHUP, "EPOLLRDHUP"), (select.EPOLLEXCLUSIVE, "EPOLLEXCLUSIVE"), (1 << 29, "EPOLLWAKEUP"),
+    (select.EPOLLONESHOT, "EPOLLONESHOT"), (select.EPOLLET, "EPOLLET"),
+)  # strace's order; EPOLLNVAL and EPOLLWAKEUP are not in the stdlib
 
 
 def _fetch_epoll_event(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
@@ -290,14 +284,16 @@ def _render_epoll_event(data: Fetched, args: tuple[int, ...], ret: int) -> tuple
     if len(data[0]) < _EPOLL_EVENT.size:
         return "", {}
     events, value = _EPOLL_EVENT.unpack_from(data[0])
-    names = F.bits(events, tuple((bits, "EPOLL" + name.removeprefix("POLL")) if name.startswith("POLL") else (bits, name)
-                                 for bits, name in _EPOLL_EVENTS))
-    return f"{{events={names}, data={{u32={value & 0xFFFFFFFF}, u64={value}}}}}", {}
+    return f"{{events={F.bits(events, _EPOLL_EVENTS)}, data={{u32={value & 0xFFFFFFFF}, u64={value}}}}}", {}
 
 
-def _render_optval(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+# -- sigset (the kernel's 8 bytes on x86-64, rt_sigprocmask's sigsetsize) ------------------------
+_SIGSET_BYTES = 8
+
+
+def _render_sigset(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
     raw = data[0]
-    return (f"[{int.from_bytes(raw, 'little', signed=True)}]", {}) if len(raw) == 4 else ("", {})
+    return (F.sigset(int.from_bytes(raw, "little")), {}) if len(raw) == _SIGSET_BYTES else ("", {})
 
 
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
@@ -306,21 +302,21 @@ _RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
 _RLIMIT_OUT = StructKind(_fixed(_RLIMIT.size), _render_rlimit, True)
 _SIGACTION_IN = StructKind(_fixed(_SIGACTION.size), _render_sigaction, False)
 _SIGACTION_OUT = StructKind(_fixed(_SIGACTION.size), _render_sigaction, True)
-_LENGTH_OUT = StructKind(_fetch_int, _render_int_out, True)
+_LENGTH_OUT = StructKind(_fixed(4), _render_int, True)
 
 #: (syscall, argument name) → how to read and render it
 STRUCTS: dict[tuple[str, str], StructKind] = {
     ("newfstatat", "statbuf"): _STAT_KIND, ("fstat", "statbuf"): _STAT_KIND, ("stat", "statbuf"): _STAT_KIND,
     ("lstat", "statbuf"): _STAT_KIND,
     ("nanosleep", "rqtp"): _TIMESPEC_IN, ("clock_nanosleep", "rqtp"): _TIMESPEC_IN,
-    ("connect", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr_in(False), False),
-    ("bind", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr_in(True), False),
-    ("sendto", "dest_addr"): StructKind(_fetch_sockaddr_in(5), _render_sockaddr_in(False), False),
-    ("accept", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(False), True),
-    ("accept4", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(False), True),
-    ("getpeername", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(False), True),
-    ("getsockname", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr_out(True), True),
-    ("recvfrom", "src_addr"): StructKind(_fetch_sockaddr_out(5), _render_sockaddr_out(False), True),
+    ("connect", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr(False, False), False),
+    ("bind", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr(True, False), False),
+    ("sendto", "dest_addr"): StructKind(_fetch_sockaddr_in(5), _render_sockaddr(False, False), False),
+    ("accept", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr(False, True), True),
+    ("accept4", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr(False, True), True),
+    ("getpeername", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr(False, True), True),
+    ("getsockname", "addr"): StructKind(_fetch_sockaddr_out(2), _render_sockaddr(True, True), True),
+    ("recvfrom", "src_addr"): StructKind(_fetch_sockaddr_out(5), _render_sockaddr(False, True), True),
     ("accept", "addrlen"): _LENGTH_OUT, ("accept4", "addrlen"): _LENGTH_OUT,
     ("getpeername", "addrlen"): _LENGTH_OUT, ("getsockname", "addrlen"): _LENGTH_OUT,
     ("recvfrom", "addrlen"): _LENGTH_OUT,
@@ -330,7 +326,8 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("setrlimit", "rlim"): _RLIMIT_IN, ("getrlimit", "rlim"): _RLIMIT_OUT,
     ("poll", "ufds"): StructKind(_fetch_pollfds, _render_pollfds, False),
     ("epoll_ctl", "event"): StructKind(_fetch_epoll_event, _render_epoll_event, False),
-    ("setsockopt", "optval"): StructKind(_fetch_optval, _render_optval, False),
+    ("setsockopt", "optval"): StructKind(_fetch_optval, _render_int, False),
+    ("rt_sigprocmask", "set"): StructKind(_fixed(_SIGSET_BYTES), _render_sigset, False),
 }
 
 #: calls whose result is rendered from memory at exit (`poll_result`): name → argument index
