@@ -280,6 +280,7 @@ class _Outputs:
             stacks=self.sampler,
             decisions=options.trace_transpiler_decisions,
             run_events=run_events,
+            on_inflight=self.stage.offer_inflight if self.stage is not None else self.fanout.offer_inflight,
             **extra,
         )
         self.run_span_id = run_span_id
@@ -393,7 +394,8 @@ def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
     from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError
 
     try:
-        return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace)
+        return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace,
+                                    inflight=fanout.offer_inflight)
     except TranspilerMapError as exc:
         raise UsageError(f"--transpiler-map {exc}") from None
 

@@ -17,6 +17,7 @@ import pytest
 from cprograms import WAIT_SLEEPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strace_text import whole_lines
 
 from renacer_tui.run_options import RunOptions
 from renacer_tui.run_pipeline import run_traced
@@ -50,9 +51,10 @@ EVENT_LINE = re.compile(r"(\[pid +\d+\] )?(--- SIG[A-Z0-9_]+ \{si_signo=.*\} ---
 
 
 def call_lines(text: str) -> list[re.Match]:
-    """The syscall lines of a text trace (the summary and trace_id lines are not calls)."""
+    """The syscall lines of a text trace (the summary and trace_id lines are not calls), a call
+    another line came between joined into one."""
     out = []
-    for line in text.splitlines():
+    for line in whole_lines(text):
         if line.startswith(("renacer-tui:", "trace_id=")):
             continue
         if EVENT_LINE.match(line):  # strace's signal and exit lines are not calls

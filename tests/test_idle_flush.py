@@ -14,24 +14,29 @@ import threading
 import time
 from pathlib import Path
 
-from renacer_tui.sinks.feed import FeedReader
+from renacer_tui.sinks.feed import META_INFLIGHT, FeedReader
 from renacer_tui.tracer.idle import IdleFlusher
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _read_feed(read_fd: int, arrivals: list[tuple[float, dict]]) -> None:
-    for batch, _meta in FeedReader(read_fd):
+def _read_feed(read_fd: int, arrivals: list[tuple[float, dict]], inflight: list[tuple[float, list[dict]]]) -> None:
+    for batch, meta in FeedReader(read_fd):
         now = time.monotonic()
+        if META_INFLIGHT in meta:  # a snapshot of the calls in flight, not spans
+            inflight.append((now, batch.to_pylist()))
+            continue
         for row in batch.to_pylist():
             arrivals.append((now, row))
 
 
-def _trace_with_feed(script: str, db: Path) -> tuple[list[tuple[float, dict]], float, float, int]:
-    """Run `sh -c script` under the capture with a live feed: (arrivals, start, end, exit code)."""
+def _trace_with_feed(script: str, db: Path, inflight: list | None = None) -> tuple[list[tuple[float, dict]], float, float, int]:
+    """Run `sh -c script` under the capture with a live feed: (arrivals, start, end, exit code);
+    the snapshots of calls in flight go to `inflight`."""
     read_fd, write_fd = os.pipe()
     arrivals: list[tuple[float, dict]] = []
-    reader = threading.Thread(target=_read_feed, args=(read_fd, arrivals), daemon=True)
+    reader = threading.Thread(target=_read_feed, args=(read_fd, arrivals, [] if inflight is None else inflight),
+                              daemon=True)
     reader.start()
     start = time.monotonic()
     child = subprocess.Popen(
@@ -60,7 +65,8 @@ def _echo_write(arrivals: list[tuple[float, dict]], text: str) -> tuple[float, d
 
 
 def test_write_before_a_long_sleep_arrives_before_the_program_ends(tmp_path: Path) -> None:
-    arrivals, start, end, _code = _trace_with_feed("echo idle-flush-marker; sleep 3", tmp_path / "db")
+    inflight: list[tuple[float, list[dict]]] = []
+    arrivals, start, end, _code = _trace_with_feed("echo idle-flush-marker; sleep 3", tmp_path / "db", inflight)
     found = _echo_write(arrivals, "idle-flush-marker")
     assert found is not None, "the echo's write span never reached the feed"
     when, row = found
@@ -71,6 +77,12 @@ def test_write_before_a_long_sleep_arrives_before_the_program_ends(tmp_path: Pat
     # and the sleep itself, still in flight then, arrives complete at the end
     sleeps = [r for _w, r in arrivals if r["span_name"] in ("syscall:clock_nanosleep", "syscall:nanosleep")]
     assert sleeps and all(r["end_time_nanos"] - r["start_time_nanos"] >= 2_900_000_000 for r in sleeps)
+    # while it slept, a snapshot showed the sleep in flight, under the id its span has at the end
+    shown = [(when, row) for when, rows in inflight for row in rows if row["span_id"] == sleeps[0]["span_id"]]
+    assert shown and shown[0][0] <= end - 2.0
+    assert json.loads(shown[0][1]["attributes"])["syscall.in_flight"] is True
+    assert "tv_sec=3" in json.loads(shown[0][1]["attributes"])["syscall.args"]
+    assert inflight[-1][1] == []  # and the last snapshot says nothing waits any more
 
 
 def test_flusher_waits_for_the_lock_and_stops() -> None:

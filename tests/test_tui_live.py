@@ -19,7 +19,7 @@ from renacer_tui.app import RenacerApp
 from renacer_tui.live.alerts import LiveAlerts
 from renacer_tui.live.child import CaptureChild
 from renacer_tui.live.model import LiveModel
-from renacer_tui.live.panes import LiveHeader, ProcessTable, TopSyscalls
+from renacer_tui.live.panes import BlockedTable, LiveHeader, ProcessTable, TopSyscalls
 from renacer_tui.live.screen import LiveScreen, QuitDialog
 from renacer_tui.live.span_log import SpanLog
 from renacer_tui.messages import FeedUpdated
@@ -417,3 +417,43 @@ async def test_at_80x24_a_long_call_keeps_its_result_and_duration(db_path: Path,
     assert child.finish() == 0
 
 
+
+
+def _waited_s(table: BlockedTable) -> float:
+    """The first row's wait (`150ms`, `2.30s`) in seconds."""
+    text = str(table.get_row_at(0)[3])
+    return float(text[:-2]) / 1000 if text.endswith("ms") else float(text[:-1])
+
+
+async def test_blocked_pane_shows_what_a_thread_waits_in_and_for_how_long(db_path: Path, tmp_path: Path) -> None:
+    """cat blocks opening a FIFO nobody writes: the pane names the call and its wait grows,
+    then empties (and hides) once the call returns."""
+    gate = tmp_path / "gate-fifo"
+    os.mkfifo(gate)
+    app, child = live_app(["cat", str(gate)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LiveScreen)
+        blocked = screen.query_one("#blocked", BlockedTable)
+        assert blocked.has_class("-empty")
+        await wait_for(pilot, lambda: blocked.row_count == 1)
+        call = str(blocked.get_row_at(0)[2])
+        assert call.startswith("openat(AT_FDCWD, ") and call.endswith("…)")  # the arguments cut, not the call
+        assert [(c.name, c.comm) for c in screen.model.blocked()] == [("openat", "cat")]
+        assert "gate-fifo" in screen.model.blocked()[0].args
+        assert str(blocked.get_row_at(0)[1]) == "cat" and not blocked.has_class("-empty")
+        first = _waited_s(blocked)
+        await wait_for(pilot, lambda: _waited_s(blocked) >= first + 0.5)  # redrawn while it waits
+        text = screen_text(app)
+        assert "blocked in" in text and "openat(AT_FDCWD" in text
+        with open(gate, "w") as writer:  # cat's open returns; it copies one line and ends
+            writer.write("through the gate\n")
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)
+        assert blocked.row_count == 0 and blocked.has_class("-empty")
+        model = screen.model
+        lines = [model.line(i).plain for i in range(model.line_count)]
+        assert any("openat(AT_FDCWD" in line and "gate-fifo" in line and " = 3" in line for line in lines)
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 0

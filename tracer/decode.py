@@ -8,6 +8,7 @@ matter for the golden thread — read buffers, pipe fds, wait statuses — at ex
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
 
-from renacer_tui.model.syscalls import SYSCALL_NAMES
+from renacer_tui.model.syscalls import SYSCALL_NAMES, SYSCALL_NUMBERS
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.constants import ARGUMENTS as CONSTANT_ARGUMENTS
 from renacer_tui.tracer.constants import RENDERERS as CONSTANT_RENDERERS
@@ -101,6 +102,9 @@ class Plan:
     outputs: tuple[tuple[int, str], ...]  # (index, kind) of the arguments decode_exit fills in
     structs: tuple[StructKind | None, ...]  # per argument: how to read and render its struct
     result_struct: int | None  # the argument whose struct the result is rendered from (poll)
+    #: the arguments strace prints at the call's entry: those before the first it fills in
+    #: (`read(3, ` … `<... read resumed>"data", 4096) = 4` when another line came between)
+    entry_args: int
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -159,10 +163,31 @@ def _build_plan(nr: int) -> Plan:
     renderers = tuple(_FAST_RENDER.get(k) for k, _ in kinds)
     outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in ("rbuf", "pipefds", "wstatus", "struct_out"))
     structs = tuple(STRUCTS.get((name, arg)) for _kind_of, arg in kinds)
+    entry_args = min([i for i, _k in outputs] + [_EXIT_PRINTED_FROM.get(name, 6)])  # 6: all of them
     return Plan(
         name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name,
-        renderers, outputs, structs, RESULT_STRUCTS.get(name),
+        renderers, outputs, structs, RESULT_STRUCTS.get(name), entry_args,
     )
+
+
+#: Calls strace prints from an argument on at their exit although we render that argument at
+#: entry (a pointer the kernel fills in, not decoded here): the index of the first such argument.
+_EXIT_PRINTED_FROM = {
+    "nanosleep": 1, "clock_nanosleep": 3, "epoll_wait": 1, "epoll_pwait": 1, "epoll_pwait2": 1,
+    "recvfrom": 1, "recvmsg": 1, "recvmmsg": 1, "readv": 1, "preadv": 1, "preadv2": 1, "waitid": 2,
+    "accept": 1, "accept4": 1, "getsockname": 1, "getpeername": 1, "io_getevents": 3, "rt_sigtimedwait": 1,
+    "msgrcv": 1, "mq_timedreceive": 1, "clock_gettime": 1, "gettimeofday": 0, "getrusage": 1,
+    "wait4": 1, "rt_sigaction": 2, "rt_sigprocmask": 2, "sigaltstack": 1, "getitimer": 1, "setitimer": 2,
+    "prlimit64": 3, "getrlimit": 1, "sched_getaffinity": 2, "getresuid": 0, "getresgid": 0,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def entry_arity(name: str) -> int | None:
+    """How many of `name`'s arguments strace prints at its entry (None: a name we have no plan
+    for, such as `syscall_451`, whose arguments are all inputs)."""
+    nr = SYSCALL_NUMBERS.get(name)
+    return None if nr is None else plan_for(nr).entry_args
 
 
 _PLANS: dict[int, Plan] = {}

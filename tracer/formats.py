@@ -256,3 +256,37 @@ def wait_status(status: int) -> str:
     if os.WIFSTOPPED(status):
         return f"[{{WIFSTOPPED(s) && WSTOPSIG(s) == {signal_name(os.WSTOPSIG(status))}}}]"
     return f"[{status:#x}]"
+
+
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def split_arguments(text: str, count: int) -> tuple[str, str]:
+    """`text` (an argument list as these functions render it) cut after its first `count`
+    arguments: (head, tail) with `head + tail == text`, the separator ending `head` when there is
+    a tail.  Commas inside quoted strings, structs, arrays and `htons(…)` are not separators."""
+    if count <= 0:
+        return "", text
+    depth = 0
+    in_string = False
+    escaped = False
+    seen = 0
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in _OPENERS:
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0 and text.startswith(", ", i):
+            seen += 1
+            if seen == count:
+                return text[: i + 2], text[i + 2 :]
+    return text, ""

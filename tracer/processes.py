@@ -31,7 +31,7 @@ class Proc:
 class Thread:
     """A traced task."""
 
-    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns", "signals")
+    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns", "signals", "interrupted")
 
     def __init__(self, tid: int, proc: Proc, rle: ThreadRle) -> None:
         self.tid = tid
@@ -43,3 +43,5 @@ class Thread:
         self.last_ns = 0
         #: span events of signals delivered since the thread's last kept call (they go on the next)
         self.signals: list[tuple[str, int, dict[str, Any]]] = []
+        #: the call a signal interrupted with ERESTART_RESTARTBLOCK: what restart_syscall resumes
+        self.interrupted: str | None = None

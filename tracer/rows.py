@@ -38,6 +38,28 @@ _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encod
 
 #: Schema metadata key of a batch whose rows carry stacks (see `encode_stacks`).
 STACKS_METADATA = b"renacer.stacks"
+#: Schema metadata key of the builder's batches: the earliest start of a call that has not
+#: reached a batch yet (held back by RLE, or in flight and not shown), in ns; empty when none.
+#: The text output holds its later lines back until then, so it stays in time order.
+WATERMARK_METADATA = b"renacer.watermark"
+
+
+def with_watermark(batch: pa.RecordBatch, watermark: int | None) -> pa.RecordBatch:
+    """`batch` with `WATERMARK_METADATA` added to its schema metadata."""
+    metadata = dict(batch.schema.metadata or {})
+    metadata[WATERMARK_METADATA] = b"" if watermark is None else str(watermark).encode()
+    return batch.replace_schema_metadata(metadata)
+
+
+def read_watermark(batch: pa.RecordBatch) -> tuple[bool, int | None]:
+    """(whether `batch` carries a watermark, its value: None when nothing is held back)."""
+    raw = (batch.schema.metadata or {}).get(WATERMARK_METADATA)
+    if raw is None:
+        return False, None
+    try:
+        return True, int(raw) if raw else None
+    except ValueError:
+        return False, None
 
 
 def encode_stacks(stacks: list[Any]) -> bytes:
@@ -82,7 +104,8 @@ class Row:
         self.last_start = start
         self.alias: Row | None = None
         self.keep = False  # structural (e.g. created a process): survives filters
-        self.linked = False  # a link's source or a span with OTLP links: never folded by RLE
+        # a link's source, a span with OTLP links or a call shown in flight: never folded by RLE
+        self.linked = False
         # a finished syscall's (name, args text, result, errno name, fd, fd object, path, flags):
         # its attributes, built only when the row is emitted
         self.call: tuple | None = None
@@ -154,6 +177,8 @@ class BatchBuilder:
         self.batch_rows = batch_rows
         self.interval_ns = interval_ns
         self.rows: list[Row] = []
+        #: the builder's `watermark()`, put on every batch (`WATERMARK_METADATA`)
+        self.watermark: Callable[[], int | None] | None = None
         self.last_emit_ns = 0
         self.emitted = 0
         self.represented = 0
@@ -177,7 +202,9 @@ class BatchBuilder:
         rows, self.rows = self.rows, []
         if self.before_batch is not None:
             self.before_batch()
-        batch = self._to_batch(rows)
+        batch = self.to_batch(rows)
+        if self.watermark is not None:
+            batch = with_watermark(batch, self.watermark())
         self.emitted += len(rows)
         for row in rows:
             self.represented += row.count
@@ -185,7 +212,8 @@ class BatchBuilder:
                 self.syscalls_represented += row.count
         self.on_batch(batch)
 
-    def _to_batch(self, rows: list[Row]) -> pa.RecordBatch:
+    def to_batch(self, rows: list[Row]) -> pa.RecordBatch:
+        """`rows` as one `SPAN_SCHEMA` batch (also the in-flight snapshots, which are not emitted)."""
         n = len(rows)
         attributes: list[str] = []
         parent_clocks: list[int | None] = []

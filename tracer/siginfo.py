@@ -81,7 +81,7 @@ def decode_siginfo(signo: int, raw: bytes) -> tuple[dict[str, Any], str]:
         fields.append(f"si_errno={F.errno_name(errno_)}")
     if signo == signal.SIGCHLD and 0 < code <= 6:
         pid, uid, status, utime, stime = _CHILD.unpack_from(raw, 16)
-        shown = signal_name(status) if code in (2, 3) else str(status)  # CLD_KILLED, CLD_DUMPED: a signal
+        shown = str(status) if code == 1 else signal_name(status)  # but for CLD_EXITED, a signal (strace)
         fields += [f"si_pid={pid}", f"si_uid={uid}", f"si_status={shown}", f"si_utime={utime}", f"si_stime={stime}"]
         attrs.update({ATTR_SIGNAL_SENDER_PID: pid, ATTR_SIGNAL_CHILD_STATUS: shown})
     elif signo in _FAULTS and 0 < code < 0x80:

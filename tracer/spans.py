@@ -34,6 +34,7 @@ from renacer_tui.model.attributes import (
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_FLAGS,
+    ATTR_SYSCALL_IN_FLIGHT,
     ATTR_SYSCALL_INJECTED,
     ATTR_SYSCALL_NAME,
     ATTR_SYSCALL_PATH,
@@ -46,7 +47,7 @@ from renacer_tui.model.attributes import (
 )
 from renacer_tui.model.ids import new_span_prefix
 from renacer_tui.model.kinds import IO_PREFIX, LinkKind
-from renacer_tui.model.syscalls import CREATORS, FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, WAITS
+from renacer_tui.model.syscalls import CREATORS, FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, SYSCALL_NUMBERS, WAITS
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.constants import RESULT_TEXTS, result_text
 from renacer_tui.tracer.decode import (
@@ -64,7 +65,7 @@ from renacer_tui.tracer.identity import read_proc_identity
 from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
 from renacer_tui.tracer.processes import Proc, Thread
 from renacer_tui.tracer.rle import ThreadRle
-from renacer_tui.tracer.rows import BatchBuilder, Row
+from renacer_tui.tracer.rows import BatchBuilder, Row, with_watermark
 from renacer_tui.tracer.siginfo import decode_siginfo
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ _UNKNOWN = object()  # fd-cache miss marker
 
 
 _WNOWAIT = 0x01000000
+_RESTART_SYSCALL = SYSCALL_NUMBERS["restart_syscall"]
+_ERESTART_RESTARTBLOCK = 516  # the kernel's own errno: restart_syscall will resume the call
 
 
 def _link_source(row: Row) -> Row:
@@ -133,6 +136,8 @@ class SpanBuilder:
         decisions: bool = False,
         run_events: list[tuple[str, int, dict[str, Any]]] | None = None,
         identity: Callable[[int], tuple[str, str]] = read_proc_identity,
+        on_inflight: Callable[[pa.RecordBatch], None] | None = None,
+        inflight_after_s: float = 0.1,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -189,6 +194,15 @@ class SpanBuilder:
         self._watch_calls = self._watch.calls
         self._run_events = list(run_events or ())  # --decisions FILE: events of the run span
         self._identity = identity  # (comm, cmdline) of a tgid: /proc, or what the capture process read
+        # calls in flight for longer than `inflight_after_s`, by thread: what each is blocked in
+        # (the text output prints their entry, the live screen how long they have waited)
+        self._on_inflight = on_inflight
+        self._inflight_after_ns = int(inflight_after_s * 1e9)
+        self._announced: dict[int, Row] = {}
+        self._announced_signals: dict[int, int] = {}  # by thread: the signals its snapshot showed
+        self._sent_watermark: int | None = None
+        if on_inflight is not None:
+            self._batch.watermark = self._batch_watermark
 
     @staticmethod
     def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
@@ -305,6 +319,8 @@ class SpanBuilder:
         if name_filter is not None and not name_filter.matches(plan.name) and plan.name not in CREATORS:
             return
         dec = decode_plan(plan, nr, args, tid, mem, self.string_limit)
+        if nr == _RESTART_SYSCALL:  # strace: restart_syscall(<... resuming interrupted nanosleep ...>)
+            dec.texts = [f"<... resuming interrupted {th.interrupted or 'system call'} ...>"]
         self._clock = clock = self._clock + 1
         proc = th.proc
         row = Row(f"{self._prefix}{clock & 0xFFFFFFFF:08x}", clock, plan.span_name, t_ns, tid, proc.tgid)
@@ -342,6 +358,8 @@ class SpanBuilder:
         row.end = t_ns
         th.last_ns = t_ns
         plan = dec.plan
+        if is_error and ret == -_ERESTART_RESTARTBLOCK:
+            th.interrupted = plan.name
         if plan.has_outputs and not is_error:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
@@ -459,6 +477,9 @@ class SpanBuilder:
             row.status = "OK"
         self._batch.add(row)
         self._batch.flush(now)
+        if self._on_inflight is not None and self._announced:  # nothing waits any more
+            self._announced.clear()
+            self._on_inflight(with_watermark(self._batch.to_batch([]), None))
 
     # -- internals -----------------------------------------------------------------------
     def _complete(
@@ -722,6 +743,8 @@ class SpanBuilder:
         now_ns = time.time_ns() if now_ns is None else now_ns
         if self._batch.due(now_ns):
             self._flush_idle(now_ns)
+        elif self._on_inflight is not None:
+            self._report_inflight(now_ns)
 
     def _flush_idle(self, now_ns: int) -> None:
         """Send runs that have been idle for a batch interval, then the batch itself."""
@@ -730,3 +753,81 @@ class SpanBuilder:
             if th.rle and th.last_ns <= limit:
                 self._end_rle(th)
         self._batch.flush(now_ns)
+        if self._on_inflight is not None:
+            self._report_inflight(now_ns)
+
+    def _report_inflight(self, now_ns: int) -> None:
+        """Hand `on_inflight` the calls in flight for `inflight_after_s` or more, whenever that
+        set changed: one batch of rows (`syscall.in_flight`, the arguments known at entry, the
+        end time now), empty when none is left.  A call shown this way is never folded by RLE,
+        so its finished span keeps the id the consumers saw.  Under -e status= or -P a call's
+        fate is known only at its exit, so nothing is shown in flight then."""
+        on_inflight = self._on_inflight
+        if on_inflight is None:
+            return
+        announced = self._announced
+        signalled = self._announced_signals
+        changed = False
+        for tid, row in list(announced.items()):
+            th = self._threads.get(tid)
+            if th is None or th.inflight is None or th.inflight[0] is not row:
+                del announced[tid]
+                signalled.pop(tid, None)
+                changed = True
+            elif len(th.signals) != signalled[tid]:  # a signal came while it waits: shown too
+                signalled[tid] = len(th.signals)
+                changed = True
+        if self._plain:
+            limit = now_ns - self._inflight_after_ns
+            for tid, th in self._threads.items():
+                if th.inflight is not None and tid not in announced:
+                    row = th.inflight[0]
+                    if row.start <= limit and not row.attrs.get(ATTR_FILTERED):
+                        row.linked = True
+                        announced[tid] = row
+                        signalled[tid] = len(th.signals)
+                        changed = True
+        watermark = self.watermark()
+        if changed or watermark != self._sent_watermark:
+            self._sent_watermark = watermark
+            snapshot = self._batch.to_batch([self._inflight_row(tid, row, now_ns) for tid, row in announced.items()])
+            on_inflight(with_watermark(snapshot, watermark))
+
+    def watermark(self) -> int | None:
+        """The earliest start of a call no batch has carried yet: the first row RLE holds back
+        on a thread (a run already folding is left out: it shows as one line whenever it ends),
+        a call in flight not yet shown, or a delivered signal waiting for the thread's next call
+        (a thread blocked in a shown call has its signals shown with it); None when there is none."""
+        low: int | None = None
+        announced = self._announced
+        plain = self._plain
+        for tid, th in self._threads.items():
+            pending = th.rle.pending
+            start = pending[0].start if pending else None
+            if th.signals and tid not in announced:  # they go on the thread's next call
+                start = th.signals[0][1] if start is None else min(start, th.signals[0][1])
+            inflight = th.inflight
+            if inflight is not None and plain and tid not in announced and not inflight[0].attrs.get(ATTR_FILTERED):
+                start = inflight[0].start if start is None else min(start, inflight[0].start)
+            if start is not None and (low is None or start < low):
+                low = start
+        return low
+
+    def _batch_watermark(self) -> int | None:
+        self._sent_watermark = low = self.watermark()
+        return low
+
+    def _inflight_row(self, tid: int, row: Row, now_ns: int) -> Row:
+        """A copy of the call in flight on `tid`, as far as its entry tells."""
+        inflight = self._threads[tid].inflight
+        assert inflight is not None
+        _row, dec, _args, obj = inflight
+        shown = Row(row.span_id, row.clock, row.name, row.start, row.tid, row.pid)
+        shown.parent_span_id = row.parent_span_id
+        shown.pname, shown.pcmdline = row.pname, row.pcmdline
+        shown.end = max(now_ns, row.start)
+        shown.events = list(self._threads[tid].signals) or None  # delivered since its last call
+        shown.attrs = {ATTR_SYSCALL_NAME: dec.plan.name, ATTR_SYSCALL_ARGS: ", ".join(dec.texts),
+                       ATTR_SYSCALL_IN_FLIGHT: True}
+        self._decorate(shown.attrs, dec, obj)
+        return shown

@@ -174,6 +174,18 @@ def span_line(row: Mapping[str, Any], t0: int) -> Text:
     return line
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A call a thread is blocked in (from the capture's in-flight snapshots)."""
+
+    span_id: str
+    tid: int
+    comm: str
+    name: str
+    args: str  # as decoded at entry (what the kernel fills in is still a pointer)
+    start_ns: int  # Unix epoch ns
+
+
 class LiveModel:
     """Thread-safe aggregate of the live feed; `absorb` in the reader thread, reads in the UI."""
 
@@ -197,6 +209,7 @@ class LiveModel:
         self.processes: dict[int, ProcessStat] = {}
         self.syscalls: dict[str, SyscallStat] = {}
         self._clone_children: dict[int, int] = {}  # child tid → creating pid
+        self._inflight: dict[str, InFlight] = {}  # by span id: what each blocked thread waits in
         self._rate: deque[tuple[float, int]] = deque()
 
     # -- writer side (reader thread) ------------------------------------------------------
@@ -223,6 +236,13 @@ class LiveModel:
                 self.t0 = int(pc.min(spans.column("start_time_nanos")).as_py())
             self._absorb_syscalls(spans)
             self._absorb_other(spans)
+            if self._inflight:  # a call shown as blocked has returned: its span is here
+                ids = spans.column("span_id")
+                done = pc.filter(ids, pc.is_in(ids, value_set=pa.array(list(self._inflight), pa.string())))
+                for span_id in done.to_pylist():
+                    self._inflight.pop(span_id, None)
+                if self.finished:
+                    self._inflight.clear()
             for batch in batches:
                 if batch.num_rows:
                     self._chunks.append((self.rows, batch))
@@ -233,6 +253,25 @@ class LiveModel:
                 self._first = start + old.num_rows
             self.version += 1
         self._detect(spans)  # outside the lock: the UI thread never waits for the detector
+
+    def set_inflight(self, batch: pa.RecordBatch) -> None:
+        """Replace what the threads are blocked in with the capture's latest snapshot."""
+        calls = {}
+        for row in batch.to_pylist():
+            if not row["span_name"].startswith(SYSCALL_PREFIX):
+                continue
+            attrs = parse_attributes(row["attributes"])
+            calls[row["span_id"]] = InFlight(row["span_id"], int(row["thread_id"]), row["process_name"] or "",
+                                             row["span_name"][len(SYSCALL_PREFIX):], str(attrs.get(ATTR_SYSCALL_ARGS, "")),
+                                             int(row["start_time_nanos"]))
+        with self._lock:
+            self._inflight = calls
+            self.version += 1
+
+    def blocked(self) -> list[InFlight]:
+        """The calls threads are blocked in now, the longest waiting first."""
+        with self._lock:
+            return sorted(self._inflight.values(), key=lambda call: call.start_ns)
 
     def _absorb_syscalls(self, batch: pa.RecordBatch | pa.Table) -> None:
         names = batch.column("span_name")

@@ -15,7 +15,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from renacer_tui.live.alerts import Alert
-from renacer_tui.live.model import LiveModel, SyscallStat
+from renacer_tui.live.model import InFlight, LiveModel, SyscallStat
 from renacer_tui.live.span_log import SteadyScrollView
 from renacer_tui.model.readable import format_duration
 from renacer_tui.text import clip, escape
@@ -143,6 +143,24 @@ class LiveTable(SteadyScrollView, can_focus=True):
             strip = Strip(list(line.render(self.app.console, end=""))).apply_style(style)
             self._strips[index] = strip
         return strip.crop(int(self.scroll_x), int(self.scroll_x) + width).extend_cell_length(width, style)
+
+
+class BlockedTable(LiveTable):
+    """What each thread is blocked in and for how long (`read(3, …)  2.30s`), the longest wait
+    first; hidden (class `-empty`) while no call has waited long."""
+
+    COLUMNS = ("tid", "comm", "blocked in", "for")
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.add_class("-empty")
+
+    def show(self, calls: Sequence[InFlight], now_ns: int) -> None:
+        rows = [(str(call.tid), Text(clip(escape(call.comm), 16)),
+                 Text(f"{escape(call.name)}({clip(escape(call.args), 28)})"),  # the arguments are cut, not the call
+                 format_duration(max(0, now_ns - call.start_ns))) for call in calls]
+        self.set_class(not rows, "-empty")
+        self.replace_rows(rows)
 
 
 class ProcessTable(LiveTable):

@@ -26,6 +26,7 @@ from textual.widgets import Button, Footer, Label, Log
 from renacer_tui.live.model import LiveModel
 from renacer_tui.live.panes import (
     AlertsPane,
+    BlockedTable,
     LiveHeader,
     ProcessTable,
     TopSyscalls,
@@ -35,7 +36,7 @@ from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
 from renacer_tui.model.readable import describe_exit
 from renacer_tui.navigation import navigator
-from renacer_tui.sinks.feed import FeedReader
+from renacer_tui.sinks.feed import META_INFLIGHT, FeedReader
 from renacer_tui.text import escape
 
 if TYPE_CHECKING:
@@ -121,12 +122,14 @@ class LiveScreen(Screen[None]):
         with Horizontal(id="live-main"):
             yield SpanLog(self.model, id="spans")
             with Vertical(id="live-side"):
+                yield BlockedTable(id="blocked")
                 yield ProcessTable(id="procs")
                 yield TopSyscalls(id="top")
         yield Log(id="output", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#blocked").border_title = "blocked in"
         self.query_one("#procs").border_title = "processes"
         self.query_one("#top").border_title = "top syscalls"
         self.query_one("#output").border_title = "program output"
@@ -156,7 +159,10 @@ class LiveScreen(Screen[None]):
             for batches, metadata in groups:
                 if self._feed_stop.is_set():
                     return
-                self.model.absorb_group(batches, metadata)
+                if META_INFLIGHT in metadata:
+                    self.model.set_inflight(batches[0])
+                else:
+                    self.model.absorb_group(batches, metadata)
                 self.post_message(FeedUpdated(self.model.version))
         except Exception as exc:  # a broken feed ends the live view, never the app
             self.post_message(FeedClosed(f"{type(exc).__name__}: {exc}"))
@@ -227,6 +233,7 @@ class LiveScreen(Screen[None]):
         if version != self._shown_version:
             self._shown_version = version
             self.query_one(SpanLog).sync()
+        self.query_one(BlockedTable).show(self.model.blocked(), time.time_ns())  # the waits grow each tick
         self._show_alerts()
         self._tail_output()
 

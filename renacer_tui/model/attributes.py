@@ -32,6 +32,8 @@ ATTR_SYSCALL_PATH = "syscall.pathname"
 ATTR_SYSCALL_ARGS = "syscall.args"  # the decoded argument list, strace-rendered
 ATTR_SYSCALL_FLAGS = "syscall.flags"  # the decoded flag word of open-like calls
 ATTR_SYSCALL_UNFINISHED = "syscall.unfinished"  # the call had not returned at exit/detach
+#: a call still in flight (what a thread is blocked in): only on the live outputs, never stored
+ATTR_SYSCALL_IN_FLIGHT = "syscall.in_flight"
 #: Identity of the kernel object behind an fd ("pipe:[1234]", "socket:[99]", "/path") so
 #: data-flow survives fd reuse.
 ATTR_FD_OBJECT = "syscall.fd_object"

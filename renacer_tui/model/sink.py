@@ -5,7 +5,8 @@ Parquet segments (`store.writer.SegmentSink`, or `sinks.child.ForkedSink` when a
 writes them), the OTLP exporter (`sinks.otlp.OtlpSink`) and the live feed
 (`sinks.feed.FeedSink`) — are told apart only by their `name`; the fan-out calls `write` from
 the sink's own thread and `close` once after the last batch, and never asks a sink whether it
-has some optional method.  What a sink needs from the run (the live feed's running dropped
+has some optional method (`write_inflight`, which only the live outputs use, does nothing unless
+a sink overrides it).  What a sink needs from the run (the live feed's running dropped
 count, say) is handed to its constructor.
 
 An abstract base class rather than a Protocol: a sink that leaves a method out fails when it
@@ -43,3 +44,9 @@ class SpanSink(ABC):
     def close(self) -> None:
         """Flush and release everything; called once, from the sink's thread, after the last
         `write` (also after a failed one)."""
+
+    def write_inflight(self, batch: pa.RecordBatch) -> None:
+        """The calls in flight now, replacing the previous snapshot: rows marked
+        `syscall.in_flight` (none when no call is blocked any more), queued in order with the
+        batches.  Stored outputs ignore them; the text output prints their entry, the live
+        screen what each thread waits in."""

@@ -38,6 +38,13 @@ ErrorCallback = Callable[[str, str], None]
 _STOP = object()  # queue sentinel: drain what is before it, then close the sink
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A snapshot of the calls in flight, queued between the batches it came after."""
+
+    batch: pa.RecordBatch
+
+
 @dataclass
 class SinkStats:
     """Counters of one sink, in spans (rows), not batches."""
@@ -107,7 +114,10 @@ class _SinkWorker:
             self._write_kept()
             if item is _STOP:
                 break
-            self._write(item)
+            if isinstance(item, _InFlight):
+                self._write_inflight(item.batch)
+            else:
+                self._write(item)
         self._write_kept()
         try:
             self.sink.close()
@@ -126,6 +136,23 @@ class _SinkWorker:
             self._fail(exc)
         else:
             self.delivered += batch.num_rows
+
+    def _write_inflight(self, batch: pa.RecordBatch) -> None:
+        if self.failed:
+            return
+        try:
+            self.sink.write_inflight(batch)
+        except Exception as exc:
+            self._fail(exc)
+
+    def offer_inflight(self, batch: pa.RecordBatch) -> None:
+        """Queue a snapshot; with the queue full it is skipped (a later one replaces it, and the
+        spans themselves still arrive): snapshots are not spans, so nothing is counted."""
+        if not self.failed:
+            try:
+                self.queue.put_nowait(_InFlight(batch))
+            except queue.Full:
+                pass
 
     def _write_kept(self) -> None:
         while self.kept:
@@ -219,6 +246,17 @@ class Fanout:
                 for worker in self._workers:
                     worker.offer(batch, rows)
         except Exception:  # never let a sink problem reach the capture loop
+            pass
+
+    def offer_inflight(self, batch: pa.RecordBatch) -> None:
+        """Queue a snapshot of the calls in flight (`SpanSink.write_inflight`) for every sink,
+        behind the batches offered before it. Never blocks, never raises."""
+        try:
+            with self._offer_lock:
+                if not self._closed:
+                    for worker in self._workers:
+                        worker.offer_inflight(batch)
+        except Exception:
             pass
 
     @property

@@ -21,6 +21,8 @@ from renacer_tui.sinks.ipc_pipe import PIPE_GONE, IpcPipeWriter
 #: Metadata keys on every batch of the feed (values are decimal text).
 META_DROPPED = "dropped"
 META_SEQ = "seq"
+#: Present (value "1") on a batch that is a snapshot of the calls in flight, not spans.
+META_INFLIGHT = "inflight"
 
 
 class FeedClosed(Exception):
@@ -50,6 +52,14 @@ class FeedSink(SpanSink):
             raise FeedClosed("live feed already closed")
         self._seq += 1
         metadata = {META_DROPPED: str(int(self._dropped())), META_SEQ: str(self._seq)}
+        self._guarded(self._pipe.write, batch, metadata)
+
+    def write_inflight(self, batch: pa.RecordBatch) -> None:
+        """Send a snapshot of the calls in flight, marked `META_INFLIGHT`, in its place in the stream."""
+        if self._fd is None:
+            raise FeedClosed("live feed already closed")
+        self._seq += 1
+        metadata = {META_DROPPED: str(int(self._dropped())), META_SEQ: str(self._seq), META_INFLIGHT: "1"}
         self._guarded(self._pipe.write, batch, metadata)
 
     def close(self) -> None:
@@ -130,12 +140,19 @@ class FeedReader:
         A reader that fell behind finds several batches already waiting in the pipe; taking them
         together (up to `max_rows` rows) lets the consumer do its per-batch work once for all of
         them.  It never waits for more: a group ends as soon as the source has nothing ready, so
-        a slow feed is still seen batch by batch.  `metadata` is the last batch's.
+        a slow feed is still seen batch by batch.  `metadata` is the last batch's.  A snapshot of
+        the calls in flight (`META_INFLIGHT`) is never grouped: it comes alone, in its place.
         """
         group: list[pa.RecordBatch] = []
         rows = 0
         metadata: dict[str, str] = {}
         for batch, metadata in self:
+            if META_INFLIGHT in metadata:
+                if group:
+                    yield group, metadata
+                    group, rows = [], 0
+                yield [batch], metadata
+                continue
             group.append(batch)
             rows += batch.num_rows
             if rows >= max_rows or not self._ready():

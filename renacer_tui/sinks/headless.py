@@ -8,6 +8,7 @@ layout.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from renacer_tui.model.kinds import SYSCALL_PREFIX, is_process, is_syscall
 from renacer_tui.model.sink import SpanSink
 from renacer_tui.sinks.summary_order import summary_key
 from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.decode import entry_arity
+from renacer_tui.tracer.rows import read_watermark
 
 
 def _text_rows(batch: pa.RecordBatch) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -97,19 +100,13 @@ def pid_prefix(tid: int) -> str:
     return f"[pid {tid:>6}] "
 
 
-def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, Any] | None = None) -> str:
-    """One strace-style line: `[pid  N] name(args) = result <seconds>` (× count for RLE rows).
-
-    `attrs` is the row's decoded attributes when the caller already has them."""
-    if attrs is None:
-        attrs = parse_attributes(row["attributes"])
-    name = row["span_name"][len(SYSCALL_PREFIX):]
-    prefix = pid_prefix(int(row["thread_id"])) if show_pid else ""
-    call = f"{prefix}{name}({attrs.get(ATTR_SYSCALL_ARGS, '')})"
+def call_ending(row: dict[str, Any], attrs: dict[str, Any]) -> str:
+    """What follows a call's arguments: `) = result <seconds>` (× count for RLE rows); a call
+    that never returned reads `) = ? <unfinished>`, and exit/exit_group `) = ?` as in strace."""
     count = int(row["rle_count"])
     seconds = (row["end_time_nanos"] - row["start_time_nanos"]) / 1e9
     if attrs.get(ATTR_SYSCALL_UNFINISHED):
-        return f"{call} = ? <unfinished>"
+        return ") = ?" if row["span_name"] in _NO_RETURN else ") = ? <unfinished>"
     errname = attrs.get(ATTR_SYSCALL_ERRNO)
     if errname:
         code = F.errno_code(errname)
@@ -120,13 +117,45 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
             f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value))
     repeat = f" ×{count}" if count > 1 else ""
     injected = " (INJECTED)" if attrs.get(ATTR_SYSCALL_INJECTED) else ""
-    return f"{call} = {result}{injected} <{seconds:.6f}>{repeat}"
+    return f") = {result}{injected} <{seconds:.6f}>{repeat}"
+
+
+_NO_RETURN = frozenset({SYSCALL_PREFIX + "exit", SYSCALL_PREFIX + "exit_group"})
+
+
+def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, Any] | None = None) -> str:
+    """One strace-style line: `[pid  N] name(args) = result <seconds>` (× count for RLE rows).
+
+    `attrs` is the row's decoded attributes when the caller already has them."""
+    if attrs is None:
+        attrs = parse_attributes(row["attributes"])
+    name = row["span_name"][len(SYSCALL_PREFIX):]
+    prefix = pid_prefix(int(row["thread_id"])) if show_pid else ""
+    return f"{prefix}{name}({attrs.get(ATTR_SYSCALL_ARGS, '')}{call_ending(row, attrs)}"
+
+
+def split_call(row: dict[str, Any], attrs: dict[str, Any]) -> tuple[str, str, str]:
+    """(name, the arguments strace prints at entry, the rest) of a syscall row."""
+    name = row["span_name"][len(SYSCALL_PREFIX):]
+    args = str(attrs.get(ATTR_SYSCALL_ARGS, ""))
+    arity = entry_arity(name)
+    head, tail = (args, "") if arity is None else F.split_arguments(args, arity)
+    return name, head, tail
+
+
+#: One thing the text output shows, in time order: (time, kind, row, attrs, task, text).
+_Event = tuple[int, str, dict[str, Any], dict[str, Any], int, str]
 
 
 class TextSink(SpanSink):
     """strace-like text lines: one per syscall (an RLE row is one line marked `×N`), strace's
     `--- SIG… {…} ---` line before the call a signal was delivered ahead of, and `+++ exited
-    with N +++` / `+++ killed by SIG… +++` at each process's end."""
+    with N +++` / `+++ killed by SIG… +++` at each process's end.
+
+    Calls are laid out as strace does: a call is printed at its entry, so one that blocks (the
+    builder's in-flight snapshots, `write_inflight`) shows while it waits; when another line
+    comes between a call's entry and its exit, the entry ends `<unfinished ...>` and the exit
+    reads `<... read resumed>…) = 5`."""
 
     name = "text"
 
@@ -143,38 +172,123 @@ class TextSink(SpanSink):
         #: -ff: the stream of each task's own file (FILE.TID); every line then goes to its task's
         self._per_task = per_task
         self._signals = signals  # -e signal=: the names whose kills get a `+++ killed by` line
+        #: per output (None: the one stream; a task's id under -ff): the call whose entry ends
+        #: the last line written, not yet followed by its exit
+        self._open: dict[int | None, str] = {}
+        self._shown: set[str] = set()  # calls whose entry is printed and exit is not yet
+        self._signalled: set[tuple[str, int]] = set()  # (span, time) of signal lines shown in flight
+        self._pending: list[_Event] = []  # events after the watermark, in no order yet
+        self._watermark: int | None = None
+        self._watermarked = False  # a batch with a watermark came: its source is the builder
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        lines: list[tuple[int, str]] = []  # (task, line)
+    def _events(self, batch: pa.RecordBatch) -> list[_Event]:
+        events: list[_Event] = []
         for row, attrs in _text_rows(batch):
             for t_ns, tid, text in signal_lines(row):
-                lines.append((tid, self._line(tid, t_ns, text)))
+                if self._signalled and (row["span_id"], t_ns) in self._signalled:
+                    self._signalled.discard((row["span_id"], t_ns))  # shown with the call in flight
+                else:
+                    events.append((t_ns, "line", row, attrs, tid, text))
             if is_process(row["span_name"]):
                 ending = exit_line(row, self._signals) if self._exits else None
                 if ending is not None:
-                    pid = int(row["process_pid"])
-                    lines.append((pid, self._line(pid, int(row["end_time_nanos"]), ending)))
+                    events.append((int(row["end_time_nanos"]), "line", row, attrs, int(row["process_pid"]), ending))
                 continue
             tid = int(row["thread_id"])
-            call = format_syscall_line(row, False, attrs)
-            lines.append((tid, self._line(tid, int(row["start_time_nanos"]), call)))
-            if self._stack_trace:  # -k: the symbolised stack under the line
-                from renacer_tui.tracer.symbols.annotate import stack_lines
+            if int(row["rle_count"]) > 1 or (row["span_name"] in _NO_RETURN and attrs.get(ATTR_SYSCALL_UNFINISHED)):
+                # a folded run is one line; so is an exit, which strace knows never returns
+                events.append((int(row["start_time_nanos"]), "whole", row, attrs, tid, ""))
+                continue
+            events.append((int(row["start_time_nanos"]), "entry", row, attrs, tid, ""))
+            events.append((int(row["end_time_nanos"]), "exit", row, attrs, tid, ""))
+        return events
 
-                lines.extend((tid, frame) for frame in stack_lines(attrs))
-        if not lines:
-            return
-        if self._per_task is None:
-            self._stream.write("\n".join(line for _tid, line in lines) + "\n")
-            self._stream.flush()
-            return
-        by_task: dict[int, list[str]] = {}
-        for tid, line in lines:
-            by_task.setdefault(tid, []).append(line)
-        for tid, task_lines in by_task.items():
-            stream = self._per_task(tid)
-            stream.write("\n".join(task_lines) + "\n")
-            stream.flush()
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._pending.extend(self._events(batch))
+        self._release(batch)
+
+    def write_inflight(self, batch: pa.RecordBatch) -> None:
+        """Print the entry of each call that blocks, once, while it is still waiting."""
+        for row in batch.to_pylist():
+            if is_syscall(row["span_name"]):
+                attrs = parse_attributes(row["attributes"])
+                for t_ns, tid, text in signal_lines(row):  # delivered ahead of it, or while it waits
+                    if (row["span_id"], t_ns) not in self._signalled:
+                        self._signalled.add((row["span_id"], t_ns))
+                        self._pending.append((t_ns, "line", row, attrs, tid, text))
+                self._pending.append((int(row["start_time_nanos"]), "entry", row, attrs, int(row["thread_id"]), ""))
+        self._release(batch)
+
+    def _release(self, batch: pa.RecordBatch) -> None:
+        """Write the pending events that are final: all of them, unless the builder's
+        watermark says a call that started earlier has yet to arrive (RLE holds a thread's
+        last few calls back), then those before it."""
+        carried, watermark = read_watermark(batch)
+        if carried:
+            self._watermark, self._watermarked = watermark, True
+        elif not self._watermarked:  # batches of another source (tests, a replay): nothing waits
+            self._watermark = None
+        pending = self._pending
+        pending.sort(key=lambda event: event[0])  # stable: a call's entry stays before its exit
+        limit = self._watermark
+        cut = len(pending) if limit is None else bisect.bisect_left(pending, limit, key=lambda event: event[0])
+        ready, self._pending = pending[:cut], pending[cut:]
+        out: dict[int | None, list[str]] = {}
+        for t_ns, kind, row, attrs, tid, text in ready:
+            key = tid if self._per_task is not None else None
+            pieces = out.setdefault(key, [])
+            if kind == "line":
+                self._break(key, pieces)
+                pieces.append(self._line(tid, t_ns, text) + "\n")
+            elif kind == "whole":
+                self._break(key, pieces)
+                pieces.append(self._line(tid, t_ns, format_syscall_line(row, False, attrs)) + "\n")
+                self._stack(attrs, pieces)
+            elif kind == "entry":
+                if row["span_id"] not in self._shown:  # shown once: from a snapshot or its span
+                    self._shown.add(row["span_id"])
+                    self._entry(key, row, attrs, pieces)
+            else:
+                self._exit(key, row, attrs, pieces)
+        self._emit(out)
+
+    def _entry(self, key: int | None, row: dict[str, Any], attrs: dict[str, Any], pieces: list[str]) -> None:
+        self._break(key, pieces)
+        name, head, _tail = split_call(row, attrs)
+        pieces.append(self._line(int(row["thread_id"]), int(row["start_time_nanos"]), f"{name}({head}"))
+        self._open[key] = row["span_id"]
+
+    def _exit(self, key: int | None, row: dict[str, Any], attrs: dict[str, Any], pieces: list[str]) -> None:
+        span_id = row["span_id"]
+        self._shown.discard(span_id)
+        name, _head, tail = split_call(row, attrs)
+        ending = call_ending(row, attrs)
+        if self._open.get(key) == span_id:
+            del self._open[key]
+            pieces.append(f"{tail}{ending}\n")
+        else:
+            self._break(key, pieces)
+            tid = int(row["thread_id"])
+            pieces.append(self._line(tid, int(row["end_time_nanos"]), f"<... {name} resumed>{tail}{ending}") + "\n")
+        self._stack(attrs, pieces)
+
+    def _break(self, key: int | None, pieces: list[str]) -> None:
+        """End a line left open at a call's entry: another line comes before its exit."""
+        if self._open.pop(key, None) is not None:
+            pieces.append(" <unfinished ...>\n")
+
+    def _stack(self, attrs: dict[str, Any], pieces: list[str]) -> None:
+        if self._stack_trace:  # -k: the symbolised stack under the line
+            from renacer_tui.tracer.symbols.annotate import stack_lines
+
+            pieces.extend(frame + "\n" for frame in stack_lines(attrs))
+
+    def _emit(self, out: dict[int | None, list[str]]) -> None:
+        for key, pieces in out.items():
+            if pieces:
+                stream = self._stream if key is None or self._per_task is None else self._per_task(key)
+                stream.write("".join(pieces))
+                stream.flush()
 
     def _line(self, tid: int, t_ns: int, text: str) -> str:
         """`text` after strace's prefixes: `[pid N]` (-f), then the time (-t/-tt/-ttt, -r)."""
@@ -186,6 +300,12 @@ class TextSink(SpanSink):
         return f"{pid_prefix(tid)}{text}" if self._show_pid else text
 
     def close(self) -> None:
+        self._watermark, self._watermarked = None, False
+        self._release(pa.record_batch({}))  # what is still held back: nothing else will come
+        out: dict[int | None, list[str]] = {}
+        for key in list(self._open):
+            self._break(key, out.setdefault(key, []))
+        self._emit(out)
         self._stream.flush()
 
 

@@ -26,7 +26,7 @@ from renacer_tui.model.attributes import (
     parse_attributes,
 )
 from renacer_tui.tracer.formats import escape_text
-from renacer_tui.tracer.rows import STACKS_METADATA
+from renacer_tui.tracer.rows import STACKS_METADATA, WATERMARK_METADATA
 from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
 from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, source_column
 from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
@@ -46,11 +46,13 @@ class SourceAnnotator:
 
     def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The batch with its source columns and code.* attributes filled in (and the builder's
-        stack metadata dropped: the stored schema is the span schema)."""
+        stack metadata dropped: the stored schema is the span schema; the watermark stays for
+        the text output)."""
         metadata = batch.schema.metadata or {}
         carried = metadata.get(STACKS_METADATA)
         if metadata:
-            batch = batch.replace_schema_metadata(None)
+            watermark = metadata.get(WATERMARK_METADATA)
+            batch = batch.replace_schema_metadata(None if watermark is None else {WATERMARK_METADATA: watermark})
         texts = batch.column("attributes").to_pylist()
         if carried is not None:
             stacks = _carried_stacks(carried, len(texts))
@@ -137,18 +139,25 @@ class SourceAnnotator:
 
 
 class SymbolisingStage:
-    """A thread that annotates batches in order and hands them on (`offer` never blocks)."""
+    """A thread that annotates batches in order and hands them on (`offer` never blocks); the
+    snapshots of calls in flight (`offer_inflight`) pass through in their place, unannotated."""
 
-    def __init__(self, annotator: SourceAnnotator, downstream: Callable[[pa.RecordBatch], None]) -> None:
+    def __init__(self, annotator: SourceAnnotator, downstream: Callable[[pa.RecordBatch], None],
+                 inflight: Callable[[pa.RecordBatch], None] | None = None) -> None:
         self.annotator = annotator
         self.downstream = downstream
+        self.inflight = inflight
         self.error: str | None = None
-        self._queue: queue.SimpleQueue[pa.RecordBatch | None] = queue.SimpleQueue()
+        # a batch, a snapshot of calls in flight as a 1-tuple, or None: the end
+        self._queue: queue.SimpleQueue[pa.RecordBatch | tuple[pa.RecordBatch] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="renacer-symbols", daemon=True)
         self._thread.start()
 
     def offer(self, batch: pa.RecordBatch) -> None:
         self._queue.put(batch)
+
+    def offer_inflight(self, batch: pa.RecordBatch) -> None:
+        self._queue.put((batch,))
 
     def close(self) -> None:
         """Drain what is queued, then stop the thread."""
@@ -160,6 +169,10 @@ class SymbolisingStage:
             batch = self._queue.get()
             if batch is None:
                 return
+            if isinstance(batch, tuple):
+                if self.inflight is not None:
+                    self.inflight(batch[0])
+                continue
             if self.error is None:
                 try:
                     batch = self.annotator.annotate(batch)
@@ -189,11 +202,12 @@ def stack_lines(attributes: dict[str, Any]) -> list[str]:
 
 
 def start_source_capture(
-    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None], whole_stacks: bool = False
+    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None], whole_stacks: bool = False,
+    inflight: Callable[[pa.RecordBatch], None] | None = None,
 ) -> tuple[StackSampler, SymbolisingStage]:
     """What `--source` adds to a run: the sampler for the span builder and the stage its
     batches go through; `whole_stacks` (-k) walks every frame, not only up to the program's.
     Raises TranspilerMapError for a bad map (before anything starts)."""
     maps = TranspilerMaps.load(map_paths) if map_paths else None
     sampler = StackSampler(program_frames=None if whole_stacks else SOURCE_PROGRAM_FRAMES)
-    return sampler, SymbolisingStage(SourceAnnotator(maps=maps), downstream)
+    return sampler, SymbolisingStage(SourceAnnotator(maps=maps), downstream, inflight)
