@@ -431,6 +431,17 @@ async def test_blocked_pane_shows_what_a_thread_waits_in_and_for_how_long(db_pat
     gate = tmp_path / "gate-fifo"
     os.mkfifo(gate)
     app, child = live_app(["cat", str(gate)])
+    try:
+        await _watch_the_gate(app, child, gate)
+    finally:  # a failed check must not leave cat waiting for ever
+        try:
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        _reap(child)
+
+
+async def _watch_the_gate(app: RenacerApp, child: CaptureChild, gate: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, LiveScreen)
