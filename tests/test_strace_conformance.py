@@ -117,9 +117,31 @@ int main(void) {
 }
 """
 
+TERMINAL = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+int main(void) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    grantpt(m); unlockpt(m);
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    struct termios t; tcgetattr(s, &t);
+    t.c_lflag &= ~(ECHO | ICANON); t.c_iflag |= IUTF8; tcsetattr(s, TCSANOW, &t);
+    struct winsize w = {24, 80, 0, 0}; ioctl(s, TIOCSWINSZ, &w); ioctl(s, TIOCGWINSZ, &w);
+    int n; ioctl(s, FIONREAD, &n);
+    pid_t pgrp; ioctl(s, TIOCGPGRP, &pgrp);
+    return 0;
+}
+"""
+
+PROGRAMS = {"constants": CONSTANTS, "structs": STRUCTS, "terminal": TERMINAL}
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
-          "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", '}
+          "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", ',
+          "terminal": 'openat(AT_FDCWD, "/dev/ptmx", '}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 
@@ -153,11 +175,11 @@ def _program_lines(text: str, ours: bool, first: str) -> list[tuple[str, str]]:
 
 @needs_strace
 @pytest.mark.parametrize("decode", ["apart", "inline"])
-@pytest.mark.parametrize("program", ["constants", "structs"])
+@pytest.mark.parametrize("program", list(PROGRAMS))
 def test_lines_read_as_in_strace(tmp_path: Path, cbuild, decode: str, program: str) -> None:
-    exe = str(cbuild(program, CONSTANTS if program == "constants" else STRUCTS))
+    exe = str(cbuild(program, PROGRAMS[program]))
     extra = ["--inline-decode"] if decode == "inline" else []
-    ours_run = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-follow", *extra,
+    ours_run = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-follow", "--no-rle", *extra,
                                "-o", "ours.txt", "--", exe], capture_output=True, text=True, timeout=120,
                               stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert ours_run.returncode == 0, ours_run.stderr
@@ -235,3 +257,15 @@ def test_any_socket_address_bytes_render(raw: bytes) -> None:
     text, address, port, _transport = sockaddr(raw)
     assert text.startswith("{") and text.endswith("}") and "\n" not in text
     assert port is None or 0 <= port <= 65535
+
+
+@given(st.binary(min_size=16, max_size=16), st.sampled_from([0x5401, 0x5402, 0x5413, 0x541B]))
+def test_any_terminal_struct_renders(raw: bytes, request: int) -> None:
+    """termios (its four flag words), winsize and an int, whatever the bytes."""
+    from renacer_tui.tracer.structs import STRUCTS
+
+    size = 16 if request < 0x5413 else 8 if request == 0x5413 else 4
+    text, _attrs = STRUCTS["ioctl", "arg"].render((raw[:size],), (4, request, 0), 0)
+    assert text.startswith(("{", "[")) and text.endswith(("}", "]")) and "\n" not in text
+    if request == 0x5401:
+        assert re.fullmatch(r"\{c_iflag=[^,]+, c_oflag=[^,]+, c_cflag=[^,]+, c_lflag=[^,]+, \.\.\.\}", text)

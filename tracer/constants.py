@@ -56,7 +56,8 @@ _FCNTL_NO_ARG = frozenset({fcntl.F_GETFD, fcntl.F_GETFL, fcntl.F_GETOWN, fcntl.F
 
 _IOCTLS = _names(termios, ("TC", "TIOC", "FIO"), ("TCSA", "TCOO", "TCIO", "TCIF", "TCOF", "TCION", "TCOOF",
                                                    "TIOCM_", "TIOCPKT_", "TIOCSER_"))
-_IOCTLS.update({0x5401: "TCGETS", 0x5402: "TCSETS", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ",
+_IOCTLS.update({0x5401: "TCGETS", 0x5402: "SNDCTL_TMR_START or TCSETS", 0x5403: "SNDCTL_TMR_STOP or TCSETSW",
+                0x5404: "SNDCTL_TMR_CONTINUE or TCSETSF", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ",
                 0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x541B: "FIONREAD", 0x5421: "FIONBIO",
                 0x5451: "FIOCLEX", 0x5450: "FIONCLEX", 0x80045430: "TIOCGPTN", 0x40045431: "TIOCSPTLCK"})
 
@@ -146,7 +147,6 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "fcntl_cmd": lambda v, a: _named(_FCNTL_CMDS, F.to_int32(v)),
     "fcntl_arg": fcntl_arg,
     "ioctl_cmd": lambda v, a: _IOCTLS.get(v & 0xFFFFFFFF, hex(v & 0xFFFFFFFF)),
-    "address": lambda v, a: F.pointer(v),  # a struct strace would decode; its address until then
     "futex_op": lambda v, a: futex_op(v),
     "futex_val3": lambda v, a: "FUTEX_BITSET_MATCH_ANY" if v & 0xFFFFFFFF == _FUTEX_BITSET_MATCH_ANY else str(v),
     "arch_prctl": lambda v, a: _ARCH_PRCTL.get(F.to_int32(v), hex(F.to_int32(v))),
@@ -175,7 +175,7 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("socket", "domain"): "family", ("socket", "type"): "socktype", ("socket", "protocol"): "protocol",
     ("socketpair", "domain"): "family", ("socketpair", "type"): "socktype", ("socketpair", "protocol"): "protocol",
     ("fcntl", "cmd"): "fcntl_cmd", ("fcntl", "arg"): "fcntl_arg",
-    ("ioctl", "cmd"): "ioctl_cmd", ("ioctl", "arg"): "address",
+    ("ioctl", "cmd"): "ioctl_cmd",
     ("futex", "op"): "futex_op", ("futex", "val3"): "futex_val3",
     ("arch_prctl", "code"): "arch_prctl",
     ("prlimit64", "resource"): "rlimit", ("getrlimit", "resource"): "rlimit", ("setrlimit", "resource"): "rlimit",

@@ -13,10 +13,12 @@ succeeded (strace prints the address of a struct a failed call did not fill in).
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import stat
 import struct
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -296,6 +298,72 @@ def _render_sigset(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str,
     return (F.sigset(int.from_bytes(raw, "little")), {}) if len(raw) == _SIGSET_BYTES else ("", {})
 
 
+# -- ioctl's argument, by request: termios, winsize, an int ---------------------------------------
+_TERMIOS = struct.Struct("<IIII")  # c_iflag, c_oflag, c_cflag, c_lflag (then c_line, c_cc[19])
+_WINSIZE = struct.Struct("<HHHH")
+_TERMIOS_REQUESTS = frozenset({termios.TCGETS, termios.TCSETS, termios.TCSETSW, termios.TCSETSF})
+_WINSIZE_REQUESTS = frozenset({termios.TIOCGWINSZ, termios.TIOCSWINSZ})
+#: requests whose argument points at an int (strace: `[0]`)
+_INT_REQUESTS = frozenset({termios.FIONREAD, termios.TIOCGPGRP, termios.TIOCSPGRP, termios.FIONBIO, termios.TIOCOUTQ,
+                           0x80045430, 0x40045431})  # TIOCGPTN, TIOCSPTLCK (not in the stdlib)
+
+
+_TERMIOS_EXTRA = {"IUTF8": 0o40000, "EXTPROC": 0o200000, "CMSPAR": 0o10000000000}  # Linux's, not in the stdlib
+
+
+def _flag_table(*names: str) -> tuple[tuple[int, str], ...]:
+    values = {name: getattr(termios, name, None) or _TERMIOS_EXTRA.get(name) for name in names}
+    return tuple((value, name) for name, value in values.items() if value is not None)
+
+
+# strace's tables, in its order
+_IFLAGS = _flag_table("IGNBRK", "BRKINT", "IGNPAR", "PARMRK", "INPCK", "ISTRIP", "INLCR", "IGNCR", "ICRNL",
+                      "IUCLC", "IXON", "IXANY", "IXOFF", "IMAXBEL", "IUTF8")
+_OFLAGS = _flag_table("OPOST", "OLCUC", "ONLCR", "OCRNL", "ONOCR", "ONLRET", "OFILL", "OFDEL")
+_CFLAGS = _flag_table("CSTOPB", "CREAD", "PARENB", "PARODD", "HUPCL", "CLOCAL", "CMSPAR", "CRTSCTS")
+_LFLAGS = _flag_table("ISIG", "ICANON", "XCASE", "ECHO", "ECHOE", "ECHOK", "ECHONL", "NOFLSH", "IEXTEN", "ECHOCTL",
+                      "ECHOPRT", "ECHOKE", "FLUSHO", "PENDIN", "TOSTOP", "EXTPROC")
+#: c_oflag's delay fields, each shown by its value's name (`NL0|CR0|TAB0|…` as strace)
+_ODELAYS = tuple((getattr(termios, mask), {getattr(termios, f"{prefix}{i}"): f"{prefix}{i}" for i in range(count)})
+                 for mask, prefix, count in (("NLDLY", "NL", 2), ("CRDLY", "CR", 4), ("TABDLY", "TAB", 4),
+                                             ("BSDLY", "BS", 2), ("VTDLY", "VT", 2), ("FFDLY", "FF", 2)))
+_BAUDS = {value: name for name, value in vars(termios).items() if re.fullmatch(r"B\d+", name)}
+_CSIZES = {termios.CS5: "CS5", termios.CS6: "CS6", termios.CS7: "CS7", termios.CS8: "CS8"}
+
+
+def _flags(value: int, table: tuple[tuple[int, str], ...]) -> list[str]:
+    names = [name for bit, name in table if value & bit == bit]
+    rest = value & ~sum(bit for bit, _name in table)
+    return names + ([hex(rest)] if rest else [])
+
+
+def _render_termios(raw: bytes) -> str:
+    iflag, oflag, cflag, lflag = _TERMIOS.unpack_from(raw)
+    odelays = [names.get(oflag & mask, hex(oflag & mask)) for mask, names in _ODELAYS]
+    oflag &= ~sum(mask for mask, _names in _ODELAYS)
+    baud = _BAUDS.get(cflag & termios.CBAUD, hex(cflag & termios.CBAUD))
+    cflags = [baud, _CSIZES[cflag & termios.CSIZE]] + _flags(cflag & ~(termios.CBAUD | termios.CSIZE), _CFLAGS)
+    return (f"{{c_iflag={'|'.join(_flags(iflag, _IFLAGS)) or '0'}, c_oflag={'|'.join(odelays + _flags(oflag, _OFLAGS))}, "
+            f"c_cflag={'|'.join(cflags)}, c_lflag={'|'.join(_flags(lflag, _LFLAGS)) or '0'}, ...}}")
+
+
+def _fetch_ioctl_arg(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+    request = args[1] & 0xFFFFFFFF
+    size = (_TERMIOS.size if request in _TERMIOS_REQUESTS else _WINSIZE.size if request in _WINSIZE_REQUESTS
+            else 4 if request in _INT_REQUESTS else 0)
+    return (mem.read_bytes(tid, addr, size) if size else b"",)
+
+
+def _render_ioctl_arg(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw, request = data[0], args[1] & 0xFFFFFFFF
+    if request in _TERMIOS_REQUESTS and len(raw) == _TERMIOS.size:
+        return _render_termios(raw), {}
+    if request in _WINSIZE_REQUESTS and len(raw) == _WINSIZE.size:
+        row, col, xpixel, ypixel = _WINSIZE.unpack_from(raw)
+        return f"{{ws_row={row}, ws_col={col}, ws_xpixel={xpixel}, ws_ypixel={ypixel}}}", {}
+    return _render_int(data, args, ret) if request in _INT_REQUESTS else ("", {})
+
+
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
 _TIMESPEC_IN = StructKind(_fixed(_TIMESPEC.size), _render_timespec, False)
 _RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
@@ -328,6 +396,8 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("epoll_ctl", "event"): StructKind(_fetch_epoll_event, _render_epoll_event, False),
     ("setsockopt", "optval"): StructKind(_fetch_optval, _render_int, False),
     ("rt_sigprocmask", "set"): StructKind(_fixed(_SIGSET_BYTES), _render_sigset, False),
+    # read at the exit (what a TCGETS fills in); a set request's struct is the same bytes then
+    ("ioctl", "arg"): StructKind(_fetch_ioctl_arg, _render_ioctl_arg, True),
 }
 
 #: calls whose result is rendered from memory at exit (`poll_result`): name → argument index
