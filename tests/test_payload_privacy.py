@@ -104,3 +104,34 @@ def test_redaction_of_getrandom_and_of_calls_without_payloads(data: bytes) -> No
 @pytest.mark.parametrize("attributes", ["not json", "[]", '{"syscall.args": 7}', "{}"])
 def test_redaction_leaves_odd_attributes_alone(attributes: str) -> None:
     assert redact_attributes("write", attributes) == attributes
+
+
+@given(st.lists(st.tuples(st.binary(max_size=30), st.booleans()), min_size=1, max_size=4),
+       st.sampled_from(["writev", "readv", "pwritev", "preadv2"]))
+def test_redaction_leaves_out_every_iovec_buffer(buffers: list[tuple[bytes, bool]], call: str) -> None:
+    shown = [f"{{iov_base={F.quote(data, cut)}, iov_len={len(data) + 7}}}" for data, cut in buffers]
+    args = f"3, [{', '.join(shown)}], {len(buffers)}"
+    expected = [f"{{iov_base={NOT_STORED if data else F.quote(data, cut)}, iov_len={len(data) + 7}}}" for data, cut in buffers]
+    assert redact_args(call, args) == f"3, [{', '.join(expected)}], {len(buffers)}"
+
+
+WRITEV_SECRET = r"""
+#include <string.h>
+#include <sys/uio.h>
+int main(int argc, char **argv) {
+    struct iovec v[2] = {{argv[1], strlen(argv[1])}, {"\n", 1}};
+    return writev(1, v, 2) == (long)strlen(argv[1]) + 1 ? 0 : 1;
+}
+"""
+
+
+def test_the_store_keeps_no_iovec_contents(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("writev-secret", WRITEV_SECRET))
+    result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--db", str(tmp_path / "db"), "--", exe, SECRET],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SECRET + "\n"
+    assert f'[{{iov_base="{SECRET}", iov_len={len(SECRET)}}}, {{iov_base="\\n", iov_len=1}}]' in result.stderr  # shown
+    (writev,) = [s for s in _stored(tmp_path / "db") if s["name"] == "syscall:writev"]
+    assert writev["syscall.args"] == (f"1, [{{iov_base={NOT_STORED}, iov_len={len(SECRET)}}}, "
+                                      f"{{iov_base={NOT_STORED}, iov_len=1}}], 2")

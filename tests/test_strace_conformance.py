@@ -137,11 +137,27 @@ int main(void) {
 }
 """
 
-PROGRAMS = {"constants": CONSTANTS, "structs": STRUCTS, "terminal": TERMINAL}
+VECTORS = r"""
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+int main(void) {
+    struct iovec v[3] = {{"ab", 2}, {"cdefgh", 6}, {"", 0}};
+    int fd = open("vectors.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    writev(fd, v, 3); pwritev(fd, v, 2, 0); close(fd);
+    char a[3], b[10]; struct iovec r[2] = {{a, 3}, {b, 10}};
+    fd = open("vectors.out", O_RDONLY); readv(fd, r, 2); preadv(fd, r, 2, 1); close(fd);
+    writev(99, v, 1);
+    return 0;
+}
+"""
+
+PROGRAMS = {"constants": CONSTANTS, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", ',
-          "terminal": 'openat(AT_FDCWD, "/dev/ptmx", '}
+          "terminal": 'openat(AT_FDCWD, "/dev/ptmx", ',
+          "vectors": 'openat(AT_FDCWD, "vectors.out", '}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 

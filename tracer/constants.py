@@ -224,7 +224,15 @@ def result_text(name: str, args: tuple[int, ...], ret: int) -> str | None:
 RESULT_TEXTS = frozenset({"umask", "fcntl"})
 
 #: syscall → the arguments strace shows, given the call's values
+def _one_offset_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
+    """preadv/pwritev(2) pass the offset as two words (pos_l, pos_h); on x86-64 pos_l holds all
+    of it and strace prints it once."""
+    return texts[:4] + texts[5:]
+
+
 SHAPES: dict[str, Callable[[list[str], tuple[int, ...]], list[str]]] = {
     "fcntl": _fcntl_shape,
     "futex": _futex_shape,
+    "preadv": _one_offset_shape, "pwritev": _one_offset_shape, "preadv2": _one_offset_shape,
+    "pwritev2": _one_offset_shape,
 }

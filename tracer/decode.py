@@ -394,7 +394,7 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
             continue
         kind, arg = plan.kinds[i]
         if kind == "struct_in" and args[i]:
-            text, attrs = _render_struct(_struct_at(plan, i), args[i], args, 0, tid, mem)
+            text, attrs = _render_struct(_struct_at(plan, i), args[i], args, 0, tid, mem, string_limit)
             texts.append(text)
             if attrs:
                 extra = {**(extra or {}), **attrs}
@@ -407,9 +407,9 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
 
 
 def _render_struct(kind: StructKind, addr: int, args: tuple[int, ...], ret: int, tid: int,
-                   mem: TraceeMemory) -> tuple[str, dict[str, Any]]:
+                   mem: TraceeMemory, string_limit: int) -> tuple[str, dict[str, Any]]:
     """A struct argument's text (its address when it could not be read) and attributes."""
-    text, attrs = kind.render(kind.fetch(mem, tid, addr, args, ret), args, ret)
+    text, attrs = kind.render(kind.fetch(mem, tid, addr, args, ret, string_limit), args, ret)
     return (text or F.pointer(addr)), attrs
 
 
@@ -436,7 +436,7 @@ def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
         elif kind == "argv":
             _fetch_argv(mem, tid, addr, string_limit)
         elif kind == "struct_in":
-            _struct_at(plan, i).fetch(mem, tid, addr, args, 0)
+            _struct_at(plan, i).fetch(mem, tid, addr, args, 0, string_limit)
         else:  # envp
             _read_pointers(mem, tid, addr, 4096)
 
@@ -455,13 +455,13 @@ def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, t
         return
     result_at = plan.result_struct
     if result_at is not None and args[result_at]:
-        _struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret)
+        _struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret, string_limit)
     for i, kind in plan.outputs:
         addr = args[i]
         if not addr:
             continue
         if kind == "struct_out":
-            _struct_at(plan, i).fetch(mem, tid, addr, args, ret)
+            _struct_at(plan, i).fetch(mem, tid, addr, args, ret, string_limit)
         elif kind == "rbuf":
             fetch_buffer(mem, tid, addr, ret, string_limit)
         elif kind == "pipefds":
@@ -478,11 +478,12 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
         return
     result_at = plan.result_struct
     if result_at is not None and args[result_at]:
-        decoded.result = poll_result(_struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret), ret)
+        decoded.result = poll_result(_struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret, string_limit),
+                                     ret)
     for i, kind in plan.outputs:
         addr = args[i]
         if kind == "struct_out" and addr:
-            text, attrs = _render_struct(_struct_at(plan, i), addr, args, ret, tid, mem)
+            text, attrs = _render_struct(_struct_at(plan, i), addr, args, ret, tid, mem, string_limit)
             decoded.texts[i] = text
             if attrs:
                 decoded.extra = {**(decoded.extra or {}), **attrs}

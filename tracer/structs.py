@@ -41,13 +41,14 @@ Fetched = tuple[bytes, ...]
 class StructKind:
     """How to read and render one struct argument."""
 
-    fetch: Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]  # (mem, tid, addr, args, ret)
+    #: (mem, tid, addr, args, ret, string limit): the reads, in order
+    fetch: Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]
     render: Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]  # → (text, attributes)
     output: bool  # filled in by the call (read at exit) rather than read by it (at entry)
 
 
-def _fixed(size: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]:
-    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+def _fixed(size: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
         return (mem.read_bytes(tid, addr, size),)
     return fetch
 
@@ -97,16 +98,16 @@ def _render_timespec(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[st
 _SOCKADDR_MAX = 128  # sizeof(struct sockaddr_storage)
 
 
-def _fetch_sockaddr_in(length_index: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]:
-    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+def _fetch_sockaddr_in(length_index: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
         length = F.to_int32(args[length_index])
         return (mem.read_bytes(tid, addr, min(max(length, 0), _SOCKADDR_MAX)),)
     return fetch
 
 
-def _fetch_sockaddr_out(length_index: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int], Fetched]:
+def _fetch_sockaddr_out(length_index: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
     """The length the kernel wrote back (an `int *`), then that many bytes of the address."""
-    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
         length_addr = args[length_index]
         raw_length = mem.read_bytes(tid, length_addr, 4) if length_addr else b""
         length = int.from_bytes(raw_length, "little", signed=True) if len(raw_length) == 4 else 0
@@ -180,7 +181,7 @@ def _render_int(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, di
     return (f"[{int.from_bytes(raw, 'little', signed=True)}]", {}) if len(raw) == 4 else ("", {})
 
 
-def _fetch_optval(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+def _fetch_optval(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
     """setsockopt's value when it is an int (optlen 4); other sizes stay an address."""
     return (mem.read_bytes(tid, addr, 4),) if F.to_int32(args[4]) == 4 else (b"",)
 
@@ -243,7 +244,7 @@ _POLL_EVENTS = tuple((getattr(select, name), name) for name in (
     "POLLWRNORM", "POLLWRBAND", "POLLMSG", "POLLRDHUP") if hasattr(select, name))
 
 
-def _fetch_pollfds(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+def _fetch_pollfds(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
     count = min(args[1] & 0xFFFFFFFF, _POLL_MAX)
     return (mem.read_bytes(tid, addr, count * _POLLFD.size),)
 
@@ -277,7 +278,7 @@ _EPOLL_EVENTS = (
 )  # strace's order; EPOLLNVAL and EPOLLWAKEUP are not in the stdlib
 
 
-def _fetch_epoll_event(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+def _fetch_epoll_event(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
     """The event of EPOLL_CTL_ADD / _MOD (EPOLL_CTL_DEL ignores it: strace shows the address)."""
     return (mem.read_bytes(tid, addr, _EPOLL_EVENT.size),) if F.to_int32(args[1]) in (1, 3) else (b"",)
 
@@ -347,7 +348,7 @@ def _render_termios(raw: bytes) -> str:
             f"c_cflag={'|'.join(cflags)}, c_lflag={'|'.join(_flags(lflag, _LFLAGS)) or '0'}, ...}}")
 
 
-def _fetch_ioctl_arg(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int) -> Fetched:
+def _fetch_ioctl_arg(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
     request = args[1] & 0xFFFFFFFF
     size = (_TERMIOS.size if request in _TERMIOS_REQUESTS else _WINSIZE.size if request in _WINSIZE_REQUESTS
             else 4 if request in _INT_REQUESTS else 0)
@@ -363,6 +364,51 @@ def _render_ioctl_arg(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[s
         return f"{{ws_row={row}, ws_col={col}, ws_xpixel={xpixel}, ws_ypixel={ypixel}}}", {}
     return _render_int(data, args, ret) if request in _INT_REQUESTS else ("", {})
 
+
+# -- iovec arrays (readv/writev and their p- forms) ----------------------------------------------
+_IOVEC = struct.Struct("<QQ")  # iov_base, iov_len
+
+
+def _fetch_iovec(output: bool) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
+    """The iovec array (at most `limit` entries, as strace), then the first `limit` bytes of
+    each buffer: all of a writev's, the bytes a readv filled in (its result, spread in order)."""
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+        count = min(args[2], max(limit, 1))
+        raw = mem.read_bytes(tid, addr, count * _IOVEC.size)
+        out = [raw]
+        left = ret if output else None
+        for base, length in _iovecs(raw):
+            size = length if left is None else min(length, max(left, 0))
+            if left is not None:
+                left -= size
+            out.append(mem.read_bytes(tid, base, min(size, limit)) if size > 0 else b"")
+        return tuple(out)
+    return fetch
+
+
+def _iovecs(raw: bytes) -> list[tuple[int, int]]:
+    return [_IOVEC.unpack_from(raw, i) for i in range(0, len(raw) - len(raw) % _IOVEC.size, _IOVEC.size)]
+
+
+def _render_iovec(output: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
+    def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+        entries = _iovecs(data[0])
+        if not entries and args[2]:
+            return "", {}
+        left = ret if output else None
+        shown = []
+        for (base, length), data_i in zip(entries, data[1:]):
+            size = length if left is None else min(length, max(left, 0))
+            if left is not None:
+                left -= size
+            shown.append(f"{{iov_base={F.quote(data_i, len(data_i) < size)}, iov_len={length}}}")
+        more = ", ..." if args[2] > len(entries) else ""
+        return "[" + ", ".join(shown) + more + "]", {}
+    return render
+
+
+_IOVEC_IN = StructKind(_fetch_iovec(False), _render_iovec(False), False)
+_IOVEC_OUT = StructKind(_fetch_iovec(True), _render_iovec(True), True)
 
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
 _TIMESPEC_IN = StructKind(_fixed(_TIMESPEC.size), _render_timespec, False)
@@ -398,6 +444,8 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("rt_sigprocmask", "set"): StructKind(_fixed(_SIGSET_BYTES), _render_sigset, False),
     # read at the exit (what a TCGETS fills in); a set request's struct is the same bytes then
     ("ioctl", "arg"): StructKind(_fetch_ioctl_arg, _render_ioctl_arg, True),
+    ("writev", "vec"): _IOVEC_IN, ("pwritev", "vec"): _IOVEC_IN, ("pwritev2", "vec"): _IOVEC_IN,
+    ("readv", "vec"): _IOVEC_OUT, ("preadv", "vec"): _IOVEC_OUT, ("preadv2", "vec"): _IOVEC_OUT,
 }
 
 #: calls whose result is rendered from memory at exit (`poll_result`): name → argument index

@@ -7,8 +7,9 @@ their sinks replace the buffer argument with `<not stored>` unless the run was s
 `--store-payloads` (or `[database] store_payloads = true`).  Paths, fds, counts and results are
 kept; `--capture-payloads` hashes (`io.*` attributes) are digests, not contents, and stay.
 
-The buffer is the one quoted string at a fixed argument position, and the renderer escapes
-every `"` and `\\` inside a quoted string, so a regular expression finds it exactly.
+The buffer is the one quoted string at a fixed argument position (for readv/writev, each
+`iov_base` string), and the renderer escapes every `"` and `\\` inside a quoted string, so a
+regular expression finds it exactly.
 """
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ _PATTERNS = {
     # the first argument: anything but a comma, quoted strings taken whole
     1: re.compile(rf'^((?:[^,"]|{_QUOTED})*?, )({_PAYLOAD})'),
 }
+#: Calls whose payload is in an iovec array: every `iov_base="…"` of it.
+_IOVEC_CALLS = frozenset({"readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2"})
+_IOV_BASE = re.compile(rf"(iov_base=)({_PAYLOAD})")
 #: Span names whose arguments carry a payload.
-PAYLOAD_SPANS = frozenset(f"syscall:{name}" for name in _BUFFER_ARG)
+PAYLOAD_SPANS = frozenset(f"syscall:{name}" for name in (*_BUFFER_ARG, *_IOVEC_CALLS))
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def redact_args(call: str, args: str) -> str:
     """`args` of `call` with its buffer argument's contents replaced by `NOT_STORED`."""
+    if call in _IOVEC_CALLS:
+        return _IOV_BASE.sub(lambda found: found[1] + NOT_STORED, args)
     position = _BUFFER_ARG.get(call)
     if position is None:
         return args
