@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Prefix each line with the wall-clock time: -t seconds, -tt microseconds, -ttt since the epoch.")
     add("-r", "--relative-timestamps", dest="relative_timestamps", action="store_true",
         help="Prefix each line with the time since the previous call's entry.")
+    add("-y", "--decode-fds", dest="decode_fds", action="count", default=0,
+        help="Print what each fd argument and returned fd refers to: read(3</etc/hostname>, …), = 3</path>.")
+    add("-w", "--summary-wall-clock", dest="summary_wall_clock", action="store_true",
+        help="With -c: wall-clock latency per call, which is what the table always shows (strace -w).")
     add("-z", "--successful-only", dest="status_only", action="append_const", const="status=successful",
         help="Only calls that returned without an error (-e status=successful).")
     add("-Z", "--failed-only", dest="status_only", action="append_const", const="status=failed",
@@ -193,6 +197,7 @@ def parse_run_args(args: list[str]) -> tuple[RunOptions, bool]:
     fields = vars(build_parser().parse_args(args))
     no_tui = fields.pop("no_tui")
     fields.pop("_seen_f", None)
+    fields.pop("summary_wall_clock")  # -c already measures from entry to exit, as strace -w
     status_only = fields.pop("status_only") or []
     if len(set(status_only)) > 1:  # as strace 6: the last one counts, with the same notice
         print(f"{PROG}: only the last of -z/--successful-only/-Z/--failed-only takes effect", file=sys.stderr)

@@ -27,6 +27,7 @@ class RunOptions:
     summary_sort: str = "time"  # -S
     timestamps: int = 0  # -t, -tt, -ttt
     relative_timestamps: bool = False  # -r
+    decode_fds: int = 0  # -y: fd arguments and results with what they refer to (`3</etc/hostname>`)
     quiet: int = 0  # -q: no attach/detach notes; -qq: no `+++ exited` lines either
     trace_id: str | None = None
     trace_parent: str | None = None
@@ -86,6 +87,8 @@ class RunOptions:
             return "-ff writes text files; it cannot be used with --format jsonl"
         if self.output_format not in ("text", "jsonl"):
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
+        if self.decode_fds > 1:
+            return "-yy (socket and device details) is not supported; -y shows each fd's path"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
         if (self.trace_compute_all or self.trace_compute_threshold_us != 100.0) and not self.trace_compute:
@@ -138,6 +141,7 @@ class RunOptions:
         args += ["--timestamps"] * self.timestamps
         if self.relative_timestamps:
             args.append("--relative-timestamps")
+        args += ["--decode-fds"] * self.decode_fds
         args += ["--quiet"] * self.quiet
         if self.per_task_files:
             args.append("--per-task-files")

@@ -281,6 +281,7 @@ class _Outputs:
             decisions=options.trace_transpiler_decisions,
             run_events=run_events,
             on_inflight=self.stage.offer_inflight if self.stage is not None else self.fanout.offer_inflight,
+            fd_results=options.decode_fds > 0,
             **extra,
         )
         self.run_span_id = run_span_id
@@ -445,7 +446,7 @@ def _open_sinks(options: RunOptions, filters: _Filters, context, command_text: s
             else:
                 sinks.append(TextSink(stream, show_pid=options.follow, stack_trace=options.stack_trace,
                                       timestamps=options.timestamps, relative=options.relative_timestamps,
-                                      exits=options.quiet < 2, per_task=per_task,
+                                      exits=options.quiet < 2, per_task=per_task, fd_paths=options.decode_fds > 0,
                                       signals=None if filters.signals is None else frozenset(
                                           map(signal_name, filters.signals))))
     run_store = None

@@ -214,7 +214,7 @@ def result_text(name: str, args: tuple[int, ...], ret: int) -> str | None:
     if name == "fcntl":
         cmd = F.to_int32(args[1])
         if cmd == fcntl.F_GETFL:
-            return f"{ret:#x} (flags {F.open_flags(ret)})"
+            return f"{ret:#x} (flags {F.open_flags(ret)})" if ret else "0 (flags O_RDONLY)"  # C's %#x
         if cmd == fcntl.F_GETFD and ret:
             return f"{ret:#x} (flags {F.bits(ret, _FD_FLAGS)})"
     return None

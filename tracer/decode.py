@@ -183,6 +183,13 @@ _EXIT_PRINTED_FROM = {
 
 
 @functools.lru_cache(maxsize=None)
+def fd_position(name: str) -> int | None:
+    """Which of `name`'s arguments is the fd it works on (None: none, or no plan)."""
+    nr = SYSCALL_NUMBERS.get(name)
+    return None if nr is None else plan_for(nr).fd_index
+
+
+@functools.lru_cache(maxsize=None)
 def entry_arity(name: str) -> int | None:
     """How many of `name`'s arguments strace prints at its entry (None: a name we have no plan
     for, such as `syscall_451`, whose arguments are all inputs)."""

@@ -261,6 +261,15 @@ def wait_status(status: int) -> str:
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 
 
+def arguments(text: str) -> list[str]:
+    """`text` (an argument list as these functions render it) as its arguments."""
+    out = []
+    while text:
+        head, text = split_arguments(text, 1)
+        out.append(head.removesuffix(", ") if text else head)
+    return out
+
+
 def split_arguments(text: str, count: int) -> tuple[str, str]:
     """`text` (an argument list as these functions render it) cut after its first `count`
     arguments: (head, tail) with `head + tail == text`, the separator ending `head` when there is

@@ -22,7 +22,7 @@ import os
 import select
 from typing import Any
 
-from renacer_tui.model.syscalls import EXEC_NUMBERS, FD_CREATORS, LIFECYCLE_NUMBERS
+from renacer_tui.model.syscalls import EXEC_NUMBERS, FD_CREATORS, FD_PAIRS, LIFECYCLE_NUMBERS, returns_fd
 from renacer_tui.tracer import raw_format as R
 from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
 from renacer_tui.tracer.decode import MEMORY_KINDS, PLANS, Plan, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
@@ -166,7 +166,7 @@ class RawRecorder:
     """A `CaptureListener` that records stops for the decoder process instead of decoding them."""
 
     def __init__(self, writer: RecordWriter, *, string_limit: int = 64, payloads: bool = False,
-                 decisions: bool = False, attached: bool = False) -> None:
+                 decisions: bool = False, attached: bool = False, fd_results: bool = False) -> None:
         self._writer = writer
         self._buf = writer.buf  # the same bytearray for the whole run
         self._limit = min(max(0, string_limit), _UNREADABLE_ARG)  # a region's size is 32 bits
@@ -174,6 +174,7 @@ class RawRecorder:
         self._decisions = decisions
         self._watch_calls = watched_calls(decisions)
         self._attached = attached
+        self._fd_results = fd_results  # -y: what the fd a call returns refers to
         self._inflight: dict[int, Any] = {}  # tid -> (plan, args, tgid) or _DROPPED
         self._injected: set[int] = set()  # tasks whose call in flight was injected (-e inject=)
         self._fds: dict[tuple[int, int], str | None] = {}
@@ -363,6 +364,12 @@ class RawRecorder:
                 watched_bytes(name, args, fd, obj, ret, tid, rmem, self._decisions)
         if name in _FD_FORGETS:
             self._forget_fds(name, args, ret, tgid, rmem)
+            if self._fd_results and ret >= 0 and returns_fd(name, args):
+                self._fd(tid, tgid, ret, regions, mem)
+            elif self._fd_results and ret == 0 and name in FD_PAIRS:
+                raw = rmem.read_bytes(tid, args[FD_PAIRS[name]], 8)
+                for fd in (int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")) if len(raw) == 8 else ():
+                    self._fd(tid, tgid, fd, regions, mem)
         return regions
 
     def _forget_fds(self, name: str, args: tuple[int, ...], ret: int, tgid: int, rmem: RecordingMemory) -> None:

@@ -28,6 +28,7 @@ from renacer_tui.model.attributes import (
     ATTR_PROCESS_PARENT_PID,
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
+    ATTR_RESULT_FD_OBJECT,
     ATTR_ROOT_PID,
     ATTR_SIGNAL_INFO,
     ATTR_STACK,
@@ -47,7 +48,17 @@ from renacer_tui.model.attributes import (
 )
 from renacer_tui.model.ids import new_span_prefix
 from renacer_tui.model.kinds import IO_PREFIX, LinkKind
-from renacer_tui.model.syscalls import CREATORS, FD_CREATORS, PIPE_READS, PIPE_WRITES, SIGNAL_SENDS, SYSCALL_NUMBERS, WAITS
+from renacer_tui.model.syscalls import (
+    CREATORS,
+    FD_CREATORS,
+    FD_PAIRS,
+    PIPE_READS,
+    PIPE_WRITES,
+    SIGNAL_SENDS,
+    SYSCALL_NUMBERS,
+    WAITS,
+    returns_fd,
+)
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.constants import RESULT_TEXTS, result_text
 from renacer_tui.tracer.decode import (
@@ -138,6 +149,7 @@ class SpanBuilder:
         identity: Callable[[int], tuple[str, str]] = read_proc_identity,
         on_inflight: Callable[[pa.RecordBatch], None] | None = None,
         inflight_after_s: float = 0.1,
+        fd_results: bool = False,
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -199,6 +211,7 @@ class SpanBuilder:
         self._on_inflight = on_inflight
         self._inflight_after_ns = int(inflight_after_s * 1e9)
         self._announced: dict[int, Row] = {}
+        self._fd_results = fd_results  # -y: record what each returned fd refers to
         self._announced_signals: dict[int, int] = {}  # by thread: the signals its snapshot showed
         self._sent_watermark: int | None = None
         if on_inflight is not None:
@@ -362,6 +375,11 @@ class SpanBuilder:
             th.interrupted = plan.name
         if plan.has_outputs and not is_error:
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
+        if self._fd_results and not is_error and ret >= 0:
+            if returns_fd(plan.name, args):
+                self._result_fd(th, row, ret, mem)
+            elif plan.name in FD_PAIRS:
+                self._result_fds(th, row, dec.texts[FD_PAIRS[plan.name]], mem)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
             self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
         if not is_error and ret > 0 and plan.name in self._watch_calls:
@@ -592,8 +610,8 @@ class SpanBuilder:
                     self._fds.forget(tgid, fd)
             elif name == "close_range":
                 self._fds.forget_process(tgid)
-            if name in FD_CREATORS and ret >= 0:
-                self._fds.forget(tgid, ret)
+            if name in FD_CREATORS and ret >= 0 and not (self._fd_results and returns_fd(name, args)):
+                self._fds.forget(tgid, ret)  # (with -y the exit already looked the new fd up)
         # happens-before links
         if not is_error and obj is not None and obj.startswith("pipe:") and ret > 0 and name in PIPE_READS:
             sources = self._pipes.read(obj, ret)
@@ -611,6 +629,27 @@ class SpanBuilder:
                 if not row.links:
                     row.prev = src
                 row.links.append((LinkKind.WAIT, _link_source(src)))
+
+    def _result_fd(self, th: Thread, row: Row, fd: int, mem: TraceeMemory) -> None:
+        """-y: what the new fd refers to, read now (the recorder read it at this exit too)."""
+        tgid = th.proc.tgid
+        self._fds.forget(tgid, fd)
+        target = self._fds.lookup(mem, tgid, th.tid, fd)
+        if target is not None:
+            row.attrs[ATTR_RESULT_FD_OBJECT] = F.escape_text(target)
+
+    def _result_fds(self, th: Thread, row: Row, shown: str, mem: TraceeMemory) -> None:
+        """-y: what each of a pipe's (or socketpair's) two new fds refers to."""
+        fds = pipe_fds(shown)
+        if fds is None:
+            return
+        tgid = th.proc.tgid
+        targets = []
+        for fd in fds:
+            self._fds.forget(tgid, fd)
+            targets.append(self._fds.lookup(mem, tgid, th.tid, fd))
+        if all(target is not None for target in targets):
+            row.attrs[ATTR_RESULT_FD_OBJECT] = [F.escape_text(target) for target in targets if target is not None]
 
     def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
         if dec.fd is not None:

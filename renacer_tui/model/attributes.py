@@ -37,6 +37,8 @@ ATTR_SYSCALL_IN_FLIGHT = "syscall.in_flight"
 #: Identity of the kernel object behind an fd ("pipe:[1234]", "socket:[99]", "/path") so
 #: data-flow survives fd reuse.
 ATTR_FD_OBJECT = "syscall.fd_object"
+#: what the fd a call returned refers to (-y: `openat(…) = 3</etc/hostname>`), as /proc shows it
+ATTR_RESULT_FD_OBJECT = "syscall.result_fd_object"
 ATTR_THREAD_ID = "thread.id"
 
 # --- source correlation (--source, --transpiler-map) ----------------------------------------------

@@ -149,6 +149,16 @@ FD_CREATORS = frozenset({
     "pidfd_getfd", "perf_event_open", "userfaultfd", "fanotify_init", "open_by_handle_at",
     "io_uring_setup", "fsopen", "fsmount", "open_tree", "mq_open",
 })
+#: Calls that fill in two new fds, and the argument they are written to.
+FD_PAIRS = {"pipe": 0, "pipe2": 0, "socketpair": 3}
+_F_DUPFD, _F_DUPFD_CLOEXEC = 0, 1030
+
+
+def returns_fd(name: str, args: tuple[int, ...]) -> bool:
+    """Whether `name(args)`, when it succeeds, returns a new fd (fcntl only for F_DUPFD*)."""
+    return name in FD_CREATORS and (name != "fcntl" or args[1] & 0xFFFFFFFF in (_F_DUPFD, _F_DUPFD_CLOEXEC))
+
+
 #: Calls that put bytes into the pipe their (first) fd names. splice and tee name their source
 #: first, so they are reads of that pipe, not writes.
 PIPE_WRITES = frozenset({"write", "writev", "vmsplice"})

@@ -19,15 +19,18 @@ from typing import IO, Any
 import pyarrow as pa
 
 from renacer_tui.model.attributes import (
+    ATTR_FD_OBJECT,
     ATTR_FILTERED,
     ATTR_PROCESS_CORE_DUMPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_SIGNAL,
+    ATTR_RESULT_FD_OBJECT,
     ATTR_RLE_TOTAL,
     ATTR_SIGNAL_INFO,
     ATTR_SIGNAL_NAME,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_ERRNO,
+    ATTR_SYSCALL_FD,
     ATTR_SYSCALL_INJECTED,
     ATTR_SYSCALL_RESULT,
     ATTR_SYSCALL_RESULT_TEXT,
@@ -41,9 +44,10 @@ from renacer_tui.model.attributes import (
 )
 from renacer_tui.model.kinds import SYSCALL_PREFIX, is_process, is_syscall
 from renacer_tui.model.sink import SpanSink
+from renacer_tui.model.syscalls import FD_PAIRS
 from renacer_tui.sinks.summary_order import summary_key
 from renacer_tui.tracer import formats as F
-from renacer_tui.tracer.decode import entry_arity
+from renacer_tui.tracer.decode import entry_arity, fd_position, pipe_fds
 from renacer_tui.tracer.rows import read_watermark
 
 
@@ -134,6 +138,32 @@ def format_syscall_line(row: dict[str, Any], show_pid: bool, attrs: dict[str, An
     return f"{prefix}{name}({attrs.get(ATTR_SYSCALL_ARGS, '')}{call_ending(row, attrs)}"
 
 
+def with_fd_paths(row: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    """strace -y: the fd argument as `3</etc/hostname>` and a returned fd as `= 3</etc/hostname>`,
+    from what /proc said each refers to (`syscall.fd_object`, `syscall.result_fd_object`)."""
+    name = row["span_name"][len(SYSCALL_PREFIX):]
+    shown = dict(attrs)
+    target, fd = attrs.get(ATTR_FD_OBJECT), attrs.get(ATTR_SYSCALL_FD)
+    position = fd_position(name)
+    if target is not None and fd is not None and position is not None:
+        pieces = F.arguments(str(attrs.get(ATTR_SYSCALL_ARGS, "")))
+        if position < len(pieces) and pieces[position] == str(fd):
+            pieces[position] = f"{fd}<{target}>"
+            shown[ATTR_SYSCALL_ARGS] = ", ".join(pieces)
+    returned = attrs.get(ATTR_RESULT_FD_OBJECT)
+    if isinstance(returned, list):  # pipe/socketpair: `[3<pipe:[7]>, 4<pipe:[7]>]`
+        pieces = F.arguments(str(shown.get(ATTR_SYSCALL_ARGS, "")))
+        index = FD_PAIRS.get(name)
+        fds = pipe_fds(pieces[index]) if index is not None and index < len(pieces) else None
+        if fds is not None and len(returned) == 2:
+            pieces[index] = f"[{fds[0]}<{returned[0]}>, {fds[1]}<{returned[1]}>]"
+            shown[ATTR_SYSCALL_ARGS] = ", ".join(pieces)
+    elif returned is not None and not attrs.get(ATTR_SYSCALL_ERRNO):
+        shown[ATTR_SYSCALL_RESULT_TEXT] = f"{attrs.get(ATTR_SYSCALL_RESULT)}<{returned}>"
+    return shown
+
+
+
 def split_call(row: dict[str, Any], attrs: dict[str, Any]) -> tuple[str, str, str]:
     """(name, the arguments strace prints at entry, the rest) of a syscall row."""
     name = row["span_name"][len(SYSCALL_PREFIX):]
@@ -161,8 +191,10 @@ class TextSink(SpanSink):
 
     def __init__(self, stream: IO[str], show_pid: bool = True, stack_trace: bool = False, timestamps: int = 0,
                  relative: bool = False, exits: bool = True,
-                 per_task: Callable[[int], IO[str]] | None = None, signals: frozenset[str] | None = None) -> None:
+                 per_task: Callable[[int], IO[str]] | None = None, signals: frozenset[str] | None = None,
+                 fd_paths: bool = False) -> None:
         self._stream = stream
+        self._fd_paths = fd_paths  # -y
         self._show_pid = show_pid and per_task is None
         self._stack_trace = stack_trace  # -k: the symbolised stack under each line
         self._timestamps = timestamps  # -t / -tt / -ttt
@@ -195,6 +227,8 @@ class TextSink(SpanSink):
                     events.append((int(row["end_time_nanos"]), "line", row, attrs, int(row["process_pid"]), ending))
                 continue
             tid = int(row["thread_id"])
+            if self._fd_paths:
+                attrs = with_fd_paths(row, attrs)
             if int(row["rle_count"]) > 1 or (row["span_name"] in _NO_RETURN and attrs.get(ATTR_SYSCALL_UNFINISHED)):
                 # a folded run is one line; so is an exit, which strace knows never returns
                 events.append((int(row["start_time_nanos"]), "whole", row, attrs, tid, ""))
@@ -212,6 +246,8 @@ class TextSink(SpanSink):
         for row in batch.to_pylist():
             if is_syscall(row["span_name"]):
                 attrs = parse_attributes(row["attributes"])
+                if self._fd_paths:
+                    attrs = with_fd_paths(row, attrs)
                 for t_ns, tid, text in signal_lines(row):  # delivered ahead of it, or while it waits
                     if (row["span_id"], t_ns) not in self._signalled:
                         self._signalled.add((row["span_id"], t_ns))
