@@ -108,6 +108,13 @@ def test_joined_lines_of_each_thread_are_strace_s(tmp_path: Path, cbuild) -> Non
         return out
 
     pattern = r'(read\(3, "go"|write\(4,|clock_nanosleep\(CLOCK_REALTIME, 0, \{tv_sec=0)'
+    # each thread's end has its line, as strace -f prints it: the reader's while main goes on
+    endings = [re.sub(r"^(\[pid +\d+\] |\d+ +)", "", line) for line in ours if "+++" in line]
+    assert endings == [re.sub(r"^(\[pid +\d+\] |\d+ +)", "", line) for line in theirs if "+++" in line]
+    assert endings == ["+++ exited with 0 +++"] * 2
+    reader_exit = next(i for i, line in enumerate(ours) if re.search(r"\] exit\(0\) = \?$", line))
+    reader = re.match(r"\[pid +(\d+)\]", ours[reader_exit])[1]  # type: ignore[index]
+    assert any(re.fullmatch(rf"\[pid +{reader}\] \+\+\+ exited with 0 \+\+\+", line) for line in ours[reader_exit:])
     mine = calls(ours, pattern)
     assert sorted(mine) == sorted([
         "clock_nanosleep(CLOCK_REALTIME, 0, {tv_sec=0, tv_nsec=300000000}, NULL) = 0",

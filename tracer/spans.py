@@ -45,6 +45,8 @@ from renacer_tui.model.attributes import (
     EVENT_EXITED,
     EVENT_KILLED,
     EVENT_SIGNAL,
+    EVENT_THREAD_EXITED,
+    EVENT_THREAD_KILLED,
 )
 from renacer_tui.model.ids import new_span_prefix
 from renacer_tui.model.kinds import IO_PREFIX, LinkKind
@@ -91,6 +93,13 @@ _UNKNOWN = object()  # fd-cache miss marker
 _WNOWAIT = 0x01000000
 _RESTART_SYSCALL = SYSCALL_NUMBERS["restart_syscall"]
 _ERESTART_RESTARTBLOCK = 516  # the kernel's own errno: restart_syscall will resume the call
+
+
+def _ending(status: int) -> dict[str, Any]:
+    """A wait status as the attributes of an exit event: the code, or the signal (and core)."""
+    if os.WIFSIGNALED(status):
+        return {ATTR_PROCESS_SIGNAL: F.signal_name(os.WTERMSIG(status)), ATTR_PROCESS_CORE_DUMPED: os.WCOREDUMP(status)}
+    return {ATTR_PROCESS_EXIT_CODE: os.WEXITSTATUS(status)}
 
 
 def _link_source(row: Row) -> Row:
@@ -456,6 +465,11 @@ class SpanBuilder:
         proc = th.proc
         if tid == proc.tgid or not proc.threads - {tid}:
             proc.wait_status = wait_status
+        elif th.inflight is not None and (os.WIFEXITED(wait_status) or os.WIFSIGNALED(wait_status)):
+            # a thread ends while others go on: its exit call's span says so (strace's +++ line)
+            row = th.inflight[0]
+            name = EVENT_THREAD_EXITED if os.WIFEXITED(wait_status) else EVENT_THREAD_KILLED
+            row.events = (row.events or []) + [(name, t_ns, {**_ending(wait_status), ATTR_THREAD_ID: tid})]
         self._end_thread(th, t_ns)
 
     def on_detach(self, t_ns: int) -> None:
@@ -756,12 +770,11 @@ class SpanBuilder:
             row.attrs[ATTR_PROCESS_SIGNAL] = sig
             row.attrs[ATTR_PROCESS_EXIT_CODE] = 128 + os.WTERMSIG(status)
             row.status, row.status_message = "ERROR", sig
-            ending: dict[str, Any] = {ATTR_PROCESS_SIGNAL: sig, ATTR_PROCESS_CORE_DUMPED: os.WCOREDUMP(status)}
-            row.events = (row.events or []) + [(EVENT_KILLED, row.end, ending)]
+            row.events = (row.events or []) + [(EVENT_KILLED, row.end, _ending(status))]
         elif status is not None and os.WIFEXITED(status):
             row.attrs[ATTR_PROCESS_EXIT_CODE] = os.WEXITSTATUS(status)
             row.status = "OK"
-            row.events = (row.events or []) + [(EVENT_EXITED, row.end, {ATTR_PROCESS_EXIT_CODE: os.WEXITSTATUS(status)})]
+            row.events = (row.events or []) + [(EVENT_EXITED, row.end, _ending(status))]
         row.attrs[ATTR_PROCESS_COMMAND_LINE] = proc.cmdline
         if self._stacks is not None:
             self._stacks.forget(proc.tgid)

@@ -262,6 +262,11 @@ EVENT_SIGNAL = "signal"
 #: The end of a process, on its process span: exited with a code, or killed by a signal.
 EVENT_EXITED = "process.exited"
 EVENT_KILLED = "process.killed"
+#: The end of a thread while others of its process go on, on the span of its last call (its
+#: exit): strace's `[pid N] +++ exited with 0 +++` for a thread; the attributes are the process
+#: events' (`process.exit_code`, or `process.signal`), with `thread.id`.
+EVENT_THREAD_EXITED = "thread.exited"
+EVENT_THREAD_KILLED = "thread.killed"
 #: On a signal event: `signal.name`, `signal.number`, `signal.code` (si_code's name), the sender
 #: or child pid, and strace's rendering of the siginfo (`{si_signo=SIGCHLD, si_code=CLD_EXITED, …}`).
 ATTR_SIGNAL_NAME = "signal.name"

@@ -39,6 +39,8 @@ from renacer_tui.model.attributes import (
     EVENT_EXITED,
     EVENT_KILLED,
     EVENT_SIGNAL,
+    EVENT_THREAD_EXITED,
+    EVENT_THREAD_KILLED,
     parse_attributes,
     parse_attributes_keeping_raw,
 )
@@ -83,20 +85,34 @@ def signal_lines(row: dict[str, Any]) -> list[tuple[int, int, str]]:
     return out
 
 
+def _ending_text(event: dict[str, Any], killed: bool, killers: frozenset[str] | None) -> str | None:
+    attrs = parse_attributes(event["attributes"])
+    if not killed:
+        return f"+++ exited with {attrs.get(ATTR_PROCESS_EXIT_CODE)} +++"
+    if killers is not None and attrs.get(ATTR_PROCESS_SIGNAL) not in killers:
+        return None
+    core = " (core dumped)" if attrs.get(ATTR_PROCESS_CORE_DUMPED) else ""
+    return f"+++ killed by {attrs.get(ATTR_PROCESS_SIGNAL)}{core} +++"
+
+
 def exit_line(row: dict[str, Any], killers: frozenset[str] | None = None) -> str | None:
     """A process span's `+++ exited with 0 +++` / `+++ killed by SIGKILL (core dumped) +++`
     (a kill only when its signal is in `killers`, the -e signal= set, as strace)."""
     for event in row.get("events") or ():
-        if event["name"] == EVENT_EXITED:
-            code = parse_attributes(event["attributes"]).get(ATTR_PROCESS_EXIT_CODE)
-            return f"+++ exited with {code} +++"
-        if event["name"] == EVENT_KILLED:
-            attrs = parse_attributes(event["attributes"])
-            if killers is not None and attrs.get(ATTR_PROCESS_SIGNAL) not in killers:
-                return None
-            core = " (core dumped)" if attrs.get(ATTR_PROCESS_CORE_DUMPED) else ""
-            return f"+++ killed by {attrs.get(ATTR_PROCESS_SIGNAL)}{core} +++"
+        if event["name"] in (EVENT_EXITED, EVENT_KILLED):
+            return _ending_text(event, event["name"] == EVENT_KILLED, killers)
     return None
+
+
+def thread_exit_lines(row: dict[str, Any], killers: frozenset[str] | None = None) -> list[tuple[int, int, str]]:
+    """(time, thread, `+++ exited with 0 +++`) for a thread that ended while others went on."""
+    out = []
+    for event in row.get("events") or ():
+        if event["name"] in (EVENT_THREAD_EXITED, EVENT_THREAD_KILLED):
+            text = _ending_text(event, event["name"] == EVENT_THREAD_KILLED, killers)
+            if text is not None:
+                out.append((int(event["time_unix_nano"]), int(row["thread_id"]), text))
+    return out
 
 
 def pid_prefix(tid: int) -> str:
@@ -227,6 +243,9 @@ class TextSink(SpanSink):
                     events.append((int(row["end_time_nanos"]), "line", row, attrs, int(row["process_pid"]), ending))
                 continue
             tid = int(row["thread_id"])
+            if self._exits:
+                for t_ns, thread, text in thread_exit_lines(row, self._signals):
+                    events.append((t_ns, "line", row, attrs, thread, text))
             if self._fd_paths:
                 attrs = with_fd_paths(row, attrs)
             if int(row["rle_count"]) > 1 or (row["span_name"] in _NO_RETURN and attrs.get(ATTR_SYSCALL_UNFINISHED)):
