@@ -147,7 +147,7 @@ def test_siginfo_rendering_follows_strace() -> None:
     assert decode_siginfo(signal.SIGALRM, kernel)[1] == "{si_signo=SIGALRM, si_code=SI_KERNEL}"
     queued = _siginfo(signal.SIGRTMIN + 2, -1, struct.pack("<iIq", 9, 0, -1))
     attrs, text = decode_siginfo(signal.SIGRTMIN + 2, queued)
-    assert text == "{si_signo=SIGRT_2, si_code=SI_QUEUE, si_pid=9, si_uid=0, si_int=-1, si_ptr=0xffffffffffffffff}"
+    assert text == "{si_signo=SIGRT_4, si_code=SI_QUEUE, si_pid=9, si_uid=0, si_int=-1, si_ptr=0xffffffffffffffff}"
     assert attrs["signal.sender_pid"] == 9 and attrs["signal.number"] == signal.SIGRTMIN + 2
     # PTRACE_GETSIGINFO failed: only the number is known
     assert decode_siginfo(signal.SIGTERM, b"")[1] == "{si_signo=SIGTERM}"

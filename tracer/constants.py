@@ -224,6 +224,20 @@ def result_text(name: str, args: tuple[int, ...], ret: int) -> str | None:
 RESULT_TEXTS = frozenset({"umask", "fcntl"})
 
 #: syscall → the arguments strace shows, given the call's values
+def _clone_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
+    """clone's arguments as strace names them (x86-64 order: flags, stack, parent_tid, child_tid,
+    tls), each pointer only when a flag uses it."""
+    flags = args[0]
+    shown = [f"child_stack={texts[1]}", f"flags={texts[0]}"]
+    if flags & 0x100000:  # CLONE_PARENT_SETTID
+        shown.append(f"parent_tid={texts[2]}")
+    if flags & 0x80000:  # CLONE_SETTLS
+        shown.append(f"tls={texts[4]}")
+    if flags & (0x1000000 | 0x200000):  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+        shown.append(f"child_tidptr={texts[3]}")
+    return shown
+
+
 def _one_offset_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
     """preadv/pwritev(2) pass the offset as two words (pos_l, pos_h); on x86-64 pos_l holds all
     of it and strace prints it once."""
@@ -233,6 +247,7 @@ def _one_offset_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
 SHAPES: dict[str, Callable[[list[str], tuple[int, ...]], list[str]]] = {
     "fcntl": _fcntl_shape,
     "futex": _futex_shape,
+    "clone": _clone_shape,
     "preadv": _one_offset_shape, "pwritev": _one_offset_shape, "preadv2": _one_offset_shape,
     "pwritev2": _one_offset_shape,
 }

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from renacer_tui.model.readable import KERNEL_RTMIN
 from renacer_tui.model.syscalls import (
     ALL_NAMES,
     BARE_CLASSES,
@@ -149,7 +150,8 @@ ALL_SIGNALS = frozenset(range(1, signal.SIGRTMAX + 1))
 
 
 def signal_number(word: str) -> int:
-    """A signal named as strace takes it: `SIGUSR1`, `usr1`, `10`, `SIGRTMIN`, `SIGRT_2`."""
+    """A signal named as strace takes it: `SIGUSR1`, `usr1`, `10`, `SIGRTMIN` (the kernel's, 32),
+    `SIGRT_2` (34: glibc's SIGRTMIN)."""
     if word.isascii() and word.isdigit():  # `str.isdigit` also takes "¹"
         number = int(word)
         if number in ALL_SIGNALS:
@@ -159,7 +161,7 @@ def signal_number(word: str) -> int:
     name = name if name.startswith("SIG") else "SIG" + name
     realtime = re.fullmatch(r"SIGRT(?:MIN)?(?:_|\+)?(\d*)", name)
     if realtime and name != "SIGRTMAX" and (realtime[1] or name == "SIGRTMIN"):
-        number = signal.SIGRTMIN + int(realtime[1] or 0)
+        number = KERNEL_RTMIN + int(realtime[1] or 0)
         if number <= signal.SIGRTMAX:
             return number
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import signal
 from functools import lru_cache
 
 from ptrace.syscall.posix_arg import (
@@ -65,9 +64,7 @@ def quote(data: bytes, truncated: bool = False) -> str:
 
 def _mask_name(signo: int) -> str:
     """A signal in a mask as strace writes it: `CHLD`, `RTMIN`, `RT_1`."""
-    if signo >= signal.SIGRTMIN:
-        return "RTMIN" if signo == signal.SIGRTMIN else f"RT_{signo - signal.SIGRTMIN}"
-    return signal_name(signo).removeprefix("SIG")
+    return signal_name(signo).removeprefix("SIG")  # RTMIN, RT_1, … as well
 
 
 def sigset(mask: int, size: int = 64) -> str:
@@ -151,12 +148,16 @@ def map_flags(value: int) -> str:
     return bits(value, MAP_FLAGS)
 
 
+#: python-ptrace's CLONE_* table with the flags newer kernels added, in bit order (strace's)
+CLONE_FLAGS = tuple(sorted(dict([*CLONE_FLAGS_BITMASK, (0x80, "CLONE_NEWTIME"), (0x1000, "CLONE_PIDFD"),
+                                 (0x100000000, "CLONE_CLEAR_SIGHAND"), (0x200000000, "CLONE_INTO_CGROUP")]).items()))
+
+
 @lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def clone_flags(value: int) -> str:
     """`CLONE_VM|CLONE_FS|…|SIGCHLD`: the low byte is the exit signal."""
     sig = value & 0xFF
-    names = readBits(value & ~0xFF, CLONE_FLAGS_BITMASK)
-    names = [n if not n.isdigit() else hex(int(n)) for n in names]
+    names = bits(value & ~0xFF, CLONE_FLAGS, "").split("|") if value & ~0xFF else []
     if sig:
         names.append(signal_name(sig))
     return "|".join(names) if names else "0"

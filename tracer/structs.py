@@ -410,6 +410,50 @@ def _render_iovec(output: bool) -> Callable[[Fetched, tuple[int, ...], int], tup
 _IOVEC_IN = StructKind(_fetch_iovec(False), _render_iovec(False), False)
 _IOVEC_OUT = StructKind(_fetch_iovec(True), _render_iovec(True), True)
 
+# -- clone3's struct clone_args (read at the exit: the new task's ids are in it then) -----------
+_CLONE_ARGS = struct.Struct("<11Q")  # flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, …
+_CLONE_PIDFD, _CLONE_PARENT_SETTID, _CLONE_SETTLS = 0x1000, 0x100000, 0x80000
+_CLONE_CHILD_TID = 0x1000000 | 0x200000  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+_CLONE_INTO_CGROUP = 0x200000000
+
+
+def _fetch_clone_args(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+    """The struct, then what the call wrote through it: the parent's copy of the new tid, the pidfd."""
+    raw = mem.read_bytes(tid, addr, min(args[1], _CLONE_ARGS.size))
+    if len(raw) < _CLONE_ARGS.size:
+        return (raw, b"", b"")
+    flags, pidfd, _child_tid, parent_tid = _CLONE_ARGS.unpack_from(raw)[:4]
+    written = [mem.read_bytes(tid, pointer, 4) if flags & bit and pointer else b""
+               for bit, pointer in ((_CLONE_PARENT_SETTID, parent_tid), (_CLONE_PIDFD, pidfd))]
+    return (raw, *written)
+
+
+def _render_clone_args(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """strace's `{flags=CLONE_VM|…, child_tid=…, exit_signal=0, stack=…, stack_size=0x7fff80, tls=…}
+    => {parent_tid=[1235]}`: each pointer only when a flag uses it."""
+    raw, parent_written, pidfd_written = data
+    if len(raw) < _CLONE_ARGS.size:
+        return "", {}
+    flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, _set_tid, _count, cgroup = \
+        _CLONE_ARGS.unpack_from(raw)
+    fields = [f"flags={F.bits(flags, F.CLONE_FLAGS)}"]
+    if flags & _CLONE_PIDFD:
+        fields.append(f"pidfd={F.pointer(pidfd)}")
+    if flags & _CLONE_CHILD_TID:
+        fields.append(f"child_tid={F.pointer(child_tid)}")
+    if flags & _CLONE_PARENT_SETTID:
+        fields.append(f"parent_tid={F.pointer(parent_tid)}")
+    fields.append(f"exit_signal={F.signal_name(exit_signal) if exit_signal else 0}")
+    fields += [f"stack={F.pointer(stack)}", f"stack_size={hex(stack_size) if stack_size else 0}"]
+    if flags & _CLONE_SETTLS:
+        fields.append(f"tls={F.pointer(tls)}")
+    if flags & _CLONE_INTO_CGROUP:
+        fields.append(f"cgroup={cgroup}")
+    written = [f"{name}=[{int.from_bytes(value, 'little', signed=True)}]"
+               for name, value in (("parent_tid", parent_written), ("pidfd", pidfd_written)) if len(value) == 4]
+    return "{" + ", ".join(fields) + "}" + (f" => {{{', '.join(written)}}}" if written else ""), {}
+
+
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
 _TIMESPEC_IN = StructKind(_fixed(_TIMESPEC.size), _render_timespec, False)
 _RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
@@ -442,8 +486,10 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("epoll_ctl", "event"): StructKind(_fetch_epoll_event, _render_epoll_event, False),
     ("setsockopt", "optval"): StructKind(_fetch_optval, _render_int, False),
     ("rt_sigprocmask", "set"): StructKind(_fixed(_SIGSET_BYTES), _render_sigset, False),
+    ("rt_sigprocmask", "oset"): StructKind(_fixed(_SIGSET_BYTES), _render_sigset, True),
     # read at the exit (what a TCGETS fills in); a set request's struct is the same bytes then
     ("ioctl", "arg"): StructKind(_fetch_ioctl_arg, _render_ioctl_arg, True),
+    ("clone3", "uargs"): StructKind(_fetch_clone_args, _render_clone_args, True),
     ("writev", "vec"): _IOVEC_IN, ("pwritev", "vec"): _IOVEC_IN, ("pwritev2", "vec"): _IOVEC_IN,
     ("readv", "vec"): _IOVEC_OUT, ("preadv", "vec"): _IOVEC_OUT, ("preadv2", "vec"): _IOVEC_OUT,
 }

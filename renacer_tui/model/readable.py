@@ -31,13 +31,18 @@ def one_line(exc: BaseException, with_type: bool = False) -> str:
 
 
 def signal_name(signo: int) -> str:
-    """`SIGCHLD`; real-time signals as `SIGRT_3` (strace's spelling), unknown numbers as digits."""
+    """`SIGCHLD`; real-time signals by the kernel's numbering as strace spells them (`SIGRTMIN` is
+    32, then `SIGRT_1`…: glibc's SIGRTMIN, 34, is `SIGRT_2`), unknown numbers as digits."""
+    if KERNEL_RTMIN <= signo <= signal.SIGRTMAX:
+        return "SIGRTMIN" if signo == KERNEL_RTMIN else f"SIGRT_{signo - KERNEL_RTMIN}"
     try:
         return signal.Signals(signo).name
     except ValueError:
-        if signal.SIGRTMIN <= signo <= signal.SIGRTMAX:
-            return f"SIGRT_{signo - signal.SIGRTMIN}"
         return str(signo)
+
+
+#: The kernel's first real-time signal; strace counts SIGRT_n from it.
+KERNEL_RTMIN = 32
 
 
 def describe_exit(code: int, killed_by: str | None = None) -> str:
