@@ -183,13 +183,28 @@ int main(void) {
 }
 """
 
-PROGRAMS = {"constants": CONSTANTS, "clones": CLONES, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
+STATX = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/stat.h>
+int main(void) {
+    struct statx s;
+    statx(AT_FDCWD, "/etc/hostname", AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &s);
+    statx(AT_FDCWD, "/etc", AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT, STATX_MODE | STATX_SIZE, &s);
+    statx(AT_FDCWD, "/dev/null", AT_STATX_FORCE_SYNC, STATX_ALL | STATX_MNT_ID, &s);
+    statx(AT_FDCWD, "/nonexistent", 0, STATX_ALL, &s);
+    return 0;
+}
+"""
+
+PROGRAMS = {"constants": CONSTANTS, "clones": CLONES, "statx": STATX, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", ',
           "terminal": 'openat(AT_FDCWD, "/dev/ptmx", ',
           "vectors": 'openat(AT_FDCWD, "vectors.out", ',
-          "clones": "rt_sigprocmask(SIG_BLOCK, [CHLD], NULL, 8)"}
+          "clones": "rt_sigprocmask(SIG_BLOCK, [CHLD], NULL, 8)",
+          "statx": 'statx(AT_FDCWD, "/etc/hostname", '}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 
@@ -321,3 +336,11 @@ def test_any_terminal_struct_renders(raw: bytes, request: int) -> None:
     assert text.startswith(("{", "[")) and text.endswith(("}", "]")) and "\n" not in text
     if request == 0x5401:
         assert re.fullmatch(r"\{c_iflag=[^,]+, c_oflag=[^,]+, c_cflag=[^,]+, c_lflag=[^,]+, \.\.\.\}", text)
+
+
+@given(st.binary(min_size=48, max_size=48))
+def test_any_statx_renders(raw: bytes) -> None:
+    from renacer_tui.tracer.structs import STRUCTS
+
+    text, _attrs = STRUCTS["statx", "statxbuf"].render((raw,), (0, 0, 0, 0, 0), 0)
+    assert re.fullmatch(r"\{stx_mask=[^,]+, stx_attributes=[^,]+, stx_mode=[^,]+, stx_size=\d+, \.\.\.\}", text)

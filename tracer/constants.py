@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.structs import STATX_MASKS
 
 
 def _names(module: object, prefix: str | tuple[str, ...], skip: tuple[str, ...] = ()) -> dict[int, str]:
@@ -167,6 +168,8 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "faccessat2_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, _FACCESSAT2_FLAGS),
     "octal": lambda v, a: F.open_mode(v),
     "epoll_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, ((0o2000000, "EPOLL_CLOEXEC"),)),
+    "statx_flags": lambda v, a: statx_flags(v),
+    "statx_mask": lambda v, a: F.bit_groups(v & 0xFFFFFFFF, STATX_MASKS),
 }
 
 #: (syscall, argument name) → kind, for the arguments above
@@ -192,7 +195,18 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("faccessat2", "flags"): "faccessat2_flags",
     ("umask", "mask"): "octal",
     ("epoll_create1", "flags"): "epoll_flags",
+    ("statx", "flags"): "statx_flags", ("statx", "mask"): "statx_mask",
 }
+
+_STATX_SYNC = {0: "AT_STATX_SYNC_AS_STAT", 0x2000: "AT_STATX_FORCE_SYNC", 0x4000: "AT_STATX_DONT_SYNC"}
+
+
+def statx_flags(value: int) -> str:
+    """statx's flags as strace writes them: the sync type always (AT_STATX_SYNC_AS_STAT is 0), then the AT_* bits."""
+    value &= 0xFFFFFFFF
+    sync = _STATX_SYNC.get(value & 0x6000, hex(value & 0x6000))
+    rest = value & ~0x6000
+    return sync + (f"|{F.at_flags(rest)}" if rest else "")
 
 
 def _fcntl_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:

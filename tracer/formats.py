@@ -99,6 +99,19 @@ def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]],
     return "|".join(n if not n.isdigit() else hex(int(n)) for n in names)
 
 
+def bit_groups(value: int, table: tuple[tuple[int, str], ...]) -> str:
+    """`STATX_BASIC_STATS|STATX_MNT_ID`: like `bits`, but a name of several bits only when all of
+    them are set (the groups come first in `table`, and take their bits), leftovers in hex."""
+    names = []
+    for mask, name in table:
+        if value & mask == mask:
+            names.append(name)
+            value &= ~mask
+    if value:
+        names.append(hex(value))
+    return "|".join(names) or "0"
+
+
 #: open(2) flags in strace's order (its `open_mode_flags` table; python-ptrace's table has another
 #: order and names O_TMPFILE whenever O_DIRECTORY alone is set).  O_SYNC and O_TMPFILE are
 #: several bits each and are named only when all of them are set.

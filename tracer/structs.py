@@ -454,6 +454,29 @@ def _render_clone_args(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[
     return "{" + ", ".join(fields) + "}" + (f" => {{{', '.join(written)}}}" if written else ""), {}
 
 
+# -- statx ------------------------------------------------------------------------------------
+_STATX = struct.Struct("<IIQIIIH")  # stx_mask, stx_blksize, stx_attributes, stx_nlink, uid, gid, stx_mode
+_STATX_SIZE = struct.Struct("<Q")  # stx_size, at offset 40 (after the padding and stx_ino)
+#: stx_mask's bits in strace's order, the groups first (the kernel's STATX_*)
+STATX_MASKS = ((0xFFF, "STATX_ALL"), (0x7FF, "STATX_BASIC_STATS"), (0x1, "STATX_TYPE"), (0x2, "STATX_MODE"),
+               (0x4, "STATX_NLINK"), (0x8, "STATX_UID"), (0x10, "STATX_GID"), (0x20, "STATX_ATIME"),
+               (0x40, "STATX_MTIME"), (0x80, "STATX_CTIME"), (0x100, "STATX_INO"), (0x200, "STATX_SIZE"),
+               (0x400, "STATX_BLOCKS"), (0x800, "STATX_BTIME"), (0x1000, "STATX_MNT_ID"), (0x2000, "STATX_DIOALIGN"))
+_STATX_ATTRIBUTES = ((0x4, "STATX_ATTR_COMPRESSED"), (0x10, "STATX_ATTR_IMMUTABLE"), (0x20, "STATX_ATTR_APPEND"),
+                     (0x40, "STATX_ATTR_NODUMP"), (0x800, "STATX_ATTR_ENCRYPTED"), (0x1000, "STATX_ATTR_AUTOMOUNT"),
+                     (0x2000, "STATX_ATTR_MOUNT_ROOT"), (0x100000, "STATX_ATTR_VERITY"), (0x200000, "STATX_ATTR_DAX"))
+
+
+def _render_statx(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    if len(raw) < 48:
+        return "", {}
+    mask, _blksize, attributes, _nlink, _uid, _gid, mode = _STATX.unpack_from(raw)
+    (size,) = _STATX_SIZE.unpack_from(raw, 40)
+    return (f"{{stx_mask={F.bit_groups(mask, STATX_MASKS)}, stx_attributes={F.bits(attributes, _STATX_ATTRIBUTES)}, "
+            f"stx_mode={file_mode(mode)}, stx_size={size}, ...}}"), {}
+
+
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
 _TIMESPEC_IN = StructKind(_fixed(_TIMESPEC.size), _render_timespec, False)
 _RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
@@ -465,7 +488,7 @@ _LENGTH_OUT = StructKind(_fixed(4), _render_int, True)
 #: (syscall, argument name) → how to read and render it
 STRUCTS: dict[tuple[str, str], StructKind] = {
     ("newfstatat", "statbuf"): _STAT_KIND, ("fstat", "statbuf"): _STAT_KIND, ("stat", "statbuf"): _STAT_KIND,
-    ("lstat", "statbuf"): _STAT_KIND,
+    ("lstat", "statbuf"): _STAT_KIND, ("statx", "statxbuf"): StructKind(_fixed(48), _render_statx, True),
     ("nanosleep", "rqtp"): _TIMESPEC_IN, ("clock_nanosleep", "rqtp"): _TIMESPEC_IN,
     ("connect", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr(False, False), False),
     ("bind", "addr"): StructKind(_fetch_sockaddr_in(2), _render_sockaddr(True, False), False),
