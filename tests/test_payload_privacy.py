@@ -107,7 +107,7 @@ def test_redaction_leaves_odd_attributes_alone(attributes: str) -> None:
 
 
 @given(st.lists(st.tuples(st.binary(max_size=30), st.booleans()), min_size=1, max_size=4),
-       st.sampled_from(["writev", "readv", "pwritev", "preadv2"]))
+       st.sampled_from(["writev", "readv", "pwritev", "preadv2", "sendmsg", "recvmsg"]))
 def test_redaction_leaves_out_every_iovec_buffer(buffers: list[tuple[bytes, bool]], call: str) -> None:
     shown = [f"{{iov_base={F.quote(data, cut)}, iov_len={len(data) + 7}}}" for data, cut in buffers]
     args = f"3, [{', '.join(shown)}], {len(buffers)}"

@@ -197,14 +197,37 @@ int main(void) {
 }
 """
 
-PROGRAMS = {"constants": CONSTANTS, "clones": CLONES, "statx": STATX, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
+MESSAGES = r"""
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+int main(void) {
+    int sv[2]; socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    struct iovec v[2] = {{"hello", 5}, {" world", 6}}; struct msghdr m = {0}; m.msg_iov = v; m.msg_iovlen = 2;
+    sendmsg(sv[0], &m, 0);
+    char a[4], b[16]; struct iovec r[2] = {{a, sizeof a}, {b, sizeof b}};
+    struct msghdr n = {0}; n.msg_iov = r; n.msg_iovlen = 2;
+    recvmsg(sv[1], &n, MSG_DONTWAIT);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)}; to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct msghdr o = {0}; o.msg_name = &to; o.msg_namelen = sizeof to; o.msg_iov = v; o.msg_iovlen = 1;
+    sendmsg(u, &o, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sendto(sv[0], "x", 1, MSG_DONTWAIT, 0, 0);
+    recvfrom(sv[1], b, sizeof b, MSG_PEEK, 0, 0);
+    return 0;
+}
+"""
+
+PROGRAMS = {"constants": CONSTANTS, "clones": CLONES, "statx": STATX, "messages": MESSAGES, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", ',
           "terminal": 'openat(AT_FDCWD, "/dev/ptmx", ',
           "vectors": 'openat(AT_FDCWD, "vectors.out", ',
           "clones": "rt_sigprocmask(SIG_BLOCK, [CHLD], NULL, 8)",
-          "statx": 'statx(AT_FDCWD, "/etc/hostname", '}
+          "statx": 'statx(AT_FDCWD, "/etc/hostname", ',
+          "messages": "socketpair(AF_UNIX, SOCK_DGRAM, 0, "}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 

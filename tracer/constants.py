@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from renacer_tui.tracer import formats as F
-from renacer_tui.tracer.structs import STATX_MASKS
+from renacer_tui.tracer.structs import MSG_FLAGS, STATX_MASKS
 
 
 def _names(module: object, prefix: str | tuple[str, ...], skip: tuple[str, ...] = ()) -> dict[int, str]:
@@ -169,6 +169,7 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "octal": lambda v, a: F.open_mode(v),
     "epoll_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, ((0o2000000, "EPOLL_CLOEXEC"),)),
     "statx_flags": lambda v, a: statx_flags(v),
+    "msg_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, MSG_FLAGS),
     "statx_mask": lambda v, a: F.bit_groups(v & 0xFFFFFFFF, STATX_MASKS),
 }
 
@@ -196,6 +197,8 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("umask", "mask"): "octal",
     ("epoll_create1", "flags"): "epoll_flags",
     ("statx", "flags"): "statx_flags", ("statx", "mask"): "statx_mask",
+    ("sendmsg", "flags"): "msg_flags", ("recvmsg", "flags"): "msg_flags", ("sendto", "flags"): "msg_flags",
+    ("recvfrom", "flags"): "msg_flags",
 }
 
 _STATX_SYNC = {0: "AT_STATX_SYNC_AS_STAT", 0x2000: "AT_STATX_FORCE_SYNC", 0x4000: "AT_STATX_DONT_SYNC"}

@@ -369,20 +369,40 @@ def _render_ioctl_arg(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[s
 _IOVEC = struct.Struct("<QQ")  # iov_base, iov_len
 
 
+def _read_iovec(mem: TraceeMemory, tid: int, addr: int, count: int, moved: int | None, limit: int) -> list[bytes]:
+    """An iovec array (at most `limit` entries, as strace), then the first `limit` bytes of each
+    buffer: all of them, or the `moved` bytes a read filled in (spread in order)."""
+    raw = mem.read_bytes(tid, addr, min(count, max(limit, 1)) * _IOVEC.size)
+    out = [raw]
+    left = moved
+    for base, length in _iovecs(raw):
+        size = length if left is None else min(length, max(left, 0))
+        if left is not None:
+            left -= size
+        out.append(mem.read_bytes(tid, base, min(size, limit)) if size > 0 else b"")
+    return out
+
+
+def _iovec_text(data: Fetched | list[bytes], count: int, moved: int | None) -> str:
+    """`[{iov_base="ab", iov_len=2}, …]` from what `_read_iovec` read ("" when unreadable)."""
+    entries = _iovecs(data[0])
+    if not entries and count:
+        return ""
+    left = moved
+    shown = []
+    for (_base, length), data_i in zip(entries, data[1:]):
+        size = length if left is None else min(length, max(left, 0))
+        if left is not None:
+            left -= size
+        shown.append(f"{{iov_base={F.quote(data_i, len(data_i) < size)}, iov_len={length}}}")
+    more = ", ..." if count > len(entries) else ""
+    return "[" + ", ".join(shown) + more + "]"
+
+
 def _fetch_iovec(output: bool) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
-    """The iovec array (at most `limit` entries, as strace), then the first `limit` bytes of
-    each buffer: all of a writev's, the bytes a readv filled in (its result, spread in order)."""
+    """readv/writev's array and buffers (a readv's: the bytes its result says it read)."""
     def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
-        count = min(args[2], max(limit, 1))
-        raw = mem.read_bytes(tid, addr, count * _IOVEC.size)
-        out = [raw]
-        left = ret if output else None
-        for base, length in _iovecs(raw):
-            size = length if left is None else min(length, max(left, 0))
-            if left is not None:
-                left -= size
-            out.append(mem.read_bytes(tid, base, min(size, limit)) if size > 0 else b"")
-        return tuple(out)
+        return tuple(_read_iovec(mem, tid, addr, args[2], ret if output else None, limit))
     return fetch
 
 
@@ -392,18 +412,47 @@ def _iovecs(raw: bytes) -> list[tuple[int, int]]:
 
 def _render_iovec(output: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
     def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
-        entries = _iovecs(data[0])
-        if not entries and args[2]:
+        return _iovec_text(data, args[2], ret if output else None), {}
+    return render
+
+
+# -- struct msghdr (sendmsg at entry, recvmsg at exit) -------------------------------------------
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+MSG_FLAGS = tuple(sorted((int(flag), flag.name) for flag in socket.MsgFlag if flag.name))
+
+
+def _fetch_msghdr(output: bool) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
+    """The header, the address it names, then its iovec array and buffers (a recvmsg's: the bytes
+    its result says it received)."""
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+        raw = mem.read_bytes(tid, addr, _MSGHDR.size)
+        if len(raw) < _MSGHDR.size:
+            return (raw,)
+        name, namelen, iov, iovlen = _MSGHDR.unpack_from(raw)[:4]
+        address = mem.read_bytes(tid, name, min(namelen, _SOCKADDR_MAX)) if name and namelen else b""
+        return (raw, address, *_read_iovec(mem, tid, iov, iovlen, ret if output else None, limit))
+    return fetch
+
+
+def _render_msghdr(output: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
+    """strace's `{msg_name=…, msg_namelen=16, msg_iov=[…], msg_iovlen=1, msg_controllen=0, msg_flags=0}`;
+    the control messages themselves are shown as their address (not decoded yet)."""
+    def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+        if len(data[0]) < _MSGHDR.size:
             return "", {}
-        left = ret if output else None
-        shown = []
-        for (base, length), data_i in zip(entries, data[1:]):
-            size = length if left is None else min(length, max(left, 0))
-            if left is not None:
-                left -= size
-            shown.append(f"{{iov_base={F.quote(data_i, len(data_i) < size)}, iov_len={length}}}")
-        more = ", ..." if args[2] > len(entries) else ""
-        return "[" + ", ".join(shown) + more + "]", {}
+        name, namelen, _iov, iovlen, control, controllen, flags = _MSGHDR.unpack_from(data[0])
+        attrs: dict[str, Any] = {}
+        if name and data[1]:
+            shown_name, address, port, transport = sockaddr(data[1])
+            attrs = _address_attributes(address, port, transport, False)
+        else:
+            shown_name = F.pointer(name)
+        fields = [f"msg_name={shown_name}", f"msg_namelen={namelen}",
+                  f"msg_iov={_iovec_text(data[2:], iovlen, ret if output else None) or '[]'}", f"msg_iovlen={iovlen}"]
+        if controllen:
+            fields.append(f"msg_control={F.pointer(control)}")
+        fields += [f"msg_controllen={controllen}", f"msg_flags={F.bits(flags & 0xFFFFFFFF, MSG_FLAGS)}"]
+        return "{" + ", ".join(fields) + "}", attrs
     return render
 
 
@@ -513,6 +562,8 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     # read at the exit (what a TCGETS fills in); a set request's struct is the same bytes then
     ("ioctl", "arg"): StructKind(_fetch_ioctl_arg, _render_ioctl_arg, True),
     ("clone3", "uargs"): StructKind(_fetch_clone_args, _render_clone_args, True),
+    ("sendmsg", "msg"): StructKind(_fetch_msghdr(False), _render_msghdr(False), False),
+    ("recvmsg", "msg"): StructKind(_fetch_msghdr(True), _render_msghdr(True), True),
     ("writev", "vec"): _IOVEC_IN, ("pwritev", "vec"): _IOVEC_IN, ("pwritev2", "vec"): _IOVEC_IN,
     ("readv", "vec"): _IOVEC_OUT, ("preadv", "vec"): _IOVEC_OUT, ("preadv2", "vec"): _IOVEC_OUT,
 }

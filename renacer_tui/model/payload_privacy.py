@@ -41,7 +41,7 @@ _PATTERNS = {
     1: re.compile(rf'^((?:[^,"]|{_QUOTED})*?, )({_PAYLOAD})'),
 }
 #: Calls whose payload is in an iovec array: every `iov_base="…"` of it.
-_IOVEC_CALLS = frozenset({"readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2"})
+_IOVEC_CALLS = frozenset({"readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2", "sendmsg", "recvmsg"})
 _IOV_BASE = re.compile(rf"(iov_base=)({_PAYLOAD})")
 #: Span names whose arguments carry a payload.
 PAYLOAD_SPANS = frozenset(f"syscall:{name}" for name in (*_BUFFER_ARG, *_IOVEC_CALLS))
