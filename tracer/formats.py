@@ -127,15 +127,8 @@ OPEN_FLAGS = (
 def open_flags(value: int) -> str:
     """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag)."""
     value &= 0xFFFFFFFF
-    names = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]]
-    rest = value & ~3
-    for mask, name in OPEN_FLAGS:
-        if rest & mask == mask:
-            names.append(name)
-            rest &= ~mask
-    if rest:
-        names.append(hex(rest))
-    return "|".join(names)
+    mode = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]
+    return mode + (f"|{bit_groups(value & ~3, OPEN_FLAGS)}" if value & ~3 else "")
 
 
 def open_mode(value: int) -> str:
