@@ -169,8 +169,8 @@ def with_fd_paths(row: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     returned = attrs.get(ATTR_RESULT_FD_OBJECT)
     if isinstance(returned, list):  # pipe/socketpair: `[3<pipe:[7]>, 4<pipe:[7]>]`
         pieces = F.arguments(str(shown.get(ATTR_SYSCALL_ARGS, "")))
-        index = FD_PAIRS.get(name)
-        fds = pipe_fds(pieces[index]) if index is not None and index < len(pieces) else None
+        index = FD_PAIRS.get(name, len(pieces))
+        fds = pipe_fds(pieces[index]) if index < len(pieces) else None
         if fds is not None and len(returned) == 2:
             pieces[index] = f"[{fds[0]}<{returned[0]}>, {fds[1]}<{returned[1]}>]"
             shown[ATTR_SYSCALL_ARGS] = ", ".join(pieces)
