@@ -219,7 +219,28 @@ int main(void) {
 }
 """
 
-PROGRAMS = {"constants": CONSTANTS, "clones": CLONES, "statx": STATX, "messages": MESSAGES, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
+SELECT = r"""
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/select.h>
+#include <unistd.h>
+int main(void) {
+    int p[2]; pipe(p); write(p[1], "x", 1);
+    fd_set r, w; FD_ZERO(&r); FD_SET(p[0], &r); FD_ZERO(&w); FD_SET(p[1], &w);
+    select(p[1] + 1, &r, &w, NULL, NULL);
+    FD_ZERO(&r); FD_SET(p[1] + 0, &r); struct timeval tv = {0, 0};
+    fd_set e; FD_ZERO(&e); FD_SET(p[0], &e);
+    select(p[1] + 1, NULL, NULL, &e, &tv);
+    FD_ZERO(&r); FD_SET(p[0], &r); sigset_t none; sigemptyset(&none);
+    pselect(p[0] + 1, &r, NULL, NULL, NULL, &none);
+    struct timespec ts = {0, 0}; FD_ZERO(&w);
+    pselect(p[0] + 1, NULL, &w, NULL, &ts, NULL);
+    select(0, NULL, NULL, NULL, &tv);
+    return 0;
+}
+"""
+
+PROGRAMS = {"constants": CONSTANTS, "clones": CLONES, "statx": STATX, "messages": MESSAGES, "select": SELECT, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", ',
@@ -227,7 +248,8 @@ _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "vectors": 'openat(AT_FDCWD, "vectors.out", ',
           "clones": "rt_sigprocmask(SIG_BLOCK, [CHLD], NULL, 8)",
           "statx": 'statx(AT_FDCWD, "/etc/hostname", ',
-          "messages": "socketpair(AF_UNIX, SOCK_DGRAM, 0, "}
+          "messages": "socketpair(AF_UNIX, SOCK_DGRAM, 0, ",
+          "select": "pipe2(["}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 

@@ -22,7 +22,7 @@ from renacer_tui.tracer.constants import ARGUMENTS as CONSTANT_ARGUMENTS
 from renacer_tui.tracer.constants import RENDERERS as CONSTANT_RENDERERS
 from renacer_tui.tracer.constants import SHAPES
 from renacer_tui.tracer.events import TraceeMemory
-from renacer_tui.tracer.structs import RESULT_STRUCTS, STRUCTS, StructKind, poll_result
+from renacer_tui.tracer.structs import RESULT_STRUCTS, STRUCTS, ResultKind, StructKind
 
 # Prototypes python-ptrace lacks (newer syscalls), from the kernel's include/linux/syscalls.h.
 _EXTRA_PROTOTYPES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -101,7 +101,7 @@ class Plan:
     renderers: tuple  # per argument: a fast renderer for common kinds, or None (use _render_input)
     outputs: tuple[tuple[int, str], ...]  # (index, kind) of the arguments decode_exit fills in
     structs: tuple[StructKind | None, ...]  # per argument: how to read and render its struct
-    result_struct: int | None  # the argument whose struct the result is rendered from (poll)
+    result_struct: ResultKind | None  # how the result is rendered from memory (poll, select)
     #: the arguments strace prints at the call's entry: those before the first it fills in
     #: (`read(3, ` … `<... read resumed>"data", 4096) = 4` when another line came between)
     entry_args: int
@@ -449,7 +449,7 @@ def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
 
 
 def _struct_at(plan: Plan, index: int) -> StructKind:
-    """The struct of argument `index` (one of STRUCTS: its kind is struct_in/out, or RESULT_STRUCTS names it)."""
+    """The struct of argument `index` (one of STRUCTS: its kind is struct_in/out)."""
     kind = plan.structs[index]
     assert kind is not None
     return kind
@@ -460,9 +460,9 @@ def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, t
     """Make the reads `decode_exit` will make for this call's outputs."""
     if not plan.has_outputs or is_error:
         return
-    result_at = plan.result_struct
-    if result_at is not None and args[result_at]:
-        _struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret, string_limit)
+    result = plan.result_struct
+    if result is not None:
+        result.fetch(mem, tid, 0, args, ret, string_limit)
     for i, kind in plan.outputs:
         addr = args[i]
         if not addr:
@@ -483,10 +483,9 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
     plan = decoded.plan
     if not plan.has_outputs or is_error:
         return
-    result_at = plan.result_struct
-    if result_at is not None and args[result_at]:
-        decoded.result = poll_result(_struct_at(plan, result_at).fetch(mem, tid, args[result_at], args, ret, string_limit),
-                                     ret)
+    result = plan.result_struct
+    if result is not None:
+        decoded.result = result.render(result.fetch(mem, tid, 0, args, ret, string_limit), args, ret)
     for i, kind in plan.outputs:
         addr = args[i]
         if kind == "struct_out" and addr:

@@ -526,6 +526,81 @@ def _render_statx(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, 
             f"stx_mode={file_mode(mode)}, stx_size={size}, ...}}"), {}
 
 
+# -- fd_set (select, pselect6) ----------------------------------------------------------------
+_FD_SETSIZE = 1024
+_TIMEVAL = struct.Struct("<qq")
+
+
+def _fd_set_bytes(args: tuple[int, ...]) -> int:
+    nfds = min(max(F.to_int32(args[0]), 0), _FD_SETSIZE)
+    return (nfds + 7) // 8
+
+
+def _fetch_fd_set(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+    return (mem.read_bytes(tid, addr, _fd_set_bytes(args)),)
+
+
+def _fds_in(raw: bytes, nfds: int) -> list[int]:
+    return [fd for fd in range(min(nfds, len(raw) * 8)) if raw[fd // 8] >> (fd % 8) & 1]
+
+
+def _render_fd_set(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    if len(data[0]) < _fd_set_bytes(args):
+        return "", {}
+    return "[" + " ".join(map(str, _fds_in(data[0], F.to_int32(args[0])))) + "]", {}
+
+
+def _render_timeval(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    if len(data[0]) < _TIMEVAL.size:
+        return "", {}
+    sec, usec = _TIMEVAL.unpack_from(data[0])
+    return f"{{tv_sec={sec}, tv_usec={usec}}}", {}
+
+
+def _fetch_pselect_sigmask(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int,
+                           limit: int = 0) -> Fetched:
+    """pselect6's sixth argument: a {const sigset_t *, size_t} pair, then the set it points to."""
+    raw = mem.read_bytes(tid, addr, 16)
+    pointer = int.from_bytes(raw[:8], "little") if len(raw) == 16 else 0
+    return (raw, mem.read_bytes(tid, pointer, _SIGSET_BYTES) if pointer else b"")
+
+
+def _render_pselect_sigmask(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw, mask = data
+    if len(raw) < 16:
+        return "", {}
+    pointer, size = struct.unpack("<QQ", raw)
+    shown = F.sigset(int.from_bytes(mask, "little")) if len(mask) == _SIGSET_BYTES else F.pointer(pointer)
+    return f"{{sigmask={shown}, sigsetsize={size}}}", {}
+
+
+def _fetch_select_result(timeout: struct.Struct) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
+    """The three sets as the call left them, and what is left of its timeout."""
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+        size = _fd_set_bytes(args)
+        sets = tuple(mem.read_bytes(tid, args[i], size) if args[i] and ret > 0 else b"" for i in (1, 2, 3))
+        return (*sets, mem.read_bytes(tid, args[4], timeout.size) if args[4] else b"")
+    return fetch
+
+
+def _render_select_result(nanoseconds: bool) -> Callable[[Fetched, tuple[int, ...], int], str]:
+    """strace's `1 (in [3], left {tv_sec=0, tv_usec=999000})`, `0 (Timeout)`."""
+    def render(data: Fetched, args: tuple[int, ...], ret: int) -> str:
+        if ret == 0:
+            return "0 (Timeout)"
+        nfds = F.to_int32(args[0])
+        parts = [f"{name} [{' '.join(map(str, _fds_in(raw, nfds)))}]"
+                 for name, raw in zip(("in", "out", "except"), data[:3]) if _fds_in(raw, nfds)]
+        left = data[3]
+        if len(left) == 16:
+            sec, fraction = _TIMEVAL.unpack_from(left)
+            parts.append(f"left {{tv_sec={sec}, {'tv_nsec' if nanoseconds else 'tv_usec'}={fraction}}}")
+        return f"{ret} ({', '.join(parts)})" if parts else str(ret)
+    return render
+
+
+_FD_SET_IN = StructKind(_fetch_fd_set, _render_fd_set, False)
+
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
 _TIMESPEC_IN = StructKind(_fixed(_TIMESPEC.size), _render_timespec, False)
 _RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
@@ -564,9 +639,31 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("clone3", "uargs"): StructKind(_fetch_clone_args, _render_clone_args, True),
     ("sendmsg", "msg"): StructKind(_fetch_msghdr(False), _render_msghdr(False), False),
     ("recvmsg", "msg"): StructKind(_fetch_msghdr(True), _render_msghdr(True), True),
+    ("select", "readfds"): _FD_SET_IN, ("select", "writefds"): _FD_SET_IN, ("select", "errorfds"): _FD_SET_IN,
+    ("select", "timeout"): StructKind(_fixed(_TIMEVAL.size), _render_timeval, False),
+    ("pselect6", "readfds"): _FD_SET_IN, ("pselect6", "writefds"): _FD_SET_IN, ("pselect6", "exceptfds"): _FD_SET_IN,
+    ("pselect6", "timeout"): _TIMESPEC_IN,
+    ("pselect6", "sigmask"): StructKind(_fetch_pselect_sigmask, _render_pselect_sigmask, False),
     ("writev", "vec"): _IOVEC_IN, ("pwritev", "vec"): _IOVEC_IN, ("pwritev2", "vec"): _IOVEC_IN,
     ("readv", "vec"): _IOVEC_OUT, ("preadv", "vec"): _IOVEC_OUT, ("preadv2", "vec"): _IOVEC_OUT,
 }
 
-#: calls whose result is rendered from memory at exit (`poll_result`): name → argument index
-RESULT_STRUCTS = {"poll": 0}
+@dataclass(frozen=True, slots=True)
+class ResultKind:
+    """A result rendered from memory at the exit (poll's ready fds, select's sets): `fetch` is
+    given the call's arguments (its `addr` is unused), `render` the bytes and the result."""
+
+    fetch: Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]
+    render: Callable[[Fetched, tuple[int, ...], int], str]
+
+
+def _fetch_poll_result(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+    return _fetch_pollfds(mem, tid, args[0], args, ret) if args[0] else (b"",)
+
+
+#: calls whose result is rendered from memory at exit: name → how
+RESULT_STRUCTS: dict[str, ResultKind] = {
+    "poll": ResultKind(_fetch_poll_result, lambda data, args, ret: poll_result(data, ret)),
+    "select": ResultKind(_fetch_select_result(_TIMEVAL), _render_select_result(False)),
+    "pselect6": ResultKind(_fetch_select_result(_TIMESPEC), _render_select_result(True)),
+}
