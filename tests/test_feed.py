@@ -167,3 +167,22 @@ def test_groups_never_wait_for_more_than_the_pipe_holds() -> None:
         handed.release()
     writer.join(10)
     assert seen == [[10], [11], [12], [13]]
+
+
+def test_a_snapshot_of_calls_in_flight_is_never_grouped_with_spans() -> None:
+    """Batches already waiting are taken together, but a snapshot comes alone, after the spans
+    before it, and those keep their own metadata (a consumer tells the two apart by it)."""
+    from renacer_tui.sinks.feed import META_INFLIGHT
+
+    r, w = os.pipe()
+    sink = FeedSink(w)
+    sink.write(make_batch(3))
+    sink.write(make_batch(2, start=3))
+    sink.write_inflight(make_batch(1, start=5))
+    sink.write(make_batch(4, start=6))
+    sink.close()
+    with os.fdopen(r, "rb") as pipe:
+        data = pipe.read()
+    groups = list(FeedReader(data).groups())
+    assert [([b.num_rows for b in batches], META_INFLIGHT in meta) for batches, meta in groups] == [
+        ([3, 2], False), ([1], True), ([4], False)]

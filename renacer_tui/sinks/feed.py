@@ -145,14 +145,15 @@ class FeedReader:
         """
         group: list[pa.RecordBatch] = []
         rows = 0
-        metadata: dict[str, str] = {}
-        for batch, metadata in self:
-            if META_INFLIGHT in metadata:
-                if group:
+        metadata: dict[str, str] = {}  # the last span batch's
+        for batch, meta in self:
+            if META_INFLIGHT in meta:
+                if group:  # the spans before it first, with their own metadata
                     yield group, metadata
                     group, rows = [], 0
-                yield [batch], metadata
+                yield [batch], meta
                 continue
+            metadata = meta
             group.append(batch)
             rows += batch.num_rows
             if rows >= max_rows or not self._ready():
