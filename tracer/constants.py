@@ -246,11 +246,11 @@ def _clone_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
     tls), each pointer only when a flag uses it."""
     flags = args[0]
     shown = [f"child_stack={texts[1]}", f"flags={texts[0]}"]
-    if flags & 0x100000:  # CLONE_PARENT_SETTID
+    if flags & F.CLONE_PARENT_SETTID:
         shown.append(f"parent_tid={texts[2]}")
-    if flags & 0x80000:  # CLONE_SETTLS
+    if flags & F.CLONE_SETTLS:
         shown.append(f"tls={texts[4]}")
-    if flags & (0x1000000 | 0x200000):  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+    if flags & F.CLONE_CHILD_TID:
         shown.append(f"child_tidptr={texts[3]}")
     return shown
 

@@ -183,18 +183,11 @@ _EXIT_PRINTED_FROM = {
 
 
 @functools.lru_cache(maxsize=None)
-def fd_position(name: str) -> int | None:
-    """Which of `name`'s arguments is the fd it works on (None: none, or no plan)."""
+def plan_named(name: str) -> Plan | None:
+    """The plan of the syscall called `name` (None: a name with no number, such as `syscall_451`),
+    for readers that have a span's name rather than the call's number."""
     nr = SYSCALL_NUMBERS.get(name)
-    return None if nr is None else plan_for(nr).fd_index
-
-
-@functools.lru_cache(maxsize=None)
-def entry_arity(name: str) -> int | None:
-    """How many of `name`'s arguments strace prints at its entry (None: a name we have no plan
-    for, such as `syscall_451`, whose arguments are all inputs)."""
-    nr = SYSCALL_NUMBERS.get(name)
-    return None if nr is None else plan_for(nr).entry_args
+    return None if nr is None else plan_for(nr)
 
 
 _PLANS: dict[int, Plan] = {}

@@ -20,15 +20,12 @@ class TraceeMemory(Protocol):
 
     def read_bytes(self, tid: int, addr: int, size: int) -> bytes:
         """Up to `size` bytes at `addr`; fewer (or b"") where memory is unreadable."""
-        ...
 
     def read_cstring(self, tid: int, addr: int, limit: int) -> tuple[bytes, bool]:
         """NUL-terminated bytes at `addr`, at most `limit`; returns (data, truncated)."""
-        ...
 
     def fd_target(self, tid: int, fd: int) -> str | None:
         """readlink of /proc/<tid>/fd/<fd> ("pipe:[123]", "/etc/passwd"), None if gone."""
-        ...
 
 
 class CaptureListener(Protocol):
@@ -36,42 +33,33 @@ class CaptureListener(Protocol):
 
     def on_start(self, tid: int, t_ns: int) -> None:
         """The root tracee (launched or attached) is under trace."""
-        ...
 
     def on_syscall_entry(
         self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int, mem: TraceeMemory
     ) -> None:
         """A syscall-entry stop (or a seccomp stop, which the loop reports as an entry)."""
-        ...
 
     def on_syscall_exit(self, tid: int, ret: int, is_error: bool, t_ns: int, mem: TraceeMemory) -> None:
         """The matching exit stop; `ret` is the signed return value (-errno when is_error)."""
-        ...
 
     def on_new_task(self, tid: int, tgid: int, parent_tid: int, is_thread: bool, t_ns: int) -> None:
         """A fork/vfork/clone child is now traced. Called after the parent's creating syscall
         entry was reported and before any event of the child."""
-        ...
 
     def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
         """execve succeeded in `tgid` (the kernel may have changed the tid: `former_tid`)."""
-        ...
 
     def on_injected(self, tid: int) -> None:
         """The call `tid` is in was injected (-e inject=): its exit, reported next, is the one
         the capture set (or, for signal=, the call ran and a signal follows)."""
-        ...
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         """A signal is being delivered to `tid` (signal-delivery-stop); `siginfo` is the head of its
         siginfo_t as PTRACE_GETSIGINFO filled it (empty when that failed)."""
-        ...
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         """The task is gone (os.WIFEXITED/WIFSIGNALED decode `wait_status`). A syscall still
         open on this task is unfinished."""
-        ...
 
     def on_detach(self, t_ns: int) -> None:
         """The tracer detached (Ctrl-C on -p) or everything exited; flush state."""
-        ...

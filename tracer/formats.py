@@ -154,6 +154,10 @@ def map_flags(value: int) -> str:
     return bits(value, MAP_FLAGS)
 
 
+#: The CLONE_* bits that decide which of clone's and clone3's pointers strace shows.
+CLONE_PIDFD, CLONE_SETTLS, CLONE_PARENT_SETTID = 0x1000, 0x80000, 0x100000
+CLONE_CHILD_TID = 0x1000000 | 0x200000  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+CLONE_INTO_CGROUP = 0x200000000
 #: python-ptrace's CLONE_* table with the flags newer kernels added, in bit order (strace's)
 CLONE_FLAGS = tuple(sorted(dict([*CLONE_FLAGS_BITMASK, (0x80, "CLONE_NEWTIME"), (0x1000, "CLONE_PIDFD"),
                                  (0x100000000, "CLONE_CLEAR_SIGHAND"), (0x200000000, "CLONE_INTO_CGROUP")]).items()))

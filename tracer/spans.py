@@ -644,26 +644,23 @@ class SpanBuilder:
                     row.prev = src
                 row.links.append((LinkKind.WAIT, _link_source(src)))
 
+    def _new_fd_target(self, th: Thread, fd: int, mem: TraceeMemory) -> str | None:
+        """-y: what a new fd refers to, read now (the recorder read it at this exit too)."""
+        self._fds.forget(th.proc.tgid, fd)
+        target = self._fds.lookup(mem, th.proc.tgid, th.tid, fd)
+        return None if target is None else F.escape_text(target)
+
     def _result_fd(self, th: Thread, row: Row, fd: int, mem: TraceeMemory) -> None:
-        """-y: what the new fd refers to, read now (the recorder read it at this exit too)."""
-        tgid = th.proc.tgid
-        self._fds.forget(tgid, fd)
-        target = self._fds.lookup(mem, tgid, th.tid, fd)
+        target = self._new_fd_target(th, fd, mem)
         if target is not None:
-            row.attrs[ATTR_RESULT_FD_OBJECT] = F.escape_text(target)
+            row.attrs[ATTR_RESULT_FD_OBJECT] = target
 
     def _result_fds(self, th: Thread, row: Row, shown: str, mem: TraceeMemory) -> None:
         """-y: what each of a pipe's (or socketpair's) two new fds refers to."""
         fds = pipe_fds(shown)
-        if fds is None:
-            return
-        tgid = th.proc.tgid
-        targets = []
-        for fd in fds:
-            self._fds.forget(tgid, fd)
-            targets.append(self._fds.lookup(mem, tgid, th.tid, fd))
-        if all(target is not None for target in targets):
-            row.attrs[ATTR_RESULT_FD_OBJECT] = [F.escape_text(target) for target in targets if target is not None]
+        targets = [self._new_fd_target(th, fd, mem) for fd in fds or ()]
+        if targets and None not in targets:
+            row.attrs[ATTR_RESULT_FD_OBJECT] = targets
 
     def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
         if dec.fd is not None:

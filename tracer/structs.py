@@ -461,9 +461,6 @@ _IOVEC_OUT = StructKind(_fetch_iovec(True), _render_iovec(True), True)
 
 # -- clone3's struct clone_args (read at the exit: the new task's ids are in it then) -----------
 _CLONE_ARGS = struct.Struct("<11Q")  # flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, …
-_CLONE_PIDFD, _CLONE_PARENT_SETTID, _CLONE_SETTLS = 0x1000, 0x100000, 0x80000
-_CLONE_CHILD_TID = 0x1000000 | 0x200000  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
-_CLONE_INTO_CGROUP = 0x200000000
 
 
 def _fetch_clone_args(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
@@ -473,7 +470,7 @@ def _fetch_clone_args(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, .
         return (raw, b"", b"")
     flags, pidfd, _child_tid, parent_tid = _CLONE_ARGS.unpack_from(raw)[:4]
     written = [mem.read_bytes(tid, pointer, 4) if flags & bit and pointer else b""
-               for bit, pointer in ((_CLONE_PARENT_SETTID, parent_tid), (_CLONE_PIDFD, pidfd))]
+               for bit, pointer in ((F.CLONE_PARENT_SETTID, parent_tid), (F.CLONE_PIDFD, pidfd))]
     return (raw, *written)
 
 
@@ -486,17 +483,17 @@ def _render_clone_args(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[
     flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, _set_tid, _count, cgroup = \
         _CLONE_ARGS.unpack_from(raw)
     fields = [f"flags={F.bits(flags, F.CLONE_FLAGS)}"]
-    if flags & _CLONE_PIDFD:
+    if flags & F.CLONE_PIDFD:
         fields.append(f"pidfd={F.pointer(pidfd)}")
-    if flags & _CLONE_CHILD_TID:
+    if flags & F.CLONE_CHILD_TID:
         fields.append(f"child_tid={F.pointer(child_tid)}")
-    if flags & _CLONE_PARENT_SETTID:
+    if flags & F.CLONE_PARENT_SETTID:
         fields.append(f"parent_tid={F.pointer(parent_tid)}")
     fields.append(f"exit_signal={F.signal_name(exit_signal) if exit_signal else 0}")
     fields += [f"stack={F.pointer(stack)}", f"stack_size={hex(stack_size) if stack_size else 0}"]
-    if flags & _CLONE_SETTLS:
+    if flags & F.CLONE_SETTLS:
         fields.append(f"tls={F.pointer(tls)}")
-    if flags & _CLONE_INTO_CGROUP:
+    if flags & F.CLONE_INTO_CGROUP:
         fields.append(f"cgroup={cgroup}")
     written = [f"{name}=[{int.from_bytes(value, 'little', signed=True)}]"
                for name, value in (("parent_tid", parent_written), ("pidfd", pidfd_written)) if len(value) == 4]

@@ -48,18 +48,17 @@ class FeedSink(SpanSink):
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Write one batch (with metadata) to the pipe now, so the UI sees it at once."""
-        if self._fd is None:
-            raise FeedClosed("live feed already closed")
-        self._seq += 1
-        metadata = {META_DROPPED: str(int(self._dropped())), META_SEQ: str(self._seq)}
-        self._guarded(self._pipe.write, batch, metadata)
+        self._send(batch, {})
 
     def write_inflight(self, batch: pa.RecordBatch) -> None:
         """Send a snapshot of the calls in flight, marked `META_INFLIGHT`, in its place in the stream."""
+        self._send(batch, {META_INFLIGHT: "1"})
+
+    def _send(self, batch: pa.RecordBatch, marks: dict[str, str]) -> None:
         if self._fd is None:
             raise FeedClosed("live feed already closed")
         self._seq += 1
-        metadata = {META_DROPPED: str(int(self._dropped())), META_SEQ: str(self._seq), META_INFLIGHT: "1"}
+        metadata = {META_DROPPED: str(int(self._dropped())), META_SEQ: str(self._seq), **marks}
         self._guarded(self._pipe.write, batch, metadata)
 
     def close(self) -> None:

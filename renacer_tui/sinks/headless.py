@@ -49,7 +49,7 @@ from renacer_tui.model.sink import SpanSink
 from renacer_tui.model.syscalls import FD_PAIRS
 from renacer_tui.sinks.summary_order import summary_key
 from renacer_tui.tracer import formats as F
-from renacer_tui.tracer.decode import entry_arity, fd_position, pipe_fds
+from renacer_tui.tracer.decode import pipe_fds, plan_named
 from renacer_tui.tracer.rows import read_watermark
 
 
@@ -160,7 +160,8 @@ def with_fd_paths(row: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     name = row["span_name"][len(SYSCALL_PREFIX):]
     shown = dict(attrs)
     target, fd = attrs.get(ATTR_FD_OBJECT), attrs.get(ATTR_SYSCALL_FD)
-    position = fd_position(name)
+    plan = plan_named(name)
+    position = plan.fd_index if plan is not None else None
     if target is not None and fd is not None and position is not None:
         pieces = F.arguments(str(attrs.get(ATTR_SYSCALL_ARGS, "")))
         if position < len(pieces) and pieces[position] == str(fd):
@@ -184,8 +185,8 @@ def split_call(row: dict[str, Any], attrs: dict[str, Any]) -> tuple[str, str, st
     """(name, the arguments strace prints at entry, the rest) of a syscall row."""
     name = row["span_name"][len(SYSCALL_PREFIX):]
     args = str(attrs.get(ATTR_SYSCALL_ARGS, ""))
-    arity = entry_arity(name)
-    head, tail = (args, "") if arity is None else F.split_arguments(args, arity)
+    plan = plan_named(name)
+    head, tail = (args, "") if plan is None else F.split_arguments(args, plan.entry_args)
     return name, head, tail
 
 
