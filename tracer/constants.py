@@ -98,6 +98,14 @@ _TCP = _names(socket, "TCP_")
 _FACCESSAT2_FLAGS = ((0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS"), (0x1000, "AT_EMPTY_PATH"))
 _FD_FLAGS = ((fcntl.FD_CLOEXEC, "FD_CLOEXEC"),)
 _TIMER_ABSTIME = ((1, "TIMER_ABSTIME"),)
+_RUSAGE_WHO = {resource.RUSAGE_SELF: "RUSAGE_SELF", resource.RUSAGE_CHILDREN: "RUSAGE_CHILDREN",
+               resource.RUSAGE_THREAD: "RUSAGE_THREAD"}
+
+
+def rusage_who(value: int) -> str:
+    """`RUSAGE_SELF`…; another number reads `0x63 /* RUSAGE_??? */`, as strace marks an unknown value."""
+    who = F.to_int32(value)
+    return _RUSAGE_WHO.get(who) or f"{who & 0xFFFFFFFF:#x} /* RUSAGE_??? */"
 
 
 def socket_type(value: int) -> str:
@@ -171,6 +179,7 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "statx_flags": lambda v, a: statx_flags(v),
     "msg_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, MSG_FLAGS),
     "statx_mask": lambda v, a: F.bit_groups(v & 0xFFFFFFFF, STATX_MASKS),
+    "rusage_who": lambda v, a: rusage_who(v),
 }
 
 #: (syscall, argument name) → kind, for the arguments above
@@ -199,6 +208,7 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("statx", "flags"): "statx_flags", ("statx", "mask"): "statx_mask",
     ("sendmsg", "flags"): "msg_flags", ("recvmsg", "flags"): "msg_flags", ("sendto", "flags"): "msg_flags",
     ("recvfrom", "flags"): "msg_flags",
+    ("getrusage", "who"): "rusage_who",
 }
 
 _STATX_SYNC = {0: "AT_STATX_SYNC_AS_STAT", 0x2000: "AT_STATX_FORCE_SYNC", 0x4000: "AT_STATX_DONT_SYNC"}

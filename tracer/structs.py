@@ -596,6 +596,77 @@ def _render_select_result(nanoseconds: bool) -> Callable[[Fetched, tuple[int, ..
     return render
 
 
+
+# -- rusage (getrusage, wait4) and sysinfo -----------------------------------------------------
+_RUSAGE_TIMES = struct.Struct("<qqqq")  # ru_utime, ru_stime (timevals); fourteen longs follow
+_RUSAGE_SIZE = _RUSAGE_TIMES.size + 14 * 8
+
+
+def _render_rusage(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """strace's abbreviated rusage: the two times, then `...` (its -v prints the counters)."""
+    if len(data[0]) < _RUSAGE_SIZE:
+        return "", {}
+    usec, uusec, ssec, susec = _RUSAGE_TIMES.unpack_from(data[0])
+    return (f"{{ru_utime={{tv_sec={usec}, tv_usec={uusec}}}, ru_stime={{tv_sec={ssec}, tv_usec={susec}}}, ...}}",
+            {})
+
+
+#: uptime, loads[3], totalram, freeram, sharedram, bufferram, totalswap, freeswap, procs,
+#: (padding), totalhigh, freehigh, mem_unit
+_SYSINFO = struct.Struct("<q3Q6QH6xQQI4x")
+_SYSINFO_FIELDS = ("totalram", "freeram", "sharedram", "bufferram", "totalswap", "freeswap")
+
+
+def _render_sysinfo(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    if len(data[0]) < _SYSINFO.size:
+        return "", {}
+    uptime, *rest = _SYSINFO.unpack_from(data[0])
+    loads, memory, (procs, high, free_high, unit) = rest[:3], rest[3:9], rest[9:]
+    fields = ", ".join(f"{name}={value}" for name, value in zip(_SYSINFO_FIELDS, memory))
+    return (f"{{uptime={uptime}, loads=[{', '.join(map(str, loads))}], {fields}, procs={procs}, "
+            f"totalhigh={high}, freehigh={free_high}, mem_unit={unit}}}"), {}
+
+
+# -- epoll_wait's ready events ----------------------------------------------------------------
+def _fetch_epoll_events(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int,
+                        limit: int = 0) -> Fetched:
+    """The `ret` events the call filled in (at most strace's array limit)."""
+    count = min(max(ret, 0), _POLL_MAX)
+    return (mem.read_bytes(tid, addr, count * _EPOLL_EVENT.size) if count else b"",)
+
+
+def _render_epoll_events(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    raw = data[0]
+    if len(raw) < min(max(ret, 0), _POLL_MAX) * _EPOLL_EVENT.size:
+        return "", {}
+    events = [_render_epoll_event((raw[i:i + _EPOLL_EVENT.size],), args, ret)[0]
+              for i in range(0, len(raw), _EPOLL_EVENT.size)]
+    return "[" + ", ".join(events) + (", ..." if ret > _POLL_MAX else "") + "]", {}
+
+
+
+# -- getdents / getdents64: strace counts the records the call filled in -----------------------
+_DIRENT_RECLEN = struct.Struct("<H")  # d_reclen, at offset 16 in both layouts
+_DIRENT_MAX = 1 << 20
+
+
+def _fetch_dirents(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+    return (mem.read_bytes(tid, addr, min(max(ret, 0), _DIRENT_MAX)) if ret > 0 else b"",)
+
+
+def _render_dirents(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """`0x5593cb0f62a0 /* 140 entries */`, the records walked by their d_reclen."""
+    raw, count, offset = data[0], 0, 0
+    if len(raw) < min(max(ret, 0), _DIRENT_MAX):
+        return "", {}
+    while offset + 18 <= len(raw):
+        (length,) = _DIRENT_RECLEN.unpack_from(raw, offset + 16)
+        if length == 0:
+            break
+        count, offset = count + 1, offset + length
+    return f"{F.pointer(args[1])} /* {count} entries */", {}
+
+
 _FD_SET_IN = StructKind(_fetch_fd_set, _render_fd_set, False)
 
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
@@ -605,6 +676,9 @@ _RLIMIT_OUT = StructKind(_fixed(_RLIMIT.size), _render_rlimit, True)
 _SIGACTION_IN = StructKind(_fixed(_SIGACTION.size), _render_sigaction, False)
 _SIGACTION_OUT = StructKind(_fixed(_SIGACTION.size), _render_sigaction, True)
 _LENGTH_OUT = StructKind(_fixed(4), _render_int, True)
+_RUSAGE_OUT = StructKind(_fixed(_RUSAGE_SIZE), _render_rusage, True)
+_EPOLL_EVENTS_OUT = StructKind(_fetch_epoll_events, _render_epoll_events, True)
+_DIRENTS_OUT = StructKind(_fetch_dirents, _render_dirents, True)
 
 #: (syscall, argument name) → how to read and render it
 STRUCTS: dict[tuple[str, str], StructKind] = {
@@ -643,6 +717,11 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("pselect6", "sigmask"): StructKind(_fetch_pselect_sigmask, _render_pselect_sigmask, False),
     ("writev", "vec"): _IOVEC_IN, ("pwritev", "vec"): _IOVEC_IN, ("pwritev2", "vec"): _IOVEC_IN,
     ("readv", "vec"): _IOVEC_OUT, ("preadv", "vec"): _IOVEC_OUT, ("preadv2", "vec"): _IOVEC_OUT,
+    ("getrusage", "ru"): _RUSAGE_OUT, ("wait4", "ru"): _RUSAGE_OUT,
+    ("sysinfo", "info"): StructKind(_fixed(_SYSINFO.size), _render_sysinfo, True),
+    ("epoll_wait", "events"): _EPOLL_EVENTS_OUT, ("epoll_pwait", "events"): _EPOLL_EVENTS_OUT,
+    ("epoll_pwait2", "events"): _EPOLL_EVENTS_OUT,
+    ("getdents64", "dirent"): _DIRENTS_OUT, ("getdents", "dirent"): _DIRENTS_OUT,
 }
 
 @dataclass(frozen=True, slots=True)
