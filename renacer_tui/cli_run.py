@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Prefix each line with the time since the previous call's entry.")
     add("-y", "--decode-fds", dest="decode_fds", action="count", default=0,
         help="Print what each fd argument and returned fd refers to: read(3</etc/hostname>, …), = 3</path>.")
+    add("-X", "--const-style", dest="xlat_style", default="abbrev", choices=("raw", "abbrev", "verbose"),
+        metavar="FORMAT", help="Named constants and flags: abbrev (names, the default), raw (numbers), "
+                               "verbose (numbers with the names as comments), as strace -X.")
     add("-w", "--summary-wall-clock", dest="summary_wall_clock", action="store_true",
         help="With -c: wall-clock latency per call, which is what the table always shows (strace -w).")
     add("-z", "--successful-only", dest="status_only", action="append_const", const="status=successful",

@@ -28,6 +28,7 @@ class RunOptions:
     timestamps: int = 0  # -t, -tt, -ttt
     relative_timestamps: bool = False  # -r
     decode_fds: int = 0  # -y: fd arguments and results with what they refer to (`3</etc/hostname>`)
+    xlat_style: str = "abbrev"  # -X: named constants as names, numbers (raw) or both (verbose)
     quiet: int = 0  # -q: no attach/detach notes; -qq: no `+++ exited` lines either
     trace_id: str | None = None
     trace_parent: str | None = None
@@ -142,6 +143,8 @@ class RunOptions:
         if self.relative_timestamps:
             args.append("--relative-timestamps")
         args += ["--decode-fds"] * self.decode_fds
+        if self.xlat_style != "abbrev":
+            args.append(f"--const-style={self.xlat_style}")
         args += ["--quiet"] * self.quiet
         if self.per_task_files:
             args.append("--per-task-files")

@@ -259,6 +259,10 @@ class _Outputs:
         self.sampler, self.stage = _source_capture(options, self.fanout)
         # in the decoder process, /proc facts come from the capture's records (tracer.raw_replay)
         extra: dict[str, Any] = {} if replayed is None else {"identity": replayed.identity}
+        if options.xlat_style != "abbrev":  # -X: this process renders every call
+            from renacer_tui.tracer.decode import use_xlat_style
+
+            use_xlat_style(options.xlat_style)
         self.builder = SpanBuilder(
             trace_id=context.trace_id,
             parent_span_id=context.parent_span_id,

@@ -32,6 +32,7 @@ run_options = st.builds(
     quiet=st.integers(min_value=0, max_value=3),
     timestamps=st.integers(min_value=0, max_value=3),
     relative_timestamps=st.booleans(),
+    xlat_style=st.sampled_from(["raw", "abbrev", "verbose"]),
     expressions=st.lists(arg_text, max_size=2),
     trace_paths=st.lists(arg_text, max_size=2),
     string_limit=small,

@@ -269,7 +269,47 @@ int main(void) {
 }
 """
 
-PROGRAMS = {"constants": CONSTANTS, "resources": RESOURCES, "clones": CLONES, "statx": STATX, "messages": MESSAGES, "select": SELECT, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
+#: calls whose every constant follows -X (struct fields such as a sockaddr's or a stat's are not yet)
+XLAT = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+int main(void) {
+    int fd = open("xlat.txt", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    lseek(fd, 0, SEEK_CUR); fcntl(fd, F_GETFL); fcntl(fd, F_SETFD, FD_CLOEXEC); fcntl(fd, F_GETFD);
+    fcntl(fd, F_DUPFD, 20); fcntl(fd, F_SETFL, O_NONBLOCK); dup3(fd, 9, O_CLOEXEC);
+    openat(fd, "x", O_RDONLY | 0x40000000); flock(fd, LOCK_EX | LOCK_NB);
+    struct rlimit r; getrlimit(RLIMIT_NOFILE, &r); struct rusage u; getrusage(RUSAGE_CHILDREN, &u);
+    signal(SIGUSR1, SIG_IGN); kill(getpid(), SIGUSR1); kill(getpid(), 0);
+    sigset_t m; sigemptyset(&m); sigaddset(&m, SIGINT); sigprocmask(SIG_BLOCK, &m, NULL);
+    umask(022); chmod("xlat.txt", 0600); access("xlat.txt", R_OK | W_OK);
+    struct timespec t = {0, 1000}; clock_nanosleep(CLOCK_MONOTONIC, 0, &t, NULL);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP); int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); shutdown(s, SHUT_RDWR);
+    int word = 0; syscall(SYS_futex, &word, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, FUTEX_BITSET_MATCH_ANY);
+    mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | (4 << 26), -1, 0);
+    mprotect(NULL, 0, PROT_NONE); madvise(NULL, 0, MADV_DONTNEED);
+    unsigned long base; syscall(SYS_arch_prctl, 0x1003, &base);
+    pid_t child = fork(); if (!child) _exit(3);
+    wait4(child, NULL, __WALL, NULL); wait4(child, NULL, 0, NULL);
+    getpriority(PRIO_PROCESS, 0);
+    unlinkat(AT_FDCWD, "xlat.txt", 0);
+    return 0;
+}
+"""
+
+PROGRAMS = {"constants": CONSTANTS, "resources": RESOURCES, "xlat": XLAT, "clones": CLONES, "statx": STATX, "messages": MESSAGES, "select": SELECT, "structs": STRUCTS, "terminal": TERMINAL, "vectors": VECTORS}
 #: The calls of main() (the loader's and libc's start-up calls are not the program's).
 _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "structs": 'newfstatat(AT_FDCWD, "/etc/hostname", ',
@@ -279,7 +319,10 @@ _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "statx": 'statx(AT_FDCWD, "/etc/hostname", ',
           "messages": "socketpair(AF_UNIX, SOCK_DGRAM, 0, ",
           "select": "pipe2([",
-          "resources": "getrusage(RUSAGE_SELF, "}
+          "resources": "getrusage(RUSAGE_SELF, ",
+          "xlat": 'openat(AT_FDCWD, "xlat.txt", ',
+          "xlat-raw": 'openat(-100, "xlat.txt", ',
+          "xlat-verbose": 'openat(-100 /* AT_FDCWD */, "xlat.txt", '}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 
@@ -308,6 +351,9 @@ def _program_lines(text: str, ours: bool, first: str) -> list[tuple[str, str]]:
     children = {m[1] for line in lines if (m := re.match(r"clone3?\(.* = (\d+)$", re.sub(r" <\d+\.\d+>$", "", line)))}
     if children:
         lines = [re.sub(r"\b(" + "|".join(children) + r")\b", "CHILD", line) for line in lines]
+    selves = {m[1] for line in lines if (m := re.match(r"getpid\(\) += (\d+)", line))}  # and its own: SELF
+    if selves:
+        lines = [re.sub(r"\b(" + "|".join(selves) + r")\b", "SELF", line) for line in lines]
     start = next(i for i, line in enumerate(lines) if line.startswith(first))
     out = []
     for line in lines[start:]:
@@ -319,22 +365,51 @@ def _program_lines(text: str, ours: bool, first: str) -> list[tuple[str, str]]:
     return out
 
 
+def _compare_with_strace(tmp_path: Path, exe: str, first: str, ours_extra: list[str], theirs_extra: list[str]) -> None:
+    ours_run = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-follow", "--no-rle",
+                               *ours_extra, "-o", "ours.txt", "--", exe], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert ours_run.returncode == 0, ours_run.stderr
+    subprocess.run(["strace", *theirs_extra, "-o", "theirs.txt", exe], capture_output=True, timeout=120, check=True,
+                   cwd=tmp_path)
+    ours = _program_lines((tmp_path / "ours.txt").read_text(), True, first)
+    theirs = _program_lines((tmp_path / "theirs.txt").read_text(), False, first)
+    assert [call.split("(")[0] for call, _ in ours] == [call.split("(")[0] for call, _ in theirs]
+    mismatched = [(o, t) for o, t in zip(ours, theirs) if o != t]
+    assert not mismatched, "\n".join(f"ours:   {o}\ntheirs: {t}" for o, t in mismatched)
+
+
 @needs_strace
 @pytest.mark.parametrize("decode", ["apart", "inline"])
 @pytest.mark.parametrize("program", list(PROGRAMS))
 def test_lines_read_as_in_strace(tmp_path: Path, cbuild, decode: str, program: str) -> None:
     exe = str(cbuild(program, PROGRAMS[program]))
-    extra = ["--inline-decode"] if decode == "inline" else []
-    ours_run = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-follow", "--no-rle", *extra,
-                               "-o", "ours.txt", "--", exe], capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL, cwd=tmp_path)
-    assert ours_run.returncode == 0, ours_run.stderr
-    subprocess.run(["strace", "-o", "theirs.txt", exe], capture_output=True, timeout=120, check=True, cwd=tmp_path)
-    ours = _program_lines((tmp_path / "ours.txt").read_text(), True, _FIRST[program])
-    theirs = _program_lines((tmp_path / "theirs.txt").read_text(), False, _FIRST[program])
-    assert [call.split("(")[0] for call, _ in ours] == [call.split("(")[0] for call, _ in theirs]
-    mismatched = [(o, t) for o, t in zip(ours, theirs) if o != t]
-    assert not mismatched, "\n".join(f"ours:   {o}\ntheirs: {t}" for o, t in mismatched)
+    _compare_with_strace(tmp_path, exe, _FIRST[program], ["--inline-decode"] if decode == "inline" else [], [])
+
+
+@needs_strace
+@pytest.mark.parametrize("style", ["raw", "verbose"])
+def test_constants_read_as_strace_x_writes_them(tmp_path: Path, cbuild, style: str) -> None:
+    """-X raw: every constant a number (`0x80000`, `-100`, `[2]`); -X verbose: the number and its
+    name (`0x3 /* PROT_READ|PROT_WRITE */`), as strace -X writes each."""
+    exe = str(cbuild("xlat", XLAT))
+    _compare_with_strace(tmp_path, exe, _FIRST[f"xlat-{style}"], ["-X", style], ["-X", style])
+
+
+@given(value=st.integers(0, 2**32 - 1), kind=st.sampled_from(["oflags", "prot", "mapflags", "access", "atflags"]))
+def test_x_raw_is_the_number_and_verbose_adds_the_abbreviated_name(value: int, kind: str) -> None:
+    from renacer_tui.tracer.decode import _render_input, use_xlat_style
+
+    def shown(style: str) -> str:
+        use_xlat_style(style)
+        return _render_input(kind, "flags", "openat", value, (0, 0, value, 0, 0, 0), 0, None, 64)  # type: ignore[arg-type]
+
+    try:
+        abbrev, raw, verbose = shown("abbrev"), shown("raw"), shown("verbose")
+    finally:
+        use_xlat_style("abbrev")  # strace's default, for the rest of this process's tests
+    assert raw == F.hex_word(value)
+    assert verbose == raw if abbrev == raw else verbose == f"{raw} /* {abbrev} */"
 
 
 @given(st.integers(0, 2**32 - 1))

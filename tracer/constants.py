@@ -35,7 +35,9 @@ def _names(module: object, prefix: str | tuple[str, ...], skip: tuple[str, ...] 
 
 
 def _named(table: dict[int, str], value: int) -> str:
-    return table.get(value, str(value))
+    """The value's name (its number, `%#x`, in -X raw), or the number when it has none."""
+    name = table.get(value)
+    return str(value) if name is None else F.xlat(F.hex_word(value & 0xFFFFFFFF), name)
 
 
 _WHENCE = {os.SEEK_SET: "SEEK_SET", os.SEEK_CUR: "SEEK_CUR", os.SEEK_END: "SEEK_END",
@@ -98,6 +100,7 @@ _TCP = _names(socket, "TCP_")
 _FACCESSAT2_FLAGS = ((0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS"), (0x1000, "AT_EMPTY_PATH"))
 _FD_FLAGS = ((fcntl.FD_CLOEXEC, "FD_CLOEXEC"),)
 _TIMER_ABSTIME = ((1, "TIMER_ABSTIME"),)
+_PRIO_WHICH = _names(os, "PRIO_", ("PRIO_DARWIN",))
 _RUSAGE_WHO = {resource.RUSAGE_SELF: "RUSAGE_SELF", resource.RUSAGE_CHILDREN: "RUSAGE_CHILDREN",
                resource.RUSAGE_THREAD: "RUSAGE_THREAD"}
 
@@ -105,17 +108,19 @@ _RUSAGE_WHO = {resource.RUSAGE_SELF: "RUSAGE_SELF", resource.RUSAGE_CHILDREN: "R
 def rusage_who(value: int) -> str:
     """`RUSAGE_SELF`…; another number reads `0x63 /* RUSAGE_??? */`, as strace marks an unknown value."""
     who = F.to_int32(value)
-    return _RUSAGE_WHO.get(who) or f"{who & 0xFFFFFFFF:#x} /* RUSAGE_??? */"
+    name = _RUSAGE_WHO.get(who)
+    raw = F.hex_word(who & 0xFFFFFFFF)
+    return F.xlat(raw, name) if name else F.xlat_unknown(raw, "RUSAGE")
 
 
 def socket_type(value: int) -> str:
     """`SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK` (strace's order)."""
     value &= 0xFFFFFFFF
-    names = [_SOCK_TYPES.get(value & 0xF, str(value & 0xF))]
+    names = [_named(_SOCK_TYPES, value & 0xF)]  # each part named apart, also in -X verbose (strace)
     if value & _SOCK_CLOEXEC:
-        names.append("SOCK_CLOEXEC")
+        names.append(F.xlat(hex(_SOCK_CLOEXEC), "SOCK_CLOEXEC"))
     if value & _SOCK_NONBLOCK:
-        names.append("SOCK_NONBLOCK")
+        names.append(F.xlat(hex(_SOCK_NONBLOCK), "SOCK_NONBLOCK"))
     rest = value & ~(0xF | _SOCK_CLOEXEC | _SOCK_NONBLOCK)
     if rest:
         names.append(hex(rest))
@@ -129,7 +134,7 @@ def futex_op(value: int) -> str:
     if not 0 <= cmd < len(_FUTEX_OPS):
         return str(value)
     name = _FUTEX_OPS[cmd] + ("_PRIVATE" if value & _FUTEX_PRIVATE else "")
-    return name + ("|FUTEX_CLOCK_REALTIME" if value & _FUTEX_CLOCK_REALTIME else "")
+    return F.xlat(F.hex_word(value & 0xFFFFFFFF), name + ("|FUTEX_CLOCK_REALTIME" if value & _FUTEX_CLOCK_REALTIME else ""))
 
 
 def fcntl_arg(value: int, args: tuple[int, ...]) -> str:
@@ -140,7 +145,7 @@ def fcntl_arg(value: int, args: tuple[int, ...]) -> str:
     if cmd == fcntl.F_SETFD:
         return F.bits(value, _FD_FLAGS)
     if cmd == fcntl.F_SETSIG:
-        return F.signal_name(F.to_int32(value)) if value else "0"
+        return F.signal_arg(F.to_int32(value)) if value else "0"
     if cmd in (fcntl.F_GETLK, fcntl.F_SETLK, fcntl.F_SETLKW, fcntl.F_OFD_GETLK, fcntl.F_OFD_SETLK,
                fcntl.F_OFD_SETLKW):
         return F.pointer(value)
@@ -155,10 +160,11 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "protocol": lambda v, a: _named(_IPPROTO, F.to_int32(v)) if F.to_int32(a[0]) in _INET else str(F.to_int32(v)),
     "fcntl_cmd": lambda v, a: _named(_FCNTL_CMDS, F.to_int32(v)),
     "fcntl_arg": fcntl_arg,
-    "ioctl_cmd": lambda v, a: _IOCTLS.get(v & 0xFFFFFFFF, hex(v & 0xFFFFFFFF)),
+    "ioctl_cmd": lambda v, a: F.xlat(hex(v & 0xFFFFFFFF), _IOCTLS.get(v & 0xFFFFFFFF, hex(v & 0xFFFFFFFF))),
     "futex_op": lambda v, a: futex_op(v),
-    "futex_val3": lambda v, a: "FUTEX_BITSET_MATCH_ANY" if v & 0xFFFFFFFF == _FUTEX_BITSET_MATCH_ANY else str(v),
-    "arch_prctl": lambda v, a: _ARCH_PRCTL.get(F.to_int32(v), hex(F.to_int32(v))),
+    "futex_val3": lambda v, a: (F.xlat(hex(_FUTEX_BITSET_MATCH_ANY), "FUTEX_BITSET_MATCH_ANY")
+                                if v & 0xFFFFFFFF == _FUTEX_BITSET_MATCH_ANY else str(v)),
+    "arch_prctl": lambda v, a: F.xlat(hex(F.to_int32(v)), _ARCH_PRCTL.get(F.to_int32(v), hex(F.to_int32(v)))),
     "rlimit": lambda v, a: _named(_RLIMITS, F.to_int32(v)),
     "clockid": lambda v, a: _named(_CLOCKS, F.to_int32(v)),
     "timer_flags": lambda v, a: F.bits(v, _TIMER_ABSTIME),
@@ -180,6 +186,7 @@ RENDERERS: dict[str, Callable[[int, tuple[int, ...]], str]] = {
     "msg_flags": lambda v, a: F.bits(v & 0xFFFFFFFF, MSG_FLAGS),
     "statx_mask": lambda v, a: F.bit_groups(v & 0xFFFFFFFF, STATX_MASKS),
     "rusage_who": lambda v, a: rusage_who(v),
+    "prio_which": lambda v, a: _named(_PRIO_WHICH, F.to_int32(v)),
 }
 
 #: (syscall, argument name) → kind, for the arguments above
@@ -209,6 +216,7 @@ ARGUMENTS: dict[tuple[str, str], str] = {
     ("sendmsg", "flags"): "msg_flags", ("recvmsg", "flags"): "msg_flags", ("sendto", "flags"): "msg_flags",
     ("recvfrom", "flags"): "msg_flags",
     ("getrusage", "who"): "rusage_who",
+    ("getpriority", "which"): "prio_which", ("setpriority", "which"): "prio_which",
 }
 
 _STATX_SYNC = {0: "AT_STATX_SYNC_AS_STAT", 0x2000: "AT_STATX_FORCE_SYNC", 0x4000: "AT_STATX_DONT_SYNC"}
@@ -217,7 +225,7 @@ _STATX_SYNC = {0: "AT_STATX_SYNC_AS_STAT", 0x2000: "AT_STATX_FORCE_SYNC", 0x4000
 def statx_flags(value: int) -> str:
     """statx's flags as strace writes them: the sync type always (AT_STATX_SYNC_AS_STAT is 0), then the AT_* bits."""
     value &= 0xFFFFFFFF
-    sync = _STATX_SYNC.get(value & 0x6000, hex(value & 0x6000))
+    sync = _named(_STATX_SYNC, value & 0x6000)
     rest = value & ~0x6000
     return sync + (f"|{F.at_flags(rest)}" if rest else "")
 
@@ -229,8 +237,10 @@ def _fcntl_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
 def _futex_shape(texts: list[str], args: tuple[int, ...]) -> list[str]:
     cmd = F.to_int32(args[1]) & ~(_FUTEX_PRIVATE | _FUTEX_CLOCK_REALTIME)
     count = _FUTEX_ARGS.get(cmd, 6)
-    if cmd in (9, 10):  # FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET: uaddr2 is unused, val3 is the mask
+    if cmd == 9:  # FUTEX_WAIT_BITSET: uaddr2 is unused, val3 is the mask
         return [*texts[:4], texts[5]]
+    if cmd == 10:  # FUTEX_WAKE_BITSET: no timeout either
+        return [*texts[:3], texts[5]]
     return texts[:count]
 
 
@@ -241,7 +251,7 @@ def result_text(name: str, args: tuple[int, ...], ret: int) -> str | None:
     if name == "fcntl":
         cmd = F.to_int32(args[1])
         if cmd == fcntl.F_GETFL:
-            return f"{ret:#x} (flags {F.open_flags(ret)})" if ret else "0 (flags O_RDONLY)"  # C's %#x
+            return f"{ret:#x} (flags {F.open_flag_names(ret)})" if ret else "0 (flags O_RDONLY)"  # C's %#x
         if cmd == fcntl.F_GETFD and ret:
             return f"{ret:#x} (flags {F.bits(ret, _FD_FLAGS)})"
     return None

@@ -200,6 +200,13 @@ _PURE_CACHE: dict[tuple[int, tuple[int, ...]], tuple[tuple[str, ...], int | None
 _PURE_CACHE_MAX = 4096
 
 
+def use_xlat_style(style: str) -> None:
+    """strace's -X for this process's decoding: `raw`, `abbrev` or `verbose` (see formats.xlat).
+    The caches of rendered texts are emptied, so nothing decoded in the old style is reused."""
+    F.set_xlat_style(style)
+    _PURE_CACHE.clear()
+
+
 def plan_for(nr: int) -> Plan:
     """The cached decoding plan of syscall `nr` (x86-64)."""
     plan = _PLANS.get(nr)
@@ -314,8 +321,7 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
     if kind == "oflags":
         return F.open_flags(value)
     if kind == "oflags_nomode":
-        rest = F.open_flags(value & ~3)
-        return rest[len("O_RDONLY|"):] if rest.startswith("O_RDONLY|") else ("0" if value == 0 else rest)
+        return F.open_flags_nomode(value)
     if kind == "mode":
         return F.open_mode(value)
     if kind == "prot":
@@ -329,9 +335,10 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
     if kind == "atflags":
         return F.at_flags(value)
     if kind == "signal":
-        return F.signal_name(F.to_int32(value))
+        return F.signal_arg(F.to_int32(value))
     if kind == "dict":
-        return SYSCALL_ARG_DICT[name][arg].get(value, str(value))
+        named = SYSCALL_ARG_DICT[name][arg].get(value)
+        return str(value) if named is None else F.xlat(F.hex_word(value), named)
     if kind == "wbuf":
         count_index = 2
         return _read_buffer(mem, tid, value, args[count_index], limit)

@@ -23,6 +23,46 @@ from renacer_tui.model.readable import signal_name
 
 AT_FDCWD = -100
 
+#: strace's -X: how a named constant is written, `abbrev` (its name, the default), `raw` (the
+#: number) or `verbose` (the number, then the name as a comment: `0x3 /* PROT_READ|PROT_WRITE */`)
+XLAT_STYLES = ("raw", "abbrev", "verbose")
+_xlat_style = "abbrev"
+
+
+def set_xlat_style(style: str) -> None:
+    """Choose the -X style of this process's decoding (`decode.use_xlat_style` also empties the
+    caches that hold texts rendered in the old one)."""
+    global _xlat_style
+    if style not in XLAT_STYLES:
+        raise ValueError(f"unknown -X style {style!r}")
+    _xlat_style = style
+    for cached in (open_flags, prot, map_flags, clone_flags, access_mode, at_flags):
+        cached.cache_clear()
+
+
+def xlat(raw: str, name: str) -> str:
+    """One named constant in the -X style: `name`, `raw` or `raw /* name */` (a name that is
+    only the number, such as a flag word's unknown bits, is the number in every style)."""
+    if _xlat_style == "abbrev" or name == raw:
+        return name
+    return raw if _xlat_style == "raw" else f"{raw} /* {name} */"
+
+
+def xlat_unknown(raw: str, what: str) -> str:
+    """A value its table does not name: `0x63 /* RUSAGE_??? */` (but `0x63` in -X raw)."""
+    return raw if _xlat_style == "raw" else f"{raw} /* {what}_??? */"
+
+
+def hex_word(value: int) -> str:
+    """C's `%#x`: `0` for zero, `0x1f` otherwise (how strace writes a constant's number)."""
+    return hex(value) if value else "0"
+
+
+def signal_arg(signo: int) -> str:
+    """A signal number as an argument or a field: `SIGTERM`, `15` (-X raw), `15 /* SIGTERM */`."""
+    name = signal_name(signo)
+    return xlat(str(signo), name)
+
 _SAFE = re.compile(rb"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
 
@@ -63,8 +103,8 @@ def quote(data: bytes, truncated: bool = False) -> str:
 
 
 def _mask_name(signo: int) -> str:
-    """A signal in a mask as strace writes it: `CHLD`, `RTMIN`, `RT_1`."""
-    return signal_name(signo).removeprefix("SIG")  # RTMIN, RT_1, … as well
+    """A signal in a mask as strace writes it: `CHLD`, `RTMIN`, `RT_1` (`17 /* CHLD */` in -X verbose)."""
+    return xlat(str(signo), signal_name(signo).removeprefix("SIG"))  # RTMIN, RT_1, … as well
 
 
 def sigset(mask: int, size: int = 64) -> str:
@@ -94,22 +134,22 @@ def utf8_text(text: str) -> str:
 def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]], zero: str = "0") -> str:
     """`A|B|0x40` from a bit table (python-ptrace's readBits), leftovers in hex."""
     if value == 0:
-        return zero
+        return xlat("0", zero)
     names = readBits(value, table)
-    return "|".join(n if not n.isdigit() else hex(int(n)) for n in names)
+    return xlat(hex(value), "|".join(n if not n.isdigit() else hex(int(n)) for n in names))
 
 
 def bit_groups(value: int, table: tuple[tuple[int, str], ...]) -> str:
     """`STATX_BASIC_STATS|STATX_MNT_ID`: like `bits`, but a name of several bits only when all of
     them are set (the groups come first in `table`, and take their bits), leftovers in hex."""
-    names = []
+    names, rest = [], value
     for mask, name in table:
-        if value & mask == mask:
+        if rest & mask == mask:
             names.append(name)
-            value &= ~mask
-    if value:
-        names.append(hex(value))
-    return "|".join(names) or "0"
+            rest &= ~mask
+    if rest:
+        names.append(hex(rest))
+    return xlat(hex_word(value), "|".join(names) or "0")
 
 
 #: open(2) flags in strace's order (its `open_mode_flags` table; python-ptrace's table has another
@@ -123,12 +163,30 @@ OPEN_FLAGS = (
 )
 
 
+def open_flag_names(value: int) -> str:
+    """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag), in every -X style
+    (strace names fcntl F_GETFL's result so even in -X raw)."""
+    value &= 0xFFFFFFFF
+    names = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]]
+    for mask, name in OPEN_FLAGS:
+        if value & mask == mask:
+            names.append(name)
+            value &= ~mask
+    if value & ~3:
+        names.append(hex(value & ~3))
+    return "|".join(names)
+
+
 @lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def open_flags(value: int) -> str:
-    """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag)."""
-    value &= 0xFFFFFFFF
-    mode = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]
-    return mode + (f"|{bit_groups(value & ~3, OPEN_FLAGS)}" if value & ~3 else "")
+    """`O_RDONLY|O_CLOEXEC`, or its number (-X)."""
+    return xlat(hex_word(value & 0xFFFFFFFF), open_flag_names(value))
+
+
+def open_flags_nomode(value: int) -> str:
+    """dup3's and pipe2's flags: open flags without an access mode (`O_CLOEXEC`, `0`)."""
+    names = open_flag_names(value & ~3).removeprefix("O_RDONLY").removeprefix("|")
+    return xlat(hex_word(value & 0xFFFFFFFF), names or "0")
 
 
 def open_mode(value: int) -> str:
@@ -149,9 +207,18 @@ MAP_FLAGS = (
 )  # python-ptrace has no MAP_* table; values from <linux/mman.h> (x86-64)
 
 
+_MAP_HUGE_SHIFT, _MAP_HUGE_MASK = 26, 0x3F
+
+
 @lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
 def map_flags(value: int) -> str:
-    return bits(value, MAP_FLAGS)
+    """`MAP_PRIVATE|MAP_ANONYMOUS`; a huge page size as strace writes it, `21<<MAP_HUGE_SHIFT`."""
+    huge = (value >> _MAP_HUGE_SHIFT) & _MAP_HUGE_MASK
+    rest = value & ~(_MAP_HUGE_MASK << _MAP_HUGE_SHIFT)
+    if not huge:
+        return bits(value, MAP_FLAGS)
+    names = [n if not n.isdigit() else hex(int(n)) for n in readBits(rest, MAP_FLAGS)] if rest else []
+    return xlat(hex(value), "|".join([*names, f"{huge}<<MAP_HUGE_SHIFT"]))
 
 
 #: The CLONE_* bits that decide which of clone's and clone3's pointers strace shows.
@@ -167,10 +234,10 @@ CLONE_FLAGS = tuple(sorted(dict([*CLONE_FLAGS_BITMASK, (0x80, "CLONE_NEWTIME"), 
 def clone_flags(value: int) -> str:
     """`CLONE_VM|CLONE_FS|…|SIGCHLD`: the low byte is the exit signal."""
     sig = value & 0xFF
-    names = bits(value & ~0xFF, CLONE_FLAGS, "").split("|") if value & ~0xFF else []
+    parts = [bits(value & ~0xFF, CLONE_FLAGS)] if value & ~0xFF else []
     if sig:
-        names.append(signal_name(sig))
-    return "|".join(names) if names else "0"
+        parts.append(signal_arg(sig))
+    return "|".join(parts) if parts else "0"
 
 
 ACCESS_MODE = ((4, "R_OK"), (2, "W_OK"), (1, "X_OK"))
@@ -194,7 +261,7 @@ def at_flags(value: int) -> str:
 
 def dirfd(value: int) -> str:
     value = to_int32(value)
-    return "AT_FDCWD" if value == AT_FDCWD else str(value)
+    return xlat(str(AT_FDCWD), "AT_FDCWD") if value == AT_FDCWD else str(value)
 
 
 

@@ -72,18 +72,20 @@ def decode_siginfo(signo: int, raw: bytes) -> tuple[dict[str, Any], str]:
     name = signal_name(signo)
     attrs: dict[str, Any] = {ATTR_SIGNAL_NAME: name, ATTR_SIGNAL_NUMBER: signo}
     if len(raw) < SIGINFO_BYTES:
-        return attrs, "{si_signo=" + name + "}"
+        return attrs, "{si_signo=" + F.signal_arg(signo) + "}"
     _signo, errno_, code = _HEAD.unpack_from(raw, 0)
     code_text = code_name(signo, code)
     attrs[ATTR_SIGNAL_CODE] = code_text
-    fields = [f"si_signo={name}", f"si_code={code_text}"]
+    code_raw = F.hex_word(code) if code >= 0 else str(code)
+    fields = [f"si_signo={F.signal_arg(signo)}", f"si_code={F.xlat(code_raw, code_text)}"]
     if errno_:
         fields.append(f"si_errno={F.errno_name(errno_)}")
     if signo == signal.SIGCHLD and 0 < code <= 6:
         pid, uid, status, utime, stime = _CHILD.unpack_from(raw, 16)
-        shown = str(status) if code == 1 else signal_name(status)  # but for CLD_EXITED, a signal (strace)
+        exited = code == 1  # an exit code; for the other CLD_* codes, a signal (strace)
+        shown = str(status) if exited else F.signal_arg(status)
         fields += [f"si_pid={pid}", f"si_uid={uid}", f"si_status={shown}", f"si_utime={utime}", f"si_stime={stime}"]
-        attrs.update({ATTR_SIGNAL_SENDER_PID: pid, ATTR_SIGNAL_CHILD_STATUS: shown})
+        attrs.update({ATTR_SIGNAL_SENDER_PID: pid, ATTR_SIGNAL_CHILD_STATUS: str(status) if exited else signal_name(status)})
     elif signo in _FAULTS and 0 < code < 0x80:
         (addr,) = _ADDR.unpack_from(raw, 16)
         fields.append(f"si_addr={F.pointer(addr)}")

@@ -211,7 +211,8 @@ def _render_sigaction(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[s
     if len(raw) < _SIGACTION.size:
         return "", {}
     handler, flags, restorer, mask = _SIGACTION.unpack_from(raw)
-    shown = {0: "SIG_DFL", 1: "SIG_IGN"}.get(handler, F.pointer(handler))
+    named = {0: "SIG_DFL", 1: "SIG_IGN"}.get(handler)
+    shown = F.pointer(handler) if named is None else F.xlat(F.hex_word(handler), named)
     text = f"{{sa_handler={shown}, sa_mask={F.sigset(mask)}, sa_flags={F.bits(flags & 0xFFFFFFFF, _SA_FLAGS)}"
     if flags & _SA_RESTORER:
         text += f", sa_restorer={F.pointer(restorer)}"
@@ -667,6 +668,20 @@ def _render_dirents(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str
     return f"{F.pointer(args[1])} /* {count} entries */", {}
 
 
+
+# -- arch_prctl's ARCH_GET_FS / ARCH_GET_GS: the base the kernel writes back -------------------
+_ARCH_GETS = frozenset({0x1003, 0x1004})
+
+
+def _fetch_arch_base(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+    return (mem.read_bytes(tid, addr, 8) if F.to_int32(args[0]) in _ARCH_GETS else b"",)
+
+
+def _render_arch_base(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """`[0x7fb445774740]` (the other codes pass a value: strace shows it as is)."""
+    return (f"[{int.from_bytes(data[0], 'little'):#x}]", {}) if len(data[0]) == 8 else ("", {})
+
+
 _FD_SET_IN = StructKind(_fetch_fd_set, _render_fd_set, False)
 
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
@@ -722,6 +737,7 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("epoll_wait", "events"): _EPOLL_EVENTS_OUT, ("epoll_pwait", "events"): _EPOLL_EVENTS_OUT,
     ("epoll_pwait2", "events"): _EPOLL_EVENTS_OUT,
     ("getdents64", "dirent"): _DIRENTS_OUT, ("getdents", "dirent"): _DIRENTS_OUT,
+    ("arch_prctl", "addr"): StructKind(_fetch_arch_base, _render_arch_base, True),
 }
 
 @dataclass(frozen=True, slots=True)
