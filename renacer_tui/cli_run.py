@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("-e", "--expr", dest="expressions", action="append", default=[], metavar="EXPR",
         help="strace-style filter: trace=SPEC (names, /regex/, !negation, classes %%file %%process %%network "
              "%%signal %%ipc %%desc %%memory %%creds %%clock %%stat %%lstat %%fstat %%statfs %%fstatfs %%pure), "
-             "status=successful,failed,unfinished,unavailable,detached, or signal=SET (SIGCHLD,usr1,!SIGPIPE, all, none).")
+             "status=successful,failed,unfinished,unavailable,detached, signal=SET (SIGCHLD,usr1,!SIGPIPE, all, none), "
+             "read=FDS / write=FDS (hex dumps of the bytes moved on those fds: 3,5 all !3), "
+             "or inject=SET:error=ERRNO|retval=N|signal=SIG[:when=EXPR].")
     add("-E", "--env", dest="env_edits", action="append", default=[], metavar="VAR=VAL|VAR",
         help="Start the program with VAR=VAL in its environment, or without VAR (repeatable, as strace -E).")
     add("--stdin", dest="stdin_file", type=Path, metavar="FILE",

@@ -64,6 +64,7 @@ class _Filters(NamedTuple):
     statuses: Any = None
     signals: Any = None
     injections: tuple[Any, ...] = ()  # every -e inject= (they add up, as in strace)
+    dumps: tuple[Any, Any] = (None, None)  # -e read=FDS, -e write=FDS: the fds whose bytes are dumped
 
 
 def _parse_filters(options: RunOptions) -> _Filters:
@@ -83,7 +84,8 @@ def _parse_filters(options: RunOptions) -> _Filters:
             found[kind] = value
     if injections and options.attach_pid is not None:
         raise UsageError("-e inject= needs a program renacer-tui starts, not -p PID")
-    return _Filters(found.get("trace"), found.get("status"), found.get("signal"), tuple(injections))
+    return _Filters(found.get("trace"), found.get("status"), found.get("signal"), tuple(injections),
+                    (found.get("read"), found.get("write")))
 
 
 def _with_trace_compute(env: dict[str, str], options: RunOptions) -> dict[str, str]:
@@ -172,7 +174,7 @@ def _run(options: RunOptions) -> int:
         if reserved is not None:
             stack.callback(reserved.release)
         if decoder is not None:
-            return decoder.run(options, session)
+            return decoder.run(options, session, filters.dumps)
         return _trace_inline(options, session, context, run_span_id, filters, stack, reserved,
                              run_events)
 
@@ -286,6 +288,7 @@ class _Outputs:
             run_events=run_events,
             on_inflight=self.stage.offer_inflight if self.stage is not None else self.fanout.offer_inflight,
             fd_results=options.decode_fds > 0,
+            dumps=filters.dumps,
             **extra,
         )
         self.run_span_id = run_span_id

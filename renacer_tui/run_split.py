@@ -83,7 +83,7 @@ class DecoderProcess:
             os.close(self._ready_r)
             self._ready_r = -1
 
-    def run(self, options: Any, session: Any) -> int:
+    def run(self, options: Any, session: Any, dumps: tuple[Any, Any] = (None, None)) -> int:
         """Run the stop loop with a RawRecorder; the program's exit code."""
         from renacer_tui.tracer.capture import CaptureError
         from renacer_tui.tracer.idle import IdleFlusher
@@ -91,7 +91,7 @@ class DecoderProcess:
 
         recorder = RawRecorder(self._writer, string_limit=options.string_limit, payloads=options.capture_payloads,
                                decisions=options.trace_transpiler_decisions, attached=options.attach_pid is not None,
-                               fd_results=options.decode_fds > 0)
+                               fd_results=options.decode_fds > 0, dumps=dumps)
         recorder.launched()
         if self._ready_r >= 0:
             select.select([self._ready_r], [], [], _READY_TIMEOUT_S)  # its receiver listens before the program runs

@@ -176,10 +176,39 @@ def parse_signal_spec(text: str) -> frozenset[int]:
     return _parse_set(text, "signal", ALL_SIGNALS, signal_number)
 
 
+class FdSet(NamedTuple):
+    """The fds of `-e read=` / `-e write=`: these numbers, or every fd but these (`all`, `!3`)."""
+
+    fds: frozenset[int]
+    negated: bool = False
+
+    def __contains__(self, fd: object) -> bool:
+        return (fd in self.fds) != self.negated
+
+
+def _fd_word(word: str) -> int:
+    if not (word.isascii() and word.isdigit()):
+        raise FilterSpecError(f"invalid descriptor {word!r}")
+    return int(word)
+
+
+def parse_fd_spec(text: str, qualifier: str) -> FdSet:
+    """Parse `-e read=` / `-e write=`: fd numbers, `all`, `none`, `!` before the whole list."""
+    spec = text.strip()
+    negated = spec.startswith("!")
+    spec = spec[1:].strip() if negated else spec
+    if not spec:
+        raise FilterSpecError(f"empty descriptor set in {qualifier}= expression")
+    words = [word.strip() for word in spec.split(",")]
+    if "all" in words:
+        return FdSet(frozenset(), not negated)
+    return FdSet(frozenset(_fd_word(word) for word in words if word != "none"), negated)
+
+
 class Expression(NamedTuple):
     """One parsed `-e` argument; unpacks as `(qualifier, value)`."""
 
-    qualifier: str  # "trace" | "status" | "signal" | "inject"
+    qualifier: str  # "trace" | "status" | "signal" | "inject" | "read" | "write"
     value: Any  # SyscallFilter, a set of statuses or signal numbers, an Injection
 
 
@@ -199,4 +228,8 @@ def parse_expression(text: str) -> Expression:
         from renacer_tui.tracer.inject import parse_inject_spec  # it builds on this module
 
         return Expression("inject", parse_inject_spec(value))
-    raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace=, status=, signal= or inject=)")
+    if qualifier in ("read", "reads", "r", "write", "writes", "w"):
+        direction = "read" if qualifier.startswith("r") else "write"
+        return Expression(direction, parse_fd_spec(value, direction))
+    raise FilterSpecError(f"unsupported -e qualifier {qualifier!r} (expected trace=, status=, signal=, inject=, "
+                          "read= or write=)")

@@ -115,6 +115,33 @@ def sigset(mask: int, size: int = 64) -> str:
     return "[" + " ".join(_mask_name(n) for n in members) + "]"
 
 
+_DUMP_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))  # the rest reads "."
+
+
+def hex_dump(data: bytes) -> list[str]:
+    """strace's -e read=/write= dump of `data`: sixteen bytes a line, offset, hex and text
+    (` | 00000  68 65 6c 6c 6f 20 77 6f  72 6c 64 0a                       hello world.     |`)."""
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset:offset + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk[:8]) + ("  " + " ".join(f"{b:02x}" for b in chunk[8:]) if len(chunk) > 8 else "")
+        text = chunk.translate(_DUMP_PRINTABLE).decode("ascii")
+        lines.append(f" | {offset:05x}  {hexes:<48}  {text:<16} |")
+    return lines
+
+
+def buffers_dump(buffers: list[bytes], vectored: bool) -> str:
+    """The lines strace prints under a call of -e read=/write=: the dump, per buffer for the
+    vectored calls (` * 20 bytes in buffer 1`)."""
+    if not vectored:
+        return "\n".join(hex_dump(b"".join(buffers)))
+    lines = []
+    for index, data in enumerate(buffers):
+        lines.append(f" * {len(data)} bytes in buffer {index}")
+        lines += hex_dump(data)
+    return "\n".join(lines)
+
+
 def quote_hex(data: bytes, truncated: bool = False) -> str:
     """`"\\x22\\x2e"`: every byte in hex, as strace prints random bytes (getrandom)."""
     return '"' + "".join(f"\\x{b:02x}" for b in data) + '"' + ("..." if truncated else "")

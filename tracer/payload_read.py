@@ -10,6 +10,8 @@ it could not be hashed.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from renacer_tui.tracer.events import TraceeMemory
 
 READ = "read"
@@ -40,6 +42,11 @@ _MSG_IOV_OFFSET = 16  # struct msghdr: msg_name, msg_namelen (+pad), msg_iov, ms
 
 def _read_iovec(mem: TraceeMemory, tid: int, iov: int, count: int, nbytes: int) -> bytes:
     """The first `nbytes` bytes described by `count` iovecs at `iov`."""
+    return b"".join(_read_iovec_parts(mem, tid, iov, count, nbytes))
+
+
+def _read_iovec_parts(mem: TraceeMemory, tid: int, iov: int, count: int, nbytes: int) -> list[bytes]:
+    """The first `nbytes` bytes described by `count` iovecs at `iov`, one string per buffer."""
     count = max(0, min(count, _MAX_IOV))
     table = mem.read_bytes(tid, iov, 16 * count) if count and iov else b""
     parts: list[bytes] = []
@@ -56,7 +63,7 @@ def _read_iovec(mem: TraceeMemory, tid: int, iov: int, count: int, nbytes: int) 
         left -= length
         if len(data) < length:
             break
-    return b"".join(parts)
+    return parts
 
 
 def call_payloads(
@@ -89,6 +96,42 @@ def call_payloads(
         source, target = in_kernel
         return [(_fd(args[source]), READ, None, ret), (_fd(args[target]), WRITE, None, ret)]
     return []
+
+
+def dumped_buffers(name: str, args: tuple[int, ...], ret: int, tid: int, mem: TraceeMemory,
+                   reads: Container[int] | None, writes: Container[int] | None) -> list[bytes] | None:
+    """The bytes of each buffer a successful data call moved, when strace's -e read=FDS /
+    -e write=FDS asks for its fd (None: not asked, or no bytes a tracer can see).  The capture
+    and the decoder both call this, so both make the same reads."""
+    fd = _fd(args[0])
+    flat = _FLAT.get(name)
+    if flat is not None:
+        direction, index = flat
+        return [mem.read_bytes(tid, args[index], ret)] if _chosen(direction, fd, reads, writes) else None
+    vectored = _VECTORED.get(name)
+    if vectored is not None:
+        direction, index, count = vectored
+        if not _chosen(direction, fd, reads, writes):
+            return None
+        return _read_iovec_parts(mem, tid, args[index], args[count], ret)
+    message = _MESSAGE.get(name)
+    if message is None or not _chosen(message, fd, reads, writes):
+        return None
+    header = mem.read_bytes(tid, args[1], _MSG_IOV_OFFSET + 16) if args[1] else b""
+    if len(header) < _MSG_IOV_OFFSET + 16:
+        return None
+    iov = int.from_bytes(header[_MSG_IOV_OFFSET : _MSG_IOV_OFFSET + 8], "little")
+    count = int.from_bytes(header[_MSG_IOV_OFFSET + 8 :], "little")
+    return _read_iovec_parts(mem, tid, iov, count, ret)
+
+
+#: calls whose dump is split by buffer (` * 2 bytes in buffer 0`), as strace's
+VECTORED_DUMPS = frozenset(_VECTORED) | frozenset(_MESSAGE)
+
+
+def _chosen(direction: str, fd: int, reads: Container[int] | None, writes: Container[int] | None) -> bool:
+    chosen = reads if direction == READ else writes
+    return chosen is not None and fd in chosen
 
 
 def _fd(value: int) -> int:

@@ -28,7 +28,7 @@ from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
 from renacer_tui.tracer.decode import MEMORY_KINDS, PLANS, Plan, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.identity import read_raw_identity
-from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads
+from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads, dumped_buffers
 
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux); the stdlib names it only from Python 3.10 on some builds
 _PIPE_BYTES = 1 << 20
@@ -166,7 +166,8 @@ class RawRecorder:
     """A `CaptureListener` that records stops for the decoder process instead of decoding them."""
 
     def __init__(self, writer: RecordWriter, *, string_limit: int = 64, payloads: bool = False,
-                 decisions: bool = False, attached: bool = False, fd_results: bool = False) -> None:
+                 decisions: bool = False, attached: bool = False, fd_results: bool = False,
+                 dumps: tuple[Any, Any] = (None, None)) -> None:
         self._writer = writer
         self._buf = writer.buf  # the same bytearray for the whole run
         self._limit = min(max(0, string_limit), _UNREADABLE_ARG)  # a region's size is 32 bits
@@ -175,6 +176,8 @@ class RawRecorder:
         self._watch_calls = watched_calls(decisions)
         self._attached = attached
         self._fd_results = fd_results  # -y: what the fd a call returns refers to
+        self._dumps = dumps  # -e read=FDS, -e write=FDS: the fds whose data calls' bytes are dumped
+        self._dumping = dumps != (None, None)
         self._inflight: dict[int, Any] = {}  # tid -> (plan, args, tgid) or _DROPPED
         self._injected: set[int] = set()  # tasks whose call in flight was injected (-e inject=)
         self._fds: dict[tuple[int, int], str | None] = {}
@@ -245,7 +248,7 @@ class RawRecorder:
         self._emit(R.START_REC.pack(R.START, len(regions), tid, t_ns), regions)
 
     def _recipe(self, nr: int) -> _Recipe:
-        recipe = self._recipes[nr] = _Recipe(PLANS.get(nr) or plan_for(nr), self._payloads, self._watch_calls)
+        recipe = self._recipes[nr] = _Recipe(PLANS.get(nr) or plan_for(nr), self._payloads or self._dumping, self._watch_calls)
         return recipe
 
     def on_syscall_entry(self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int,
@@ -362,6 +365,8 @@ class RawRecorder:
             if recipe.watch:
                 obj = self._fds.get((tgid, fd)) if fd is not None else None
                 watched_bytes(name, args, fd, obj, ret, tid, rmem, self._decisions)
+            if self._dumping and name in DATA_CALLS:
+                dumped_buffers(name, args, ret, tid, rmem, *self._dumps)
         if name in _FD_FORGETS:
             self._forget_fds(name, args, ret, tgid, rmem)
             if self._fd_results and ret >= 0 and returns_fd(name, args):

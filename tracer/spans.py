@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterable, cast
 
 import pyarrow as pa
 
@@ -33,6 +33,7 @@ from renacer_tui.model.attributes import (
     ATTR_SIGNAL_INFO,
     ATTR_STACK,
     ATTR_SYSCALL_ARGS,
+    ATTR_SYSCALL_DUMP,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_FLAGS,
     ATTR_SYSCALL_IN_FLIGHT,
@@ -76,6 +77,7 @@ from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.filter_spec import SyscallFilter
 from renacer_tui.tracer.identity import read_proc_identity
 from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
+from renacer_tui.tracer.payload_read import VECTORED_DUMPS, dumped_buffers
 from renacer_tui.tracer.processes import Proc, Thread
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row, with_watermark
@@ -159,6 +161,7 @@ class SpanBuilder:
         on_inflight: Callable[[pa.RecordBatch], None] | None = None,
         inflight_after_s: float = 0.1,
         fd_results: bool = False,
+        dumps: tuple[Container[int] | None, Container[int] | None] = (None, None),
     ) -> None:
         self.trace_id = trace_id
         self.parent_span_id = parent_span_id
@@ -221,6 +224,7 @@ class SpanBuilder:
         self._inflight_after_ns = int(inflight_after_s * 1e9)
         self._announced: dict[int, Row] = {}
         self._fd_results = fd_results  # -y: record what each returned fd refers to
+        self._dumps = dumps if dumps != (None, None) else None  # -e read=FDS / -e write=FDS
         self._announced_signals: dict[int, int] = {}  # by thread: the signals its snapshot showed
         self._sent_watermark: int | None = None
         if on_inflight is not None:
@@ -391,6 +395,10 @@ class SpanBuilder:
                 self._result_fds(th, row, dec.texts[FD_PAIRS[plan.name]], mem)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
             self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
+        if self._dumps is not None and not is_error and ret > 0:
+            buffers = dumped_buffers(plan.name, args, ret, tid, mem, *self._dumps)
+            if buffers is not None:
+                row.attrs[ATTR_SYSCALL_DUMP] = F.buffers_dump(buffers, plan.name in VECTORED_DUMPS)
         if not is_error and ret > 0 and plan.name in self._watch_calls:
             self._watch.call(plan.name, args, dec.fd, obj, ret, th, row, t_ns, mem)
         reaped = ret
@@ -556,6 +564,8 @@ class SpanBuilder:
             row.name, args_text, ret, is_error, obj, row.attrs.get(ATTR_STACK))
         if row.payload is not None and row.key is not None:
             row.key += (row.payload.data,)  # calls fold only when their bytes are the same
+        if ATTR_SYSCALL_DUMP in row.attrs and row.key is not None:
+            row.key += (row.attrs[ATTR_SYSCALL_DUMP],)  # also the bytes beyond -s, when dumped
         th.proc.last_row = row
         if not self.rle:
             self._batch.add(row)

@@ -4,7 +4,8 @@ The decoder renders the first `-s` bytes of every read/write buffer into `syscal
 strace does, for the text output and the live screen.  A store keeps spans for its retention
 period and an OTLP collector for longer, so `cat secret.txt` must not leave the secret there:
 their sinks replace the buffer argument with `<not stored>` unless the run was started with
-`--store-payloads` (or `[database] store_payloads = true`).  Paths, fds, counts and results are
+`--store-payloads` (or `[database] store_payloads = true`), and drop the -e read=/write= hex
+dump (`syscall.dump`) with it.  Paths, fds, counts and results are
 kept; `--capture-payloads` hashes (`io.*` attributes) are digests, not contents, and stay.
 
 The buffer is the one quoted string at a fixed argument position (for readv/writev, each
@@ -18,7 +19,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from renacer_tui.model.attributes import ATTR_SYSCALL_ARGS
+from renacer_tui.model.attributes import ATTR_SYSCALL_ARGS, ATTR_SYSCALL_DUMP
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,11 +69,12 @@ def redact_attributes(call: str, attributes: str) -> str:
         decoded = json.loads(attributes)
     except ValueError:
         return attributes
-    args = decoded.get(ATTR_SYSCALL_ARGS) if isinstance(decoded, dict) else None
-    if not isinstance(args, str):
+    if not isinstance(decoded, dict):
         return attributes
-    redacted = redact_args(call, args)
-    if redacted == args:
+    dumped = decoded.pop(ATTR_SYSCALL_DUMP, None) is not None  # -e read=/write=: all of the bytes
+    args = decoded.get(ATTR_SYSCALL_ARGS)
+    redacted = redact_args(call, args) if isinstance(args, str) else args
+    if redacted == args and not dumped:
         return attributes
     decoded[ATTR_SYSCALL_ARGS] = redacted
     return _encode(decoded)

@@ -29,6 +29,7 @@ from renacer_tui.model.attributes import (
     ATTR_SIGNAL_INFO,
     ATTR_SIGNAL_NAME,
     ATTR_SYSCALL_ARGS,
+    ATTR_SYSCALL_DUMP,
     ATTR_SYSCALL_ERRNO,
     ATTR_SYSCALL_FD,
     ATTR_SYSCALL_INJECTED,
@@ -299,7 +300,7 @@ class TextSink(SpanSink):
             elif kind == "whole":
                 self._break(key, pieces)
                 pieces.append(self._line(tid, t_ns, format_syscall_line(row, False, attrs)) + "\n")
-                self._stack(attrs, pieces)
+                self._below(attrs, pieces)
             elif kind == "entry":
                 if row["span_id"] not in self._shown:  # shown once: from a snapshot or its span
                     self._shown.add(row["span_id"])
@@ -326,14 +327,18 @@ class TextSink(SpanSink):
             self._break(key, pieces)
             tid = int(row["thread_id"])
             pieces.append(self._line(tid, int(row["end_time_nanos"]), f"<... {name} resumed>{tail}{ending}") + "\n")
-        self._stack(attrs, pieces)
+        self._below(attrs, pieces)
 
     def _break(self, key: int | None, pieces: list[str]) -> None:
         """End a line left open at a call's entry: another line comes before its exit."""
         if self._open.pop(key, None) is not None:
             pieces.append(" <unfinished ...>\n")
 
-    def _stack(self, attrs: dict[str, Any], pieces: list[str]) -> None:
+    def _below(self, attrs: dict[str, Any], pieces: list[str]) -> None:
+        """The lines under a call's: its bytes (-e read=/write=), then its stack (-k)."""
+        dump = attrs.get(ATTR_SYSCALL_DUMP)
+        if isinstance(dump, str) and dump:
+            pieces.append(dump + "\n")
         if self._stack_trace:  # -k: the symbolised stack under the line
             from renacer_tui.tracer.symbols.annotate import stack_lines
 
