@@ -242,6 +242,7 @@ def test_qq_leaves_out_exit_lines(tmp_path: Path, cbuild) -> None:
 FDS = r"""
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 int main(void) {
     int fd = open("/etc/hostname", O_RDONLY); char b[4]; read(fd, b, sizeof b);
@@ -249,6 +250,8 @@ int main(void) {
     int p[2]; pipe(p); write(p[1], "x", 1); read(p[0], b, 1);
     fcntl(p[0], F_DUPFD, 10); fcntl(p[0], F_GETFL);
     int sv[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, sv); write(sv[0], "y", 1);
+    int dir = open("/etc", O_RDONLY | O_DIRECTORY); struct stat st; fstatat(dir, "hostname", &st, 0);
+    chdir("/tmp"); faccessat(AT_FDCWD, "renacer-none", R_OK, 0);  /* the working directory it has now */
     open("/nonexistent-renacer", O_RDONLY);
     return 0;
 }
@@ -256,15 +259,14 @@ int main(void) {
 
 
 def _fd_lines(text: str, ours: bool) -> list[str]:
-    """The program's lines from its open of /etc/hostname, inode numbers as N, strace's cwd after
-    AT_FDCWD left out (renacer-tui does not decorate directory fds yet), spacing and times dropped."""
+    """The program's lines from its open of /etc/hostname, inode numbers as N, spacing and times dropped."""
     lines = [re.sub(r"^\[pid +\d+\] ", "", line) for line in text.splitlines()] if ours else text.splitlines()
     start = next(i for i, line in enumerate(lines) if re.match(r'openat\(AT_FDCWD(<[^>]*>)?, "/etc/hostname"', line))
     out = []
     for line in lines[start:]:
         if line.startswith(("+++", "exit_group")) or " = " not in line:
             continue
-        line = re.sub(r"(pipe|socket):\[\d+\]", r"\1:[N]", re.sub(r"AT_FDCWD<[^>]*>", "AT_FDCWD", line))
+        line = re.sub(r"(pipe|socket):\[\d+\]", r"\1:[N]", line)
         out.append(re.sub(r"\s+", " ", re.sub(r" <\d+\.\d+>$", "", line)).strip())
     return out
 
@@ -284,6 +286,9 @@ def test_y_shows_what_each_fd_refers_to_as_strace(tmp_path: Path, cbuild, decode
     assert mine == theirs
     assert 'read(3</etc/hostname>, ' in "\n".join(mine) and "F_DUPFD, 10) = 10<pipe:[N]>" in "\n".join(mine)
     assert "socketpair(AF_UNIX, SOCK_STREAM, 0, [5<socket:[N]>, 6<socket:[N]>]) = 0" in mine
+    assert f'openat(AT_FDCWD<{Path.cwd()}>, "/etc", O_RDONLY|O_DIRECTORY) = 7</etc>' in mine
+    assert 'newfstatat(7</etc>, "hostname", ' in "\n".join(mine)
+    assert 'faccessat2(AT_FDCWD</tmp>, "renacer-none", R_OK, 0) = -1 ENOENT (No such file or directory)' in mine
 
 
 def test_yy_is_refused_in_one_line() -> None:

@@ -105,6 +105,7 @@ class Plan:
     #: the arguments strace prints at the call's entry: those before the first it fills in
     #: (`read(3, ` … `<... read resumed>"data", 4096) = 4` when another line came between)
     entry_args: int
+    dirfd_index: int | None  # the directory fd a path is relative to (openat's, newfstatat's…)
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -155,6 +156,7 @@ def _build_plan(nr: int) -> Plan:
     kinds = tuple((_kind(name, ctype, arg), arg) for ctype, arg in args)
     fd_index = next((i for i, (k, _) in enumerate(kinds) if k == "fd"), None)
     path_index = next((i for i, (k, _) in enumerate(kinds) if k == "path"), None)
+    dirfd_index = next((i for i, (k, _) in enumerate(kinds) if k == "dirfd"), None)
     flag_kinds = [i for i, (k, _) in enumerate(kinds) if k in ("oflags", "oflags_nomode", "mapflags", "clone", "atflags")]
     flag_kinds += [i for i, (k, _) in enumerate(kinds) if k == "prot"]
     flags_index = flag_kinds[0] if flag_kinds else None
@@ -166,7 +168,7 @@ def _build_plan(nr: int) -> Plan:
     entry_args = min([i for i, _k in outputs] + [_EXIT_PRINTED_FROM.get(name, 6)])  # 6: all of them
     return Plan(
         name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name,
-        renderers, outputs, structs, RESULT_STRUCTS.get(name), entry_args,
+        renderers, outputs, structs, RESULT_STRUCTS.get(name), entry_args, dirfd_index,
     )
 
 

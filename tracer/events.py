@@ -25,7 +25,8 @@ class TraceeMemory(Protocol):
         """NUL-terminated bytes at `addr`, at most `limit`; returns (data, truncated)."""
 
     def fd_target(self, tid: int, fd: int) -> str | None:
-        """readlink of /proc/<tid>/fd/<fd> ("pipe:[123]", "/etc/passwd"), None if gone."""
+        """readlink of /proc/<tid>/fd/<fd> ("pipe:[123]", "/etc/passwd"), None if gone; for
+        AT_FDCWD (-100), the task's working directory."""
 
 
 class CaptureListener(Protocol):

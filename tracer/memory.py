@@ -10,6 +10,7 @@ import ctypes
 import errno
 import os
 
+from renacer_tui.tracer.formats import AT_FDCWD
 from renacer_tui.tracer.ptrace_raw import IOVec, process_vm_readv, process_vm_readv_fast
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -146,8 +147,9 @@ class ProcMemory:
     # -- fds -----------------------------------------------------------------------------
     @staticmethod
     def fd_target(tid: int, fd: int) -> str | None:
-        """readlink of /proc/<tid>/fd/<fd> ("pipe:[123]", "/etc/passwd"), None if gone."""
+        """readlink of /proc/<tid>/fd/<fd> ("pipe:[123]", "/etc/passwd"), None if gone; for
+        AT_FDCWD, the task's working directory."""
         try:
-            return os.readlink(f"/proc/{tid}/fd/{fd}")
+            return os.readlink(f"/proc/{tid}/cwd" if fd == AT_FDCWD else f"/proc/{tid}/fd/{fd}")
         except OSError:
             return None

@@ -27,6 +27,7 @@ from renacer_tui.tracer import raw_format as R
 from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
 from renacer_tui.tracer.decode import MEMORY_KINDS, PLANS, Plan, plan_for, prefetch_entry, prefetch_exit, waitid_reaped
 from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.formats import AT_FDCWD
 from renacer_tui.tracer.identity import read_raw_identity
 from renacer_tui.tracer.payload_read import DATA_CALLS, call_payloads, dumped_buffers
 
@@ -224,6 +225,16 @@ class RawRecorder:
         else:
             regions.append((fd, 0, R.R_FD, os.fsencode(target)))
 
+    def _dirfd(self, tid: int, tgid: int, dirfd: int, regions: list[tuple[int, int, int, bytes]],
+               mem: TraceeMemory) -> None:
+        """What a directory fd refers to; the working directory, read afresh (chdir changes it)."""
+        if dirfd != AT_FDCWD:
+            self._fd(tid, tgid, dirfd, regions, mem)
+            return
+        cwd = mem.fd_target(tid, AT_FDCWD)
+        if cwd is not None:
+            regions.append((0, 0, R.R_CWD, os.fsencode(cwd)))
+
     def _stream(self, tid: int, tgid: int, fd: int, direction: str, regions: list[tuple[int, int, int, bytes]]) -> None:
         """A payload stream's /proc facts, the first time the decoder's hasher will see it."""
         from renacer_tui.tracer.payload_hash import stream_facts, stream_name
@@ -285,6 +296,10 @@ class RawRecorder:
                 if regions is None:
                     regions = []
                 self._fd(tid, tgid, fd, regions, mem)
+        if self._fd_results and recipe.plan.dirfd_index is not None:  # -y: `AT_FDCWD</tmp>`, `3</etc>`
+            if regions is None:
+                regions = []
+            self._dirfd(tid, tgid, _int32(args[recipe.plan.dirfd_index]), regions, mem)
         if tgid not in self._known:
             if regions is None:
                 regions = []

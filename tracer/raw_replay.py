@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable
 
 from renacer_tui.tracer import raw_format as R
+from renacer_tui.tracer.formats import AT_FDCWD
 from renacer_tui.tracer.identity import identity_from_raw, read_proc_identity
 
 Region = tuple[int, int, int, bytes]
@@ -47,6 +48,8 @@ class ReplayMemory:
                 target = os.fsdecode(data) if flags == R.R_FD else None
                 fds_now[addr] = target
                 self._fds[(tgid, addr)] = target
+            elif flags == R.R_CWD:  # changes with chdir: good for this record only
+                fds_now[AT_FDCWD] = os.fsdecode(data)
             elif flags == R.R_COMM:
                 comm[addr] = (requested, data)
             elif flags == R.R_CMDLINE:
@@ -102,7 +105,7 @@ class ReplayMemory:
         if key in self._fds:
             return self._fds[key]
         try:
-            return os.readlink(f"/proc/{tid}/fd/{fd}")
+            return os.readlink(f"/proc/{tid}/cwd" if fd == AT_FDCWD else f"/proc/{tid}/fd/{fd}")
         except OSError:
             return None
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 from renacer_tui.model.attributes import (
     ATTR_CAPTURE_PAYLOADS,
     ATTR_DETACHED,
+    ATTR_DIRFD_OBJECT,
     ATTR_FD_OBJECT,
     ATTR_FILTERED,
     ATTR_PROCESS_COMMAND_ARGS,
@@ -369,6 +370,8 @@ class SpanBuilder:
             if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
                 # queued now: the reader may return before this call's exit stop is seen
                 self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
+        if self._fd_results and plan.dirfd_index is not None:  # -y: `AT_FDCWD</tmp>`, `3</etc>`
+            self._dirfd_target(th, row, F.to_int32(args[plan.dirfd_index]), mem)
         th.inflight = (row, dec, args, obj)
         if name_filter is not None and not name_filter.matches(plan.name):
             row.keep = False
@@ -659,6 +662,16 @@ class SpanBuilder:
         self._fds.forget(th.proc.tgid, fd)
         target = self._fds.lookup(mem, th.proc.tgid, th.tid, fd)
         return None if target is None else F.escape_text(target)
+
+    def _dirfd_target(self, th: Thread, row: Row, dirfd: int, mem: TraceeMemory) -> None:
+        """-y: what the call's directory fd refers to (the working directory is never cached:
+        chdir changes it)."""
+        if dirfd == F.AT_FDCWD:
+            target = mem.fd_target(th.tid, dirfd)
+        else:
+            target = self._fds.lookup(mem, th.proc.tgid, th.tid, dirfd)
+        if target is not None:
+            row.attrs[ATTR_DIRFD_OBJECT] = F.escape_text(target)
 
     def _result_fd(self, th: Thread, row: Row, fd: int, mem: TraceeMemory) -> None:
         target = self._new_fd_target(th, fd, mem)

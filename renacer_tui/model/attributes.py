@@ -39,6 +39,8 @@ ATTR_SYSCALL_IN_FLIGHT = "syscall.in_flight"
 ATTR_FD_OBJECT = "syscall.fd_object"
 #: what the fd a call returned refers to (-y: `openat(…) = 3</etc/hostname>`), as /proc shows it
 ATTR_RESULT_FD_OBJECT = "syscall.result_fd_object"
+#: -y: what a call's directory fd refers to (the working directory for AT_FDCWD: `AT_FDCWD</tmp>`)
+ATTR_DIRFD_OBJECT = "syscall.dirfd_object"
 #: -e read=FDS / -e write=FDS: the bytes the call moved as strace's hex dump lines (` | 00000  68 69 …`);
 #: a payload, so a store or collector keeps it only with --store-payloads
 ATTR_SYSCALL_DUMP = "syscall.dump"

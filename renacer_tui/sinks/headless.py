@@ -19,6 +19,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from renacer_tui.model.attributes import (
+    ATTR_DIRFD_OBJECT,
     ATTR_FD_OBJECT,
     ATTR_FILTERED,
     ATTR_PROCESS_CORE_DUMPED,
@@ -167,6 +168,12 @@ def with_fd_paths(row: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         pieces = F.arguments(str(attrs.get(ATTR_SYSCALL_ARGS, "")))
         if position < len(pieces) and pieces[position] == str(fd):
             pieces[position] = f"{fd}<{target}>"
+            shown[ATTR_SYSCALL_ARGS] = ", ".join(pieces)
+    directory = attrs.get(ATTR_DIRFD_OBJECT)
+    if directory is not None and plan is not None and plan.dirfd_index is not None:  # `AT_FDCWD</tmp>`
+        pieces = F.arguments(str(shown.get(ATTR_SYSCALL_ARGS, "")))
+        if plan.dirfd_index < len(pieces):
+            pieces[plan.dirfd_index] += f"<{directory}>"
             shown[ATTR_SYSCALL_ARGS] = ", ".join(pieces)
     returned = attrs.get(ATTR_RESULT_FD_OBJECT)
     if isinstance(returned, list):  # pipe/socketpair: `[3<pipe:[7]>, 4<pipe:[7]>]`
