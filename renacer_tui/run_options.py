@@ -88,8 +88,8 @@ class RunOptions:
             return "-ff writes text files; it cannot be used with --format jsonl"
         if self.output_format not in ("text", "jsonl"):
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
-        if self.decode_fds > 1:
-            return "-yy (socket and device details) is not supported; -y shows each fd's path"
+        if self.decode_fds > 2:
+            return "-y can be given at most twice (-yy: socket and device details too)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
         if (self.trace_compute_all or self.trace_compute_threshold_us != 100.0) and not self.trace_compute:

@@ -288,6 +288,7 @@ class _Outputs:
             run_events=run_events,
             on_inflight=self.stage.offer_inflight if self.stage is not None else self.fanout.offer_inflight,
             fd_results=options.decode_fds > 0,
+            fd_details=options.decode_fds > 1,
             dumps=filters.dumps,
             **extra,
         )

@@ -91,7 +91,8 @@ class DecoderProcess:
 
         recorder = RawRecorder(self._writer, string_limit=options.string_limit, payloads=options.capture_payloads,
                                decisions=options.trace_transpiler_decisions, attached=options.attach_pid is not None,
-                               fd_results=options.decode_fds > 0, dumps=dumps)
+                               fd_results=options.decode_fds > 0, dumps=dumps,
+                               fd_details=options.decode_fds > 1)
         recorder.launched()
         if self._ready_r >= 0:
             select.select([self._ready_r], [], [], _READY_TIMEOUT_S)  # its receiver listens before the program runs

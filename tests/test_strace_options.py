@@ -258,17 +258,23 @@ int main(void) {
 """
 
 
-def _fd_lines(text: str, ours: bool) -> list[str]:
-    """The program's lines from its open of /etc/hostname, inode numbers as N, spacing and times dropped."""
+def _fd_lines_from(text: str, ours: bool, first: str) -> list[str]:
+    """The program's lines from the first that matches `first`, inode numbers of pipes and
+    sockets as N, spacing and times dropped."""
     lines = [re.sub(r"^\[pid +\d+\] ", "", line) for line in text.splitlines()] if ours else text.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.match(r'openat\(AT_FDCWD(<[^>]*>)?, "/etc/hostname"', line))
+    start = next(i for i, line in enumerate(lines) if re.match(first, line))
     out = []
     for line in lines[start:]:
         if line.startswith(("+++", "exit_group")) or " = " not in line:
             continue
-        line = re.sub(r"(pipe|socket):\[\d+\]", r"\1:[N]", line)
         out.append(re.sub(r"\s+", " ", re.sub(r" <\d+\.\d+>$", "", line)).strip())
     return out
+
+
+def _fd_lines(text: str, ours: bool) -> list[str]:
+    """The program's lines from its open of /etc/hostname, inode numbers as N."""
+    lines = _fd_lines_from(text, ours, r'openat\(AT_FDCWD(<[^>]*>)?, "/etc/hostname"')
+    return [re.sub(r"(pipe|socket):\[\d+\]", r"\1:[N]", line) for line in lines]
 
 
 @needs_strace
@@ -291,11 +297,65 @@ def test_y_shows_what_each_fd_refers_to_as_strace(tmp_path: Path, cbuild, decode
     assert 'faccessat2(AT_FDCWD</tmp>, "renacer-none", R_OK, 0) = -1 ENOENT (No such file or directory)' in mine
 
 
-def test_yy_is_refused_in_one_line() -> None:
-    result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-yy", "true"],
+SOCKETS = r"""
+#include <fcntl.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int main(void) {
+    int null = open("/dev/null", O_WRONLY); write(null, "x", 1);
+    int sv[2]; socketpair(AF_UNIX, SOCK_STREAM, 0, sv); write(sv[0], "y", 1);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(l, (void *)&a, sizeof a); listen(l, 1); socklen_t len = sizeof a; getsockname(l, (void *)&a, &len);
+    int c = socket(AF_INET, SOCK_STREAM, 0); connect(c, (void *)&a, sizeof a);
+    int s = accept(l, 0, 0); write(c, "z", 1); close(s);
+    int u = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bind(u, (void *)&b, sizeof b); write(u, "", 0);
+    int un = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un ua = {.sun_family = AF_UNIX, .sun_path = "yy.sock"};
+    bind(un, (void *)&ua, sizeof ua); write(un, "", 0); unlink("yy.sock");
+    return 0;
+}
+"""
+
+
+def _socket_lines(text: str, ours: bool) -> list[str]:
+    """The program's lines from its open of /dev/null, inode numbers as INO and ports as PORT."""
+    lines = [line for line in _fd_lines_from(text, ours, r'openat\(AT_FDCWD(<[^>]*>)?, "/dev/null"')]
+    lines = [re.sub(r"(?<=[\[>-])\d{4,}\b", "INO", line) for line in lines]
+    return [re.sub(r"(?<=[:(])\d{4,5}\b", "PORT", line) for line in lines]
+
+
+@needs_strace
+@pytest.mark.parametrize("decode", ["apart", "inline"])
+def test_yy_shows_socket_endpoints_and_device_numbers_as_strace(tmp_path: Path, cbuild, decode: str) -> None:
+    exe = str(cbuild("sockets", SOCKETS))
+    extra = ["--inline-decode"] if decode == "inline" else []
+    ours = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-rle", "-yy", *extra,
+                           "-o", "ours.txt", exe], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert ours.returncode == 0, ours.stderr
+    subprocess.run(["strace", "-yy", "-o", "theirs.txt", exe], capture_output=True, timeout=60, check=True, cwd=tmp_path)
+    raw = (tmp_path / "ours.txt").read_text()
+    mine = _socket_lines(raw, True)
+    assert mine == _socket_lines((tmp_path / "theirs.txt").read_text(), False)
+    text = "\n".join(mine)
+    assert 'write(3</dev/null<char 1:3>>, "x", 1) = 1' in mine
+    assert "listen(6<TCP:[127.0.0.1:PORT]>, 1)" in text and "= 8<TCP:[127.0.0.1:PORT->127.0.0.1:PORT]>" in text
+    assert "UDPv6:[[::1]:PORT]" in text and 'UNIX:[INO,"yy.sock"]' in text
+    pair = re.search(r"\[4<UNIX-STREAM:\[(\d+)->(\d+)\]>, 5<UNIX-STREAM:\[(\d+)->(\d+)\]>\]", raw)
+    assert pair and pair[1] == pair[4] and pair[2] == pair[3]  # each end names the other
+
+
+def test_a_third_y_is_refused_in_one_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-yyy", "true"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "-yy" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "-y" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_w_is_accepted_and_the_table_is_wall_clock_latency(tmp_path: Path) -> None:

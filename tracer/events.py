@@ -28,6 +28,10 @@ class TraceeMemory(Protocol):
         """readlink of /proc/<tid>/fd/<fd> ("pipe:[123]", "/etc/passwd"), None if gone; for
         AT_FDCWD (-100), the task's working directory."""
 
+    def fd_details(self, tid: int, fd: int) -> str | None:
+        """What strace -yy shows of the fd now (`TCP:[127.0.0.1:80->…]`, `/dev/null<char 1:3>`),
+        None if gone (tracer.fd_details)."""
+
 
 class CaptureListener(Protocol):
     """Receives raw capture events in observation order. Times are Unix epoch ns."""

@@ -153,3 +153,10 @@ class ProcMemory:
             return os.readlink(f"/proc/{tid}/cwd" if fd == AT_FDCWD else f"/proc/{tid}/fd/{fd}")
         except OSError:
             return None
+
+    @staticmethod
+    def fd_details(tid: int, fd: int) -> str | None:
+        """What strace -yy shows of the fd now, read from /proc and sock_diag."""
+        from renacer_tui.tracer.fd_details import fd_details  # only -yy needs it
+
+        return fd_details(tid, fd)

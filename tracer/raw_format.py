@@ -47,6 +47,7 @@ R_FD_GONE = 4  # addr is an fd whose target could not be read (None)
 R_COMM = 5  # addr is a tgid; data is /proc/<tgid>/comm without the newline
 R_CMDLINE = 6  # addr is a tgid; data is /proc/<tgid>/cmdline as read
 R_STREAM = 7  # addr is an fd; data is JSON [inode, socket peer] of its payload stream (first sight)
+R_FD_DETAILS = 9  # -yy: addr is an fd; data is what strace -yy shows of it at this stop
 R_CWD = 8  # -y, a call relative to AT_FDCWD: data is /proc/<tid>/cwd at its entry (addr unused)
 
 #: At most this many regions in one record (the header's count is 16 bits).

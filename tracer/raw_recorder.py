@@ -98,6 +98,9 @@ class RecordingMemory:
     def fd_target(self, tid: int, fd: int) -> str | None:
         return self._mem.fd_target(tid, fd)
 
+    def fd_details(self, tid: int, fd: int) -> str | None:
+        return self._mem.fd_details(tid, fd)
+
 
 class RecordWriter:
     """The buffered, non-blocking write end of the decoder's pipe.
@@ -168,7 +171,7 @@ class RawRecorder:
 
     def __init__(self, writer: RecordWriter, *, string_limit: int = 64, payloads: bool = False,
                  decisions: bool = False, attached: bool = False, fd_results: bool = False,
-                 dumps: tuple[Any, Any] = (None, None)) -> None:
+                 dumps: tuple[Any, Any] = (None, None), fd_details: bool = False) -> None:
         self._writer = writer
         self._buf = writer.buf  # the same bytearray for the whole run
         self._limit = min(max(0, string_limit), _UNREADABLE_ARG)  # a region's size is 32 bits
@@ -177,6 +180,7 @@ class RawRecorder:
         self._watch_calls = watched_calls(decisions)
         self._attached = attached
         self._fd_results = fd_results  # -y: what the fd a call returns refers to
+        self._fd_details = fd_details  # -yy: a socket's endpoints, a device's numbers, at each call
         self._dumps = dumps  # -e read=FDS, -e write=FDS: the fds whose data calls' bytes are dumped
         self._dumping = dumps != (None, None)
         self._inflight: dict[int, Any] = {}  # tid -> (plan, args, tgid) or _DROPPED
@@ -224,6 +228,13 @@ class RawRecorder:
             regions.append((fd, 0, R.R_FD_GONE, b""))
         else:
             regions.append((fd, 0, R.R_FD, os.fsencode(target)))
+
+    @staticmethod
+    def _details(tid: int, fd: int, regions: list[tuple[int, int, int, bytes]], mem: TraceeMemory) -> None:
+        """-yy: what strace shows of the fd now (never cached: a socket binds and connects)."""
+        details = mem.fd_details(tid, fd)
+        if details is not None:
+            regions.append((fd, 0, R.R_FD_DETAILS, os.fsencode(details)))
 
     def _dirfd(self, tid: int, tgid: int, dirfd: int, regions: list[tuple[int, int, int, bytes]],
                mem: TraceeMemory) -> None:
@@ -296,6 +307,10 @@ class RawRecorder:
                 if regions is None:
                     regions = []
                 self._fd(tid, tgid, fd, regions, mem)
+            if self._fd_details and fd < 0x80000000:
+                if regions is None:
+                    regions = []
+                self._details(tid, fd, regions, mem)
         if self._fd_results and recipe.plan.dirfd_index is not None:  # -y: `AT_FDCWD</tmp>`, `3</etc>`
             if regions is None:
                 regions = []
@@ -386,10 +401,14 @@ class RawRecorder:
             self._forget_fds(name, args, ret, tgid, rmem)
             if self._fd_results and ret >= 0 and returns_fd(name, args):
                 self._fd(tid, tgid, ret, regions, mem)
+                if self._fd_details:
+                    self._details(tid, ret, regions, mem)
             elif self._fd_results and ret == 0 and name in FD_PAIRS:
                 raw = rmem.read_bytes(tid, args[FD_PAIRS[name]], 8)
                 for fd in (int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")) if len(raw) == 8 else ():
                     self._fd(tid, tgid, fd, regions, mem)
+                    if self._fd_details:
+                        self._details(tid, fd, regions, mem)
         return regions
 
     def _forget_fds(self, name: str, args: tuple[int, ...], ret: int, tgid: int, rmem: RecordingMemory) -> None:

@@ -28,6 +28,7 @@ class ReplayMemory:
         self.regions: list[Region] = []
         self.tgid = 0  # the record's process, for fd targets
         self._fds_now: dict[int, str | None] = {}
+        self._details_now: dict[int, str] = {}  # -yy
         self._fds: dict[tuple[int, int], str | None] = {}  # every target shipped, for a late ask
         self._identities: dict[int, tuple[str, str]] = {}
         self._streams_now: dict[int, tuple[int | None, str | None]] = {}
@@ -38,6 +39,7 @@ class ReplayMemory:
         self.tgid = tgid
         plain: list[Region] = []
         fds_now: dict[int, str | None] = {}
+        details: dict[int, str] = {}
         comm: dict[int, tuple[int, bytes]] = {}
         streams: dict[int, tuple[int | None, str | None]] = {}
         for region in regions:
@@ -50,6 +52,8 @@ class ReplayMemory:
                 self._fds[(tgid, addr)] = target
             elif flags == R.R_CWD:  # changes with chdir: good for this record only
                 fds_now[AT_FDCWD] = os.fsdecode(data)
+            elif flags == R.R_FD_DETAILS:  # a socket's endpoints change: this record only too
+                details[addr] = os.fsdecode(data)
             elif flags == R.R_COMM:
                 comm[addr] = (requested, data)
             elif flags == R.R_CMDLINE:
@@ -60,6 +64,7 @@ class ReplayMemory:
                 streams[addr] = (inode, peer)
         self.regions = plain
         self._fds_now = fds_now
+        self._details_now = details
         self._streams_now = streams
 
     def clear(self) -> None:
@@ -67,6 +72,8 @@ class ReplayMemory:
             self.regions = []
         if self._fds_now:
             self._fds_now = {}
+        if self._details_now:
+            self._details_now = {}
         if self._streams_now:
             self._streams_now = {}
 
@@ -108,6 +115,13 @@ class ReplayMemory:
             return os.readlink(f"/proc/{tid}/cwd" if fd == AT_FDCWD else f"/proc/{tid}/fd/{fd}")
         except OSError:
             return None
+
+    def fd_details(self, tid: int, fd: int) -> str | None:
+        """What the capture read for -yy at this stop (a socket's endpoints are only good then)."""
+        found = self._details_now.get(fd)
+        if found is None:
+            self.misses += 1
+        return found
 
     def stream_facts(self, tid: int, fd: int, name: str) -> tuple[int | None, str | None]:
         """(inode, peer) of a new payload stream as the capture read them (PayloadHasher's `facts`)."""

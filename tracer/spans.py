@@ -20,6 +20,7 @@ from renacer_tui.model.attributes import (
     ATTR_CAPTURE_PAYLOADS,
     ATTR_DETACHED,
     ATTR_DIRFD_OBJECT,
+    ATTR_FD_DETAILS,
     ATTR_FD_OBJECT,
     ATTR_FILTERED,
     ATTR_PROCESS_COMMAND_ARGS,
@@ -29,6 +30,7 @@ from renacer_tui.model.attributes import (
     ATTR_PROCESS_PARENT_PID,
     ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
+    ATTR_RESULT_FD_DETAILS,
     ATTR_RESULT_FD_OBJECT,
     ATTR_ROOT_PID,
     ATTR_SIGNAL_INFO,
@@ -162,6 +164,7 @@ class SpanBuilder:
         on_inflight: Callable[[pa.RecordBatch], None] | None = None,
         inflight_after_s: float = 0.1,
         fd_results: bool = False,
+        fd_details: bool = False,
         dumps: tuple[Container[int] | None, Container[int] | None] = (None, None),
     ) -> None:
         self.trace_id = trace_id
@@ -225,6 +228,7 @@ class SpanBuilder:
         self._inflight_after_ns = int(inflight_after_s * 1e9)
         self._announced: dict[int, Row] = {}
         self._fd_results = fd_results  # -y: record what each returned fd refers to
+        self._fd_details = fd_details  # -yy: a socket's endpoints, a device's numbers, at each call
         self._dumps = dumps if dumps != (None, None) else None  # -e read=FDS / -e write=FDS
         self._announced_signals: dict[int, int] = {}  # by thread: the signals its snapshot showed
         self._sent_watermark: int | None = None
@@ -370,6 +374,8 @@ class SpanBuilder:
             if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
                 # queued now: the reader may return before this call's exit stop is seen
                 self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
+        if self._fd_details and fd is not None and obj is not None:
+            self._details(th, row, ATTR_FD_DETAILS, fd, mem)
         if self._fd_results and plan.dirfd_index is not None:  # -y: `AT_FDCWD</tmp>`, `3</etc>`
             self._dirfd_target(th, row, F.to_int32(args[plan.dirfd_index]), mem)
         th.inflight = (row, dec, args, obj)
@@ -677,13 +683,25 @@ class SpanBuilder:
         target = self._new_fd_target(th, fd, mem)
         if target is not None:
             row.attrs[ATTR_RESULT_FD_OBJECT] = target
+            if self._fd_details:
+                self._details(th, row, ATTR_RESULT_FD_DETAILS, fd, mem)
 
     def _result_fds(self, th: Thread, row: Row, shown: str, mem: TraceeMemory) -> None:
         """-y: what each of a pipe's (or socketpair's) two new fds refers to."""
-        fds = pipe_fds(shown)
-        targets = [self._new_fd_target(th, fd, mem) for fd in fds or ()]
+        fds = pipe_fds(shown) or ()
+        targets = [self._new_fd_target(th, fd, mem) for fd in fds]
         if targets and None not in targets:
             row.attrs[ATTR_RESULT_FD_OBJECT] = targets
+            details = [mem.fd_details(th.tid, fd) for fd in fds] if self._fd_details else []
+            if details and None not in details:
+                row.attrs[ATTR_RESULT_FD_DETAILS] = details
+
+    @staticmethod
+    def _details(th: Thread, row: Row, key: str, fd: int, mem: TraceeMemory) -> None:
+        """-yy: what strace shows of `fd` at this stop (printable already), under `key`."""
+        details = mem.fd_details(th.tid, fd)
+        if details is not None:
+            row.attrs[key] = details
 
     def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
         if dec.fd is not None:

@@ -39,6 +39,10 @@ ATTR_SYSCALL_IN_FLIGHT = "syscall.in_flight"
 ATTR_FD_OBJECT = "syscall.fd_object"
 #: what the fd a call returned refers to (-y: `openat(…) = 3</etc/hostname>`), as /proc shows it
 ATTR_RESULT_FD_OBJECT = "syscall.result_fd_object"
+#: -yy: what strace shows of the fd argument and of a returned fd (or the pair of them) at the call:
+#: `TCP:[127.0.0.1:48573->127.0.0.1:35348]`, `UNIX-STREAM:[849167->849168]`, `/dev/null<char 1:3>`
+ATTR_FD_DETAILS = "syscall.fd_details"
+ATTR_RESULT_FD_DETAILS = "syscall.result_fd_details"
 #: -y: what a call's directory fd refers to (the working directory for AT_FDCWD: `AT_FDCWD</tmp>`)
 ATTR_DIRFD_OBJECT = "syscall.dirfd_object"
 #: -e read=FDS / -e write=FDS: the bytes the call moved as strace's hex dump lines (` | 00000  68 69 …`);

@@ -20,11 +20,13 @@ import pyarrow as pa
 
 from renacer_tui.model.attributes import (
     ATTR_DIRFD_OBJECT,
+    ATTR_FD_DETAILS,
     ATTR_FD_OBJECT,
     ATTR_FILTERED,
     ATTR_PROCESS_CORE_DUMPED,
     ATTR_PROCESS_EXIT_CODE,
     ATTR_PROCESS_SIGNAL,
+    ATTR_RESULT_FD_DETAILS,
     ATTR_RESULT_FD_OBJECT,
     ATTR_RLE_TOTAL,
     ATTR_SIGNAL_INFO,
@@ -161,7 +163,7 @@ def with_fd_paths(row: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     from what /proc said each refers to (`syscall.fd_object`, `syscall.result_fd_object`)."""
     name = row["span_name"][len(SYSCALL_PREFIX):]
     shown = dict(attrs)
-    target, fd = attrs.get(ATTR_FD_OBJECT), attrs.get(ATTR_SYSCALL_FD)
+    target, fd = attrs.get(ATTR_FD_DETAILS, attrs.get(ATTR_FD_OBJECT)), attrs.get(ATTR_SYSCALL_FD)
     plan = plan_named(name)
     position = plan.fd_index if plan is not None else None
     if target is not None and fd is not None and position is not None:
@@ -175,7 +177,7 @@ def with_fd_paths(row: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         if plan.dirfd_index < len(pieces):
             pieces[plan.dirfd_index] += f"<{directory}>"
             shown[ATTR_SYSCALL_ARGS] = ", ".join(pieces)
-    returned = attrs.get(ATTR_RESULT_FD_OBJECT)
+    returned = attrs.get(ATTR_RESULT_FD_DETAILS, attrs.get(ATTR_RESULT_FD_OBJECT))
     if isinstance(returned, list):  # pipe/socketpair: `[3<pipe:[7]>, 4<pipe:[7]>]`
         pieces = F.arguments(str(shown.get(ATTR_SYSCALL_ARGS, "")))
         index = FD_PAIRS.get(name, len(pieces))
