@@ -43,6 +43,9 @@ class CountingListener:
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         self.signals += 1
 
+    def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
+        pass
+
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         pass
 

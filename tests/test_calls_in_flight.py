@@ -48,8 +48,10 @@ RESTARTED = r"""
 #include <time.h>
 #include <unistd.h>
 int main(void) {
+    int ready[2]; pipe(ready);
     pid_t child = fork();
-    if (child == 0) { struct timespec ts = {1, 0}; nanosleep(&ts, 0); _exit(0); }
+    if (child == 0) { struct timespec ts = {1, 0}; write(ready[1], "r", 1); nanosleep(&ts, 0); _exit(0); }
+    char byte; read(ready[0], &byte, 1);  /* the child is about to sleep, however loaded the machine */
     struct timespec pause = {0, 300000000};
     nanosleep(&pause, 0);
     kill(child, SIGSTOP);
@@ -157,6 +159,8 @@ def test_restart_syscall_names_the_call_it_resumes(tmp_path: Path, cbuild) -> No
     restart = "restart_syscall(<... resuming interrupted clock_nanosleep ...>) = 0"
     stopped = "si_code=CLD_STOPPED, si_pid="
     assert stopped in theirs and stopped in ours and "si_status=SIGSTOP" in ours  # a signal, as strace
+    group_stop = re.compile(r"^\[?(?:pid +)?(\d+)\]? +--- stopped by SIGSTOP ---$", re.M)  # the child's group-stop
+    assert len(group_stop.findall(ours)) == len(group_stop.findall(theirs)) == 1
     assert restart in re.sub(r"\s+", " ", theirs)
     assert re.search(rf"\] {re.escape(restart)} <", "\n".join(whole_lines(ours)))
     assert re.search(r"\] clock_nanosleep\(CLOCK_REALTIME, 0, \{tv_sec=1, tv_nsec=0\}, NULL\) = \? "

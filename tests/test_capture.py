@@ -82,6 +82,7 @@ class Recorder:
     execs: list[tuple[int, int]] = field(default_factory=list)
     signals: list[tuple[int, int]] = field(default_factory=list)
     gone: list[tuple[int, int]] = field(default_factory=list)  # (tid, wait status)
+    stops: list[tuple[int, int]] = field(default_factory=list)  # (tid, the stopping signal)
     open_calls: dict[int, str] = field(default_factory=dict)  # tid -> syscall in flight
     unfinished: list[tuple[int, str]] = field(default_factory=list)
     started: int | None = None
@@ -110,6 +111,9 @@ class Recorder:
 
     def on_signal(self, tid: int, signo: int, sender_pid: int, t_ns: int, siginfo: bytes) -> None:
         self.signals.append((tid, signo))
+
+    def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
+        self.stops.append((tid, signo))
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         self.gone.append((tid, wait_status))

@@ -362,6 +362,7 @@ class CaptureSession:
         on_new_task = listener.on_new_task
         on_exec = listener.on_exec
         on_signal = listener.on_signal
+        on_group_stop = listener.on_group_stop
         on_exit = listener.on_exit
         now = time.time_ns
         waitpid = os.waitpid
@@ -492,6 +493,7 @@ class CaptureSession:
                     if event == PTRACE_EVENT_STOP:
                         awaiting.discard(pid)  # a child announced by its creator's event: its first stop
                         if sig in _STOP_SIGNALS:
+                            on_group_stop(pid, sig, t)
                             pt(PTRACE_LISTEN, pid, 0, 0)  # group-stop: stay stopped, keep tracing
                         else:
                             pt(resume, pid, 0, 0)  # PTRACE_INTERRUPT / initial stop

@@ -62,6 +62,10 @@ class CaptureListener(Protocol):
         """A signal is being delivered to `tid` (signal-delivery-stop); `siginfo` is the head of its
         siginfo_t as PTRACE_GETSIGINFO filled it (empty when that failed)."""
 
+    def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
+        """The task entered a group-stop for `signo` (SIGSTOP, SIGTSTP…); the loop keeps it
+        stopped with PTRACE_LISTEN until a SIGCONT."""
+
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         """The task is gone (os.WIFEXITED/WIFSIGNALED decode `wait_status`). A syscall still
         open on this task is unfinished."""

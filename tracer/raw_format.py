@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 
 # record kinds
-START, ENTRY, EXIT, NEW_TASK, EXEC, SIGNAL, TASK_EXIT, DETACH, END, LAUNCHED = range(1, 11)
+START, ENTRY, EXIT, NEW_TASK, EXEC, SIGNAL, TASK_EXIT, DETACH, END, LAUNCHED, GROUP_STOP = range(1, 12)
 
 #: kind, nregions, tid, t_ns, then the kind's own fields
 ENTRY_REC = struct.Struct("<BHiqiQ6Q")  # + tgid, nr, args
@@ -27,6 +27,7 @@ NEW_TASK_REC = struct.Struct("<BHiqiiB")  # + tgid, parent_tid, is_thread
 EXEC_REC = struct.Struct("<BHiqii")  # + tgid, former_tid
 SIGNAL_REC = struct.Struct("<BHiqii")  # + signo, sender_pid; one R_BYTES region: the siginfo head
 TASK_EXIT_REC = struct.Struct("<BHiqi")  # + wait_status
+GROUP_STOP_REC = struct.Struct("<BHiqi")  # + the stopping signal
 START_REC = struct.Struct("<BHiq")
 LAUNCHED_REC = START_REC  # the program started (or was attached): the decoder opens its outputs
 DETACH_REC = struct.Struct("<BHiq")
@@ -35,6 +36,7 @@ END_REC = struct.Struct("<BHiqI")  # + length of the JSON result that follows
 LAYOUTS = {
     START: START_REC, ENTRY: ENTRY_REC, EXIT: EXIT_REC, NEW_TASK: NEW_TASK_REC, EXEC: EXEC_REC,
     SIGNAL: SIGNAL_REC, TASK_EXIT: TASK_EXIT_REC, DETACH: DETACH_REC, END: END_REC, LAUNCHED: LAUNCHED_REC,
+    GROUP_STOP: GROUP_STOP_REC,
 }
 
 REGION = struct.Struct("<QIBI")  # addr, requested, flags, length

@@ -449,6 +449,9 @@ class RawRecorder:
         regions = [(0, len(siginfo), R.R_BYTES, siginfo)] if siginfo else None
         self._emit(R.SIGNAL_REC.pack(R.SIGNAL, 1 if siginfo else 0, tid, t_ns, signo, sender_pid), regions)
 
+    def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
+        self._emit(R.GROUP_STOP_REC.pack(R.GROUP_STOP, 0, tid, t_ns, signo), None)
+
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         self._inflight.pop(tid, None)
         self._tids.discard(tid)

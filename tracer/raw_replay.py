@@ -261,6 +261,8 @@ def _dispatch(kind: int, fields: tuple, regions: list[Region], listener: Any, me
         listener.on_signal(tid, fields[4], fields[5], t_ns, regions[0][3] if regions else b"")
     elif kind == R.TASK_EXIT:
         listener.on_exit(tid, fields[4], t_ns)
+    elif kind == R.GROUP_STOP:
+        listener.on_group_stop(tid, fields[4], t_ns)
     elif kind == R.START:
         mem.load(tid, regions)
         listener.on_start(tid, t_ns)

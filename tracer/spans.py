@@ -34,6 +34,8 @@ from renacer_tui.model.attributes import (
     ATTR_RESULT_FD_OBJECT,
     ATTR_ROOT_PID,
     ATTR_SIGNAL_INFO,
+    ATTR_SIGNAL_NAME,
+    ATTR_SIGNAL_NUMBER,
     ATTR_STACK,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_DUMP,
@@ -49,6 +51,7 @@ from renacer_tui.model.attributes import (
     EVENT_EXITED,
     EVENT_KILLED,
     EVENT_SIGNAL,
+    EVENT_STOPPED,
     EVENT_THREAD_EXITED,
     EVENT_THREAD_KILLED,
 )
@@ -474,6 +477,12 @@ class SpanBuilder:
         src = self._signals.delivered(tid, th.proc.tgid, signo)
         if src is not None:
             th.links.append((LinkKind.SIGNAL, _link_source(src)))
+
+    def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
+        th = self._threads.get(tid)
+        if th is not None and (self.signal_filter is None or signo in self.signal_filter):
+            attrs = {ATTR_SIGNAL_NAME: F.signal_name(signo), ATTR_SIGNAL_NUMBER: signo, ATTR_THREAD_ID: tid}
+            th.signals.append((EVENT_STOPPED, t_ns, attrs))  # where a signal event would go: strace's order
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         th = self._threads.pop(tid, None)

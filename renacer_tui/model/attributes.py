@@ -268,6 +268,9 @@ ATTR_DECISION_ORIGIN = "decision.origin"  # "stderr" (a [DECISION] line) or "man
 #: A signal delivered to a thread: an event of that thread's next recorded call (strace prints the
 #: `--- SIG… ---` line before it), or of its process span when the thread makes no call after it.
 EVENT_SIGNAL = "signal"
+#: A thread entered a group-stop (SIGSTOP, SIGTSTP…): strace's `--- stopped by SIGSTOP ---`; an
+#: event of the same span a signal would go on, with `signal.name`, `signal.number`, `thread.id`.
+EVENT_STOPPED = "thread.stopped"
 #: The end of a process, on its process span: exited with a code, or killed by a signal.
 EVENT_EXITED = "process.exited"
 EVENT_KILLED = "process.killed"

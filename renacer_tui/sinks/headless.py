@@ -43,6 +43,7 @@ from renacer_tui.model.attributes import (
     EVENT_EXITED,
     EVENT_KILLED,
     EVENT_SIGNAL,
+    EVENT_STOPPED,
     EVENT_THREAD_EXITED,
     EVENT_THREAD_KILLED,
     parse_attributes,
@@ -82,9 +83,11 @@ def signal_lines(row: dict[str, Any]) -> list[tuple[int, int, str]]:
     """(time, thread, `--- SIGCHLD {si_signo=…} ---`) for each signal event of the span."""
     out = []
     for event in row.get("events") or ():
-        if event["name"] == EVENT_SIGNAL:
+        if event["name"] in (EVENT_SIGNAL, EVENT_STOPPED):
             attrs = parse_attributes(event["attributes"])
-            text = f"--- {attrs.get(ATTR_SIGNAL_NAME, '?')} {attrs.get(ATTR_SIGNAL_INFO, '')} ---"
+            name = attrs.get(ATTR_SIGNAL_NAME, "?")
+            text = (f"--- {name} {attrs.get(ATTR_SIGNAL_INFO, '')} ---" if event["name"] == EVENT_SIGNAL
+                    else f"--- stopped by {name} ---")
             out.append((int(event["time_unix_nano"]), int(attrs.get(ATTR_THREAD_ID, row["thread_id"])), text))
     return out
 
