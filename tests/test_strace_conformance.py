@@ -215,6 +215,18 @@ int main(void) {
     sendmsg(u, &o, MSG_NOSIGNAL | MSG_DONTWAIT);
     sendto(sv[0], "x", 1, MSG_DONTWAIT, 0, 0);
     recvfrom(sv[1], b, sizeof b, MSG_PEEK, 0, 0);
+    recvfrom(sv[1], b, sizeof b, 0, 0, 0);
+    /* control messages: an fd passed (SCM_RIGHTS), the sender's credentials (SO_PASSCRED) */
+    getpid();  /* the credentials carry it */
+    int one = 1; setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    char control[CMSG_SPACE(sizeof(int))] = {0}; m.msg_control = control; m.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m); c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int)); *(int *)CMSG_DATA(c) = 0;
+    sendmsg(sv[0], &m, 0);
+    char got[256]; n.msg_control = got; n.msg_controllen = sizeof got;
+    recvmsg(sv[1], &n, 0);
+    struct msghdr none = {0}; none.msg_iov = r; none.msg_iovlen = 1;
+    recvmsg(sv[1], &none, MSG_DONTWAIT);  /* nothing left: EAGAIN, strace shows {msg_namelen=0} */
     return 0;
 }
 """

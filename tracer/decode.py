@@ -106,6 +106,7 @@ class Plan:
     #: (`read(3, ` … `<... read resumed>"data", 4096) = 4` when another line came between)
     entry_args: int
     dirfd_index: int | None  # the directory fd a path is relative to (openat's, newfstatat's…)
+    error_outputs: tuple[int, ...]  # the struct outputs rendered when the call failed too
 
 
 def _kind(name: str, ctype: str, arg: str) -> str:
@@ -157,6 +158,7 @@ def _build_plan(nr: int) -> Plan:
     fd_index = next((i for i, (k, _) in enumerate(kinds) if k == "fd"), None)
     path_index = next((i for i, (k, _) in enumerate(kinds) if k == "path"), None)
     dirfd_index = next((i for i, (k, _) in enumerate(kinds) if k == "dirfd"), None)
+    error_outputs = tuple(i for i, (_k, arg) in enumerate(kinds) if (kind := STRUCTS.get((name, arg))) and kind.on_error)
     flag_kinds = [i for i, (k, _) in enumerate(kinds) if k in ("oflags", "oflags_nomode", "mapflags", "clone", "atflags")]
     flag_kinds += [i for i, (k, _) in enumerate(kinds) if k == "prot"]
     flags_index = flag_kinds[0] if flag_kinds else None
@@ -168,7 +170,7 @@ def _build_plan(nr: int) -> Plan:
     entry_args = min([i for i, _k in outputs] + [_EXIT_PRINTED_FROM.get(name, 6)])  # 6: all of them
     return Plan(
         name, kinds, fd_index, path_index, flags_index, has_outputs, name in _HEX_RESULTS, pure, "syscall:" + name,
-        renderers, outputs, structs, RESULT_STRUCTS.get(name), entry_args, dirfd_index,
+        renderers, outputs, structs, RESULT_STRUCTS.get(name), entry_args, dirfd_index, error_outputs,
     )
 
 
@@ -460,7 +462,12 @@ def _struct_at(plan: Plan, index: int) -> StructKind:
 def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, tid: int, mem: TraceeMemory,
                   string_limit: int) -> None:
     """Make the reads `decode_exit` will make for this call's outputs."""
-    if not plan.has_outputs or is_error:
+    if is_error:
+        for i in plan.error_outputs:
+            if args[i]:
+                _struct_at(plan, i).fetch(mem, tid, args[i], args, ret, string_limit)
+        return
+    if not plan.has_outputs:
         return
     result = plan.result_struct
     if result is not None:
@@ -483,7 +490,12 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
                 mem: TraceeMemory, string_limit: int = 64) -> None:
     """Fill in the outputs (read buffers, pipe fds, wait status) at the exit stop."""
     plan = decoded.plan
-    if not plan.has_outputs or is_error:
+    if is_error:
+        for i in plan.error_outputs:
+            if args[i]:
+                decoded.texts[i] = _render_struct(_struct_at(plan, i), args[i], args, ret, tid, mem, string_limit)[0]
+        return
+    if not plan.has_outputs:
         return
     result = plan.result_struct
     if result is not None:

@@ -366,6 +366,12 @@ class RawRecorder:
                     if rmem.regions:
                         tail += R.pack_regions(rmem.regions)
                         nregions += len(rmem.regions)
+        elif recipe.plan.error_outputs:  # a failed recvmsg still shows its header's msg_namelen
+            rmem = self._memory(mem)
+            prefetch_exit(recipe.plan, args, ret, is_error, tid, rmem, self._limit)
+            if rmem.regions:
+                tail = R.pack_regions(rmem.regions)
+                nregions = len(rmem.regions)
         flags = int(is_error)
         if self._injected and tid in self._injected:
             self._injected.discard(tid)

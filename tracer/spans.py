@@ -398,7 +398,7 @@ class SpanBuilder:
         plan = dec.plan
         if is_error and ret == -_ERESTART_RESTARTBLOCK:
             th.interrupted = plan.name
-        if plan.has_outputs and not is_error:
+        if plan.has_outputs and (not is_error or plan.error_outputs):
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
         if self._fd_results and not is_error and ret >= 0:
             if returns_fd(plan.name, args):

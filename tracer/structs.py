@@ -45,6 +45,9 @@ class StructKind:
     fetch: Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]
     render: Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]  # → (text, attributes)
     output: bool  # filled in by the call (read at exit) rather than read by it (at entry)
+    #: an output read and rendered when the call failed too (`render` sees ret < 0): strace's
+    #: `recvmsg(3, {msg_namelen=0}, MSG_DONTWAIT) = -1 EAGAIN`
+    on_error: bool = False
 
 
 def _fixed(size: int) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
@@ -427,21 +430,56 @@ def _fetch_msghdr(output: bool) -> Callable[[TraceeMemory, int, int, tuple[int, 
     its result says it received)."""
     def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
         raw = mem.read_bytes(tid, addr, _MSGHDR.size)
-        if len(raw) < _MSGHDR.size:
+        if len(raw) < _MSGHDR.size or ret < 0:  # a failed recvmsg: its header only
             return (raw,)
-        name, namelen, iov, iovlen = _MSGHDR.unpack_from(raw)[:4]
+        name, namelen, iov, iovlen, control, controllen = _MSGHDR.unpack_from(raw)[:6]
         address = mem.read_bytes(tid, name, min(namelen, _SOCKADDR_MAX)) if name and namelen else b""
-        return (raw, address, *_read_iovec(mem, tid, iov, iovlen, ret if output else None, limit))
+        controls = mem.read_bytes(tid, control, min(controllen, _CONTROL_MAX)) if control and controllen else b""
+        return (raw, address, controls, *_read_iovec(mem, tid, iov, iovlen, ret if output else None, limit))
     return fetch
 
 
+_CONTROL_MAX = 4096
+_CMSGHDR = struct.Struct("<Qii")  # cmsg_len, cmsg_level, cmsg_type; the data follows, 8-byte aligned
+_CMSG_LEVELS = {socket.SOL_SOCKET: "SOL_SOCKET", socket.SOL_IP: "SOL_IP", 41: "SOL_IPV6", socket.SOL_TCP: "SOL_TCP",
+                socket.SOL_UDP: "SOL_UDP"}
+_SCM_TYPES = {1: "SCM_RIGHTS", 2: "SCM_CREDENTIALS", 3: "SCM_SECURITY", 4: "SCM_PIDFD"}
+_UCRED = struct.Struct("<iII")
+
+
+def _control_messages(raw: bytes) -> str:
+    """strace's `[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[5]}, …]`: the
+    fds passed (SCM_RIGHTS) and the credentials (SCM_CREDENTIALS) decoded, other data left out."""
+    messages, offset = [], 0
+    while offset + _CMSGHDR.size <= len(raw):
+        length, level, kind = _CMSGHDR.unpack_from(raw, offset)
+        if length < _CMSGHDR.size:
+            break
+        data = raw[offset + _CMSGHDR.size : offset + length]
+        level_name = _CMSG_LEVELS.get(level, str(level))
+        socket_level = level == socket.SOL_SOCKET
+        kind_name = _SCM_TYPES.get(kind, hex(kind)) if socket_level else hex(kind)
+        fields = [f"cmsg_len={length}", f"cmsg_level={level_name}", f"cmsg_type={kind_name}"]
+        if socket_level and kind == 1:
+            fds = [str(int.from_bytes(data[i : i + 4], "little", signed=True)) for i in range(0, len(data) - 3, 4)]
+            fields.append(f"cmsg_data=[{', '.join(fds)}]")
+        elif socket_level and kind == 2 and len(data) >= _UCRED.size:
+            pid, uid, gid = _UCRED.unpack_from(data)
+            fields.append(f"cmsg_data={{pid={pid}, uid={uid}, gid={gid}}}")
+        messages.append("{" + ", ".join(fields) + "}")
+        offset += (length + 7) & ~7
+    return "[" + ", ".join(messages) + "]"
+
+
 def _render_msghdr(output: bool) -> Callable[[Fetched, tuple[int, ...], int], tuple[str, dict[str, Any]]]:
-    """strace's `{msg_name=…, msg_namelen=16, msg_iov=[…], msg_iovlen=1, msg_controllen=0, msg_flags=0}`;
-    the control messages themselves are shown as their address (not decoded yet)."""
+    """strace's `{msg_name=…, msg_namelen=16, msg_iov=[…], msg_iovlen=1, msg_control=[…],
+    msg_controllen=24, msg_flags=0}`."""
     def render(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
         if len(data[0]) < _MSGHDR.size:
             return "", {}
         name, namelen, _iov, iovlen, control, controllen, flags = _MSGHDR.unpack_from(data[0])
+        if ret < 0:  # strace shows what a failed recvmsg was given room for
+            return f"{{msg_namelen={namelen}}}", {}
         attrs: dict[str, Any] = {}
         if name and data[1]:
             shown_name, address, port, transport = sockaddr(data[1])
@@ -449,9 +487,9 @@ def _render_msghdr(output: bool) -> Callable[[Fetched, tuple[int, ...], int], tu
         else:
             shown_name = F.pointer(name)
         fields = [f"msg_name={shown_name}", f"msg_namelen={namelen}",
-                  f"msg_iov={_iovec_text(data[2:], iovlen, ret if output else None) or '[]'}", f"msg_iovlen={iovlen}"]
+                  f"msg_iov={_iovec_text(data[3:], iovlen, ret if output else None) or '[]'}", f"msg_iovlen={iovlen}"]
         if controllen:
-            fields.append(f"msg_control={F.pointer(control)}")
+            fields.append(f"msg_control={_control_messages(data[2]) if data[2] else F.pointer(control)}")
         fields += [f"msg_controllen={controllen}", f"msg_flags={F.bits(flags & 0xFFFFFFFF, MSG_FLAGS)}"]
         return "{" + ", ".join(fields) + "}", attrs
     return render
@@ -724,7 +762,7 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("ioctl", "arg"): StructKind(_fetch_ioctl_arg, _render_ioctl_arg, True),
     ("clone3", "uargs"): StructKind(_fetch_clone_args, _render_clone_args, True),
     ("sendmsg", "msg"): StructKind(_fetch_msghdr(False), _render_msghdr(False), False),
-    ("recvmsg", "msg"): StructKind(_fetch_msghdr(True), _render_msghdr(True), True),
+    ("recvmsg", "msg"): StructKind(_fetch_msghdr(True), _render_msghdr(True), True, on_error=True),
     ("select", "readfds"): _FD_SET_IN, ("select", "writefds"): _FD_SET_IN, ("select", "errorfds"): _FD_SET_IN,
     ("select", "timeout"): StructKind(_fixed(_TIMEVAL.size), _render_timeval, False),
     ("pselect6", "readfds"): _FD_SET_IN, ("pselect6", "writefds"): _FD_SET_IN, ("pselect6", "exceptfds"): _FD_SET_IN,
