@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from renacer_tui import __version__
+from renacer_tui.model.readable import STRING_LIMIT
 from renacer_tui.run_options import RunOptions
 from renacer_tui.sinks.summary_order import SUMMARY_SORTS
 
@@ -125,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--stdin", dest="stdin_file", type=Path, metavar="FILE",
         help="The program reads FILE as its stdin (in the TUI it would otherwise read an empty one).")
     add("-P", "--trace-path", dest="trace_paths", action="append", default=[], metavar="PATH", help="Only syscalls touching PATH.")
-    add("-s", "--string-limit", type=_non_negative, default=64, metavar="N", help="Max bytes of strings to capture (64).")
+    add("-s", "--string-limit", type=_non_negative, default=STRING_LIMIT, metavar="N",
+        help=f"Max bytes of strings to capture ({STRING_LIMIT}, as strace).")
     add("-o", "--output", type=Path, metavar="FILE", help="Write the headless trace to FILE.")
     add("--format", dest="output_format", default="text", metavar="FMT", help="Headless output format: text or jsonl.")
     add("-c", "--summary", action="store_true",

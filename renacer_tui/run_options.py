@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from renacer_tui.model.readable import STRING_LIMIT
+
 
 @dataclass
 class RunOptions:
@@ -18,7 +20,7 @@ class RunOptions:
     trace_paths: list[str] = field(default_factory=list)
     env_edits: list[str] = field(default_factory=list)  # -E VAR=VAL / -E VAR, in order
     stdin_file: Path | None = None  # --stdin FILE: the launched program's stdin
-    string_limit: int = 64
+    string_limit: int = STRING_LIMIT
     output: Path | None = None
     output_format: str = "text"
     per_task_files: bool = False  # -ff: with -o FILE, one file per task (FILE.TID)
@@ -133,7 +135,7 @@ class RunOptions:
         args += [f"--env={edit}" for edit in self.env_edits]
         if self.stdin_file is not None:
             args.append(f"--stdin={self.stdin_file}")
-        if self.string_limit != 64:
+        if self.string_limit != STRING_LIMIT:
             args.append(f"--string-limit={self.string_limit}")
         if self.output is not None:
             args += [f"--output={self.output}", f"--format={self.output_format}"]

@@ -52,7 +52,7 @@ def test_devices_carry_their_numbers_and_files_their_path(tmp_path: Path) -> Non
     try:
         number = os.stat("/dev/null").st_rdev
         assert fd_details(me, null) == f"/dev/null<char {os.major(number)}:{os.minor(number)}>"
-        assert fd_details(me, plain) == f"{tmp_path}/f\\x1bx"
+        assert fd_details(me, plain) == f"{tmp_path}/f\\33x"
     finally:
         os.close(null)
         os.close(plain)

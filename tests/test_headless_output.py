@@ -158,7 +158,7 @@ def test_hostile_names_are_escaped_in_text(tmp_path: Path) -> None:
     raw = out.read_bytes()
     assert b"\x1b" not in raw and b"\x07" not in raw
     text = raw.decode()
-    expected = "\\x1b[31m[bold red]boom[blink]\\x1b]0;title\\x07"
+    expected = "\\33[31m[bold red]boom[blink]\\33]0;title\\7"
     opened = [m for m in call_lines(text) if expected in m.group(4)]
     assert len(opened) == 1 and opened[0].group(5) == "3"
     assert "\x1b" not in result.stderr
@@ -180,13 +180,13 @@ def test_hostile_names_are_escaped_in_jsonl(tmp_path: Path) -> None:
             assert not re.search(r"[\x00-\x1f\x7f]", span[key] or ""), (key, span[key])
         for key in ("syscall.args", "syscall.pathname", "process.command_line"):
             assert not re.search(r"[\x00-\x1f\x7f]", span["attributes"].get(key, "")), (key, span["attributes"][key])
-    opened = [s for s in spans if s["attributes"].get("syscall.pathname", "").endswith("[blink]\\x1b]0;title\\x07")]
+    opened = [s for s in spans if s["attributes"].get("syscall.pathname", "").endswith("[blink]\\33]0;title\\7")]
     assert len(opened) == 1
-    assert opened[0]["attributes"]["syscall.pathname"] == f"{tmp_path}/\\x1b[31m[bold red]boom[blink]\\x1b]0;title\\x07"
+    assert opened[0]["attributes"]["syscall.pathname"] == f"{tmp_path}/\\33[31m[bold red]boom[blink]\\33]0;title\\7"
     proc = next(s for s in spans if s["span_name"].startswith("process:"))
-    assert proc["process_name"] == "prog\\x1b[31m["  # the comm, escaped
+    assert proc["process_name"] == "prog\\33[31m["  # the comm, escaped
     run = next(s for s in spans if s["span_name"].startswith("renacer:run"))
-    assert "\\x1b[31m[bold red]boom" in run["span_name"]
+    assert "\\33[31m[bold red]boom" in run["span_name"]
 
 
 def test_summary_table_counts_equal_strace(tmp_path: Path, cbuild) -> None:

@@ -1,6 +1,6 @@
 """File names that are not UTF-8 reach every pane escaped, as strace shows them, never as U+FFFD.
 
-A name is bytes on Linux; the tracer renders the bytes it read (`"raw\\xff\\xfe\\x80name"`), so
+A name is bytes on Linux; the tracer renders the bytes it read (`"raw\\377\\376\\200name"`, as strace), so
 the live span pane, the stored span tree's detail pane and SQL all show the same literal text.
 """
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio
 
 RAW = b"raw\xff\xfe\x80name"
 NAME = os.fsdecode(RAW)  # surrogate-escaped: subprocess hands the program the raw bytes
-SHOWN = "raw\\xff\\xfe\\x80name"
+SHOWN = "raw\\377\\376\\200name"
 
 
 def make_file(directory: Path) -> None:

@@ -510,3 +510,55 @@ def test_any_statx_renders(raw: bytes) -> None:
 
     text, _attrs = STRUCTS["statx", "statxbuf"].render((raw,), (0, 0, 0, 0, 0), 0)
     assert re.fullmatch(r"\{stx_mask=[^,]+, stx_attributes=[^,]+, stx_mode=[^,]+, stx_size=\d+, \.\.\.\}", text)
+
+
+BYTES = r"""
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+    unsigned char all[256];
+    for (int i = 0; i < 256; i++) all[i] = (unsigned char)i;
+    int fd = open("/dev/null", O_WRONLY);
+    write(fd, all, sizeof all);                      /* every byte value: controls, octal, not UTF-8 */
+    write(fd, "\0" "7" "\0" "8" "\x1b[1m\"q\"\\", 12);   /* three digits before an octal digit only */
+    return 0;
+}
+"""
+
+
+@needs_strace
+def test_every_byte_is_escaped_as_strace_escapes_it(tmp_path: Path, cbuild) -> None:
+    exe = str(cbuild("bytes", BYTES))
+    subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-follow", "-s", "300",
+                    "-e", "trace=write", "-o", "ours.txt", "--", exe], capture_output=True, timeout=60, check=True,
+                   stdin=subprocess.DEVNULL, cwd=tmp_path)
+    subprocess.run(["strace", "-s", "300", "-e", "trace=write", "-o", "theirs.txt", exe], capture_output=True,
+                   timeout=60, check=True, cwd=tmp_path)
+    ours = _program_lines((tmp_path / "ours.txt").read_text(), True, "write(3, ")
+    theirs = _program_lines((tmp_path / "theirs.txt").read_text(), False, "write(3, ")
+    assert len(ours) == 2 and ours == theirs
+
+
+def _unescaped(text: str) -> bytes:
+    """The bytes an escaped string (no quotes) stands for: strace's escapes, UTF-8 for the rest."""
+    named = {"n": b"\n", "t": b"\t", "r": b"\r", "v": b"\v", "f": b"\f", '"': b'"', "\\": b"\\"}
+    out, i = bytearray(), 0
+    while i < len(text):
+        if text[i] != "\\":
+            out += text[i].encode("utf-8")
+            i += 1
+        elif text[i + 1] in named:
+            out += named[text[i + 1]]
+            i += 2
+        else:
+            digits = re.match(r"[0-7]{1,3}", text[i + 1:])[0]
+            out.append(int(digits, 8))
+            i += 1 + len(digits)
+    return bytes(out)
+
+
+@given(st.binary(max_size=64) | st.text(max_size=32).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_escaped_bytes_read_back_and_print_safely(data: bytes) -> None:
+    text = F.escape_bytes(data)
+    assert _unescaped(text) == data
+    assert text.isprintable() and '"' not in text.replace('\\"', "")

@@ -34,7 +34,7 @@ from renacer_tui.widgets.analysis_tables import (
 )
 
 HOSTILE = "\x1b[31m[bold]x[/bold]"
-HOSTILE_SHOWN = "\\x1b[31m[bold]x[/bold]"
+HOSTILE_SHOWN = "\\33[31m[bold]x[/bold]"
 SIZE = (120, 40)
 
 #: open(argv[1]), sleep 200 ms, read it: the sleep is the run's bottleneck.
@@ -213,7 +213,7 @@ def test_antipatterns_screen_findings_colours_and_jump(db_path: Path, cbuild: Ca
             assert {"tight-loop", "redundant-lookup"} <= set(kinds)
             loop = kinds["tight-loop"]
             assert loop.count == 5000
-            assert loop.path is not None and loop.path.endswith("x1b[31m[bold]x[/bold]")  # the tracer escapes the ESC byte
+            assert loop.path is not None and loop.path.endswith("\\33[31m[bold]x[/bold]")  # the tracer escapes the ESC byte
             rows = plain_cells(table)
             assert len(rows) == len(table.findings)
             assert [r["severity"] for r in rows] == [f.severity.upper() for f in table.findings]

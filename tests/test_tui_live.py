@@ -205,7 +205,7 @@ def _reap(child: CaptureChild) -> None:
 
 async def test_hostile_file_name_is_literal_in_live_panes(db_path: Path, tmp_path: Path) -> None:
     hostile = "evil\x1b[31m[bold red]x[/]"  # "/" in "[/]": part of it is a directory
-    shown = "evil\\x1b[31m[bold red]x[/]"
+    shown = "evil\\33[31m[bold red]x[/]"
     (tmp_path / hostile).parent.mkdir()
     (tmp_path / hostile).write_text("x\n")
     command = ["sh", "-c", 'cd "$1" && cat "$2" && ls "$2" nope', "sh", str(tmp_path), hostile]

@@ -19,7 +19,7 @@ from renacer_tui.store import Store
 
 # "/" in "[/]" makes part of it a directory: the path as a whole is the hostile string
 HOSTILE = "evil\x1b[31m[bold red]x[/]"
-HOSTILE_SHOWN = "evil\\x1b[31m[bold red]x[/]"  # the escape made visible, the markup left as text
+HOSTILE_SHOWN = "evil\\33[31m[bold red]x[/]"  # the escape made visible (octal, as strace), the markup left as text
 
 
 def shown_ids(screen: TracesScreen) -> list[str]:
@@ -106,6 +106,7 @@ async def test_hostile_file_name_is_literal_in_stored_panes(db_path: Path, tmp_p
             screen = app.screen
             table = screen.query_one("#traces", DataTable)
             await until(pilot, lambda: table.row_count == 1)
+            await until(pilot, lambda: "cat " in screen_text(app))  # the row drawn, not only added
             text = screen_text(app)
             assert "\x1b" not in text
             assert "cat " + HOSTILE_SHOWN in text  # the command column

@@ -16,6 +16,7 @@ from typing import Any
 from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
 
+from renacer_tui.model.readable import STRING_LIMIT
 from renacer_tui.model.syscalls import SYSCALL_NAMES, SYSCALL_NUMBERS
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.constants import ARGUMENTS as CONSTANT_ARGUMENTS
@@ -70,7 +71,8 @@ _SPECIAL: dict[tuple[str, str], str] = {
     ("mkdirat", "mode"): "mode", ("chmod", "mode"): "mode", ("fchmodat", "mode"): "mode",
     ("fchmod", "mode"): "mode",
     ("mmap", "prot"): "prot", ("mprotect", "prot"): "prot", ("pkey_mprotect", "prot"): "prot",
-    ("mmap", "flags"): "mapflags", ("mmap", "fd"): "fd",
+    ("mmap", "flags"): "mapflags", ("mmap", "fd"): "fd", ("mmap", "pgoff"): "hexint",  # strace: 0x7000
+    ("rseq", "rseq_len"): "hexint", ("rseq", "sig"): "hexint",
     ("clone", "flags"): "clone", ("access", "mode"): "access", ("faccessat", "mode"): "access",
     ("faccessat2", "mode"): "access",
     ("newfstatat", "flag"): "atflags", ("statx", "flags"): "atflags", ("unlinkat", "flag"): "atflags",
@@ -365,12 +367,12 @@ _FAST_RENDER = {
 }
 
 
-def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
+def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = STRING_LIMIT) -> Decoded:
     """Render a call's inputs while the task sits at its entry stop."""
     return decode_plan(plan_for(nr), nr, args, tid, mem, string_limit)
 
 
-def decode_plan(plan: Plan, nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = 64) -> Decoded:
+def decode_plan(plan: Plan, nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = STRING_LIMIT) -> Decoded:
     """`decode_entry` for a caller that already holds the plan of `nr`."""
     if plan.pure:
         key = (nr, args)
@@ -487,7 +489,7 @@ def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, t
 
 
 def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: bool, tid: int,
-                mem: TraceeMemory, string_limit: int = 64) -> None:
+                mem: TraceeMemory, string_limit: int = STRING_LIMIT) -> None:
     """Fill in the outputs (read buffers, pipe fds, wait status) at the exit stop."""
     plan = decoded.plan
     if is_error:

@@ -2,7 +2,7 @@
 
 Everything traced is untrusted text: a path or a read buffer may hold terminal escape
 sequences or invalid UTF-8.  `escape_bytes` turns any bytes into a quoted, printable str the
-way strace does (`"\\x1b[31m"`), so nothing downstream — the text output, the TUI, JSON — ever
+way strace does (`"\\33[31m"`), so nothing downstream — the text output, the TUI, JSON — ever
 receives a raw control character.
 """
 
@@ -64,23 +64,37 @@ def signal_arg(signo: int) -> str:
     return xlat(str(signo), name)
 
 _SAFE = re.compile(rb"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
-_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f", '"': '\\"', "\\": "\\\\"}
+_OCTAL_DIGITS = frozenset("01234567")
+
+
+def _octal(byte: int, following: str) -> str:
+    """strace's escape of a byte: octal, in the fewest digits, or three when an octal digit
+    follows (`\\0` then `8`, but `\\0007`)."""
+    return f"\\{byte:03o}" if following in _OCTAL_DIGITS else f"\\{byte:o}"
 
 
 def escape_bytes(data: bytes) -> str:
-    """Printable text of `data` (no quotes): escapes for controls, quotes and invalid UTF-8."""
+    """Printable text of `data` (no quotes), as strace escapes it: `\\n`, `\\t`…, `\\"`, `\\\\`, and
+    octal for other controls and for bytes that are not UTF-8 (`\\177ELF\\2\\1`); printable UTF-8
+    text is kept as it is (strace writes it in octal too)."""
     if _SAFE.fullmatch(data):
         return data.decode("ascii")
     text = data.decode("utf-8", errors="surrogateescape")
     out: list[str] = []
-    for ch in text:
+    last = len(text) - 1
+    for i, ch in enumerate(text):
         code = ord(ch)
+        following = text[i + 1] if i < last else ""
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
         elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif not ch.isprintable():
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+            out.append(_octal(code - 0xDC00, following))
+        elif code < 0x80 and not ch.isprintable():
+            out.append(_octal(code, following))
+        elif not ch.isprintable():  # a control or format character beyond ASCII: its UTF-8 bytes
+            raw = ch.encode("utf-8")
+            out.extend(_octal(b, following if k == len(raw) - 1 else "") for k, b in enumerate(raw))
         else:
             out.append(ch)
     return "".join(out)

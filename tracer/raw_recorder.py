@@ -22,6 +22,7 @@ import os
 import select
 from typing import Any
 
+from renacer_tui.model.readable import STRING_LIMIT
 from renacer_tui.model.syscalls import EXEC_NUMBERS, FD_CREATORS, FD_PAIRS, LIFECYCLE_NUMBERS, returns_fd
 from renacer_tui.tracer import raw_format as R
 from renacer_tui.tracer.app_watch import watched_bytes, watched_calls
@@ -169,7 +170,7 @@ class RecordWriter:
 class RawRecorder:
     """A `CaptureListener` that records stops for the decoder process instead of decoding them."""
 
-    def __init__(self, writer: RecordWriter, *, string_limit: int = 64, payloads: bool = False,
+    def __init__(self, writer: RecordWriter, *, string_limit: int = STRING_LIMIT, payloads: bool = False,
                  decisions: bool = False, attached: bool = False, fd_results: bool = False,
                  dumps: tuple[Any, Any] = (None, None), fd_details: bool = False) -> None:
         self._writer = writer

@@ -57,6 +57,7 @@ from renacer_tui.model.attributes import (
 )
 from renacer_tui.model.ids import new_span_prefix
 from renacer_tui.model.kinds import IO_PREFIX, LinkKind
+from renacer_tui.model.readable import STRING_LIMIT
 from renacer_tui.model.syscalls import (
     CREATORS,
     FD_CREATORS,
@@ -148,7 +149,7 @@ class SpanBuilder:
         on_batch: Callable[[pa.RecordBatch], None],
         first_clock: int = 0,
         parent_logical_clock: int | None = None,
-        string_limit: int = 64,
+        string_limit: int = STRING_LIMIT,
         rle: bool = True,
         status_filter: Iterable[str] | None = None,
         path_filter: Iterable[str] | None = None,

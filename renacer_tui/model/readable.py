@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import signal
 
+#: strace's `-s` default: how many bytes of a string or buffer an argument shows.
+STRING_LIMIT = 32
+
 
 def format_duration(ns: int | float) -> str:
     """Three significant digits in the unit that fits: 950ns, 87.0µs, 12.3ms, 143ms, 1.20s."""
