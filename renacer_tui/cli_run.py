@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("-q", "--quiet", action="count", default=0,
         help="-q: no 'Process N attached/detached' notes; -qq: no '+++ exited with N +++' lines either.")
     add("-V", "--version", action="version", version=f"renacer-tui -- version {__version__}", help="Print the version and exit.")
+    add("--sample-threshold-us", dest="sample_threshold_us", type=_non_negative_float, metavar="US",
+        help="Adaptive sampling: calls faster than US microseconds are kept at --sample-rate, each kept one "
+             "standing for the ones left out (default: [sampling] threshold_us; off when unset).")
+    add("--sample-rate", dest="sample_rate", type=_non_negative_float, metavar="R",
+        help="Adaptive sampling: the share of fast calls kept, in (0, 1] (default: [sampling] sample_rate).")
     add("--trace-id", metavar="HEX32", help="Use this 32-hex trace id (invalid: exit 2).")
     add("--trace-parent", metavar="TRACEPARENT", help="Join this W3C traceparent (invalid: exit 2).")
     add("--no-tui", action="store_true", help="Run headless even on a terminal.")

@@ -30,6 +30,9 @@ class RunOptions:
     timestamps: int = 0  # -t, -tt, -ttt
     relative_timestamps: bool = False  # -r
     decode_fds: int = 0  # -y: fd arguments and results with what they refer to (`3</etc/hostname>`)
+    #: adaptive sampling (`[sampling]` unless given): calls under the threshold kept at the rate
+    sample_threshold_us: float | None = None
+    sample_rate: float | None = None
     xlat_style: str = "abbrev"  # -X: named constants as names, numbers (raw) or both (verbose)
     quiet: int = 0  # -q: no attach/detach notes; -qq: no `+++ exited` lines either
     trace_id: str | None = None
@@ -90,6 +93,8 @@ class RunOptions:
             return "-ff writes text files; it cannot be used with --format jsonl"
         if self.output_format not in ("text", "jsonl"):
             return f"unknown --format {self.output_format!r} (expected text or jsonl)"
+        if self.sample_rate is not None and not 0 < self.sample_rate <= 1:
+            return f"--sample-rate must be in (0, 1], not {self.sample_rate!r}"
         if self.decode_fds > 2:
             return "-y can be given at most twice (-yy: socket and device details too)"
         if self.otlp_protocol not in ("grpc", "http/protobuf"):
@@ -147,6 +152,10 @@ class RunOptions:
         args += ["--decode-fds"] * self.decode_fds
         if self.xlat_style != "abbrev":
             args.append(f"--const-style={self.xlat_style}")
+        if self.sample_threshold_us is not None:
+            args.append(f"--sample-threshold-us={self.sample_threshold_us!r}")
+        if self.sample_rate is not None:
+            args.append(f"--sample-rate={self.sample_rate!r}")
         args += ["--quiet"] * self.quiet
         if self.per_task_files:
             args.append("--per-task-files")

@@ -290,6 +290,7 @@ class _Outputs:
             fd_results=options.decode_fds > 0,
             fd_details=options.decode_fds > 1,
             dumps=filters.dumps,
+            sampler=_sampler(options) if filters.names is None and not options.trace_paths else None,
             **extra,
         )
         self.run_span_id = run_span_id
@@ -367,8 +368,11 @@ class _Outputs:
         if self.summary_sink is not None:
             print(self.summary_sink.format_summary(), file=self.summary_sink.stream, flush=True)
         elapsed = (time.time_ns() - self.started) / 1e9
+        sampler = builder.sampler
+        sampled = (f", sampled: 1 in {sampler.every} of the calls under {sampler.threshold_ns / 1000:g} µs "
+                   f"({sampler.represented} counted into the rows that stand for them)") if sampler is not None and sampler.kept else ""
         _say(
-            f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where} in {elapsed:.2f}s,"
+            f"{builder.spans_represented} spans ({builder.spans_emitted} rows){where}{sampled} in {elapsed:.2f}s,"
             f" {result.stops} ptrace stops"
             + (f", {received} received over OTLP" if received else "")
             + (f", {dropped} dropped ({_per_sink(fanout.dropped_per_sink)})" if dropped else "")
@@ -479,6 +483,26 @@ def _open_sinks(options: RunOptions, filters: _Filters, context, command_text: s
 
         sinks.append(FeedSink(options.feed_fd, dropped=dropped))
     return sinks, summary_sink, run_store
+
+
+def _sampler(options: RunOptions) -> Any:
+    """The adaptive sampler the options or `[sampling]` ask for (None: off, the default)."""
+    threshold, rate = options.sample_threshold_us, options.sample_rate
+    if threshold is None or rate is None:
+        from renacer_tui.store.config import ConfigError, load_config
+
+        try:
+            sampling = load_config().sampling
+        except ConfigError:
+            sampling = None
+        if sampling is not None:
+            threshold = sampling.threshold_us if threshold is None else threshold
+            rate = sampling.sample_rate if rate is None else rate
+    if threshold is None or rate is None or rate >= 1 or threshold <= 0:
+        return None
+    from renacer_tui.tracer.sampling import Sampler
+
+    return Sampler(threshold, rate)
 
 
 def _stores_payloads(options: RunOptions) -> bool:

@@ -59,6 +59,14 @@ class OtlpConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SamplingConfig:
+    """`[sampling]`: adaptive sampling of fast calls (tracer.sampling); off unless both are set."""
+
+    threshold_us: float | None = None  # calls faster than this are sampled
+    sample_rate: float | None = None  # …at this rate (0.01: one in 100 kept, standing for 100)
+
+
 #: The analysis's name for the threshold the spec calls `tight_loop_threshold`.
 TIGHT_LOOP_FIELD = "tight_loop_min_calls"
 
@@ -94,6 +102,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     otlp: OtlpConfig = field(default_factory=OtlpConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
     #: "section.key" → line number in `source`, for every key the file sets.
@@ -112,7 +121,6 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     #: `[graph]` also takes any threshold of the analysis by name; the UI layer, which knows
     #: those names, checks the rest (renacer_tui/thresholds.py).
     "graph": frozenset({"enable_antipattern_detection", "god_process_threshold", "tight_loop_threshold"}),
-    #: read by the sampling work, not here; known so they are not called unknown
     "sampling": frozenset({"threshold_us", "sample_rate"}),
 }
 
@@ -226,7 +234,14 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         tight_loop_threshold=_get(graph, "tight_loop_threshold", int, None, where, "graph", minimum=1),
         extra={k: v for k, v in graph.items() if k not in known},
     )
-    return Config(database=database, otlp=otlp_cfg, graph=graph_cfg, sections=dict(data), source=source)
+    sampling = _section(data, "sampling", where)
+    rate = _get(sampling, "sample_rate", (int, float), None, where, "sampling")
+    if rate is not None and not 0 < rate <= 1:
+        raise ConfigError(f"{where}: sampling.sample_rate must be in (0, 1], got {rate!r}")
+    threshold = _get(sampling, "threshold_us", (int, float), None, where, "sampling", minimum=0)
+    sampling_cfg = SamplingConfig(None if threshold is None else float(threshold), None if rate is None else float(rate))
+    return Config(database=database, otlp=otlp_cfg, graph=graph_cfg, sampling=sampling_cfg, sections=dict(data),
+                  source=source)
 
 
 def resolve_db_path(explicit: str | os.PathLike[str] | None = None, config: Config | None = None) -> Path:

@@ -88,6 +88,7 @@ from renacer_tui.tracer.payload_read import VECTORED_DUMPS, dumped_buffers
 from renacer_tui.tracer.processes import Proc, Thread
 from renacer_tui.tracer.rle import ThreadRle
 from renacer_tui.tracer.rows import BatchBuilder, Row, with_watermark
+from renacer_tui.tracer.sampling import Sampler
 from renacer_tui.tracer.siginfo import decode_siginfo
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class SpanBuilder:
         inflight_after_s: float = 0.1,
         fd_results: bool = False,
         fd_details: bool = False,
+        sampler: Sampler | None = None,
         dumps: tuple[Container[int] | None, Container[int] | None] = (None, None),
     ) -> None:
         self.trace_id = trace_id
@@ -232,6 +234,8 @@ class SpanBuilder:
         self._inflight_after_ns = int(inflight_after_s * 1e9)
         self._announced: dict[int, Row] = {}
         self._fd_results = fd_results  # -y: record what each returned fd refers to
+        self.sampler = sampler  # adaptive sampling of fast calls (tracer.sampling), None: every call
+        self._add_call = self._batch.add if sampler is None else self._sampled_add
         self._fd_details = fd_details  # -yy: a socket's endpoints, a device's numbers, at each call
         self._dumps = dumps if dumps != (None, None) else None  # -e read=FDS / -e write=FDS
         self._announced_signals: dict[int, int] = {}  # by thread: the signals its snapshot showed
@@ -587,7 +591,7 @@ class SpanBuilder:
             row.key += (row.attrs[ATTR_SYSCALL_DUMP],)  # also the bytes beyond -s, when dumped
         th.proc.last_row = row
         if not self.rle:
-            self._batch.add(row)
+            self._add_call(row)
             return
         rle = th.rle
         cycle = rle.cycle
@@ -597,7 +601,7 @@ class SpanBuilder:
                 member.absorb(row)
                 rle.pos = (rle.pos + 1) % len(cycle)
                 return
-        add = self._batch.add
+        add = self._add_call
         for done in rle.push(row):
             add(done)
 
@@ -765,10 +769,10 @@ class SpanBuilder:
             row.events, th.signals = th.signals, []
             row.key = None
         if not self.rle:
-            self._batch.add(row)
+            self._add_call(row)
             return
         for done in th.rle.push(row):
-            self._batch.add(done)
+            self._add_call(done)
 
     def _unfinished(self, th: Thread, t_ns: int, detached: bool = False) -> None:
         if th.inflight is None:
@@ -789,6 +793,16 @@ class SpanBuilder:
 
     def _end_rle(self, th: Thread) -> None:
         for done in th.rle.flush():
+            self._add_call(done)
+        if self.sampler is not None:
+            for done in self.sampler.release(tid=th.tid):
+                self._batch.add(done)
+
+    def _sampled_add(self, row: Row) -> None:
+        """A finished call into the batch, unless the sampler counts it into a row it holds."""
+        assert self.sampler is not None
+        done = self.sampler.admit(row)
+        if done is not None:
             self._batch.add(done)
 
     def _end_thread(self, th: Thread, t_ns: int, detached: bool = False) -> None:
@@ -852,6 +866,9 @@ class SpanBuilder:
         for th in self._threads.values():
             if th.rle and th.last_ns <= limit:
                 self._end_rle(th)
+        if self.sampler is not None:  # a sampled row is held for a batch interval at most
+            for done in self.sampler.release(before_ns=limit):
+                self._batch.add(done)
         self._batch.flush(now_ns)
         if self._on_inflight is not None:
             self._report_inflight(now_ns)
@@ -896,7 +913,7 @@ class SpanBuilder:
     def watermark(self) -> int | None:
         """The earliest start of a call no batch has carried yet: the first row RLE holds back
         on a thread (a run already folding is left out: it shows as one line whenever it ends),
-        a call in flight not yet shown, or a delivered signal waiting for the thread's next call
+        a call in flight not yet shown, a fast call the sampler holds, or a delivered signal waiting for the thread's next call
         (a thread blocked in a shown call has its signals shown with it); None when there is none."""
         low: int | None = None
         announced = self._announced
@@ -909,6 +926,9 @@ class SpanBuilder:
             inflight = th.inflight
             if inflight is not None and plain and tid not in announced and not inflight[0].attrs.get(ATTR_FILTERED):
                 start = inflight[0].start if start is None else min(start, inflight[0].start)
+            held = self.sampler.earliest(tid) if self.sampler is not None else None
+            if held is not None:
+                start = held if start is None else min(start, held)
             if start is not None and (low is None or start < low):
                 low = start
         return low

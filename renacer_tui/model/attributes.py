@@ -102,6 +102,9 @@ ATTR_HOST_NAME = "host.name"
 
 # --- run-length encoding -------------------------------------------------------------------------
 ATTR_RLE_COUNT = "renacer.rle.count"  # OTLP export: an RLE row stays one span carrying its count
+#: Adaptive sampling: this row was kept for `k` fast calls of its syscall on its thread
+#: (`rle_count` = k; counts and sums over it are estimates), tracer.sampling.
+ATTR_SAMPLED = "renacer.sampled"
 ATTR_RLE_FIRST = "renacer.rle.first_timestamp"
 ATTR_RLE_LAST = "renacer.rle.last_timestamp"
 ATTR_RLE_TOTAL = "renacer.rle.total_duration_ns"

@@ -29,6 +29,7 @@ from renacer_tui.model.attributes import (
     ATTR_RESULT_FD_DETAILS,
     ATTR_RESULT_FD_OBJECT,
     ATTR_RLE_TOTAL,
+    ATTR_SAMPLED,
     ATTR_SIGNAL_INFO,
     ATTR_SIGNAL_NAME,
     ATTR_SYSCALL_ARGS,
@@ -143,6 +144,8 @@ def call_ending(row: dict[str, Any], attrs: dict[str, Any]) -> str:
         result = attrs.get(ATTR_SYSCALL_RESULT_TEXT) or (
             f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value))
     repeat = f" ×{count}" if count > 1 else ""
+    if attrs.get(ATTR_SAMPLED):  # adaptive sampling: kept for `count` fast calls, not repeated
+        repeat += " (sampled)"
     injected = " (INJECTED)" if attrs.get(ATTR_SYSCALL_INJECTED) else ""
     return f") = {result}{injected} <{seconds:.6f}>{repeat}"
 
