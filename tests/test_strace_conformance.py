@@ -261,6 +261,11 @@ RESOURCES = r"""
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <grp.h>
+#include <sched.h>
 #include <unistd.h>
 int main(void) {
     struct rusage u; getrusage(RUSAGE_SELF, &u); getrusage(RUSAGE_CHILDREN, &u); getrusage(RUSAGE_THREAD, &u);
@@ -277,6 +282,12 @@ int main(void) {
     int dir = open("entries", O_RDONLY | O_DIRECTORY); char buf[4096];
     syscall(217, dir, buf, sizeof buf); syscall(217, dir, buf, sizeof buf);
     close(dir); unlink("entries/a"); rmdir("entries");  /* the other tracer's run starts afresh */
+    char cwd[4096]; syscall(SYS_getcwd, cwd, sizeof cwd);
+    cpu_set_t cpus; sched_getaffinity(0, sizeof cpus, &cpus);
+    gid_t groups[64]; int n = getgroups(0, NULL); getgroups(64, groups); setgroups(n > 0 ? 1 : 0, groups);
+    struct stat st; stat("/tmp", &st);  /* the sticky bit: S_ISVTX */
+    struct sockaddr_in peer; socklen_t len = sizeof peer; int nul = open("/dev/null", O_RDONLY);
+    getpeername(nul, (void *)&peer, &len);  /* ENOTSOCK, and the length it was given: [16] */
     return 0;
 }
 """

@@ -63,11 +63,16 @@ _FILE_TYPES = ((stat.S_IFREG, "S_IFREG"), (stat.S_IFDIR, "S_IFDIR"), (stat.S_IFC
                (stat.S_IFSOCK, "S_IFSOCK"))
 
 
+_SPECIAL_MODES = ((stat.S_ISUID, "S_ISUID"), (stat.S_ISGID, "S_ISGID"), (stat.S_ISVTX, "S_ISVTX"))
+
+
 def file_mode(mode: int) -> str:
-    """`S_IFREG|0644` (the type, then the permission bits in octal)."""
+    """`S_IFREG|0644`, `S_IFDIR|S_ISVTX|0777` (the type, the set-id and sticky bits by name, then
+    the permission bits in octal)."""
     kind = next((name for bits, name in _FILE_TYPES if stat.S_IFMT(mode) == bits), None)
-    perms = f"0{mode & 0o7777:o}" if mode & 0o7777 else "000"
-    return f"{kind}|{perms}" if kind else perms
+    names = ([kind] if kind else []) + [name for bit, name in _SPECIAL_MODES if mode & bit]
+    perms = f"0{mode & 0o777:o}" if mode & 0o777 else "000"
+    return "|".join([*names, perms])
 
 
 def _makedev(dev: int) -> str:
@@ -720,6 +725,39 @@ def _render_arch_base(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[s
     return (f"[{int.from_bytes(data[0], 'little'):#x}]", {}) if len(data[0]) == 8 else ("", {})
 
 
+
+# -- getcwd, sched_getaffinity, getgroups/setgroups: what `ret` (or the count) says is there ----
+def _fetch_ret_bytes(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+    return (mem.read_bytes(tid, addr, min(max(ret, 0), 4096)),)
+
+
+def _render_cwd(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """getcwd's path (its result counts the NUL), in full as every path."""
+    return (F.quote(data[0].rstrip(b"\0")), {}) if len(data[0]) == ret > 0 else ("", {})
+
+
+def _render_cpus(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """sched_getaffinity's mask as the CPUs in it: `[0 1]`."""
+    mask = int.from_bytes(data[0], "little")
+    return ("[" + " ".join(str(cpu) for cpu in range(len(data[0]) * 8) if mask >> cpu & 1) + "]", {})
+
+
+_GID_MAX = 4096
+
+
+def _fetch_gids(count_from_ret: bool) -> Callable[[TraceeMemory, int, int, tuple[int, ...], int, int], Fetched]:
+    def fetch(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
+        count = ret if count_from_ret else F.to_int32(args[0])
+        return (mem.read_bytes(tid, addr, 4 * min(max(count, 0), _GID_MAX)) if count > 0 else b"",)
+    return fetch
+
+
+def _render_gids(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
+    """`[0, 4, 24]` (getgroups: the ones the call wrote; setgroups: the ones it was given)."""
+    raw = data[0]
+    return "[" + ", ".join(str(int.from_bytes(raw[i:i + 4], "little")) for i in range(0, len(raw) - 3, 4)) + "]", {}
+
+
 _FD_SET_IN = StructKind(_fetch_fd_set, _render_fd_set, False)
 
 _STAT_KIND = StructKind(_fixed(_STAT.size), _render_stat, True)
@@ -728,7 +766,7 @@ _RLIMIT_IN = StructKind(_fixed(_RLIMIT.size), _render_rlimit, False)
 _RLIMIT_OUT = StructKind(_fixed(_RLIMIT.size), _render_rlimit, True)
 _SIGACTION_IN = StructKind(_fixed(_SIGACTION.size), _render_sigaction, False)
 _SIGACTION_OUT = StructKind(_fixed(_SIGACTION.size), _render_sigaction, True)
-_LENGTH_OUT = StructKind(_fixed(4), _render_int, True)
+_LENGTH_OUT = StructKind(_fixed(4), _render_int, True, on_error=True)  # a failed call left the length given
 _RUSAGE_OUT = StructKind(_fixed(_RUSAGE_SIZE), _render_rusage, True)
 _EPOLL_EVENTS_OUT = StructKind(_fetch_epoll_events, _render_epoll_events, True)
 _DIRENTS_OUT = StructKind(_fetch_dirents, _render_dirents, True)
@@ -776,6 +814,10 @@ STRUCTS: dict[tuple[str, str], StructKind] = {
     ("epoll_pwait2", "events"): _EPOLL_EVENTS_OUT,
     ("getdents64", "dirent"): _DIRENTS_OUT, ("getdents", "dirent"): _DIRENTS_OUT,
     ("arch_prctl", "addr"): StructKind(_fetch_arch_base, _render_arch_base, True),
+    ("getcwd", "pathname"): StructKind(_fetch_ret_bytes, _render_cwd, True),
+    ("sched_getaffinity", "user_mask_ptr"): StructKind(_fetch_ret_bytes, _render_cpus, True),
+    ("getgroups", "grouplist"): StructKind(_fetch_gids(True), _render_gids, True),
+    ("setgroups", "grouplist"): StructKind(_fetch_gids(False), _render_gids, False),
 }
 
 @dataclass(frozen=True, slots=True)
