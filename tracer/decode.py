@@ -548,9 +548,3 @@ def pipe_fds(text: str) -> tuple[int, int] | None:
             return None
     return None
 
-
-def format_result(plan: Plan, ret: int, is_error: bool) -> str:
-    """`3`, `0x7f…` for address results, `-1 ENOENT (No such file or directory)`."""
-    if is_error:
-        return F.error_result(-ret)
-    return hex(ret & 0xFFFFFFFFFFFFFFFF) if plan.hex_result else str(ret)

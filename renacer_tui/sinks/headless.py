@@ -141,8 +141,9 @@ def call_ending(row: dict[str, Any], attrs: dict[str, Any]) -> str:
         result = F.error_result(code) if code is not None else f"-1 {errname} ({errname})"
     else:
         value = attrs.get(ATTR_SYSCALL_RESULT, "?")
-        result = attrs.get(ATTR_SYSCALL_RESULT_TEXT) or (
-            f"{value:#x}" if isinstance(value, int) and value > 0xFFFFFFFF else str(value))
+        plan = plan_named(row["span_name"][len(SYSCALL_PREFIX):])
+        address = isinstance(value, int) and value > 0 and (value > 0xFFFFFFFF or (plan is not None and plan.hex_result))
+        result = attrs.get(ATTR_SYSCALL_RESULT_TEXT) or (f"{value:#x}" if address else str(value))
     repeat = f" ×{count}" if count > 1 else ""
     if attrs.get(ATTR_SAMPLED):  # adaptive sampling: kept for `count` fast calls, not repeated
         repeat += " (sampled)"
