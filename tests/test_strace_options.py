@@ -277,22 +277,26 @@ def _fd_lines(text: str, ours: bool) -> list[str]:
     return [re.sub(r"(pipe|socket):\[\d+\]", r"\1:[N]", line) for line in lines]
 
 
+def _both_traced(tmp_path: Path, exe: str, flag: str, decode: str) -> tuple[str, str]:
+    """(our text output, strace's) of `exe` under `flag` (-y, -yy), run from `tmp_path`."""
+    extra = ["--inline-decode"] if decode == "inline" else []
+    ours = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-rle", flag, *extra,
+                           "-o", "ours.txt", exe], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert ours.returncode == 0, ours.stderr
+    subprocess.run(["strace", flag, "-o", "theirs.txt", exe], capture_output=True, timeout=60, check=True, cwd=tmp_path)
+    return (tmp_path / "ours.txt").read_text(), (tmp_path / "theirs.txt").read_text()
+
+
 @needs_strace
 @pytest.mark.parametrize("decode", ["apart", "inline"])
 def test_y_shows_what_each_fd_refers_to_as_strace(tmp_path: Path, cbuild, decode: str) -> None:
-    exe = str(cbuild("fds", FDS))
-    extra = ["--inline-decode"] if decode == "inline" else []
-    ours = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-rle", "-y", *extra,
-                           "-o", str(tmp_path / "ours.txt"), exe], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
-    assert ours.returncode == 0, ours.stderr
-    subprocess.run(["strace", "-y", "-o", str(tmp_path / "theirs.txt"), exe], capture_output=True, timeout=60, check=True)
-    mine = _fd_lines((tmp_path / "ours.txt").read_text(), True)
-    theirs = _fd_lines((tmp_path / "theirs.txt").read_text(), False)
-    assert mine == theirs
+    ours, theirs = _both_traced(tmp_path, str(cbuild("fds", FDS)), "-y", decode)
+    mine = _fd_lines(ours, True)
+    assert mine == _fd_lines(theirs, False)
     assert 'read(3</etc/hostname>, ' in "\n".join(mine) and "F_DUPFD, 10) = 10<pipe:[N]>" in "\n".join(mine)
     assert "socketpair(AF_UNIX, SOCK_STREAM, 0, [5<socket:[N]>, 6<socket:[N]>]) = 0" in mine
-    assert f'openat(AT_FDCWD<{Path.cwd()}>, "/etc", O_RDONLY|O_DIRECTORY) = 7</etc>' in mine
+    assert f'openat(AT_FDCWD<{tmp_path}>, "/etc", O_RDONLY|O_DIRECTORY) = 7</etc>' in mine
     assert 'newfstatat(7</etc>, "hostname", ' in "\n".join(mine)
     assert 'faccessat2(AT_FDCWD</tmp>, "renacer-none", R_OK, 0) = -1 ENOENT (No such file or directory)' in mine
 
@@ -325,7 +329,7 @@ int main(void) {
 
 def _socket_lines(text: str, ours: bool) -> list[str]:
     """The program's lines from its open of /dev/null, inode numbers as INO and ports as PORT."""
-    lines = [line for line in _fd_lines_from(text, ours, r'openat\(AT_FDCWD(<[^>]*>)?, "/dev/null"')]
+    lines = _fd_lines_from(text, ours, r'openat\(AT_FDCWD(<[^>]*>)?, "/dev/null"')
     lines = [re.sub(r"(?<=[\[>-])\d{4,}\b", "INO", line) for line in lines]
     return [re.sub(r"(?<=[:(])\d{4,5}\b", "PORT", line) for line in lines]
 
@@ -333,16 +337,9 @@ def _socket_lines(text: str, ours: bool) -> list[str]:
 @needs_strace
 @pytest.mark.parametrize("decode", ["apart", "inline"])
 def test_yy_shows_socket_endpoints_and_device_numbers_as_strace(tmp_path: Path, cbuild, decode: str) -> None:
-    exe = str(cbuild("sockets", SOCKETS))
-    extra = ["--inline-decode"] if decode == "inline" else []
-    ours = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "--no-rle", "-yy", *extra,
-                           "-o", "ours.txt", exe], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, cwd=tmp_path)
-    assert ours.returncode == 0, ours.stderr
-    subprocess.run(["strace", "-yy", "-o", "theirs.txt", exe], capture_output=True, timeout=60, check=True, cwd=tmp_path)
-    raw = (tmp_path / "ours.txt").read_text()
+    raw, theirs = _both_traced(tmp_path, str(cbuild("sockets", SOCKETS)), "-yy", decode)
     mine = _socket_lines(raw, True)
-    assert mine == _socket_lines((tmp_path / "theirs.txt").read_text(), False)
+    assert mine == _socket_lines(theirs, False)
     text = "\n".join(mine)
     assert 'write(3</dev/null<char 1:3>>, "x", 1) = 1' in mine
     assert "listen(6<TCP:[127.0.0.1:PORT]>, 1)" in text and "= 8<TCP:[127.0.0.1:PORT->127.0.0.1:PORT]>" in text
