@@ -31,7 +31,7 @@ class Proc:
 class Thread:
     """A traced task."""
 
-    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns", "signals", "interrupted")
+    __slots__ = ("tid", "proc", "rle", "inflight", "prev", "links", "last_ns", "signals", "interrupted", "stopped")
 
     def __init__(self, tid: int, proc: Proc, rle: ThreadRle) -> None:
         self.tid = tid
@@ -45,3 +45,6 @@ class Thread:
         self.signals: list[tuple[str, int, dict[str, Any]]] = []
         #: the call a signal interrupted with ERESTART_RESTARTBLOCK: what restart_syscall resumes
         self.interrupted: str | None = None
+        #: in a group-stop since its last call: its signal events wait for a call that may be
+        #: minutes away, so the text output's watermark does not wait for them
+        self.stopped = False

@@ -353,6 +353,7 @@ class SpanBuilder:
             th = self._thread(tid, tgid, t_ns)
         if th.inflight is not None:  # an entry without exit (should not happen): close it out
             self._unfinished(th, t_ns)
+        th.stopped = False
         plan = PLANS.get(nr) or plan_for(nr)
         name_filter = self.name_filter
         if name_filter is not None and not name_filter.matches(plan.name) and plan.name not in CREATORS:
@@ -488,6 +489,8 @@ class SpanBuilder:
         if th is not None and (self.signal_filter is None or signo in self.signal_filter):
             attrs = {ATTR_SIGNAL_NAME: F.signal_name(signo), ATTR_SIGNAL_NUMBER: signo, ATTR_THREAD_ID: tid}
             th.signals.append((EVENT_STOPPED, t_ns, attrs))  # where a signal event would go: strace's order
+        if th is not None:
+            th.stopped = True
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         th = self._threads.pop(tid, None)
@@ -921,7 +924,7 @@ class SpanBuilder:
         for tid, th in self._threads.items():
             pending = th.rle.pending
             start = pending[0].start if pending else None
-            if th.signals and tid not in announced:  # they go on the thread's next call
+            if th.signals and tid not in announced and not th.stopped:  # they go on the thread's next call
                 start = th.signals[0][1] if start is None else min(start, th.signals[0][1])
             inflight = th.inflight
             if inflight is not None and plain and tid not in announced and not inflight[0].attrs.get(ATTR_FILTERED):
