@@ -20,6 +20,7 @@ from renacer_tui.live.alerts import LiveAlerts
 from renacer_tui.live.child import CaptureChild
 from renacer_tui.live.model import LiveModel
 from renacer_tui.live.panes import BlockedTable, LiveHeader, ProcessTable, TopSyscalls
+from renacer_tui.live.program_input import ProgramInput
 from renacer_tui.live.screen import LiveScreen, QuitDialog
 from renacer_tui.live.span_log import SpanLog
 from renacer_tui.messages import FeedUpdated
@@ -468,3 +469,37 @@ async def _watch_the_gate(app: RenacerApp, child: CaptureChild, gate: Path) -> N
         await pilot.press("q")
         await pilot.pause()
     assert child.finish() == 0
+
+
+async def test_typed_lines_reach_the_program_and_ctrl_d_ends_its_input(db_path: Path) -> None:
+    """The program reads what is typed on the input line (`i`), and end of file on ctrl+d."""
+    app, child = live_app(["sh", "-c", 'read first; echo "got $first"; cat; echo "eof after cat"'])
+    assert child.takes_input
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LiveScreen)
+        line = screen.query_one(ProgramInput)
+        assert not line.display  # hidden until asked for
+        await wait_for(pilot, lambda: screen.model.line_count > 0)
+        await pilot.press("i")
+        assert line.display and line.has_focus
+        for text in ("hello there", "more"):
+            await pilot.press(*text)
+            await pilot.press("enter")
+        await pilot.press("ctrl+d")  # cat reads end of file, the shell goes on and exits
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.4)
+        assert not line.display and not child.input_open
+        output = "\n".join(str(row) for row in screen.query_one(Log).lines)
+        assert "got hello there" in output and "more" in output and "eof after cat" in output
+        model = screen.model
+        lines = [model.line(i).plain for i in range(model.line_count)]
+        assert any('read(0, "more\\n"' in row for row in lines)
+        await pilot.press("q")
+        await pilot.pause()
+    assert child.finish() == 0
+
+
+async def test_no_input_line_for_a_program_given_a_file_or_attached() -> None:
+    assert not CaptureChild(["--stdin=/etc/hostname"], ["cat"]).takes_input
+    assert not CaptureChild(["--attach=1"], []).takes_input

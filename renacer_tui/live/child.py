@@ -4,7 +4,9 @@ The UI process never runs ptrace itself (the stop loop needs its own interpreter
 docs/architecture.md).  It starts `python -m renacer_tui --no-tui --feed-fd W … -- CMD` with the
 write end of a pipe, reads the Arrow IPC feed from the read end in a worker thread, and sends
 the capture's and the program's stdout/stderr to a log file (shown in the output pane) so they
-never corrupt the screen.  stdin is /dev/null.  The capture child's exit code is the program's.
+never corrupt the screen.  The program's stdin is a pipe the UI writes what the user types into
+(`send_input`; `close_input` is its end of file), unless `--stdin FILE` gave it one or it was
+attached with `-p`.  The capture child's exit code is the program's.
 
 Quitting while the program runs asks what to do:
 - kill: SIGKILL every traced process the feed has shown (the capture then sees them exit, stores
@@ -89,6 +91,9 @@ class CaptureChild:
             log_path = Path(name)
         self.log_path = log_path
         self.decision: str | None = None  # "kill" or "detach" once the user chose
+        #: whether the program reads what the user types (not with --stdin FILE, not with -p)
+        self.takes_input = not self.attached and not any(arg.startswith("--stdin") for arg in capture_args)
+        self._input: int | None = None  # the write end of the program's stdin
         self._proc: subprocess.Popen[bytes] | None = None
         self._feed: StoppableFeed | None = None
 
@@ -99,11 +104,15 @@ class CaptureChild:
     def start(self) -> FeedReader:
         """Start the capture child; returns the reader of its live feed."""
         read_fd, write_fd = os.pipe()
+        stdin_r = -1
+        if self.takes_input:
+            stdin_r, self._input = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(self._input, False)  # a program that does not read never stalls the UI
         try:
             with open(self.log_path, "ab") as log, open(os.devnull, "rb") as devnull:
                 self._proc = subprocess.Popen(
                     self.argv(write_fd),
-                    stdin=devnull,
+                    stdin=stdin_r if stdin_r >= 0 else devnull,
                     stdout=log,
                     stderr=log,
                     pass_fds=(write_fd,),
@@ -111,11 +120,37 @@ class CaptureChild:
                 )
         except OSError:
             os.close(read_fd)
+            self.close_input()
             raise
         finally:
             os.close(write_fd)
+            if stdin_r >= 0:
+                os.close(stdin_r)
         self._feed = StoppableFeed(read_fd)
         return FeedReader(io.BufferedReader(self._feed, 1 << 16))
+
+    def send_input(self, data: bytes) -> bool:
+        """Write `data` to the program's stdin; False when it cannot take it (its input was
+        ended, it exited, or the pipe is full because it does not read)."""
+        if self._input is None:
+            return False
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._input, view):]
+        except (BlockingIOError, BrokenPipeError):
+            return False
+        return True
+
+    def close_input(self) -> None:
+        """End the program's input (it reads end of file)."""
+        if self._input is not None:
+            os.close(self._input)
+            self._input = None
+
+    @property
+    def input_open(self) -> bool:
+        return self._input is not None
 
     def stop_feed(self) -> None:
         """End the live feed for the UI (the capture itself goes on writing its other sinks)."""
@@ -186,6 +221,7 @@ class CaptureChild:
         """After the UI closed: the exit code to return, escalating a kill that did not take."""
         if self._proc is None:
             return 1
+        self.close_input()  # the UI is gone: nobody types any more
         if self.decision == "detach" and not self.attached:
             return 0
         code = self.wait(5.0)

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Label, Log
+from textual.widgets import Button, Footer, Input, Label, Log
 
 from renacer_tui.live.model import LiveModel
 from renacer_tui.live.panes import (
@@ -31,6 +31,7 @@ from renacer_tui.live.panes import (
     ProcessTable,
     TopSyscalls,
 )
+from renacer_tui.live.program_input import ProgramInput
 from renacer_tui.live.span_log import SpanLog
 from renacer_tui.messages import FeedClosed, FeedUpdated, ProgramExited
 from renacer_tui.model.attributes import ATTR_PROCESS_EXIT_CODE, ATTR_ROOT_PID
@@ -88,6 +89,7 @@ class LiveScreen(Screen[None]):
         Binding("q", "quit_live", "Quit"),
         Binding("o", "toggle_output", "Output"),
         Binding("t", "span_tree", "Span tree"),
+        Binding("i", "program_input", "Input"),
         Binding("tab", "focus_next", "Next pane", show=False),
     ]
 
@@ -126,6 +128,8 @@ class LiveScreen(Screen[None]):
                 yield ProcessTable(id="procs")
                 yield TopSyscalls(id="top")
         yield Log(id="output", max_lines=2000)
+        yield ProgramInput(placeholder="a line for the program's stdin: enter sends it, ctrl+d ends the input, "
+                                       "esc hides this", id="stdin", classes="-hidden")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -272,6 +276,39 @@ class LiveScreen(Screen[None]):
     def action_toggle_output(self) -> None:
         """Show or hide the program output pane."""
         self.query_one(Log).toggle_class("-hidden")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`i` only while the program reads what the user types."""
+        if action == "program_input":
+            return self.child is not None and self.child.input_open and self.running
+        return True
+
+    def action_program_input(self) -> None:
+        """Open the input line (the program's stdin)."""
+        line = self.query_one(ProgramInput)
+        line.remove_class("-hidden")
+        line.focus()
+
+    def action_hide_program_input(self) -> None:
+        self.query_one(ProgramInput).add_class("-hidden")
+        self.query_one(SpanLog).focus()
+
+    def action_end_program_input(self) -> None:
+        """ctrl+d: the program reads end of file."""
+        if self.child is not None:
+            self.child.close_input()
+        self.action_hide_program_input()
+        self.refresh_bindings()
+        self.notify("The program's input is closed (end of file)", title="stdin")
+
+    @on(Input.Submitted, "#stdin")
+    def _send_line(self, event: Input.Submitted) -> None:
+        line = event.value
+        if self.child is None or not self.child.send_input(line.encode("utf-8", "surrogateescape") + b"\n"):
+            self.notify("The program is not taking input (it ended it, exited, or is not reading)",
+                        title="stdin", severity="warning")
+            return
+        event.input.value = ""
 
     def action_span_tree(self) -> None:
         """Open the stored trace in the span tree (what has been stored so far)."""
