@@ -292,7 +292,7 @@ int main(void) {
 }
 """
 
-#: calls whose every constant follows -X (struct fields such as a sockaddr's or a stat's are not yet)
+#: calls whose every constant follows -X, in their arguments and in their structs' fields
 XLAT = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -301,6 +301,8 @@ XLAT = r"""
 #include <unistd.h>
 #include <linux/futex.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/un.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -327,6 +329,14 @@ int main(void) {
     pid_t child = fork(); if (!child) _exit(3);
     wait4(child, NULL, __WALL, NULL); wait4(child, NULL, 0, NULL);
     getpriority(PRIO_PROCESS, 0);
+    struct stat st; stat("/dev/null", &st); stat("/tmp", &st); fstat(fd, &st);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(1), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    connect(c, (void *)&to, sizeof to);
+    int local = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un nowhere = {.sun_family = AF_UNIX, .sun_path = "/nonexistent-renacer"};
+    connect(local, (void *)&nowhere, sizeof nowhere);
+    struct pollfd ready = {.fd = fd, .events = POLLOUT}; poll(&ready, 1, 0);
     unlinkat(AT_FDCWD, "xlat.txt", 0);
     return 0;
 }

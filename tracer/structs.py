@@ -72,13 +72,13 @@ def file_mode(mode: int) -> str:
     kind = next((name for bits, name in _FILE_TYPES if stat.S_IFMT(mode) == bits), None)
     names = ([kind] if kind else []) + [name for bit, name in _SPECIAL_MODES if mode & bit]
     perms = f"0{mode & 0o777:o}" if mode & 0o777 else "000"
-    return "|".join([*names, perms])
+    return F.xlat(f"0{mode:o}", "|".join([*names, perms]))  # -X raw: `0100644`
 
 
 def _makedev(dev: int) -> str:
     major = ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)
     minor = (dev & 0xFF) | ((dev >> 12) & ~0xFF)
-    return f"makedev({major:#x}, {minor:#x})"
+    return F.xlat(hex(dev), f"makedev({major:#x}, {minor:#x})")
 
 
 def _render_stat(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[str, dict[str, Any]]:
@@ -130,32 +130,34 @@ def sockaddr(raw: bytes) -> tuple[str, str | None, int | None, str | None]:
     import ipaddress  # the decoder's work; the capture process only reads the bytes
 
     family = int.from_bytes(raw[:2], "little")
-    name = _FAMILY_NAMES.get(family, str(family))
+    name = F.xlat(F.hex_word(family), _FAMILY_NAMES[family]) if family in _FAMILY_NAMES else str(family)
     if family == socket.AF_UNIX:
         path = raw[2:]
         if not path:
-            return "{sa_family=AF_UNIX}", None, None, "unix"
+            return f"{{sa_family={name}}}", None, None, "unix"
         abstract = path[:1] == b"\0"
         shown = path[1:] if abstract else path.split(b"\0", 1)[0]
         text = ("@" if abstract else "") + F.quote(shown)
         address = ("@" if abstract else "") + F.escape_bytes(shown)
-        return f"{{sa_family=AF_UNIX, sun_path={text}}}", address, None, "unix"
+        return f"{{sa_family={name}, sun_path={text}}}", address, None, "unix"
     if family == socket.AF_INET and len(raw) >= 8:
         port = int.from_bytes(raw[2:4], "big")
         host = str(ipaddress.IPv4Address(raw[4:8]))
-        return f'{{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr("{host}")}}', host, port, None
+        shown_port = F.xlat(F.quote_hex(raw[2:4]), f"htons({port})")  # -X: the bytes as they are
+        shown_host = F.xlat(F.quote_hex(raw[4:8]), f'inet_addr("{host}")')
+        return f"{{sa_family={name}, sin_port={shown_port}, sin_addr={shown_host}}}", host, port, None
     if family == socket.AF_INET6 and len(raw) >= 28:
         port = int.from_bytes(raw[2:4], "big")
         flow = int.from_bytes(raw[4:8], "big")
         host = str(ipaddress.IPv6Address(raw[8:24]))
         scope = int.from_bytes(raw[24:28], "little")
-        text = (f"{{sa_family=AF_INET6, sin6_port=htons({port}), sin6_flowinfo=htonl({flow}), "
+        text = (f"{{sa_family={name}, sin6_port=htons({port}), sin6_flowinfo=htonl({flow}), "
                 f'inet_pton(AF_INET6, "{host}", &sin6_addr), sin6_scope_id={scope}}}')
         return text, host, port, None
     if family == socket.AF_NETLINK and len(raw) >= 12:
         pid = int.from_bytes(raw[4:8], "little")
         groups = int.from_bytes(raw[8:12], "little")
-        return f"{{sa_family=AF_NETLINK, nl_pid={pid}, nl_groups={groups:08x}}}", None, None, None
+        return f"{{sa_family={name}, nl_pid={pid}, nl_groups={groups:08x}}}", None, None, None
     return f"{{sa_family={name}, sa_data={F.quote(raw[2:])}}}", None, None, None
 
 
