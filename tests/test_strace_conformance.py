@@ -353,9 +353,7 @@ _FIRST = {"constants": 'openat(AT_FDCWD, "/etc/hostname", O_RDONLY)',
           "messages": "socketpair(AF_UNIX, SOCK_DGRAM, 0, ",
           "select": "pipe2([",
           "resources": "getrusage(RUSAGE_SELF, ",
-          "xlat": 'openat(AT_FDCWD, "xlat.txt", ',
-          "xlat-raw": 'openat(-100, "xlat.txt", ',
-          "xlat-verbose": 'openat(-100 /* AT_FDCWD */, "xlat.txt", '}
+          "xlat": 'openat(AT_FDCWD, "xlat.txt", '}
 _ADDRESS = re.compile(r"0x[0-9a-f]{9,}")  # above 4 GiB: the stack, mappings and the PIE program (ASLR)
 
 
@@ -420,13 +418,23 @@ def test_lines_read_as_in_strace(tmp_path: Path, cbuild, decode: str, program: s
     _compare_with_strace(tmp_path, exe, _FIRST[program], ["--inline-decode"] if decode == "inline" else [], [])
 
 
+#: the first line of a program's own calls in -X raw and verbose
+_X_FIRST = {
+    ("xlat", "raw"): 'openat(-100, "xlat.txt", ', ("xlat", "verbose"): 'openat(-100 /* AT_FDCWD */, "xlat.txt", ',
+    ("terminal", "raw"): 'openat(-100, "/dev/ptmx", ', ("terminal", "verbose"): 'openat(-100 /* AT_FDCWD */, "/dev/ptmx", ',
+    ("clones", "raw"): "rt_sigprocmask(0, [17], NULL, 8)",
+    ("clones", "verbose"): "rt_sigprocmask(0 /* SIG_BLOCK */, [17 /* CHLD */], NULL, 8)",
+}
+
+
 @needs_strace
 @pytest.mark.parametrize("style", ["raw", "verbose"])
-def test_constants_read_as_strace_x_writes_them(tmp_path: Path, cbuild, style: str) -> None:
-    """-X raw: every constant a number (`0x80000`, `-100`, `[2]`); -X verbose: the number and its
-    name (`0x3 /* PROT_READ|PROT_WRITE */`), as strace -X writes each."""
-    exe = str(cbuild("xlat", XLAT))
-    _compare_with_strace(tmp_path, exe, _FIRST[f"xlat-{style}"], ["-X", style], ["-X", style])
+@pytest.mark.parametrize("program", ["xlat", "terminal", "clones"])
+def test_constants_read_as_strace_x_writes_them(tmp_path: Path, cbuild, program: str, style: str) -> None:
+    """-X raw: every constant a number (`0x80000`, `-100`, `[2]`, a termios word's fields); -X
+    verbose: the number and its name (`0x3 /* PROT_READ|PROT_WRITE */`), as strace -X writes each."""
+    exe = str(cbuild(program, PROGRAMS[program]))
+    _compare_with_strace(tmp_path, exe, _X_FIRST[program, style], ["-X", style], ["-X", style])
 
 
 @given(value=st.integers(0, 2**32 - 1), kind=st.sampled_from(["oflags", "prot", "mapflags", "access", "atflags"]))

@@ -349,14 +349,30 @@ def _flags(value: int, table: tuple[tuple[int, str], ...]) -> list[str]:
     return names + ([hex(rest)] if rest else [])
 
 
+def _flag_word(value: int, table: tuple[tuple[int, str], ...]) -> str:
+    """One flag word as a single constant (`ICRNL|IXON`, `0x500` in -X raw)."""
+    return F.xlat(F.hex_word(value), "|".join(_flags(value, table)) or "0")
+
+
+def _field(value: int, names: dict[int, str]) -> str:
+    """One field of a flag word (a delay, the baud rate, the character size) by its value's name."""
+    return F.xlat(F.hex_word(value), names.get(value, hex(value)))
+
+
 def _render_termios(raw: bytes) -> str:
+    """strace's termios: each word's fields apart (`c_oflag=NL0|CR0|…|OPOST|ONLCR`; in -X raw
+    `0|0|…|0x5`), the plain flag words whole."""
     iflag, oflag, cflag, lflag = _TERMIOS.unpack_from(raw)
-    odelays = [names.get(oflag & mask, hex(oflag & mask)) for mask, names in _ODELAYS]
+    oparts = [_field(oflag & mask, names) for mask, names in _ODELAYS]
     oflag &= ~sum(mask for mask, _names in _ODELAYS)
-    baud = _BAUDS.get(cflag & termios.CBAUD, hex(cflag & termios.CBAUD))
-    cflags = [baud, _CSIZES[cflag & termios.CSIZE]] + _flags(cflag & ~(termios.CBAUD | termios.CSIZE), _CFLAGS)
-    return (f"{{c_iflag={'|'.join(_flags(iflag, _IFLAGS)) or '0'}, c_oflag={'|'.join(odelays + _flags(oflag, _OFLAGS))}, "
-            f"c_cflag={'|'.join(cflags)}, c_lflag={'|'.join(_flags(lflag, _LFLAGS)) or '0'}, ...}}")
+    if oflag:
+        oparts.append(_flag_word(oflag, _OFLAGS))
+    cparts = [_field(cflag & termios.CBAUD, _BAUDS), _field(cflag & termios.CSIZE, _CSIZES)]
+    rest = cflag & ~(termios.CBAUD | termios.CSIZE)
+    if rest:
+        cparts.append(_flag_word(rest, _CFLAGS))
+    return (f"{{c_iflag={_flag_word(iflag, _IFLAGS)}, c_oflag={'|'.join(oparts)}, "
+            f"c_cflag={'|'.join(cparts)}, c_lflag={_flag_word(lflag, _LFLAGS)}, ...}}")
 
 
 def _fetch_ioctl_arg(mem: TraceeMemory, tid: int, addr: int, args: tuple[int, ...], ret: int, limit: int = 0) -> Fetched:
@@ -535,7 +551,7 @@ def _render_clone_args(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[
         fields.append(f"child_tid={F.pointer(child_tid)}")
     if flags & F.CLONE_PARENT_SETTID:
         fields.append(f"parent_tid={F.pointer(parent_tid)}")
-    fields.append(f"exit_signal={F.signal_name(exit_signal) if exit_signal else 0}")
+    fields.append(f"exit_signal={F.signal_arg(exit_signal) if exit_signal else 0}")
     fields += [f"stack={F.pointer(stack)}", f"stack_size={hex(stack_size) if stack_size else 0}"]
     if flags & F.CLONE_SETTLS:
         fields.append(f"tls={F.pointer(tls)}")
