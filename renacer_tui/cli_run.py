@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("-X", "--const-style", dest="xlat_style", default="abbrev", choices=("raw", "abbrev", "verbose"),
         metavar="FORMAT", help="Named constants and flags: abbrev (names, the default), raw (numbers), "
                                "verbose (numbers with the names as comments), as strace -X.")
+    add("-T", "--syscall-times", dest="syscall_times", action="store_true",
+        help="Show the time spent in each call, `<0.000012>`, which every line always shows (strace -T).")
     add("-w", "--summary-wall-clock", dest="summary_wall_clock", action="store_true",
         help="With -c: wall-clock latency per call, which is what the table always shows (strace -w).")
     add("-z", "--successful-only", dest="status_only", action="append_const", const="status=successful",
@@ -210,6 +212,7 @@ def parse_run_args(args: list[str]) -> tuple[RunOptions, bool]:
     no_tui = fields.pop("no_tui")
     fields.pop("_seen_f", None)
     fields.pop("summary_wall_clock")  # -c already measures from entry to exit, as strace -w
+    fields.pop("syscall_times")  # every line ends with its call's duration, as strace -T
     status_only = fields.pop("status_only") or []
     if len(set(status_only)) > 1:  # as strace 6: the last one counts, with the same notice
         print(f"{PROG}: only the last of -z/--successful-only/-Z/--failed-only takes effect", file=sys.stderr)

@@ -355,6 +355,14 @@ def test_a_third_y_is_refused_in_one_line() -> None:
     assert result.stderr.count("\n") == 1 and "-y" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_T_is_accepted_and_every_line_carries_its_duration(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-T", "-o", "out.txt", "true"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    calls = [line for line in (tmp_path / "out.txt").read_text().splitlines() if " = " in line and "exit_group" not in line]
+    assert calls and all(re.search(r" <\d+\.\d{6}>$", line) for line in calls)
+
+
 def test_w_is_accepted_and_the_table_is_wall_clock_latency(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "renacer_tui", "--no-tui", "--no-store", "-c", "-w", "sleep", "0.2"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
