@@ -8,6 +8,7 @@ run in the catalog and prints `trace_id=…` for scripts.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -485,19 +486,25 @@ def _open_sinks(options: RunOptions, filters: _Filters, context, command_text: s
     return sinks, summary_sink, run_store
 
 
+@functools.cache
+def _file_config() -> Any:
+    """The config file's settings, read once per run (a bad file: the defaults; the store and
+    `renacer-tui config` report it)."""
+    from renacer_tui.store.config import Config, ConfigError, load_config
+
+    try:
+        return load_config()
+    except ConfigError:
+        return Config()
+
+
 def _sampler(options: RunOptions) -> Any:
     """The adaptive sampler the options or `[sampling]` ask for (None: off, the default)."""
     threshold, rate = options.sample_threshold_us, options.sample_rate
     if threshold is None or rate is None:
-        from renacer_tui.store.config import ConfigError, load_config
-
-        try:
-            sampling = load_config().sampling
-        except ConfigError:
-            sampling = None
-        if sampling is not None:
-            threshold = sampling.threshold_us if threshold is None else threshold
-            rate = sampling.sample_rate if rate is None else rate
+        sampling = _file_config().sampling
+        threshold = sampling.threshold_us if threshold is None else threshold
+        rate = sampling.sample_rate if rate is None else rate
     if threshold is None or rate is None or rate >= 1 or threshold <= 0:
         return None
     from renacer_tui.tracer.sampling import Sampler
@@ -509,12 +516,7 @@ def _stores_payloads(options: RunOptions) -> bool:
     """--store-payloads, else `[database] store_payloads` (a bad config file: the default, off)."""
     if options.store_payloads is not None:
         return options.store_payloads
-    from renacer_tui.store.config import ConfigError, load_config
-
-    try:
-        return load_config().database.store_payloads
-    except ConfigError:
-        return False
+    return bool(_file_config().database.store_payloads)
 
 
 def _open_output(target: str, stack: ExitStack) -> IO[str]:

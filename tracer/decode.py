@@ -323,7 +323,7 @@ def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, .
     if kind == "ptr":
         return F.pointer(value)
     if kind == "hexint":
-        return hex(value) if value else "0"
+        return F.hex_word(value)
     if kind == "oflags":
         return F.open_flags(value)
     if kind == "oflags_nomode":

@@ -486,11 +486,12 @@ class SpanBuilder:
 
     def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
         th = self._threads.get(tid)
-        if th is not None and (self.signal_filter is None or signo in self.signal_filter):
+        if th is None:
+            return
+        th.stopped = True
+        if self.signal_filter is None or signo in self.signal_filter:
             attrs = {ATTR_SIGNAL_NAME: F.signal_name(signo), ATTR_SIGNAL_NUMBER: signo, ATTR_THREAD_ID: tid}
             th.signals.append((EVENT_STOPPED, t_ns, attrs))  # where a signal event would go: strace's order
-        if th is not None:
-            th.stopped = True
 
     def on_exit(self, tid: int, wait_status: int, t_ns: int) -> None:
         th = self._threads.pop(tid, None)

@@ -552,7 +552,7 @@ def _render_clone_args(data: Fetched, args: tuple[int, ...], ret: int) -> tuple[
     if flags & F.CLONE_PARENT_SETTID:
         fields.append(f"parent_tid={F.pointer(parent_tid)}")
     fields.append(f"exit_signal={F.signal_arg(exit_signal) if exit_signal else 0}")
-    fields += [f"stack={F.pointer(stack)}", f"stack_size={hex(stack_size) if stack_size else 0}"]
+    fields += [f"stack={F.pointer(stack)}", f"stack_size={F.hex_word(stack_size)}"]
     if flags & F.CLONE_SETTLS:
         fields.append(f"tls={F.pointer(tls)}")
     if flags & F.CLONE_INTO_CGROUP:
