@@ -183,14 +183,17 @@ def bits(value: int, table: tuple[tuple[int, str], ...] | list[tuple[int, str]],
 def bit_groups(value: int, table: tuple[tuple[int, str], ...]) -> str:
     """`STATX_BASIC_STATS|STATX_MNT_ID`: like `bits`, but a name of several bits only when all of
     them are set (the groups come first in `table`, and take their bits), leftovers in hex."""
-    names, rest = [], value
+    return xlat(hex_word(value), "|".join(_group_names(value, table)) or "0")
+
+
+def _group_names(value: int, table: tuple[tuple[int, str], ...]) -> list[str]:
+    """The names of `table` whose bits are all set, each taking its bits, then the rest in hex."""
+    names = []
     for mask, name in table:
-        if rest & mask == mask:
+        if value & mask == mask:
             names.append(name)
-            rest &= ~mask
-    if rest:
-        names.append(hex(rest))
-    return xlat(hex_word(value), "|".join(names) or "0")
+            value &= ~mask
+    return names + ([hex(value)] if value else [])
 
 
 #: open(2) flags in strace's order (its `open_mode_flags` table; python-ptrace's table has another
@@ -208,14 +211,8 @@ def open_flag_names(value: int) -> str:
     """`O_RDONLY|O_CLOEXEC` (the access mode is a two-bit field, not a flag), in every -X style
     (strace names fcntl F_GETFL's result so even in -X raw)."""
     value &= 0xFFFFFFFF
-    names = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]]
-    for mask, name in OPEN_FLAGS:
-        if value & mask == mask:
-            names.append(name)
-            value &= ~mask
-    if value & ~3:
-        names.append(hex(value & ~3))
-    return "|".join(names)
+    mode = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]
+    return "|".join([mode, *_group_names(value & ~3, OPEN_FLAGS)])
 
 
 @lru_cache(maxsize=1024)  # flag words repeat: mmap's prot/flags, openat's flags
