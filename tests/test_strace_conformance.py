@@ -439,11 +439,11 @@ def test_constants_read_as_strace_x_writes_them(tmp_path: Path, cbuild, program:
 
 @given(value=st.integers(0, 2**32 - 1), kind=st.sampled_from(["oflags", "prot", "mapflags", "access", "atflags"]))
 def test_x_raw_is_the_number_and_verbose_adds_the_abbreviated_name(value: int, kind: str) -> None:
-    from renacer_tui.tracer.decode import _render_input, use_xlat_style
+    from renacer_tui.tracer.decode import render_input, use_xlat_style
 
     def shown(style: str) -> str:
         use_xlat_style(style)
-        return _render_input(kind, "flags", "openat", value, (0, 0, value, 0, 0, 0), 0, None, 64)  # type: ignore[arg-type]
+        return render_input(kind, "flags", "openat", value, (0, 0, value, 0, 0, 0), 0, None, 64)  # type: ignore[arg-type]
 
     try:
         abbrev, raw, verbose = shown("abbrev"), shown("raw"), shown("verbose")

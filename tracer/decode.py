@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
@@ -100,7 +100,7 @@ class Plan:
     hex_result: bool
     pure: bool  # no argument is read from memory: the rendering depends on the numbers only
     span_name: str  # "syscall:<name>"
-    renderers: tuple  # per argument: a fast renderer for common kinds, or None (use _render_input)
+    renderers: tuple  # per argument: its entry renderer (`RENDERERS`), None for a struct
     outputs: tuple[tuple[int, str], ...]  # (index, kind) of the arguments decode_exit fills in
     structs: tuple[StructKind | None, ...]  # per argument: how to read and render its struct
     result_struct: ResultKind | None  # how the result is rendered from memory (poll, select)
@@ -132,7 +132,7 @@ def _kind(name: str, ctype: str, arg: str) -> str:
         return "path" if arg in FILENAME_ARGUMENTS or arg in ("target", "name") else "str"
     if "*" in ctype or "[" in ctype:
         if arg in ("buf",) and name in _READ_BUFFERS:
-            return "rbuf"
+            return "rbuf_hex" if name == "getrandom" else "rbuf"
         if arg == "buf" and name in _WRITE_BUFFERS:
             return "wbuf"
         return "ptr"
@@ -164,10 +164,10 @@ def _build_plan(nr: int) -> Plan:
     flag_kinds = [i for i, (k, _) in enumerate(kinds) if k in ("oflags", "oflags_nomode", "mapflags", "clone", "atflags")]
     flag_kinds += [i for i, (k, _) in enumerate(kinds) if k == "prot"]
     flags_index = flag_kinds[0] if flag_kinds else None
-    has_outputs = any(k in ("rbuf", "pipefds", "wstatus", "struct_out") for k, _ in kinds) or name in RESULT_STRUCTS
+    has_outputs = any(k in _OUTPUT_KINDS for k, _ in kinds) or name in RESULT_STRUCTS
     pure = not any(k in _MEMORY_KINDS for k, _ in kinds)
-    renderers = tuple(_FAST_RENDER.get(k) for k, _ in kinds)
-    outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in ("rbuf", "pipefds", "wstatus", "struct_out"))
+    renderers = tuple(_renderer(kind, arg, name) for kind, arg in kinds)
+    outputs = tuple((i, k) for i, (k, _) in enumerate(kinds) if k in _OUTPUT_KINDS)
     structs = tuple(STRUCTS.get((name, arg)) for _kind_of, arg in kinds)
     entry_args = min([i for i, _k in outputs] + [_EXIT_PRINTED_FROM.get(name, 6)])  # 6: all of them
     return Plan(
@@ -198,8 +198,6 @@ def plan_named(name: str) -> Plan | None:
 
 _PLANS: dict[int, Plan] = {}
 PLANS = _PLANS  #: the plans built so far, by number (hot callers try this before `plan_for`)
-_MEMORY_KINDS = frozenset({"path", "str", "wbuf", "argv", "envp", "struct_in"})
-MEMORY_KINDS = _MEMORY_KINDS  #: argument kinds read from memory at entry (the recorder plans its reads by them)
 #: Decoded inputs of memory-free calls by (nr, args): a loop repeating one call renders it once.
 #: Bounded, because pointers and sizes vary without end in some programs.
 _PURE_CACHE: dict[tuple[int, tuple[int, ...]], tuple[tuple[str, ...], int | None, str | None]] = {}
@@ -303,68 +301,66 @@ def _envp(mem: TraceeMemory, tid: int, addr: int) -> str:
     return f"{F.pointer(addr)} /* {count} vars */"
 
 
-def _render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, ...], tid: int,
-                  mem: TraceeMemory, limit: int) -> str:
-    constant = CONSTANT_RENDERERS.get(kind)
-    if constant is not None:
-        return constant(value, args)
-    if kind == "int":
-        return str(F.to_int64(value))
-    if kind == "int32":
-        return str(F.to_int32(value))
-    if kind == "fd":
-        return str(F.to_int32(value))
-    if kind == "dirfd":
-        return F.dirfd(value)
-    if kind == "path":  # strace: "filenames are not considered strings and are always printed in full"
-        return _read_string(mem, tid, value, PATH_MAX)
-    if kind == "str":
-        return _read_string(mem, tid, value, limit)
-    if kind == "ptr":
-        return F.pointer(value)
-    if kind == "hexint":
-        return F.hex_word(value)
-    if kind == "oflags":
-        return F.open_flags(value)
-    if kind == "oflags_nomode":
-        return F.open_flags_nomode(value)
-    if kind == "mode":
-        return F.open_mode(value)
-    if kind == "prot":
-        return F.prot(value)
-    if kind == "mapflags":
-        return F.map_flags(value)
-    if kind == "clone":
-        return F.clone_flags(value)
-    if kind == "access":
-        return F.access_mode(value)
-    if kind == "atflags":
-        return F.at_flags(value)
-    if kind == "signal":
-        return F.signal_arg(F.to_int32(value))
-    if kind == "dict":
-        named = SYSCALL_ARG_DICT[name][arg].get(value)
-        return str(value) if named is None else F.xlat(F.hex_word(value), named)
-    if kind == "wbuf":
-        count_index = 2
-        return _read_buffer(mem, tid, value, args[count_index], limit)
-    if kind == "argv":
-        return _argv(mem, tid, value, limit)
-    if kind == "envp":
-        return _envp(mem, tid, value)
-    return F.pointer(value)  # outputs before the call returns: show the address
+#: (value, the call's arguments, tid, memory, string limit) → an argument's text at entry
+Renderer = Callable[[int, tuple[int, ...], int, TraceeMemory, int], str]
 
 
-# The common kinds, without _render_input's chain of comparisons: (value, args, tid, mem, limit).
-_FAST_RENDER = {
+def _constant(render: Callable[[int, tuple[int, ...]], str]) -> Renderer:
+    return lambda value, args, tid, mem, limit: render(value, args)
+
+
+#: The one table of argument renderers, by kind (the kinds `_kind` assigns).  Kinds missing
+#: here are outputs the call fills in (rbuf, wstatus, …) or unknown words: at entry their
+#: address is shown.  `struct_in` is rendered by its `StructKind`, `dict` by the call's own
+#: table (`_renderer`).
+RENDERERS: dict[str, Renderer] = {
+    **{kind: _constant(render) for kind, render in CONSTANT_RENDERERS.items()},
     "int": lambda value, args, tid, mem, limit: str(F.to_int64(value)),
     "int32": lambda value, args, tid, mem, limit: str(F.to_int32(value)),
     "fd": lambda value, args, tid, mem, limit: str(F.to_int32(value)),
+    "dirfd": lambda value, args, tid, mem, limit: F.dirfd(value),
     "ptr": lambda value, args, tid, mem, limit: F.pointer(value),
+    "hexint": lambda value, args, tid, mem, limit: F.hex_word(value),
+    "oflags": lambda value, args, tid, mem, limit: F.open_flags(value),
+    "oflags_nomode": lambda value, args, tid, mem, limit: F.open_flags_nomode(value),
+    "mode": lambda value, args, tid, mem, limit: F.open_mode(value),
+    "prot": lambda value, args, tid, mem, limit: F.prot(value),
+    "mapflags": lambda value, args, tid, mem, limit: F.map_flags(value),
+    "clone": lambda value, args, tid, mem, limit: F.clone_flags(value),
+    "access": lambda value, args, tid, mem, limit: F.access_mode(value),
+    "atflags": lambda value, args, tid, mem, limit: F.at_flags(value),
+    "signal": lambda value, args, tid, mem, limit: F.signal_arg(F.to_int32(value)),
+    # strace: "filenames are not considered strings and are always printed in full"
     "path": lambda value, args, tid, mem, limit: _read_string(mem, tid, value, PATH_MAX),
     "str": lambda value, args, tid, mem, limit: _read_string(mem, tid, value, limit),
     "wbuf": lambda value, args, tid, mem, limit: _read_buffer(mem, tid, value, args[2], limit),
+    "argv": lambda value, args, tid, mem, limit: _argv(mem, tid, value, limit),
+    "envp": lambda value, args, tid, mem, limit: _envp(mem, tid, value),
 }
+_ADDRESS = RENDERERS["ptr"]
+
+
+def _renderer(kind: str, arg: str, name: str) -> Renderer | None:
+    """The renderer of argument `arg` of syscall `name` (None: a struct, see `_render_struct`)."""
+    if kind == "struct_in":
+        return None
+    if kind == "dict":
+        names = SYSCALL_ARG_DICT[name][arg]
+
+        def named(value: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, limit: int) -> str:
+            shown = names.get(value)
+            return str(value) if shown is None else F.xlat(F.hex_word(value), shown)
+
+        return named
+    return RENDERERS.get(kind, _ADDRESS)
+
+
+def render_input(kind: str, arg: str, name: str, value: int, args: tuple[int, ...], tid: int,
+                 mem: TraceeMemory, limit: int) -> str:
+    """One argument's text at entry, rendered as a plan would render it (for tests and tools)."""
+    render = _renderer(kind, arg, name)
+    assert render is not None, "structs are rendered from memory by their StructKind"
+    return render(value, args, tid, mem, limit)
 
 
 def decode_entry(nr: int, args: tuple[int, ...], tid: int, mem: TraceeMemory, string_limit: int = STRING_LIMIT) -> Decoded:
@@ -405,14 +401,13 @@ def _render_inputs(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
         if render is not None:
             texts.append(render(args[i], args, tid, mem, string_limit))
             continue
-        kind, arg = plan.kinds[i]
-        if kind == "struct_in" and args[i]:
-            text, attrs = _render_struct(_struct_at(plan, i), args[i], args, 0, tid, mem, string_limit)
-            texts.append(text)
-            if attrs:
-                extra = {**(extra or {}), **attrs}
-        else:
-            texts.append(_render_input(kind, arg, plan.name, args[i], args, tid, mem, string_limit))
+        if not args[i]:
+            texts.append("NULL")
+            continue
+        text, attrs = _render_struct(_struct_at(plan, i), args[i], args, 0, tid, mem, string_limit)
+        texts.append(text)
+        if attrs:
+            extra = {**(extra or {}), **attrs}
     if plan.name in ("open", "openat") and plan.flags_index is not None and not args[plan.flags_index] & _O_CREATE_ANY:
         texts.pop()  # strace shows the mode only when the call can create a file
     shape = SHAPES.get(plan.name)
@@ -440,18 +435,23 @@ def prefetch_entry(plan: Plan, args: tuple[int, ...], tid: int, mem: TraceeMemor
         addr = args[i]
         if addr == 0:
             continue
-        if kind == "path":
-            fetch_string(mem, tid, addr, PATH_MAX)
-        elif kind == "str":
-            fetch_string(mem, tid, addr, string_limit)
-        elif kind == "wbuf":
-            fetch_buffer(mem, tid, addr, args[2], string_limit)
-        elif kind == "argv":
-            _fetch_argv(mem, tid, addr, string_limit)
-        elif kind == "struct_in":
+        if kind == "struct_in":
             _struct_at(plan, i).fetch(mem, tid, addr, args, 0, string_limit)
-        else:  # envp
-            _read_pointers(mem, tid, addr, 4096)
+        else:
+            _ENTRY_READS[kind](mem, tid, addr, args, string_limit)
+
+
+#: What each memory kind reads at entry (kind → (memory, tid, address, arguments, string
+#: limit)): the same fetch_* calls, with the same sizes, that its renderer in RENDERERS makes.
+_ENTRY_READS: dict[str, Callable[[TraceeMemory, int, int, tuple[int, ...], int], object]] = {
+    "path": lambda mem, tid, addr, args, limit: fetch_string(mem, tid, addr, PATH_MAX),
+    "str": lambda mem, tid, addr, args, limit: fetch_string(mem, tid, addr, limit),
+    "wbuf": lambda mem, tid, addr, args, limit: fetch_buffer(mem, tid, addr, args[2], limit),
+    "argv": lambda mem, tid, addr, args, limit: _fetch_argv(mem, tid, addr, limit),
+    "envp": lambda mem, tid, addr, args, limit: _read_pointers(mem, tid, addr, 4096),
+}
+_MEMORY_KINDS = frozenset(_ENTRY_READS) | {"struct_in"}
+MEMORY_KINDS = _MEMORY_KINDS  #: argument kinds read from memory at entry (the recorder plans its reads by them)
 
 
 def _struct_at(plan: Plan, index: int) -> StructKind:
@@ -480,12 +480,8 @@ def prefetch_exit(plan: Plan, args: tuple[int, ...], ret: int, is_error: bool, t
             continue
         if kind == "struct_out":
             _struct_at(plan, i).fetch(mem, tid, addr, args, ret, string_limit)
-        elif kind == "rbuf":
-            fetch_buffer(mem, tid, addr, ret, string_limit)
-        elif kind == "pipefds":
-            mem.read_bytes(tid, addr, 8)
-        elif kind == "wstatus" and ret > 0:
-            mem.read_bytes(tid, addr, 4)
+        else:
+            _OUTPUTS[kind].fetch(mem, tid, addr, ret, string_limit)
 
 
 def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: bool, tid: int,
@@ -504,24 +500,52 @@ def decode_exit(decoded: Decoded, args: tuple[int, ...], ret: int, is_error: boo
         decoded.result = result.render(result.fetch(mem, tid, 0, args, ret, string_limit), args, ret)
     for i, kind in plan.outputs:
         addr = args[i]
-        if kind == "struct_out" and addr:
-            text, attrs = _render_struct(_struct_at(plan, i), addr, args, ret, tid, mem, string_limit)
-            decoded.texts[i] = text
-            if attrs:
-                decoded.extra = {**(decoded.extra or {}), **attrs}
-        elif kind == "rbuf" and plan.name == "getrandom" and addr:  # strace: random bytes in hex
-            decoded.texts[i] = F.quote_hex(fetch_buffer(mem, tid, addr, ret, string_limit), ret > string_limit)
-        elif kind == "rbuf":
-            decoded.texts[i] = _read_buffer(mem, tid, addr, ret, string_limit)
-        elif kind == "pipefds" and addr:
-            raw = mem.read_bytes(tid, addr, 8)
-            if len(raw) == 8:
-                r, w = int.from_bytes(raw[:4], "little", signed=True), int.from_bytes(raw[4:], "little", signed=True)
-                decoded.texts[i] = f"[{r}, {w}]"
-        elif kind == "wstatus" and addr and ret > 0:
-            raw = mem.read_bytes(tid, addr, 4)
-            if len(raw) == 4:
-                decoded.texts[i] = F.wait_status(int.from_bytes(raw, "little"))
+        if kind == "struct_out":
+            if addr:
+                text, attrs = _render_struct(_struct_at(plan, i), addr, args, ret, tid, mem, string_limit)
+                decoded.texts[i] = text
+                if attrs:
+                    decoded.extra = {**(decoded.extra or {}), **attrs}
+            continue
+        shown = _OUTPUTS[kind].render(mem, tid, addr, ret, string_limit)
+        if shown is not None:
+            decoded.texts[i] = shown
+
+
+class _Output(NamedTuple):
+    """How an argument the call fills in is read (at its exit stop, by the capture process)
+    and rendered (by the decoder, from those same bytes); both take (memory, tid, address,
+    result, string limit).  `render` returns None to leave the entry's text (the address)."""
+
+    fetch: Callable[[TraceeMemory, int, int, int, int], object]
+    render: Callable[[TraceeMemory, int, int, int, int], str | None]
+
+
+def _pipe_fds(raw: bytes) -> str | None:
+    if len(raw) != 8:
+        return None
+    return f"[{int.from_bytes(raw[:4], 'little', signed=True)}, {int.from_bytes(raw[4:], 'little', signed=True)}]"
+
+
+def _wait_status(raw: bytes) -> str | None:
+    return F.wait_status(int.from_bytes(raw, "little")) if len(raw) == 4 else None
+
+
+#: The kinds of outputs that are not structs, by kind (see `_kind`).
+_OUTPUTS: dict[str, _Output] = {
+    "rbuf": _Output(lambda mem, tid, addr, ret, limit: fetch_buffer(mem, tid, addr, ret, limit),
+                    lambda mem, tid, addr, ret, limit: _read_buffer(mem, tid, addr, ret, limit)),
+    # strace shows getrandom's bytes in hex
+    "rbuf_hex": _Output(lambda mem, tid, addr, ret, limit: fetch_buffer(mem, tid, addr, ret, limit),
+                        lambda mem, tid, addr, ret, limit: F.quote_hex(fetch_buffer(mem, tid, addr, ret, limit),
+                                                                        ret > limit) if addr else None),
+    "pipefds": _Output(lambda mem, tid, addr, ret, limit: mem.read_bytes(tid, addr, 8),
+                       lambda mem, tid, addr, ret, limit: _pipe_fds(mem.read_bytes(tid, addr, 8)) if addr else None),
+    "wstatus": _Output(lambda mem, tid, addr, ret, limit: mem.read_bytes(tid, addr, 4) if ret > 0 else None,
+                       lambda mem, tid, addr, ret, limit: (_wait_status(mem.read_bytes(tid, addr, 4))
+                                                           if addr and ret > 0 else None)),
+}
+_OUTPUT_KINDS = frozenset(_OUTPUTS) | {"struct_out"}
 
 
 _CLD_EXITED, _CLD_DUMPED = 1, 3

@@ -64,7 +64,7 @@ class _Recipe:
             self.entry, self.entry_index = (_BUFFER, 1) if simple else (_GENERIC, 0)
         special = (plan.name == "waitid" or plan.name in _FD_FORGETS or (payloads and plan.name in DATA_CALLS))
         self.exit, self.exit_index = 0, 0
-        if special or (plan.has_outputs and [kind for _i, kind in plan.outputs] != ["rbuf"]):
+        if special or (plan.has_outputs and [kind for _i, kind in plan.outputs] not in (["rbuf"], ["rbuf_hex"])):
             self.exit = _GENERIC
         elif plan.outputs:  # one read buffer filled with `ret` bytes: read, pread64, recvfrom, getrandom…
             self.exit, self.exit_index = _BUFFER, plan.outputs[0][0]
