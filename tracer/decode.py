@@ -16,6 +16,7 @@ from typing import Any, Callable, NamedTuple
 from ptrace.syscall.linux_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.prototypes import ALIASES, FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
 
+from renacer_tui.model.attributes import ATTR_FD_OBJECT, ATTR_SYSCALL_FD, ATTR_SYSCALL_FLAGS, ATTR_SYSCALL_PATH
 from renacer_tui.model.readable import STRING_LIMIT
 from renacer_tui.model.syscalls import SYSCALL_NAMES, SYSCALL_NUMBERS
 from renacer_tui.tracer import formats as F
@@ -236,6 +237,18 @@ class Decoded:
     extra: dict[str, Any] | None = None
     #: the result as strace renders it from memory (poll's ready fds), when not a plain number
     result: str | None = None
+
+    def describe(self, attrs: dict[str, Any], obj: str | None) -> None:
+        """Put what the call names on `attrs`: its fd, the fd's object `obj`, path and flags
+        (the attributes of a span whose call has no finished row to carry them)."""
+        if self.fd is not None:
+            attrs[ATTR_SYSCALL_FD] = self.fd
+        if obj is not None:
+            attrs[ATTR_FD_OBJECT] = F.escape_text(obj)
+        if self.path is not None:
+            attrs[ATTR_SYSCALL_PATH] = self.path
+        if self.flags is not None:
+            attrs[ATTR_SYSCALL_FLAGS] = self.flags
 
 
 def fetch_string(mem: TraceeMemory, tid: int, addr: int, limit: int) -> tuple[bytes, bool] | None:

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections import deque
 
+from renacer_tui.model.kinds import LinkKind
+from renacer_tui.model.syscalls import FD_CREATORS, PIPE_READS, WAITS, returns_fd
+from renacer_tui.tracer import formats as F
+from renacer_tui.tracer.decode import Decoded, pipe_fds
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.rows import Row
 
@@ -108,3 +112,82 @@ class SignalLinks:
 
     def delivered(self, tid: int, tgid: int, signo: int) -> Row | None:
         return self._sent.pop((tid, signo), None) or self._sent.pop((tgid, signo), None)
+
+
+def link_source(row: Row) -> Row:
+    """Mark `row` as the source of a link: it is kept even if a filter rejects it (marked
+    renacer.filtered) and RLE never folds it into a later row, whose span would not exist."""
+    row.keep = True
+    row.linked = True
+    row.key = None
+    return row
+
+
+#: Calls whose exit updates the fd cache or the wait links (see `LinkTracker.after_call`).
+BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
+_WNOWAIT = 0x01000000
+
+
+class LinkTracker:
+    """The happens-before edges between threads (pipe write → read, exit → wait, kill →
+    delivery), and the fd-object cache they rely on, kept true as calls change fd tables."""
+
+    def __init__(self, fd_results: bool) -> None:
+        self.fds = FdObjects()
+        self.pipes = PipeLinks()
+        self._signals = SignalLinks()
+        self._exited: dict[int, Row] = {}  # pid → the span its exit happened after
+        self._fd_results = fd_results  # -y: a new fd's object was looked up at its exit already
+
+    def after_call(self, tgid: int, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int,
+                   reaped: int) -> None:
+        """A successful call of BOOKKEEPING (or a pipe read) returned: forget what it made stale
+        in the fd cache and link `row` to what it consumed or reaped."""
+        name = dec.plan.name
+        fds = self.fds
+        # the cache must never answer for a reused number
+        if name == "close" and dec.fd is not None:
+            fds.forget(tgid, dec.fd)
+        elif name in ("dup2", "dup3"):
+            fds.forget(tgid, F.to_int32(args[1]))
+        elif name in ("pipe", "pipe2", "socketpair"):
+            for fd in pipe_fds(dec.texts[-1 if name == "socketpair" else 0]) or ():
+                fds.forget(tgid, fd)
+        elif name == "close_range":
+            fds.forget_process(tgid)
+        if name in FD_CREATORS and ret >= 0 and not (self._fd_results and returns_fd(name, args)):
+            fds.forget(tgid, ret)
+        if obj is not None and obj.startswith("pipe:") and ret > 0 and name in PIPE_READS:
+            sources = self.pipes.read(obj, ret)
+            if sources:
+                if not row.links:
+                    row.prev = sources[-1]
+                row.links.extend((LinkKind.PIPE, link_source(s)) for s in sources)
+        if name in WAITS and reaped > 0:
+            # A traced child's exit reaches the tracer before its parent's wait can return (the
+            # kernel hands the zombie to the parent only after the tracer reaped it), so a pid
+            # with no exit seen is a stopped child (WUNTRACED) or an untraced one: no link.
+            peek = name == "waitid" and args[3] & _WNOWAIT  # the zombie stays for a later wait
+            src = self._exited.get(reaped) if peek else self._exited.pop(reaped, None)
+            if src is not None:
+                if not row.links:
+                    row.prev = src
+                row.links.append((LinkKind.WAIT, link_source(src)))
+
+    def signal_sent(self, name: str, args: tuple, row: Row) -> None:
+        """A successful kill/tkill/tgkill/rt_(tg)sigqueueinfo: its delivery will link to `row`."""
+        if name in ("kill", "rt_sigqueueinfo", "tkill"):
+            target, signo = F.to_int32(args[0]), F.to_int32(args[1])
+        else:  # tgkill, rt_tgsigqueueinfo: (tgid, tid, sig)
+            target, signo = F.to_int32(args[1]), F.to_int32(args[2])
+        if target > 0:
+            self._signals.sent(target, signo, row)
+
+    def signal_delivered(self, tid: int, tgid: int, signo: int) -> Row | None:
+        """The call that sent the signal now delivered to `tid`, as a link source (None: unseen)."""
+        src = self._signals.delivered(tid, tgid, signo)
+        return None if src is None else link_source(src)
+
+    def process_ended(self, tgid: int, last: Row) -> None:
+        """Process `tgid` ended after `last`: the wait that reaps it links there."""
+        self._exited[tgid] = last

@@ -5,7 +5,9 @@ observation order (the tracer sees all stops serially, so that order is causal);
 `<8 hex random per run><8 hex clock>`.  The tree is `renacer:run` → `process:<comm>` (child of the
 fork/clone span that made it) → `syscall:<name>`; the happens-before edges the tracer can see are
 recorded as `renacer.links`.  Per stop the builder only decodes arguments and appends a `Row`;
-RLE folding and Arrow encoding happen per thread run and per batch.
+RLE folding and Arrow encoding happen per thread run and per batch.  What the builder does not
+own itself is held by collaborators with their own state: the process table, the link
+tracker, the span filter, the -y/-yy annotator and the in-flight reporter.
 """
 
 from __future__ import annotations
@@ -19,19 +21,12 @@ import pyarrow as pa
 from renacer_tui.model.attributes import (
     ATTR_CAPTURE_PAYLOADS,
     ATTR_DETACHED,
-    ATTR_DIRFD_OBJECT,
-    ATTR_FD_DETAILS,
-    ATTR_FD_OBJECT,
     ATTR_FILTERED,
     ATTR_PROCESS_COMMAND_ARGS,
     ATTR_PROCESS_COMMAND_LINE,
     ATTR_PROCESS_CORE_DUMPED,
     ATTR_PROCESS_EXIT_CODE,
-    ATTR_PROCESS_PARENT_PID,
-    ATTR_PROCESS_PID,
     ATTR_PROCESS_SIGNAL,
-    ATTR_RESULT_FD_DETAILS,
-    ATTR_RESULT_FD_OBJECT,
     ATTR_ROOT_PID,
     ATTR_SIGNAL_INFO,
     ATTR_SIGNAL_NAME,
@@ -39,12 +34,8 @@ from renacer_tui.model.attributes import (
     ATTR_STACK,
     ATTR_SYSCALL_ARGS,
     ATTR_SYSCALL_DUMP,
-    ATTR_SYSCALL_FD,
-    ATTR_SYSCALL_FLAGS,
-    ATTR_SYSCALL_IN_FLIGHT,
     ATTR_SYSCALL_INJECTED,
     ATTR_SYSCALL_NAME,
-    ATTR_SYSCALL_PATH,
     ATTR_SYSCALL_RESULT_TEXT,
     ATTR_SYSCALL_UNFINISHED,
     ATTR_THREAD_ID,
@@ -60,14 +51,10 @@ from renacer_tui.model.kinds import IO_PREFIX, LinkKind
 from renacer_tui.model.readable import STRING_LIMIT
 from renacer_tui.model.syscalls import (
     CREATORS,
-    FD_CREATORS,
-    FD_PAIRS,
     PIPE_READS,
     PIPE_WRITES,
     SIGNAL_SENDS,
     SYSCALL_NUMBERS,
-    WAITS,
-    returns_fd,
 )
 from renacer_tui.tracer import formats as F
 from renacer_tui.tracer.constants import RESULT_TEXTS, result_text
@@ -76,31 +63,27 @@ from renacer_tui.tracer.decode import (
     Decoded,
     decode_exit,
     decode_plan,
-    pipe_fds,
     plan_for,
     waitid_reaped,
 )
 from renacer_tui.tracer.events import TraceeMemory
+from renacer_tui.tracer.fd_annotations import FdAnnotator
 from renacer_tui.tracer.filter_spec import SyscallFilter
 from renacer_tui.tracer.identity import read_proc_identity
-from renacer_tui.tracer.links import FdObjects, PipeLinks, SignalLinks
+from renacer_tui.tracer.inflight import InflightReporter
+from renacer_tui.tracer.links import BOOKKEEPING, LinkTracker
 from renacer_tui.tracer.payload_read import VECTORED_DUMPS, dumped_buffers
-from renacer_tui.tracer.processes import Proc, Thread
-from renacer_tui.tracer.rle import ThreadRle
-from renacer_tui.tracer.rows import BatchBuilder, Row, with_watermark
+from renacer_tui.tracer.processes import Proc, ProcessTable, Thread
+from renacer_tui.tracer.rows import BatchBuilder, Row
 from renacer_tui.tracer.sampling import Sampler
 from renacer_tui.tracer.siginfo import decode_siginfo
+from renacer_tui.tracer.span_filter import SpanFilter
 
 if TYPE_CHECKING:
     from renacer_tui.tracer.payload_hash import PayloadHasher
     from renacer_tui.tracer.symbols.stacks import StackSampler  # elftools: only --source needs it
 
-#: Calls whose exit updates the fd cache or the wait links (see `SpanBuilder._bookkeep`).
-_BOOKKEEPING = frozenset({"close", "dup2", "dup3", "pipe", "pipe2", "socketpair", "close_range"}) | FD_CREATORS | WAITS
 _UNKNOWN = object()  # fd-cache miss marker
-
-
-_WNOWAIT = 0x01000000
 _RESTART_SYSCALL = SYSCALL_NUMBERS["restart_syscall"]
 _ERESTART_RESTARTBLOCK = 516  # the kernel's own errno: restart_syscall will resume the call
 
@@ -110,15 +93,6 @@ def _ending(status: int) -> dict[str, Any]:
     if os.WIFSIGNALED(status):
         return {ATTR_PROCESS_SIGNAL: F.signal_name(os.WTERMSIG(status)), ATTR_PROCESS_CORE_DUMPED: os.WCOREDUMP(status)}
     return {ATTR_PROCESS_EXIT_CODE: os.WEXITSTATUS(status)}
-
-
-def _link_source(row: Row) -> Row:
-    """Mark `row` as the source of a link: it is kept even if a filter rejects it (marked
-    renacer.filtered) and RLE never folds it into a later row, whose span would not exist."""
-    row.keep = True
-    row.linked = True
-    row.key = None
-    return row
 
 
 def _version() -> str:
@@ -179,11 +153,8 @@ class SpanBuilder:
         self.command = list(command)
         self.string_limit = max(0, string_limit)
         self.rle = rle
-        self.status_filter = frozenset(status_filter) if status_filter is not None else None
-        self.path_filter = self._paths(path_filter)
-        self.name_filter = name_filter
-        #: -e signal=: the signals whose deliveries become events (None: all)
-        self.signal_filter = frozenset(signal_filter) if signal_filter is not None else None
+        self.filter = SpanFilter(status_filter, path_filter, name_filter, signal_filter)
+        self._names = name_filter  # read on the hot path
         self.attached = attached
         self._prefix = new_span_prefix()
         # the run span has the first clock (above the launching span's in a nested run); every
@@ -194,17 +165,17 @@ class SpanBuilder:
         self._batch = BatchBuilder(
             trace_id, service_name, service_version or _version(), on_batch, batch_rows, self._interval_ns
         )
-        self._threads: dict[int, Thread] = {}
-        self._procs: dict[int, Proc] = {}
-        self._process_spans: dict[int, str] = {}  # pid → its process span, kept after it ends
-        self._fds = FdObjects()
+        self.table = ProcessTable(run_span_id=run_span_id, run_clock=first_clock, command=self.command,
+                                  attached=attached, tick=self._tick, identity=identity)
+        self._threads = self.table.threads  # read on the hot path
+        self.links = LinkTracker(fd_results)
+        self._fds = self.links.fds
         self._fd_cache = self._fds.cache  # read directly on the hot path
-        self._plain = self.status_filter is None and self.path_filter is None  # no -e status / -P
-        self._pipes = PipeLinks()
-        self._signals = SignalLinks()
-        self._exited: dict[int, Row] = {}  # pid → the span its exit happened after (for wait links)
+        self._pipes = self.links.pipes
+        self._fd_notes = FdAnnotator(self._fds, results=fd_results, details=fd_details) if (
+            fd_results or fd_details) else None  # -y / -yy
+        self._plain = self.filter.plain
         self._run_start = time.time_ns()
-        self._root_pid: int | None = None
         self._finished = False
         self._payloads = payloads  # --capture-payloads: hashes the bytes of data calls
         self._data_calls: frozenset[str] = frozenset()
@@ -227,32 +198,14 @@ class SpanBuilder:
         self._watch = AppWatch(recorder)
         self._watch_calls = self._watch.calls
         self._run_events = list(run_events or ())  # --decisions FILE: events of the run span
-        self._identity = identity  # (comm, cmdline) of a tgid: /proc, or what the capture process read
-        # calls in flight for longer than `inflight_after_s`, by thread: what each is blocked in
-        # (the text output prints their entry, the live screen how long they have waited)
-        self._on_inflight = on_inflight
-        self._inflight_after_ns = int(inflight_after_s * 1e9)
-        self._announced: dict[int, Row] = {}
-        self._fd_results = fd_results  # -y: record what each returned fd refers to
         self.sampler = sampler  # adaptive sampling of fast calls (tracer.sampling), None: every call
         self._add_call = self._batch.add if sampler is None else self._sampled_add
-        self._fd_details = fd_details  # -yy: a socket's endpoints, a device's numbers, at each call
         self._dumps = dumps if dumps != (None, None) else None  # -e read=FDS / -e write=FDS
-        self._announced_signals: dict[int, int] = {}  # by thread: the signals its snapshot showed
-        self._sent_watermark: int | None = None
-        if on_inflight is not None:
-            self._batch.watermark = self._batch_watermark
-
-    @staticmethod
-    def _paths(paths: Iterable[str] | None) -> frozenset[str] | None:
-        if paths is None:
-            return None
-        out: set[str] = set()
-        for p in paths:
-            out.add(p)
-            out.add(os.path.abspath(p))
-            out.add(os.path.realpath(p))
-        return frozenset(out)
+        # calls in flight for longer than `inflight_after_s`: what each thread is blocked in
+        # (the text output prints their entry, the live screen how long they have waited)
+        self._inflight = None if on_inflight is None else InflightReporter(
+            on_inflight, inflight_after_s, threads=self._threads, batch=self._batch, plain=self._plain,
+            sampler=sampler)
 
     # -- summary -------------------------------------------------------------------------
     @property
@@ -274,75 +227,20 @@ class SpanBuilder:
         self._clock += 1
         return self._clock, f"{self._prefix}{self._clock & 0xFFFFFFFF:08x}"
 
-    # -- processes and threads -----------------------------------------------------------
-    def _launched_identity(self) -> tuple[str, str]:
-        """(comm, cmdline) of a launched root before its execve: /proc still shows the tracer
-        that forked it, so the identity is the command it is about to run."""
-        argv0 = self.command[0] if self.command else "?"
-        comm = os.path.basename(argv0).encode("utf-8", "surrogateescape")[:15]
-        return F.escape_bytes(comm), " ".join(F.escape_text(arg) for arg in self.command)
-
-    def _new_process(self, tgid: int, t_ns: int, parent: Row | None, parent_proc: Proc | None) -> Proc:
-        clock, span_id = self._tick()
-        if parent_proc is not None:
-            name, cmdline = parent_proc.name, parent_proc.cmdline
-        elif tgid == self._root_pid and not self.attached:
-            name, cmdline = self._launched_identity()
-        else:
-            name, cmdline = self._identity(tgid)
-        row = Row(span_id, clock, "", t_ns, tgid, tgid)
-        if parent is not None:
-            row.parent_span_id = parent.span_id
-            row.prev = parent
-            row.links.append((LinkKind.FORK, parent))
-        elif parent_proc is not None:
-            row.parent_span_id = parent_proc.row.span_id
-            row.prev = parent_proc.row
-        else:
-            row.parent_span_id = self.run_span_id
-            row.prev = self._run_clock
-        row.attrs[ATTR_PROCESS_PID] = tgid
-        if parent_proc is not None:
-            row.attrs[ATTR_PROCESS_PARENT_PID] = parent_proc.tgid
-        proc = Proc(tgid, row, name, cmdline)
-        self._procs[tgid] = proc
-        self._process_spans[tgid] = span_id
-        return proc
-
-    # -- for the OTLP receiver (called from its threads: single dict reads, atomic under the GIL) --
+    # -- for the OTLP receiver -----------------------------------------------------------
     def process_span_id(self, pid: int) -> str | None:
         """The span id of traced process `pid` (its latest, if the pid was reused), or None."""
-        return self._process_spans.get(pid)
+        return self.table.process_span_id(pid)
 
     def traced_pids(self) -> list[int]:
         """The processes being traced now."""
-        return list(self._procs)
-
-    def _new_thread(self, tid: int, proc: Proc, creator: Row | None) -> Thread:
-        th = Thread(tid, proc, ThreadRle())
-        if creator is not None:
-            th.links.append((LinkKind.FORK, creator))
-            th.prev = creator
-        else:
-            th.prev = proc.row
-        proc.threads.add(tid)
-        self._threads[tid] = th
-        return th
-
-    def _thread(self, tid: int, tgid: int, t_ns: int) -> Thread:
-        th = self._threads.get(tid)
-        if th is not None:
-            return th
-        proc = self._procs.get(tgid)
-        if proc is None:  # an attached task we were not told about: a child of the run
-            proc = self._new_process(tgid, t_ns, None, None)
-        return self._new_thread(tid, proc, None)
+        return self.table.traced_pids()
 
     # -- CaptureListener -----------------------------------------------------------------
     def on_start(self, tid: int, t_ns: int) -> None:
-        self._root_pid = tid
+        self.table.root_pid = tid
         self._run_start = min(self._run_start, t_ns)
-        self._thread(tid, tid, t_ns)
+        self.table.thread(tid, tid, t_ns)
 
     def on_syscall_entry(
         self, tid: int, tgid: int, nr: int, args: tuple[int, int, int, int, int, int], t_ns: int, mem: TraceeMemory
@@ -350,12 +248,12 @@ class SpanBuilder:
         # The hot path (twice per syscall with on_syscall_exit): attribute lookups kept local.
         th = self._threads.get(tid)
         if th is None:
-            th = self._thread(tid, tgid, t_ns)
+            th = self.table.thread(tid, tgid, t_ns)
         if th.inflight is not None:  # an entry without exit (should not happen): close it out
             self._unfinished(th, t_ns)
         th.stopped = False
         plan = PLANS.get(nr) or plan_for(nr)
-        name_filter = self.name_filter
+        name_filter = self._names
         if name_filter is not None and not name_filter.matches(plan.name) and plan.name not in CREATORS:
             return
         dec = decode_plan(plan, nr, args, tid, mem, self.string_limit)
@@ -367,7 +265,7 @@ class SpanBuilder:
         row.parent_span_id = proc.row.span_id
         row.pname = proc.name
         row.pcmdline = proc.cmdline
-        if self._stacks is not None and not (self._preexec and proc.tgid == self._root_pid):
+        if self._stacks is not None and not (self._preexec and proc.tgid == self.table.root_pid):
             row.attrs[ATTR_STACK] = self._stacks.sample(tid, proc.tgid, mem)
         if th.links:
             row.links, th.links = th.links, []
@@ -383,10 +281,8 @@ class SpanBuilder:
             if obj is not None and plan.name in PIPE_WRITES and obj.startswith("pipe:"):
                 # queued now: the reader may return before this call's exit stop is seen
                 self._pipes.writing(obj, row, args[2] if plan.name == "write" else 0)
-        if self._fd_details and fd is not None and obj is not None:
-            self._details(th, row, ATTR_FD_DETAILS, fd, mem)
-        if self._fd_results and plan.dirfd_index is not None:  # -y: `AT_FDCWD</tmp>`, `3</etc>`
-            self._dirfd_target(th, row, F.to_int32(args[plan.dirfd_index]), mem)
+        if self._fd_notes is not None:
+            self._fd_notes.at_entry(tid, proc.tgid, row, plan, args, fd, obj, mem)
         th.inflight = (row, dec, args, obj)
         if name_filter is not None and not name_filter.matches(plan.name):
             row.keep = False
@@ -406,11 +302,8 @@ class SpanBuilder:
             th.interrupted = plan.name
         if plan.has_outputs and (not is_error or plan.error_outputs):
             decode_exit(dec, args, ret, is_error, tid, mem, self.string_limit)
-        if self._fd_results and not is_error and ret >= 0:
-            if returns_fd(plan.name, args):
-                self._result_fd(th, row, ret, mem)
-            elif plan.name in FD_PAIRS:
-                self._result_fds(th, row, dec.texts[FD_PAIRS[plan.name]], mem)
+        if self._fd_notes is not None and not is_error and ret >= 0:
+            self._fd_notes.at_exit(tid, th.proc.tgid, row, dec, args, ret, mem)
         if self._payloads is not None and not is_error and ret > 0 and plan.name in self._data_calls:
             self._capture_payload(th, row, plan.name, args, dec.fd, obj, ret, t_ns, mem)
         if self._dumps is not None and not is_error and ret > 0:
@@ -435,33 +328,26 @@ class SpanBuilder:
         if is_thread and parent_proc is not None:
             proc = parent_proc
         else:
-            proc = self._new_process(tgid, t_ns, creator, parent_proc)
+            proc = self.table.new_process(tgid, t_ns, creator, parent_proc)
         old = self._threads.pop(tid, None)
         if old is not None:  # a recycled tid whose exit we missed
             self._end_thread(old, t_ns)
-        self._new_thread(tid, proc, creator)
+        self.table.new_thread(tid, proc, creator)
 
     def on_exec(self, tid: int, tgid: int, former_tid: int, t_ns: int) -> None:
         if former_tid != tid and former_tid in self._threads:
-            th = self._threads.pop(former_tid)
-            th.proc.threads.discard(former_tid)
-            stale = self._threads.pop(tid, None)
+            stale = self.table.take_over(former_tid, tid)
             if stale is not None:  # the old leader, killed by the exec: its call never returns
-                stale.proc.threads.discard(tid)
                 if stale.inflight is not None:
                     self._unfinished(stale, t_ns)
                 self._end_rle(stale)
-            th.tid = tid
-            th.proc.threads.add(tid)
-            self._threads[tid] = th
-        th = self._thread(tid, tgid, t_ns)
+        th = self.table.thread(tid, tgid, t_ns)
         proc = th.proc
-        name, cmdline = self._identity(tgid)
-        proc.name, proc.cmdline = name, cmdline
+        proc.name, proc.cmdline = self.table.identity(tgid)
         self._fds.forget_process(tgid)
         if self._stacks is not None:
             self._stacks.forget(tgid)
-        if tgid == self._root_pid:
+        if tgid == self.table.root_pid:
             self._preexec = False
         if self._watch.decisions is not None:  # a new image: its decisions start afresh
             self._watch.decisions.forget(tgid)
@@ -475,21 +361,21 @@ class SpanBuilder:
         th = self._threads.get(tid)
         if th is None:
             return
-        if self.signal_filter is None or signo in self.signal_filter:
+        if self.filter.shows_signal(signo):
             attrs, text = decode_siginfo(signo, siginfo)
             attrs[ATTR_SIGNAL_INFO] = text
             attrs[ATTR_THREAD_ID] = tid
             th.signals.append((EVENT_SIGNAL, t_ns, attrs))
-        src = self._signals.delivered(tid, th.proc.tgid, signo)
+        src = self.links.signal_delivered(tid, th.proc.tgid, signo)
         if src is not None:
-            th.links.append((LinkKind.SIGNAL, _link_source(src)))
+            th.links.append((LinkKind.SIGNAL, src))
 
     def on_group_stop(self, tid: int, signo: int, t_ns: int) -> None:
         th = self._threads.get(tid)
         if th is None:
             return
         th.stopped = True
-        if self.signal_filter is None or signo in self.signal_filter:
+        if self.filter.shows_signal(signo):
             attrs = {ATTR_SIGNAL_NAME: F.signal_name(signo), ATTR_SIGNAL_NUMBER: signo, ATTR_THREAD_ID: tid}
             th.signals.append((EVENT_STOPPED, t_ns, attrs))  # where a signal event would go: strace's order
 
@@ -511,7 +397,7 @@ class SpanBuilder:
         for th in list(self._threads.values()):
             self._threads.pop(th.tid, None)
             self._end_thread(th, t_ns, detached=True)
-        for proc in list(self._procs.values()):
+        for proc in list(self.table.procs.values()):
             self._end_process(proc, t_ns, detached=True)
         self._batch.flush(t_ns)
 
@@ -531,8 +417,8 @@ class SpanBuilder:
         row.pname = "renacer"
         row.pcmdline = command
         row.attrs = {ATTR_PROCESS_COMMAND_ARGS: [F.utf8_text(arg) for arg in self.command], **run_attributes}
-        if self._root_pid is not None:
-            row.attrs.setdefault(ATTR_ROOT_PID, self._root_pid)
+        if self.table.root_pid is not None:
+            row.attrs.setdefault(ATTR_ROOT_PID, self.table.root_pid)
         if self._payloads is not None:
             row.attrs[ATTR_CAPTURE_PAYLOADS] = True
         if self._run_events:
@@ -544,9 +430,8 @@ class SpanBuilder:
             row.status = "OK"
         self._batch.add(row)
         self._batch.flush(now)
-        if self._on_inflight is not None and self._announced:  # nothing waits any more
-            self._announced.clear()
-            self._on_inflight(with_watermark(self._batch.to_batch([]), None))
+        if self._inflight is not None:
+            self._inflight.finish()
 
     # -- internals -----------------------------------------------------------------------
     def _complete(
@@ -567,8 +452,8 @@ class SpanBuilder:
             row.attrs.update(dec.extra)
         # attributes are built only for rows that are emitted (RLE folds most of a loop's calls)
         row.call = (name, args_text, ret, errname, dec.fd, obj, dec.path, dec.flags)
-        if not is_error and (name in _BOOKKEEPING or (obj is not None and name in PIPE_READS and obj.startswith("pipe:"))):
-            self._bookkeep(th, row, dec, args, obj, ret, is_error, reaped)
+        if not is_error and (name in BOOKKEEPING or (obj is not None and name in PIPE_READS and obj.startswith("pipe:"))):
+            self.links.after_call(th.proc.tgid, row, dec, args, obj, ret, reaped)
         if row.links and max(src.resolve().clock for _k, src in row.links) > row.clock:
             # The call returned because of a later event (a reaped exit, bytes written after
             # it blocked): its clock moves to the exit so happens-before stays monotonic.
@@ -576,7 +461,7 @@ class SpanBuilder:
         if self._plain and not row.attrs:
             kept = True  # no -e status / -P filter and not marked filtered: the common case
         else:
-            kept = self._keep(row, dec, obj, is_error)
+            kept = self.filter.keep(row, dec, obj, is_error)
         if obj is not None and dec.plan.name in PIPE_WRITES and obj.startswith("pipe:"):
             self._pipes.finish(row, 0 if is_error else ret, kept)
         if not kept:
@@ -584,7 +469,7 @@ class SpanBuilder:
             th.links.extend(row.links)
             return
         if not is_error and name in SIGNAL_SENDS:
-            self._note_signal(name, args, row)
+            self.links.signal_sent(name, args, row)
         if th.signals and not row.attrs.get(ATTR_FILTERED):  # see `_emit`
             row.events, th.signals = th.signals, []
         row.key = None if (row.links or row.linked or row.events) else (
@@ -643,128 +528,6 @@ class SpanBuilder:
             row.attrs = stream.attributes()
             self._batch.add(row)
 
-    def _bookkeep(
-        self, th: Thread, row: Row, dec: Decoded, args: tuple, obj: str | None, ret: int, is_error: bool, reaped: int
-    ) -> None:
-        """fd-cache invalidation and happens-before links: only for the calls that need them."""
-        name = dec.plan.name
-        tgid = th.proc.tgid
-        # fd table bookkeeping: the cache must never answer for a reused number.
-        if not is_error:
-            if name == "close" and dec.fd is not None:
-                self._fds.forget(tgid, dec.fd)
-            elif name in ("dup2", "dup3"):
-                self._fds.forget(tgid, F.to_int32(args[1]))
-            elif name in ("pipe", "pipe2", "socketpair"):
-                fds = pipe_fds(dec.texts[-1 if name == "socketpair" else 0])
-                for fd in fds or ():
-                    self._fds.forget(tgid, fd)
-            elif name == "close_range":
-                self._fds.forget_process(tgid)
-            if name in FD_CREATORS and ret >= 0 and not (self._fd_results and returns_fd(name, args)):
-                self._fds.forget(tgid, ret)  # (with -y the exit already looked the new fd up)
-        # happens-before links
-        if not is_error and obj is not None and obj.startswith("pipe:") and ret > 0 and name in PIPE_READS:
-            sources = self._pipes.read(obj, ret)
-            if sources:
-                if not row.links:
-                    row.prev = sources[-1]
-                row.links.extend((LinkKind.PIPE, _link_source(s)) for s in sources)
-        if not is_error and name in WAITS and reaped > 0:
-            # A traced child's exit reaches the tracer before its parent's wait can return (the
-            # kernel hands the zombie to the parent only after the tracer reaped it), so a pid
-            # with no exit seen is a stopped child (WUNTRACED) or an untraced one: no link.
-            peek = name == "waitid" and args[3] & _WNOWAIT  # the zombie stays for a later wait
-            src = self._exited.get(reaped) if peek else self._exited.pop(reaped, None)
-            if src is not None:
-                if not row.links:
-                    row.prev = src
-                row.links.append((LinkKind.WAIT, _link_source(src)))
-
-    def _new_fd_target(self, th: Thread, fd: int, mem: TraceeMemory) -> str | None:
-        """-y: what a new fd refers to, read now (the recorder read it at this exit too)."""
-        self._fds.forget(th.proc.tgid, fd)
-        target = self._fds.lookup(mem, th.proc.tgid, th.tid, fd)
-        return None if target is None else F.escape_text(target)
-
-    def _dirfd_target(self, th: Thread, row: Row, dirfd: int, mem: TraceeMemory) -> None:
-        """-y: what the call's directory fd refers to (the working directory is never cached:
-        chdir changes it)."""
-        if dirfd == F.AT_FDCWD:
-            target = mem.fd_target(th.tid, dirfd)
-        else:
-            target = self._fds.lookup(mem, th.proc.tgid, th.tid, dirfd)
-        if target is not None:
-            row.attrs[ATTR_DIRFD_OBJECT] = F.escape_text(target)
-
-    def _result_fd(self, th: Thread, row: Row, fd: int, mem: TraceeMemory) -> None:
-        target = self._new_fd_target(th, fd, mem)
-        if target is not None:
-            row.attrs[ATTR_RESULT_FD_OBJECT] = target
-            if self._fd_details:
-                self._details(th, row, ATTR_RESULT_FD_DETAILS, fd, mem)
-
-    def _result_fds(self, th: Thread, row: Row, shown: str, mem: TraceeMemory) -> None:
-        """-y: what each of a pipe's (or socketpair's) two new fds refers to."""
-        fds = pipe_fds(shown) or ()
-        targets = [self._new_fd_target(th, fd, mem) for fd in fds]
-        if targets and None not in targets:
-            row.attrs[ATTR_RESULT_FD_OBJECT] = targets
-            details = [mem.fd_details(th.tid, fd) for fd in fds] if self._fd_details else []
-            if details and None not in details:
-                row.attrs[ATTR_RESULT_FD_DETAILS] = details
-
-    @staticmethod
-    def _details(th: Thread, row: Row, key: str, fd: int, mem: TraceeMemory) -> None:
-        """-yy: what strace shows of `fd` at this stop (printable already), under `key`."""
-        details = mem.fd_details(th.tid, fd)
-        if details is not None:
-            row.attrs[key] = details
-
-    def _decorate(self, attrs: dict[str, Any], dec: Decoded, obj: str | None) -> None:
-        if dec.fd is not None:
-            attrs[ATTR_SYSCALL_FD] = dec.fd
-        if obj is not None:
-            attrs[ATTR_FD_OBJECT] = F.escape_text(obj)
-        if dec.path is not None:
-            attrs[ATTR_SYSCALL_PATH] = dec.path
-        if dec.flags is not None:
-            attrs[ATTR_SYSCALL_FLAGS] = dec.flags
-
-    def _keep(self, row: Row, dec: Decoded, obj: str | None, is_error: bool | None) -> bool:
-        """Whether the row is emitted. A call the filters reject but that created a process is
-        kept (its process span hangs off it) and marked `renacer.filtered`, so the text and
-        summary outputs leave it out as strace would."""
-        if self._wanted(row, dec, obj, is_error):
-            return True
-        if row.keep:
-            row.attrs[ATTR_FILTERED] = True
-            return True
-        return False
-
-    def _wanted(self, row: Row, dec: Decoded, obj: str | None, is_error: bool | None) -> bool:
-        if ATTR_FILTERED in row.attrs:
-            return False
-        status = self.status_filter
-        if status is not None:
-            kind = "unfinished" if is_error is None else ("failed" if is_error else "successful")
-            if kind not in status:
-                return False
-        paths = self.path_filter
-        if paths is not None and dec.path not in paths and obj not in paths:
-            return False
-        return True
-
-    def _note_signal(self, name: str, args: tuple, row: Row) -> None:
-        if name in ("kill", "rt_sigqueueinfo"):
-            target, signo = F.to_int32(args[0]), F.to_int32(args[1])
-        elif name == "tkill":
-            target, signo = F.to_int32(args[0]), F.to_int32(args[1])
-        else:  # tgkill, rt_tgsigqueueinfo: (tgid, tid, sig)
-            target, signo = F.to_int32(args[1]), F.to_int32(args[2])
-        if target > 0:
-            self._signals.sent(target, signo, row)
-
     def _emit(self, th: Thread, row: Row) -> None:
         if th.signals and not row.attrs.get(ATTR_FILTERED):
             # strace prints a delivery before the thread's next call: the event rides on that
@@ -789,8 +552,8 @@ class SpanBuilder:
         row.attrs[ATTR_SYSCALL_UNFINISHED] = True
         if detached:
             row.attrs[ATTR_DETACHED] = True
-        self._decorate(row.attrs, dec, obj)
-        if not self._keep(row, dec, obj, None):
+        dec.describe(row.attrs, obj)
+        if not self.filter.keep(row, dec, obj, None):
             return
         th.proc.last_row = row
         self._emit(th, row)
@@ -822,7 +585,7 @@ class SpanBuilder:
             self._end_process(proc, t_ns)
 
     def _end_process(self, proc: Proc, t_ns: int, detached: bool = False) -> None:
-        if self._procs.pop(proc.tgid, None) is None:
+        if self.table.procs.pop(proc.tgid, None) is None:
             return
         row = proc.row
         row.name = f"process:{proc.name}"
@@ -847,7 +610,7 @@ class SpanBuilder:
         if self._watch.decisions is not None:
             self._watch.decisions.forget(proc.tgid)
         self._batch.add(row)
-        self._exited[proc.tgid] = proc.last_row or row
+        self.links.process_ended(proc.tgid, proc.last_row or row)
 
     def flush_idle(self, now_ns: int | None = None) -> None:
         """Send what has waited a batch interval even though no syscall returned since.
@@ -861,8 +624,8 @@ class SpanBuilder:
         now_ns = time.time_ns() if now_ns is None else now_ns
         if self._batch.due(now_ns):
             self._flush_idle(now_ns)
-        elif self._on_inflight is not None:
-            self._report_inflight(now_ns)
+        elif self._inflight is not None:
+            self._inflight.report(now_ns)
 
     def _flush_idle(self, now_ns: int) -> None:
         """Send runs that have been idle for a batch interval, then the batch itself."""
@@ -874,84 +637,5 @@ class SpanBuilder:
             for done in self.sampler.release(before_ns=limit):
                 self._batch.add(done)
         self._batch.flush(now_ns)
-        if self._on_inflight is not None:
-            self._report_inflight(now_ns)
-
-    def _report_inflight(self, now_ns: int) -> None:
-        """Hand `on_inflight` the calls in flight for `inflight_after_s` or more, whenever that
-        set changed: one batch of rows (`syscall.in_flight`, the arguments known at entry, the
-        end time now), empty when none is left.  A call shown this way is never folded by RLE,
-        so its finished span keeps the id the consumers saw.  Under -e status= or -P a call's
-        fate is known only at its exit, so nothing is shown in flight then."""
-        on_inflight = self._on_inflight
-        if on_inflight is None:
-            return
-        announced = self._announced
-        signalled = self._announced_signals
-        changed = False
-        for tid, row in list(announced.items()):
-            th = self._threads.get(tid)
-            if th is None or th.inflight is None or th.inflight[0] is not row:
-                del announced[tid]
-                signalled.pop(tid, None)
-                changed = True
-            elif len(th.signals) != signalled[tid]:  # a signal came while it waits: shown too
-                signalled[tid] = len(th.signals)
-                changed = True
-        if self._plain:
-            limit = now_ns - self._inflight_after_ns
-            for tid, th in self._threads.items():
-                if th.inflight is not None and tid not in announced:
-                    row = th.inflight[0]
-                    if row.start <= limit and not row.attrs.get(ATTR_FILTERED):
-                        row.linked = True
-                        announced[tid] = row
-                        signalled[tid] = len(th.signals)
-                        changed = True
-        watermark = self.watermark()
-        if changed or watermark != self._sent_watermark:
-            self._sent_watermark = watermark
-            snapshot = self._batch.to_batch([self._inflight_row(tid, row, now_ns) for tid, row in announced.items()])
-            on_inflight(with_watermark(snapshot, watermark))
-
-    def watermark(self) -> int | None:
-        """The earliest start of a call no batch has carried yet: the first row RLE holds back
-        on a thread (a run already folding is left out: it shows as one line whenever it ends),
-        a call in flight not yet shown, a fast call the sampler holds, or a delivered signal waiting for the thread's next call
-        (a thread blocked in a shown call has its signals shown with it); None when there is none."""
-        low: int | None = None
-        announced = self._announced
-        plain = self._plain
-        for tid, th in self._threads.items():
-            pending = th.rle.pending
-            start = pending[0].start if pending else None
-            if th.signals and tid not in announced and not th.stopped:  # they go on the thread's next call
-                start = th.signals[0][1] if start is None else min(start, th.signals[0][1])
-            inflight = th.inflight
-            if inflight is not None and plain and tid not in announced and not inflight[0].attrs.get(ATTR_FILTERED):
-                start = inflight[0].start if start is None else min(start, inflight[0].start)
-            held = self.sampler.earliest(tid) if self.sampler is not None else None
-            if held is not None:
-                start = held if start is None else min(start, held)
-            if start is not None and (low is None or start < low):
-                low = start
-        return low
-
-    def _batch_watermark(self) -> int | None:
-        self._sent_watermark = low = self.watermark()
-        return low
-
-    def _inflight_row(self, tid: int, row: Row, now_ns: int) -> Row:
-        """A copy of the call in flight on `tid`, as far as its entry tells."""
-        inflight = self._threads[tid].inflight
-        assert inflight is not None
-        _row, dec, _args, obj = inflight
-        shown = Row(row.span_id, row.clock, row.name, row.start, row.tid, row.pid)
-        shown.parent_span_id = row.parent_span_id
-        shown.pname, shown.pcmdline = row.pname, row.pcmdline
-        shown.end = max(now_ns, row.start)
-        shown.events = list(self._threads[tid].signals) or None  # delivered since its last call
-        shown.attrs = {ATTR_SYSCALL_NAME: dec.plan.name, ATTR_SYSCALL_ARGS: ", ".join(dec.texts),
-                       ATTR_SYSCALL_IN_FLIGHT: True}
-        self._decorate(shown.attrs, dec, obj)
-        return shown
+        if self._inflight is not None:
+            self._inflight.report(now_ns)
