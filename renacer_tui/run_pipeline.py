@@ -366,6 +366,8 @@ class _Outputs:
             except Exception as exc:  # CatalogError on a full disk: say so, the exit code is the program's
                 _say(f"the store could not record the end of the run ({exc})")
                 shortfall = f"; the store at {store.root} could not confirm what it holds"
+        if result.exec_failed is not None:  # the program never ran: its one-line reason is all the user reads
+            return
         if self.summary_sink is not None:
             print(self.summary_sink.format_summary(), file=self.summary_sink.stream, flush=True)
         elapsed = (time.time_ns() - self.started) / 1e9
@@ -397,6 +399,8 @@ def _trace_inline(options, session, context, run_span_id, filters, stack: ExitSt
         outputs.abort()
         raise
     outputs.conclude(result)
+    if result.exec_failed is not None:
+        print(result.exec_failed, file=sys.stderr, flush=True)
     return result.exit_code
 
 

@@ -113,10 +113,13 @@ class DecoderProcess:
             "exit_code": result.exit_code, "root_pid": result.root_pid, "tasks_seen": result.tasks_seen,
             "stops": result.stops, "detached": result.detached,
             "foreign_exits": {str(k): v for k, v in result.foreign_exits.items() if k != pid},
+            "exec_failed": result.exec_failed,
         })
         status = _wait(pid, result.foreign_exits)
         if status is not None and status != 0:
             _say("the decoder process failed; the outputs may be incomplete")
+        if result.exec_failed is not None:
+            print(result.exec_failed, file=sys.stderr, flush=True)
         return int(result.exit_code)
 
 
@@ -193,7 +196,7 @@ def _decode(options: Any, read_fd: int, ready_w: int, reserved: Any, make_output
         else:
             result = CaptureResult(
                 outcome["exit_code"], outcome["root_pid"], outcome["tasks_seen"], outcome["stops"], outcome["detached"],
-                {int(k): v for k, v in outcome["foreign_exits"].items()},
+                {int(k): v for k, v in outcome["foreign_exits"].items()}, outcome.get("exec_failed"),
             )
             raw_dropped = int(outcome.get("raw_dropped", 0))
         outputs.conclude(result, raw_dropped)

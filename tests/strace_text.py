@@ -1,5 +1,6 @@
 """Reading strace-like text as a strace user's scripts do: a call split by another line
-(`read(3,  <unfinished ...>` … `<... read resumed>"go", 8) = 2`) joined back into one line."""
+(`read(3,  <unfinished ...>` … `<... read resumed>"go", 8) = 2`) joined back into one line, and
+the `-c` summary table as calls and errors per syscall."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def whole_lines(text: str) -> list[str]:
             continue
         out.append(line)
     return [line for line in out if line is not None]
+
+
+def summary_table(text: str) -> dict[str, tuple[int, int]]:
+    """The rows of a `-c` table (strace's or ours) as syscall → (calls, errors), total left out."""
+    rows = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and re.fullmatch(r"\d+\.\d+", parts[0]) and parts[-1] != "total":
+            rows[parts[-1]] = (int(parts[3]), int(parts[4]) if len(parts) == 6 else 0)
+    return rows

@@ -17,7 +17,7 @@ import pytest
 from cprograms import WAIT_SLEEPING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strace_text import whole_lines
+from strace_text import summary_table, whole_lines
 
 from renacer_tui.run_options import RunOptions
 from renacer_tui.run_pipeline import run_traced
@@ -196,20 +196,11 @@ def test_summary_table_counts_equal_strace(tmp_path: Path, cbuild) -> None:
     report = tmp_path / "strace.txt"
     subprocess.run(["strace", "-f", "-c", "-o", str(report), str(exe)], check=True, timeout=60)
 
-    def table(text: str) -> dict[str, tuple[int, int]]:
-        rows = {}
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) >= 5 and re.fullmatch(r"\d+\.\d+", parts[0]) and parts[-1] != "total":
-                errors = int(parts[4]) if len(parts) == 6 else 0
-                rows[parts[-1]] = (int(parts[3]), errors)
-        return rows
-
-    theirs = table(report.read_text())
+    theirs = summary_table(report.read_text())
     result = renacer("-c", "--", str(exe))
     assert result.returncode == 0, result.stderr
     assert "% time     seconds  usecs/call     calls    errors syscall" in result.stderr
-    ours = table(result.stderr)
+    ours = summary_table(result.stderr)
     assert ours == theirs
     assert ours["openat"][1] >= 2 and ours["getppid"] == (50, 0)
 

@@ -134,6 +134,9 @@ class CaptureResult:
     stops: int
     detached: bool
     foreign_exits: dict[int, int] = field(default_factory=dict)  # reaped non-traced children
+    #: the one-line reason when the program's own execve failed after its entry was traced (a
+    #: file the kernel will not run): the run was traced and ends, with the shell's exit code
+    exec_failed: str | None = None
 
 
 def _injections_by_number(injections: tuple[Injection, ...]) -> dict[int, list[Injection]]:
@@ -557,7 +560,8 @@ class CaptureSession:
             os.close(self._launched.errpipe)
             self._launched = None
             if err:
-                raise exec_error((opts.argv or ["?"])[0], err)
+                failure = exec_error((opts.argv or ["?"])[0], err)
+                return CaptureResult(failure.exit_code, root, tasks_seen, stops, detached, foreign, failure.message)
         if detached or root_status is None:
             exit_code = 0
         elif os.WIFSIGNALED(root_status):
