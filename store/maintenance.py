@@ -8,6 +8,7 @@ tombstoned file found later is finished off; a pending one is left to `doctor`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -48,9 +49,10 @@ Progress = Callable[[int, int], None]
 def parse_age(text: str) -> float:
     """'90d', '12h', '30m', '2w', '45s' (a bare number means days) → seconds; ValueError otherwise."""
     match = _AGE.match(text or "")
-    if not match:
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2).lower()] if match else math.inf
+    if not math.isfinite(seconds):
         raise ValueError(f"invalid age {text!r}: use a number with s, m, h, d or w (e.g. 90d)")
-    return float(match.group(1)) * _UNIT_S[match.group(2).lower()]
+    return seconds
 
 
 def scan_files(root: Path) -> tuple[list[str], list[str]]:
@@ -179,7 +181,7 @@ def size(store: "Store") -> dict[str, int]:
 def vacuum(store: "Store", older_than_s: float | None = None) -> dict[str, int]:
     """Delete segments whose spans all ended before now − age (default: retention_days)."""
     age = older_than_s if older_than_s is not None else store.config.database.retention_days * 86400
-    cutoff = time.time_ns() - int(age * 1e9)
+    cutoff = max(time.time_ns() - int(age * 1e9), 0)  # older than the epoch: nothing is
     old = store.catalog.rows("SELECT path, bytes FROM segments WHERE max_end_ns < ?", [cutoff])
     paths = [r["path"] for r in old]
     if paths:
