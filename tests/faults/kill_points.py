@@ -47,6 +47,20 @@ class KillOutcome:
     doctor: str  # its last line
 
 
+def _program_pid(argv: list[str]) -> int | None:
+    """The process running exactly `argv` (not the tracer's own processes, whose command lines
+    name the program too: the decoder may outlive the kill by a while)."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == wanted:
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
 def _state(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -66,8 +80,8 @@ def kill_during_trace(exe: Path, work: Path, after_s: float) -> KillOutcome:
     tracer.send_signal(signal.SIGKILL)
     tracer.wait(30)
     time.sleep(0.5)
-    program = subprocess.run(["pgrep", "-f", f"{exe} {stamps}"], capture_output=True, text=True).stdout.split()
-    state = _state(int(program[0])) if program else "gone"
+    program = _program_pid([str(exe), str(stamps)])
+    state = _state(program) if program is not None else "gone"
     raw = stamps.read_bytes() if stamps.exists() else b""
     made = sum(1 for stamp in struct.unpack(f"<{len(raw) // 8}q", raw[: len(raw) // 8 * 8]) if stamp < kill_ns)
     kept = _kept(db)
