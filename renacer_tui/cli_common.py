@@ -47,12 +47,16 @@ def check_format(fmt: str, allowed: tuple[str, ...]) -> str:
     return fmt
 
 
-def open_store(db: Optional[Path]) -> Any:
-    """The store at `db` (or the default location), or a CliError (exit 1) saying why not."""
+def open_store(db: Optional[Path], *, from_segments: bool = True) -> Any:
+    """The store at `db` (or the default location), or a CliError (exit 1) saying why not.
+
+    `from_segments`: a damaged catalog is read around (a read-only catalog rebuilt in memory from
+    the segments, with a warning naming the damage and the repair) — for commands that only read.
+    """
     try:
         from renacer_tui.store.store import Store
 
-        return Store.open(db)
+        return Store.open(db, from_segments=from_segments)
     except Exception as exc:  # ConfigError, CatalogError, OSError, sqlite errors: all one line
         where = f" at {escape(db)}" if db is not None else ""
         raise CliError(f"cannot open the store{where}: {one_line(exc)}", 1) from None

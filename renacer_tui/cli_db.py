@@ -86,19 +86,22 @@ def _check_format(fmt: str, allowed: tuple[str, ...]) -> str:
         raise _fail(str(exc), exc.code) from None
 
 
-def _open(db: Optional[Path]) -> Any:
-    """The store, or exit 1 with one line (unusable location, bad config, unreadable catalog)."""
+def _open(db: Optional[Path], from_segments: bool = True) -> Any:
+    """The store, or exit 1 with one line (unusable location, bad config, unreadable catalog).
+
+    `from_segments`: a damaged catalog is read around (readers and doctor); vacuum and compact,
+    which change the store, refuse it instead."""
     try:
-        return open_store(db)
+        return open_store(db, from_segments=from_segments)
     except CliError as exc:
         raise _fail(str(exc), exc.code) from None
 
 
-def _with_store(db: Optional[Path], action: Callable[[Any], int]) -> int:
+def _with_store(db: Optional[Path], action: Callable[[Any], int], *, writes: bool = False) -> int:
     """Run `action(store)`, print the store's warnings, close it; I/O failures exit 1."""
     from renacer_tui.store.catalog import CatalogError
 
-    store = _open(db)
+    store = _open(db, from_segments=not writes)
     try:
         return action(store)
     except BrokenPipeError:  # `… | head`: the reader has all it wants; stop quietly like a SIGPIPE'd tool
@@ -406,7 +409,7 @@ def vacuum_command(
         )
         return 0
 
-    return _with_store(db, run)
+    return _with_store(db, run, writes=True)
 
 
 def compact_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP)) -> int:
@@ -441,7 +444,7 @@ def compact_command(db: Optional[Path] = typer.Option(None, "--db", help=_DB_HEL
             )
         return 0
 
-    return _with_store(db, run)
+    return _with_store(db, run, writes=True)
 
 
 def doctor_command(
@@ -463,7 +466,8 @@ def doctor_command(
         if not problems:
             print(f"no problems found in {escape(str(store.root))}")
         else:
-            print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}, {len(problems) - left} fixed")
+            hint = "; `renacer-tui db doctor --quarantine` fixes them" if left and not quarantine else ""
+            print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}, {len(problems) - left} fixed{hint}")
         if left:
             raise typer.Exit(1)
         return 0

@@ -57,11 +57,14 @@ def _export(trace_id: str, fmt: str, output: Optional[Path], db: Optional[Path],
     store = open_store(db)
     try:
         table = store.trace_spans(wanted)
+        catalogued = bool(store.catalog.segment_paths_for([wanted])) if table.num_rows == 0 else True
         print_store_warnings(store)
     except Exception as exc:
         raise CliError(f"cannot read trace {wanted}: {one_line(exc)}", 1) from None
     finally:
         store.close()
+    if table.num_rows == 0 and catalogued:
+        raise CliError(f"trace {wanted} has no readable rows: every segment holding it was skipped (see the warning)", 1)
     if table.num_rows == 0:
         raise CliError(f"no trace {wanted} in {store.root}", 1)
     emit_text(export_trace(table, fmt, service_name=service_name), output, f"{table.num_rows} spans of trace {wanted} ({fmt})")

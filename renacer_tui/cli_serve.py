@@ -88,7 +88,7 @@ def serve_command(
             token=token or None,
             max_bytes=max_request_bytes or DEFAULT_MAX_BYTES,
         )
-        store = open_store(db)
+        store = open_store(db, from_segments=False)
     except CliError as exc:
         _say(str(exc))
         return exc.code

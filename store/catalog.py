@@ -48,6 +48,61 @@ class CatalogError(Exception):
     """The catalog cannot be read or written; one line for the user."""
 
 
+class CatalogDamaged(CatalogError):
+    """The catalog file is not a whole SQLite database (truncated, overwritten, not SQLite).
+
+    `reason` is what is wrong with it, without the path; the segments still hold their rows
+    and their own metadata, so a reader can answer from them (`Store.open(from_segments=True)`)
+    and `db doctor --quarantine` sets the file aside and rebuilds the catalog from them.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"catalog {path} is damaged ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: SQLite's words for a file that is not (or no longer) a whole database.
+_DAMAGE_WORDS = ("malformed", "not a database")
+
+
+def header_damage(path: Path) -> str | None:
+    """What is wrong with `path`'s SQLite header, from its first 100 bytes and its size; None if
+    nothing (or the file is missing or empty, which SQLite opens as a new database).
+
+    A truncated catalog (a full disk, a copy cut short) is found here without reading a page:
+    the header records the page count (valid while its version-valid-for number equals the change
+    counter) and a whole file is never shorter than that many pages.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not head:
+        return None
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        return f"not an SQLite database: its {size} bytes do not start with the SQLite header"
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, pages, valid_for = (int.from_bytes(head[i : i + 4], "big") for i in (24, 28, 92))
+    if page_size >= 512 and pages and valid_for == change_counter and size < pages * page_size:
+        return f"truncated: {size} bytes, its header says {pages} pages of {page_size} bytes"
+    return None
+
+
+def _damage_of(exc: BaseException) -> str | None:
+    """SQLite's error for a damaged file, or None for any other error (busy, read-only, full)."""
+    if not isinstance(exc, (sqlite3.DatabaseError, CatalogError)):
+        return None
+    text = str(exc).rsplit(": ", 1)[-1]
+    return text if any(w in text for w in _DAMAGE_WORDS) else None
+
+
 @dataclass
 class TraceStats:
     """Per-trace figures of one segment (a compacted segment holds several traces)."""
@@ -92,13 +147,24 @@ def writable(root: Path) -> bool:
 class Catalog:
     """Thread-safe handle on `catalog.sqlite` (one connection, one lock)."""
 
-    def __init__(self, root: Path, *, read_only: bool = False) -> None:
-        """Open (creating when writable) the catalog of `root`; `read_only` never writes it."""
+    def __init__(self, root: Path, *, read_only: bool = False, in_memory: bool = False) -> None:
+        """Open (creating when writable) the catalog of `root`; `read_only` never writes it.
+
+        `in_memory`: an empty catalog in memory, nothing on disk touched (the store fills it from
+        the segments' own metadata when the file is damaged).  A damaged file raises CatalogDamaged.
+        """
         self.path = root / CATALOG_NAME
         self._lock = threading.RLock()
         self._local_changes = 0
         #: Why the catalog is read-only ("" when it is writable); writes raise CatalogError then.
         self.read_only_reason = ""
+        if in_memory:
+            self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self._create_schema()
+            return
+        damage = header_damage(self.path)
+        if damage is not None:
+            raise CatalogDamaged(self.path, damage)
         if read_only or (not writable(root) and self.path.exists()):
             self._open_read_only("opened read-only" if read_only else "the store is not writable")
             return
@@ -136,6 +202,9 @@ class Catalog:
                 raise CatalogError(f"catalog {self.path} lacks tables {', '.join(sorted(missing))} and cannot be written")
             self.read_only_reason = reason
             return
+        damage = _damage_of(problem) if problem is not None else None
+        if damage:
+            raise CatalogDamaged(self.path, damage)
         raise CatalogError(f"cannot open catalog {self.path}: {problem}")
 
     def _open_writable(self) -> None:
@@ -163,6 +232,11 @@ class Catalog:
                 if "locked" in str(exc) and time.monotonic() < deadline:
                     time.sleep(0.02)
                     continue
+                if isinstance(exc, CatalogDamaged):
+                    raise
+                damage = _damage_of(exc)
+                if damage:
+                    raise CatalogDamaged(self.path, damage) from None
                 raise CatalogError(f"cannot open catalog {self.path}: {exc}") from None
 
     # -- schema -------------------------------------------------------------------------
@@ -268,6 +342,9 @@ class Catalog:
             with self.transaction() as conn:
                 return fn(conn, *args)
         except sqlite3.Error as exc:
+            damage = _damage_of(exc)
+            if damage:
+                raise CatalogDamaged(self.path, damage) from None
             raise CatalogError(f"catalog {self.path}: {exc}") from None
 
     def version(self) -> tuple[int, int]:
@@ -490,6 +567,9 @@ class Catalog:
                 names = [d[0] for d in cur.description]
                 return [dict(zip(names, row)) for row in cur.fetchall()]
             except sqlite3.Error as exc:
+                damage = _damage_of(exc)
+                if damage:
+                    raise CatalogDamaged(self.path, damage) from None
                 raise CatalogError(f"catalog {self.path}: {exc}") from None
 
     def segments(self) -> list[dict[str, Any]]:
@@ -523,10 +603,16 @@ class Catalog:
     def table(self, name: str, schema: pa.Schema | None = None) -> pa.Table:
         """A catalog table as Arrow (for DuckDB registration and the Python API)."""
         with self._lock:
-            cur = self.conn.execute(f"SELECT * FROM [{name}]")
-            names = [d[0] for d in cur.description]
-            data = cur.fetchall()
-            declared = {r[1]: str(r[2]).upper() for r in self.conn.execute(f"PRAGMA table_info([{name}])")}
+            try:
+                cur = self.conn.execute(f"SELECT * FROM [{name}]")
+                names = [d[0] for d in cur.description]
+                data = cur.fetchall()
+                declared = {r[1]: str(r[2]).upper() for r in self.conn.execute(f"PRAGMA table_info([{name}])")}
+            except sqlite3.Error as exc:
+                damage = _damage_of(exc)
+                if damage:
+                    raise CatalogDamaged(self.path, damage) from None
+                raise CatalogError(f"catalog {self.path}: {exc}") from None
         columns = {n: [row[i] for row in data] for i, n in enumerate(names)}
         arrays = {
             n: pa.array(columns[n], type=pa.int64() if declared.get(n) == "INTEGER" else pa.string()) for n in names

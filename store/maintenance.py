@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
-from renacer_tui.store.catalog import SegmentInfo
+from renacer_tui.store.catalog import CATALOG_NAME, Catalog, CatalogDamaged, SegmentInfo
 from renacer_tui.store.config import private_mkdir
 from renacer_tui.store.writer import (
     ATTR_RUN_ID,
@@ -263,8 +263,21 @@ class Problem:
 
 
 def doctor(store: "Store", quarantine: bool = False) -> list[Problem]:
-    """Find missing, truncated, corrupt and orphan segments, stale temp files and dead runs."""
+    """Find a damaged catalog, missing, truncated, corrupt and orphan segments, stale temp files
+    and dead runs.  With `quarantine`, a damaged catalog is moved to quarantine/ first and
+    rebuilt from the segments, then the segments are checked against the rebuilt catalog."""
     problems: list[Problem] = []
+    damage = store.catalog_damage or _catalog_integrity(store)
+    if damage:
+        problem = Problem(
+            "catalog", CATALOG_NAME,
+            f"damaged ({damage}); the segments hold the spans and their own metadata: "
+            "--quarantine moves it to quarantine/ and rebuilds the catalog from them",
+        )
+        problems.append(problem)
+        if quarantine:
+            problem.detail = f"damaged ({damage}); moved to {_rebuild_catalog(store)}, rebuilt from the segments"
+            problem.fixed = True
     files, temps = scan_files(store.root)
     on_disk = set(files)
     catalogued = {r["path"]: r for r in store.catalog.segments()}
@@ -295,6 +308,33 @@ def doctor(store: "Store", quarantine: bool = False) -> list[Problem]:
     if quarantine:
         _fix(store, problems)
     return problems
+
+
+def _catalog_integrity(store: "Store") -> str:
+    """What `PRAGMA quick_check` finds wrong in the catalog ("" when nothing): damage inside pages
+    that opening the store did not read."""
+    try:
+        rows = store.catalog.rows("PRAGMA quick_check")
+    except CatalogDamaged as exc:
+        return exc.reason
+    verdicts = [str(next(iter(r.values()))) for r in rows]
+    return "" if verdicts == ["ok"] else "quick_check: " + "; ".join(verdicts[:3])
+
+
+def _rebuild_catalog(store: "Store") -> str:
+    """Move the damaged catalog (and its -wal/-shm/-journal) to quarantine/catalog-<ns>/, create a
+    new one and catalog every segment from its own metadata; returns where the old one went."""
+    target = store.root / QUARANTINE_DIR / f"catalog-{time.time_ns()}"
+    private_mkdir(target, store.root)
+    store.catalog.close()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        source = store.root / (CATALOG_NAME + suffix)
+        if source.exists():
+            shutil.move(str(source), target / source.name)
+    store.catalog = Catalog(store.root)
+    store.catalog_damage = ""
+    recover_orphans(store)
+    return target.relative_to(store.root).as_posix()
 
 
 def _check_segment(full: Path, rows: int | None, size_bytes: int | None) -> str | None:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from renacer_tui.model.attributes import ATTR_RUN_ID
 from renacer_tui.model.readable import one_line
 from renacer_tui.model.schema import SPAN_SCHEMA
-from renacer_tui.store.catalog import Catalog
+from renacer_tui.store.catalog import CATALOG_NAME, Catalog, CatalogDamaged
 from renacer_tui.store.config import Config, ensure_db_dir, load_config, resolve_db_path, tighten_db_dir
 
 if TYPE_CHECKING:  # DuckDB and Parquet are imported on first use, not by a tracer that only writes
@@ -48,6 +48,8 @@ SegmentChild = Callable[[Path, str, "DatabaseConfig"], "SpanSink"]
 #: When `database.retention_days` was last applied (the file's mtime).
 RETENTION_MARKER = ".retention-checked"
 RETENTION_PERIOD_S = 86400.0
+#: How a damaged catalog is to be repaired, in every message that names one.
+REPAIR_HINT = "run `renacer-tui db doctor --quarantine` to set it aside and rebuild it from the segments"
 
 
 @dataclass(frozen=True)
@@ -95,26 +97,55 @@ def _segment_rows(full: Path, run_id: str) -> int:
     return int(meta.num_rows) if stored_run == run_id else 0
 
 
+def _empty_or_missing(path: Path) -> str:
+    """"missing", "empty" (0 bytes: SQLite opens it as a new database) or "" for a file with content."""
+    try:
+        return "" if path.stat().st_size else "empty"
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return ""
+
+
 class Store:
     """A span store directory: `catalog.sqlite` + `spans/date=…/*.parquet`."""
 
-    def __init__(self, root: Path, config: Config) -> None:
+    def __init__(self, root: Path, config: Config, catalog: Catalog | None = None) -> None:
         self.root = root
         self.config = config
-        self.catalog = Catalog(root)
+        self.catalog = catalog if catalog is not None else Catalog(root)
         self.warnings: list[str] = list(config.warnings)  # unknown config keys, with file and line
+        #: Why `catalog.sqlite` is damaged when this store answers from its segments instead ("").
+        self.catalog_damage = ""
         self._engine: QueryEngine | None = None
         self._sinks: list[SpanSink] = []
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *, config: Config | None = None) -> "Store":
-        """Open (creating if needed, mode 0700) the store at `path` or the configured location."""
+    def open(
+        cls, path: str | os.PathLike[str] | None = None, *, config: Config | None = None, from_segments: bool = False
+    ) -> "Store":
+        """Open (creating if needed, mode 0700) the store at `path` or the configured location.
+
+        A damaged `catalog.sqlite` (truncated, overwritten, not SQLite) raises CatalogDamaged,
+        unless `from_segments`: then the store reads from a catalog rebuilt in memory from the
+        segments' own metadata, leaves every file as it is, and refuses writes (readers: `db
+        query`, `db traces`, `export`…; `db doctor --quarantine` repairs the file).
+        """
         cfg = config if config is not None else load_config()
         root = ensure_db_dir(resolve_db_path(path, cfg))
         note = tighten_db_dir(root)
-        store = cls(root, cfg)
+        catalog_file = root / CATALOG_NAME
+        fresh = _empty_or_missing(catalog_file)
+        try:
+            store = cls(root, cfg)
+        except CatalogDamaged as exc:
+            if not from_segments:
+                raise CatalogDamaged(exc.path, f"{exc.reason}; {REPAIR_HINT}") from None
+            store = cls.from_segments(root, cfg, exc.reason)
         if note is not None:
             store.warn(note)
+        if store.catalog_damage:
+            return store
         if store.catalog.read_only:
             if store.catalog.read_only_reason != "the store is not writable":  # a failure, not a choice
                 store.warn(f"catalog {store.catalog.read_only_reason}; reads only")
@@ -122,8 +153,29 @@ class Store:
         if store._has_orphans():
             from renacer_tui.store.maintenance import recover_orphans
 
-            recover_orphans(store)
+            recovered = recover_orphans(store)
+            if fresh and recovered:  # deleted, or cut to 0 bytes: nothing of it could be kept
+                what = "missing" if fresh == "missing" else "empty (0 bytes)"
+                store.warn(
+                    f"catalog {catalog_file} was {what}: rebuilt from {len(recovered)} segment(s)' own metadata "
+                    "(the commands and exit codes of their runs were only in the catalog)"
+                )
         store._apply_retention()
+        return store
+
+    @classmethod
+    def from_segments(cls, root: Path, config: Config, damage: str) -> "Store":
+        """A read-only store over a catalog rebuilt in memory from the segment files (none changed)."""
+        from renacer_tui.store.maintenance import recover_orphans
+
+        store = cls(root, config, Catalog(root, in_memory=True))
+        store.catalog_damage = damage
+        recovered = recover_orphans(store)
+        store.catalog.read_only_reason = "rebuilt in memory from the segments: the catalog file is damaged"
+        store.warn(
+            f"catalog {root / CATALOG_NAME} is damaged ({damage}); answering from {len(recovered)} segment(s)' "
+            f"own metadata; {REPAIR_HINT}"
+        )
         return store
 
     def _apply_retention(self) -> None:
@@ -330,7 +382,44 @@ class Store:
             """,
             [int(limit)],
         )
+        skipped = self._skipped_segments([r["trace_id"] for r in rows])
+        for r in rows:
+            for lost in skipped.get(r["trace_id"], []):
+                for key in ("spans", "errors", "rows"):
+                    r[key] = max(int(r[key]) - int(lost[key] or 0), 0)
         return pa.Table.from_pylist(rows, schema=LIST_TRACES_SCHEMA)
+
+    def _skipped_segments(self, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per trace, the `segment_traces` rows of its segments every query skips — missing, of
+        another size than catalogued, or already found unreadable (`segment_checks`) — each
+        warned with the query engine's words; a cheap stat per segment, no file is read."""
+        if not trace_ids:
+            return {}
+        marks = ",".join("?" * len(trace_ids))
+        rows = self.catalog.rows(
+            f"SELECT st.path, st.trace_id, st.rows, st.spans, st.errors, s.bytes FROM segment_traces st "
+            f"JOIN segments s ON s.path = st.path WHERE st.trace_id IN ({marks})",
+            list(trace_ids),
+        )
+        checks = self.catalog.segment_checks() if rows else {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            full = self.root / row["path"]
+            try:
+                st = full.stat()
+            except OSError:
+                why = "missing segment"
+            else:
+                verdict = checks.get(row["path"])
+                if row["bytes"] is not None and st.st_size != row["bytes"]:
+                    why = f"truncated or altered segment ({st.st_size} of {row['bytes']} bytes)"
+                elif verdict is not None and verdict[:2] == (st.st_mtime_ns, st.st_size) and verdict[2]:
+                    why = verdict[2]
+                else:
+                    continue
+            self.warn(f"skipping {why}: {full}")
+            out.setdefault(row["trace_id"], []).append(row)
+        return out
 
     def close(self) -> None:
         """Close sinks handed out (flushing them), the query engine and the catalog."""
