@@ -29,6 +29,7 @@ from renacer_tui.cli_common import (
     open_store,
     print_store_warnings,
 )
+from renacer_tui.model import safe_json
 from renacer_tui.text import escape
 
 if TYPE_CHECKING:
@@ -223,19 +224,26 @@ def write_csv(table: Any, out: TextIO) -> None:
     """CSV with a header row; on a terminal control characters are escaped, piped they are exact."""
     clean = escape if out.isatty() else (lambda s: s)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([clean(n) for n in table.column_names])
+    # with "\n" as the line end csv leaves a field holding a bare CR unquoted, and a reader ends
+    # the row there: such a row is written with every field quoted
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def put(fields: list[str]) -> None:
+        (quoted if any("\r" in f for f in fields) else writer).writerow(fields)
+
+    put([clean(n) for n in table.column_names])
     for row in _rows(table):
-        writer.writerow([clean(_plain(v)) for v in row])
+        put([clean(_plain(v)) for v in row])
 
 
 def write_json(table: Any, out: TextIO) -> None:
-    """A JSON list of objects, one object per line (control characters are \\u-escaped by json)."""
+    """A JSON list of objects, one object per line (control characters \\u-escaped, C1 too)."""
     names = table.column_names
     out.write("[")
     first = True
     for row in _rows(table):
         out.write("\n" if first else ",\n")
-        out.write(json.dumps({n: _jsonable(v) for n, v in zip(names, row)}, ensure_ascii=False, allow_nan=False))
+        out.write(safe_json.dumps({n: _jsonable(v) for n, v in zip(names, row)}, allow_nan=False))
         first = False
     out.write("\n]\n" if not first else "]\n")
 
@@ -297,7 +305,7 @@ def stats_command(
         figures = stats(store)
         if fmt == "json":
             figures = dict(figures, first=_iso(figures["first_ns"]), last=_iso(figures["last_ns"]))
-            print(json.dumps(figures, ensure_ascii=False, indent=2))
+            print(safe_json.dumps(figures, indent=2))
             return 0
         lines = [
             ("path", str(store.root)),
@@ -367,7 +375,7 @@ def traces_command(
         listing = store.list_traces(limit)
         if fmt == "json":
             rows = [dict(r, started=_iso(r["started_ns"])) for r in listing.to_pylist()]
-            print(json.dumps(_jsonable(rows), ensure_ascii=False, indent=2))
+            print(safe_json.dumps(_jsonable(rows), indent=2))
             return 0
         shown = pa.table(
             {

@@ -9,7 +9,6 @@ payload hashes (the message says how to record one).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -17,6 +16,7 @@ from typing import Any, Optional
 import typer
 
 from renacer_tui.cli_common import CliError, check_format, normalize_trace_id, one_line, open_store, print_store_warnings
+from renacer_tui.model import safe_json
 from renacer_tui.text import escape
 
 _METHODS = {"state": "state", "state-based": "state", "operation": "operation", "operation-based": "operation",
@@ -66,7 +66,7 @@ def _diff(trace_a: str, trace_b: str, method: str, tolerance: float, fmt: str, m
     loaded = load_pair(ids, db)
     report = compare_loaded(loaded, chosen, tolerance, path_maps)
     if kind == "json":
-        sys.stdout.write(json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(safe_json.dumps(report_json(report), indent=2) + "\n")
     else:
         sys.stdout.write(escape_report(report_text(report)))
     sys.stdout.flush()

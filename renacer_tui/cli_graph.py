@@ -11,7 +11,6 @@ traceback.  `--trace-id` defaults to the most recently stored trace.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -29,6 +28,7 @@ from renacer_tui.cli_common import (
     open_store,
     print_store_warnings,
 )
+from renacer_tui.model import safe_json
 from renacer_tui.model.readable import format_duration
 from renacer_tui.text import escape, literal
 
@@ -121,7 +121,7 @@ def build_command(
         counts = cg.counts()
         defects = [{"kind": d.kind, "message": d.message, "span_ids": d.span_ids} for d in cg.defects]
         if kind == "json":
-            emit_text(json.dumps({"trace_id": tid, **counts, "defects": defects}, ensure_ascii=False, indent=2), None, "")
+            emit_text(safe_json.dumps({"trace_id": tid, **counts, "defects": defects}, indent=2), None, "")
             return 0
         out = literal_console(soft_wrap=True)
         out.print(f"Causal graph of trace {tid}: {counts['nodes']} spans, {counts['edges']} edges")
@@ -185,7 +185,7 @@ def critical_path_command(
             doc = {"trace_id": tid, **cp.to_dict(limit or None)}
             if wi is not None:
                 doc["what_if"] = wi.to_dict()
-            emit_text(json.dumps(doc, ensure_ascii=False, indent=2), output, "the critical path (json)")
+            emit_text(safe_json.dumps(doc, indent=2), output, "the critical path (json)")
         elif kind == "svg":
             from renacer_tui.exporters.graph_drawing import waterfall_svg
 
@@ -284,7 +284,7 @@ def antipatterns_command(
         tid, cg = _load_graph("antipatterns", trace_id, db)
         findings = detect(cg, thresholds)
         if kind == "json":
-            emit_text(json.dumps({"trace_id": tid, "findings": [f.to_dict() for f in findings]}, ensure_ascii=False, indent=2), None, "")
+            emit_text(safe_json.dumps({"trace_id": tid, "findings": [f.to_dict() for f in findings]}, indent=2), None, "")
             return 0
         out = literal_console(soft_wrap=True)
         if not findings:
@@ -340,7 +340,7 @@ def pagerank_command(
             raise CliError(f"trace {tid} records no call-site source; use --by name", 1)
         spots = ranks.top(top, by=group)
         if kind == "json":
-            emit_text(json.dumps({"trace_id": tid, "by": group, "hot_spots": [s.to_dict() for s in spots]}, ensure_ascii=False, indent=2), None, "")
+            emit_text(safe_json.dumps({"trace_id": tid, "by": group, "hot_spots": [s.to_dict() for s in spots]}, indent=2), None, "")
             return 0
         out = literal_console(soft_wrap=True)
         out.print(f"PageRank hot spots of trace {tid} by {group} ({cg.n} spans):")

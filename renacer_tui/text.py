@@ -14,8 +14,9 @@ import re
 from rich.text import Text
 
 # C0 and C1 control characters, DEL, and lone surrogates (how surrogateescape carries bytes
-# that were not UTF-8).  Printable Unicode passes through unchanged.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# that were not UTF-8).  Printable Unicode passes through unchanged.  JSON outputs write the
+# same characters as \u escapes (`renacer_tui.model.safe_json`).
+from renacer_tui.model.safe_json import UNSAFE as _UNSAFE
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\x1b", "\\": "\\\\"}
 

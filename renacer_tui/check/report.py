@@ -8,11 +8,11 @@ message in <system-out>, a skipped or disabled one is <skipped>.  GitHub annotat
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from renacer_tui.check.evaluate import FAIL, PASS, SKIP, Outcome
+from renacer_tui.model import safe_json
 
 FORMATS = ("text", "json", "junit")
 _LABEL = {PASS: "PASS", SKIP: "SKIP"}
@@ -48,7 +48,7 @@ def to_text(outcomes: list[Outcome], trace_id: str) -> str:
 
 def to_json(outcomes: list[Outcome], trace_id: str, exit_code: int) -> str:
     doc = {"trace_id": trace_id, "exit_code": exit_code, "summary": summary(outcomes), "assertions": [o.to_dict() for o in outcomes]}
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return safe_json.dumps(doc, indent=2) + "\n"
 
 
 def to_junit(outcomes: list[Outcome], trace_id: str) -> str:

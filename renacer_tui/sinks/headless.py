@@ -9,7 +9,6 @@ layout.
 from __future__ import annotations
 
 import bisect
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from renacer_tui.model import safe_json
 from renacer_tui.model.attributes import (
     ATTR_DIRFD_OBJECT,
     ATTR_FD_DETAILS,
@@ -429,7 +429,7 @@ def json_line(row: dict[str, Any]) -> str:
     for column in ("events", "links"):
         for item in row.get(column) or ():
             item["attributes"] = parse_attributes_keeping_raw(item.get("attributes"))
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return safe_json.dumps(row, separators=(",", ":"))
 
 
 class JsonlSink(SpanSink):

@@ -34,6 +34,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
+from renacer_tui.model import safe_json
 from renacer_tui.model.attributes import (
     ATTR_HOST_NAME,
     ATTR_LINK_LOGICAL_CLOCK,
@@ -295,7 +296,7 @@ def request_to_otlp_json(request: ExportTraceServiceRequest, indent: int | None 
 
     data = json_format.MessageToDict(request, use_integers_for_enums=True)
     _convert_ids(data, to_hex=True)
-    return json.dumps(data, indent=indent, ensure_ascii=False)
+    return safe_json.dumps(data, indent=indent)
 
 
 def otlp_json_to_request(text: str) -> ExportTraceServiceRequest:
