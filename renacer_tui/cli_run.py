@@ -168,9 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--db", type=Path, metavar="PATH", help="Store location (default: RENACER_DB or ~/.renacer/db).")
     add("--no-rle", dest="rle", action="store_false", help="Keep every span (no run-length encoding).")
     add("--otlp-endpoint", metavar="URL", help=(
-        "Export spans over OTLP to URL.  An unreachable collector is reported once, and the end "
+        "Export spans over OTLP to URL (default: [otlp] endpoint when [otlp] enabled = true).  "
+        "An unreachable collector is reported once, and the end "
         f"of the run waits at most {_OTLP_END_BOUND_S:g} s for the exporter."))
-    add("--otlp-protocol", default="grpc", metavar="PROTO", help="grpc or http/protobuf.")
+    add("--otlp-protocol", metavar="PROTO", help="grpc or http/protobuf (default: [otlp] protocol, grpc).")
+    add("--no-otlp", dest="otlp", action="store_false", help="Do not export over OTLP, even with [otlp] enabled = true.")
     add("--otlp-header", dest="otlp_headers", action="append", default=[], metavar="K=V", help="OTLP header K=V (repeatable).")
     add("--service-name", default="renacer", metavar="NAME", help="OTLP resource service.name (renacer).")
     add("--spin-us", type=_non_negative, metavar="US",

@@ -40,8 +40,9 @@ class RunOptions:
     store: bool = True
     db: Path | None = None
     rle: bool = True
-    otlp_endpoint: str | None = None
-    otlp_protocol: str = "grpc"
+    otlp_endpoint: str | None = None  # None: `[otlp] endpoint` when `[otlp] enabled`
+    otlp_protocol: str | None = None  # None: `[otlp] protocol` (grpc)
+    otlp: bool = True  # --no-otlp: no export, whatever `[otlp] enabled` says
     otlp_headers: list[str] = field(default_factory=list)
     service_name: str = "renacer"
     spin_us: int | None = None  # None: the capture's default (50 µs)
@@ -97,7 +98,7 @@ class RunOptions:
             return f"--sample-rate must be in (0, 1], not {self.sample_rate!r}"
         if self.decode_fds > 2:
             return "-y can be given at most twice (-yy: socket and device details too)"
-        if self.otlp_protocol not in ("grpc", "http/protobuf"):
+        if self.otlp_protocol not in (None, "grpc", "http/protobuf"):
             return f"unknown --otlp-protocol {self.otlp_protocol!r} (expected grpc or http/protobuf)"
         if (self.trace_compute_all or self.trace_compute_threshold_us != 100.0) and not self.trace_compute:
             return "--trace-compute-threshold and --trace-compute-all need --trace-compute"
@@ -170,7 +171,11 @@ class RunOptions:
         if not self.rle:
             args.append("--no-rle")
         if self.otlp_endpoint is not None:
-            args += [f"--otlp-endpoint={self.otlp_endpoint}", f"--otlp-protocol={self.otlp_protocol}"]
+            args.append(f"--otlp-endpoint={self.otlp_endpoint}")
+        if self.otlp_protocol is not None:
+            args.append(f"--otlp-protocol={self.otlp_protocol}")
+        if not self.otlp:
+            args.append("--no-otlp")
         args += [f"--otlp-header={header}" for header in self.otlp_headers]
         if self.service_name != "renacer":
             args.append(f"--service-name={self.service_name}")

@@ -469,18 +469,23 @@ def _open_sinks(options: RunOptions, filters: _Filters, context, command_text: s
     run_store = None
     if options.store:
         run_store = _open_store_sink(options, context, command_text, sinks)
-    if options.otlp_endpoint:
+    otlp = _file_config().otlp
+    endpoint = options.otlp_endpoint or (otlp.endpoint if otlp.enabled else None)
+    if endpoint and options.otlp:
         from renacer_tui.sinks.otlp import OtlpSink, parse_otlp_headers
 
-        headers = parse_otlp_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"), options.otlp_headers)
+        headers = {key.lower(): value for key, value in otlp.headers.items()}
+        headers.update(parse_otlp_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"), options.otlp_headers))
         sinks.append(
             OtlpSink(
-                options.otlp_endpoint,
-                protocol=options.otlp_protocol,
+                endpoint,
+                protocol=options.otlp_protocol or otlp.protocol,
                 headers=headers,
                 service_name=options.service_name,
                 trace_flags=context.trace_flags,
                 store_payloads=_stores_payloads(options),
+                batch_size=otlp.batch_size,
+                batch_delay_ms=otlp.batch_delay_ms,
             )
         )
     if options.feed_fd is not None:

@@ -51,11 +51,14 @@ class DatabaseConfig:
 class OtlpConfig:
     """`[otlp]`: dual-write to an OpenTelemetry collector."""
 
+    #: every run exports to `endpoint` (as `--otlp-endpoint`; the command line wins, `--no-otlp` opts out)
     enabled: bool = False
     endpoint: str = "http://localhost:4317"
-    protocol: str = "grpc"
-    batch_size: int = 100
+    protocol: str = "grpc"  # or http/protobuf (`--otlp-protocol` wins)
+    #: spans per export request, and the longest a span waits for its request to fill
+    batch_size: int = 512
     batch_delay_ms: int = 1000
+    #: sent with every request, below OTEL_EXPORTER_OTLP_HEADERS and `--otlp-header`
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -223,10 +226,12 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         enabled=_get(otlp, "enabled", bool, False, where, "otlp"),
         endpoint=_get(otlp, "endpoint", str, "http://localhost:4317", where, "otlp"),
         protocol=_get(otlp, "protocol", str, "grpc", where, "otlp"),
-        batch_size=_get(otlp, "batch_size", int, 100, where, "otlp", minimum=1),
+        batch_size=_get(otlp, "batch_size", int, 512, where, "otlp", minimum=1),
         batch_delay_ms=_get(otlp, "batch_delay_ms", int, 1000, where, "otlp", minimum=0),
         headers=dict(headers),
     )
+    if otlp_cfg.protocol not in ("grpc", "http/protobuf"):
+        raise ConfigError(f"{where}: otlp.protocol must be grpc or http/protobuf, got {otlp_cfg.protocol!r}")
     known = {"enable_antipattern_detection", "god_process_threshold", "tight_loop_threshold"}
     graph_cfg = GraphConfig(
         enable_antipattern_detection=_get(graph, "enable_antipattern_detection", bool, True, where, "graph"),

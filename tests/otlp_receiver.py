@@ -74,6 +74,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
         self.requests = 0
+        self.request_sizes: list[int] = []  # spans per request, in arrival order
         self.endpoint = ""
 
     def ingest(self, request: trace_service_pb2.ExportTraceServiceRequest, headers: dict[str, str]) -> None:
@@ -104,6 +105,7 @@ class Receiver:
                     )
         with self._lock:
             self.requests += 1
+            self.request_sizes.append(len(spans))
             self._spans.extend(spans)
 
     def spans(self) -> list[ReceivedSpan]:

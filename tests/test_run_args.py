@@ -44,7 +44,8 @@ run_options = st.builds(
     db=st.none() | arg_text.filter(bool).map(Path),
     rle=st.booleans(),
     otlp_endpoint=st.none() | arg_text,
-    otlp_protocol=arg_text,
+    otlp_protocol=st.none() | arg_text,
+    otlp=st.booleans(),
     otlp_headers=st.lists(arg_text, max_size=2),
     service_name=arg_text,
     spin_us=st.none() | small,
@@ -69,8 +70,6 @@ def test_capture_args_round_trip(options: RunOptions) -> None:
     forwarded = dataclasses.replace(options, summary=False, feed_fd=None)
     if options.output is None:  # the format only travels with an output file
         forwarded = dataclasses.replace(forwarded, output_format="text")
-    if options.otlp_endpoint is None:
-        forwarded = dataclasses.replace(forwarded, otlp_protocol="grpc")
     assert parsed == forwarded and no_tui is False
 
 

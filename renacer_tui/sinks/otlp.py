@@ -107,6 +107,8 @@ class OtlpSink(ChildSink):
         stderr: Any = None,
         trace_flags: int = 0x01,
         store_payloads: bool = False,
+        batch_size: int = 512,
+        batch_delay_ms: int = 1000,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown OTLP protocol {protocol!r} (use grpc or http/protobuf)")
@@ -122,6 +124,8 @@ class OtlpSink(ChildSink):
             "timeout": timeout,
             "trace_flags": int(trace_flags),
             "store_payloads": bool(store_payloads),  # else the worker leaves buffer contents out
+            "batch_size": int(batch_size),  # spans per request
+            "batch_delay_ms": int(batch_delay_ms),  # the longest a span waits for its request to fill
         }
         super().__init__(
             "otlp",

@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
 import signal
 import sys
+import threading
 import time
 from typing import Any, BinaryIO, Mapping
 
@@ -27,8 +29,11 @@ from renacer_tui.model.payload_privacy import redact_batch
 
 CONFIG_ENV = "RENACER_OTLP_WORKER"
 PROTOCOLS = ("grpc", "http/protobuf")
-#: Spans per export request: keeps every request far below gRPC's default 4 MiB message limit.
+#: Spans per export request (`[otlp] batch_size`): keeps every request far below gRPC's default
+#: 4 MiB message limit.
 CHUNK_SPANS = 512
+#: The longest a span waits in the worker for its request to fill (`[otlp] batch_delay_ms`).
+BATCH_DELAY_S = 1.0
 #: After a failed export, batches arriving within this many seconds are not retried (counted).
 RETRY_PAUSE_S = 5.0
 
@@ -138,6 +143,12 @@ class Worker:
         self.reported = False
         self._pause_until = 0.0
         self.stopping = False
+        self.batch_size = max(1, int(config.get("batch_size", CHUNK_SPANS)))
+        self.batch_delay_s = max(0.0, float(config.get("batch_delay_ms", BATCH_DELAY_S * 1000)) / 1000)
+        #: spans read but not yet sent (their request is filling), and when the oldest arrived
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._pending_since = 0.0
         self._problem = _LastProblem()
         for name in ("opentelemetry", "grpc"):
             log = logging.getLogger(name)
@@ -146,41 +157,71 @@ class Worker:
             log.setLevel(logging.WARNING)
 
     def run(self, stream: BinaryIO) -> int:
-        try:
-            reader = pa.ipc.open_stream(stream)
-        except (pa.ArrowInvalid, OSError):
-            return self.finish()
+        """Export what arrives on `stream` in requests of `batch_size` spans, a partial request
+        once its oldest span has waited `batch_delay_s`, and the rest at the end of the stream.
+        A thread reads the stream, so a quiet program's last spans still leave on time."""
+        arrived: queue.Queue[pa.RecordBatch | None] = queue.Queue()
+        threading.Thread(target=_read_batches, args=(stream, arrived), daemon=True, name="otlp-reader").start()
         while True:
+            wait = None if not self._pending else max(0.0, self._pending_since + self.batch_delay_s - time.monotonic())
             try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, OSError):  # the capture died mid-stream: export what we have
+                batch = arrived.get(timeout=wait)
+            except queue.Empty:
+                self.send_pending()
+                continue
+            if batch is None:
                 break
             self.export_batch(batch)
+        self.send_pending()
         return self.finish()
 
     def export_batch(self, batch: pa.RecordBatch) -> None:
+        """Add `batch` to the request filling; send every request it fills."""
         if not self.store_payloads:
             batch = redact_batch(batch)  # a collector keeps what it is sent: no buffer contents
-        for offset in range(0, batch.num_rows, CHUNK_SPANS):
-            chunk = batch.slice(offset, CHUNK_SPANS)
-            if self.stopping or time.monotonic() < self._pause_until:
-                self.failed_spans += chunk.num_rows
-                continue
-            self._problem.first = None
-            try:
-                spans = self.converter.convert(chunk)
-                ok = self.exporter.export(spans).name == "SUCCESS"
-                reason = self._problem.first or "the collector refused the spans"
-            except Exception as exc:  # conversion or transport bug: still one line, never a traceback
-                ok, reason = False, f"{type(exc).__name__}: {exc}"
-            if ok:
-                self.exported += chunk.num_rows
-            else:
-                self.failed_spans += chunk.num_rows
-                self._pause_until = time.monotonic() + RETRY_PAUSE_S
-                self.report(reason)
+        if batch.num_rows == 0:
+            return
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= self.batch_size:
+            whole = self._pending_rows - self._pending_rows % self.batch_size
+            self._send(whole)
+
+    def send_pending(self) -> None:
+        """Send the spans waiting for their request to fill (its delay is up, or the stream ended)."""
+        if self._pending_rows:
+            self._send(self._pending_rows)
+
+    def _send(self, rows: int) -> None:
+        """Export the first `rows` pending spans in requests of at most `batch_size`; keep the rest."""
+        table = pa.Table.from_batches(self._pending)
+        rest = table.slice(rows)
+        self._pending = rest.to_batches()
+        self._pending_rows = rest.num_rows
+        self._pending_since = time.monotonic()
+        for chunk in table.slice(0, rows).combine_chunks().to_batches(max_chunksize=self.batch_size):
+            self._export_chunk(chunk)
+
+    def _export_chunk(self, chunk: pa.RecordBatch) -> None:
+        """One export request; a failure is reported once and pauses exports for RETRY_PAUSE_S."""
+        if self.stopping or time.monotonic() < self._pause_until:
+            self.failed_spans += chunk.num_rows
+            return
+        self._problem.first = None
+        try:
+            spans = self.converter.convert(chunk)
+            ok = self.exporter.export(spans).name == "SUCCESS"
+            reason = self._problem.first or "the collector refused the spans"
+        except Exception as exc:  # conversion or transport bug: still one line, never a traceback
+            ok, reason = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            self.exported += chunk.num_rows
+        else:
+            self.failed_spans += chunk.num_rows
+            self._pause_until = time.monotonic() + RETRY_PAUSE_S
+            self.report(reason)
 
     def report(self, reason: str) -> None:
         if self.reported:
@@ -205,6 +246,19 @@ class Worker:
         except Exception:
             pass
         return 1 if self.failed_spans else 0
+
+
+def _read_batches(stream: BinaryIO, arrived: "queue.Queue[pa.RecordBatch | None]") -> None:
+    """Put each Arrow batch of `stream` on `arrived`, then None at its end (or when the capture
+    died mid-stream: what arrived is still exported)."""
+    try:
+        reader = pa.ipc.open_stream(stream)
+        while True:
+            arrived.put(reader.read_next_batch())
+    except (StopIteration, pa.ArrowInvalid, OSError):
+        pass
+    finally:
+        arrived.put(None)
 
 
 def serve(raw_config: str | None, stream: BinaryIO) -> int:
