@@ -224,6 +224,43 @@ def test_an_otlp_json_object_of_any_shape_is_a_request_or_a_payload_error(data: 
         assert "\n" not in str(exc)
 
 
+# -- config.toml --------------------------------------------------------------------------------------
+
+toml_scalars = (st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=12)
+                | st.lists(st.integers(), max_size=3))
+config_keys = st.sampled_from(["path", "retention_days", "compression", "compression_level", "row_group_size",
+                               "flush_interval_s", "store_payloads", "enabled", "endpoint", "protocol", "batch_size",
+                               "batch_delay_ms", "headers", "tight_loop_threshold", "threshold_us", "sample_rate",
+                               "unknown"])
+
+
+@settings(deadline=None)
+@given(st.dictionaries(st.sampled_from(["database", "otlp", "graph", "sampling", "colours"]),
+                       st.dictionaries(config_keys, toml_scalars | st.dictionaries(st.text(max_size=5), toml_scalars,
+                                                                                     max_size=2), max_size=5),
+                       max_size=4))
+def test_any_config_document_is_a_config_or_one_error(document: dict) -> None:
+    from renacer_tui.store.config import ConfigError, parse_config
+
+    try:
+        parse_config(document)
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=120) | st.text(max_size=120).map(str.encode))
+def test_any_config_file_is_a_config_or_one_error(tmp_path: Path, raw: bytes) -> None:
+    from renacer_tui.store.config import ConfigError, load_config
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(raw)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc).strip()
+
+
 # -- the SQL console's input ------------------------------------------------------------------------
 
 #: What a user (or a pasted script) may type: the console's views, DuckDB's file and extension
