@@ -14,12 +14,10 @@ from tui_helpers import record, screen_text, wait_until
 
 from renacer_tui.app import RenacerApp
 from renacer_tui.model.kinds import is_process
-from renacer_tui.span_groups import NO_SOURCE, GroupKey
+from renacer_tui.span_groups import NO_SOURCE, GroupKey, SourceGroups
 from renacer_tui.span_index import SpanIndex
 from renacer_tui.store import Store
 from renacer_tui.widgets.span_tree_view import PAGE, SpanTreeView
-
-pytestmark = pytest.mark.asyncio
 
 # Three lines that make syscalls: 20 getppid (one RLE row), 5 one-byte writes, one long sleep.
 LINES = r"""#include <time.h>
@@ -77,6 +75,7 @@ def shown_children(tree: SpanTreeView, key: Any) -> list[Any]:
     return [node.data for node in tree.nodes[key].children]
 
 
+@pytest.mark.asyncio
 async def test_g_groups_a_process_by_source_line_and_back(lines_exe: Path, db_path: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     trace_id = record(str(lines_exe), check=True, flags=("--source",))
@@ -146,6 +145,7 @@ async def test_g_groups_a_process_by_source_line_and_back(lines_exe: Path, db_pa
         store.close()
 
 
+@pytest.mark.asyncio
 async def test_without_source_every_call_is_in_the_no_source_group(lines_exe: Path, db_path: Path) -> None:
     trace_id = record(str(lines_exe), check=True)
     store = Store.open(db_path)
@@ -175,3 +175,29 @@ async def test_without_source_every_call_is_in_the_no_source_group(lines_exe: Pa
             assert tree.cursor_node is tree.nodes[process]  # from a group, back to its process
     finally:
         store.close()
+
+
+def test_with_a_transpiler_map_the_python_line_wins(cbuild, db_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """The groups of test_source_capture's program traced through its map: the Python line and
+    function where the map has one (`sim.py:42 load_file`), the C line where it has none."""
+    from test_source_capture import BUILDS, SIM, write_map
+    from test_source_capture import line_of as sim_line
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["frame pointers -O0"])
+    trace_id = record(str(exe), check=True, flags=("--transpiler-map", str(write_map(tmp_path, exe))))
+    store = Store.open(db_path)
+    try:
+        index = SpanIndex(store.trace_spans(trace_id))
+        expected = store.query(
+            "SELECT COALESCE(python_source, c_source, rust_source) AS line, COUNT(*) AS calls FROM spans"
+            " WHERE trace_id = ? AND span_name LIKE 'syscall:%' GROUP BY 1", [trace_id],
+        ).to_pylist()
+    finally:
+        store.close()
+    process = next(row for row in range(index.size) if is_process(index.names[row]))
+    groups = SourceGroups(index).of(process)
+    assert {g.source: g.calls for g in groups} == {row["line"]: row["calls"] for row in expected}
+    titles = {g.title: g.calls for g in groups}
+    assert titles["sim.py:42 load_file"] == 3 and titles["sim.py:41 load"] == 1 and titles["sim.py:50 main"] == 1
+    assert titles[f"{exe.name}.c:{sim_line('CLOSE')} load"] == 1
