@@ -95,9 +95,11 @@ class SourceGroups:
                 source = merged.combine_chunks() if isinstance(merged, pa.ChunkedArray) else merged
             else:
                 source = pa.nulls(table.num_rows, pa.string())
-            starts = np.asarray(self.index.starts, dtype=np.int64)
-            ends = np.asarray(self.index.ends, dtype=np.int64)
-            rle = np.maximum(np.asarray(self.index.rle, dtype=np.int64), 1)
+            starts, ends, rle = (
+                pc.fill_null(table.column(name), fill).to_numpy().astype(np.int64)
+                for name, fill in (("start_time_nanos", 0), ("end_time_nanos", 0), ("rle_count", 1))
+            )
+            rle = np.maximum(rle, 1)
             duration = ends - starts
             folded = np.flatnonzero(rle > 1)
             if folded.size:  # an RLE row's span covers its gaps; its calls' sum is an attribute
