@@ -1,8 +1,9 @@
 """The span tree screen: one stored trace as trace → run → processes → syscalls.
 
 The trace loads in a thread worker (`store.trace_spans`, then a `SpanIndex`); the tree builds
-nodes lazily.  Keys jump between error spans and find by text or `key=value` attribute; the
-analysis screens' `JumpToSpans` lands here through `jump_to`.
+nodes lazily.  Keys jump between error spans and find by text or `key=value` attribute, `g`
+groups each process's calls by source line; the analysis screens' `JumpToSpans` lands here
+through `jump_to`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static, Tree
 
 from renacer_tui.model.attributes import ATTR_CODE_FILEPATH, ATTR_CODE_LINENO, ATTR_CODE_STACKTRACE
-from renacer_tui.model.readable import one_line
+from renacer_tui.model.readable import format_duration, one_line
 from renacer_tui.navigation import navigator
+from renacer_tui.span_groups import NO_SOURCE, GroupKey, SourceGroup
 from renacer_tui.span_index import ROOT, SpanIndex
 from renacer_tui.text import escape, literal
 from renacer_tui.widgets.span_tree_view import SpanTreeView
@@ -50,6 +52,7 @@ class SpanTreeScreen(Screen[None]):
         Binding("slash", "find", "Find"),
         Binding("n", "next_match", "Next match"),
         Binding("N", "previous_match", "Prev match", show=False),
+        Binding("g", "group_by_source", "By line"),
         Binding("c", "critical_path", "Critical path"),
         Binding("a", "antipatterns", "Anti-patterns"),
     ]
@@ -115,6 +118,9 @@ class SpanTreeScreen(Screen[None]):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"trace {self.trace_id}  ", style="bold")
         text.append(f"{self.index.size:,} spans  {len(self.index.error_rows):,} errors")
+        tree = self.tree_view
+        if tree is not None and tree.by_source:
+            text.append("  processes grouped by source line", style="green")
         if self.matches:
             text.append(f"  match {self.match_pos + 1}/{len(self.matches)}", style="yellow")
         if note:
@@ -130,6 +136,9 @@ class SpanTreeScreen(Screen[None]):
     def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
         data = event.node.data
         detail = self.query_one("#detail", DataTable)
+        if self.index is not None and isinstance(data, GroupKey) and self.tree_view is not None:
+            self._show_detail(self._group_rows(self.tree_view.groups.group(data)), "source line")
+            return
         if self.index is None or not isinstance(data, int) or data == ROOT:
             detail.clear()
             return
@@ -152,6 +161,25 @@ class SpanTreeScreen(Screen[None]):
                     rows.append((literal("link", "magenta"), literal(f"{link['trace_id']}/{link['span_id']}  {link['attributes']}")))
             elif value is not None:
                 rows.append((literal(key), literal(value)))
+        self._show_detail(rows, "span")
+
+    def _group_rows(self, group: SourceGroup) -> list[tuple[Text, Text]]:
+        """A source-line group: the line, its function, calls, time, and the line's text."""
+        assert self.index is not None
+        rows = [(literal("source"), literal(group.source or NO_SOURCE))]
+        if group.function:
+            rows.append((literal("function"), literal(group.function)))
+        rows.append((literal("calls"), literal(f"{group.calls:,}")))
+        rows.append((literal("spans"), literal(f"{len(group.rows):,}")))
+        rows.append((literal("total duration"), literal(format_duration(group.duration))))
+        rows.append((literal("process"), literal(self.index.names[group.key.process])))
+        if group.source is not None:
+            rows.extend(_source_rows(self.index.row_dict(group.sample)["attributes"]))
+        return rows
+
+    def _show_detail(self, rows: list[tuple[Text, Text]], title: str) -> None:
+        detail = self.query_one("#detail", DataTable)
+        detail.border_title = title
         # columns sized from this span's rows (auto width lags behind a refill: values showed cropped)
         detail.clear(columns=True)
         detail.add_column("field", width=min(20, max(len(key.plain) for key, _ in rows)))
@@ -209,6 +237,14 @@ class SpanTreeScreen(Screen[None]):
             self._status(f"no match for {escape(event.value)}")
             return
         self.action_next_match()
+
+    def action_group_by_source(self) -> None:
+        """Process nodes: calls in time order ⇄ one node per source line, longest total first."""
+        tree = self.tree_view
+        if tree is None:
+            return
+        tree.by_source = not tree.by_source
+        self._status()
 
     def action_next_match(self) -> None:
         self._reveal(self._go(self.matches, True), "nothing to find: press /")
