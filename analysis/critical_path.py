@@ -158,11 +158,7 @@ def describe(cg: CausalGraph, i: int) -> str:
 
 def source_of(cg: CausalGraph, i: int) -> str | None:
     """The call's source line: the Python line when a transpiler map gave one, else C or Rust."""
-    for column in ("python_source", "c_source", "rust_source"):
-        value = cg.cols.text(column, i)
-        if value:
-            return value
-    return None
+    return cg.cols.source(i)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from renacer_tui.model.schema import SPAN_SCHEMA
+from renacer_tui.model.schema import SOURCE_COLUMNS, SPAN_SCHEMA
 
 if TYPE_CHECKING:
     from renacer_tui.store import Store
@@ -121,6 +121,10 @@ class SpanColumns:
     def text(self, column: str, i: int) -> str | None:
         """One value of a text column (status_message, c_source, …) for row `i`."""
         return self.table.column(column)[int(i)].as_py()
+
+    def source(self, i: int) -> str | None:
+        """Row `i`'s source line, the first of SOURCE_COLUMNS that it has (None: no source known)."""
+        return next((value for column in SOURCE_COLUMNS if (value := self.text(column, i))), None)
 
 
 def _parse_attrs(text: str | None) -> dict[str, Any]:

@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 import rustworkx as rx
 
 from renacer_tui.analysis.graph import CausalGraph
+from renacer_tui.model.schema import SOURCE_COLUMNS
 
 #: The Python line first: where a transpiler map gave one, it is the line the user wrote.
-_SOURCE_COLUMNS = ("python_source", "c_source", "rust_source")
 
 
 @dataclass
@@ -74,7 +74,7 @@ class PageRank:
         """Codes of the first non-null source column per span (-1 where none is known)."""
         table = self.cg.cols.table
         merged = None
-        for name in _SOURCE_COLUMNS:
+        for name in SOURCE_COLUMNS:
             if name in table.schema.names:
                 column = table.column(name)
                 merged = column if merged is None else pc.coalesce(merged, column)

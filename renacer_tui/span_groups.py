@@ -23,11 +23,10 @@ from renacer_tui.model.attributes import (
     attribute_array,
     parse_attributes,
 )
+from renacer_tui.model.schema import SOURCE_COLUMNS
 from renacer_tui.span_index import SpanIndex
 
 NO_SOURCE = "(no source)"
-#: The Python line first: where a transpiler map gave one, it is the line the user wrote.
-SOURCE_COLUMNS = ("python_source", "c_source", "rust_source")
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ class TraceMetrics:
         durations = np.where(work, cp.duration, -1) if work.any() else cp.duration
         b = int(np.argmax(durations))
         i = int(cp.node[b])
-        source = next((s for col in ("rust_source", "python_source", "c_source") if (s := self.cols.text(col, i))), None)
+        source = self.cols.source(i)
         row = cp.rows([b])[0]
         return Bottleneck(self.cols.name(i), source, int(row["self_ns"]), row["detail"])
 

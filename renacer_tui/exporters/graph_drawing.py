@@ -87,7 +87,7 @@ def to_dot(
         lines.append(note.rstrip("\n"))
     for i in nodes.tolist():
         parts = [cols.name(i), format_duration(int(cols.duration[i]))]
-        source = cols.text("c_source", i) or cols.text("python_source", i) or cols.text("rust_source", i)
+        source = cols.source(i)
         parts += [extra for extra in (describe(cg, i), source) if extra]
         if cols.rle_count[i] > 1:
             parts.append(f"×{int(cols.rle_count[i])}")

@@ -81,6 +81,9 @@ SPAN_SCHEMA = pa.schema(
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(SPAN_SCHEMA.names)
+#: The source-line columns, the one a reader shows first first: a transpiler map's Python line
+#: (the line the user wrote) over the generated program's own C or Rust line.
+SOURCE_COLUMNS: tuple[str, ...] = ("python_source", "c_source", "rust_source")
 _NAME_SET = frozenset(COLUMN_NAMES)
 
 

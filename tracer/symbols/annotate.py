@@ -25,6 +25,7 @@ from renacer_tui.model.attributes import (
     ATTR_STACK,
     parse_attributes,
 )
+from renacer_tui.model.schema import SOURCE_COLUMNS
 from renacer_tui.tracer.formats import escape_text
 from renacer_tui.tracer.rows import STACKS_METADATA, WATERMARK_METADATA
 from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
@@ -32,7 +33,6 @@ from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, sour
 from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
 
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_SOURCE_COLUMNS = ("c_source", "rust_source", "python_source")
 _STACK_CACHE = 65536  # distinct stacks remembered; a program with more starts the cache over
 
 
@@ -80,7 +80,7 @@ class SourceAnnotator:
                 attrs.update(parse_attributes("{" + added))
                 texts[i] = _encode_json(attrs)
             if columns is None:
-                columns = {name: batch.column(name).to_pylist() for name in _SOURCE_COLUMNS}
+                columns = {name: batch.column(name).to_pylist() for name in SOURCE_COLUMNS}
             for name, value in cells:
                 columns[name][i] = value
         if columns is None:
