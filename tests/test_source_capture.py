@@ -381,3 +381,52 @@ def test_the_stage_reads_stacks_from_the_batch_metadata_and_drops_it(cbuild, tmp
         assert via_metadata.to_pylist() == via_rows.to_pylist()
     sources = [v for b in carried for v in annotator.annotate(b).column("c_source").to_pylist() if v]
     assert f"{exe.name}.c:{line_of('WRITE')}" in sources
+
+
+SIGNAL_HANDLER = r"""#include <signal.h>
+#include <unistd.h>
+static void on_usr1(int sig) {
+    (void)sig;
+    getppid();                                 /* HANDLER */
+}
+int main(void) {
+    signal(SIGUSR1, on_usr1);
+    kill(getpid(), SIGUSR1);                   /* RAISE */
+    return 0;
+}
+"""
+
+
+def _k_addresses(text: str, call: str) -> list[str]:
+    """The `[0x…]` addresses of the -k stack under the first line of `call` in strace-like text."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split("] ", 1)[-1].startswith(f"{call}("))
+    stack = []
+    for line in lines[at + 1:]:
+        if not line.startswith(" > "):
+            break
+        stack.append(line.rsplit("[", 1)[1].split("]", 1)[0])
+    return stack
+
+
+@pytest.mark.parametrize("flags", [("-g", "-O0", "-fno-omit-frame-pointer"), ("-g", "-O2", "-fomit-frame-pointer")],
+                         ids=["frame pointers", "no frame pointers"])
+def test_k_walks_out_of_a_signal_handler_as_strace_does(cbuild, tmp_path: Path, monkeypatch, flags) -> None:
+    """glibc's signal trampoline leaves its frame by DWARF expressions (CFA = *(rsp + 160), the
+    interrupted rip and rbp from the kernel's ucontext): the stack under the handler's call goes
+    on through `kill` to the line of main that raised the signal, frame for frame as strace -k."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("handler", SIGNAL_HANDLER, flags=flags)
+    theirs = subprocess.run(["strace", "-k", "-e", "trace=getppid", "-o", str(tmp_path / "strace.txt"), str(exe)],
+                            capture_output=True, text=True, timeout=60)
+    assert theirs.returncode == 0, theirs.stderr
+    if "\n > " not in (tmp_path / "strace.txt").read_text():
+        pytest.skip("this strace was built without -k (libdw)")
+    ours = trace("--no-store", "-k", "-e", "trace=getppid", "-o", str(tmp_path / "ours.txt"), "--", str(exe))
+    assert ours.returncode == 0, ours.stderr
+    text = (tmp_path / "ours.txt").read_text()
+    assert _k_addresses(text, "getppid") == _k_addresses((tmp_path / "strace.txt").read_text(), "getppid")
+    raise_line = next(i for i, t in enumerate(SIGNAL_HANDLER.splitlines(), 1) if "/* RAISE */" in t)
+    assert "(main) [" in text and f"{exe.name}.c:{raise_line}" in text, text

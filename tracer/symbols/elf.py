@@ -16,20 +16,34 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elftools.common.exceptions import ELFError
+from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.elf.elffile import ELFFile
 
-#: DWARF register numbers of x86-64 (System V psABI): rbp, rsp, return address column.
+from renacer_tui.tracer.symbols.cfi_expr import Expr, compile_expr
+
+#: DWARF register numbers of x86-64 (System V psABI): rbp, rsp, return address column (rip).
 REG_RBP, REG_RSP, REG_RA = 6, 7, 16
+#: The registers the stack walk knows at every frame, so the ones an expression may read.
+WALK_REGISTERS = frozenset({REG_RBP, REG_RSP, REG_RA})
 _DW_EH_PE_DATAREL_SDATA4 = 0x3B  # the table encoding every GNU linker writes
 
 
 @dataclass(frozen=True)
 class CfaRule:
-    """How to leave a frame at one address: CFA = reg + offset; rbp saved at CFA + rbp_offset."""
+    """How to leave a frame at one address: CFA = reg + offset; rbp saved at CFA + rbp_offset;
+    the return address at CFA - 8.  Where `.eh_frame` says it with DWARF expressions instead,
+    `cfa_expr` is the CFA, `ra_expr` / `rbp_expr` the addresses the return address and rbp were
+    saved at; `signal`: a signal frame (its "return address" is the interrupted pc itself)."""
 
     reg: int
     offset: int
     rbp_offset: int | None
+    cfa_expr: Expr | None = None
+    ra_expr: Expr | None = None
+    rbp_expr: Expr | None = None
+    signal: bool = False
+    #: any of the above: the walk takes its slower, general step for this frame
+    by_expression: bool = False
 
 
 #: The rule of an outermost frame (its return address is undefined): the walk ends there.
@@ -100,21 +114,34 @@ class ElfImage:
             table = entry.get_decoded().table
         except (ELFError, KeyError, AttributeError, ValueError, struct.error, TypeError):
             return None
-        rows: list[tuple[int, CfaRule | None]] = []
-        for line in table:
-            cfa = line["cfa"]
-            rule: CfaRule | None = None
-            if cfa.expr is None and cfa.reg in (REG_RSP, REG_RBP):
-                saved = line.get(REG_RBP)
-                rbp_offset = saved.arg if saved is not None and saved.type == "OFFSET" else None
-                ra = line.get(REG_RA)
-                if ra is not None and ra.type == "UNDEFINED":
-                    rule = OUTERMOST  # _start, clone's child: the stack ends here
-                elif ra is None or (ra.type == "OFFSET" and ra.arg == -8):
-                    rule = CfaRule(cfa.reg, cfa.offset, rbp_offset)
-            rows.append((line["pc"], rule))
+        signal = b"S" in (entry.cie.header.get("augmentation") or b"")
+        rows = [(line["pc"], self._row_rule(line, signal)) for line in table]
         rows.append((start + header["address_range"], None))
         return rows
+
+    def _row_rule(self, line: dict[Any, Any], signal: bool) -> CfaRule | None:
+        """One row of an FDE's table as a rule (None: it needs more than the walk knows)."""
+        cfa, ra, saved = line["cfa"], line.get(REG_RA), line.get(REG_RBP)
+        if ra is not None and ra.type == "UNDEFINED":
+            return OUTERMOST  # _start, clone's child: the stack ends here
+        plain = cfa.expr is None and cfa.reg in (REG_RSP, REG_RBP)
+        cfa_expr = self._expr(cfa.expr) if cfa.expr is not None else None
+        ra_expr = self._expr(ra.arg) if ra is not None and ra.type == "EXPRESSION" else None
+        if not (plain or cfa_expr) or not (ra is None or (ra.type == "OFFSET" and ra.arg == -8) or ra_expr):
+            return None
+        rbp_offset = saved.arg if saved is not None and saved.type == "OFFSET" else None
+        rbp_expr = self._expr(saved.arg) if saved is not None and saved.type == "EXPRESSION" else None
+        if plain and not (ra_expr or rbp_expr or signal):
+            return CfaRule(cfa.reg, cfa.offset, rbp_offset)
+        return CfaRule(cfa.reg if plain else -1, cfa.offset if plain else 0, rbp_offset, cfa_expr, ra_expr,
+                       rbp_expr, signal, by_expression=True)
+
+    def _expr(self, raw: list[int]) -> Expr | None:
+        """A rule's DWARF expression, decoded (None: not one the walk can evaluate)."""
+        try:
+            return compile_expr(DWARFExprParser(self._cfi.base_structs).parse_expr(raw), WALK_REGISTERS)
+        except (ELFError, KeyError, ValueError, struct.error, TypeError, IndexError):
+            return None
 
 
 def _build_id(elf: ELFFile) -> str | None:

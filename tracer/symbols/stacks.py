@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from typing import Callable
 
 from renacer_tui.tracer.events import TraceeMemory
 from renacer_tui.tracer.ptrace_raw import ptrace
-from renacer_tui.tracer.symbols.elf import OUTERMOST, REG_RSP, ElfImage, ImageCache
+from renacer_tui.tracer.symbols.cfi_expr import evaluate
+from renacer_tui.tracer.symbols.elf import OUTERMOST, REG_RA, REG_RBP, REG_RSP, CfaRule, ElfImage, ImageCache
 from renacer_tui.tracer.symbols.maps import AddressSpace, read_maps
 from renacer_tui.tracer.symbols.symbolise import format_frame, is_runtime_object
 
@@ -111,6 +113,7 @@ class StackSampler:
             return _WORD.unpack(raw)[0] if len(raw) == 8 else None
 
         left = self.program_frames if self.program_frames is not None else self.max_frames
+        exact = True  # the pc is where the task is, not a return address past a call
         for depth in range(self.max_frames):
             where = self._locate(tgid, pc)
             if where is None:
@@ -122,23 +125,30 @@ class StackSampler:
                 left -= 1
                 if left <= 0:
                     break
-            rule = image.cfa_rule(vaddr if depth == 0 else vaddr - 1)
+            rule = image.cfa_rule(vaddr if exact else vaddr - 1)
             if rule is OUTERMOST:
                 break
-            if rule is not None:
-                base = sp if rule.reg == REG_RSP else bp
-                cfa = base + rule.offset
+            if rule is not None and rule.by_expression:
+                step = self._expression_step(rule, sp, bp, pc, word)  # a signal frame, a PLT stub
+                if step is None or (step[0] <= sp and depth):
+                    break
+                sp, bp, ret = step
+                exact = rule.signal  # a signal frame hands back the interrupted pc itself
+            elif rule is not None:
+                cfa = (sp if rule.reg == REG_RSP else bp) + rule.offset
                 if cfa <= sp and depth:
                     break  # the stack grows down: a caller's frame is above its callee's
-                ret = word(cfa - 8)
-                if ret is None:
+                got = word(cfa - 8)
+                if got is None:
                     break
+                ret = got
                 if rule.rbp_offset is not None:
                     saved = word(cfa + rule.rbp_offset)
                     if saved is None:
                         break
                     bp = saved
                 sp = cfa
+                exact = False
             else:
                 if bp < sp or bp - sp > _MAX_FRAME_BYTES:
                     break
@@ -148,10 +158,33 @@ class StackSampler:
                 ret = ret_word
                 sp = bp + 16
                 bp = next_bp
+                exact = False
             if ret == 0:
                 break
             pc = ret
         return tuple(frames), -1 if outside else used
+
+    @staticmethod
+    def _expression_step(rule: CfaRule, sp: int, bp: int, pc: int,
+                         word: Callable[[int], int | None]) -> tuple[int, int, int] | None:
+        """(caller's sp = CFA, caller's bp, return address) by a rule with DWARF expressions
+        (None: a word it needs is unreadable)."""
+        registers = {REG_RSP: sp, REG_RBP: bp, REG_RA: pc}
+        cfa = evaluate(rule.cfa_expr, registers, word) if rule.cfa_expr is not None else (
+            (sp if rule.reg == REG_RSP else bp) + rule.offset)
+        if cfa is None:
+            return None
+        at = evaluate(rule.ra_expr, registers, word) if rule.ra_expr is not None else cfa - 8
+        ret = word(at) if at is not None else None
+        if ret is None:
+            return None
+        if rule.rbp_expr is not None or rule.rbp_offset is not None:
+            at = evaluate(rule.rbp_expr, registers, word) if rule.rbp_expr is not None else cfa + (rule.rbp_offset or 0)
+            saved = word(at) if at is not None else None
+            if saved is None:
+                return None
+            bp = saved
+        return cfa, bp, ret
 
     def _locate(self, tgid: int, pc: int) -> tuple[ElfImage, int, str, bool] | None:
         """(image, ELF vaddr, frame text) of an absolute address in process `tgid`."""
