@@ -89,6 +89,11 @@ def test_diff_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert data["payloads"]["median_ratio"] > 0 and len(data["payloads"]["seconds"]["on"]) == 1
 
 
+def test_symbols_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = run_bench("symbols", tmp_path, capsys)
+    assert data["rows"] == 20_000 and 0 < data["filled"] < data["rows"]  # one row in eight has no stack
+
+
 def test_dispatcher_lists_the_benches() -> None:
     proc = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2

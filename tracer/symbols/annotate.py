@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from renacer_tui.model.attributes import (
     ATTR_CODE_FILEPATH,
@@ -47,50 +48,58 @@ class SourceAnnotator:
     def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The batch with its source columns and code.* attributes filled in (and the builder's
         stack metadata dropped: the stored schema is the span schema; the watermark stays for
-        the text output)."""
+        the text output).
+
+        Each distinct stack is symbolised once; the rows get their stack's results by index,
+        column-wise (Arrow take/concatenate), so a row costs no Python work of its own."""
         metadata = batch.schema.metadata or {}
         carried = metadata.get(STACKS_METADATA)
         if metadata:
             watermark = metadata.get(WATERMARK_METADATA)
             batch = batch.replace_schema_metadata(None if watermark is None else {WATERMARK_METADATA: watermark})
-        texts = batch.column("attributes").to_pylist()
         if carried is not None:
-            stacks = _carried_stacks(carried, len(texts))
+            table, index = _carried_stacks(carried, batch.num_rows)
         else:  # a batch from elsewhere: the stacks are in the rows' attributes
-            stacks = [parse_attributes(text).get(ATTR_STACK) for text in texts]
-        columns: dict[str, list[Any]] | None = None
-        local: dict[int, Any] = {}  # by the stack object: the carried rows share their table's lists
-        for i, stack in enumerate(stacks):
-            if not stack or not isinstance(stack, list):
-                continue
-            found = local.get(id(stack), local)
-            if found is local:
-                found = local[id(stack)] = self._source(stack)
-            if found is None:
-                continue
-            added, cells = found
-            # the row's object text with the new keys appended: they are keys the builder never
-            # writes, so nothing is duplicated and the row is not parsed or encoded again
-            text = texts[i]
-            body = text.rstrip() if isinstance(text, str) else ""
-            if body.endswith("}") and body != "{}":
-                texts[i] = f"{body[:-1]},{added}"
-            else:
-                attrs = parse_attributes(text)
-                attrs.update(parse_attributes("{" + added))
-                texts[i] = _encode_json(attrs)
-            if columns is None:
-                columns = {name: batch.column(name).to_pylist() for name in SOURCE_COLUMNS}
-            for name, value in cells:
-                columns[name][i] = value
-        if columns is None:
+            table = [parse_attributes(text).get(ATTR_STACK) for text in batch.column("attributes").to_pylist()]
+            index = pa.array(range(len(table)), pa.int64())
+        found = [self._source(stack) if stack and isinstance(stack, list) else None for stack in table]
+        if not any(found):
             return batch
+        # (pyarrow compute, not numpy: the capture process never loads numpy, see cli_run)
+        none = len(table)  # the row index of "no stack": the last entry of every table below
+        inside = pc.and_(pc.greater_equal(index, 0), pc.less(index, none))
+        rows = pc.if_else(inside, index, none)
+        known = pa.array([f is not None for f in found] + [False], pa.bool_())
+        rows = pc.if_else(pc.take(known, rows), rows, none)
+        added = pa.array(["," + f[0] if f is not None else None for f in found] + [None], pa.string())
+        texts = batch.column("attributes")
+        appended = pc.take(added, rows)
+        # the row's object text with the new keys appended: they are keys the builder never
+        # writes, so nothing is duplicated and the row is not parsed or encoded again
+        closed = pc.and_(pc.ends_with(texts, "}"), pc.not_equal(texts, "{}"))
+        joined = pc.binary_join_element_wise(pc.utf8_slice_codeunits(texts, 0, -1), appended, "")
+        attributes = pc.if_else(pc.and_(closed, pc.is_valid(appended)), joined, texts)
+        odd = pc.and_(pc.is_valid(appended), pc.invert(pc.fill_null(closed, False)))
+        if pc.any(odd).as_py():  # an empty or malformed object: merged the slow way
+            values = attributes.to_pylist()
+            extra = appended.to_pylist()
+            for i, slow in enumerate(odd.to_pylist()):
+                if slow:
+                    merged = parse_attributes(values[i])
+                    merged.update(parse_attributes("{" + extra[i][1:]))
+                    values[i] = _encode_json(merged)
+            attributes = pa.array(values, pa.string())
+        cells: dict[str, list[str | None]] = {name: [None] * (len(table) + 1) for name in SOURCE_COLUMNS}
+        for k, f in enumerate(found):
+            for name, value in f[1] if f is not None else ():
+                cells[name][k] = value
         arrays = []
         for field in batch.schema:
             if field.name == "attributes":
-                arrays.append(pa.array(texts, field.type))
-            elif field.name in columns:
-                arrays.append(pa.array(columns[field.name], field.type))
+                arrays.append(attributes.cast(field.type))
+            elif field.name in cells and any(v is not None for v in cells[field.name]):
+                taken = pc.take(pa.array(cells[field.name], field.type), rows)
+                arrays.append(pc.coalesce(taken, batch.column(field.name)))
             else:
                 arrays.append(batch.column(field.name))
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
@@ -181,16 +190,17 @@ class SymbolisingStage:
             self.downstream(batch)
 
 
-def _carried_stacks(carried: bytes, n: int) -> list[Any]:
-    """Per-row stacks from the builder's batch metadata (`tracer.rows.encode_stacks`)."""
+def _carried_stacks(carried: bytes, n: int) -> tuple[list[Any], pa.Array]:
+    """(distinct stacks, each row's index into them or -1) from the builder's batch metadata
+    (`tracer.rows.encode_stacks`); no stacks when the document is not one."""
     try:
         data = json.loads(carried)
         table, index = data["stacks"], data["rows"]
-        if len(index) == n:
-            return [table[k] if isinstance(k, int) and 0 <= k < len(table) else None for k in index]
-    except (ValueError, KeyError, TypeError):
+        if isinstance(table, list) and len(index) == n:
+            return table, pa.array(index, pa.int64())
+    except (ValueError, KeyError, TypeError, OverflowError, pa.ArrowException):
         pass
-    return [None] * n
+    return [], pa.nulls(n, pa.int64())
 
 
 def stack_lines(attributes: dict[str, Any]) -> list[str]:
