@@ -182,11 +182,11 @@ def _run(options: RunOptions) -> int:
 
 def _decodes_apart(options: RunOptions) -> bool:
     """Whether spans are built in a decoder process (the default) rather than on the stop loop:
-    not when stacks are sampled (the sampler reads the stopped task itself) or with
-    --inline-decode, nor where forking is unsafe."""
+    not with --inline-decode, nor where forking is unsafe. With --source the capture process
+    samples each call's stack at the stop and the records carry it."""
     from renacer_tui.sinks.forking import can_fork
 
-    return not (options.wants_source or options.inline_decode) and can_fork()
+    return not options.inline_decode and can_fork()
 
 
 def _decision_manifest(options: RunOptions) -> list[Any] | None:
@@ -259,7 +259,7 @@ class _Outputs:
             from renacer_tui.tracer.payload_hash import PayloadHasher
 
             payloads = PayloadHasher(replayed.stream_facts if replayed is not None else None)
-        self.sampler, self.stage = _source_capture(options, self.fanout)
+        self.sampler, self.stage = _source_capture(options, self.fanout, replayed is not None)
         # in the decoder process, /proc facts come from the capture's records (tracer.raw_replay)
         extra: dict[str, Any] = {} if replayed is None else {"identity": replayed.identity}
         if options.xlat_style != "abbrev":  # -X: this process renders every call
@@ -404,18 +404,26 @@ def _trace_inline(options, session, context, run_span_id, filters, stack: ExitSt
     return result.exit_code
 
 
-def _source_capture(options: RunOptions, fanout: Any) -> tuple[Any, Any]:
-    """(stack sampler, symbolising stage) for --source / -k / --transpiler-map, else (None, None)."""
+def _source_capture(options: RunOptions, fanout: Any, replayed: bool = False) -> tuple[Any, Any]:
+    """(stack sampler, symbolising stage) for --source / -k / --transpiler-map, else (None, None).
+    In the decoder process (`replayed`) the stacks come with the records: the capture process
+    sampled them at the stop (`run_split._stack_sampler`)."""
     if not options.wants_source:
         return None, None
     from renacer_tui.tracer.symbols.annotate import start_source_capture
     from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError
 
     try:
-        return start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace,
-                                    inflight=fanout.offer_inflight)
+        sampler, stage = start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace,
+                                              inflight=fanout.offer_inflight)
     except TranspilerMapError as exc:
         raise UsageError(f"--transpiler-map {exc}") from None
+    if replayed:
+        from renacer_tui.tracer.raw_replay import ReplayedStacks
+
+        return ReplayedStacks(), stage
+    return sampler, stage
+
 
 
 def _close_store(store: Any) -> None:

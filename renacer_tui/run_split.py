@@ -92,7 +92,7 @@ class DecoderProcess:
         recorder = RawRecorder(self._writer, string_limit=options.string_limit, payloads=options.capture_payloads,
                                decisions=options.trace_transpiler_decisions, attached=options.attach_pid is not None,
                                fd_results=options.decode_fds > 0, dumps=dumps,
-                               fd_details=options.decode_fds > 1)
+                               fd_details=options.decode_fds > 1, stacks=_stack_sampler(options))
         recorder.launched()
         if self._ready_r >= 0:
             select.select([self._ready_r], [], [], _READY_TIMEOUT_S)  # its receiver listens before the program runs
@@ -121,6 +121,16 @@ class DecoderProcess:
         if result.exec_failed is not None:
             print(result.exec_failed, file=sys.stderr, flush=True)
         return int(result.exit_code)
+
+
+def _stack_sampler(options: Any) -> Any:
+    """--source: the stack sampler, here in the capture process because it reads the stopped
+    task (registers, stack words); its frames travel to the decoder with the records."""
+    if not options.wants_source:
+        return None
+    from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
+
+    return StackSampler(program_frames=None if options.stack_trace else SOURCE_PROGRAM_FRAMES)
 
 
 def _wait(pid: int, reaped: dict[int, int]) -> int | None:

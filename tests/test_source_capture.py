@@ -430,3 +430,21 @@ def test_k_walks_out_of_a_signal_handler_as_strace_does(cbuild, tmp_path: Path, 
     assert _k_addresses(text, "getppid") == _k_addresses((tmp_path / "strace.txt").read_text(), "getppid")
     raise_line = next(i for i, t in enumerate(SIGNAL_HANDLER.splitlines(), 1) if "/* RAISE */" in t)
     assert "(main) [" in text and f"{exe.name}.c:{raise_line}" in text, text
+
+
+def test_the_decoder_process_gets_the_stacks_the_stop_loop_sampled(cbuild, db_path: Path, tmp_path, monkeypatch) -> None:
+    """--source runs split like every run (the capture process samples each stack at the stop,
+    the records carry it): the calls get the same lines and stacks as the one-process path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    exe = cbuild("sim", SIM, flags=BUILDS["no frame pointers (CFI)"])
+    found = []
+    for extra in ((), ("--inline-decode",)):
+        done = trace("--source", *extra, "--", str(exe))
+        assert done.returncode == 0, done.stderr
+        tid = next(line.split("=", 1)[1] for line in done.stderr.splitlines() if line.startswith("trace_id="))
+        rows = spans(db_path, f"AND trace_id = '{tid}'")
+        found.append([(r["span_name"], r["c_source"], parse_attributes(r["attributes"]).get(ATTR_CODE_STACKTRACE))
+                      for r in rows])
+    split, inline = found
+    assert split == inline
+    assert sum(1 for _, source, _ in split if source) >= 4  # open, 3 preads (or their RLE row), close, write

@@ -51,6 +51,7 @@ R_CMDLINE = 6  # addr is a tgid; data is /proc/<tgid>/cmdline as read
 R_STREAM = 7  # addr is an fd; data is JSON [inode, socket peer] of its payload stream (first sight)
 R_FD_DETAILS = 9  # -yy: addr is an fd; data is what strace -yy shows of it at this stop
 R_CWD = 8  # -y, a call relative to AT_FDCWD: data is /proc/<tid>/cwd at its entry (addr unused)
+R_STACK = 10  # --source: the call's user stack at its entry, frames joined by NULs (addr unused)
 
 #: At most this many regions in one record (the header's count is 16 bits).
 MAX_REGIONS = 0xFFFF

@@ -172,8 +172,13 @@ class RawRecorder:
 
     def __init__(self, writer: RecordWriter, *, string_limit: int = STRING_LIMIT, payloads: bool = False,
                  decisions: bool = False, attached: bool = False, fd_results: bool = False,
-                 dumps: tuple[Any, Any] = (None, None), fd_details: bool = False) -> None:
+                 dumps: tuple[Any, Any] = (None, None), fd_details: bool = False, stacks: Any = None) -> None:
         self._writer = writer
+        #: --source: the stack sampler (`symbols.stacks.StackSampler`), which must read the stopped
+        #: task; each entry record carries its call's frames (R_STACK) to the decoder's builder
+        self._stacks = stacks
+        self._preexec = not attached  # a launched root runs the tracer's own image until its exec
+        self._root = 0
         self._buf = writer.buf  # the same bytearray for the whole run
         self._limit = min(max(0, string_limit), _UNREADABLE_ARG)  # a region's size is 32 bits
         self._payloads = payloads
@@ -266,6 +271,7 @@ class RawRecorder:
         regions: list[tuple[int, int, int, bytes]] = []
         if self._attached:
             self._identity(tid, regions)
+        self._root = self._root or tid
         self._known.add(tid)
         self._tids.add(tid)
         self._emit(R.START_REC.pack(R.START, len(regions), tid, t_ns), regions)
@@ -320,6 +326,10 @@ class RawRecorder:
             if regions is None:
                 regions = []
             self._identity(tgid, regions)
+        if self._stacks is not None and not (self._preexec and tgid == self._root):
+            if regions is None:
+                regions = []
+            regions.append((0, 0, R.R_STACK, "\0".join(self._stacks.sample(tid, tgid, mem)).encode("utf-8", "surrogateescape")))
         if regions:
             tail += R.pack_regions(regions)
             nregions += len(regions)
@@ -445,6 +455,10 @@ class RawRecorder:
         self._tids.discard(former_tid)
         self._tids.add(tid)
         self._forget_process(tgid)
+        if self._stacks is not None:
+            self._stacks.forget(tgid)
+        if tgid == self._root:
+            self._preexec = False
         regions: list[tuple[int, int, int, bytes]] = []
         self._identity(tgid, regions)
         self._emit(R.EXEC_REC.pack(R.EXEC, len(regions), tid, t_ns, tgid, former_tid), regions)
@@ -463,6 +477,8 @@ class RawRecorder:
         self._inflight.pop(tid, None)
         self._tids.discard(tid)
         self._forget_process(tid)  # a leader's exit: its numbers may be reused by a new process
+        if self._stacks is not None:
+            self._stacks.forget(tid)
         self._emit(R.TASK_EXIT_REC.pack(R.TASK_EXIT, 0, tid, t_ns, wait_status), None)
 
     def on_detach(self, t_ns: int) -> None:

@@ -32,11 +32,13 @@ class ReplayMemory:
         self._fds: dict[tuple[int, int], str | None] = {}  # every target shipped, for a late ask
         self._identities: dict[int, tuple[str, str]] = {}
         self._streams_now: dict[int, tuple[int | None, str | None]] = {}
+        self.stack_now: tuple[str, ...] = ()  # --source: the entry record's stack (R_STACK)
         self.misses = 0
 
     # -- filled by the replay loop ---------------------------------------------------------------
     def load(self, tgid: int, regions: list[Region]) -> None:
         self.tgid = tgid
+        self.stack_now = ()
         plain: list[Region] = []
         fds_now: dict[int, str | None] = {}
         details: dict[int, str] = {}
@@ -62,12 +64,16 @@ class ReplayMemory:
             elif flags == R.R_STREAM:
                 inode, peer = json.loads(data)
                 streams[addr] = (inode, peer)
+            elif flags == R.R_STACK:
+                self.stack_now = tuple(data.decode("utf-8", "surrogateescape").split("\0")) if data else ()
         self.regions = plain
         self._fds_now = fds_now
         self._details_now = details
         self._streams_now = streams
 
     def clear(self) -> None:
+        if self.stack_now:
+            self.stack_now = ()
         if self.regions:
             self.regions = []
         if self._fds_now:
@@ -154,6 +160,17 @@ def wait_launched(fd: int) -> bytes | None:
     if data[0] != R.LAUNCHED:
         return None
     return data[R.LAUNCHED_REC.size :]
+
+
+class ReplayedStacks:
+    """The span builder's stack sampler in the decoder process: the stacks were sampled at the
+    stop by the capture process and came with the entry records (R_STACK)."""
+
+    def sample(self, tid: int, tgid: int, mem: ReplayMemory) -> tuple[str, ...]:
+        return mem.stack_now
+
+    def forget(self, tgid: int) -> None:
+        """Nothing to forget here: the capture process's sampler keeps the per-process tables."""
 
 
 def replay(fd: int, listener: Any, mem: ReplayMemory, idle: Callable[[], None] | None = None,
