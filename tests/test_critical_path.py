@@ -343,14 +343,16 @@ def test_real_background_job_that_outlives_its_shell_is_on_the_path(db_path: Pat
 
 def test_real_pipeline_follows_the_pipe_from_reader_to_writer(db_path: Path) -> None:
     # The reader side ends last (its own short sleep after cat), so the run's end depends on cat's
-    # read of the pipe, whichever of the two shells the scheduler lets exit first.
-    cp = stored_path(trace("sh", "-c", "(sleep 0.2; echo x) | (cat; sleep 0.05)"))
+    # read of the pipe, whichever of the two shells the scheduler lets exit first. The writer
+    # sleeps 1 s so that cat, exec'd beside it, waits in its read long before the sleep ends even
+    # on a busy machine (with 0.2 s, a cat still starting up under load was the critical path).
+    cp = stored_path(trace("sh", "-c", "(sleep 1; echo x) | (cat; sleep 0.05)"))
     assert_well_formed(cp)
     cols = cp.cg.cols
     steps = cp.node.tolist()
     hot = steps[cp.bottleneck]
     assert cols.name(hot) in ("syscall:nanosleep", "syscall:clock_nanosleep")
-    assert cols.text("process_name", hot) == "sleep" and cp.duration[cp.bottleneck] >= 195 * MS
+    assert cols.text("process_name", hot) == "sleep" and cp.duration[cp.bottleneck] >= 995 * MS
     # After the sleep: the subshell's write into the pipe, then cat's read of that same pipe.
     after = steps[cp.bottleneck + 1:]
     write = next(i for i in after if cols.name(i) == "syscall:write" and str(cols.attrs(i).get("syscall.fd_object", "")).startswith("pipe:"))
@@ -358,5 +360,5 @@ def test_real_pipeline_follows_the_pipe_from_reader_to_writer(db_path: Path) -> 
     read = next(i for i in after[after.index(write):] if cols.name(i) == "syscall:read" and cols.attrs(i).get("syscall.fd_object") == pipe)
     assert cols.text("process_name", read) == "cat" and int(cols.pid[read]) != int(cols.pid[write])
     # The speedup travels the same way: sleep → subshell's write → cat's read → the end.
-    wi = what_if(cp.cg, {cols.id_of(hot): 10}, cp)  # this sleep only, not the reader's short one
-    assert 170 * MS <= wi.saved_ns <= 185 * MS
+    wi = what_if(cp.cg, {cols.id_of(hot): 2}, cp)  # this sleep only, not the reader's short one
+    assert 490 * MS <= wi.saved_ns <= 505 * MS  # half of the 1 s sleep: it stays ahead of cat's start
