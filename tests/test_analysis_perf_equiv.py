@@ -16,6 +16,7 @@ import pytest
 import rustworkx as rx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from reference_analysis import checked_detect
 
 from bench.analysis import synthetic_trace
 from renacer_tui.analysis.critical_path import (
@@ -28,6 +29,8 @@ from renacer_tui.analysis.critical_path import (
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_columns
 from renacer_tui.analysis.pagerank import pagerank
+
+MS_ = 1_000_000
 
 traces = st.builds(
     synthetic_trace,
@@ -230,3 +233,111 @@ def test_rows_mentioning_is_a_substring_test_per_row(values: list[str | None], c
     assert cols.rows_mentioning(*keys).tolist() == expected
     among = np.arange(0, len(values), 2)
     assert cols.rows_mentioning(*keys, among=among).tolist() == [i for i in expected if i % 2 == 0]
+
+
+# ----------------------------------------------------------------------------- anti-patterns
+#
+# `reference_analysis` keeps the rules as they were before they were made columnar (every
+# syscall's attributes parsed, Python loops and dicts per call); the shipped rules must give the
+# same findings, field for field and in the same order.
+
+_CALLS = ["read", "write", "writev", "sendto", "openat", "stat", "newfstatat", "access", "getpid", "futex",
+          "nanosleep", "recvfrom", "getxattr", "fsync", "getdents64"]
+_ATTR_VALUES = {
+    "syscall.result": st.one_of(st.integers(-5000, 5000),
+                                st.sampled_from([-2, -13, -4095, -4096, 0, 1, 63, 64, True, False, 1.5, -2.0, "-2", None])),
+    "syscall.errno": st.sampled_from(["ENOENT", "EACCES", "ENODATA", "", 2, 13, 99999, None]),
+    "syscall.pathname": st.sampled_from(["/a", "/b", "/etc/x", "", 5, None, "/é", 'q"uote', "-"]),
+    "syscall.fd_object": st.sampled_from(["pipe:[1]", "/tmp/f", "socket:[2]", "/dev/pts/0", "", 0, None]),
+    "syscall.fd": st.sampled_from([0, 1, 3, "3", None]),
+    "renacer.rle.max_duration_ns": st.sampled_from([0, 10 * MS_, 900 * MS_]),
+}
+#: Attribute texts as no encoder writes them: malformed, not an object, spaced, duplicate keys,
+#: keys spelled with escapes, a `-` that is no result.
+_RAW_ATTRS = [
+    '{"syscall.result":-2', "not json", "[1,2]", '{"syscall.result" : -2 , "syscall.pathname":"/a"}',
+    '{"syscall.result":-2,"syscall.result":5}', '{"syscall.result":5,"syscall.result":-2}',
+    '{"syscall\\u002eresult":-2,"syscall\\u002epathname":"/a"}', '{"syscall.pathname":"/a\\"b"}', '{"x":"-"}', "",
+    '{"syscall.errno":"EPERM","syscall.result":-1}', '{"syscall.result":\n-9,"syscall.fd":1}', '{"syscall.result":-1e3}',
+]
+
+
+@st.composite
+def syscall_traces(draw) -> list[dict]:
+    """A run with up to three processes whose calls repeat, fail, write small, look paths up."""
+    from synthetic import span
+
+    pids = draw(st.lists(st.sampled_from([100, 200, 300]), min_size=1, max_size=3, unique=True))
+    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0)]
+    proc_of: dict[int, int] = {}
+    for pid in pids:
+        proc_of[pid] = len(rows) + 1
+        lo = draw(st.integers(0, 500))
+        rows.append(span(len(rows) + 1, 1, lo, draw(st.integers(lo, 1000)), f"process:p{pid}", pid=pid))
+    for _ in range(draw(st.integers(0, 12))):
+        call = draw(st.sampled_from(_CALLS))
+        pid = draw(st.sampled_from(pids))
+        tid = pid + draw(st.integers(0, 1))
+        attrs: dict | str
+        if draw(st.integers(0, 9)) == 0:
+            attrs = draw(st.sampled_from(_RAW_ATTRS))
+        else:
+            keys = draw(st.lists(st.sampled_from(sorted(_ATTR_VALUES)), unique=True))
+            attrs = {key: draw(_ATTR_VALUES[key]) for key in keys}
+        status = draw(st.sampled_from(["UNSET", "UNSET", "OK", "ERROR"]))
+        message = draw(st.sampled_from([None, None, "ENOENT", "EIO", ""]))
+        rle = draw(st.sampled_from([1, 1, 1, 7]))
+        t = draw(st.integers(0, 990))
+        for _ in range(draw(st.integers(1, 8))):  # back to back: a tight loop when long enough
+            n = len(rows) + 1
+            dur = draw(st.sampled_from([0, 1, 2, 150]))
+            row = span(n, proc_of[pid], t, min(t + dur, 1000), f"syscall:{call}", pid=pid, tid=tid, clock=n, rle=rle)
+            row["attributes"] = attrs
+            row["status"], row["status_message"] = status, message
+            rows.append(row)
+            t = min(t + dur + draw(st.integers(0, 3)), 999)
+    for _ in range(draw(st.integers(0, 3))):
+        pid = draw(st.sampled_from(pids))
+        a = {}
+        if draw(st.booleans()):
+            a["gpu.transfer_time_nanos"] = draw(st.sampled_from([1, 10 * MS_, 90 * MS_]))
+        if draw(st.booleans()):
+            a["gpu.compute_time_nanos"] = draw(st.sampled_from([1, 1 * MS_, 50 * MS_]))
+        if draw(st.booleans()):
+            a["gpu.transfer.bytes"] = draw(st.sampled_from([0, 4096, 2**21]))
+        n = len(rows) + 1
+        row = span(n, proc_of[pid], 10, 20, "gpu:k", pid=pid, clock=n)
+        row["attributes"] = a
+        rows.append(row)
+    return rows
+
+
+_LOW_THRESHOLDS = st.fixed_dictionaries({
+    "god_process_threshold": st.sampled_from([1, 3, 100]),
+    "god_process_share": st.sampled_from([0.3, 0.8]),
+    "tight_loop_min_calls": st.sampled_from([1, 3, 1000]),
+    "blocking_io_ms": st.sampled_from([1.0, 100.0]),
+    "small_write_bytes": st.sampled_from([2, 64]),
+    "small_writes_min": st.sampled_from([1, 3]),
+    "redundant_lookup_min": st.sampled_from([1, 2]),
+    "failed_storm_min": st.sampled_from([1, 2]),
+    "pcie_ratio": st.sampled_from([0.5, 5.0]),
+})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(syscall_traces(), _LOW_THRESHOLDS)
+def test_antipatterns_equal_the_reference_rules(rows, thresholds) -> None:
+    from renacer_tui.model.schema import batch_from_rows
+
+    cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
+    checked_detect(cg, thresholds)
+    checked_detect(cg)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces, _LOW_THRESHOLDS)
+def test_antipatterns_equal_the_reference_rules_on_the_bench_trace(table, thresholds) -> None:
+    cg = build_graph(table)
+    checked_detect(cg, thresholds)
+    checked_detect(cg, {"tight_loop_min_calls": 2, "small_writes_min": 1, "redundant_lookup_min": 1})
