@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import rustworkx as rx
 
 from renacer_tui.analysis.graph import (
@@ -562,8 +564,8 @@ def speedup_factors(cg: CausalGraph, speedups: Mapping[str, float]) -> tuple[np.
     for key, k in speedups.items():
         if not isinstance(k, (int, float)) or not np.isfinite(k) or k <= 0:
             raise SpeedupError(f"speedup for {key!r} must be a positive number, got {k!r}")
-        rows = cols.index_of([key.lower()])
-        hit = rows[rows >= 0]
+        first = pc.index(cols.span_id, pa.scalar(key.lower(), cols.span_id.type)).as_py()  # a scan, no hash of 1 M ids
+        hit = np.array([first] if first >= 0 else [], dtype=np.int64)
         if len(hit) == 0:
             names = {key, f"syscall:{key}"}
             hit = cols.rows_named(lambda name: name in names)
@@ -626,40 +628,114 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     nodes = np.arange(n)
     add(nodes, n + nodes, np.where(has_inner, 0, (end - start) * f))
     es, ed, ew = np.concatenate(e_src), np.concatenate(e_dst), np.concatenate(e_w)
-    g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=2 * n)
-    g.add_nodes_from(range(2 * n))
-    g.extend_from_edge_list(zip(es.tolist(), ed.tolist()))
     # Relative to the first start: epoch nanoseconds (~1.8e18) lose ~256 ns in a float64.
     t0 = int(start.min()) if n else 0
     base = (np.concatenate([start, end]) - t0).astype(np.float64)
-    has_in = np.zeros(2 * n, bool)
-    has_in[ed] = True
-    t = np.where(has_in, -np.inf, base)  # exogenous events keep their recorded time
-    incoming_order = np.argsort(ed, kind="stable")
-    ed_sorted = ed[incoming_order]
-    first = np.searchsorted(ed_sorted, np.arange(2 * n), side="left").tolist()
-    last = np.searchsorted(ed_sorted, np.arange(2 * n), side="right").tolist()
-    in_src = es[incoming_order].tolist()
-    in_w = ew[incoming_order].tolist()
-    tl = t.tolist()
-    try:
-        topo = rx.topological_sort(g)
-    except rx.DAGHasCycle:
-        raise SpeedupError("cannot replay this trace: its recorded times contradict its causal order") from None
-    for v in topo:
-        lo_v, hi_v = first[v], last[v]
-        if lo_v == hi_v:
-            continue
-        best = tl[v]
-        for k in range(lo_v, hi_v):
-            cand = tl[in_src[k]] + in_w[k]
-            if cand > best:
-                best = cand
-        tl[v] = best
-    t = np.asarray(tl)
+    # Lay events out thread by thread in row order (start, end, next start, …), so that most
+    # events follow the one laid out before them.
+    rows = np.argsort(cols.tid, kind="stable")
+    layout = np.empty(2 * n, dtype=np.int64)
+    layout[0::2], layout[1::2] = rows, rows + n
+    t = _latest_times(es, ed, ew, base, layout)
     new_start = np.rint(t[:n]).astype(np.int64) + t0
     new_end = np.maximum(np.rint(t[n:]).astype(np.int64) + t0, new_start)
     return new_start, new_end
+
+
+#: Chains at least this long are summed by numpy; shorter ones by a Python loop (cheaper there).
+_NUMPY_CHAIN = 24
+
+
+def _latest_times(
+    es: np.ndarray,
+    ed: np.ndarray,
+    ew: np.ndarray,
+    base: np.ndarray,
+    layout: np.ndarray,
+    as_list: bool | None = None,
+    numpy_chain: int = _NUMPY_CHAIN,
+) -> np.ndarray:
+    """Each event's time: the latest of (source's time + delay) over its incoming edges, in float64.
+
+    An event without incoming edges keeps `base`.  Answers bit for bit what relaxing every event
+    in a topological order gives (t[v] = max over edges u → v of t[u] + w), without a Python step
+    per event.  `layout` orders the events (any order is correct; a good one is fast): an event
+    whose only incoming edge comes from the event laid out just before it is a *link*, and
+    maximal runs of links are chains.  A chain's first event takes the maximum over its edges;
+    the rest are a running sum of the link delays from it, which `np.cumsum` adds in the same
+    order (so with the same rounding) as the step-by-step relaxation.  Chains are taken in a
+    topological order of the graph of chains: a cycle there is exactly a cycle of events.
+    `as_list` and `numpy_chain` choose how the sums are kept and taken (None: by chain count).
+    """
+    size = len(base)
+    if size == 0:
+        return base.copy()
+    pos = np.empty(size, dtype=np.int64)
+    pos[layout] = np.arange(size)
+    indeg = np.bincount(ed, minlength=size)
+    src_pos, dst_pos = pos[es], pos[ed]
+    is_link = (indeg[ed] == 1) & (src_pos == dst_pos - 1)
+    linked = np.zeros(size, dtype=bool)
+    linked[dst_pos[is_link]] = True
+    delay = np.zeros(size, dtype=np.float64)  # by position: the link's delay
+    delay[dst_pos[is_link]] = ew[is_link]
+    head = np.flatnonzero(~linked)  # chain c is positions head[c] … head[c + 1] - 1
+    stop = np.append(head[1:], size)
+    chain_of = np.cumsum(~linked) - 1
+    other = ~is_link  # every other edge ends at the first event of a chain
+    o_src, o_dst, o_w = src_pos[other], dst_pos[other], ew[other]
+    g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=len(head))
+    g.add_nodes_from(range(len(head)))
+    g.extend_from_edge_list(zip(chain_of[o_src].tolist(), chain_of[o_dst].tolist()))
+    try:
+        order = rx.topological_sort(g)
+    except rx.DAGHasCycle:
+        raise SpeedupError("cannot replay this trace: its recorded times contradict its causal order") from None
+    by_dst = np.argsort(o_dst, kind="stable")
+    o_src, o_dst, o_w = o_src[by_dst], o_dst[by_dst], o_w[by_dst]
+    first = np.searchsorted(o_dst, head, side="left").tolist()
+    last = np.searchsorted(o_dst, head, side="right").tolist()
+    in_src, in_w = o_src.tolist(), o_w.tolist()
+    heads, stops = head.tolist(), stop.tolist()
+    # Few chains (the usual case: a thread's calls are one chain between two hand-offs): times
+    # stay in a numpy array the chains' sums are written into.  Many: Python lists, whose
+    # element access is cheaper than a numpy array's.
+    if as_list is None:
+        as_list = len(head) * 16 > size
+    t: Any = base[layout]  # by position
+    d: Any = delay
+    if as_list:
+        t, d = t.tolist(), delay.tolist()
+    for c in order:
+        lo, hi = heads[c], stops[c]
+        k, k_end = first[c], last[c]
+        if k < k_end:
+            best = -np.inf
+            for k in range(k, k_end):
+                cand = t[in_src[k]] + in_w[k]
+                if cand > best:
+                    best = cand
+            t[lo] = best
+        if hi - lo >= numpy_chain:
+            run = delay[lo:hi].copy()
+            run[0] = t[lo]
+            if as_list:
+                t[lo:hi] = np.cumsum(run).tolist()
+            else:
+                np.cumsum(run, out=t[lo:hi])
+        elif hi - lo > 1:
+            x = t[lo]
+            if as_list:
+                for p in range(lo + 1, hi):
+                    x = x + d[p]
+                    t[p] = x
+            else:
+                sums = []
+                for w in delay[lo + 1 : hi].tolist():
+                    x = x + w
+                    sums.append(x)
+                t[lo + 1 : hi] = sums
+    return (np.asarray(t) if as_list else t)[pos]
 
 
 def _sibling_source(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

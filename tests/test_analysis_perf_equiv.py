@@ -9,6 +9,7 @@ generator (bench.analysis, the trace the issue-5 benchmarks use) put in.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -341,3 +342,113 @@ def test_antipatterns_equal_the_reference_rules_on_the_bench_trace(table, thresh
     cg = build_graph(table)
     checked_detect(cg, thresholds)
     checked_detect(cg, {"tight_loop_min_calls": 2, "small_writes_min": 1, "redundant_lookup_min": 1})
+
+
+# ----------------------------------------------------------------------------- what-if replay
+#
+# The replay sums chains of events with numpy instead of relaxing one event at a time; the
+# times must be the reference's bit for bit (the same float64 additions in the same order).
+
+
+@st.composite
+def event_graphs(draw):
+    """Random event graphs: chains with branches and joins, a random layout, sometimes a cycle."""
+    size = draw(st.integers(1, 60))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    topo = rng.permutation(size)  # edges go forward in this order …
+    kinds = draw(st.sampled_from(["chain", "sparse", "dense"]))
+    src, dst = [], []
+    for k in range(1, size):
+        if kinds == "chain" or rng.random() < 0.7:
+            src.append(topo[k - 1]), dst.append(topo[k])
+    for _ in range({"chain": 0, "sparse": size // 4, "dense": 2 * size}[kinds]):
+        a, b = sorted(rng.integers(0, size, 2).tolist())
+        if a != b:
+            src.append(topo[a]), dst.append(topo[b])
+    if size > 1 and draw(st.integers(0, 9)) == 0:  # … except one that goes back: a cycle
+        a, b = sorted(rng.integers(0, size, 2).tolist())
+        src.append(topo[b]), dst.append(topo[a])
+    es, ed = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+    ew = rng.choice([0.0, 1.0, 0.1, 1 / 3, 1e9 / 7, 3.3e9 * 0.1], size=len(es)) * rng.random(len(es))
+    base = np.round(rng.random(size) * 1e10) * draw(st.sampled_from([1.0, 0.0]))
+    layout = topo if draw(st.booleans()) else rng.permutation(size)  # a good layout, or any
+    return es, ed, ew, base, layout
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_graphs(), st.sampled_from([None, True, False]), st.sampled_from([1, 2, 3, 24, 10**9]))
+def test_chain_sums_equal_the_relaxation_in_topological_order(graph, as_list, numpy_chain: int) -> None:
+    from reference_analysis import relax_in_topological_order
+
+    from renacer_tui.analysis.critical_path import SpeedupError, _latest_times
+
+    es, ed, ew, base, layout = graph
+    try:
+        expected = relax_in_topological_order(es, ed, ew, base)
+    except SpeedupError:
+        with pytest.raises(SpeedupError):
+            _latest_times(es, ed, ew, base, layout, as_list, numpy_chain)
+        return
+    got = _latest_times(es, ed, ew, base, layout, as_list, numpy_chain)
+    assert np.array_equal(got, expected)  # bit for bit, not approximately
+
+
+@st.composite
+def span_trees(draw) -> list[dict]:
+    """Random span trees as tests/test_critical_path.py draws them: overhanging children,
+    threads, a second process, random links; plus nested calls and out-of-order rows."""
+    from synthetic import span
+
+    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0), span(2, 1, 0, 1000, "process:x")]
+    n = draw(st.integers(1, 30))
+    for k in range(n):
+        parent = draw(st.integers(2, 2 + k))
+        start = draw(st.integers(0, 1000))
+        length = draw(st.integers(0, 400))
+        links = None
+        if k and draw(st.booleans()):
+            links = [(draw(st.sampled_from(["wait", "pipe", "signal", "fork", "other"])), draw(st.integers(3, 2 + k)))]
+        pid = 200 if parent == 2 and k % 5 == 0 else 100
+        rows.append(span(3 + k, parent, start, min(start + length, 1100), f"syscall:c{k % 4}", pid=pid,
+                         tid=draw(st.sampled_from([pid, pid + 1, pid + 2])), clock=start * 10 + k, links=links))
+    if draw(st.booleans()):
+        rows = rows[:2] + draw(st.permutations(rows[2:]))
+    return rows
+
+
+def _check_what_if(cg, speedups: dict, rng: np.random.Generator) -> None:
+    from reference_analysis import checked_replay
+    from reference_analysis import speedup_factors as reference_factors
+
+    from renacer_tui.analysis.critical_path import SpeedupError
+
+    try:
+        expected = reference_factors(cg, speedups)
+    except SpeedupError as exc:
+        with pytest.raises(SpeedupError, match=re.escape(str(exc))):
+            speedup_factors(cg, speedups)
+        return
+    factor, matched = speedup_factors(cg, speedups)
+    assert matched == expected[1] and np.array_equal(factor, expected[0])
+    for f in (np.ones(cg.n), factor, rng.choice([1.0, 0.5, 0.1, 1 / 3, 1 / 7.3], size=cg.n)):
+        checked_replay(cg, f)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(span_trees(), st.integers(0, 2**16), st.sampled_from(["name", "id", "ID", "missing"]))
+def test_replay_equals_the_reference_on_random_span_trees(rows, seed: int, key: str) -> None:
+    from renacer_tui.model.schema import batch_from_rows
+
+    cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
+    rng = np.random.default_rng(seed)
+    pick = int(rng.integers(2, cg.n))
+    name = {"name": cg.cols.name(pick)[len("syscall:"):], "id": cg.cols.id_of(pick), "ID": cg.cols.id_of(pick).upper(),
+            "missing": "nosuchcall"}[key]
+    _check_what_if(cg, {name: float(rng.choice([2.0, 10.0, 0.5]))}, rng)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces, st.integers(0, 2**16))
+def test_replay_equals_the_reference_on_the_bench_trace(table, seed: int) -> None:
+    cg = build_graph(table)
+    _check_what_if(cg, {"syscall:write": 10.0, "read": 3.0}, np.random.default_rng(seed))
