@@ -179,7 +179,8 @@ class _Structure:
     handoff_pos: np.ndarray  # bool per candidate slot: came from a cross-thread edge
     has_candidates: np.ndarray  # bool per node: owns at least one slot
     tree_child: np.ndarray  # bool per node: a candidate child of its parent (same process)
-    # Only with `for_replay` (empty otherwise, so the walk's arrays can reuse their memory):
+    # Only with `for_replay` (empty otherwise, so the walk's arrays can reuse their memory; with
+    # it, the walk's sorted slots above are empty instead: the replay never reads them):
     inner_src: np.ndarray  # candidate (child or handoff source) …
     inner_dst: np.ndarray  # … of this span, unsorted: the replay's end constraints
     handoff_src_mask: np.ndarray  # bool per inner pair: a cross-thread hand-off, not a child
@@ -326,9 +327,13 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: 
     is_handoff = np.zeros(len(cand), dtype=bool)
     is_handoff[len(cand) - len(h_src) :] = True
     del kids, kid_parent, kid_ce
-    order = np.lexsort((cand, cend, owner))
     has_candidates = np.zeros(n, dtype=bool)
     has_candidates[owner] = True
+    if for_replay:  # the replay reads the pairs as they are: no sorted slots (the walk's) needed
+        return _Structure(cs=cs, ce=ce, owner=_NONE, cand=_NONE, cend=_NONE, handoff_pos=_NONE,
+                          has_candidates=has_candidates, tree_child=tree_child,
+                          inner_src=cand, inner_dst=owner, handoff_src_mask=is_handoff)
+    order = np.lexsort((cand, cend, owner))
     st = _Structure(
         cs=cs,
         ce=ce,
@@ -338,9 +343,9 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: 
         handoff_pos=is_handoff[order],
         has_candidates=has_candidates,
         tree_child=tree_child,
-        inner_src=cand if for_replay else _NONE,
-        inner_dst=owner if for_replay else _NONE,
-        handoff_src_mask=is_handoff if for_replay else _NONE,
+        inner_src=_NONE,
+        inner_dst=_NONE,
+        handoff_src_mask=_NONE,
     )
     return st
 
@@ -589,9 +594,9 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     e_w: list[np.ndarray] = []
 
     def add(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
-        e_src.append(a.astype(np.int64))
-        e_dst.append(b.astype(np.int64))
-        e_w.append(np.maximum(w, 0).astype(np.float64))
+        e_src.append(a.astype(np.int64, copy=False))
+        e_dst.append(b.astype(np.int64, copy=False))
+        e_w.append(np.maximum(w, 0).astype(np.float64, copy=False))
 
     src, dst, kind = cg.live_edges()
     po = kind == K_PROGRAM
@@ -670,23 +675,33 @@ def _latest_times(
     size = len(base)
     if size == 0:
         return base.copy()
-    pos = np.empty(size, dtype=np.int64)
-    pos[layout] = np.arange(size)
-    indeg = np.bincount(ed, minlength=size)
+    # Positions as int32 where they fit: this runs on arrays of millions of events, and on a
+    # machine where fresh memory is slow to touch their size is much of the time.
+    index = np.int32 if size < 2**31 else np.int64
+    pos = np.empty(size, dtype=index)
+    pos[layout] = np.arange(size, dtype=index)
     src_pos, dst_pos = pos[es], pos[ed]
-    is_link = (indeg[ed] == 1) & (src_pos == dst_pos - 1)
+    indeg = np.bincount(dst_pos, minlength=size)  # by position
+    after = np.flatnonzero((src_pos + 1) == dst_pos)  # edges from the event laid out just before
+    after_dst = dst_pos[after]
+    single = indeg[after_dst] == 1
+    link, link_dst = after[single], after_dst[single]
+    del after, after_dst, single, indeg
     linked = np.zeros(size, dtype=bool)
-    linked[dst_pos[is_link]] = True
+    linked[link_dst] = True
     delay = np.zeros(size, dtype=np.float64)  # by position: the link's delay
-    delay[dst_pos[is_link]] = ew[is_link]
+    delay[link_dst] = ew[link]
     head = np.flatnonzero(~linked)  # chain c is positions head[c] … head[c + 1] - 1
     stop = np.append(head[1:], size)
-    chain_of = np.cumsum(~linked) - 1
-    other = ~is_link  # every other edge ends at the first event of a chain
+    other = np.ones(len(es), dtype=bool)  # every other edge ends at the first event of a chain
+    other[link] = False
     o_src, o_dst, o_w = src_pos[other], dst_pos[other], ew[other]
+    del src_pos, dst_pos, other, link, link_dst, linked
+    chain_of_src = np.searchsorted(head, o_src, side="right") - 1
+    chain_of_dst = np.searchsorted(head, o_dst, side="right") - 1
     g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=len(head))
     g.add_nodes_from(range(len(head)))
-    g.extend_from_edge_list(zip(chain_of[o_src].tolist(), chain_of[o_dst].tolist()))
+    g.extend_from_edge_list(zip(chain_of_src.tolist(), chain_of_dst.tolist()))
     try:
         order = rx.topological_sort(g)
     except rx.DAGHasCycle:
