@@ -647,6 +647,14 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return new_start, new_end
 
 
+def _inverse(perm: np.ndarray) -> np.ndarray:
+    """The inverse of a permutation of 0 … len - 1 (int32 where it fits)."""
+    index = np.int32 if len(perm) < 2**31 else np.int64
+    inv = np.empty(len(perm), dtype=index)
+    inv[perm] = np.arange(len(perm), dtype=index)
+    return inv
+
+
 #: Chains at least this long are summed by numpy; shorter ones by a Python loop (cheaper there).
 _NUMPY_CHAIN = 24
 
@@ -678,23 +686,30 @@ def _latest_times(
     # Positions as int32 where they fit: this runs on arrays of millions of events, and on a
     # machine where fresh memory is slow to touch their size is much of the time.
     index = np.int32 if size < 2**31 else np.int64
-    pos = np.empty(size, dtype=index)
-    pos[layout] = np.arange(size, dtype=index)
+    pos = _inverse(layout)
     src_pos, dst_pos = pos[es], pos[ed]
-    indeg = np.bincount(dst_pos, minlength=size)  # by position
-    after = np.flatnonzero((src_pos + 1) == dst_pos)  # edges from the event laid out just before
+    del pos
+    # A link: the event's only incoming edge, from the event laid out just before it.  Without
+    # counting every event's edges: an event is no link's end if any other edge reaches it, or
+    # two edges from the one before (a multigraph's duplicates).
+    after = (src_pos + 1) == dst_pos  # bool per edge
+    blocked = np.zeros(size, dtype=bool)
+    blocked[dst_pos[~after]] = True
     after_dst = dst_pos[after]
-    single = indeg[after_dst] == 1
-    link, link_dst = after[single], after_dst[single]
-    del after, after_dst, single, indeg
+    seen = np.empty(size, dtype=index)
+    seen[after_dst] = np.arange(len(after_dst), dtype=index)  # the last such edge per event wins
+    blocked[after_dst[seen[after_dst] != np.arange(len(after_dst), dtype=index)]] = True
+    del seen, after_dst
+    link = after & ~blocked[dst_pos]
+    del after, blocked
+    link_dst = dst_pos[link]
     linked = np.zeros(size, dtype=bool)
     linked[link_dst] = True
     delay = np.zeros(size, dtype=np.float64)  # by position: the link's delay
     delay[link_dst] = ew[link]
     head = np.flatnonzero(~linked)  # chain c is positions head[c] … head[c + 1] - 1
     stop = np.append(head[1:], size)
-    other = np.ones(len(es), dtype=bool)  # every other edge ends at the first event of a chain
-    other[link] = False
+    other = ~link  # every other edge ends at the first event of a chain
     o_src, o_dst, o_w = src_pos[other], dst_pos[other], ew[other]
     del src_pos, dst_pos, other, link, link_dst, linked
     chain_of_src = np.searchsorted(head, o_src, side="right") - 1
@@ -750,7 +765,7 @@ def _latest_times(
                     x = x + w
                     sums.append(x)
                 t[lo + 1 : hi] = sums
-    return (np.asarray(t) if as_list else t)[pos]
+    return (np.asarray(t) if as_list else t)[_inverse(layout)]
 
 
 def _sibling_source(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
