@@ -162,8 +162,10 @@ class _Syscalls:
 
     def maybe_with(self, key: str, ks: np.ndarray) -> np.ndarray:
         """The positions of `ks` (ascending) whose attributes may hold `key`; the others lack it."""
-        rows = self.cols.rows_maybe_with(key, among=np.unique(self.rows[ks]))
-        return np.searchsorted(self.rows, rows)
+        rows = self.rows[ks]
+        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # a run in program order, not row order
+            rows = np.unique(rows)
+        return np.searchsorted(self.rows, self.cols.rows_maybe_with(key, among=rows))
 
     def failures(self) -> tuple[list[int], list[str | None]]:
         """(position, errno name or None) of every call that may have failed, ascending.

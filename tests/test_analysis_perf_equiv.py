@@ -310,6 +310,8 @@ def syscall_traces(draw) -> list[dict]:
         row = span(n, proc_of[pid], 10, 20, "gpu:k", pid=pid, clock=n)
         row["attributes"] = a
         rows.append(row)
+    if draw(st.booleans()):  # stored out of program order: a loop's calls are not in row order
+        rows = rows[: 1 + len(pids)] + draw(st.permutations(rows[1 + len(pids) :]))
     return rows
 
 
@@ -452,3 +454,39 @@ def test_replay_equals_the_reference_on_random_span_trees(rows, seed: int, key: 
 def test_replay_equals_the_reference_on_the_bench_trace(table, seed: int) -> None:
     cg = build_graph(table)
     _check_what_if(cg, {"syscall:write": 10.0, "read": 3.0}, np.random.default_rng(seed))
+
+
+attr_texts = st.lists(
+    st.one_of(
+        st.none(),
+        st.sampled_from(['{"syscall.pathname":"/a"}', '{"syscall\\u002epathname":"/a"}', '{"syscall.result":-2}', '{"x":"-"}',
+                         '{"syscall.pathname":"/\\u00e9"}', '"syscall.', 'pathname"', "not json", "", "é-"]),
+        st.text(alphabet='"syscall.pathname\\u002e{}:-é', max_size=24),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(attr_texts, st.integers(0, 5), st.integers(1, 3), st.integers(0, 2**16))
+def test_rows_maybe_with_holds_every_row_whose_parsed_attributes_have_the_key(values, cut: int, pieces: int, seed: int) -> None:
+    """The anti-pattern rules parse only these rows: none with the key may be left out."""
+    from renacer_tui.analysis.loading import _parse_attrs
+
+    table = synthetic_trace(60, 1, 0.1).slice(0, len(values))
+    values = values[: table.num_rows]
+    column = pa.array(values, pa.string())
+    bounds = np.linspace(0, len(values), pieces + 1).astype(int)
+    chunked = pa.chunked_array([column.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], pa.string())
+    table = table.set_column(table.schema.get_field_index("attributes"), "attributes", chunked).slice(min(cut, len(values)))
+    values = values[min(cut, len(values)) :]
+    cols = load_columns(table)
+    cols.table = table  # chunks and a slice offset, as stored
+    assert cols.rows_with_byte("-").tolist() == [i for i, text in enumerate(values) if text is not None and "-" in text]
+    among = np.sort(np.random.default_rng(seed).choice(len(values), size=len(values) // 2 + 1, replace=False)) if values else None
+    for rows in (None, among):
+        got = set(cols.rows_maybe_with("syscall.pathname", among=rows).tolist())
+        candidates = range(len(values)) if rows is None else rows.tolist()
+        assert got <= set(candidates)
+        assert {i for i in candidates if "syscall.pathname" in _parse_attrs(values[i])} <= got
