@@ -13,10 +13,13 @@ stands for.  Thresholds are arguments: the UI and CLI read them from `[graph]` i
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping, Protocol
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from renacer_tui.analysis.critical_path import CriticalPath, critical_path
 from renacer_tui.analysis.graph import CausalGraph
@@ -130,29 +133,79 @@ def grade(kind: str, count: float, th: Thresholds) -> str | None:
 
 
 class _Syscalls:
-    """The syscall rows of a trace with the attributes the rules read (parsed once)."""
+    """The syscall rows of a trace as columns; attributes are parsed only where a rule reads them.
+
+    Parsing every row's JSON cost more than all the rules together (6 s at a million spans), and
+    most rules only read the attributes of a few calls: the writes, the path lookups, the calls
+    that failed.  Row positions `k` index `rows` (ascending), so groups built by walking `k` in
+    order come out in the order a walk over every syscall would make them.
+    """
 
     def __init__(self, cg: CausalGraph) -> None:
         cols = cg.cols
         self.cols = cols
         self.rows = cols.rows_named(lambda name: name.startswith("syscall:"))
-        self.call = [cols.name(i)[8:] for i in self.rows.tolist()]
-        self.attrs = [cols.attrs(i) for i in self.rows.tolist()]
+        self.code = cols.name_code[self.rows]
+        self.calls = [name[8:] for name in cols.names]  # by name code
         self.weight = cols.rle_count[self.rows]
-        status = cols.table.column("status").to_pylist()
-        message = cols.table.column("status_message").to_pylist()
-        self.errno: list[str | None] = []
-        for k, i in enumerate(self.rows.tolist()):
-            a = self.attrs[k]
+
+    def call(self, k: int) -> str:
+        return self.calls[int(self.code[k])]
+
+    def calls_in(self, wanted: frozenset[str]) -> np.ndarray:
+        """Positions (ascending) of the calls named in `wanted`."""
+        hit = np.fromiter((call in wanted for call in self.calls), dtype=bool, count=len(self.calls))
+        return np.flatnonzero(hit[self.code]) if len(hit) else np.empty(0, dtype=np.int64)
+
+    def attrs(self, ks: np.ndarray) -> list[dict[str, Any]]:
+        return self.cols.attrs_many(self.rows[ks])
+
+    def maybe_with(self, key: str, ks: np.ndarray) -> np.ndarray:
+        """The positions of `ks` (ascending) whose attributes may hold `key`; the others lack it."""
+        rows = self.rows[ks]
+        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # a run in program order, not row order
+            rows = np.unique(rows)
+        return np.searchsorted(self.rows, self.cols.rows_maybe_with(key, among=rows))
+
+    def failures(self) -> tuple[list[int], list[str | None]]:
+        """(position, errno name or None) of every call that may have failed, ascending.
+
+        A call failed if its status is ERROR or its result is an errno (-4095 … -1); a call
+        whose text has no `-` (nor an escape) has no negative result, so only the ERROR rows and
+        the rows whose text shows a negative result are parsed.  The others have no errno.
+        """
+        cols = self.cols
+        is_syscall = np.zeros(cols.n, dtype=bool)
+        is_syscall[self.rows] = True
+        error = pc.fill_null(pc.equal(cols.table.column("status"), "ERROR"), False)
+        error_rows = np.flatnonzero(error.to_numpy(zero_copy_only=False))
+        dash = cols.rows_with_byte("-")
+        dash = dash[is_syscall[dash]]
+        if len(dash):
+            texts = cols.table.column("attributes").take(pa.array(dash)).to_pylist()
+            dash = dash[np.fromiter((_NEGATIVE_RESULT.search(t) is not None for t in texts), dtype=bool, count=len(dash))]
+        escaped = cols.escaped_rows()
+        rows = np.unique(np.concatenate([error_rows[is_syscall[error_rows]], dash, escaped[is_syscall[escaped]]]))
+        ks = np.searchsorted(self.rows, rows)
+        status = cols.table.column("status").take(pa.array(rows, pa.int64())).to_pylist()
+        message = cols.table.column("status_message").take(pa.array(rows, pa.int64())).to_pylist()
+        out: list[str | None] = []
+        for a, st, msg in zip(cols.attrs_many(rows), status, message):
             result = a.get(ATTR_SYSCALL_RESULT)
-            failed = status[i] == "ERROR" or (isinstance(result, int) and -4096 < result < 0)
-            err = a.get(ATTR_SYSCALL_ERRNO) or message[i] or (-result if isinstance(result, int) and result < 0 else None)
+            failed = st == "ERROR" or (isinstance(result, int) and -4096 < result < 0)
+            err = a.get(ATTR_SYSCALL_ERRNO) or msg or (-result if isinstance(result, int) and result < 0 else None)
             if isinstance(err, int):
                 err = errno.errorcode.get(err, str(err))
-            self.errno.append(str(err) if failed and err else None)
+            out.append(str(err) if failed and err else None)
+        return ks.tolist(), out
 
-    def ids(self, ks: list[int]) -> list[str]:
-        return [self.cols.id_of(int(self.rows[k])) for k in ks[:_EVIDENCE_IDS]]
+    def ids(self, ks: Any) -> list[str]:
+        picked = np.asarray(ks, dtype=np.int64)[:_EVIDENCE_IDS]
+        return self.cols.span_id.take(pa.array(self.rows[picked], pa.int64())).to_pylist()
+
+
+#: A negative `syscall.result` as JSON writes it (whitespace allowed around the colon).
+_NEGATIVE_RESULT = re.compile(re.escape(f'"{ATTR_SYSCALL_RESULT}"') + r"[ \t\n\r]*:[ \t\n\r]*-")
 
 
 def detect(
@@ -244,7 +297,7 @@ def _god_process(sc: _Syscalls, th: Thresholds) -> list[Finding]:
             continue
         n = int(counts[j])
         sev = grade("god-process", n, th)
-        members = np.flatnonzero(inverse == j).tolist()
+        members = np.flatnonzero(inverse == j)[:_EVIDENCE_IDS]
         name = cols.text("process_name", int(sc.rows[last[j]])) or "?"
         out.append(
             Finding(
@@ -271,15 +324,18 @@ def _tight_loops(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     breaks = np.concatenate([[True], (tid[1:] != tid[:-1]) | (code[1:] != code[:-1])])
     run_id = np.cumsum(breaks) - 1
     run_calls = np.bincount(run_id, weights=sc.weight[order]).astype(np.int64)
+    run_start = np.flatnonzero(breaks)
+    run_stop = np.append(run_start[1:], len(order))
     out = []
     for r in np.flatnonzero(run_calls >= th.tight_loop_min_calls).tolist():
-        members = order[run_id == r].tolist()
+        members = order[run_start[r] : run_stop[r]]  # the run, in program order
         n = int(run_calls[r])
         rows = sc.rows[members]
         span_ns = int(cols.end[rows].max() - cols.start[rows].min())
-        paths = {sc.attrs[k].get(ATTR_SYSCALL_PATH) for k in members} - {None}
+        named = sc.maybe_with(ATTR_SYSCALL_PATH, members)  # the rest have no path
+        paths = {a.get(ATTR_SYSCALL_PATH) for a in sc.attrs(named)} - {None}
         one_path = next(iter(paths)) if len(paths) == 1 else None
-        call = sc.call[members[0]]
+        call = sc.call(int(members[0]))
         out.append(
             Finding(
                 "tight-loop",
@@ -337,13 +393,14 @@ def _blocking_io(cg: CausalGraph, cp: CriticalPath, th: Thresholds) -> list[Find
 def _small_writes(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     groups: dict[tuple[int, str], list[int]] = {}
     totals: dict[tuple[int, str], int] = {}
-    for k, call in enumerate(sc.call):
-        if call not in WRITE_CALLS:
-            continue
-        a = sc.attrs[k]
+    writes = sc.calls_in(WRITE_CALLS)
+    attrs = sc.attrs(writes)
+    pids = sc.cols.pid[sc.rows[writes]].tolist()
+    weights = sc.weight[writes].tolist()
+    for k, a, pid, weight in zip(writes.tolist(), attrs, pids, weights):
         target = a.get(ATTR_FD_OBJECT) or (f"fd {a.get(ATTR_SYSCALL_FD)}" if a.get(ATTR_SYSCALL_FD) is not None else "fd ?")
-        key = (int(sc.cols.pid[sc.rows[k]]), str(target))
-        totals[key] = totals.get(key, 0) + int(sc.weight[k])
+        key = (int(pid), str(target))
+        totals[key] = totals.get(key, 0) + int(weight)
         result = a.get(ATTR_SYSCALL_RESULT)
         if isinstance(result, int) and 0 <= result < th.small_write_bytes:
             groups.setdefault(key, []).append(k)
@@ -352,8 +409,9 @@ def _small_writes(sc: _Syscalls, th: Thresholds) -> list[Finding]:
         n = int(sc.weight[members].sum())
         if n < th.small_writes_min or n < 0.5 * totals[key]:
             continue
-        nbytes = sum(int(sc.attrs[k].get(ATTR_SYSCALL_RESULT) or 0) * int(sc.weight[k]) for k in members)
-        fd = str(sc.attrs[members[0]].get(ATTR_SYSCALL_FD, "?"))
+        member_attrs = sc.attrs(np.asarray(members))
+        nbytes = sum(int(a.get(ATTR_SYSCALL_RESULT) or 0) * int(w) for a, w in zip(member_attrs, sc.weight[members].tolist()))
+        fd = str(member_attrs[0].get(ATTR_SYSCALL_FD, "?"))
         out.append(
             Finding(
                 "small-writes",
@@ -372,18 +430,18 @@ def _small_writes(sc: _Syscalls, th: Thresholds) -> list[Finding]:
 
 def _redundant_lookups(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     groups: dict[str, list[int]] = {}
-    for k, call in enumerate(sc.call):
-        if call in PATH_LOOKUPS:
-            p = sc.attrs[k].get(ATTR_SYSCALL_PATH)
-            if isinstance(p, str) and p:
-                groups.setdefault(p, []).append(k)
+    lookups = sc.maybe_with(ATTR_SYSCALL_PATH, sc.calls_in(PATH_LOOKUPS))  # the others have no path
+    for k, a in zip(lookups.tolist(), sc.attrs(lookups)):
+        p = a.get(ATTR_SYSCALL_PATH)
+        if isinstance(p, str) and p:
+            groups.setdefault(p, []).append(k)
     out = []
     for p, members in groups.items():
         n = int(sc.weight[members].sum())
         sev = grade("redundant-lookup", n, th)
         if sev is None:
             continue
-        calls = sorted({sc.call[k] for k in members})
+        calls = sorted({sc.calls[c] for c in np.unique(sc.code[members]).tolist()})
         out.append(
             Finding(
                 "redundant-lookup",
@@ -399,20 +457,18 @@ def _redundant_lookups(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     return out
 
 
-
-
 def _failed_storms(sc: _Syscalls, th: Thresholds) -> list[Finding]:
     groups: dict[tuple[str, str], list[int]] = {}
-    for k, err in enumerate(sc.errno):
+    for k, err in zip(*sc.failures()):
         if err and err not in BENIGN_ERRORS:
-            groups.setdefault((sc.call[k], err), []).append(k)
+            groups.setdefault((sc.call(k), err), []).append(k)
     out = []
     for (call, err), members in groups.items():
         n = int(sc.weight[members].sum())
         sev = grade("failed-storm", n, th)
         if sev is None:
             continue
-        paths = [sc.attrs[k].get(ATTR_SYSCALL_PATH) for k in members]
+        paths = [a.get(ATTR_SYSCALL_PATH) for a in sc.attrs(np.asarray(members))]
         distinct = len({p for p in paths if p})
         sample = next((p for p in paths if p), None)
         shape = f" over {distinct} paths (a search path)" if distinct > 1 else (f" on {sample}" if sample else "")

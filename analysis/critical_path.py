@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import rustworkx as rx
 
 from renacer_tui.analysis.graph import (
@@ -173,7 +175,8 @@ class _Structure:
     handoff_pos: np.ndarray  # bool per candidate slot: came from a cross-thread edge
     has_candidates: np.ndarray  # bool per node: owns at least one slot
     tree_child: np.ndarray  # bool per node: a candidate child of its parent (same process)
-    # Only with `for_replay` (empty otherwise, so the walk's arrays can reuse their memory):
+    # Only with `for_replay` (empty otherwise, so the walk's arrays can reuse their memory; with
+    # it, the walk's sorted slots above are empty instead: the replay never reads them):
     inner_src: np.ndarray  # candidate (child or handoff source) …
     inner_dst: np.ndarray  # … of this span, unsorted: the replay's end constraints
     handoff_src_mask: np.ndarray  # bool per inner pair: a cross-thread hand-off, not a child
@@ -320,9 +323,13 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: 
     is_handoff = np.zeros(len(cand), dtype=bool)
     is_handoff[len(cand) - len(h_src) :] = True
     del kids, kid_parent, kid_ce
-    order = np.lexsort((cand, cend, owner))
     has_candidates = np.zeros(n, dtype=bool)
     has_candidates[owner] = True
+    if for_replay:  # the replay reads the pairs as they are: no sorted slots (the walk's) needed
+        return _Structure(cs=cs, ce=ce, owner=_NONE, cand=_NONE, cend=_NONE, handoff_pos=_NONE,
+                          has_candidates=has_candidates, tree_child=tree_child,
+                          inner_src=cand, inner_dst=owner, handoff_src_mask=is_handoff)
+    order = np.lexsort((cand, cend, owner))
     st = _Structure(
         cs=cs,
         ce=ce,
@@ -332,9 +339,9 @@ def _structure(cg: CausalGraph, start: np.ndarray, end: np.ndarray, for_replay: 
         handoff_pos=is_handoff[order],
         has_candidates=has_candidates,
         tree_child=tree_child,
-        inner_src=cand if for_replay else _NONE,
-        inner_dst=owner if for_replay else _NONE,
-        handoff_src_mask=is_handoff if for_replay else _NONE,
+        inner_src=_NONE,
+        inner_dst=_NONE,
+        handoff_src_mask=_NONE,
     )
     return st
 
@@ -558,8 +565,8 @@ def speedup_factors(cg: CausalGraph, speedups: Mapping[str, float]) -> tuple[np.
     for key, k in speedups.items():
         if not isinstance(k, (int, float)) or not np.isfinite(k) or k <= 0:
             raise SpeedupError(f"speedup for {key!r} must be a positive number, got {k!r}")
-        rows = cols.index_of([key.lower()])
-        hit = rows[rows >= 0]
+        first = pc.index(cols.span_id, pa.scalar(key.lower(), cols.span_id.type)).as_py()  # a scan, no hash of 1 M ids
+        hit = np.array([first] if first >= 0 else [], dtype=np.int64)
         if len(hit) == 0:
             names = {key, f"syscall:{key}"}
             hit = cols.rows_named(lambda name: name in names)
@@ -583,9 +590,9 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     e_w: list[np.ndarray] = []
 
     def add(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> None:
-        e_src.append(a.astype(np.int64))
-        e_dst.append(b.astype(np.int64))
-        e_w.append(np.maximum(w, 0).astype(np.float64))
+        e_src.append(a.astype(np.int64, copy=False))
+        e_dst.append(b.astype(np.int64, copy=False))
+        e_w.append(np.maximum(w, 0).astype(np.float64, copy=False))
 
     src, dst, kind = cg.live_edges()
     po = kind == K_PROGRAM
@@ -622,40 +629,139 @@ def replay(cg: CausalGraph, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     nodes = np.arange(n)
     add(nodes, n + nodes, np.where(has_inner, 0, (end - start) * f))
     es, ed, ew = np.concatenate(e_src), np.concatenate(e_dst), np.concatenate(e_w)
-    g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=2 * n)
-    g.add_nodes_from(range(2 * n))
-    g.extend_from_edge_list(zip(es.tolist(), ed.tolist()))
     # Relative to the first start: epoch nanoseconds (~1.8e18) lose ~256 ns in a float64.
     t0 = int(start.min()) if n else 0
     base = (np.concatenate([start, end]) - t0).astype(np.float64)
-    has_in = np.zeros(2 * n, bool)
-    has_in[ed] = True
-    t = np.where(has_in, -np.inf, base)  # exogenous events keep their recorded time
-    incoming_order = np.argsort(ed, kind="stable")
-    ed_sorted = ed[incoming_order]
-    first = np.searchsorted(ed_sorted, np.arange(2 * n), side="left").tolist()
-    last = np.searchsorted(ed_sorted, np.arange(2 * n), side="right").tolist()
-    in_src = es[incoming_order].tolist()
-    in_w = ew[incoming_order].tolist()
-    tl = t.tolist()
-    try:
-        topo = rx.topological_sort(g)
-    except rx.DAGHasCycle:
-        raise SpeedupError("cannot replay this trace: its recorded times contradict its causal order") from None
-    for v in topo:
-        lo_v, hi_v = first[v], last[v]
-        if lo_v == hi_v:
-            continue
-        best = tl[v]
-        for k in range(lo_v, hi_v):
-            cand = tl[in_src[k]] + in_w[k]
-            if cand > best:
-                best = cand
-        tl[v] = best
-    t = np.asarray(tl)
+    # Lay events out thread by thread in row order (start, end, next start, …), so that most
+    # events follow the one laid out before them.
+    rows = np.argsort(cols.tid, kind="stable")
+    layout = np.empty(2 * n, dtype=np.int64)
+    layout[0::2], layout[1::2] = rows, rows + n
+    t = _latest_times(es, ed, ew, base, layout)
     new_start = np.rint(t[:n]).astype(np.int64) + t0
     new_end = np.maximum(np.rint(t[n:]).astype(np.int64) + t0, new_start)
     return new_start, new_end
+
+
+def _inverse(perm: np.ndarray) -> np.ndarray:
+    """The inverse of a permutation of 0 … len - 1 (int32 where it fits)."""
+    index = np.int32 if len(perm) < 2**31 else np.int64
+    inv = np.empty(len(perm), dtype=index)
+    inv[perm] = np.arange(len(perm), dtype=index)
+    return inv
+
+
+#: Chains at least this long are summed by numpy; shorter ones by a Python loop (cheaper there).
+_NUMPY_CHAIN = 24
+
+
+def _latest_times(
+    es: np.ndarray,
+    ed: np.ndarray,
+    ew: np.ndarray,
+    base: np.ndarray,
+    layout: np.ndarray,
+    as_list: bool | None = None,
+    numpy_chain: int = _NUMPY_CHAIN,
+) -> np.ndarray:
+    """Each event's time: the latest of (source's time + delay) over its incoming edges, in float64.
+
+    An event without incoming edges keeps `base`.  Answers bit for bit what relaxing every event
+    in a topological order gives (t[v] = max over edges u → v of t[u] + w), without a Python step
+    per event.  `layout` orders the events (any order is correct; a good one is fast): an event
+    whose only incoming edge comes from the event laid out just before it is a *link*, and
+    maximal runs of links are chains.  A chain's first event takes the maximum over its edges;
+    the rest are a running sum of the link delays from it, which `np.cumsum` adds in the same
+    order (so with the same rounding) as the step-by-step relaxation.  Chains are taken in a
+    topological order of the graph of chains: a cycle there is exactly a cycle of events.
+    `as_list` and `numpy_chain` choose how the sums are kept and taken (None: by chain count).
+    """
+    size = len(base)
+    if size == 0:
+        return base.copy()
+    # Positions as int32 where they fit: this runs on arrays of millions of events, and on a
+    # machine where fresh memory is slow to touch their size is much of the time.
+    index = np.int32 if size < 2**31 else np.int64
+    pos = _inverse(layout)
+    src_pos, dst_pos = pos[es], pos[ed]
+    del pos
+    # A link: the event's only incoming edge, from the event laid out just before it.  Without
+    # counting every event's edges: an event is no link's end if any other edge reaches it, or
+    # two edges from the one before (a multigraph's duplicates).
+    after = (src_pos + 1) == dst_pos  # bool per edge
+    blocked = np.zeros(size, dtype=bool)
+    blocked[dst_pos[~after]] = True
+    after_dst = dst_pos[after]
+    seen = np.empty(size, dtype=index)
+    seen[after_dst] = np.arange(len(after_dst), dtype=index)  # the last such edge per event wins
+    blocked[after_dst[seen[after_dst] != np.arange(len(after_dst), dtype=index)]] = True
+    del seen, after_dst
+    link = after & ~blocked[dst_pos]
+    del after, blocked
+    link_dst = dst_pos[link]
+    linked = np.zeros(size, dtype=bool)
+    linked[link_dst] = True
+    delay = np.zeros(size, dtype=np.float64)  # by position: the link's delay
+    delay[link_dst] = ew[link]
+    head = np.flatnonzero(~linked)  # chain c is positions head[c] … head[c + 1] - 1
+    stop = np.append(head[1:], size)
+    other = ~link  # every other edge ends at the first event of a chain
+    o_src, o_dst, o_w = src_pos[other], dst_pos[other], ew[other]
+    del src_pos, dst_pos, other, link, link_dst, linked
+    chain_of_src = np.searchsorted(head, o_src, side="right") - 1
+    chain_of_dst = np.searchsorted(head, o_dst, side="right") - 1
+    g = rx.PyDiGraph(check_cycle=False, multigraph=True, node_count_hint=len(head))
+    g.add_nodes_from(range(len(head)))
+    g.extend_from_edge_list(zip(chain_of_src.tolist(), chain_of_dst.tolist()))
+    try:
+        order = rx.topological_sort(g)
+    except rx.DAGHasCycle:
+        raise SpeedupError("cannot replay this trace: its recorded times contradict its causal order") from None
+    by_dst = np.argsort(o_dst, kind="stable")
+    o_src, o_dst, o_w = o_src[by_dst], o_dst[by_dst], o_w[by_dst]
+    first = np.searchsorted(o_dst, head, side="left").tolist()
+    last = np.searchsorted(o_dst, head, side="right").tolist()
+    in_src, in_w = o_src.tolist(), o_w.tolist()
+    heads, stops = head.tolist(), stop.tolist()
+    # Few chains (the usual case: a thread's calls are one chain between two hand-offs): times
+    # stay in a numpy array the chains' sums are written into.  Many: Python lists, whose
+    # element access is cheaper than a numpy array's.
+    if as_list is None:
+        as_list = len(head) * 16 > size
+    t: Any = base[layout]  # by position
+    d: Any = delay
+    if as_list:
+        t, d = t.tolist(), delay.tolist()
+    for c in order:
+        lo, hi = heads[c], stops[c]
+        k, k_end = first[c], last[c]
+        if k < k_end:
+            best = -np.inf
+            for k in range(k, k_end):
+                cand = t[in_src[k]] + in_w[k]
+                if cand > best:
+                    best = cand
+            t[lo] = best
+        if hi - lo >= numpy_chain:
+            run = delay[lo:hi].copy()
+            run[0] = t[lo]
+            if as_list:
+                t[lo:hi] = np.cumsum(run).tolist()
+            else:
+                np.cumsum(run, out=t[lo:hi])
+        elif hi - lo > 1:
+            x = t[lo]
+            if as_list:
+                for p in range(lo + 1, hi):
+                    x = x + d[p]
+                    t[p] = x
+            else:
+                sums = []
+                for w in delay[lo + 1 : hi].tolist():
+                    x = x + w
+                    sums.append(x)
+                t[lo + 1 : hi] = sums
+    return (np.asarray(t) if as_list else t)[_inverse(layout)]
 
 
 def _sibling_source(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

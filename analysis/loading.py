@@ -54,6 +54,7 @@ class SpanColumns:
     duplicate_ids: int = 0
     _attr_cache: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _span_id_list: list[str] | None = field(default=None, repr=False)
+    _escaped: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -99,8 +100,33 @@ class SpanColumns:
             return among[hits]
         return _rows_containing_any(column, keys)
 
-    def attrs_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+    def rows_maybe_with(self, *keys: str, among: np.ndarray | None = None) -> np.ndarray:
+        """Rows (of `among`, sorted, default all) whose parsed attributes may hold any of `keys`.
 
+        A superset of the rows whose JSON object has the key: the text names it literally, or
+        holds a backslash (a `\\u` escape can spell a key's letters without naming it).
+        """
+        named = self.rows_mentioning(*keys, among=among)
+        escaped = self.escaped_rows()
+        if among is not None and len(escaped):
+            among = np.asarray(among, dtype=np.int64)
+            if len(among) == 0:
+                return among
+            at = np.searchsorted(among, escaped).clip(max=len(among) - 1)
+            escaped = escaped[among[at] == escaped]
+        return np.union1d(named, escaped) if len(escaped) else named
+
+    def escaped_rows(self) -> np.ndarray:
+        """Rows whose attribute text holds a backslash (cached: one byte scan of the column)."""
+        if self._escaped is None:
+            self._escaped = self.rows_with_byte("\\")
+        return self._escaped
+
+    def rows_with_byte(self, char: str) -> np.ndarray:
+        """Rows whose attribute text holds the ASCII character `char` (a numpy scan of the buffer)."""
+        return _rows_with_byte(self.table.column("attributes"), ord(char))
+
+    def attrs_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """`attrs(i)` for every row of `rows`, the texts fetched from Arrow in one `take`."""
         missing = [i for i in rows.tolist() if i not in self._attr_cache]
         if missing:
@@ -169,6 +195,40 @@ def _rows_containing(chunk: pa.Array, needle: str) -> np.ndarray:
     if chunk.null_count:
         rows = rows[chunk.is_valid().to_numpy(zero_copy_only=False)[rows]]
     return np.unique(rows)
+
+
+def _string_buffers(chunk: pa.Array) -> tuple[np.ndarray, Any] | None:
+    """(offsets as int64, data buffer) of a string chunk; None when it holds no text."""
+    if len(chunk) == 0 or chunk.null_count == len(chunk):
+        return None
+    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+        chunk = chunk.cast(pa.string())
+    _, offsets_buf, data = chunk.buffers()
+    if data is None:
+        return None
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width, count=chunk.offset + len(chunk) + 1)[chunk.offset :].astype(np.int64, copy=False)
+    return offsets, data
+
+
+def _rows_with_byte(column: pa.ChunkedArray | pa.Array, byte: int) -> np.ndarray:
+    """Indices of the non-null strings of `column` that contain the byte `byte` (< 128)."""
+    found: list[np.ndarray] = []
+    base = 0
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        buffers = _string_buffers(chunk)
+        if buffers is not None:
+            offsets, data = buffers
+            lo, hi = int(offsets[0]), int(offsets[-1])
+            hits = np.flatnonzero(np.frombuffer(data, dtype=np.uint8, count=hi)[lo:] == byte) + lo
+            if len(hits):
+                rows = np.searchsorted(offsets, hits, side="right") - 1
+                rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]
+                if chunk.null_count:
+                    rows = rows[chunk.is_valid().to_numpy(zero_copy_only=False)[rows]]
+                found.append(base + rows)
+        base += len(chunk)
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
 def _resolve_parents(span_id: pa.Array, parent_ids: pa.ChunkedArray) -> tuple[np.ndarray, int]:

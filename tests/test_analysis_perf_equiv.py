@@ -9,6 +9,7 @@ generator (bench.analysis, the trace the issue-5 benchmarks use) put in.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pytest
 import rustworkx as rx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from reference_analysis import checked_detect
 
 from bench.analysis import synthetic_trace
 from renacer_tui.analysis.critical_path import (
@@ -28,6 +30,8 @@ from renacer_tui.analysis.critical_path import (
 from renacer_tui.analysis.graph import build_graph
 from renacer_tui.analysis.loading import load_columns
 from renacer_tui.analysis.pagerank import pagerank
+
+MS_ = 1_000_000
 
 traces = st.builds(
     synthetic_trace,
@@ -230,3 +234,259 @@ def test_rows_mentioning_is_a_substring_test_per_row(values: list[str | None], c
     assert cols.rows_mentioning(*keys).tolist() == expected
     among = np.arange(0, len(values), 2)
     assert cols.rows_mentioning(*keys, among=among).tolist() == [i for i in expected if i % 2 == 0]
+
+
+# ----------------------------------------------------------------------------- anti-patterns
+#
+# `reference_analysis` keeps the rules as they were before they were made columnar (every
+# syscall's attributes parsed, Python loops and dicts per call); the shipped rules must give the
+# same findings, field for field and in the same order.
+
+_CALLS = ["read", "write", "writev", "sendto", "openat", "stat", "newfstatat", "access", "getpid", "futex",
+          "nanosleep", "recvfrom", "getxattr", "fsync", "getdents64"]
+_ATTR_VALUES = {
+    "syscall.result": st.one_of(st.integers(-5000, 5000),
+                                st.sampled_from([-2, -13, -4095, -4096, 0, 1, 63, 64, True, False, 1.5, -2.0, "-2", None])),
+    "syscall.errno": st.sampled_from(["ENOENT", "EACCES", "ENODATA", "", 2, 13, 99999, None]),
+    "syscall.pathname": st.sampled_from(["/a", "/b", "/etc/x", "", 5, None, "/é", 'q"uote', "-"]),
+    "syscall.fd_object": st.sampled_from(["pipe:[1]", "/tmp/f", "socket:[2]", "/dev/pts/0", "", 0, None]),
+    "syscall.fd": st.sampled_from([0, 1, 3, "3", None]),
+    "renacer.rle.max_duration_ns": st.sampled_from([0, 10 * MS_, 900 * MS_]),
+}
+#: Attribute texts as no encoder writes them: malformed, not an object, spaced, duplicate keys,
+#: keys spelled with escapes, a `-` that is no result.
+_RAW_ATTRS = [
+    '{"syscall.result":-2', "not json", "[1,2]", '{"syscall.result" : -2 , "syscall.pathname":"/a"}',
+    '{"syscall.result":-2,"syscall.result":5}', '{"syscall.result":5,"syscall.result":-2}',
+    '{"syscall\\u002eresult":-2,"syscall\\u002epathname":"/a"}', '{"syscall.pathname":"/a\\"b"}', '{"x":"-"}', "",
+    '{"syscall.errno":"EPERM","syscall.result":-1}', '{"syscall.result":\n-9,"syscall.fd":1}', '{"syscall.result":-1e3}',
+]
+
+
+@st.composite
+def syscall_traces(draw) -> list[dict]:
+    """A run with up to three processes whose calls repeat, fail, write small, look paths up."""
+    from synthetic import span
+
+    pids = draw(st.lists(st.sampled_from([100, 200, 300]), min_size=1, max_size=3, unique=True))
+    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0)]
+    proc_of: dict[int, int] = {}
+    for pid in pids:
+        proc_of[pid] = len(rows) + 1
+        lo = draw(st.integers(0, 500))
+        rows.append(span(len(rows) + 1, 1, lo, draw(st.integers(lo, 1000)), f"process:p{pid}", pid=pid))
+    for _ in range(draw(st.integers(0, 12))):
+        call = draw(st.sampled_from(_CALLS))
+        pid = draw(st.sampled_from(pids))
+        tid = pid + draw(st.integers(0, 1))
+        attrs: dict | str
+        if draw(st.integers(0, 9)) == 0:
+            attrs = draw(st.sampled_from(_RAW_ATTRS))
+        else:
+            keys = draw(st.lists(st.sampled_from(sorted(_ATTR_VALUES)), unique=True))
+            attrs = {key: draw(_ATTR_VALUES[key]) for key in keys}
+        status = draw(st.sampled_from(["UNSET", "UNSET", "OK", "ERROR"]))
+        message = draw(st.sampled_from([None, None, "ENOENT", "EIO", ""]))
+        rle = draw(st.sampled_from([1, 1, 1, 7]))
+        t = draw(st.integers(0, 990))
+        for _ in range(draw(st.integers(1, 8))):  # back to back: a tight loop when long enough
+            n = len(rows) + 1
+            dur = draw(st.sampled_from([0, 1, 2, 150]))
+            row = span(n, proc_of[pid], t, min(t + dur, 1000), f"syscall:{call}", pid=pid, tid=tid, clock=n, rle=rle)
+            row["attributes"] = attrs
+            row["status"], row["status_message"] = status, message
+            rows.append(row)
+            t = min(t + dur + draw(st.integers(0, 3)), 999)
+    for _ in range(draw(st.integers(0, 3))):
+        pid = draw(st.sampled_from(pids))
+        a = {}
+        if draw(st.booleans()):
+            a["gpu.transfer_time_nanos"] = draw(st.sampled_from([1, 10 * MS_, 90 * MS_]))
+        if draw(st.booleans()):
+            a["gpu.compute_time_nanos"] = draw(st.sampled_from([1, 1 * MS_, 50 * MS_]))
+        if draw(st.booleans()):
+            a["gpu.transfer.bytes"] = draw(st.sampled_from([0, 4096, 2**21]))
+        n = len(rows) + 1
+        row = span(n, proc_of[pid], 10, 20, "gpu:k", pid=pid, clock=n)
+        row["attributes"] = a
+        rows.append(row)
+    if draw(st.booleans()):  # stored out of program order: a loop's calls are not in row order
+        rows = rows[: 1 + len(pids)] + draw(st.permutations(rows[1 + len(pids) :]))
+    return rows
+
+
+_LOW_THRESHOLDS = st.fixed_dictionaries({
+    "god_process_threshold": st.sampled_from([1, 3, 100]),
+    "god_process_share": st.sampled_from([0.3, 0.8]),
+    "tight_loop_min_calls": st.sampled_from([1, 3, 1000]),
+    "blocking_io_ms": st.sampled_from([1.0, 100.0]),
+    "small_write_bytes": st.sampled_from([2, 64]),
+    "small_writes_min": st.sampled_from([1, 3]),
+    "redundant_lookup_min": st.sampled_from([1, 2]),
+    "failed_storm_min": st.sampled_from([1, 2]),
+    "pcie_ratio": st.sampled_from([0.5, 5.0]),
+})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(syscall_traces(), _LOW_THRESHOLDS)
+def test_antipatterns_equal_the_reference_rules(rows, thresholds) -> None:
+    from renacer_tui.model.schema import batch_from_rows
+
+    cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
+    checked_detect(cg, thresholds)
+    checked_detect(cg)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces, _LOW_THRESHOLDS)
+def test_antipatterns_equal_the_reference_rules_on_the_bench_trace(table, thresholds) -> None:
+    cg = build_graph(table)
+    checked_detect(cg, thresholds)
+    checked_detect(cg, {"tight_loop_min_calls": 2, "small_writes_min": 1, "redundant_lookup_min": 1})
+
+
+# ----------------------------------------------------------------------------- what-if replay
+#
+# The replay sums chains of events with numpy instead of relaxing one event at a time; the
+# times must be the reference's bit for bit (the same float64 additions in the same order).
+
+
+@st.composite
+def event_graphs(draw):
+    """Random event graphs: chains with branches and joins, a random layout, sometimes a cycle."""
+    size = draw(st.integers(1, 60))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    topo = rng.permutation(size)  # edges go forward in this order …
+    kinds = draw(st.sampled_from(["chain", "sparse", "dense"]))
+    src, dst = [], []
+    for k in range(1, size):
+        if kinds == "chain" or rng.random() < 0.7:
+            src.append(topo[k - 1]), dst.append(topo[k])
+    for _ in range({"chain": 0, "sparse": size // 4, "dense": 2 * size}[kinds]):
+        a, b = sorted(rng.integers(0, size, 2).tolist())
+        if a != b:
+            src.append(topo[a]), dst.append(topo[b])
+    if size > 1 and draw(st.integers(0, 9)) == 0:  # … except one that goes back: a cycle
+        a, b = sorted(rng.integers(0, size, 2).tolist())
+        src.append(topo[b]), dst.append(topo[a])
+    es, ed = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+    ew = rng.choice([0.0, 1.0, 0.1, 1 / 3, 1e9 / 7, 3.3e9 * 0.1], size=len(es)) * rng.random(len(es))
+    base = np.round(rng.random(size) * 1e10) * draw(st.sampled_from([1.0, 0.0]))
+    layout = topo if draw(st.booleans()) else rng.permutation(size)  # a good layout, or any
+    return es, ed, ew, base, layout
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_graphs(), st.sampled_from([None, True, False]), st.sampled_from([1, 2, 3, 24, 10**9]))
+def test_chain_sums_equal_the_relaxation_in_topological_order(graph, as_list, numpy_chain: int) -> None:
+    from reference_analysis import relax_in_topological_order
+
+    from renacer_tui.analysis.critical_path import SpeedupError, _latest_times
+
+    es, ed, ew, base, layout = graph
+    try:
+        expected = relax_in_topological_order(es, ed, ew, base)
+    except SpeedupError:
+        with pytest.raises(SpeedupError):
+            _latest_times(es, ed, ew, base, layout, as_list, numpy_chain)
+        return
+    got = _latest_times(es, ed, ew, base, layout, as_list, numpy_chain)
+    assert np.array_equal(got, expected)  # bit for bit, not approximately
+
+
+@st.composite
+def span_trees(draw) -> list[dict]:
+    """Random span trees as tests/test_critical_path.py draws them: overhanging children,
+    threads, a second process, random links; plus nested calls and out-of-order rows."""
+    from synthetic import span
+
+    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0), span(2, 1, 0, 1000, "process:x")]
+    n = draw(st.integers(1, 30))
+    for k in range(n):
+        parent = draw(st.integers(2, 2 + k))
+        start = draw(st.integers(0, 1000))
+        length = draw(st.integers(0, 400))
+        links = None
+        if k and draw(st.booleans()):
+            links = [(draw(st.sampled_from(["wait", "pipe", "signal", "fork", "other"])), draw(st.integers(3, 2 + k)))]
+        pid = 200 if parent == 2 and k % 5 == 0 else 100
+        rows.append(span(3 + k, parent, start, min(start + length, 1100), f"syscall:c{k % 4}", pid=pid,
+                         tid=draw(st.sampled_from([pid, pid + 1, pid + 2])), clock=start * 10 + k, links=links))
+    if draw(st.booleans()):
+        rows = rows[:2] + draw(st.permutations(rows[2:]))
+    return rows
+
+
+def _check_what_if(cg, speedups: dict, rng: np.random.Generator) -> None:
+    from reference_analysis import checked_replay
+    from reference_analysis import speedup_factors as reference_factors
+
+    from renacer_tui.analysis.critical_path import SpeedupError
+
+    try:
+        expected = reference_factors(cg, speedups)
+    except SpeedupError as exc:
+        with pytest.raises(SpeedupError, match=re.escape(str(exc))):
+            speedup_factors(cg, speedups)
+        return
+    factor, matched = speedup_factors(cg, speedups)
+    assert matched == expected[1] and np.array_equal(factor, expected[0])
+    for f in (np.ones(cg.n), factor, rng.choice([1.0, 0.5, 0.1, 1 / 3, 1 / 7.3], size=cg.n)):
+        checked_replay(cg, f)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(span_trees(), st.integers(0, 2**16), st.sampled_from(["name", "id", "ID", "missing"]))
+def test_replay_equals_the_reference_on_random_span_trees(rows, seed: int, key: str) -> None:
+    from renacer_tui.model.schema import batch_from_rows
+
+    cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
+    rng = np.random.default_rng(seed)
+    pick = int(rng.integers(2, cg.n))
+    name = {"name": cg.cols.name(pick)[len("syscall:"):], "id": cg.cols.id_of(pick), "ID": cg.cols.id_of(pick).upper(),
+            "missing": "nosuchcall"}[key]
+    _check_what_if(cg, {name: float(rng.choice([2.0, 10.0, 0.5]))}, rng)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces, st.integers(0, 2**16))
+def test_replay_equals_the_reference_on_the_bench_trace(table, seed: int) -> None:
+    cg = build_graph(table)
+    _check_what_if(cg, {"syscall:write": 10.0, "read": 3.0}, np.random.default_rng(seed))
+
+
+attr_texts = st.lists(
+    st.one_of(
+        st.none(),
+        st.sampled_from(['{"syscall.pathname":"/a"}', '{"syscall\\u002epathname":"/a"}', '{"syscall.result":-2}', '{"x":"-"}',
+                         '{"syscall.pathname":"/\\u00e9"}', '"syscall.', 'pathname"', "not json", "", "é-"]),
+        st.text(alphabet='"syscall.pathname\\u002e{}:-é', max_size=24),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(attr_texts, st.integers(0, 5), st.integers(1, 3), st.integers(0, 2**16))
+def test_rows_maybe_with_holds_every_row_whose_parsed_attributes_have_the_key(values, cut: int, pieces: int, seed: int) -> None:
+    """The anti-pattern rules parse only these rows: none with the key may be left out."""
+    from renacer_tui.analysis.loading import _parse_attrs
+
+    table = synthetic_trace(60, 1, 0.1).slice(0, len(values))
+    values = values[: table.num_rows]
+    column = pa.array(values, pa.string())
+    bounds = np.linspace(0, len(values), pieces + 1).astype(int)
+    chunked = pa.chunked_array([column.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], pa.string())
+    table = table.set_column(table.schema.get_field_index("attributes"), "attributes", chunked).slice(min(cut, len(values)))
+    values = values[min(cut, len(values)) :]
+    cols = load_columns(table)
+    cols.table = table  # chunks and a slice offset, as stored
+    assert cols.rows_with_byte("-").tolist() == [i for i, text in enumerate(values) if text is not None and "-" in text]
+    among = np.sort(np.random.default_rng(seed).choice(len(values), size=len(values) // 2 + 1, replace=False)) if values else None
+    for rows in (None, among):
+        got = set(cols.rows_maybe_with("syscall.pathname", among=rows).tolist())
+        candidates = range(len(values)) if rows is None else rows.tolist()
+        assert got <= set(candidates)
+        assert {i for i in candidates if "syscall.pathname" in _parse_attrs(values[i])} <= got

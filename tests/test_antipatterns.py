@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from reference_analysis import checked_detect
 from synthetic import MS, sid, span
 
 from renacer_tui.analysis.antipatterns import Finding, Thresholds, detect
@@ -124,7 +125,7 @@ def trace(*program: str, stdin_after: float | None = None) -> str:
 
 def findings_of(trace_id: str, **overrides: Any) -> list[Finding]:
     with Store.open() as store:
-        return detect(build_graph(load_trace(store, trace_id)), configured_thresholds(overrides))
+        return checked_detect(build_graph(load_trace(store, trace_id)), configured_thresholds(overrides))
 
 
 def kinds(findings: list[Finding]) -> list[str]:
@@ -213,7 +214,7 @@ def test_clean_programs_raise_no_alert(db_path: Path, program: tuple[str, ...]) 
 
 def detect_rows(rows: list[dict[str, Any]], **overrides: Any) -> list[Finding]:
     cg = build_graph(pa.Table.from_batches([batch_from_rows(rows)]))
-    return detect(cg, Thresholds.from_config(None, overrides))
+    return checked_detect(cg, Thresholds.from_config(None, overrides))
 
 
 def base(end: int = 1000) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_analysis import checked_replay
 from synthetic import MS, fork_wait, sid, span
 
 from renacer_tui.analysis.critical_path import (
@@ -206,6 +207,7 @@ def test_any_trace_gives_a_well_formed_path_and_an_exact_replay(rows: list[dict[
     assert_well_formed(cp)
     start, end = replay(cg, np.ones(cg.n))
     assert np.array_equal(start, cg.cols.start) and np.array_equal(end, cg.cols.end)
+    checked_replay(cg, np.random.default_rng(which).choice([1.0, 1 / k], size=cg.n))
     name = f"syscall:c{which}" if any(r["span_name"] == f"syscall:c{which}" for r in rows) else "syscall:c0"
     wi = what_if(cg, {name: k}, cp)
     assert wi.after.total_ns <= wi.before.total_ns
@@ -290,8 +292,15 @@ def trace(*program: str) -> str:
 
 
 def stored_path(trace_id: str) -> CriticalPath:
+    """The trace's critical path; on the way, its replays (as recorded, every call 10× faster,
+    random per-span speedups) are checked against the reference replay (tests/reference_analysis.py)."""
     with Store.open() as store:
-        return critical_path(build_graph(load_trace(store, trace_id)))
+        cg = build_graph(load_trace(store, trace_id))
+    rng = np.random.default_rng(7)
+    calls = np.array([cg.cols.name(i).startswith("syscall:") for i in range(cg.n)])
+    for factor in (np.ones(cg.n), np.where(calls, 0.1, 1.0), rng.choice([1.0, 0.5, 0.1, 1 / 3], size=cg.n)):
+        assert checked_replay(cg, factor) is not None
+    return critical_path(cg)
 
 
 def test_real_sleep_between_open_and_read_is_the_bottleneck(db_path: Path, cbuild: Any) -> None:
