@@ -63,3 +63,23 @@ def fork_wait(wait_link: bool = True) -> list[dict[str, Any]]:
         span(8, 2, 5, 95, "syscall:wait4", clock=9, links=[("wait", 7)] if wait_link else None),
         span(9, 2, 96, 99, "syscall:exit_group", clock=10),
     ]
+
+
+def random_span_tree(draw: Any, max_calls: int) -> list[dict[str, Any]]:
+    """Rows of a random span tree (for hypothesis `st.composite` strategies): a run, a process,
+    up to `max_calls` calls with overhanging children, threads, a second process, random links."""
+    from hypothesis import strategies as st
+
+    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0), span(2, 1, 0, 1000, "process:x")]
+    n = draw(st.integers(1, max_calls))
+    for k in range(n):
+        parent = draw(st.integers(2, 2 + k))
+        start = draw(st.integers(0, 1000))
+        length = draw(st.integers(0, 400))
+        links = None
+        if k and draw(st.booleans()):
+            links = [(draw(st.sampled_from(["wait", "pipe", "signal", "fork", "other"])), draw(st.integers(3, 2 + k)))]
+        pid = 200 if parent == 2 and k % 5 == 0 else 100
+        rows.append(span(3 + k, parent, start, min(start + length, 1100), f"syscall:c{k % 4}", pid=pid,
+                         tid=draw(st.sampled_from([pid, pid + 1, pid + 2])), clock=start * 10 + k, links=links))
+    return rows

@@ -399,20 +399,9 @@ def test_chain_sums_equal_the_relaxation_in_topological_order(graph, as_list, nu
 def span_trees(draw) -> list[dict]:
     """Random span trees as tests/test_critical_path.py draws them: overhanging children,
     threads, a second process, random links; plus nested calls and out-of-order rows."""
-    from synthetic import span
+    from synthetic import random_span_tree
 
-    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0), span(2, 1, 0, 1000, "process:x")]
-    n = draw(st.integers(1, 30))
-    for k in range(n):
-        parent = draw(st.integers(2, 2 + k))
-        start = draw(st.integers(0, 1000))
-        length = draw(st.integers(0, 400))
-        links = None
-        if k and draw(st.booleans()):
-            links = [(draw(st.sampled_from(["wait", "pipe", "signal", "fork", "other"])), draw(st.integers(3, 2 + k)))]
-        pid = 200 if parent == 2 and k % 5 == 0 else 100
-        rows.append(span(3 + k, parent, start, min(start + length, 1100), f"syscall:c{k % 4}", pid=pid,
-                         tid=draw(st.sampled_from([pid, pid + 1, pid + 2])), clock=start * 10 + k, links=links))
+    rows = random_span_tree(draw, 30)
     if draw(st.booleans()):
         rows = rows[:2] + draw(st.permutations(rows[2:]))
     return rows

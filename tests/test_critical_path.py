@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_analysis import checked_replay
-from synthetic import MS, fork_wait, sid, span
+from synthetic import MS, fork_wait, random_span_tree, sid, span
 
 from renacer_tui.analysis.critical_path import (
     CriticalPath,
@@ -184,19 +184,7 @@ def test_what_if_rejects_unknown_names_and_bad_factors() -> None:
 @st.composite
 def random_traces(draw: Any) -> list[dict[str, Any]]:
     """Random span trees: overhanging children, threads, a second process, random links."""
-    rows = [span(1, None, 0, 1000, "renacer:run x", pid=1, clock=0), span(2, 1, 0, 1000, "process:x")]
-    n = draw(st.integers(1, 20))
-    for k in range(n):
-        parent = draw(st.integers(2, 2 + k))
-        start = draw(st.integers(0, 1000))
-        length = draw(st.integers(0, 400))
-        links = None
-        if k and draw(st.booleans()):
-            links = [(draw(st.sampled_from(["wait", "pipe", "signal", "fork", "other"])), draw(st.integers(3, 2 + k)))]
-        pid = 200 if parent == 2 and k % 5 == 0 else 100
-        rows.append(span(3 + k, parent, start, min(start + length, 1100), f"syscall:c{k % 4}", pid=pid,
-                         tid=draw(st.sampled_from([pid, pid + 1, pid + 2])), clock=start * 10 + k, links=links))
-    return rows
+    return random_span_tree(draw, 20)
 
 
 @settings(max_examples=150, deadline=None)
