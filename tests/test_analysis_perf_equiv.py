@@ -215,18 +215,24 @@ texts = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(texts, st.integers(0, 5), st.integers(1, 3))
-@example(['{}', '"renacer.', 'links"', None, '"syscall.fd_', 'object"'], 0, 1)  # keys split across rows
-@example(['x"renacer.links"', '"renacer.', 'links"'], 1, 2)
-def test_rows_mentioning_is_a_substring_test_per_row(values: list[str | None], cut: int, pieces: int) -> None:
-    """The raw-buffer scan answers what `"key" in text` answers, on sliced and chunked columns."""
+def _chunked_attributes(values: list[str | None], cut: int, pieces: int) -> tuple[pa.Table, list[str | None]]:
+    """A synthetic trace whose attributes are `values`, stored in `pieces` chunks and sliced from
+    row `cut` (as a store may hand a column over); the values the sliced table holds."""
     table = synthetic_trace(60, 1, 0.1).slice(0, len(values))
     values = values[: table.num_rows]
     column = pa.array(values, pa.string())
     bounds = np.linspace(0, len(values), pieces + 1).astype(int)
     chunked = pa.chunked_array([column.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], pa.string())
     table = table.set_column(table.schema.get_field_index("attributes"), "attributes", chunked).slice(min(cut, len(values)))
-    values = values[min(cut, len(values)) :]
+    return table, values[min(cut, len(values)) :]
+
+
+@given(texts, st.integers(0, 5), st.integers(1, 3))
+@example(['{}', '"renacer.', 'links"', None, '"syscall.fd_', 'object"'], 0, 1)  # keys split across rows
+@example(['x"renacer.links"', '"renacer.', 'links"'], 1, 2)
+def test_rows_mentioning_is_a_substring_test_per_row(values: list[str | None], cut: int, pieces: int) -> None:
+    """The raw-buffer scan answers what `"key" in text` answers, on sliced and chunked columns."""
+    table, values = _chunked_attributes(values, cut, pieces)
     cols = load_columns(table)
     cols.table = table  # the scan must also cope with the chunks and the slice offset as stored
     keys = ("renacer.links", "syscall.fd_object")
@@ -463,13 +469,7 @@ def test_rows_maybe_with_holds_every_row_whose_parsed_attributes_have_the_key(va
     """The anti-pattern rules parse only these rows: none with the key may be left out."""
     from renacer_tui.analysis.loading import _parse_attrs
 
-    table = synthetic_trace(60, 1, 0.1).slice(0, len(values))
-    values = values[: table.num_rows]
-    column = pa.array(values, pa.string())
-    bounds = np.linspace(0, len(values), pieces + 1).astype(int)
-    chunked = pa.chunked_array([column.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], pa.string())
-    table = table.set_column(table.schema.get_field_index("attributes"), "attributes", chunked).slice(min(cut, len(values)))
-    values = values[min(cut, len(values)) :]
+    table, values = _chunked_attributes(values, cut, pieces)
     cols = load_columns(table)
     cols.table = table  # chunks and a slice offset, as stored
     assert cols.rows_with_byte("-").tolist() == [i for i, text in enumerate(values) if text is not None and "-" in text]
