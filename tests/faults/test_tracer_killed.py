@@ -24,4 +24,6 @@ def test_a_killed_tracer_leaves_a_sound_store_and_no_stopped_program(tmp_path: P
     assert outcome.doctor_rc == 0, outcome.doctor
     assert outcome.program_state not in ("t", "T"), outcome  # never left in a (ptrace) stop
     assert outcome.made > 0
-    assert outcome.kept <= outcome.made and outcome.made - outcome.kept <= _UNSENT_MAX, outcome
+    # The program stamps a call after it returns: the call it was in when the tracer died can be
+    # stored (its entry was recorded) with a stamp from after the kill, so kept may be made + 1.
+    assert outcome.kept <= outcome.made + 1 and outcome.made - outcome.kept <= _UNSENT_MAX, outcome
