@@ -160,7 +160,9 @@ class Worker:
         """Export what arrives on `stream` in requests of `batch_size` spans, a partial request
         once its oldest span has waited `batch_delay_s`, and the rest at the end of the stream.
         A thread reads the stream, so a quiet program's last spans still leave on time."""
-        arrived: queue.Queue[pa.RecordBatch | None] = queue.Queue()
+        # bounded: a worker behind its collector stops reading, so the pipe fills and the run's
+        # fan-out drops (counted) instead of this process holding every span in memory
+        arrived: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=1)
         threading.Thread(target=_read_batches, args=(stream, arrived), daemon=True, name="otlp-reader").start()
         while True:
             wait = None if not self._pending else max(0.0, self._pending_since + self.batch_delay_s - time.monotonic())
