@@ -410,19 +410,20 @@ def _source_capture(options: RunOptions, fanout: Any, replayed: bool = False) ->
     sampled them at the stop (`run_split._stack_sampler`)."""
     if not options.wants_source:
         return None, None
-    from renacer_tui.tracer.symbols.annotate import start_source_capture
+    from renacer_tui.tracer.symbols.annotate import start_source_stage
     from renacer_tui.tracer.symbols.transpiler_map import TranspilerMapError
 
     try:
-        sampler, stage = start_source_capture(options.transpiler_maps, fanout.offer, whole_stacks=options.stack_trace,
-                                              inflight=fanout.offer_inflight)
+        stage = start_source_stage(options.transpiler_maps, fanout.offer, inflight=fanout.offer_inflight)
     except TranspilerMapError as exc:
         raise UsageError(f"--transpiler-map {exc}") from None
     if replayed:
         from renacer_tui.tracer.raw_replay import ReplayedStacks
 
         return ReplayedStacks(), stage
-    return sampler, stage
+    from renacer_tui.tracer.symbols.stacks import StackSampler
+
+    return StackSampler.for_source(options.stack_trace), stage
 
 
 

@@ -128,9 +128,9 @@ def _stack_sampler(options: Any) -> Any:
     task (registers, stack words); its frames travel to the decoder with the records."""
     if not options.wants_source:
         return None
-    from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
+    from renacer_tui.tracer.symbols.stacks import StackSampler
 
-    return StackSampler(program_frames=None if options.stack_trace else SOURCE_PROGRAM_FRAMES)
+    return StackSampler.for_source(options.stack_trace)
 
 
 def _wait(pid: int, reaped: dict[int, int]) -> int | None:

@@ -29,7 +29,6 @@ from renacer_tui.model.attributes import (
 from renacer_tui.model.schema import SOURCE_COLUMNS
 from renacer_tui.tracer.formats import escape_text
 from renacer_tui.tracer.rows import STACKS_METADATA, WATERMARK_METADATA
-from renacer_tui.tracer.symbols.stacks import SOURCE_PROGRAM_FRAMES, StackSampler
 from renacer_tui.tracer.symbols.symbolise import Symboliser, program_frame, source_column
 from renacer_tui.tracer.symbols.transpiler_map import TranspilerMaps
 
@@ -211,13 +210,12 @@ def stack_lines(attributes: dict[str, Any]) -> list[str]:
     return [f" > {escape_text(line)}" for line in text.split("\n")]
 
 
-def start_source_capture(
-    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None], whole_stacks: bool = False,
+def start_source_stage(
+    map_paths: list[str], downstream: Callable[[pa.RecordBatch], None],
     inflight: Callable[[pa.RecordBatch], None] | None = None,
-) -> tuple[StackSampler, SymbolisingStage]:
-    """What `--source` adds to a run: the sampler for the span builder and the stage its
-    batches go through; `whole_stacks` (-k) walks every frame, not only up to the program's.
-    Raises TranspilerMapError for a bad map (before anything starts)."""
+) -> SymbolisingStage:
+    """The stage `--source` puts between the span builder and its outputs (the stacks come from
+    `StackSampler.for_source` at the stop). Raises TranspilerMapError for a bad map (before
+    anything starts)."""
     maps = TranspilerMaps.load(map_paths) if map_paths else None
-    sampler = StackSampler(program_frames=None if whole_stacks else SOURCE_PROGRAM_FRAMES)
-    return sampler, SymbolisingStage(SourceAnnotator(maps=maps), downstream, inflight)
+    return SymbolisingStage(SourceAnnotator(maps=maps), downstream, inflight)

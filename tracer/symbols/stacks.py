@@ -60,6 +60,11 @@ class StackSampler:
         #: or None (outside any known object)
         self._pcs: dict[int, dict[int, tuple[ElfImage, int, str, bool] | None]] = {}
 
+    @classmethod
+    def for_source(cls, whole_stacks: bool) -> "StackSampler":
+        """The sampler `--source` runs: up to the program's own frames, or every frame for -k."""
+        return cls(program_frames=None if whole_stacks else SOURCE_PROGRAM_FRAMES)
+
     def forget(self, tgid: int) -> None:
         """The process exec'd or exited: its mappings are no longer what they were."""
         self._spaces.pop(tgid, None)
